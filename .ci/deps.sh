@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# deps.sh NEED... — make sure the Debian packages behind each NEED are installed; install them when run as root,
+# otherwise print the exact command to run and fail. NEED is one of:
+#   cc       gcc, make, libc headers (build-essential's core)
+#   check    the Check unit-test framework and pkg-config
+#   gnuplot  gnuplot without X (pngcairo, svg, gif and dumb terminals)
+set -euo pipefail
+
+missing=()
+for need in "$@"; do
+    case "$need" in
+    cc) command -v gcc >/dev/null 2>&1 || missing+=(gcc make libc6-dev) ;;
+    check) { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists check; } || missing+=(check pkg-config) ;;
+    gnuplot) command -v gnuplot >/dev/null 2>&1 || missing+=(gnuplot-nox) ;;
+    *) echo "deps.sh: unknown need '$need'" >&2; exit 2 ;;
+    esac
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "flashlab: installing missing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    echo "flashlab: installed ${missing[*]}"
+    exit 0
+fi
+echo "flashlab: missing Debian packages: ${missing[*]}" >&2
+echo "flashlab: run this, then try again:  sudo apt-get install -y ${missing[*]}" >&2
+exit 1

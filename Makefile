@@ -1,0 +1,115 @@
+# flashlab — a step-by-step FlashAttention simulator.  `make help` lists the targets.
+#
+#   make            library + lesson binaries (./lesson01 ... at the root)
+#   make demo       build, then run ./lesson03 (the tiling trace)
+#   make test       every Check suite (installs Debian's check + pkg-config when run as root)
+#   make SAN=1 test the same under AddressSanitizer + UndefinedBehaviorSanitizer (objects in build/san)
+
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+MAKEFLAGS += --no-print-directory
+
+CC ?= gcc
+SAN ?= 0
+BUILD := build$(if $(filter 1,$(SAN)),/san,/rel)
+# Lesson binaries live at the root for learners; a sanitizer build keeps its own copies apart.
+BINDIR := $(if $(filter 1,$(SAN)),$(BUILD)/bin,.)
+
+CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -g -Iinclude -Ilessons
+LDLIBS := -lm
+ifeq ($(SAN),1)
+  CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+  LDFLAGS += -fsanitize=address,undefined
+else
+  CFLAGS += -O2
+endif
+
+# ---- probes: say what was found, once per make invocation --------------------------------------------------------
+HAVE_OMP := $(shell printf 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo 1)
+ifeq ($(HAVE_OMP),1)
+  CFLAGS += -fopenmp
+  LDFLAGS += -fopenmp
+endif
+NVCC := $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
+HAVE_CHECK := $(shell pkg-config --exists check 2>/dev/null && echo 1)
+HAVE_GPU := $(shell nvidia-smi -L 2>/dev/null | grep -q GPU && echo 1)
+
+ifndef FLASHLAB_PROBED
+  export FLASHLAB_PROBED := 1
+  $(info $(if $(HAVE_OMP),✓ OpenMP ($(CC) -fopenmp),✗ no OpenMP: lessons run on one thread))
+  $(info $(if $(NVCC),✓ nvcc found ($(NVCC)),✗ no nvcc: CUDA lessons 08-09 not built))
+  $(info $(if $(HAVE_GPU),✓ CUDA device found,✗ no CUDA device: GPU tests skipped))
+endif
+
+# ---- the lesson list comes from lessons/lessons.def ---------------------------------------------------------------
+LESSON_ROWS := $(shell sed -n 's/^LESSON.\([0-9][0-9]\), *\([a-z0-9_]*\), *\([a-z]*\),.*/\1:\2:\3/p' lessons/lessons.def)
+CPU_LESSONS := $(foreach r,$(LESSON_ROWS),$(if $(filter cpu,$(word 3,$(subst :, ,$(r)))),$(r)))
+CUDA_LESSONS := $(foreach r,$(LESSON_ROWS),$(if $(filter cuda,$(word 3,$(subst :, ,$(r)))),$(r)))
+lesson_bin = $(BINDIR)/lesson$(word 1,$(subst :, ,$(1)))
+lesson_src = lessons/lesson$(word 1,$(subst :, ,$(1)))_$(word 2,$(subst :, ,$(1))).c
+CPU_BINS := $(foreach r,$(CPU_LESSONS),$(call lesson_bin,$(r)))
+
+# ---- the simulator library ----------------------------------------------------------------------------------------
+SIM_SRC := $(wildcard sim/*.c)
+SIM_OBJ := $(SIM_SRC:%.c=$(BUILD)/%.o)
+LIB := $(BUILD)/libflashlab.a
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# Lessons compiled without main(), for the test runner to call lessonNN_run directly.
+$(BUILD)/nomain/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DFLASHLAB_NO_MAIN -MMD -MP -c $< -o $@
+
+$(LIB): $(SIM_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+define lesson_rule
+$(call lesson_bin,$(1)): $(BUILD)/$(basename $(call lesson_src,$(1))).o $(LIB)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LDFLAGS) $$^ $(LDLIBS) -o $$@
+endef
+$(foreach r,$(CPU_LESSONS),$(eval $(call lesson_rule,$(r))))
+
+.PHONY: all lib demo test check-deps run-tests clean help
+all: $(LIB) $(CPU_BINS)
+lib: $(LIB)
+
+demo: all
+	./lesson03
+
+# ---- tests --------------------------------------------------------------------------------------------------------
+TEST_SRC := $(wildcard tests/check_*.c) tests/run_tests.c
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+LESSON_NOMAIN := $(foreach r,$(CPU_LESSONS),$(BUILD)/nomain/$(basename $(call lesson_src,$(r))).o)
+TEST_BIN := $(BUILD)/tests/run_tests
+
+$(BUILD)/tests/%.o: CFLAGS += $(shell pkg-config --cflags check 2>/dev/null) -DBIN_DIR='"$(BINDIR)"'
+$(TEST_BIN): $(TEST_OBJ) $(LESSON_NOMAIN) $(LIB)
+	$(CC) $(LDFLAGS) $^ $(shell pkg-config --libs check 2>/dev/null) $(LDLIBS) -o $@
+
+check-deps:
+	@bash .ci/deps.sh check
+
+test: check-deps
+	@$(MAKE) run-tests
+
+run-tests: all $(TEST_BIN)
+	$(TEST_BIN)
+
+clean:
+	rm -rf build $(foreach r,$(LESSON_ROWS),lesson$(word 1,$(subst :, ,$(r))))
+
+help:
+	@echo "flashlab targets:"
+	@echo "  make            build the library and the lessons (./lesson01 ... ./lesson07)"
+	@echo "  make demo       build and run ./lesson03, the tiling trace"
+	@echo "  make test       run every Check suite (CK_RUN_SUITE=mem make test runs one)"
+	@echo "  make SAN=1 test the same under ASan + UBSan"
+	@echo "  make clean      remove build/ and the lesson binaries"
+
+-include $(SIM_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(LESSON_NOMAIN:.o=.d)
+-include $(foreach r,$(CPU_LESSONS),$(BUILD)/$(basename $(call lesson_src,$(r))).d)

@@ -1,0 +1,88 @@
+/* attention.h — attention on the memory model: standard (Algorithm 0), FlashAttention (Algorithm 1) and
+ * FlashAttention-2, forward and backward, shaped like the seed's flash_attn_func(q, k, v, causal=...).
+ *
+ * Layout as in flash_attn: q, k, v, out are (batch, seqlen, nheads, headdim) = (B, N, H, d); row statistics are
+ * (B, H, N) in fp32. S = scale * q k^T (scale 0 means 1/sqrt(d)); causal masks key j > query i (top-left, Nq = Nk).
+ * Each algorithm writes to HBM exactly what its paper's pseudocode writes:
+ *   standard  S and P (B, H, N, N, storage dtype) then out; P stays allocated for the backward pass
+ *   flash1    out, and its running statistics m and l (Alg.1 lines 2, 12, 13) — no lse
+ *   flash2    out and lse = m + log(l), once per query block
+ *
+ *   attn_params p = {.algo = ATTN_FLASH2, .B = 1, .N = N, .H = 1, .d = d, .causal = true};
+ *   attn_choose_blocks(&p, false, M, dtype, 0, 0, &choice, err, sizeof err);   // sets p.Br, p.Bc
+ *   attn_tensors t = attn_alloc(m, &p, dtype, false);                          // q, k, v, out, lse ...
+ *   hbm_upload(t.q, q_host); ...
+ *   attn_forward(m, &p, &t);
+ *   attn_free(m, &t);
+ *
+ * OpenMP runs heads in parallel (and flash2's query blocks, which its loop order makes independent); each worker
+ * has its own SRAM of capacity M and ledger, joined exactly. With a trace or observer attached, everything runs on
+ * one thread in program order, so traces are deterministic.
+ */
+#ifndef FLASHLAB_ATTENTION_H
+#define FLASHLAB_ATTENTION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blocks.h"
+#include "mem.h"
+
+typedef enum { ATTN_STANDARD, ATTN_FLASH1, ATTN_FLASH2, ATTN_NALGOS } attn_algo;
+
+const char *attn_algo_name(attn_algo a);                 /* "standard", "flash1", "flash2" */
+int attn_algo_parse(const char *s, attn_algo *out);      /* 0 ok, -1 unknown */
+
+typedef struct {
+    attn_algo algo;
+    size_t B, N, H, d;
+    double scale;       /* 0: 1/sqrt(d) */
+    bool causal;
+    size_t Br, Bc;      /* query rows and key rows per block (attn_choose_blocks fills them) */
+    int threads;        /* 0: OpenMP's default; 1 when a trace is attached */
+} attn_params;
+
+/* The HBM tensors of one call. attn_alloc allocates those the algorithm reads or writes; NULL fields are unused. */
+typedef struct {
+    hbm_tensor *q, *k, *v, *out;       /* (B, N, H, d), storage dtype */
+    hbm_tensor *lse;                   /* (B, H, N) fp32: flash2 */
+    hbm_tensor *m, *l;                 /* (B, H, N) fp32: flash1's running max and sum */
+    hbm_tensor *P;                     /* (B, H, N, N) storage dtype: standard's probabilities, kept for backward */
+    hbm_tensor *dout, *dq, *dk, *dv;   /* backward: (B, N, H, d) */
+} attn_tensors;
+
+/* SRAM bytes the algorithm keeps resident at its peak with blocks Br x Bc: the sum of its sram_alloc calls. */
+size_t attn_sram_need(attn_algo a, bool backward, size_t Br, size_t Bc, size_t d, dtype_t dt);
+
+/* Choose p->Br, p->Bc from M (blocks.h rules, this algorithm's footprint). 0, or -1 with a reason in err. */
+int attn_choose_blocks(attn_params *p, bool backward, size_t M_bytes, dtype_t dt, size_t Br_req, size_t Bc_req,
+                       block_choice *out, char *err, size_t errlen);
+
+attn_tensors attn_alloc(mem_t *m, const attn_params *p, dtype_t dt, bool backward);
+void attn_free(mem_t *m, attn_tensors *t);
+
+/* Forward: reads q, k, v; writes out (+ lse, or m and l, or P). Intermediates (standard's S) are allocated and
+ * freed inside, so mem_hbm_peak shows each algorithm's real peak. */
+void attn_forward(mem_t *m, const attn_params *p, attn_tensors *t);
+
+/* Backward after a forward of the same algorithm: reads q, k, v, out, dout and what the forward saved; writes
+ * dq, dk, dv. standard: dV = P^T dO, dP, dS through HBM; flash1/flash2: recompute P from q, k and the saved
+ * statistics, D = rowsum(dO o O), dQ accumulated in HBM across key blocks. */
+void attn_backward(mem_t *m, const attn_params *p, attn_tensors *t);
+
+/* The ledger each algorithm must produce, in elements over all B*H heads, derived line by line from its
+ * pseudocode, independent of the code that runs it. Tests and lesson04/06/07 hold the counted ledger to it. */
+typedef struct {
+    const char *tensor;
+    uint64_t rd, wr;
+} attn_io_row;
+typedef struct {
+    attn_io_row row[16];
+    size_t n;
+    uint64_t rd, wr;        /* totals */
+    uint64_t tiles, skipped; /* (i, j) tiles visited, and skipped by causal masking */
+} attn_io;
+void attn_io_closed_form(const attn_params *p, bool backward, attn_io *out);
+
+#endif

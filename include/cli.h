@@ -1,0 +1,73 @@
+/* cli.h — the command line every lesson shares, parsed once here so no lesson copies a main().
+ *
+ *   static const cli_spec spec = {.name = "lesson03", .title = "tiled QK^T V", .defaults = {.N = 8, .d = 4, ...}};
+ *   int main(int argc, char **argv) { return cli_main(&spec, argc, argv, lesson03_run); }
+ *
+ * Options: -N/--seq-len, -d/--head-dim, -M/--sram BYTES (suffixes K, KiB, M, MiB, G, GiB: all powers of 1024),
+ * --block-rows, --block-cols, --dtype fp32|fp16|bf16, --batch, --heads, --causal (lessons that mask),
+ * --trace none|text|csv|json, --trace-file PATH, --seed, --count-only, --quiet, --threads (lessons that run in
+ * parallel), --algo (lessons that offer a choice), --step (lessons that pause), --out-dir (lessons that write
+ * files), -h/--help, --version. "--opt=value" and "--opt value" both work; so do "-N16" and "-N 16".
+ * Bad input gets one line on stderr and exit status 2.
+ */
+#ifndef FLASHLAB_CLI_H
+#define FLASHLAB_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dtype.h"
+#include "trace.h"
+
+#define FLASHLAB_VERSION "0.1.0"
+
+typedef struct {
+    const char *lesson;      /* the program's name, "lesson03" */
+    size_t N, d, B, H;       /* sequence length, head dimension, batch, heads */
+    size_t M_bytes;          /* SRAM capacity M */
+    size_t Br, Bc;           /* block rows (queries) and columns (keys); 0: choose by the paper's rule */
+    dtype_t dtype;           /* storage type of Q, K, V, O in HBM */
+    bool causal;
+    trace_fmt trace;
+    const char *trace_file;  /* NULL: the trace goes to stdout */
+    uint64_t seed;
+    bool count_only, quiet, step;
+    const char *algo;        /* --algo; the spec's default when not given */
+    const char *out_dir;     /* --out-dir */
+    int threads;             /* --threads; 0: OpenMP's default (OMP_NUM_THREADS) */
+} cli_cfg;
+
+/* Options a lesson may accept beyond the common ones. */
+enum { CLI_OPT_CAUSAL = 1u, CLI_OPT_ALGO = 2u, CLI_OPT_STEP = 4u, CLI_OPT_OUT_DIR = 8u, CLI_OPT_THREADS = 16u };
+
+typedef struct {
+    const char *name;          /* "lesson03" */
+    const char *title;         /* one line: what the lesson teaches */
+    const char *details;       /* more help text, printed after the options (may be NULL) */
+    cli_cfg defaults;
+    unsigned extra;            /* CLI_OPT_* bits */
+    const char *const *algos;  /* NULL-terminated names --algo accepts (with CLI_OPT_ALGO) */
+} cli_spec;
+
+enum { CLI_OK = 0, CLI_DONE = 1, CLI_ERROR = 2 };
+
+/* Parse argv into cfg (starting from spec->defaults). CLI_OK: run; CLI_DONE: help or version was printed, exit 0;
+ * CLI_ERROR: one line went to stderr, exit 2. Checks ranges: sizes >= 1, blocks <= N, known names. */
+int cli_parse(const cli_spec *spec, int argc, char **argv, cli_cfg *cfg);
+
+/* Parse "64K", "1MiB", "4096" into bytes; false on junk, zero-free overflow or a negative number. */
+bool cli_parse_bytes(const char *s, size_t *out);
+
+/* The whole main(): parse, then return run(&cfg)'s status; 0 after --help, 2 on bad input. */
+typedef int (*lesson_fn)(const cli_cfg *cfg);
+int cli_main(const cli_spec *spec, int argc, char **argv, lesson_fn run);
+
+/* Open cfg->trace on m (to --trace-file, or stdout). NULL when tracing is off. Close with cli_trace_close. */
+trace_t *cli_trace_open(const cli_cfg *cfg, mem_t *m);
+void cli_trace_close(const cli_cfg *cfg, trace_t *t);
+
+/* --step: wait for Enter, but only when stdin and stdout are terminals (never in CI or a pipe). */
+void cli_pause(const cli_cfg *cfg, const char *prompt);
+
+#endif

@@ -1,0 +1,35 @@
+/* reference.h — double-precision references: softmax, attention forward and backward.
+ *
+ * Plain loops over dense row-major arrays, no tiling, no tricks: the truth every algorithm is checked against.
+ * Attention: S = scale * Q K^T, causal masks key j > query i (top-left aligned, Nq = Nk = N),
+ * P = softmax(S) row by row, O = P V, L = rowwise log-sum-exp of S (the softmax_lse FlashAttention saves).
+ *
+ *   ref_attention(Q, K, V, N, d, 1 / sqrt(d), false, O, L);   // one head, N x d in, N x d and N out
+ */
+#ifndef FLASHLAB_REFERENCE_H
+#define FLASHLAB_REFERENCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* y = softmax(x) over n values, computed safely (max subtracted). */
+void ref_softmax(const double *x, size_t n, double *y);
+
+/* One head. Q, K, V: N x d; O: N x d; L: N (may be NULL). */
+void ref_attention(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale, bool causal,
+                   double *O, double *L);
+
+/* Gradients of sum(O * dO) for one head. dQ, dK, dV: N x d. */
+void ref_attention_backward(const double *Q, const double *K, const double *V, const double *dO, size_t N, size_t d,
+                            double scale, bool causal, double *dQ, double *dK, double *dV);
+
+/* Head (b, h) of a (B, N, H, d) float array as a dense N x d double array, and the way back (double into float
+ * is not needed: references stay double). */
+void ref_head_get(const float *x, size_t B, size_t N, size_t H, size_t d, size_t b, size_t h, double *out);
+void ref_head_put(const double *x, size_t B, size_t N, size_t H, size_t d, size_t b, size_t h, double *out_bnhd);
+
+/* Every head of (B, N, H, d) inputs: O is (B, N, H, d), L is (B, H, N) (may be NULL). */
+void ref_attention_bnhd(const float *Q, const float *K, const float *V, size_t B, size_t N, size_t H, size_t d,
+                        double scale, bool causal, double *O, double *L);
+
+#endif

@@ -1,0 +1,36 @@
+/* trace.h — every memory-model event written out, for people (text) or tools (CSV, Chrome trace JSON).
+ *
+ * A trace is an observer of a memory model: open it, run the algorithm, close it.
+ *
+ *   trace_t *tr = trace_open(m, TRACE_TEXT, stdout);
+ *   flash1_forward(...);
+ *   trace_close(tr);                       // JSON needs this to finish the file
+ *
+ * Text: one fixed-width line per event with the running HBM totals and SRAM occupancy. CSV: one row per event,
+ * header first. JSON: the Chrome trace-event format (open in https://ui.perfetto.dev or chrome://tracing), on three
+ * tracks (HBM->SRAM, SRAM->HBM, compute) with counters for SRAM bytes and HBM traffic. Its clock is *modelled*, not
+ * measured: a transfer lasts bytes / 1.5 TB/s and a matmul FLOPs / 312 TFLOP/s (an A100's HBM and fp16 tensor
+ * cores, the paper's GPU), so the picture shows where an ideal GPU would spend its time.
+ */
+#ifndef FLASHLAB_TRACE_H
+#define FLASHLAB_TRACE_H
+
+#include <stdio.h>
+
+#include "mem.h"
+
+typedef enum { TRACE_NONE, TRACE_TEXT, TRACE_CSV, TRACE_JSON } trace_fmt;
+
+int trace_fmt_parse(const char *s, trace_fmt *out);   /* "none", "text", "csv", "json"; 0 ok, -1 unknown */
+const char *trace_fmt_name(trace_fmt f);
+
+typedef struct trace trace_t;
+trace_t *trace_open(mem_t *m, trace_fmt fmt, FILE *out);  /* NULL for TRACE_NONE; writes the header */
+FILE *trace_close(trace_t *t);   /* detaches, writes the footer, frees; returns the stream (never fcloses it) */
+
+/* Modelled rates of the JSON clock (bytes per ns, FLOPs per ns, exp() per ns). */
+#define TRACE_MODEL_HBM_BYTES_PER_NS 1500.0
+#define TRACE_MODEL_FLOPS_PER_NS 312000.0
+#define TRACE_MODEL_EXPS_PER_NS 2400.0
+
+#endif

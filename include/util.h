@@ -1,0 +1,49 @@
+/* util.h — small helpers every module leans on: fatal errors, checked allocation, checked size arithmetic.
+ *
+ * Errors in flashlab follow one rule: bad input is the user's mistake and gets one line on stderr and exit
+ * status 2 (fl_fatal). Running out of host memory is reported the same way, never as a crash.
+ *
+ *   float *x = xmalloc(n * sizeof *x);            // dies with file:line if the host has no memory
+ *   size_t nn; if (!size_mul_ok(N, N, &nn)) ...   // N*N would overflow size_t
+ */
+#ifndef FLASHLAB_UTIL_H
+#define FLASHLAB_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The exit status for every kind of bad input (arguments, sizes, SRAM too small, no GPU). */
+#define FL_EXIT_USAGE 2
+
+/* Name printed before error messages ("lesson03: error: ..."); set once by the program's main. */
+void fl_set_progname(const char *name);
+const char *fl_progname(void);
+
+/* Print "prog: error: <message>" as one line on stderr and exit(FL_EXIT_USAGE). */
+_Noreturn void fl_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* malloc/calloc that never return NULL: on failure they call fl_fatal naming the caller's file and line. */
+#define xmalloc(n) fl_xmalloc((n), __FILE__, __LINE__)
+#define xcalloc(n, size) fl_xcalloc((n), (size), __FILE__, __LINE__)
+void *fl_xmalloc(size_t n, const char *file, int line);
+void *fl_xcalloc(size_t n, size_t size, const char *file, int line);
+
+/* a*b and a+b into *out; false (and *out untouched) when the result would not fit in size_t. */
+bool size_mul_ok(size_t a, size_t b, size_t *out);
+bool size_add_ok(size_t a, size_t b, size_t *out);
+/* a*b*c*d, false on overflow. */
+bool size_mul4_ok(size_t a, size_t b, size_t c, size_t d, size_t *out);
+
+/* ⌈a/b⌉ for b > 0. */
+static inline size_t ceil_div(size_t a, size_t b) { return a / b + (a % b != 0); }
+static inline size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+static inline size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+
+/* Format a byte count for people: "64 B", "48.0 KiB", "1.50 MiB", "2.00 GiB". Returns buf. */
+const char *fmt_bytes(uint64_t bytes, char *buf, size_t buflen);
+
+/* Bytes of RAM this host has (0 when unknown). The fake HBM refuses tensors that would not fit in half of it. */
+uint64_t host_ram_bytes(void);
+
+#endif

@@ -1,0 +1,123 @@
+/* reference.c — plain double-precision softmax and attention (see include/reference.h). */
+#include "reference.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "util.h"
+
+void ref_softmax(const double *x, size_t n, double *y)
+{
+    double mx = -INFINITY, sum = 0;
+    for (size_t i = 0; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    for (size_t i = 0; i < n; i++)
+        sum += (y[i] = exp(x[i] - mx));   /* mx is subtracted only for numerical stability */
+    for (size_t i = 0; i < n; i++)
+        y[i] /= sum;
+}
+
+/* Row i of P = softmax(scale * q_i K^T), masked; returns the row's log-sum-exp. */
+static double prob_row(const double *Q, const double *K, size_t N, size_t d, double scale, bool causal, size_t i,
+                       double *p)
+{
+    double mx = -INFINITY, sum = 0;
+    size_t last = causal ? i + 1 : N;
+    for (size_t j = 0; j < last; j++) {
+        double s = 0;
+        for (size_t k = 0; k < d; k++)
+            s += Q[i * d + k] * K[j * d + k];
+        p[j] = s * scale;
+        mx = p[j] > mx ? p[j] : mx;
+    }
+    for (size_t j = 0; j < last; j++)
+        sum += (p[j] = exp(p[j] - mx));
+    for (size_t j = 0; j < last; j++)
+        p[j] /= sum;
+    for (size_t j = last; j < N; j++)
+        p[j] = 0;
+    return mx + log(sum);
+}
+
+void ref_attention(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale, bool causal,
+                   double *O, double *L)
+{
+    double *p = xmalloc(N * sizeof *p);
+    for (size_t i = 0; i < N; i++) {
+        double lse = prob_row(Q, K, N, d, scale, causal, i, p);
+        if (L)
+            L[i] = lse;
+        for (size_t k = 0; k < d; k++) {
+            double o = 0;
+            for (size_t j = 0; j < N; j++)
+                o += p[j] * V[j * d + k];
+            O[i * d + k] = o;
+        }
+    }
+    free(p);
+}
+
+void ref_attention_backward(const double *Q, const double *K, const double *V, const double *dO, size_t N, size_t d,
+                            double scale, bool causal, double *dQ, double *dK, double *dV)
+{
+    double *p = xmalloc(N * sizeof *p), *dp = xmalloc(N * sizeof *dp);
+    for (size_t x = 0; x < N * d; x++)
+        dQ[x] = dK[x] = dV[x] = 0;
+    for (size_t i = 0; i < N; i++) {
+        prob_row(Q, K, N, d, scale, causal, i, p);
+        double D = 0;                                  /* D_i = sum_j P_ij dP_ij */
+        for (size_t j = 0; j < N; j++) {
+            double s = 0;
+            for (size_t k = 0; k < d; k++)
+                s += dO[i * d + k] * V[j * d + k];     /* dP = dO V^T */
+            dp[j] = s;
+            D += p[j] * s;
+        }
+        for (size_t j = 0; j < N; j++) {
+            double ds = p[j] * (dp[j] - D);            /* dS = P o (dP - D) */
+            for (size_t k = 0; k < d; k++) {
+                dV[j * d + k] += p[j] * dO[i * d + k];
+                dQ[i * d + k] += scale * ds * K[j * d + k];
+                dK[j * d + k] += scale * ds * Q[i * d + k];
+            }
+        }
+    }
+    free(p);
+    free(dp);
+}
+
+void ref_head_get(const float *x, size_t B, size_t N, size_t H, size_t d, size_t b, size_t h, double *out)
+{
+    (void)B;
+    for (size_t n = 0; n < N; n++)
+        for (size_t k = 0; k < d; k++)
+            out[n * d + k] = x[((b * N + n) * H + h) * d + k];
+}
+
+void ref_head_put(const double *x, size_t B, size_t N, size_t H, size_t d, size_t b, size_t h, double *out_bnhd)
+{
+    (void)B;
+    for (size_t n = 0; n < N; n++)
+        for (size_t k = 0; k < d; k++)
+            out_bnhd[((b * N + n) * H + h) * d + k] = x[n * d + k];
+}
+
+void ref_attention_bnhd(const float *Q, const float *K, const float *V, size_t B, size_t N, size_t H, size_t d,
+                        double scale, bool causal, double *O, double *L)
+{
+    size_t nd = N * d;
+    double *q = xmalloc(nd * sizeof *q), *k = xmalloc(nd * sizeof *k), *v = xmalloc(nd * sizeof *v),
+           *o = xmalloc(nd * sizeof *o);
+    for (size_t b = 0; b < B; b++)
+        for (size_t h = 0; h < H; h++) {
+            ref_head_get(Q, B, N, H, d, b, h, q);
+            ref_head_get(K, B, N, H, d, b, h, k);
+            ref_head_get(V, B, N, H, d, b, h, v);
+            ref_attention(q, k, v, N, d, scale, causal, o, L ? L + (b * H + h) * N : NULL);
+            ref_head_put(o, B, N, H, d, b, h, O);
+        }
+    free(q);
+    free(k);
+    free(v);
+    free(o);
+}
