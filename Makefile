@@ -110,6 +110,12 @@ help:
 	@echo "  make test       run every Check suite (CK_RUN_SUITE=mem make test runs one)"
 	@echo "  make SAN=1 test the same under ASan + UBSan"
 	@echo "  make clean      remove build/ and the lesson binaries"
+	@$(foreach line,$(HELP_LINES),echo "  $(subst _, ,$(line))";)
 
 -include $(SIM_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(LESSON_NOMAIN:.o=.d)
 -include $(foreach r,$(CPU_LESSONS),$(BUILD)/$(basename $(call lesson_src,$(r))).d)
+
+# ---- areas with their own fragments: the GPU track, plots, homework -------------------------------------------------
+# A fragment adds its targets and a line of help each: HELP_LINES += make_plots__regenerate_every_figure
+# (underscores become spaces in the help text).
+-include cuda/cuda.mk plots/plots.mk lessons/homework/homework.mk

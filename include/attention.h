@@ -52,7 +52,21 @@ typedef struct {
     hbm_tensor *dout, *dq, *dk, *dv;   /* backward: (B, N, H, d) */
 } attn_tensors;
 
-/* SRAM bytes the algorithm keeps resident at its peak with blocks Br x Bc: the sum of its sram_alloc calls. */
+/* The SRAM buffers an algorithm allocates, in order, at its peak: the simulator allocates exactly these, the CUDA
+ * kernels lay out shared memory from the same list, and attn_sram_need is their sum. */
+typedef struct {
+    const char *name;    /* "Qi", "Kj", "Vj", "Sij", "Oi", "mi", "li", ... */
+    size_t elems;
+    dtype_t dt;
+} sram_buf_spec;
+typedef struct {
+    sram_buf_spec buf[16];
+    size_t n;
+    size_t bytes;        /* sum of elems * dtype_size(dt) */
+} sram_plan;
+void attn_sram_plan(attn_algo a, bool backward, size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out);
+
+/* SRAM bytes the algorithm keeps resident at its peak with blocks Br x Bc: the plan's total. */
 size_t attn_sram_need(attn_algo a, bool backward, size_t Br, size_t Bc, size_t d, dtype_t dt);
 
 /* Choose p->Br, p->Bc from M (blocks.h rules, this algorithm's footprint). 0, or -1 with a reason in err. */
