@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "dtype.h"
+
 /* y = softmax(x) over n values, computed safely (max subtracted). */
 void ref_softmax(const double *x, size_t n, double *y);
 
@@ -31,5 +33,15 @@ void ref_head_put(const double *x, size_t B, size_t N, size_t H, size_t d, size_
 /* Every head of (B, N, H, d) inputs: O is (B, N, H, d), L is (B, H, N) (may be NULL). */
 void ref_attention_bnhd(const float *Q, const float *K, const float *V, size_t B, size_t N, size_t H, size_t d,
                         double scale, bool causal, double *O, double *L);
+
+/* One head computed the way a materialized low-precision implementation does (PyTorch's fp16 path): S = scale Q K^T
+ * accumulated in fp32 and stored in dt, P = softmax(S) in fp32 from the stored S and stored in dt, O = P V
+ * accumulated in fp32 and stored in dt. Q, K, V are used as given (round them to dt first). Tri Dao's tolerance
+ * method holds an algorithm to a multiple of this reference's error, both measured against ref_attention. */
+void ref_attention_lowp(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale,
+                        bool causal, dtype_t dt, double *O);
+/* The same for every head of (B, N, H, d) inputs; O is (B, N, H, d). */
+void ref_attention_lowp_bnhd(const float *Q, const float *K, const float *V, size_t B, size_t N, size_t H, size_t d,
+                             double scale, bool causal, dtype_t dt, double *O);
 
 #endif

@@ -121,3 +121,51 @@ void ref_attention_bnhd(const float *Q, const float *K, const float *V, size_t B
     free(v);
     free(o);
 }
+
+void ref_attention_lowp(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale,
+                        bool causal, dtype_t dt, double *O)
+{
+    float *s = xmalloc(N * sizeof *s), sc = (float)scale;
+    for (size_t i = 0; i < N; i++) {
+        size_t last = causal ? i + 1 : N;
+        float mx = -INFINITY, sum = 0;
+        for (size_t j = 0; j < last; j++) {
+            float acc = 0;
+            for (size_t k = 0; k < d; k++)
+                acc += (float)Q[i * d + k] * (float)K[j * d + k];
+            s[j] = dtype_round(dt, sc * acc);                  /* S stored in dt */
+            mx = s[j] > mx ? s[j] : mx;
+        }
+        for (size_t j = 0; j < last; j++)
+            sum += (s[j] = expf(s[j] - mx));
+        for (size_t j = 0; j < last; j++)
+            s[j] = dtype_round(dt, s[j] / sum);                /* P stored in dt */
+        for (size_t k = 0; k < d; k++) {
+            float o = 0;
+            for (size_t j = 0; j < last; j++)
+                o += s[j] * (float)V[j * d + k];
+            O[i * d + k] = dtype_round(dt, o);                 /* O stored in dt */
+        }
+    }
+    free(s);
+}
+
+void ref_attention_lowp_bnhd(const float *Q, const float *K, const float *V, size_t B, size_t N, size_t H, size_t d,
+                             double scale, bool causal, dtype_t dt, double *O)
+{
+    size_t nd = N * d;
+    double *q = xmalloc(nd * sizeof *q), *k = xmalloc(nd * sizeof *k), *v = xmalloc(nd * sizeof *v),
+           *o = xmalloc(nd * sizeof *o);
+    for (size_t b = 0; b < B; b++)
+        for (size_t h = 0; h < H; h++) {
+            ref_head_get(Q, B, N, H, d, b, h, q);
+            ref_head_get(K, B, N, H, d, b, h, k);
+            ref_head_get(V, B, N, H, d, b, h, v);
+            ref_attention_lowp(q, k, v, N, d, scale, causal, dt, o);
+            ref_head_put(o, B, N, H, d, b, h, O);
+        }
+    free(q);
+    free(k);
+    free(v);
+    free(o);
+}
