@@ -28,7 +28,7 @@
 #include "dtype.h"
 
 #define MEM_MAX_TENSORS 32   /* distinct tensor names in one model */
-#define MEM_MAX_PHASES 8     /* distinct phase names in one model */
+#define MEM_MAX_PHASES 16    /* distinct phase names in one model */
 #define MEM_MAX_TILES 32     /* SRAM buffers resident at once */
 #define MEM_NAME_LEN 24
 
