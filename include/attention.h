@@ -49,6 +49,7 @@ typedef struct {
     hbm_tensor *lse;                   /* (B, H, N) fp32: flash2 */
     hbm_tensor *m, *l;                 /* (B, H, N) fp32: flash1's running max and sum */
     hbm_tensor *P;                     /* (B, H, N, N) storage dtype: standard's probabilities, kept for backward */
+    hbm_tensor *S;                     /* (B, H, N, N) standard's scores: live only inside attn_forward */
     hbm_tensor *dout, *dq, *dk, *dv;   /* backward: (B, N, H, d) */
 } attn_tensors;
 
@@ -65,6 +66,19 @@ typedef struct {
     size_t bytes;        /* sum of elems * dtype_size(dt) */
 } sram_plan;
 void attn_sram_plan(attn_algo a, bool backward, size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out);
+
+/* Forward plans (fp32 unless marked dt, the storage dtype; every buffer is a dense row-major tile):
+ *   flash1  Kj Bc*d dt, Vj Bc*d dt, Qi Br*d dt, Oi Br*d dt, li, mi, Sij Br*Bc (P~ij in place), m~ij, l~ij,
+ *           mi_new, li_new (row statistics: Br each)
+ *   flash2  Qi Br*d dt, Kj Bc*d dt, Vj Bc*d dt, Sij Br*Bc (P~ij in place), Oi Br*d (unnormalized accumulator),
+ *           mi, li (Br each; mi holds Li = mi + log li before it is written)
+ *   standard is three kernels, one per phase, each with its own buffers; its plan is the largest phase:
+ *     phase 0 "S"        Qi Br*d dt, Kj Bc*d dt, Sij Br*Bc
+ *     phase 1 "softmax"  Si Br*Bc: a row of S (or a chunk of one); a row fits when N <= Br*Bc
+ *     phase 2 "PV"       Pij Br*Bc dt, Vj Bc*d dt, Oi Br*d (accumulator) */
+#define ATTN_STANDARD_PHASES 3
+void attn_standard_plan(int phase, size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out);
+extern const char *const attn_standard_phase[ATTN_STANDARD_PHASES];   /* "S", "softmax", "PV" */
 
 /* SRAM bytes the algorithm keeps resident at its peak with blocks Br x Bc: the plan's total. */
 size_t attn_sram_need(attn_algo a, bool backward, size_t Br, size_t Bc, size_t d, dtype_t dt);
@@ -96,7 +110,12 @@ typedef struct {
     size_t n;
     uint64_t rd, wr;        /* totals */
     uint64_t tiles, skipped; /* (i, j) tiles visited, and skipped by causal masking */
+    unsigned softmax_passes; /* standard: reads of each row of S by its softmax (1 if a row fits, else 3) */
 } attn_io;
 void attn_io_closed_form(const attn_params *p, bool backward, attn_io *out);
+
+/* mem_step's label for a tile that causal masking skips (no loads, no stores): maps paint it apart. Visited
+ * tiles get other labels. flash1/flash2 count under mem phase "forward", standard under "S", "softmax", "PV". */
+#define ATTN_STEP_SKIP "skip"
 
 #endif

@@ -17,4 +17,24 @@ void flash2_backward(mem_t *m, const attn_params *p, attn_tensors *t);
 void attn_backward_plan(attn_algo a, size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out);
 void attn_backward_closed_form(const attn_params *p, attn_io *out);
 
+/* The forward plans' buffers, in allocation order: sim/attention.c builds each plan from these indices and the
+ * algorithms take their buffers by the same indices (attn_run allocates them), so code and plan cannot drift. */
+enum { STD_S_Qi, STD_S_Kj, STD_S_Sij, STD_S_NBUF };
+enum { STD_SM_Si, STD_SM_NBUF };
+enum { STD_PV_Pij, STD_PV_Vj, STD_PV_Oi, STD_PV_NBUF };
+enum { F1_Kj, F1_Vj, F1_Qi, F1_Oi, F1_li, F1_mi, F1_Sij, F1_mtij, F1_ltij, F1_mi_new, F1_li_new, F1_NBUF };
+enum { F2_Qi, F2_Kj, F2_Vj, F2_Sij, F2_Oi, F2_mi, F2_li, F2_NBUF };
+
+/* Stops with exit 2 (fl_fatal) on a bad shape: a size of 0, B*N*H*d overflowing, blocks outside 1..N. */
+void attn_check_params(const attn_params *p);
+float attn_scale(const attn_params *p);          /* p->scale, or 1/sqrt(d) when it is 0 */
+
+/* Run fn(w, p, t, buf, item) for item = 0 .. nitems-1, where buf[k] is plan->buf[k] allocated in w's SRAM.
+ * On m itself, in order, when an observer is attached or one thread is asked for; otherwise on OpenMP workers,
+ * each with its own SRAM (capacity M) and ledger (mem_fork), joined exactly (mem_join). Items must not share
+ * outputs, so results do not depend on the thread count. */
+typedef void (*attn_item_fn)(mem_t *m, const attn_params *p, attn_tensors *t, float *const *buf, size_t item);
+void attn_run(mem_t *m, const attn_params *p, attn_tensors *t, const sram_plan *plan, size_t nitems,
+              attn_item_fn fn);
+
 #endif
