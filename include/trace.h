@@ -27,6 +27,9 @@ const char *trace_fmt_name(trace_fmt f);
 typedef struct trace trace_t;
 trace_t *trace_open(mem_t *m, trace_fmt fmt, FILE *out);  /* NULL for TRACE_NONE; writes the header */
 FILE *trace_close(trace_t *t);   /* detaches, writes the footer, frees; returns the stream (never fcloses it) */
+/* Follow another memory model from now on, in the same stream: a lesson that runs two algorithms on two models
+ * writes one trace (one CSV header, one JSON document whose clock runs on). Running totals are the new model's. */
+void trace_follow(trace_t *t, mem_t *m);
 
 /* Modelled rates of the JSON clock (bytes per ns, FLOPs per ns, exp() per ns). */
 #define TRACE_MODEL_HBM_BYTES_PER_NS 1500.0

@@ -233,6 +233,15 @@ trace_t *trace_open(mem_t *m, trace_fmt fmt, FILE *out)
     return t;
 }
 
+void trace_follow(trace_t *t, mem_t *m)
+{
+    if (!t)
+        return;
+    mem_unobserve(t->m, observe, t);
+    t->m = m;
+    mem_observe(m, observe, t);
+}
+
 FILE *trace_close(trace_t *t)
 {
     if (!t)
