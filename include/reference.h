@@ -25,6 +25,12 @@ void ref_attention(const double *Q, const double *K, const double *V, size_t N, 
 void ref_attention_backward(const double *Q, const double *K, const double *V, const double *dO, size_t N, size_t d,
                             double scale, bool causal, double *dQ, double *dK, double *dV);
 
+/* The same gradients computed the way a framework computes them in storage type dt: S, P, dP, dS and the gradients
+ * materialized and each rounded to dt, sums in float (as a GPU matmul accumulates in fp32). Its error against
+ * ref_attention_backward is the yardstick of Tri Dao's test method: an algorithm in dt may err about 2x as much. */
+void ref_attention_backward_lowp(const double *Q, const double *K, const double *V, const double *dO, size_t N,
+                                 size_t d, double scale, bool causal, dtype_t dt, double *dQ, double *dK, double *dV);
+
 /* Head (b, h) of a (B, N, H, d) float array as a dense N x d double array, and the way back (double into float
  * is not needed: references stay double). */
 void ref_head_get(const float *x, size_t B, size_t N, size_t H, size_t d, size_t b, size_t h, double *out);

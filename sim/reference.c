@@ -86,6 +86,55 @@ void ref_attention_backward(const double *Q, const double *K, const double *V, c
     free(dp);
 }
 
+static float rnd(dtype_t dt, float x) { return dtype_round(dt, x); }
+
+void ref_attention_backward_lowp(const double *Q, const double *K, const double *V, const double *dO, size_t N,
+                                 size_t d, double scale, bool causal, dtype_t dt, double *dQ, double *dK, double *dV)
+{
+    /* Sums in float, as a GPU matmul accumulates in fp32; every materialized matrix rounded to dt. */
+    float *P = xmalloc(N * N * sizeof *P), *dS = xmalloc(N * N * sizeof *dS), *s = xmalloc(N * sizeof *s);
+    float sc = (float)scale;
+    for (size_t i = 0; i < N; i++) {
+        size_t last = causal ? i + 1 : N;
+        float mx = -INFINITY, sum = 0, D = 0;
+        for (size_t j = 0; j < last; j++) {          /* S = scale Q K^T, stored in dt */
+            float acc = 0;
+            for (size_t k = 0; k < d; k++)
+                acc += (float)Q[i * d + k] * (float)K[j * d + k];
+            s[j] = rnd(dt, sc * acc);
+            mx = s[j] > mx ? s[j] : mx;
+        }
+        for (size_t j = 0; j < last; j++)            /* P = softmax(S) in float, stored in dt */
+            sum += (s[j] = expf(s[j] - mx));
+        for (size_t j = 0; j < N; j++)
+            P[i * N + j] = j < last ? rnd(dt, s[j] / sum) : 0;
+        for (size_t j = 0; j < N; j++) {              /* dP = dO V^T, stored in dt; D = rowsum(P o dP) */
+            float acc = 0;
+            for (size_t k = 0; k < d; k++)
+                acc += (float)dO[i * d + k] * (float)V[j * d + k];
+            s[j] = rnd(dt, acc);
+            D += P[i * N + j] * s[j];
+        }
+        for (size_t j = 0; j < N; j++)                /* dS = P o (dP - D), stored in dt */
+            dS[i * N + j] = rnd(dt, P[i * N + j] * (s[j] - D));
+    }
+    for (size_t r = 0; r < N; r++)                    /* dV = P^T dO, dQ = scale dS K, dK = scale dS^T Q */
+        for (size_t k = 0; k < d; k++) {
+            float v = 0, q = 0, kk = 0;
+            for (size_t x = 0; x < N; x++) {
+                v += P[x * N + r] * (float)dO[x * d + k];
+                q += dS[r * N + x] * (float)K[x * d + k];
+                kk += dS[x * N + r] * (float)Q[x * d + k];
+            }
+            dV[r * d + k] = rnd(dt, v);
+            dQ[r * d + k] = rnd(dt, sc * q);
+            dK[r * d + k] = rnd(dt, sc * kk);
+        }
+    free(P);
+    free(dS);
+    free(s);
+}
+
 void ref_head_get(const float *x, size_t B, size_t N, size_t H, size_t d, size_t b, size_t h, double *out)
 {
     (void)B;
