@@ -1,0 +1,47 @@
+# plots/plots.mk — the figures, drawn by gnuplot from data the simulator writes (included by the root Makefile).
+#
+#   make plots        every figure in plots/out/ as PNG (pngcairo) and SVG, data in plots/data/, and
+#                     plots/hbm_vs_seqlen.png (figure 1, shown by the README); installs gnuplot-nox when missing
+#   make plots-term   figure 1 in the terminal (gnuplot's dumb terminal), for a learner without an image viewer
+#
+# Figures 1-4 and 6 come from counts and are the same on every machine; figure 5 is a benchmark of this CPU.
+
+PLOT_DATA := plots/data
+PLOT_OUT := plots/out
+PLOT_BENCH := $(BUILD)/plots/bench_runtime
+PLOT_FIGS := fig1_hbm_vs_seqlen fig2_hbm_vs_sram fig3_blocksize fig4_peak_memory fig5_runtime
+gnuplot_fig = gnuplot -e "fmt='$(2)'; out='$(PLOT_OUT)/$(1).$(2)'; data='$(PLOT_DATA)'" plots/$(1).gp
+
+HELP_LINES += make_plots_______every_figure_in_plots/out/_(PNG_and_SVG)_from_the_simulator
+HELP_LINES += make_plots-term__figure_1_(HBM_traffic_vs_N)_drawn_in_the_terminal
+
+$(PLOT_BENCH): $(BUILD)/plots/bench_runtime.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+.PHONY: plots plots-term plots-deps plots-data plots-draw
+
+plots-deps:
+	@bash .ci/deps.sh gnuplot
+
+# Data: lesson05's count-only sweeps (fast), the run-time benchmark (tens of seconds), lesson03's tile schedule.
+plots-data: all $(PLOT_BENCH)
+	@mkdir -p $(PLOT_DATA)
+	$(BINDIR)/lesson05 --quiet --out-dir $(PLOT_DATA)
+	$(PLOT_BENCH) --out-dir $(PLOT_DATA)
+
+plots-draw:
+	@mkdir -p $(PLOT_OUT)
+	@set -e; for f in $(PLOT_FIGS); do for t in png svg; do \
+	    $(call gnuplot_fig,$$f,$$t); echo "  wrote $(PLOT_OUT)/$$f.$$t"; done; done
+	cp $(PLOT_OUT)/fig1_hbm_vs_seqlen.png plots/hbm_vs_seqlen.png
+
+plots: plots-deps
+	@$(MAKE) plots-data
+	@$(MAKE) plots-draw
+	@echo "figures: $(PLOT_OUT)/ (PNG and SVG); figure 1 also in plots/hbm_vs_seqlen.png"
+
+plots-term: plots-deps all
+	@mkdir -p $(PLOT_DATA)
+	@$(BINDIR)/lesson05 --quiet --out-dir $(PLOT_DATA) >/dev/null
+	@gnuplot -e "fmt='dumb'; data='$(PLOT_DATA)'" plots/fig1_hbm_vs_seqlen.gp
