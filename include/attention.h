@@ -114,8 +114,12 @@ typedef struct {
 } attn_io;
 void attn_io_closed_form(const attn_params *p, bool backward, attn_io *out);
 
-/* mem_step's label for a tile that causal masking skips (no loads, no stores): maps paint it apart. Visited
- * tiles get other labels. flash1/flash2 count under mem phase "forward", standard under "S", "softmax", "PV". */
+/* Causal block skipping: tile (i, j) holds queries i*Br .. min((i+1)*Br, N)-1 and keys from j*Bc; it is skipped
+ * (no loads, no stores) when its first key comes after its last query. Standard attention never skips. */
+bool attn_tile_skipped(const attn_params *p, size_t i, size_t j);
+/* Every tile is one mem_step(m, i, j, label); a skipped tile's label is ATTN_STEP_SKIP, so maps paint it apart.
+ * Mem phases: flash1/flash2 count under "forward", standard under "S", "softmax", "PV" (a step per tile in S and
+ * in PV). */
 #define ATTN_STEP_SKIP "skip"
 
 #endif

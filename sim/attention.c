@@ -146,6 +146,11 @@ int attn_choose_blocks(attn_params *p, bool backward, size_t M_bytes, dtype_t dt
     return 0;
 }
 
+bool attn_tile_skipped(const attn_params *p, size_t i, size_t j)
+{
+    return p->causal && j * p->Bc > min_size((i + 1) * p->Br, p->N) - 1;
+}
+
 /* ---- shapes, tensors ----------------------------------------------------------------------------------------- */
 
 void attn_check_params(const attn_params *p)

@@ -44,7 +44,7 @@ static void flash1_head(mem_t *m, const attn_params *p, attn_tensors *t, float *
         hbm_load_rows(m, Vj, V, k0, kc, "Vj");
         for (size_t i = 0; i < Tr; i++) {                               /* Alg.1 line 7 */
             size_t q0 = i * Br, qr = min_size(Br, N - q0);
-            if (p->causal && k0 > q0 + qr - 1) {                        /* every key after every query */
+            if (attn_tile_skipped(p, i, j)) {                           /* causal: every key after every query */
                 mem_step(m, (long)i, (long)j, ATTN_STEP_SKIP);
                 continue;
             }

@@ -44,7 +44,7 @@ static void flash2_block(mem_t *m, const attn_params *p, attn_tensors *t, float 
 
     for (size_t j = 0; j < Tc; j++) {                                   /* FA2 Alg.1 line 6 */
         size_t k0 = j * Bc, kc = min_size(Bc, N - k0);
-        if (p->causal && k0 > q0 + qr - 1) {                            /* this and every later block is masked */
+        if (attn_tile_skipped(p, i, j)) {                               /* causal: this and every later block */
             for (; j < Tc; j++)
                 mem_step(m, (long)i, (long)j, ATTN_STEP_SKIP);
             break;

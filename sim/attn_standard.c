@@ -123,14 +123,11 @@ static void pv_head(mem_t *m, const attn_params *p, attn_tensors *t, float *cons
             mem_step(m, (long)i, (long)j, "PV tile");
             hbm_load_tile(m, Pij, P, q0, qr, k0, kc, "Pij");
             hbm_load_rows(m, Vj, V, k0, kc, "Vj");
-            if (real)
+            if (real)   /* summed key by key into Oi, in key order, like one plain dot product over all N keys */
                 for (size_t r = 0; r < qr; r++)
-                    for (size_t x = 0; x < d; x++) {
-                        float acc = 0;
+                    for (size_t x = 0; x < d; x++)
                         for (size_t c = 0; c < kc; c++)
-                            acc += Pij[r * kc + c] * Vj[c * d + x];
-                        Oi[r * d + x] += acc;
-                    }
+                            Oi[r * d + x] += Pij[r * kc + c] * Vj[c * d + x];
             mem_compute(m, "Oi += Pij Vj", 2 * (uint64_t)qr * kc * d, 0);
         }
         hbm_store_rows(m, O, q0, qr, Oi, "Oi");

@@ -1,0 +1,343 @@
+/* check_attention.c — every forward algorithm's O (and L, or m and l) against the double-precision reference, with
+ * Tri Dao's tolerance method for fp16/bf16; masked rows without NaN; bad shapes and a small SRAM exit with 2. */
+#define _POSIX_C_SOURCE 200809L
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attention.h"
+#include "reference.h"
+#include "rng.h"
+#include "util.h"
+#include "verify.h"
+
+/* Tri Dao's method: an algorithm computing in dtype dt may err (max abs, against fp64) at most ERR_FACTOR times
+ * what a materialized implementation in dt errs (ref_attention_lowp), plus a floor for the case where that
+ * reference happens to be nearly exact (N = 1, say). */
+#define ERR_FACTOR 2.0
+#define FLOOR_ROUNDINGS 2.0   /* floor: two roundings in dt of the largest output element, 2 u max|O| */
+/* flash1 writes Oi back to HBM after every key block, so a dt store rounds it Tc times; each rounding adds at most
+ * u*|O| <= u*max|V|, carried on with weight l_old e^(m_old - m_new) / l_new <= 1: at most Tc*u*max|V| more. */
+#define FLASH1_ROUNDTRIPS(Tc, u, vmax) ((double)(Tc) * (u) * (vmax))
+/* L = m + log l is fp32 arithmetic on chip in every dtype (the inputs are the same rounded values the reference
+ * sees): dot products of d terms and a sum of N exponentials, ~100 fp32 ulps of the largest logit at most. */
+#define L_RTOL 1e-5
+/* Logits scaled up to this size (the issue's ±1e4): softmax is then nearly one-hot. */
+#define BIG_LOGIT 1e4
+
+typedef struct {
+    size_t B, H, N, d;
+    size_t M;         /* SRAM bytes: blocks by attn_choose_blocks (paper's rule, fitted) when Br = Bc = 0 */
+    size_t Br, Bc;
+} shape;
+
+static const shape SHAPES[] = {
+    {1, 1, 1, 1, 1024, 0, 0},         {2, 3, 17, 3, 1 << 20, 4, 5},     {1, 2, 64, 16, 8192, 0, 0},
+    {2, 2, 100, 64, 1 << 20, 12, 20}, {1, 1, 130, 80, 40000, 0, 0},     {1, 2, 96, 128, 1 << 20, 32, 24},
+    {2, 1, 150, 1, 1 << 20, 7, 9},    {1, 1, 300, 16, 6000, 0, 0},      {1, 1, 9, 3, 1 << 20, 9, 1},
+};
+#define NSHAPES (sizeof SHAPES / sizeof SHAPES[0])
+
+typedef struct {
+    float *q, *k, *v;        /* (B, N, H, d), already rounded to dt */
+    double *O, *L, *Olow;    /* fp64 reference O, L; materialized low-precision reference O */
+    double err_low, vmax, omax;
+} problem;
+
+static void problem_make(problem *pr, const shape *s, dtype_t dt, bool causal, bool big, uint64_t seed)
+{
+    size_t n = s->B * s->N * s->H * s->d;
+    rng_t r;
+    rng_seed(&r, seed);
+    pr->q = malloc(n * sizeof *pr->q);
+    pr->k = malloc(n * sizeof *pr->k);
+    pr->v = malloc(n * sizeof *pr->v);
+    rng_fill_normal(&r, pr->q, n, 1.0f);
+    rng_fill_normal(&r, pr->k, n, 1.0f);
+    rng_fill_normal(&r, pr->v, n, 1.0f);
+    double scale = 1.0 / sqrt((double)s->d);
+    if (big) {   /* scale Q so that the largest |logit| is BIG_LOGIT */
+        double mx = 0;
+        for (size_t b = 0; b < s->B; b++)
+            for (size_t h = 0; h < s->H; h++)
+                for (size_t i = 0; i < s->N; i++)
+                    for (size_t j = 0; j < s->N; j++) {
+                        double acc = 0;
+                        for (size_t x = 0; x < s->d; x++)
+                            acc += (double)pr->q[((b * s->N + i) * s->H + h) * s->d + x] *
+                                   pr->k[((b * s->N + j) * s->H + h) * s->d + x];
+                        mx = fmax(mx, fabs(acc * scale));
+                    }
+        for (size_t x = 0; x < n; x++)
+            pr->q[x] = (float)(pr->q[x] * (BIG_LOGIT / mx));
+    }
+    pr->vmax = 0;
+    for (size_t x = 0; x < n; x++) {
+        pr->q[x] = dtype_round(dt, pr->q[x]);
+        pr->k[x] = dtype_round(dt, pr->k[x]);
+        pr->v[x] = dtype_round(dt, pr->v[x]);
+        pr->vmax = fmax(pr->vmax, fabs(pr->v[x]));
+    }
+    pr->O = malloc(n * sizeof *pr->O);
+    pr->Olow = malloc(n * sizeof *pr->Olow);
+    pr->L = malloc(s->B * s->H * s->N * sizeof *pr->L);
+    ref_attention_bnhd(pr->q, pr->k, pr->v, s->B, s->N, s->H, s->d, scale, causal, pr->O, pr->L);
+    ref_attention_lowp_bnhd(pr->q, pr->k, pr->v, s->B, s->N, s->H, s->d, scale, causal, dt, pr->Olow);
+    pr->err_low = pr->omax = 0;
+    for (size_t x = 0; x < n; x++) {
+        pr->err_low = fmax(pr->err_low, fabs(pr->Olow[x] - pr->O[x]));
+        pr->omax = fmax(pr->omax, fabs(pr->O[x]));
+    }
+}
+
+static void problem_free(problem *pr)
+{
+    free(pr->q), free(pr->k), free(pr->v), free(pr->O), free(pr->L), free(pr->Olow);
+}
+
+/* Run algorithm a on the problem; check O by the tolerance method and the saved statistics against L. */
+static void check_algo(const shape *s, attn_algo a, dtype_t dt, bool causal, bool big, const problem *pr)
+{
+    attn_params p = {.algo = a, .B = s->B, .N = s->N, .H = s->H, .d = s->d, .causal = causal};
+    block_choice ch;
+    char err[256];
+    size_t Br = min_size(s->Br, s->N), Bc = min_size(s->Bc, s->N);
+    ck_assert_msg(!attn_choose_blocks(&p, false, s->M, dt, Br, Bc, &ch, err, sizeof err), "%s", err);
+    mem_t *m = mem_create(s->M, false);
+    attn_tensors t = attn_alloc(m, &p, dt, false);
+    hbm_upload(t.q, pr->q);
+    hbm_upload(t.k, pr->k);
+    hbm_upload(t.v, pr->v);
+    attn_forward(m, &p, &t);
+
+    size_t n = s->B * s->N * s->H * s->d, nl = s->B * s->H * s->N;
+    float *o = malloc(n * sizeof *o), *L = malloc(nl * sizeof *L), *l = malloc(nl * sizeof *l);
+    hbm_download(t.out, o);
+    double u = dtype_eps(dt);
+    double tol = ERR_FACTOR * pr->err_low + FLOOR_ROUNDINGS * u * pr->omax;
+    if (a == ATTN_FLASH1 && dt != DTYPE_FP32)
+        tol += FLASH1_ROUNDTRIPS(ceil_div(s->N, p.Bc), u, pr->vmax);
+    char name[160];
+    snprintf(name, sizeof name, "%s O (B=%zu H=%zu N=%zu d=%zu Br=%zu Bc=%zu %s%s%s)", attn_algo_name(a), s->B, s->H,
+             s->N, s->d, p.Br, p.Bc, dtype_name(dt), causal ? " causal" : "", big ? " logits 1e4" : "");
+    verify_stats st;
+    bool ok = verify_close(pr->O, o, n, tol, 0, name, &st, NULL);
+    ck_assert_msg(ok, "%s: max abs err %.3g (%zu NaN) > %.3g = %g x materialized %s error %.3g + floor", name,
+                  st.max_abs, st.nan, tol, ERR_FACTOR, dtype_name(dt), pr->err_low);
+
+    /* Saved statistics: flash2's L, flash1's m and l (L = m + log l). */
+    if (a != ATTN_STANDARD) {
+        if (a == ATTN_FLASH2) {
+            hbm_download(t.lse, L);
+        } else {
+            hbm_download(t.m, L);
+            hbm_download(t.l, l);
+            for (size_t x = 0; x < nl; x++)
+                L[x] = (float)((double)L[x] + log((double)l[x]));
+        }
+        double lmax = 0;
+        for (size_t x = 0; x < nl; x++)
+            lmax = fmax(lmax, fabs(pr->L[x]));
+        ok = verify_close(pr->L, L, nl, L_RTOL * (1 + lmax), 0, "L", &st, NULL);
+        ck_assert_msg(ok, "%s: L max abs err %.3g (%zu NaN) > %.3g", name, st.max_abs, st.nan, L_RTOL * (1 + lmax));
+    }
+    free(o), free(L), free(l);
+    attn_free(m, &t);
+    mem_destroy(m);
+}
+
+START_TEST(matches_reference)
+{
+    const shape *s = &SHAPES[_i];
+    for (int dt = 0; dt < 3; dt++)
+        for (int causal = 0; causal < 2; causal++)
+            for (int big = 0; big < 2; big++) {
+                problem pr;
+                problem_make(&pr, s, (dtype_t)dt, causal, big, 1000 * (uint64_t)_i + 10 * (uint64_t)dt + 2 * causal + big);
+                for (int a = 0; a < ATTN_NALGOS; a++)
+                    check_algo(s, (attn_algo)a, (dtype_t)dt, causal, big, &pr);
+                problem_free(&pr);
+            }
+}
+END_TEST
+
+START_TEST(standard_is_the_materialized_reference)
+{
+    /* Standard attention stores S and P in dt like the low-precision reference: the same numbers, bit for bit,
+     * whether the softmax holds a row (Bc = 16: 24 <= 2*16) or streams it (Bc = 3: 24 > 2*3). */
+    shape s = {2, 2, 24, 8, 1 << 20, 2, 16};
+    for (int pass = 0; pass < 2; pass++, s.Bc = 3)
+        for (int dt = 0; dt < 3; dt++) {
+            problem pr;
+            problem_make(&pr, &s, (dtype_t)dt, pass, false, 77 + (uint64_t)dt);
+            attn_params p = {.algo = ATTN_STANDARD, .B = 2, .N = 24, .H = 2, .d = 8, .causal = pass, .Br = 2,
+                             .Bc = s.Bc};
+            mem_t *m = mem_create(s.M, false);
+            attn_tensors t = attn_alloc(m, &p, (dtype_t)dt, false);
+            hbm_upload(t.q, pr.q);
+            hbm_upload(t.k, pr.k);
+            hbm_upload(t.v, pr.v);
+            attn_forward(m, &p, &t);
+            float o[2 * 24 * 2 * 8];
+            hbm_download(t.out, o);
+            for (size_t x = 0; x < sizeof o / sizeof o[0]; x++)
+                ck_assert_msg(o[x] == (float)pr.Olow[x], "O[%zu] = %.9g, materialized reference %.9g", x, o[x],
+                              pr.Olow[x]);
+            attn_free(m, &t);
+            mem_destroy(m);
+            problem_free(&pr);
+        }
+}
+END_TEST
+
+START_TEST(flash1_pays_for_its_writebacks)
+{
+    /* In fp16 flash1 rounds Oi once per key block; flash2 keeps Oi in fp32 and rounds once. With one key per
+     * block (Tc = N = 256) flash1's error is far larger than with one block (Tc = 1), and flash2's is not. */
+    shape one = {1, 1, 256, 16, 1 << 22, 16, 256}, many = {1, 1, 256, 16, 1 << 22, 16, 1};
+    problem pr;
+    problem_make(&pr, &one, DTYPE_FP16, false, false, 4242);
+    double e[2][2];
+    for (int a = 0; a < 2; a++)
+        for (int k = 0; k < 2; k++) {
+            const shape *s = k ? &many : &one;
+            attn_params p = {.algo = a ? ATTN_FLASH2 : ATTN_FLASH1, .B = 1, .N = 256, .H = 1, .d = 16,
+                             .Br = s->Br, .Bc = s->Bc};
+            mem_t *m = mem_create(s->M, false);
+            attn_tensors t = attn_alloc(m, &p, DTYPE_FP16, false);
+            hbm_upload(t.q, pr.q);
+            hbm_upload(t.k, pr.k);
+            hbm_upload(t.v, pr.v);
+            attn_forward(m, &p, &t);
+            float *o = malloc(256 * 16 * sizeof *o);
+            hbm_download(t.out, o);
+            e[a][k] = verify_max_abs(pr.O, o, 256 * 16);
+            free(o);
+            attn_free(m, &t);
+            mem_destroy(m);
+        }
+    /* Measured 0.00379 vs 0.000241 (about 16x) for this seed; 4x leaves room and still shows the cost. */
+    ck_assert_msg(e[0][1] > 4 * e[0][0], "flash1 fp16: Tc=256 err %.3g, Tc=1 err %.3g", e[0][1], e[0][0]);
+    ck_assert_msg(e[1][1] < 2 * e[1][0] + 1e-6, "flash2 fp16: Tc=256 err %.3g, Tc=1 err %.3g", e[1][1], e[1][0]);
+    problem_free(&pr);
+}
+END_TEST
+
+START_TEST(masked_rows_have_no_nan)
+{
+    /* Br = 9, Bc = 1, causal: every tile (0, j) is visited and rows 0 .. j-1 are fully masked in it. */
+    for (int a = ATTN_FLASH1; a <= ATTN_FLASH2; a++) {
+        attn_params p = {.algo = (attn_algo)a, .B = 1, .N = 9, .H = 1, .d = 2, .causal = true, .Br = 9, .Bc = 1};
+        mem_t *m = mem_create(1 << 16, false);
+        attn_tensors t = attn_alloc(m, &p, DTYPE_FP32, false);
+        float x[18], o[18];
+        for (int k = 0; k < 18; k++)
+            x[k] = (float)(k % 5) - 2;
+        hbm_upload(t.q, x);
+        hbm_upload(t.k, x);
+        hbm_upload(t.v, x);
+        attn_forward(m, &p, &t);
+        hbm_download(t.out, o);
+        for (int k = 0; k < 18; k++)
+            ck_assert_msg(!isnan(o[k]), "%s O[%d] is NaN", attn_algo_name(p.algo), k);
+        ck_assert_float_eq(o[0], x[0]);   /* query 0 sees key 0 only: O = V0 */
+        ck_assert_float_eq(o[1], x[1]);
+        attn_free(m, &t);
+        mem_destroy(m);
+    }
+}
+END_TEST
+
+/* ---- limits: one line on stderr, exit 2 ---------------------------------------------------------------------- */
+
+static void quiet(void) { (void)!freopen("/dev/null", "w", stderr); }
+
+START_TEST(sram_too_small_exits)
+{
+    quiet();
+    attn_params p = {.algo = (attn_algo)_i, .B = 1, .N = 64, .H = 1, .d = 16, .Br = 16, .Bc = 16};
+    size_t need = attn_sram_need(p.algo, false, 16, 16, 16, DTYPE_FP32);
+    mem_t *m = mem_create(need - 1, true);
+    attn_tensors t = attn_alloc(m, &p, DTYPE_FP32, false);
+    attn_forward(m, &p, &t);
+}
+END_TEST
+
+START_TEST(zero_size_exits)
+{
+    quiet();
+    attn_params p = {.algo = ATTN_FLASH2, .B = 1, .N = 0, .H = 1, .d = 16, .Br = 1, .Bc = 1};
+    mem_t *m = mem_create(1 << 20, true);
+    attn_tensors t = attn_alloc(m, &p, DTYPE_FP32, false);
+    attn_forward(m, &p, &t);
+}
+END_TEST
+
+START_TEST(block_larger_than_n_exits)
+{
+    quiet();
+    attn_params p = {.algo = ATTN_FLASH1, .B = 1, .N = 8, .H = 1, .d = 4, .Br = 9, .Bc = 4};
+    mem_t *m = mem_create(1 << 20, true);
+    attn_tensors t = attn_alloc(m, &p, DTYPE_FP32, false);
+    attn_forward(m, &p, &t);
+}
+END_TEST
+
+START_TEST(overflowing_shape_exits)
+{
+    quiet();
+    attn_params p = {.algo = ATTN_STANDARD, .B = (size_t)1 << 40, .N = (size_t)1 << 20, .H = 1 << 10, .d = 64,
+                     .Br = 1, .Bc = 1};
+    mem_t *m = mem_create(1 << 20, true);
+    attn_tensors t;
+    memset(&t, 0, sizeof t);
+    attn_forward(m, &p, &t);
+}
+END_TEST
+
+START_TEST(choose_blocks_reports)
+{
+    char err[256];
+    block_choice ch;
+    for (int a = 0; a < ATTN_NALGOS; a++) {
+        attn_params p = {.algo = (attn_algo)a, .B = 1, .N = 100, .H = 1, .d = 64};
+        /* M too small for 1 x 1 blocks */
+        ck_assert_int_eq(attn_choose_blocks(&p, false, 100, DTYPE_FP16, 0, 0, &ch, err, sizeof err), -1);
+        ck_assert_msg(strstr(err, "SRAM too small") != NULL, "%s", err);
+        /* a requested block that does not fit */
+        ck_assert_int_eq(attn_choose_blocks(&p, false, 4096, DTYPE_FP16, 64, 64, &ch, err, sizeof err), -1);
+        ck_assert_msg(strstr(err, "SRAM too small") != NULL, "%s", err);
+        /* a block larger than N */
+        ck_assert_int_eq(attn_choose_blocks(&p, false, 1 << 20, DTYPE_FP16, 101, 0, &ch, err, sizeof err), -1);
+        /* the paper's rule, fitted: the chosen blocks fit M and fill p */
+        ck_assert_int_eq(attn_choose_blocks(&p, false, 100 * 1024, DTYPE_FP16, 0, 0, &ch, err, sizeof err), 0);
+        ck_assert_uint_eq(p.Br, ch.Br);
+        ck_assert_uint_eq(p.Bc, ch.Bc);
+        ck_assert_uint_le(attn_sram_need(p.algo, false, p.Br, p.Bc, 64, DTYPE_FP16), 100 * 1024);
+        ck_assert_uint_le(p.Br, 64);
+        ck_assert_uint_eq(ch.paper_Bc, 100);   /* ⌈102400/2/(4*64)⌉ = 200, clamped to N = 100 */
+    }
+}
+END_TEST
+
+Suite *attention_suite(void)
+{
+    Suite *s = suite_create("attention");
+    TCase *tc = tcase_create("Accuracy");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, matches_reference, 0, (int)NSHAPES);
+    tcase_add_test(tc, standard_is_the_materialized_reference);
+    tcase_add_test(tc, flash1_pays_for_its_writebacks);
+    tcase_add_test(tc, masked_rows_have_no_nan);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("Limits");
+    tcase_add_loop_exit_test(tc, sram_too_small_exits, 2, 0, ATTN_NALGOS);
+    tcase_add_exit_test(tc, zero_size_exits, 2);
+    tcase_add_exit_test(tc, block_larger_than_n_exits, 2);
+    tcase_add_exit_test(tc, overflowing_shape_exits, 2);
+    tcase_add_test(tc, choose_blocks_reports);
+    suite_add_tcase(s, tc);
+    return s;
+}

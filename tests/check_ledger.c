@@ -1,0 +1,376 @@
+/* check_ledger.c — the forward passes' counted ledgers equal their closed forms exactly, per tensor; SRAM is
+ * exactly the plan; count-only and real runs count the same; the thread count changes nothing. */
+#define _POSIX_C_SOURCE 200809L
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attention.h"
+#include "rng.h"
+#include "util.h"
+
+/* Visited (i, j) tiles and the SRAM buffers allocated, seen through an observer. */
+typedef struct {
+    size_t Tr, Tc;
+    unsigned char *seen;     /* Tr x Tc: 0 never, 1 visited, 2 skipped */
+    uint64_t visited, skipped, dup;
+    const char *phase;       /* count steps only in this phase (NULL: all) */
+    const char *cur_phase;
+    char alloc_name[64][MEM_NAME_LEN];
+    uint64_t alloc_bytes[64];
+    size_t nalloc;
+} watch;
+
+static void watch_fn(const mem_event *ev, void *ctx)
+{
+    watch *w = ctx;
+    if (ev->kind == MEM_EV_PHASE)
+        w->cur_phase = ev->name;
+    if (ev->kind == MEM_EV_ALLOC && w->nalloc < 64) {
+        snprintf(w->alloc_name[w->nalloc], MEM_NAME_LEN, "%s", ev->name);
+        w->alloc_bytes[w->nalloc++] = ev->bytes;
+    }
+    if (ev->kind != MEM_EV_STEP || (w->phase && (!w->cur_phase || strcmp(w->phase, w->cur_phase))))
+        return;
+    ck_assert(ev->i >= 0 && (size_t)ev->i < w->Tr && ev->j >= 0 && (size_t)ev->j < w->Tc);
+    bool skip = ev->name && !strcmp(ev->name, ATTN_STEP_SKIP);
+    unsigned char *s = &w->seen[(size_t)ev->i * w->Tc + (size_t)ev->j];
+    if (*s)
+        w->dup++;
+    *s = skip ? 2 : 1;
+    if (skip)
+        w->skipped++;
+    else
+        w->visited++;
+}
+
+typedef struct {
+    attn_algo algo;
+    size_t B, H, N, d, Br, Bc;
+    bool causal;
+    dtype_t dt;
+} cfg;
+
+/* Run one forward pass on a fresh model; inputs random unless count-only. Returns the model (caller destroys). */
+static mem_t *run(const cfg *c, bool count_only, int threads, watch *w, float **out)
+{
+    attn_params p = {.algo = c->algo, .B = c->B, .N = c->N, .H = c->H, .d = c->d, .causal = c->causal,
+                     .Br = c->Br, .Bc = c->Bc, .threads = threads};
+    size_t M = attn_sram_need(c->algo, false, c->Br, c->Bc, c->d, c->dt);   /* exactly enough */
+    mem_t *m = mem_create(M, count_only);
+    attn_tensors t = attn_alloc(m, &p, c->dt, false);
+    if (!count_only) {
+        size_t n = hbm_numel(t.q);
+        float *x = malloc(n * sizeof *x);
+        rng_t r;
+        rng_seed(&r, c->N * 131 + c->d);
+        hbm_tensor *in[3] = {t.q, t.k, t.v};
+        for (int k = 0; k < 3; k++) {
+            rng_fill_normal(&r, x, n, 1.0f);
+            hbm_upload(in[k], x);
+        }
+        free(x);
+    }
+    if (w)
+        mem_observe(m, watch_fn, w);
+    attn_forward(m, &p, &t);
+    if (w)
+        mem_unobserve(m, watch_fn, w);
+    if (out) {
+        *out = malloc(hbm_numel(t.out) * sizeof **out);
+        hbm_download(t.out, *out);
+    }
+    attn_free(m, &t);
+    return m;
+}
+
+static void assert_ledger_is_closed_form(const cfg *c, const mem_t *m)
+{
+    attn_params p = {.algo = c->algo, .B = c->B, .N = c->N, .H = c->H, .d = c->d, .causal = c->causal,
+                     .Br = c->Br, .Bc = c->Bc};
+    attn_io io;
+    attn_io_closed_form(&p, false, &io);
+    uint64_t rd = 0, wr = 0;
+    for (size_t k = 0; k < io.n; k++) {
+        io_count got = mem_io(m, io.row[k].tensor, NULL);
+        ck_assert_msg(got.rd_elems == io.row[k].rd && got.wr_elems == io.row[k].wr,
+                      "%s N=%zu d=%zu Br=%zu Bc=%zu B=%zu H=%zu causal=%d: %s counted rd %llu wr %llu, closed form "
+                      "rd %llu wr %llu", attn_algo_name(c->algo), c->N, c->d, c->Br, c->Bc, c->B, c->H, c->causal,
+                      io.row[k].tensor, (unsigned long long)got.rd_elems, (unsigned long long)got.wr_elems,
+                      (unsigned long long)io.row[k].rd, (unsigned long long)io.row[k].wr);
+        rd += got.rd_elems;
+        wr += got.wr_elems;
+    }
+    io_count tot = mem_io(m, NULL, NULL);   /* no tensor outside the closed form moved */
+    ck_assert_uint_eq(tot.rd_elems, rd);
+    ck_assert_uint_eq(tot.wr_elems, wr);
+    ck_assert_uint_eq(io.rd, rd);
+    ck_assert_uint_eq(io.wr, wr);
+}
+
+/* Shapes: ragged and exact, d not a power of two, Br != Bc both ways, blocks of 1 and of N. */
+static const size_t SHAPES[][6] = {
+    /* B, H,   N,  d, Br, Bc */
+    {1, 1, 1, 1, 1, 1},     {1, 1, 7, 3, 2, 3},     {2, 3, 33, 5, 4, 7},   {1, 2, 64, 16, 16, 16},
+    {2, 1, 100, 3, 8, 13},  {1, 1, 97, 80, 12, 5},  {3, 2, 50, 1, 50, 1},  {1, 1, 65, 7, 64, 64},
+    {1, 1, 129, 6, 1, 128}, {2, 2, 40, 9, 40, 40},  {1, 3, 77, 2, 11, 11}, {1, 1, 31, 4, 30, 2},
+};
+#define NSHAPES (sizeof SHAPES / sizeof SHAPES[0])
+
+START_TEST(closed_form_small_real)
+{
+    /* _i walks the shapes; each runs all algorithms, causal and not, fp32 and fp16, with data. */
+    const size_t *s = SHAPES[_i];
+    for (int a = 0; a < ATTN_NALGOS; a++)
+        for (int causal = 0; causal < 2; causal++)
+            for (int dt = 0; dt < 2; dt++) {
+                cfg c = {(attn_algo)a, s[0], s[1], s[2], s[3], s[4], s[5], causal, (dtype_t)dt};
+                mem_t *m = run(&c, false, 0, NULL, NULL);
+                assert_ledger_is_closed_form(&c, m);
+                mem_destroy(m);
+            }
+}
+END_TEST
+
+START_TEST(paper_formulas)
+{
+    /* The issue's formulas, per head, written out here independently of attn_io_closed_form:
+     * flash1 reads 2Nd + Tc(2Nd + 2N), writes (Nd + 2N) + Tc(Nd + 2N); flash2 reads Nd + 2Nd Tr, writes Nd + N;
+     * standard moves exactly 4 N^2 elements of S and P when a row fits its softmax buffer. */
+    for (size_t k = 0; k < NSHAPES; k++) {
+        const size_t *s = SHAPES[k];
+        uint64_t B = s[0], H = s[1], N = s[2], d = s[3], Br = s[4], Bc = s[5];
+        uint64_t Tr = (N + Br - 1) / Br, Tc = (N + Bc - 1) / Bc, BH = B * H;
+        for (int a = 0; a < ATTN_NALGOS; a++) {
+            cfg c = {(attn_algo)a, B, H, N, d, Br, Bc, false, DTYPE_BF16};
+            mem_t *m = run(&c, true, 0, NULL, NULL);
+            io_count t = mem_io(m, NULL, NULL);
+            if (a == ATTN_FLASH1) {
+                ck_assert_uint_eq(t.rd_elems, BH * (2 * N * d + Tc * (2 * N * d + 2 * N)));
+                ck_assert_uint_eq(t.wr_elems, BH * ((N * d + 2 * N) + Tc * (N * d + 2 * N)));
+                /* bytes: Q, K, V, O in bf16 (2 bytes), m and l in fp32 (4 bytes) */
+                ck_assert_uint_eq(t.rd_bytes, BH * (2 * (2 * N * d + Tc * 2 * N * d) + 4 * Tc * 2 * N));
+            } else if (a == ATTN_FLASH2) {
+                ck_assert_uint_eq(t.rd_elems, BH * (N * d + 2 * N * d * Tr));
+                ck_assert_uint_eq(t.wr_elems, BH * (N * d + N));
+                ck_assert_uint_eq(t.wr_bytes, BH * (2 * N * d + 4 * N));
+            } else if (N <= Br * Bc) {
+                io_count S = mem_io(m, "S", NULL), P = mem_io(m, "P", NULL);
+                ck_assert_uint_eq(S.rd_elems + S.wr_elems + P.rd_elems + P.wr_elems, BH * 4 * N * N);
+            } else {
+                io_count S = mem_io(m, "S", NULL);
+                ck_assert_uint_eq(S.rd_elems, BH * 3 * N * N);   /* three streamed passes */
+            }
+            mem_destroy(m);
+        }
+    }
+}
+END_TEST
+
+START_TEST(standard_phases)
+{
+    /* Each phase moves only its own tensors: S (Q, K -> S), softmax (S -> P), PV (P, V -> O). */
+    cfg c = {ATTN_STANDARD, 2, 2, 45, 6, 8, 5, true, DTYPE_FP16};   /* 45 > 8*5: the softmax streams */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass)
+            c.Bc = 6;                                               /* 45 <= 8*6: a row fits */
+        mem_t *m = run(&c, false, 0, NULL, NULL);
+        uint64_t BH = 4, N = 45, d = 6, Tr = 6, passes = pass ? 1 : 3;
+        ck_assert_uint_eq(mem_io(m, "Q", "S").rd_elems, BH * N * d);
+        ck_assert_uint_eq(mem_io(m, "K", "S").rd_elems, BH * Tr * N * d);
+        ck_assert_uint_eq(mem_io(m, "S", "S").wr_elems, BH * N * N);
+        ck_assert_uint_eq(mem_io(m, NULL, "S").rd_elems, BH * (N * d + Tr * N * d));
+        ck_assert_uint_eq(mem_io(m, "S", "softmax").rd_elems, BH * passes * N * N);
+        ck_assert_uint_eq(mem_io(m, "P", "softmax").wr_elems, BH * N * N);
+        ck_assert_uint_eq(mem_io(m, NULL, "softmax").rd_elems, BH * passes * N * N);
+        ck_assert_uint_eq(mem_io(m, "P", "PV").rd_elems, BH * N * N);
+        ck_assert_uint_eq(mem_io(m, "V", "PV").rd_elems, BH * Tr * N * d);
+        ck_assert_uint_eq(mem_io(m, "O", "PV").wr_elems, BH * N * d);
+        ck_assert_uint_eq(mem_io(m, NULL, "PV").wr_elems, BH * N * d);
+        /* exps: one per unmasked score when the row fits, two (sum pass, normalize pass) when it streams */
+        ck_assert_uint_eq(mem_exps(m, "softmax"), BH * (N * (N + 1) / 2) * (pass ? 1 : 2));
+        /* HBM peak: Q, K, V, O, P and S (fp16) at once; S is freed after the softmax */
+        ck_assert_uint_eq(mem_hbm_peak(m), 2 * (4 * BH * N * d + 2 * BH * N * N));
+        attn_io io;
+        attn_params p = {.algo = ATTN_STANDARD, .B = 2, .N = N, .H = 2, .d = d, .Br = c.Br, .Bc = c.Bc};
+        attn_io_closed_form(&p, false, &io);
+        ck_assert_uint_eq(io.softmax_passes, passes);
+        mem_destroy(m);
+    }
+}
+END_TEST
+
+START_TEST(closed_form_count_only_large)
+{
+    /* Count-only over bigger N and odd blocks: cheap loops, exact closed forms, all algorithms, causal or not. */
+    static const size_t big[][4] = {{1000, 64, 64, 100}, {1023, 80, 37, 41}, {4096, 128, 128, 1}, {2049, 3, 1, 2048},
+                                    {777, 17, 777, 3},   {3000, 64, 96, 96}, {2500, 1, 5, 7}};
+    for (size_t k = 0; k < sizeof big / sizeof big[0]; k++)
+        for (int a = 0; a < ATTN_NALGOS; a++)
+            for (int causal = 0; causal < 2; causal++) {
+                if (a == ATTN_STANDARD && big[k][2] * big[k][3] < 64)
+                    continue;   /* tiny tiles over N^2: slow and nothing new */
+                cfg c = {(attn_algo)a, 1, 2, big[k][0], big[k][1], big[k][2], big[k][3], causal, DTYPE_FP16};
+                mem_t *m = run(&c, true, 0, NULL, NULL);
+                assert_ledger_is_closed_form(&c, m);
+                mem_destroy(m);
+            }
+}
+END_TEST
+
+START_TEST(tiles_and_skipping)
+{
+    /* Visited and skipped tiles, counted by watching mem_step, equal the closed form and the rule; no tile twice. */
+    for (size_t k = 0; k < NSHAPES; k++) {
+        const size_t *s = SHAPES[k];
+        for (int a = 0; a < ATTN_NALGOS; a++)
+            for (int causal = 0; causal < 2; causal++) {
+                cfg c = {(attn_algo)a, s[0], s[1], s[2], s[3], s[4], s[5], causal, DTYPE_FP32};
+                size_t Tr = ceil_div(c.N, c.Br), Tc = ceil_div(c.N, c.Bc), BH = c.B * c.H;
+                watch w = {.Tr = Tr, .Tc = Tc, .seen = calloc(Tr * Tc, 1),
+                           .phase = a == ATTN_STANDARD ? "S" : NULL};
+                mem_t *m = run(&c, true, 0, &w, NULL);
+                attn_params p = {.algo = c.algo, .B = c.B, .N = c.N, .H = c.H, .d = c.d, .causal = causal,
+                                 .Br = c.Br, .Bc = c.Bc};
+                attn_io io;
+                attn_io_closed_form(&p, false, &io);
+                ck_assert_uint_eq(w.visited, io.tiles);
+                ck_assert_uint_eq(w.skipped, io.skipped);
+                ck_assert_uint_eq(io.tiles + io.skipped, BH * Tr * Tc);
+                ck_assert_uint_eq(w.dup, (BH - 1) * Tr * Tc);   /* each head marks every tile once */
+                uint64_t rule = 0;
+                for (size_t i = 0; i < Tr; i++)
+                    for (size_t j = 0; j < Tc; j++) {
+                        bool skip = attn_tile_skipped(&p, i, j);
+                        rule += skip;
+                        ck_assert_int_eq(w.seen[i * Tc + j], a != ATTN_STANDARD && skip ? 2 : 1);
+                        /* the rule itself: skipped iff the first key is after the last query */
+                        size_t last_q = min_size((i + 1) * c.Br, c.N) - 1;
+                        ck_assert_int_eq(skip, causal && j * c.Bc > last_q);
+                    }
+                if (a != ATTN_STANDARD)
+                    ck_assert_uint_eq(io.skipped, BH * rule);
+                free(w.seen);
+                mem_destroy(m);
+            }
+    }
+}
+END_TEST
+
+START_TEST(sram_is_the_plan)
+{
+    /* The buffers allocated are the plan's, in order, name by name and byte by byte; the peak is their sum. */
+    for (int a = 0; a < ATTN_NALGOS; a++)
+        for (int dt = 0; dt < 3; dt++) {
+            cfg c = {(attn_algo)a, 1, 1, 37, 5, 6, 9, true, (dtype_t)dt};
+            watch w = {.Tr = 7, .Tc = 5, .seen = calloc(35, 1)};
+            mem_t *m = run(&c, false, 1, &w, NULL);
+            size_t need = attn_sram_need(c.algo, false, c.Br, c.Bc, c.d, c.dt);
+            ck_assert_uint_eq(sram_peak(m), need);
+            ck_assert_uint_eq(sram_used(m), 0);
+            size_t k = 0;
+            for (int ph = 0; ph < (a == ATTN_STANDARD ? ATTN_STANDARD_PHASES : 1); ph++) {
+                sram_plan plan;
+                if (a == ATTN_STANDARD)
+                    attn_standard_plan(ph, c.Br, c.Bc, c.d, c.dt, &plan);
+                else
+                    attn_sram_plan(c.algo, false, c.Br, c.Bc, c.d, c.dt, &plan);
+                size_t sum = 0;
+                for (size_t b = 0; b < plan.n; b++, k++) {
+                    ck_assert_uint_lt(k, w.nalloc);
+                    ck_assert_str_eq(w.alloc_name[k], plan.buf[b].name);
+                    ck_assert_uint_eq(w.alloc_bytes[k], plan.buf[b].elems * dtype_size(plan.buf[b].dt));
+                    sum += w.alloc_bytes[k];
+                }
+                ck_assert_uint_eq(plan.bytes, sum);
+                ck_assert_uint_le(plan.bytes, need);
+            }
+            ck_assert_uint_eq(k, w.nalloc);
+            free(w.seen);
+            mem_destroy(m);
+        }
+    /* The plans in numbers (fp16, Br=6, Bc=9, d=5): what the CUDA kernels will put in shared memory. */
+    ck_assert_uint_eq(attn_sram_need(ATTN_FLASH1, false, 6, 9, 5, DTYPE_FP16), 2 * 5 * (9 + 9 + 6 + 6) + 4 * (6 * 9 + 6 * 6));
+    ck_assert_uint_eq(attn_sram_need(ATTN_FLASH2, false, 6, 9, 5, DTYPE_FP16), 2 * 5 * (6 + 9 + 9) + 4 * (6 * 9 + 6 * 5 + 2 * 6));
+    ck_assert_uint_eq(attn_sram_need(ATTN_STANDARD, false, 6, 9, 5, DTYPE_FP16), 2 * 5 * (6 + 9) + 4 * 6 * 9);
+}
+END_TEST
+
+START_TEST(count_only_counts_like_real)
+{
+    for (size_t k = 0; k < NSHAPES; k++)
+        for (int a = 0; a < ATTN_NALGOS; a++) {
+            const size_t *s = SHAPES[k];
+            cfg c = {(attn_algo)a, s[0], s[1], s[2], s[3], s[4], s[5], k % 2 == 0, DTYPE_BF16};
+            mem_t *mr = run(&c, false, 0, NULL, NULL), *mc = run(&c, true, 0, NULL, NULL);
+            for (size_t x = 0; x < mem_ntensors(mr); x++) {
+                const char *name = mem_tensor_name(mr, x);
+                io_count r = mem_io(mr, name, NULL), q = mem_io(mc, name, NULL);
+                ck_assert_msg(!memcmp(&r, &q, sizeof r), "%s %s differs in count-only mode", attn_algo_name(c.algo),
+                              name);
+            }
+            ck_assert_uint_eq(mem_flops(mr, NULL), mem_flops(mc, NULL));
+            ck_assert_uint_eq(mem_exps(mr, NULL), mem_exps(mc, NULL));
+            ck_assert_uint_eq(sram_peak(mr), sram_peak(mc));
+            ck_assert_uint_eq(mem_hbm_peak(mr), mem_hbm_peak(mc));
+            mem_destroy(mr);
+            mem_destroy(mc);
+        }
+}
+END_TEST
+
+START_TEST(threads_change_nothing)
+{
+    /* threads 1, 2, 3: identical counts per tensor and phase, bitwise identical outputs. */
+    static const size_t sh[][6] = {{2, 3, 37, 8, 5, 7}, {1, 2, 64, 16, 16, 16}, {3, 1, 20, 3, 1, 20}};
+    for (size_t k = 0; k < 3; k++)
+        for (int a = 0; a < ATTN_NALGOS; a++)
+            for (int causal = 0; causal < 2; causal++) {
+                cfg c = {(attn_algo)a, sh[k][0], sh[k][1], sh[k][2], sh[k][3], sh[k][4], sh[k][5], causal,
+                         DTYPE_FP16};
+                float *o1, *o;
+                mem_t *m1 = run(&c, false, 1, NULL, &o1);
+                size_t n = c.B * c.N * c.H * c.d;
+                for (int th = 2; th <= 3; th++) {
+                    mem_t *m = run(&c, false, th, NULL, &o);
+                    ck_assert_msg(!memcmp(o1, o, n * sizeof *o), "%s output differs with %d threads",
+                                  attn_algo_name(c.algo), th);
+                    ck_assert_uint_eq(mem_nphases(m), mem_nphases(m1));
+                    for (size_t ph = 0; ph < mem_nphases(m1); ph++)
+                        for (size_t x = 0; x < mem_ntensors(m1); x++) {
+                            const char *tn = mem_tensor_name(m1, x), *pn = mem_phase_name(m1, ph);
+                            io_count a1 = mem_io(m1, tn, pn), at = mem_io(m, tn, pn);
+                            ck_assert(!memcmp(&a1, &at, sizeof a1));
+                        }
+                    ck_assert_uint_eq(mem_flops(m, NULL), mem_flops(m1, NULL));
+                    ck_assert_uint_eq(mem_exps(m, NULL), mem_exps(m1, NULL));
+                    ck_assert_uint_eq(sram_peak(m), sram_peak(m1));
+                    free(o);
+                    mem_destroy(m);
+                }
+                free(o1);
+                mem_destroy(m1);
+            }
+}
+END_TEST
+
+Suite *ledger_suite(void)
+{
+    Suite *s = suite_create("ledger");
+    TCase *tc = tcase_create("ClosedForm");
+    tcase_add_loop_test(tc, closed_form_small_real, 0, (int)NSHAPES);
+    tcase_add_test(tc, paper_formulas);
+    tcase_add_test(tc, standard_phases);
+    tcase_add_test(tc, closed_form_count_only_large);
+    tcase_add_test(tc, tiles_and_skipping);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("Plan");
+    tcase_add_test(tc, sram_is_the_plan);
+    tcase_add_test(tc, count_only_counts_like_real);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("Threads");
+    tcase_add_test(tc, threads_change_nothing);
+    suite_add_tcase(s, tc);
+    return s;
+}
