@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* The exit status for every kind of bad input (arguments, sizes, SRAM too small, no GPU). */
 #define FL_EXIT_USAGE 2
@@ -42,6 +43,9 @@ static inline size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
 /* Format a byte count for people: "64 B", "48.0 KiB", "1.50 MiB", "2.00 GiB". Returns buf. */
 const char *fmt_bytes(uint64_t bytes, char *buf, size_t buflen);
+
+/* Print text in lines of at most width characters, broken at spaces, each line starting with indent. */
+void fl_print_wrapped(FILE *out, const char *indent, const char *text, size_t width);
 
 /* Bytes of RAM this host has (0 when unknown). The fake HBM refuses tensors that would not fit in half of it. */
 uint64_t host_ram_bytes(void);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static const char *progname = "flashlab";
@@ -80,6 +81,25 @@ const char *fmt_bytes(uint64_t bytes, char *buf, size_t buflen)
     }
     snprintf(buf, buflen, v < 10 ? "%.2f %s" : "%.1f %s", v, unit[u]);
     return buf;
+}
+
+void fl_print_wrapped(FILE *out, const char *indent, const char *text, size_t width)
+{
+    size_t room = width > strlen(indent) + 20 ? width - strlen(indent) : 20;
+    while (*text) {
+        size_t n = strlen(text);
+        if (n > room) {   /* break at the last space that fits, or after a word longer than the line */
+            n = room;
+            while (n && text[n] != ' ')
+                n--;
+            if (!n)
+                n = strcspn(text, " ");
+        }
+        fprintf(out, "%s%.*s\n", indent, (int)n, text);
+        text += n;
+        while (*text == ' ')
+            text++;
+    }
 }
 
 uint64_t host_ram_bytes(void)
