@@ -1,0 +1,232 @@
+/* lesson01_safe_softmax.c — why softmax subtracts the max, and what the safe version costs in HBM traffic.
+ *
+ * What it teaches (the seed course's safe softmax; the softmax FlashAttention starts from, Dao et al. 2022 §2.2):
+ *   1. Naive softmax, e^x / Σ e^x, overflows: e^100 is inf in fp32 (whose largest value is e^88.72), and e^12
+ *      stored in fp16 is inf (largest 65504 = e^11.09); then inf / inf = NaN.
+ *   2. Safe softmax subtracts the row max m first, so every e^(x − m) is at most 1. Finding m is one more pass over
+ *      the row: when a row does not fit in SRAM it is streamed from HBM three times, max, sum and normalize:
+ *      3 reads + 1 write of N per row, counted by the memory model (sim/softmax.c).
+ * Algorithm: safe softmax, three passes: m = max_j x_j; ℓ = Σ_j e^(x_j − m); y_j = e^(x_j − m) / ℓ.
+ * Run:  ./lesson01                 the overflow examples, then R=1 row of N=1024 through a 1 KiB SRAM
+ *       ./lesson01 --dtype fp16    the same in half precision: the naive version fails far sooner
+ *       ./lesson01 -N 4096 --batch 8 -M 4K --trace text      more rows, every load and store
+ * Summary: algo=safe, the ledger of the three passes (hbm_read_elems = 3RN, hbm_write_elems = RN), max_abs_err
+ *   against a double-precision softmax; naive_* keys: the naive version on the same input.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "lessons.h"
+#include "reference.h"  // defines: ref_softmax
+#include "rng.h"
+#include "softmax.h"    // defines: softmax_run, softmax_choose_blocks, softmax_closed_form
+#include "summary.h"
+#include "util.h"
+#include "verify.h"
+
+#define LOGIT_STD 30.0f                 /* large logits, as unscaled scores can be: the naive version overflows */
+#define MAX_ELEMS ((size_t)1 << 27)     /* R·N beyond this needs gigabytes of host memory: use --count-only */
+#define MAX_TILES ((uint64_t)1 << 28)   /* tile loops beyond this take minutes even in count-only mode */
+
+static const char DETAILS[] =
+    "The input is R = batch x heads rows of N logits x ~ N(0, 30^2). SRAM holds one tile of Br rows x Bc columns\n"
+    "and the statistics m, l of its rows; --block-rows and --block-cols set Br and Bc, M chooses them otherwise.\n"
+    "-d is not used: softmax works on rows of length N.";
+
+const cli_spec lesson01_spec = {
+    .name = "lesson01",
+    .title = "Safe softmax: overflow, and three passes over HBM",
+    .details = DETAILS,
+    .defaults = {.N = 1024, .d = 1, .B = 1, .H = 1, .M_bytes = 1024, .dtype = DTYPE_FP32, .seed = 1},
+};
+
+static void print_vec(const char *label, const float *v, size_t n)
+{
+    printf("    %-34s [", label);
+    for (size_t i = 0; i < n; i++)
+        printf(isnan(v[i]) ? "%snan" : "%s%.4g", i ? ", " : "", v[i]);   /* glibc would print -nan for inf/inf */
+    printf("]\n");
+}
+
+/* Softmax of the R x N rows x on a fresh memory model with SRAM M; y gets the result (when not count-only). */
+static mem_t *run(softmax_algo a, const cli_cfg *cfg, dtype_t dt, size_t R, size_t N, size_t Br, size_t Bc,
+                  const float *x, float *y)
+{
+    mem_t *m = mem_create(cfg->M_bytes, cfg->count_only);
+    hbm_tensor *X = hbm_alloc_mat(m, "x", dt, R, N), *Y = hbm_alloc_mat(m, "y", dt, R, N);
+    hbm_upload(X, x);
+    softmax_run(m, a, X, Y, Br, Bc, NULL, NULL);
+    hbm_download(Y, y);
+    hbm_free(m, X);
+    hbm_free(m, Y);
+    return m;
+}
+
+/* Part 1: one tiny vector, naive and safe, in one dtype. */
+static void overflow_example(const cli_cfg *cfg, dtype_t dt, float big)
+{
+    float x[4] = {1, 2, 3, big}, e[4], y[4];
+    double lim = log((double)dtype_max(dt));
+    printf("  %s: x = [1, 2, 3, %g]; the largest finite %s is %.5g = e^%.2f\n", dtype_name(dt), (double)big,
+           dtype_name(dt), (double)dtype_max(dt), lim);
+    for (int i = 0; i < 4; i++)
+        e[i] = dtype_round(dt, expf(x[i]));   /* what naive's first kernel stores in HBM */
+    print_vec("naive: e = exp(x), stored", e, 4);
+    cli_cfg c = *cfg;
+    c.M_bytes = 1024;
+    mem_destroy(run(SOFTMAX_NAIVE, &c, dt, 1, 4, 1, 4, x, y));
+    print_vec("       y = e / sum(e)", y, 4);
+    mem_destroy(run(SOFTMAX_SAFE, &c, dt, 1, 4, 1, 4, x, y));
+    print_vec("safe:  y = exp(x - max) / sum", y, 4);
+}
+
+
+int lesson01_run(const cli_cfg *cfg)
+{
+    size_t N = cfg->N, R = cfg->B * cfg->H, n = R * N;
+    dtype_t dt = cfg->dtype;
+    bool say = !cfg->quiet, data = !cfg->count_only;
+    char why[256];
+
+    softmax_blocks blk;
+    if (softmax_choose_blocks(SOFTMAX_SAFE, cfg->M_bytes, R, N, dt, cfg->Br, cfg->Bc, &blk, why, sizeof why))
+        fl_fatal("%s", why);
+    size_t Br = blk.Br, Bc = blk.Bc;
+    softmax_io cf;
+    softmax_closed_form(SOFTMAX_SAFE, R, N, Br, Bc, &cf);
+    if (cf.tiles * 3 > MAX_TILES)
+        fl_fatal("%llu tiles per pass are too many to walk one by one; give a larger --sram or fewer rows",
+                 (unsigned long long)cf.tiles);
+    if (data && (n > MAX_ELEMS || n / R != N))
+        fl_fatal("R·N = %zu x %zu logits need gigabytes of host memory; use --count-only or smaller sizes", R, N);
+
+    if (say) {
+        printf("lesson01 — %s\n\n", lesson01_spec.title);
+        printf("1. Naive softmax overflows\n");
+        printf("  softmax(x)_i = e^(x_i) / sum_j e^(x_j), done naively as three kernels: e = exp(x) (stored in HBM in\n"
+               "  x's dtype), l = sum(e), y = e / l. Once e^x is past the dtype's largest value it is inf, and inf/inf\n"
+               "  is NaN. Subtracting m = max(x) first makes every exponent <= 0, so every e^(x - m) <= 1.\n\n");
+        if (data) {
+            overflow_example(cfg, DTYPE_FP32, 100.0f);
+            overflow_example(cfg, DTYPE_FP16, 12.0f);
+            printf("  (Python floats are double precision, largest e^709.78: there x = 1000 overflows.)\n\n");
+        } else {
+            printf("  (skipped: --count-only computes nothing)\n\n");
+        }
+    }
+
+    /* Part 2: safe softmax of R rows of N, three streaming passes. */
+    float *x = data ? xmalloc(n * sizeof *x) : NULL, *y = data ? xmalloc(n * sizeof *y) : NULL;
+    if (data) {
+        rng_t r;
+        rng_seed(&r, cfg->seed);
+        rng_fill_normal(&r, x, n, LOGIT_STD);
+    }
+    mem_t *m = mem_create(cfg->M_bytes, cfg->count_only);
+    trace_t *tr = cli_trace_open(cfg, m);
+    hbm_tensor *X = hbm_alloc_mat(m, "x", dt, R, N), *Y = hbm_alloc_mat(m, "y", dt, R, N);
+    hbm_upload(X, x);
+    if (say) {
+        printf("2. Safe softmax streams each row through SRAM three times\n");
+        printf("  x: %zu row%s of N=%zu logits ~ N(0, %g^2), %s, in HBM (%zu bytes a row). SRAM: M = %zu bytes.\n", R,
+               R > 1 ? "s" : "", N, (double)LOGIT_STD, dtype_name(dt), N * dtype_size(dt), cfg->M_bytes);
+        fl_print_wrapped(stdout, "  ", blk.rule, 100);
+        printf("  Tc = ceil(N/Bc) = %zu tiles per row and pass%s.\n\n", ceil_div(N, Bc),
+               N % Bc ? " (the last one shorter)" : "");
+    }
+    softmax_run(m, SOFTMAX_SAFE, X, Y, Br, Bc, NULL, NULL);
+    cli_trace_close(cfg, tr);
+    hbm_download(Y, y);
+
+    if (say) {
+        static const char *const pass[3] = {"max", "sum", "normalize"};
+        static const char *const what[3] = {"m = max_j x_j", "l = sum_j e^(x_j - m)", "y_j = e^(x_j - m) / l"};
+        printf("  %-13s %12s %12s %10s %10s\n", "pass", "reads of x", "writes of y", "exp()", "FLOPs");
+        for (int k = 0; k < 3; k++)
+            printf("  %d %-11s %12llu %12llu %10llu %10llu   %s\n", k + 1, pass[k],
+                   (unsigned long long)mem_io(m, "x", pass[k]).rd_elems,
+                   (unsigned long long)mem_io(m, "y", pass[k]).wr_elems, (unsigned long long)mem_exps(m, pass[k]),
+                   (unsigned long long)mem_flops(m, pass[k]), what[k]);
+        printf("  %-13s %12llu %12llu %10llu %10llu\n", "total", (unsigned long long)mem_io(m, "x", NULL).rd_elems,
+               (unsigned long long)mem_io(m, "y", NULL).wr_elems, (unsigned long long)mem_exps(m, NULL),
+               (unsigned long long)mem_flops(m, NULL));
+    }
+    io_count io = mem_io(m, NULL, NULL);
+    bool ok = io.rd_elems == cf.rd && io.wr_elems == cf.wr && mem_io(m, "x", NULL).rd_elems == cf.rd_x &&
+              mem_io(m, "y", NULL).wr_elems == cf.wr_y && mem_flops(m, NULL) == cf.flops &&
+              mem_exps(m, NULL) == cf.exps;
+    if (say)
+        printf("  closed form (softmax.h): 3 reads + 1 write of R·N = %zu, 2·R·N exp(), 5·R·N FLOPs: counted %s\n",
+               n, ok ? "equal" : "DIFFERENT");
+
+    /* The truth, row by row in double; then the naive version on the same x. */
+    double err = NAN, naive_err = NAN;
+    size_t naive_bad = 0;
+    float *yn = data ? xmalloc(n * sizeof *yn) : NULL;
+    mem_t *mn = run(SOFTMAX_NAIVE, cfg, dt, R, N, Br, Bc, x, yn);
+    if (data) {
+        double *xd = xmalloc(N * sizeof *xd), *yd = xmalloc(N * sizeof *yd);
+        err = naive_err = 0;
+        for (size_t i = 0; i < R; i++) {
+            for (size_t j = 0; j < N; j++)
+                xd[j] = dtype_round(dt, x[i * N + j]);   /* the logits as stored in HBM */
+            ref_softmax(xd, N, yd);
+            double e = verify_max_abs(yd, y + i * N, N);
+            err = isnan(e) || e > err ? e : err;
+            for (size_t j = 0; j < N; j++) {             /* naive: count what broke, measure the rest */
+                float v = yn[i * N + j];
+                if (!isfinite(v))
+                    naive_bad++;
+                else if (fabs(v - yd[j]) > naive_err)
+                    naive_err = fabs(v - yd[j]);
+            }
+        }
+        free(xd), free(yd);
+    }
+    if (say) {
+        if (data)
+            printf("  result: max |y - y_ref| = %.3g against a double-precision softmax\n\n", err);
+        else
+            printf("  result: not computed (--count-only)\n\n");
+        float mx = -INFINITY;
+        for (size_t i = 0; data && i < n; i++)
+            mx = fmaxf(mx, dtype_round(dt, x[i]));
+        printf("  The naive version on the same x: reads %llu, writes %llu (e = exp(x) goes through HBM)",
+               (unsigned long long)mem_io(mn, NULL, NULL).rd_elems, (unsigned long long)mem_io(mn, NULL, NULL).wr_elems);
+        if (data)
+            printf(";\n  max x = %.4g %s %.4g = ln(%s max): %zu of %zu outputs are inf or NaN, the largest error\n"
+                   "  among the others is %.3g.\n", (double)mx, mx > log((double)dtype_max(dt)) ? ">" : "<=",
+                   log((double)dtype_max(dt)), dtype_name(dt), naive_bad, n, naive_err);
+        else
+            printf(".\n");
+        printf("  The max pass is the price of safety. lesson02's online softmax folds it into the sum pass:\n"
+               "  2 reads + 1 write.\n\n");
+    }
+
+    summary_t s;
+    summary_begin(&s, cfg, "safe", Br, Bc);
+    summary_ledger(&s, m);
+    if (data)
+        summary_f64(&s, "max_abs_err", err);
+    else
+        summary_str(&s, "max_abs_err", "na");
+    summary_u64(&s, "R", R);
+    summary_u64(&s, "passes", cf.passes);
+    summary_u64(&s, "closed_form_ok", ok);
+    summary_u64(&s, "naive_hbm_read_elems", mem_io(mn, NULL, NULL).rd_elems);
+    summary_u64(&s, "naive_hbm_write_elems", mem_io(mn, NULL, NULL).wr_elems);
+    if (data)
+        summary_u64(&s, "naive_nonfinite", naive_bad);
+    else
+        summary_str(&s, "naive_nonfinite", "na");
+    summary_print(&s, stdout);
+
+    mem_destroy(mn);
+    mem_destroy(m);
+    free(x);
+    free(y);
+    free(yn);
+    return ok ? 0 : 1;
+}
+
+LESSON_MAIN(lesson01_spec, lesson01_run)
