@@ -65,7 +65,7 @@ static void flash1_head(mem_t *m, const attn_params *p, attn_tensors *t, float *
                             acc += Qi[r * d + x] * Kj[c * d + x];
                         Sij[r * kc + c] = p->causal && k0 + c > q0 + r ? -INFINITY : scale * acc;
                     }
-            mem_compute(m, "Alg.1 line 9: Sij = Qi Kj^T", 2 * (uint64_t)qr * kc * d, 0);
+            mem_compute(m, "Alg.1 9: Sij = Qi Kj^T", 2 * (uint64_t)qr * kc * d, 0);
 
             /* Alg.1 line 10: m~ij = rowmax(Sij), P~ij = exp(Sij - m~ij) (in place), l~ij = rowsum(P~ij). */
             if (real)
@@ -78,7 +78,7 @@ static void flash1_head(mem_t *m, const attn_params *p, attn_tensors *t, float *
                     mtij[r] = mx;
                     ltij[r] = sum;
                 }
-            mem_compute(m, "Alg.1 line 10: m~ij, P~ij = exp(Sij - m~ij), l~ij", 0, (uint64_t)qr * kc);
+            mem_compute(m, "Alg.1 10: m~ij P~ij l~ij", 0, (uint64_t)qr * kc);
 
             /* Alg.1 line 11: mi_new = max(mi, m~ij), li_new = e^(mi - mi_new) li + e^(m~ij - mi_new) l~ij.
              * Alg.1 line 12: Oi <- diag(li_new)^-1 (diag(li) e^(mi - mi_new) Oi + e^(m~ij - mi_new) P~ij Vj).
@@ -96,8 +96,8 @@ static void flash1_head(mem_t *m, const attn_params *p, attn_tensors *t, float *
                         Oi[r * d + x] = li_new[r] > 0 ? (li[r] * a * Oi[r * d + x] + e * pv) / li_new[r] : 0.0f;
                     }
                 }
-            mem_compute(m, "Alg.1 line 11: mi_new, li_new", 0, 2 * (uint64_t)qr);
-            mem_compute(m, "Alg.1 line 12: Oi = diag(li_new)^-1 (...) + P~ij Vj", 2 * (uint64_t)qr * kc * d, 0);
+            mem_compute(m, "Alg.1 11: mi_new li_new", 0, 2 * (uint64_t)qr);
+            mem_compute(m, "Alg.1 12: P~ij Vj, new Oi", 2 * (uint64_t)qr * kc * d, 0);
             hbm_store_rows(m, O, q0, qr, Oi, "Oi");                     /* rounded to the storage dtype */
 
             /* Alg.1 line 13: li <- li_new, mi <- mi_new, written to HBM. */

@@ -63,7 +63,7 @@ static void flash2_block(mem_t *m, const attn_params *p, attn_tensors *t, float 
                         acc += Qi[r * d + x] * Kj[c * d + x];
                     Sij[r * kc + c] = p->causal && k0 + c > q0 + r ? -INFINITY : scale * acc;
                 }
-        mem_compute(m, "FA2 line 8: Sij = Qi Kj^T", 2 * (uint64_t)qr * kc * d, 0);
+        mem_compute(m, "FA2 8: Sij = Qi Kj^T", 2 * (uint64_t)qr * kc * d, 0);
 
         /* FA2 Alg.1 line 9:  m_new = max(mi, rowmax(Sij)), P~ij = exp(Sij - m_new), li = e^(mi - m_new) li + rowsum P~ij.
          * FA2 Alg.1 line 10: Oi = diag(e^(mi - m_new)) Oi + P~ij Vj  (not divided by li: delayed rescaling).
@@ -85,8 +85,8 @@ static void flash2_block(mem_t *m, const attn_params *p, attn_tensors *t, float 
                 }
                 mi[r] = m_new;
             }
-        mem_compute(m, "FA2 line 9: m_new, P~ij = exp(Sij - m_new), li", 0, (uint64_t)qr * kc + qr);
-        mem_compute(m, "FA2 line 10: Oi = diag(e^(mi - m_new)) Oi + P~ij Vj", 2 * (uint64_t)qr * kc * d, 0);
+        mem_compute(m, "FA2 9: mi P~ij li", 0, (uint64_t)qr * kc + qr);
+        mem_compute(m, "FA2 10: Oi = a Oi + P~ij Vj", 2 * (uint64_t)qr * kc * d, 0);
     }
 
     /* FA2 Alg.1 line 12: Oi = diag(li)^-1 Oi.  Line 13: Li = mi + log(li), kept in mi's buffer.
@@ -97,7 +97,7 @@ static void flash2_block(mem_t *m, const attn_params *p, attn_tensors *t, float 
                 Oi[r * d + x] = li[r] > 0 ? Oi[r * d + x] / li[r] : 0.0f;
             mi[r] = li[r] > 0 ? mi[r] + logf(li[r]) : -INFINITY;
         }
-    mem_compute(m, "FA2 lines 12-13: Oi /= li, Li = mi + log li", 0, 0);
+    mem_compute(m, "FA2 12-13: Oi /= li, Li", 0, 0);
     /* FA2 Alg.1 lines 14-15: write Oi and Li to HBM, once. */
     hbm_store_rows(m, O, q0, qr, Oi, "Oi");
     hbm_store_rows(m, L, q0, qr, mi, "Li");
