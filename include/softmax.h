@@ -7,6 +7,8 @@
  *
  * SRAM holds one tile Xij (Br rows x Bc columns, x's dtype) and, per row of the tile, the statistics mi and li
  * (fp32); softmax_sram_need is exactly what each algorithm allocates. Rows must hold at least one finite value.
+ * ℓ is summed block by block (a block's terms, then into ℓ), as a kernel reduces a tile, so its fp32 rounding error
+ * grows like Bc + Tc ulps rather than N.
  *
  *   hbm_tensor *x = hbm_alloc_mat(m, "x", DTYPE_FP32, R, N), *y = hbm_alloc_mat(m, "y", DTYPE_FP32, R, N);
  *   softmax_run(m, SOFTMAX_SAFE, x, y, Br, Bc, NULL, NULL);        // counts 3RN reads of x, RN writes of y

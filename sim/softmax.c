@@ -16,16 +16,18 @@ softmax_state softmax_state_empty(void) { return (softmax_state){-INFINITY, 0.0f
 
 softmax_state softmax_online_update(softmax_state s, const float *x, size_t n)
 {
+    if (n == 0)
+        return s;
     float m_block = -INFINITY;
     for (size_t k = 0; k < n; k++)
         m_block = fmaxf(m_block, x[k]);
     float m_new = fmaxf(s.m, m_block);
     if (m_new == -INFINITY)        /* nothing finite yet: e^(−inf − (−inf)) would be NaN */
         return s;
-    float l = s.l * expf(s.m - m_new);   /* rescale the old sum to the new max */
-    for (size_t k = 0; k < n; k++)
-        l += expf(x[k] - m_new);
-    return (softmax_state){m_new, l};
+    float sum = expf(x[0] - m_new);     /* the block's own sum first: fp32 error (Bc + Tc) ulps, not N */
+    for (size_t k = 1; k < n; k++)
+        sum += expf(x[k] - m_new);
+    return (softmax_state){m_new, s.l * expf(s.m - m_new) + sum};   /* rescale the old sum to the new max */
 }
 
 softmax_state softmax_merge(softmax_state a, softmax_state b)
@@ -122,9 +124,12 @@ static void naive_rows(sm_ctx *c, size_t i, hbm_mat e)
         mem_step(c->m, (long)i, (long)j, "l += sum(e)");
         hbm_load_tile(c->m, c->X, e, r0, rows, c0, cols, "Eij");
         if (c->data)
-            for (size_t r = 0; r < rows; r++)
-                for (size_t k = 0; k < cols; k++)
-                    c->li[r] += c->X[r * cols + k];
+            for (size_t r = 0; r < rows; r++) {
+                float sum = c->X[r * cols];
+                for (size_t k = 1; k < cols; k++)
+                    sum += c->X[r * cols + k];
+                c->li[r] += sum;
+            }
         mem_compute(c->m, "l += sum(e)", rows * cols, 0);
     }
     mem_phase(c->m, "divide");
@@ -184,9 +189,13 @@ static void safe_rows(sm_ctx *c, size_t i)
         mem_step(c->m, (long)i, (long)j, "l += sum(exp(x - m))");
         hbm_load_tile(c->m, c->X, c->x, r0, rows, c0, cols, "Xij");
         if (c->data)
-            for (size_t r = 0; r < rows; r++)
-                for (size_t k = 0; k < cols; k++)
-                    c->li[r] += expf(c->X[r * cols + k] - c->mi[r]);   /* the max is subtracted only for safety */
+            for (size_t r = 0; r < rows; r++) {
+                const float *x = c->X + r * cols;
+                float sum = expf(x[0] - c->mi[r]);   /* the block's sum, then into l: (Bc + Tc) ulps, not N */
+                for (size_t k = 1; k < cols; k++)
+                    sum += expf(x[k] - c->mi[r]);     /* the max is subtracted only for numerical safety */
+                c->li[r] += sum;
+            }
         mem_compute(c->m, "l += sum(exp(x - m))", 2 * rows * cols, rows * cols);
     }
     normalize_rows(c, i);
