@@ -9,13 +9,15 @@
 PLOT_DATA := plots/data
 PLOT_OUT := plots/out
 PLOT_BENCH := $(BUILD)/plots/bench_runtime
+PLOT_FRAMES := $(BUILD)/plots/tile_frames
 PLOT_FIGS := fig1_hbm_vs_seqlen fig2_hbm_vs_sram fig3_blocksize fig4_peak_memory fig5_runtime
 gnuplot_fig = gnuplot -e "fmt='$(2)'; out='$(PLOT_OUT)/$(1).$(2)'; data='$(PLOT_DATA)'" plots/$(1).gp
 
 HELP_LINES += make_plots_______every_figure_in_plots/out/_(PNG_and_SVG)_from_the_simulator
 HELP_LINES += make_plots-term__figure_1_(HBM_traffic_vs_N)_drawn_in_the_terminal
 
-$(PLOT_BENCH): $(BUILD)/plots/bench_runtime.o $(LIB)
+.PRECIOUS: $(BUILD)/plots/%.o
+$(BUILD)/plots/%: $(BUILD)/plots/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -24,16 +26,22 @@ $(PLOT_BENCH): $(BUILD)/plots/bench_runtime.o $(LIB)
 plots-deps:
 	@bash .ci/deps.sh gnuplot
 
-# Data: lesson05's count-only sweeps (fast), the run-time benchmark (tens of seconds), lesson03's tile schedule.
-plots-data: all $(PLOT_BENCH)
+# Data: lesson05's count-only sweeps (fast), lesson03's tile schedule, the run-time benchmark (tens of seconds).
+plots-data: all $(PLOT_BENCH) $(PLOT_FRAMES)
 	@mkdir -p $(PLOT_DATA)
 	$(BINDIR)/lesson05 --quiet --out-dir $(PLOT_DATA)
+	$(BINDIR)/lesson03 --quiet --trace csv --trace-file $(PLOT_DATA)/lesson03_trace.csv >/dev/null
+	$(PLOT_FRAMES) $(PLOT_DATA)/lesson03_trace.csv $(PLOT_DATA)/lesson03_tiles.dat
 	$(PLOT_BENCH) --out-dir $(PLOT_DATA)
 
 plots-draw:
 	@mkdir -p $(PLOT_OUT)
 	@set -e; for f in $(PLOT_FIGS); do for t in png svg; do \
 	    $(call gnuplot_fig,$$f,$$t); echo "  wrote $(PLOT_OUT)/$$f.$$t"; done; done
+	@gnuplot -e "out='$(PLOT_OUT)/fig6_tiles.gif'; data='$(PLOT_DATA)'" plots/fig6_tiles.gp
+	@echo "  wrote $(PLOT_OUT)/fig6_tiles.gif (animated)"
+	@for t in png svg; do gnuplot -e "fmt='$$t'; frame=14; out='$(PLOT_OUT)/fig6_tiles.$$t'; data='$(PLOT_DATA)'" \
+	    plots/fig6_tiles.gp; echo "  wrote $(PLOT_OUT)/fig6_tiles.$$t (one frame)"; done
 	cp $(PLOT_OUT)/fig1_hbm_vs_seqlen.png plots/hbm_vs_seqlen.png
 
 plots: plots-deps
