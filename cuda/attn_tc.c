@@ -1,0 +1,46 @@
+/* attn_tc.c — the table of tensor-core kernel versions (from attn_tc.def) and the plain entry for ctypes. */
+#include "attn_tc.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define TC_VERSION(name, fn, change)                                                                             \
+    int fn##_forward(const tc_args *a, void *stream, char *err, size_t errlen);                                  \
+    int fn##_forward_count(const tc_args *a, void *stream, char *err, size_t errlen);                            \
+    void fn##_blocks(int d, int *Br, int *Bc);
+#include "attn_tc.def"
+#undef TC_VERSION
+
+const tc_version tc_versions[] = {
+#define TC_VERSION(name, fn, change) {#name, change, fn##_blocks, fn##_forward, fn##_forward_count},
+#include "attn_tc.def"
+#undef TC_VERSION
+};
+const int tc_nversions = (int)(sizeof tc_versions / sizeof tc_versions[0]);
+
+int tc_find(const char *name)
+{
+    for (int i = 0; i < tc_nversions; i++)
+        if (!strcmp(tc_versions[i].name, name))
+            return i;
+    return -1;
+}
+
+int tc_version_count(void) { return tc_nversions; }
+const char *tc_version_name(int idx) { return idx >= 0 && idx < tc_nversions ? tc_versions[idx].name : NULL; }
+
+int tc_forward(int idx, const void *q, const void *k, const void *v, void *o, float *lse, long long B, long long N,
+               long long H, long long d, float scale, int causal, int dtype, void *stream)
+{
+    char err[256];
+    if (idx < 0 || idx >= tc_nversions || B < 1 || N < 1 || H < 1 || d < 1) {
+        fprintf(stderr, "tc_forward: bad version index %d or shape B=%lld N=%lld H=%lld d=%lld\n", idx, B, N, H, d);
+        return -1;
+    }
+    tc_args a = {q, k, v, o, lse, (size_t)B, (size_t)N, (size_t)H, (size_t)d, scale, causal, dtype, NULL};
+    if (tc_versions[idx].forward(&a, stream, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    return 0;
+}
