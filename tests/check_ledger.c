@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "attention.h"
+#include "lessons.h"
 #include "rng.h"
 #include "util.h"
 
@@ -355,6 +357,48 @@ START_TEST(threads_change_nothing)
 }
 END_TEST
 
+/* lesson04 and lesson06 check their own ledgers (and errors, NaN, thread invariance) and return 1 on a ✗: run them
+ * on configurations their defaults do not cover. stdout is silenced around the call and restored. */
+static int run_lesson(int (*fn)(const cli_cfg *), const cli_spec *spec, size_t N, size_t d, size_t M, size_t B,
+                      size_t H, dtype_t dt, bool causal, bool count_only, size_t Br, size_t Bc)
+{
+    cli_cfg cfg = spec->defaults;
+    cfg.lesson = spec->name;
+    cfg.N = N, cfg.d = d, cfg.M_bytes = M, cfg.B = B, cfg.H = H, cfg.dtype = dt, cfg.causal = causal;
+    cfg.count_only = count_only, cfg.Br = Br, cfg.Bc = Bc, cfg.quiet = true;
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    ck_assert(freopen("/dev/null", "w", stdout) != NULL);
+    int rc = fn(&cfg);
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    return rc;
+}
+
+START_TEST(lessons_check_themselves)
+{
+    static const struct {
+        size_t N, d, M, B, H;
+        dtype_t dt;
+        bool causal, count_only;
+        size_t Br, Bc;
+    } runs[] = {
+        {37, 5, 2048, 2, 3, DTYPE_FP16, true, false, 0, 0},    {50, 16, 8192, 1, 1, DTYPE_BF16, false, false, 7, 9},
+        {129, 8, 4096, 1, 2, DTYPE_FP32, true, false, 0, 0},   {3000, 64, 65536, 2, 1, DTYPE_FP16, true, true, 0, 0},
+        {1, 1, 1024, 1, 1, DTYPE_FP32, true, false, 0, 0},     {64, 3, 1 << 20, 1, 1, DTYPE_FP32, true, false, 64, 1},
+    };
+    for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+        ck_assert_int_eq(run_lesson(lesson04_run, &lesson04_spec, runs[k].N, runs[k].d, runs[k].M, runs[k].B,
+                                    runs[k].H, runs[k].dt, runs[k].causal, runs[k].count_only, runs[k].Br,
+                                    runs[k].Bc), 0);
+        ck_assert_int_eq(run_lesson(lesson06_run, &lesson06_spec, runs[k].N, runs[k].d, runs[k].M, runs[k].B,
+                                    runs[k].H, runs[k].dt, runs[k].causal, runs[k].count_only, runs[k].Br,
+                                    runs[k].Bc), 0);
+    }
+}
+END_TEST
+
 Suite *ledger_suite(void)
 {
     Suite *s = suite_create("ledger");
@@ -371,6 +415,10 @@ Suite *ledger_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("Threads");
     tcase_add_test(tc, threads_change_nothing);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("Lessons");
+    tcase_add_test(tc, lessons_check_themselves);
+    tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
 }
