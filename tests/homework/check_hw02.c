@@ -63,10 +63,11 @@ START_TEST(hbm_traffic_within_algorithm_1)
                   "hbm_store_rows (Alg.1 line 12)", cs, (unsigned long long)r.o.wr_elems, (unsigned long long)Nd);
     ck_assert_msg(r.io.rd_elems <= r.cf.rd,
                   "%s: %llu elements read from HBM, more than Algorithm 1's %llu (Q %llu vs %llu, K %llu vs %llu, "
-                  "O %llu vs %llu): load Kj, Vj once per outer step j (line 6) and Qi, Oi, li, mi once per inner "
+                  "V %llu vs %llu, O %llu vs %llu): load Kj, Vj once per outer step j (line 6) and Qi, Oi, li, mi once per inner "
                   "step i (line 8)", cs, (unsigned long long)r.io.rd_elems, (unsigned long long)r.cf.rd,
                   (unsigned long long)r.q.rd_elems, (unsigned long long)hw_cf(&r.cf, "Q").rd,
                   (unsigned long long)r.k.rd_elems, (unsigned long long)hw_cf(&r.cf, "K").rd,
+                  (unsigned long long)r.v.rd_elems, (unsigned long long)hw_cf(&r.cf, "V").rd,
                   (unsigned long long)r.o.rd_elems, (unsigned long long)hw_cf(&r.cf, "O").rd);
     ck_assert_msg(r.io.wr_elems <= r.cf.wr,
                   "%s: %llu elements written to HBM, more than Algorithm 1's %llu (O %llu vs %llu): write Oi, li, "
