@@ -123,11 +123,14 @@ int lesson03_run(const cli_cfg *cfg)
                heads > 1 ? " (every head)" : "", cfg->M_bytes);
         printf("Alg.1 line 1, the blocks Br (query rows) and Bc (key rows):\n");
         fl_print_wrapped(stdout, "  ", bc.rule, 100);
-        printf("  Tr = ceil(N/Br) = %zu query blocks, Tc = ceil(N/Bc) = %zu key blocks", Tr, Tc);
-        if (N % Br || N % Bc)
-            printf("; the last %s (N is not a multiple of the block)",
-                   N % Br && N % Bc ? "ones are shorter" : N % Br ? "query block is shorter" : "key block is shorter");
-        printf(".\n  SRAM holds Kj, Vj (%zu x %zu), Qi, Oi (%zu x %zu) in %s and Sij (%zu x %zu) in fp32: %zu of %zu "
+        printf("  Tr = ceil(N/Br) = %zu query blocks Qi and Tc = ceil(N/Bc) = %zu key blocks Kj, Vj.\n", Tr, Tc);
+        if (N % Br)
+            printf("  N = %zu is not a multiple of Br = %zu: the last query block holds %zu row%s (ragged).\n", N, Br,
+                   N % Br, N % Br > 1 ? "s" : "");
+        if (N % Bc)
+            printf("  N = %zu is not a multiple of Bc = %zu: the last key block holds %zu row%s (ragged).\n", N, Bc,
+                   N % Bc, N % Bc > 1 ? "s" : "");
+        printf("  SRAM holds Kj, Vj (%zu x %zu), Qi, Oi (%zu x %zu) in %s and Sij (%zu x %zu) in fp32: %zu of %zu "
                "bytes.\n\n", Bc, d, Br, d, dtype_name(dt), Br, Bc, tiled_sram_need(Br, Bc, d, dt), cfg->M_bytes);
     }
 
@@ -143,6 +146,11 @@ int lesson03_run(const cli_cfg *cfg)
     }
 
     /* ---- part 1: O = Q K^T V without softmax ------------------------------------------------------------------ */
+    if (say) {
+        printf("Part 1 — O = Q K^T V, tile by tile, no softmax yet\n");
+        printf("  Without softmax attention is linear: O_i = sum over j of (Q_i K_j^T) V_j. For each key block j\n"
+               "  (Kj, Vj stay in SRAM), for each query block i: load Qi and Oi, add the partial product, store Oi.\n\n");
+    }
     mem_t *m1 = mem_create(cfg->M_bytes, count_only);
     trace_t *tr = cli_trace_open(cfg, m1);
     hbm_tensor *Q = hbm_alloc_bnhd(m1, "Q", dt, cfg->B, N, cfg->H, d), *K = hbm_alloc_bnhd(m1, "K", dt, cfg->B, N,
@@ -152,11 +160,6 @@ int lesson03_run(const cli_cfg *cfg)
     hbm_upload(Q, q);
     hbm_upload(K, k);
     hbm_upload(V, v);
-    if (say) {
-        printf("Part 1 — O = Q K^T V, tile by tile, no softmax yet\n");
-        printf("  Without softmax attention is linear: O_i = sum over j of (Q_i K_j^T) V_j. For each key block j\n"
-               "  (Kj, Vj stay in SRAM), for each query block i: load Qi and Oi, add the partial product, store Oi.\n\n");
-    }
     tilewalk *w = walk || brief ? tilewalk_open(m1, Tr, Tc, walk ? TILEWALK_FULL : TILEWALK_BRIEF, stdout,
                                                 pause_after_tile, (void *)cfg)
                                 : NULL;

@@ -1,0 +1,94 @@
+/* proc.h — run a program from a test: arguments, working directory, stdin from /dev/null, stdout and stderr
+ * captured, and a time limit so that a hang fails the test instead of blocking the suite. Header-only (static
+ * inline): tests/ compiles only check_*.c files. Define _XOPEN_SOURCE 700 before the first include. */
+#ifndef FLASHLAB_TESTS_PROC_H
+#define FLASHLAB_TESTS_PROC_H
+
+#include <check.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RUN_TIMEOUT_S 120   /* a lesson's default run under ASan, with room */
+
+typedef struct {
+    int status;        /* exit status, or -1 when killed */
+    bool timed_out;
+    char *out, *err;   /* everything written to stdout and stderr */
+} proc;
+
+static inline char *slurp(int fd)
+{
+    off_t n = lseek(fd, 0, SEEK_END);
+    char *buf = malloc((size_t)n + 1);
+    lseek(fd, 0, SEEK_SET);
+    ssize_t got = n > 0 ? read(fd, buf, (size_t)n) : 0;
+    buf[got > 0 ? got : 0] = 0;
+    close(fd);
+    return buf;
+}
+
+/* Run path with args (NULL-terminated) in directory cwd, stdin from /dev/null, with a time limit. */
+static inline proc run_bin(const char *path, const char *const *args, const char *cwd)
+{
+    char o[] = "/tmp/flashlab_out_XXXXXX", e[] = "/tmp/flashlab_err_XXXXXX";
+    int fo = mkstemp(o), fe = mkstemp(e);
+    ck_assert(fo >= 0 && fe >= 0);
+    unlink(o);
+    unlink(e);
+    const char *argv[40] = {path};
+    for (int i = 0; args[i] && i < 38; i++)
+        argv[i + 1] = args[i];
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        int in = open("/dev/null", O_RDONLY);
+        if (in < 0 || dup2(in, 0) < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0 || (cwd && chdir(cwd)))
+            _exit(126);
+        execv(path, (char *const *)argv);
+        _exit(127);
+    }
+    proc p = {.status = -1};
+    int st = 0;
+    struct timespec tick = {0, 5 * 1000 * 1000};
+    for (long waited = 0;; waited += 5) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid)
+            break;
+        if (waited >= RUN_TIMEOUT_S * 1000L) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            p.timed_out = true;
+            break;
+        }
+        nanosleep(&tick, NULL);
+    }
+    if (!p.timed_out && WIFEXITED(st))
+        p.status = WEXITSTATUS(st);
+    p.out = slurp(fo);
+    p.err = slurp(fe);
+    return p;
+}
+
+static inline void proc_free(proc *p)
+{
+    free(p->out);
+    free(p->err);
+}
+
+static inline size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+#endif
