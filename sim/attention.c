@@ -160,8 +160,11 @@ void attn_check_params(const attn_params *p)
         fl_fatal("unknown attention algorithm %d", (int)p->algo);
     if (!p->B || !p->N || !p->H || !p->d)
         fl_fatal("attention shape B=%zu N=%zu H=%zu d=%zu: every size must be at least 1", p->B, p->N, p->H, p->d);
-    if (!size_mul4_ok(p->B, p->N, p->H, p->d, &n) || !size_mul4_ok(p->B, p->H, p->N, p->N, &n))
-        fl_fatal("attention shape B=%zu N=%zu H=%zu d=%zu overflows a 64-bit size", p->B, p->N, p->H, p->d);
+    /* The largest count any ledger reaches is the FLOPs, 4·B·H·N²·d: it must fit in 64 bits. */
+    size_t bh;
+    if (!size_mul_ok(p->B, p->H, &bh) || !size_mul4_ok(bh, p->N, p->N, p->d, &n) || !size_mul_ok(n, 4, &n))
+        fl_fatal("attention shape B=%zu N=%zu H=%zu d=%zu: its counts (4·B·H·N²·d FLOPs) overflow 64 bits", p->B,
+                 p->N, p->H, p->d);
     if (!p->Br || !p->Bc || p->Br > p->N || p->Bc > p->N)
         fl_fatal("blocks Br=%zu, Bc=%zu must lie in 1..N (N=%zu); attn_choose_blocks sets them", p->Br, p->Bc, p->N);
     if (!(p->scale >= 0) || isinf(p->scale))
