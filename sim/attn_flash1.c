@@ -51,6 +51,7 @@ static void flash1_head(mem_t *m, const attn_params *p, attn_tensors *t, float *
             mem_step(m, (long)i, (long)j, "Alg.1 lines 8-13");
 
             /* Alg.1 line 8: load Qi, Oi, li, mi from HBM to on-chip SRAM. */
+            mem_note(m, "Alg.1 line 8: load Q%zu, O%zu, l%zu, m%zu (rows %zu..%zu)", i, i, i, i, q0, q0 + qr - 1);
             hbm_load_rows(m, Qi, Q, q0, qr, "Qi");
             hbm_load_rows(m, Oi, O, q0, qr, "Oi");
             hbm_load_rows(m, li, l, q0, qr, "li");
@@ -98,6 +99,7 @@ static void flash1_head(mem_t *m, const attn_params *p, attn_tensors *t, float *
                 }
             mem_compute(m, "Alg.1 11: mi_new li_new", 0, 2 * (uint64_t)qr);
             mem_compute(m, "Alg.1 12: P~ij Vj, new Oi", 2 * (uint64_t)qr * kc * d, 0);
+            mem_note(m, "Alg.1 lines 12-13: write O%zu, l%zu, m%zu back to HBM", i, i, i);
             hbm_store_rows(m, O, q0, qr, Oi, "Oi");                     /* rounded to the storage dtype */
 
             /* Alg.1 line 13: li <- li_new, mi <- mi_new, written to HBM. */

@@ -51,6 +51,7 @@ static void flash2_block(mem_t *m, const attn_params *p, attn_tensors *t, float 
         }
         mem_step(m, (long)i, (long)j, "FA2 lines 7-10");
         /* FA2 Alg.1 line 7: load Kj, Vj from HBM to on-chip SRAM. */
+        mem_note(m, "FA2 line 7: load K%zu, V%zu (rows %zu..%zu)", j, j, k0, k0 + kc - 1);
         hbm_load_rows(m, Kj, K, k0, kc, "Kj");
         hbm_load_rows(m, Vj, V, k0, kc, "Vj");
 
@@ -99,6 +100,7 @@ static void flash2_block(mem_t *m, const attn_params *p, attn_tensors *t, float 
         }
     mem_compute(m, "FA2 12-13: Oi /= li, Li", 0, 0);
     /* FA2 Alg.1 lines 14-15: write Oi and Li to HBM, once. */
+    mem_note(m, "FA2 lines 14-15: write O%zu, L%zu to HBM, once", i, i);
     hbm_store_rows(m, O, q0, qr, Oi, "Oi");
     hbm_store_rows(m, L, q0, qr, mi, "Li");
 }

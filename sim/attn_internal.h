@@ -25,7 +25,8 @@ enum { STD_PV_Pij, STD_PV_Vj, STD_PV_Oi, STD_PV_NBUF };
 enum { F1_Kj, F1_Vj, F1_Qi, F1_Oi, F1_li, F1_mi, F1_Sij, F1_mtij, F1_ltij, F1_mi_new, F1_li_new, F1_NBUF };
 enum { F2_Qi, F2_Kj, F2_Vj, F2_Sij, F2_Oi, F2_mi, F2_li, F2_NBUF };
 
-/* Stops with exit 2 (fl_fatal) on a bad shape: a size of 0, B*N*H*d overflowing, blocks outside 1..N. */
+/* Stops with exit 2 (fl_fatal) on a bad shape: a size of 0, counts (4*B*H*N^2*d) past 64 bits, blocks outside
+ * 1..N, a negative or infinite scale. */
 void attn_check_params(const attn_params *p);
 float attn_scale(const attn_params *p);          /* p->scale, or 1/sqrt(d) when it is 0 */
 
