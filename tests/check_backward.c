@@ -18,8 +18,8 @@
 /* ... plus a couple of roundings of the dtype at the gradient's size: with tiny N the framework's error can be a
  * lucky fraction of one rounding, which no other summation order could match. */
 #define SLACK_ULPS 2.0
-/* Central differences in double with step h: truncation ~h^2 |f'''| ~ 1e-10 and cancellation ~eps |f| / h ~ 1e-10
- * for these O(1)..O(10) losses, so 1e-6 leaves three orders of margin and still catches any wrong term. */
+/* Central differences in double at h = 1e-5: truncation ~h^2/6 |f'''| plus cancellation ~1e-16 |f| / h stay below
+ * ~2e-8 relative on the shapes tried (lesson07); 1e-6 keeps a margin of 50, and a wrong term is off by O(|g|). */
 #define FD_STEP 1e-5
 #define FD_TOL 1e-6
 /* Simulator's fp32 gradients against the finite differences: fp32 sums over N*d terms of size O(1). */
@@ -189,15 +189,17 @@ START_TEST(large_logits)
 {
     shape sh = {1, 2, 40, 16, 8, 4, 0};
     for (int a = 0; a < 3; a++)
-        for (int causal = 0; causal < 2; causal++) {
-            run_t r = run_backward((attn_algo)a, &sh, causal, DTYPE_FP32, 0, false, 7, 60.0f, NULL, NULL);
+        for (int causal = 0; causal < 2; causal++)
+            for (int t = 0; t < 3; t++) {
+            run_t r = run_backward((attn_algo)a, &sh, causal, (dtype_t)t, 0, false, 7, 60.0f, NULL, NULL);
             double mx = 0;
             for (size_t i = 0; i < r.n; i++)
                 mx = fmax(mx, fabs((double)r.q[i]));
             ck_assert(mx > 150);   /* the inputs really are large */
             char label[64];
-            snprintf(label, sizeof label, "%s large logits%s", attn_algo_name((attn_algo)a), causal ? " causal" : "");
-            check_grads(&r, DTYPE_FP32, label);
+            snprintf(label, sizeof label, "%s %s large logits%s", attn_algo_name((attn_algo)a),
+                     dtype_name((dtype_t)t), causal ? " causal" : "");
+            check_grads(&r, (dtype_t)t, label);
             run_free(&r);
         }
 }
