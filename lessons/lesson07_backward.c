@@ -8,6 +8,8 @@
  * is more FLOPs (S is computed twice) and dQ accumulated across key blocks by read-modify-write in HBM; the prize is
  * no O(N^2) traffic and no O(N^2) memory.
  * Algorithm lines: Alg.3 lines 1-5 (one ledger phase each); Alg.4 lines 5-24; FA2 Alg.2 lines 3-18 (sim/attn_backward.c).
+ * OpenMP runs heads in parallel, never key blocks j: each j adds into every dQi, so parallel j would race on dQ
+ * (FlashAttention-2's CUDA code runs j in parallel with atomic adds); one head per thread keeps results bitwise.
  * Checks: the counted ledgers against the closed forms; dQ, dK, dV against the double-precision reference
  * (Tri Dao's method in low precision); the reference itself against central finite differences of the loss
  * sum(O o dO); the peak HBM bytes allocated, O(N^2) against O(N), over a few N.
@@ -403,6 +405,8 @@ int lesson07_run(const cli_cfg *cfg)
         if (f2.m)
             printf("  flash2 (FA2 Alg.2): lines 3-4 zero dQ and write D = rowsum(dO o O) once (phase backward_D);\n"
                    "    line 9 loads Qi, dOi, Li, Di per tile (O is not needed any more); line 11 P = exp(S - Li).\n");
+        printf("  Threads run over heads (b, h) only: every key block j adds into every dQi, so running j in parallel\n"
+               "  would race on dQ (FlashAttention-2's CUDA code does, with atomic adds into an fp32 dQ accumulator).\n");
         for (size_t a = 1; a < nr; a++) {
             const algo_run *r = runs[a];
             printf("  %s: %llu tiles computed, %llu skipped by the causal mask%s\n", attn_algo_name(r->algo),
