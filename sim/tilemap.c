@@ -241,10 +241,15 @@ static void flush(tilewalk *w, size_t k, bool tile, const char *outside)
                 tilemap_line(w->map, r, mline, mw + 1);
             else
                 memset(mline, ' ', mw), mline[mw] = 0;
+            char row[2 * WALK_TEXT];
             if (r == 0)
-                fprintf(w->out, "%s   %-*s %7s %7s\n", mline, WALK_EV_W, title, "HBM rd", "wr");
+                snprintf(row, sizeof row, "%s   %-*s %7s %7s", mline, WALK_EV_W, title, "HBM rd", "wr");
             else
-                fprintf(w->out, "%s   %s\n", mline, r - 1 < k ? w->line[r - 1].text : "");
+                snprintf(row, sizeof row, "%s   %s", mline, r - 1 < k ? w->line[r - 1].text : "");
+            size_t n = strlen(row);
+            while (n && row[n - 1] == ' ')   /* no trailing blanks below a short tile */
+                row[--n] = 0;
+            fprintf(w->out, "%s\n", row);
         }
         fputc('\n', w->out);
         free(mline);
