@@ -52,6 +52,9 @@ static const algo_case CASES[] = {
 };
 #define NCASES (sizeof CASES / sizeof CASES[0])
 
+/* Count-only runs still walk every (i, j) tile: past this many per point a sweep would take minutes, not a second. */
+#define MAX_TILES ((uint64_t)1 << 24)
+
 /* What one forward pass counted, beside its closed form and the paper's shapes (elements over all B*H heads). */
 typedef struct {
     size_t N, d, M_bytes, Br, Bc;
@@ -93,9 +96,9 @@ static double ratio(const algo_case *c, const point *p)
     return (double)total_el(p) / (c->algo == ATTN_STANDARD ? p->theta_std : p->theta_flash);
 }
 
-/* Run one algorithm once in count-only mode. With keep, the model stays alive for the summary. */
-static void measure(sweep *s, const algo_case *c, size_t N, size_t d, size_t M, size_t Br_req, size_t Bc_req,
-                    point *out, mem_t **keep)
+/* The blocks of one point, or one line and exit 2 when there are none or too many tiles to walk. */
+static attn_params plan_point(const sweep *s, const algo_case *c, size_t N, size_t d, size_t M, size_t Br_req,
+                              size_t Bc_req)
 {
     const cli_cfg *cfg = s->cfg;
     attn_params p = {.algo = c->algo, .B = cfg->B, .N = N, .H = cfg->H, .d = d, .causal = c->causal,
@@ -105,7 +108,20 @@ static void measure(sweep *s, const algo_case *c, size_t N, size_t d, size_t M, 
     if (attn_choose_blocks(&p, false, M, cfg->dtype, min_size(Br_req, N), min_size(Bc_req, N), &choice, err,
                            sizeof err))
         fl_fatal("%s at N=%zu, d=%zu, M=%zu bytes: %s", c->label, N, d, M, err);
+    uint64_t tiles = (uint64_t)ceil_div(N, p.Br) * ceil_div(N, p.Bc) * cfg->B * cfg->H;
+    if (tiles > MAX_TILES)
+        fl_fatal("%s at N=%zu with M=%zu bytes gets blocks %zu x %zu: %llu tiles to walk, more than this sweep's "
+                 "%llu; use a larger -M, a smaller -N or fewer heads", c->label, N, M, p.Br, p.Bc,
+                 (unsigned long long)tiles, (unsigned long long)MAX_TILES);
+    return p;
+}
 
+/* Run one algorithm once in count-only mode. With keep, the model stays alive for the summary. */
+static void measure(sweep *s, const algo_case *c, size_t N, size_t d, size_t M, size_t Br_req, size_t Bc_req,
+                    point *out, mem_t **keep)
+{
+    const cli_cfg *cfg = s->cfg;
+    attn_params p = plan_point(s, c, N, d, M, Br_req, Bc_req);
     mem_t *m = mem_create(M, true);
     attn_tensors t = attn_alloc(m, &p, cfg->dtype, false);
     attn_forward(m, &p, &t);
@@ -230,6 +246,20 @@ int lesson05_run(const cli_cfg *cfg)
     for (size_t v = 16 * 1024; v <= ((size_t)4 << 20) && nM < 16; v *= 2)
         Ms[nM++] = v;
     s.total = NCASES * nN + NCASES * (sizeof DS / sizeof DS[0]) + NCASES * nM + 2 * (sizeof BLOCKS / sizeof BLOCKS[0]);
+
+    /* Every point's blocks first: a configuration that cannot run stops before any work is done. */
+    for (size_t a = 0; a < NCASES; a++) {
+        for (size_t k = 0; k < nN; k++)
+            plan_point(&s, &CASES[a], Ns[k], d, M, cfg->Br, cfg->Bc);
+        for (size_t k = 0; k < sizeof DS / sizeof DS[0]; k++)
+            plan_point(&s, &CASES[a], Nfix, DS[k], M, 0, 0);
+        for (size_t k = 0; k < nM; k++)
+            plan_point(&s, &CASES[a], Nfix, d, Ms[k], 0, 0);
+    }
+    for (size_t k = 0; k < sizeof BLOCKS / sizeof BLOCKS[0] && BLOCKS[k] <= Nblk; k++)
+        for (size_t a = 1; a <= 2; a++)
+            plan_point(&s, &CASES[a], Nblk, d, attn_sram_need(CASES[a].algo, false, BLOCKS[k], BLOCKS[k], d,
+                                                               cfg->dtype), BLOCKS[k], BLOCKS[k]);
 
     if (o) {
         fprintf(o, "lesson05 — IO complexity: HBM accesses counted by the memory model, beside the paper's bounds\n");

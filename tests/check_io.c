@@ -219,6 +219,16 @@ START_TEST(unwritable_out_dir_is_refused)
 }
 END_TEST
 
+/* A tiny SRAM at a long N would mean billions of tiles: refused with one line, never an endless sweep. */
+START_TEST(too_many_tiles_is_refused)
+{
+    char *argv[] = {"lesson05", "--quiet", "-N", "65536", "-M", "1K", "--out-dir", "/tmp", NULL};
+    cli_cfg cfg;
+    ck_assert_int_eq(cli_parse(&lesson05_spec, 8, argv, &cfg), CLI_OK);
+    lesson05_run(&cfg);
+}
+END_TEST
+
 Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -236,6 +246,7 @@ Suite *io_suite(void)
     tc = tcase_create("Limits");
     tcase_add_exit_test(tc, trace_is_refused, 2);
     tcase_add_exit_test(tc, unwritable_out_dir_is_refused, 2);
+    tcase_add_exit_test(tc, too_many_tiles_is_refused, 2);
     suite_add_tcase(s, tc);
     return s;
 }
