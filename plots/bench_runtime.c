@@ -32,6 +32,8 @@
 
 #define WARMUP 1
 #define REPS 5
+/* Real arithmetic is O(N^2 d) per call on one CPU thread: 8192 already takes minutes for the whole run. */
+#define MAX_N 8192
 /* fp32 storage, fp32 tile arithmetic against a double reference: a few ulps per dot product of length N. */
 #define ATOL_FP32 2e-5
 #define RTOL_FP32 2e-4
@@ -59,6 +61,9 @@ static void run_forward(void *ctx)
 
 static int bench_main(const cli_cfg *cfg)
 {
+    if (cfg->N > MAX_N)
+        fl_fatal("-N %zu: real arithmetic at N above %d would run for hours on a CPU; lesson05 counts any N", cfg->N,
+                 MAX_N);
     size_t d = cfg->d, Ns[16], nN = 0;
     for (size_t v = cfg->N < 256 ? cfg->N : 256; v <= cfg->N && nN < 16; v *= 2)
         Ns[nN++] = v;
