@@ -31,6 +31,13 @@ void ref_attention_backward(const double *Q, const double *K, const double *V, c
 void ref_attention_backward_lowp(const double *Q, const double *K, const double *V, const double *dO, size_t N,
                                  size_t d, double scale, bool causal, dtype_t dt, double *dQ, double *dK, double *dV);
 
+/* The size of the sums that make each gradient entry: the same formulas with |x| for every input and no
+ * cancellation (dP' = |dO||V|^T, D' = rowsum(P o dP'), dS' = P o (dP' + D'), dV' = P^T |dO|, dQ' = scale dS' |K|,
+ * dK' = scale dS'^T |Q|). Roundings of relative size u inside a sum move it by about u times this (forward error
+ * analysis), so tolerances scale with it where gradients are small differences of large terms. */
+void ref_attention_backward_mag(const double *Q, const double *K, const double *V, const double *dO, size_t N,
+                                size_t d, double scale, bool causal, double *mQ, double *mK, double *mV);
+
 /* Head (b, h) of a (B, N, H, d) float array as a dense N x d double array, and the way back (double into float
  * is not needed: references stay double). */
 void ref_head_get(const float *x, size_t B, size_t N, size_t H, size_t d, size_t b, size_t h, double *out);

@@ -36,9 +36,11 @@
 
 #define MAX_FLOPS 2e10                  /* real arithmetic (algorithms and references) beyond this takes minutes */
 #define MAX_TILES ((uint64_t)1 << 26)   /* a loop over more tiles takes minutes even when only counted */
-/* Tri Dao's method: an algorithm's error against fp64 may be twice the framework-style backward's error in the same
- * dtype (ref_attention_backward_lowp), plus two roundings at the gradient's size (tiny N: the framework's error can
- * be a lucky fraction of a rounding). FlashAttention's dQ is rounded at each of its Tc read-modify-writes: x sqrt(Tc). */
+/* Tri Dao's method: an entry's error against fp64 may be twice the max error of the framework-style backward in the
+ * same dtype (ref_attention_backward_lowp), plus SLACK_ULPS roundings of the sums that make the entry
+ * (ref_attention_backward_mag): one of the dtype (sqrt(Tc) for FlashAttention's dQ, rounded at each of its Tc
+ * read-modify-writes) and sqrt(N) of fp32 for the float accumulations. Over 60 seeds of the test suite's shapes
+ * (d = 1 .. 128, fp32/fp16/bf16, causal or not) the largest multiple needed was 0.46. */
 #define TRIDAO_FACTOR 2.0
 #define SLACK_ULPS 2.0
 /* Central differences in double at h = 1e-5: truncation ~h^2/6 |f'''| plus cancellation ~1e-16 |f| / h stay below
@@ -79,7 +81,7 @@ typedef struct {
     attn_io io;                  /* the backward's closed form */
     bool closed_ok;
     float *g[3];                 /* dQ, dK, dV as (B, N, H, d) */
-    double err[3], bound[3], err_lp[3];
+    double err[3], err_lp[3], ratio[3];   /* max |error|, the framework's, max over entries of error / bound */
     bool grad_ok;
     char map[MAP_MAX][MAP_MAX];  /* causal tile map of the flash backward: '#' computed, '.' skipped */
     size_t Tr, Tc;
@@ -148,22 +150,25 @@ static void run_algo(algo_run *r, const cli_cfg *cfg, float *const in[4], trace_
     }
 }
 
-/* Tri Dao's check of one algorithm's dQ, dK, dV. */
-static void check_grads(algo_run *r, double *const ref[3], double *const low[3], size_t n, dtype_t dt)
+/* Tri Dao's check of one algorithm's dQ, dK, dV, entry by entry. */
+static void check_grads(algo_run *r, double *const ref[3], double *const low[3], double *const mag[3], size_t n,
+                        dtype_t dt, size_t N)
 {
     float *lp = xmalloc(n * sizeof *lp);
     r->grad_ok = true;
     for (int x = 0; x < 3; x++) {
-        double mx = 0;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++)
             lp[i] = (float)low[x][i];
-            mx = fmax(mx, fabs(ref[x][i]));
-        }
         double walk = r->algo != ATTN_STANDARD && x == 0 ? sqrt((double)r->Tc) : 1.0;
+        double ulps = SLACK_ULPS * (dtype_eps(dt) * walk + dtype_eps(DTYPE_FP32) * sqrt((double)N));
         r->err[x] = verify_max_abs(ref[x], r->g[x], n);
         r->err_lp[x] = verify_max_abs(ref[x], lp, n);
-        r->bound[x] = TRIDAO_FACTOR * r->err_lp[x] + SLACK_ULPS * dtype_eps(dt) * mx * walk;
-        r->grad_ok = r->grad_ok && r->err[x] <= r->bound[x];   /* false on NaN */
+        r->ratio[x] = 0;
+        for (size_t i = 0; i < n; i++) {
+            double e = fabs((double)r->g[x][i] - ref[x][i]), q = e / (TRIDAO_FACTOR * r->err_lp[x] + ulps * mag[x][i]);
+            r->ratio[x] = isnan(e) || isnan(q) ? INFINITY : fmax(r->ratio[x], q);
+        }
+        r->grad_ok = r->grad_ok && r->ratio[x] <= 1;
     }
     free(lp);
 }
@@ -444,11 +449,12 @@ int lesson07_run(const cli_cfg *cfg)
     double fd_err = NAN;
     size_t fd_done = 0;
     if (!count_only) {
-        double *ref[3], *low[3], *h[4], *o[3];
+        double *ref[3], *low[3], *mag[3], *h[4], *o[3];
         double scale = 1.0 / sqrt((double)d);
         for (int x = 0; x < 3; x++) {
             ref[x] = xmalloc(n * sizeof(double));
             low[x] = xmalloc(n * sizeof(double));
+            mag[x] = xmalloc(n * sizeof(double));
             o[x] = xmalloc(N * d * sizeof(double));
         }
         for (int x = 0; x < 4; x++)
@@ -463,23 +469,27 @@ int lesson07_run(const cli_cfg *cfg)
                 ref_attention_backward_lowp(h[0], h[1], h[2], h[3], N, d, scale, cfg->causal, dt, o[0], o[1], o[2]);
                 for (int x = 0; x < 3; x++)
                     ref_head_put(o[x], cfg->B, N, cfg->H, d, b, hh, low[x]);
+                ref_attention_backward_mag(h[0], h[1], h[2], h[3], N, d, scale, cfg->causal, o[0], o[1], o[2]);
+                for (int x = 0; x < 3; x++)
+                    ref_head_put(o[x], cfg->B, N, cfg->H, d, b, hh, mag[x]);
             }
         for (size_t a = 0; a < nr; a++) {
-            check_grads(runs[a], ref, low, n, dt);
+            check_grads(runs[a], ref, low, mag, n, dt, N);
             grad_ok = grad_ok && runs[a]->grad_ok;
         }
         if (say) {
             printf("Gradients against the double-precision reference (max |error| over all heads). Tri Dao's\n"
-                   "method: at most %.0fx the error of a framework's materialized %s backward (S, P, dP, dS stored\n"
-                   "in %s), plus %.0f roundings at the gradient's size (x sqrt(Tc) for FlashAttention's dQ, rounded\n"
-                   "to %s at each of its Tc read-modify-writes):\n", TRIDAO_FACTOR, dtype_name(dt), dtype_name(dt),
-                   SLACK_ULPS, dtype_name(dt));
-            printf("  %-9s %-4s %12s %12s %12s\n", "algorithm", "grad", "max |err|", "framework", "bound");
+                   "method: each entry may err %.0fx the max error of a framework's materialized %s backward (S, P,\n"
+                   "dP, dS stored in %s), plus %.0f roundings of the sums that make the entry: one of %s (sqrt(Tc)\n"
+                   "for FlashAttention's dQ, rounded at each of its Tc read-modify-writes) and sqrt(N) of fp32 for\n"
+                   "the float accumulations. The last column is the worst entry's error over its bound (<= 1 passes):\n",
+                   TRIDAO_FACTOR, dtype_name(dt), dtype_name(dt), SLACK_ULPS, dtype_name(dt));
+            printf("  %-9s %-4s %12s %12s %12s\n", "algorithm", "grad", "max |err|", "framework", "err/bound");
             for (size_t a = 0; a < nr; a++)
                 for (int x = 0; x < 3; x++)
-                    printf("  %-9s d%c   %12.3g %12.3g %12.3g  %s\n", attn_algo_name(runs[a]->algo), "QKV"[x],
-                           runs[a]->err[x], runs[a]->err_lp[x], runs[a]->bound[x],
-                           runs[a]->err[x] <= runs[a]->bound[x] ? "ok" : "EXCEEDED");
+                    printf("  %-9s d%c   %12.3g %12.3g %12.2f  %s\n", attn_algo_name(runs[a]->algo), "QKV"[x],
+                           runs[a]->err[x], runs[a]->err_lp[x], runs[a]->ratio[x],
+                           runs[a]->ratio[x] <= 1 ? "ok" : "EXCEEDED");
         }
 
         /* Finite differences of the loss through the double reference forward, on head (0, 0). */
@@ -537,7 +547,7 @@ int lesson07_run(const cli_cfg *cfg)
         if (say)
             printf("\n");
         for (int x = 0; x < 3; x++)
-            free(ref[x]), free(low[x]), free(o[x]);
+            free(ref[x]), free(low[x]), free(mag[x]), free(o[x]);
         for (int x = 0; x < 4; x++)
             free(h[x]);
     } else if (say) {

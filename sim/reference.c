@@ -135,6 +135,35 @@ void ref_attention_backward_lowp(const double *Q, const double *K, const double 
     free(s);
 }
 
+void ref_attention_backward_mag(const double *Q, const double *K, const double *V, const double *dO, size_t N,
+                                size_t d, double scale, bool causal, double *mQ, double *mK, double *mV)
+{
+    double *p = xmalloc(N * sizeof *p), *ms = xmalloc(N * sizeof *ms);
+    for (size_t x = 0; x < N * d; x++)
+        mQ[x] = mK[x] = mV[x] = 0;
+    for (size_t i = 0; i < N; i++) {
+        prob_row(Q, K, N, d, scale, causal, i, p);
+        double mD = 0;
+        for (size_t j = 0; j < N; j++) {               /* dP'_ij = |dO_i| . |V_j|, D'_i = sum_j P_ij dP'_ij */
+            double s = 0;
+            for (size_t k = 0; k < d; k++)
+                s += fabs(dO[i * d + k]) * fabs(V[j * d + k]);
+            ms[j] = s;
+            mD += p[j] * s;
+        }
+        for (size_t j = 0; j < N; j++) {
+            double ds = p[j] * (ms[j] + mD);            /* dS'_ij = P_ij (dP'_ij + D'_i) */
+            for (size_t k = 0; k < d; k++) {
+                mV[j * d + k] += p[j] * fabs(dO[i * d + k]);
+                mQ[i * d + k] += scale * ds * fabs(K[j * d + k]);
+                mK[j * d + k] += scale * ds * fabs(Q[i * d + k]);
+            }
+        }
+    }
+    free(p);
+    free(ms);
+}
+
 void ref_head_get(const float *x, size_t B, size_t N, size_t H, size_t d, size_t b, size_t h, double *out)
 {
     (void)B;
