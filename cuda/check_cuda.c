@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cuda_attn.h"
 #include "reference.h"
@@ -357,10 +359,34 @@ static Suite *big_suite(void)
 }
 #endif
 
+/* Ask for the device in a child process: Check forks every test, and a CUDA context created in the parent would
+ * be unusable in the children ("initialization error"). */
+static bool query_device(cuda_device *out)
+{
+    int fd[2];
+    if (pipe(fd))
+        return false;
+    pid_t pid = fork();
+    if (pid == 0) {
+        cuda_device d;
+        bool have = cuda_attn_device(&d);
+        close(fd[0]);
+        ssize_t w = have ? write(fd[1], &d, sizeof d) : 0;
+        _exit(w == (ssize_t)sizeof d ? 0 : 1);
+    }
+    close(fd[1]);
+    ssize_t r = pid > 0 ? read(fd[0], out, sizeof *out) : -1;
+    int status = 1;
+    if (pid > 0)
+        waitpid(pid, &status, 0);
+    close(fd[0]);
+    return r == (ssize_t)sizeof *out && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 int main(void)
 {
     fl_set_progname("check_cuda");
-    bool have = cuda_attn_device(&dev);
+    bool have = query_device(&dev);
     SRunner *sr = srunner_create(host_suite());
     srunner_add_suite(sr, limits_suite(have));
     if (have) {
