@@ -79,7 +79,11 @@ $(foreach r,$(CPU_LESSONS),$(eval $(call lesson_rule,$(r))))
 all: $(LIB) $(CPU_BINS)
 lib: $(LIB)
 
-demo: all
+# demo and test do their own set-up on a fresh Debian machine (.ci/deps.sh: apt-get as root, else the command to run),
+# then build in a fresh make so the probes above see what was installed.
+demo:
+	@bash .ci/deps.sh cc
+	@$(MAKE) all
 	./lesson03
 
 # ---- tests --------------------------------------------------------------------------------------------------------
@@ -93,7 +97,7 @@ $(TEST_BIN): $(TEST_OBJ) $(LESSON_NOMAIN) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(shell pkg-config --libs check 2>/dev/null) $(LDLIBS) -o $@
 
 check-deps:
-	@bash .ci/deps.sh check
+	@bash .ci/deps.sh cc check
 
 test: check-deps
 	@$(MAKE) run-tests
