@@ -34,14 +34,15 @@ metrics=$(IFS=,; echo "${use[*]}")
 echo "ncu: $(ncu --version | tail -1); metrics: $metrics"
 
 : >"$work/all.csv"
+fail=0
 for N in 1024 2048 4096 8192 16384; do
     for algo in standard flash1 flash2; do
         echo "  N=$N $algo"
         ncu --clock-control none --print-units base --csv --metrics "$metrics" \
             --kernel-name 'regex:^v0[0-9]_[a-z0-9]+$' \
             "$B/cuda_bench" once "$algo" "$N" 64 1 16 >"$work/run.txt" 2>"$work/err.txt" ||
-            { cat "$work/err.txt" "$work/run.txt" | tail -20; exit 1; }
-        grep -q '^counters_match=1' "$work/run.txt" || { echo "✗ counters differ from the simulator"; exit 1; }
+            { echo "✗ ncu failed here:"; tail -20 "$work/err.txt" "$work/run.txt"; fail=1; }
+        grep -q '^counters_match=1' "$work/run.txt" || { echo "✗ counters differ from the simulator"; fail=1; }
         sed "s/^/$N $algo /" "$work/run.txt" >>"$work/all.csv"
     done
 done
@@ -93,3 +94,4 @@ if command -v gnuplot >/dev/null; then
 else
     echo "(no gnuplot here: draw later with  gnuplot -e \"data='$out'\" plots/ncu_bytes.gp)"
 fi
+exit $fail
