@@ -11,6 +11,24 @@
 #include "attn_tc.def"
 #undef TC_VERSION
 
+/* "final": per head dimension the version that measured fastest on an H200 (docs/lesson09.md), as FA2 picks its
+ * tile shapes per head dimension: v09 (no lazy rescale, Bc = 128) at d = 64, v11 (lazy rescale) at d = 128. */
+void attn_final_blocks(int d, int *Br, int *Bc)
+{
+    if (d == 128)
+        attn_v11_blocks(d, Br, Bc);
+    else
+        attn_v09_blocks(d, Br, Bc);
+}
+int attn_final_forward(const tc_args *a, void *stream, char *err, size_t errlen)
+{
+    return a->d == 128 ? attn_v11_forward(a, stream, err, errlen) : attn_v09_forward(a, stream, err, errlen);
+}
+int attn_final_forward_count(const tc_args *a, void *stream, char *err, size_t errlen)
+{
+    return a->d == 128 ? attn_v11_forward_count(a, stream, err, errlen) : attn_v09_forward_count(a, stream, err, errlen);
+}
+
 const tc_version tc_versions[] = {
 #define TC_VERSION(name, fn, change) {#name, change, fn##_blocks, fn##_forward, fn##_forward_count},
 #include "attn_tc.def"

@@ -9,19 +9,20 @@
 # The kernels are compiled twice: plainly, and with -DFL_COUNT into counting twins named ..._count (attn_tc.h).
 
 ifneq ($(NVCC),)
-CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+TC_CUDA := $(patsubst %/bin/nvcc,%,$(NVCC))
 TC_NVFLAGS := -O3 -std=c++17 -arch=sm_90 -Iinclude -Icuda -Xcompiler -fPIC
 TC_CU := $(sort $(wildcard cuda/attn_v0[4-9]_*.cu cuda/attn_v[1-9][0-9]_*.cu))
 TC_DEPS := cuda/tc_common.cuh cuda/tc_warp.cuh cuda/attn_tc.h cuda/cuda_check.h
 TC_KOBJ := $(TC_CU:cuda/%.cu=$(BUILD)/tc/%.o) $(TC_CU:cuda/%.cu=$(BUILD)/tc/count/%.o)
 TC_OBJ := $(TC_KOBJ) $(BUILD)/tc/attn_tc.o
 TC_HOST := $(BUILD)/tc/tc_host.o
-TC_CFLAGS := $(CFLAGS) -fPIC -Icuda -I$(CUDA_HOME)/include
-TC_LINK := -L$(CUDA_HOME)/lib64 -lcudart_static -lstdc++ -ldl -lrt -lpthread
+TC_CFLAGS := $(CFLAGS) -fPIC -Icuda -I$(TC_CUDA)/include
+TC_LINK := -L$(TC_CUDA)/lib64 -lcudart_static -lstdc++ -ldl -lrt -lpthread
 TC_SO := $(BUILD)/libflashlab_tc.so
 TC_CHECK := $(BUILD)/tc_check
 TC_LESSON := $(BINDIR)/lesson09
 TC_PEAK := $(BUILD)/tc_peak
+TC_TEACH := $(BUILD)/tc_teach
 
 $(BUILD)/tc/%.o: cuda/%.cu $(TC_DEPS)
 	@mkdir -p $(dir $@)
@@ -54,6 +55,13 @@ $(TC_SO): $(TC_OBJ)
 $(TC_PEAK): cuda/tc_peak.cu $(TC_DEPS)
 	$(NVCC) $(TC_NVFLAGS) $< -o $@
 
+# The naive and teaching kernels (cuda/cuda.mk's objects) timed on the same shapes, for the same table.
+$(BUILD)/tc/tc_teach.o: cuda/tc_teach.c cuda/cuda_attn.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TC_CFLAGS) -c $< -o $@
+$(TC_TEACH): $(BUILD)/tc/tc_teach.o $(CUDA_HOST_OBJ) $(CUDA_DEV_OBJ) $(LIB)
+	$(CXX) $(LDFLAGS) $^ $(TC_LINK) $(LDLIBS) -o $@
+
 $(TC_CHECK): $(BUILD)/tc/tc_check.o $(TC_HOST) $(TC_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(TC_LINK) $(LDLIBS) -o $@
 
@@ -70,11 +78,15 @@ TC_STAMP = $(shell date -u +%Y-%m-%d)
 tc-check: $(TC_CHECK)
 	$(TC_CHECK)
 
-bench-gpu: $(TC_CHECK) $(TC_SO) $(TC_PEAK)
+# One make invocation, one GPU: ceilings, every check, the teaching kernels (C, the runner's event timer), then
+# every tensor-core version and SDPA's backends in one Python process (ctypes + torch, one event timer).
+bench-gpu: $(TC_CHECK) $(TC_SO) $(TC_PEAK) $(TC_TEACH)
 	@mkdir -p plots/data plots/out
-	$(TC_PEAK)
+	set -o pipefail; $(TC_PEAK) 2>&1 | tee plots/data/tc_peak_$(TC_STAMP).txt
 	set -o pipefail; $(TC_CHECK) 2>&1 | tee plots/data/tc_check_$(TC_STAMP).log
-	python3 cuda/tc_bench.py --lib $(TC_SO) --outdir plots/data --cmd "make bench-gpu"
+	$(TC_TEACH) plots/data/tc_teach_$(TC_STAMP).txt
+	python3 cuda/tc_bench.py --lib $(TC_SO) --outdir plots/data --cmd "make bench-gpu" \
+	    --teach plots/data/tc_teach_$(TC_STAMP).txt --peak plots/data/tc_peak_$(TC_STAMP).txt
 
 tc-ptxas:
 	@for f in $(TC_CU); do echo "== $$f"; $(NVCC) $(TC_NVFLAGS) -Xptxas -v -c $$f -o /dev/null 2>&1 \

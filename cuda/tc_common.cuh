@@ -241,4 +241,73 @@ __device__ __forceinline__ int tc_load_tile(T *tile, const T *src, int r0, int N
     return loaded;
 }
 
+/* The same copy with its addresses computed once per thread: with NT/CPR a multiple of 8, a thread's chunks are
+ * rows row0 + it*(NT/CPR) of one column c, all with the same swizzle (row % 8 does not change), so each iteration
+ * is the first one's shared and global addresses plus constants: no per-chunk index arithmetic, no registers held
+ * per chunk. tile_b: byte address of the tile in shared memory; src: the head's row 0. */
+template <int ROWS, int D, int NT, typename T>
+__device__ __forceinline__ int tc_load_tile_fast(uint32_t tile_b, const T *src, int r0, int N, size_t ld,
+                                                 int tid = (int)threadIdx.x)   /* tid: index among the NT copiers */
+{
+    constexpr int CPR = D / 8, STEP = NT / CPR;
+    static_assert(NT % CPR == 0 && STEP % 8 == 0 && ROWS % STEP == 0, "every iteration keeps the same swizzle");
+    const int row = tid / CPR, c = tid % CPR;
+    const uint32_t dst = tile_b + (uint32_t)(row * D + ((c ^ (row & 7)) << 3)) * 2;
+    const T *g = src + (size_t)(r0 + row) * ld + c * 8;
+    int loaded = 0;
+#pragma unroll
+    for (int it = 0; it < ROWS / STEP; it++) {
+        bool ok = r0 + row + it * STEP < N;
+        cp_async_16(dst + it * STEP * D * 2, ok ? g + (size_t)it * STEP * ld : src, ok);
+        loaded += ok ? 8 : 0;
+    }
+    return loaded;
+}
+
+/* ldmatrix addresses without per-load arithmetic. In a swizzled tile (rows of RB = 2D bytes, tile aligned to RB)
+ * the lane's chunk for k-step kk is (2kk + b) ^ s = 2kk ^ (b ^ s), b one bit, s = row % 8 = a lane constant: in
+ * bytes, (kk << 5) ^ ((b ^ s) << 4). The row part has zero bits where the chunk lives, so the address of k-step kk
+ * is the lane's k-step-0 address XOR (kk << 5), and 16 rows further is + 16 RB: one LOP3 per kk, immediates for
+ * the rest.
+ *   frag_base_a:  A operand (Qi rows r0 + (lane & 15)), chunk bit b = lane >> 4
+ *   frag_base_b:  B operand of S (Kj rows (lane & 7) + 8 (lane >> 4)), chunk bit b = (lane >> 3) & 1
+ *   frag_base_bt: B operand of P V via .trans (Vj rows (lane & 7) + 8 ((lane >> 3) & 1)), chunk bit b = lane >> 4 */
+template <int D> __device__ __forceinline__ uint32_t frag_base_a(uint32_t tile_b, int r0, int lane)
+{
+    return tile_b + (uint32_t)((r0 + (lane & 15)) * D * 2 + ((((lane >> 4) ^ lane) & 7) << 4));
+}
+template <int D> __device__ __forceinline__ uint32_t frag_base_b(uint32_t tile_b, int lane)
+{
+    return tile_b + (uint32_t)(((lane & 7) + ((lane >> 4) << 3)) * D * 2 + (((((lane >> 3) & 1) ^ lane) & 7) << 4));
+}
+template <int D> __device__ __forceinline__ uint32_t frag_base_bt(uint32_t tile_b, int lane)
+{
+    return tile_b + (uint32_t)(((lane & 7) + (((lane >> 3) & 1) << 3)) * D * 2 + ((((lane >> 4) ^ lane) & 7) << 4));
+}
+
+/* Named barriers (ids 1..15; 0 is __syncthreads): bar.sync waits until n threads have arrived (counting itself),
+ * bar.arrive counts itself and goes on. n is a multiple of 32. */
+__device__ __forceinline__ void bar_sync(int id, int n) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
+__device__ __forceinline__ void bar_arrive(int id, int n) { asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
+
+/* c = a * b, no accumulator to read: the first k-step of a product needs no zeroed registers (C is a zero). */
+template <typename T>
+__device__ __forceinline__ void mma_16816_z(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1);
+template <>
+__device__ __forceinline__ void mma_16816_z<__half>(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%10,%10,%10,%10};\n"
+                 : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(0.f));
+}
+template <>
+__device__ __forceinline__ void mma_16816_z<__nv_bfloat16>(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%10,%10,%10,%10};\n"
+                 : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(0.f));
+}
+
 #endif
