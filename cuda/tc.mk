@@ -75,6 +75,8 @@ endif
 
 .PHONY: bench-gpu tc-check tc-ptxas
 TC_STAMP = $(shell date -u +%Y-%m-%d)
+# e.g. TC_BENCH_ARGS="--versions v04_mma,final" to time a subset (every version is still checked)
+TC_BENCH_ARGS ?=
 tc-check: $(TC_CHECK)
 	$(TC_CHECK)
 
@@ -86,7 +88,7 @@ bench-gpu: $(TC_CHECK) $(TC_SO) $(TC_PEAK) $(TC_TEACH)
 	set -o pipefail; $(TC_CHECK) 2>&1 | tee plots/data/tc_check_$(TC_STAMP).log
 	$(TC_TEACH) plots/data/tc_teach_$(TC_STAMP).txt
 	python3 cuda/tc_bench.py --lib $(TC_SO) --outdir plots/data --cmd "make bench-gpu" \
-	    --teach plots/data/tc_teach_$(TC_STAMP).txt --peak plots/data/tc_peak_$(TC_STAMP).txt
+	    --teach plots/data/tc_teach_$(TC_STAMP).txt --peak plots/data/tc_peak_$(TC_STAMP).txt $(TC_BENCH_ARGS)
 
 tc-ptxas:
 	@for f in $(TC_CU); do echo "== $$f"; $(NVCC) $(TC_NVFLAGS) -Xptxas -v -c $$f -o /dev/null 2>&1 \
