@@ -77,6 +77,9 @@ endif
 TC_STAMP = $(shell date -u +%Y-%m-%d)
 # e.g. TC_BENCH_ARGS="--versions v04_mma,final" to time a subset (every version is still checked)
 TC_BENCH_ARGS ?=
+# TC_CHECK_ARGS=--quick checks small shapes (every row) and counters only; TC_TEACH_MAXN caps N for v01/v03
+TC_CHECK_ARGS ?=
+TC_TEACH_MAXN ?= 16384
 tc-check: $(TC_CHECK)
 	$(TC_CHECK)
 
@@ -85,8 +88,8 @@ tc-check: $(TC_CHECK)
 bench-gpu: $(TC_CHECK) $(TC_SO) $(TC_PEAK) $(TC_TEACH)
 	@mkdir -p plots/data plots/out
 	set -o pipefail; $(TC_PEAK) 2>&1 | tee plots/data/tc_peak_$(TC_STAMP).txt
-	set -o pipefail; $(TC_CHECK) 2>&1 | tee plots/data/tc_check_$(TC_STAMP).log
-	$(TC_TEACH) plots/data/tc_teach_$(TC_STAMP).txt
+	set -o pipefail; $(TC_CHECK) $(TC_CHECK_ARGS) 2>&1 | tee plots/data/tc_check_$(TC_STAMP).log
+	$(TC_TEACH) plots/data/tc_teach_$(TC_STAMP).txt $(TC_TEACH_MAXN)
 	python3 cuda/tc_bench.py --lib $(TC_SO) --outdir plots/data --cmd "make bench-gpu" \
 	    --teach plots/data/tc_teach_$(TC_STAMP).txt --peak plots/data/tc_peak_$(TC_STAMP).txt $(TC_BENCH_ARGS)
 
