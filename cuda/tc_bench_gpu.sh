@@ -12,11 +12,11 @@ timeout 420 make bench-gpu TC_BENCH_ARGS="${TC_BENCH_ARGS:-}" TC_CHECK_ARGS="${T
 rc=$?
 echo "make bench-gpu: rc=$rc" | tee -a "$OUT/run.log"
 grep -E "^tc_peak|^tc_check:|FAIL|^# |^d=|^tc_bench" "$OUT/run.log" | cut -c1-300
-for a in "" "-d 128 --heads 16 --causal" "--dtype bf16"; do
+for a in ${TC_LESSON_CASES:-""}; do
     echo "== ./lesson09 $a"; ./lesson09 $a
 done >> "$OUT/run.log" 2>&1
 grep -E "^== |time on|✗|check_ok" "$OUT/run.log" | sed -E 's/.*(kernel_counts_match=[0-9]).*(check_ok=[0-9]).*(tflops=[0-9.]+)/\1 \2 \3/'
-cuobjdump --dump-sass build/rel/libflashlab_tc.so 2>&1 | awk '/Function :/ {f=$3} /HMMA/ {h[f]++} /LDSM/ {l[f]++}
+[ -z "${TC_SASS:-}" ] || cuobjdump --dump-sass build/rel/libflashlab_tc.so 2>&1 | awk '/Function :/ {f=$3} /HMMA/ {h[f]++} /LDSM/ {l[f]++}
     /MUFU.EX2/ {m[f]++} /BAR/ {b[f]++} /LDL|STL/ {s[f]++}
     END {for (k in h) printf "%-110s HMMA %5d LDSM %4d MUFU.EX2 %4d BAR %2d LDL/STL %3d\n", k, h[k], l[k], m[k], b[k], s[k]}' \
     | sort > "$OUT/sass_summary.txt"
