@@ -16,10 +16,12 @@ set key top left box opaque
 set grid xtics ytics mytics lc rgb '#dddddd'
 set title "HBM traffic: simulated = counted by the kernels (lines), requested by the kernels' loads and stores\n(ncu l1tex, circles), moved from and to DRAM (ncu dram, squares)"
 c_std = '#d62728'; c_f1 = '#1f77b4'; c_f2 = '#2ca02c'
-sel(a) = (strcol(3) eq 'all' && strcol(2) eq a) ? $1 : NaN
-plot for [a in "standard flash1 flash2"] data using (sel(a)):($6+$7) with lines lw 2 \
-         lc rgb (a eq 'standard' ? c_std : a eq 'flash1' ? c_f1 : c_f2) title a.': simulated = counted', \
-     for [a in "standard flash1 flash2"] data using (sel(a)):($12+$13) with points pt 6 ps 2 \
-         lc rgb (a eq 'standard' ? c_std : a eq 'flash1' ? c_f1 : c_f2) title a.': requested (l1tex)', \
-     for [a in "standard flash1 flash2"] data using (sel(a)):($8+$9) with linespoints dt 2 pt 5 \
-         lc rgb (a eq 'standard' ? c_std : a eq 'flash1' ? c_f1 : c_f2) title a.': DRAM (measured)'
+# one algorithm's whole-pass rows ('all'), so each line joins its own points
+rows(a) = sprintf("< awk '$2 == \"%s\" && $3 == \"all\"' '%s'", a, data)
+col(a) = a eq 'standard' ? c_std : a eq 'flash1' ? c_f1 : c_f2
+plot for [a in "standard flash1 flash2"] rows(a) using 1:($6+$7) with lines lw 2 lc rgb col(a) \
+         title a.': simulated = counted', \
+     for [a in "standard flash1 flash2"] rows(a) using 1:($12+$13) with points pt 6 ps 2 lc rgb col(a) \
+         title a.': requested (l1tex)', \
+     for [a in "standard flash1 flash2"] rows(a) using 1:($8+$9) with linespoints dt 2 pt 5 lc rgb col(a) \
+         title a.': DRAM (measured)'
