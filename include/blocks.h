@@ -5,6 +5,11 @@
  * statistics, so the real footprint exceeds M. Each algorithm states what it really keeps resident (an
  * sram_need_fn); when the paper's choice does not fit, blocks_choose says so and shrinks Bc, with Br = min(Bc, d),
  * to the largest values that fit. Blocks never exceed N.
+ *
+ * The big block belongs to the loop that stays resident. Algorithm 1's outer loop walks key blocks (Kj, Vj stay,
+ * Q and O stream past them Tc times), so a big Bc saves traffic. FlashAttention-2's outer loop walks query blocks
+ * (Qi stays, K and V stream past it Tr times), so there the rule is transposed: Br = ⌈M/4d⌉, Bc = min(Br, d),
+ * fitted the same way (shrink the outer block, keep the inner one min(outer, d)).
  */
 #ifndef FLASHLAB_BLOCKS_H
 #define FLASHLAB_BLOCKS_H
@@ -19,15 +24,24 @@ typedef size_t (*sram_need_fn)(size_t Br, size_t Bc, size_t d, dtype_t dt);
 
 typedef struct {
     size_t Br, Bc;               /* the blocks to use */
-    size_t paper_Br, paper_Bc;   /* the paper's rule (clamped to N) */
+    size_t paper_Br, paper_Bc;   /* the rule's choice before fitting (clamped to N) */
     size_t need_bytes;           /* SRAM the chosen blocks really use */
     bool fitted;                 /* the paper's choice did not fit and was shrunk */
-    char rule[256];              /* one sentence for people: how the blocks were chosen */
+    char rule[320];              /* one sentence for people: how the blocks were chosen */
 } block_choice;
 
+/* Which loop is outside, so which block gets ⌈M/4d⌉ and which min(that, d). */
+typedef enum {
+    BLOCK_RULE_KV_OUTER,   /* Algorithm 1 (the paper's rule): Bc = ⌈M/4d⌉, Br = min(Bc, d) */
+    BLOCK_RULE_Q_OUTER,    /* FlashAttention-2's forward, transposed: Br = ⌈M/4d⌉, Bc = min(Br, d) */
+} block_rule;
+
 /* Br_req, Bc_req: 0 = choose. Returns 0, or -1 with a one-line reason in err (a block larger than N, an SRAM too
- * small for the requested blocks or for one 1 x 1 tile). */
+ * small for the requested blocks or for one 1 x 1 tile). With one block given, the other is the largest that fits
+ * beside it, at most what the rule gives it. blocks_choose is blocks_choose_rule with BLOCK_RULE_KV_OUTER. */
 int blocks_choose(size_t M_bytes, size_t N, size_t d, dtype_t dt, size_t Br_req, size_t Bc_req, sram_need_fn need,
                   block_choice *out, char *err, size_t errlen);
+int blocks_choose_rule(size_t M_bytes, size_t N, size_t d, dtype_t dt, size_t Br_req, size_t Bc_req,
+                       sram_need_fn need, block_rule rule, block_choice *out, char *err, size_t errlen);
 
 #endif
