@@ -9,7 +9,7 @@
  *   flash2    out and lse = m + log(l), once per query block
  *
  *   attn_params p = {.algo = ATTN_FLASH2, .B = 1, .N = N, .H = 1, .d = d, .causal = true};
- *   attn_choose_blocks(&p, false, M, dtype, 0, 0, &choice, err, sizeof err);   // sets p.Br, p.Bc
+ *   attn_choose_blocks(&p, false, M, dtype, 0, 0, &choice, err, sizeof err);   // sets p.Br, p.Bc (big Br here)
  *   attn_tensors t = attn_alloc(m, &p, dtype, false);                          // q, k, v, out, lse ...
  *   hbm_upload(t.q, q_host); ...
  *   attn_forward(m, &p, &t);
@@ -83,9 +83,17 @@ extern const char *const attn_standard_phase[ATTN_STANDARD_PHASES];   /* "S", "s
 /* SRAM bytes the algorithm keeps resident at its peak with blocks Br x Bc: the plan's total. */
 size_t attn_sram_need(attn_algo a, bool backward, size_t Br, size_t Bc, size_t d, dtype_t dt);
 
-/* Choose p->Br, p->Bc from M (blocks.h rules, this algorithm's footprint). 0, or -1 with a reason in err. */
+/* Choose p->Br, p->Bc from M (blocks.h rules, this algorithm's footprint). 0, or -1 with a reason in err.
+ * The big block goes to the loop that stays resident (attn_block_rule): flash2's forward walks query blocks
+ * outside (Qi stays, K and V stream Tr times), so it takes the transposed rule Br = ⌈M/4d⌉, Bc = min(Br, d);
+ * standard, flash1 and every backward pass (flash2's included: its outer loop walks key blocks j) take the
+ * paper's Bc = ⌈M/4d⌉, Br = min(Bc, d). Requested blocks (Br_req, Bc_req; 0 = choose) are kept.
+ * attn_choose_blocks_rule picks the rule by hand, e.g. flash2 under FlashAttention-1's rule (lesson05, lesson06). */
 int attn_choose_blocks(attn_params *p, bool backward, size_t M_bytes, dtype_t dt, size_t Br_req, size_t Bc_req,
                        block_choice *out, char *err, size_t errlen);
+int attn_choose_blocks_rule(attn_params *p, bool backward, size_t M_bytes, dtype_t dt, size_t Br_req, size_t Bc_req,
+                            block_rule rule, block_choice *out, char *err, size_t errlen);
+block_rule attn_block_rule(attn_algo a, bool backward);
 
 attn_tensors attn_alloc(mem_t *m, const attn_params *p, dtype_t dt, bool backward);
 void attn_free(mem_t *m, attn_tensors *t);

@@ -126,8 +126,21 @@ static size_t need_std_bw(size_t Br, size_t Bc, size_t d, dtype_t dt) { return a
 static size_t need_f1_bw(size_t Br, size_t Bc, size_t d, dtype_t dt) { return attn_sram_need(ATTN_FLASH1, true, Br, Bc, d, dt); }
 static size_t need_f2_bw(size_t Br, size_t Bc, size_t d, dtype_t dt) { return attn_sram_need(ATTN_FLASH2, true, Br, Bc, d, dt); }
 
+/* The resident block is the big one: only flash2's forward keeps query blocks outside. */
+block_rule attn_block_rule(attn_algo a, bool backward)
+{
+    return a == ATTN_FLASH2 && !backward ? BLOCK_RULE_Q_OUTER : BLOCK_RULE_KV_OUTER;
+}
+
 int attn_choose_blocks(attn_params *p, bool backward, size_t M_bytes, dtype_t dt, size_t Br_req, size_t Bc_req,
                        block_choice *out, char *err, size_t errlen)
+{
+    return attn_choose_blocks_rule(p, backward, M_bytes, dt, Br_req, Bc_req, attn_block_rule(p->algo, backward), out,
+                                   err, errlen);
+}
+
+int attn_choose_blocks_rule(attn_params *p, bool backward, size_t M_bytes, dtype_t dt, size_t Br_req, size_t Bc_req,
+                            block_rule rule, block_choice *out, char *err, size_t errlen)
 {
     static const sram_need_fn need[2][ATTN_NALGOS] = {{need_std, need_f1, need_f2},
                                                       {need_std_bw, need_f1_bw, need_f2_bw}};
@@ -139,7 +152,8 @@ int attn_choose_blocks(attn_params *p, bool backward, size_t M_bytes, dtype_t dt
         snprintf(err, errlen, "N = %zu and d = %zu must both be at least 1", p->N, p->d);
         return -1;
     }
-    if (blocks_choose(M_bytes, p->N, p->d, dt, Br_req, Bc_req, need[backward][p->algo], out, err, errlen))
+    if (blocks_choose_rule(M_bytes, p->N, p->d, dt, Br_req, Bc_req, need[backward][p->algo], rule, out, err,
+                           errlen))
         return -1;
     p->Br = out->Br;
     p->Bc = out->Bc;

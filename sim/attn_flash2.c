@@ -6,6 +6,9 @@
  * Oi and the log-sum-exp Li = mi + log li are written to HBM once. No row block reads what another one writes,
  * so (batch, head, query block) triples are independent pieces of work and run in parallel.
  *
+ * Br, Bc come from attn_choose_blocks: the paper's rule transposed (Br = ⌈M/4d⌉, Bc = min(Br, d)), because here the
+ * resident block is Qi and K, V stream past it once per query block, so the query block is the one to make big.
+ *
  * Causal: key blocks after the row block's last query are skipped (the inner loop stops early). Inside a visited
  * tile masked scores are -inf; every row has its own key 0 unmasked in the first block, so mi is finite from then
  * on and a row masked entirely in a later tile just gets P~ = 0 and a rescale factor of 1. The subtrahend guard

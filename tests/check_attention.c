@@ -311,13 +311,17 @@ START_TEST(choose_blocks_reports)
         ck_assert_msg(strstr(err, "SRAM too small") != NULL, "%s", err);
         /* a block larger than N */
         ck_assert_int_eq(attn_choose_blocks(&p, false, 1 << 20, DTYPE_FP16, 101, 0, &ch, err, sizeof err), -1);
-        /* the paper's rule, fitted: the chosen blocks fit M and fill p */
+        /* the rule, fitted: the chosen blocks fit M and fill p; the resident block is the big one (flash2's
+         * forward keeps Qi: Br = ⌈M/4d⌉, Bc = min(Br, d); the others keep Kj, Vj: Bc = ⌈M/4d⌉, Br = min(Bc, d)) */
         ck_assert_int_eq(attn_choose_blocks(&p, false, 100 * 1024, DTYPE_FP16, 0, 0, &ch, err, sizeof err), 0);
         ck_assert_uint_eq(p.Br, ch.Br);
         ck_assert_uint_eq(p.Bc, ch.Bc);
         ck_assert_uint_le(attn_sram_need(p.algo, false, p.Br, p.Bc, 64, DTYPE_FP16), 100 * 1024);
-        ck_assert_uint_le(p.Br, 64);
-        ck_assert_uint_eq(ch.paper_Bc, 100);   /* ⌈102400/2/(4*64)⌉ = 200, clamped to N = 100 */
+        bool q_outer = a == ATTN_FLASH2;
+        ck_assert_uint_le(q_outer ? p.Bc : p.Br, 64);
+        /* ⌈102400/2/(4*64)⌉ = 200, clamped to N = 100 */
+        ck_assert_uint_eq(q_outer ? ch.paper_Br : ch.paper_Bc, 100);
+        ck_assert_uint_eq(q_outer ? ch.paper_Bc : ch.paper_Br, 64);
     }
 }
 END_TEST

@@ -1,5 +1,6 @@
 /* check_ledger.c — the forward passes' counted ledgers equal their closed forms exactly, per tensor; SRAM is
- * exactly the plan; count-only and real runs count the same; the thread count changes nothing. */
+ * exactly the plan; count-only and real runs count the same; the thread count changes nothing; the default blocks
+ * follow each loop order's rule, and flash2 under its own rule moves less than flash1, as Θ(N²d²/M). */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <stdio.h>
@@ -357,6 +358,151 @@ START_TEST(threads_change_nothing)
 }
 END_TEST
 
+/* ---- block rules: the resident block is the big one ----------------------------------------------------------- */
+
+/* Blocks by attn_choose_blocks (rule < 0) or by the rule given; count-only forward; returns the model. */
+static mem_t *run_chosen(attn_algo a, int rule, size_t N, size_t d, size_t M, dtype_t dt, bool causal, attn_params *p)
+{
+    *p = (attn_params){.algo = a, .B = 1, .N = N, .H = 1, .d = d, .causal = causal, .threads = 1};
+    block_choice ch;
+    char err[512];
+    int rc = rule < 0 ? attn_choose_blocks(p, false, M, dt, 0, 0, &ch, err, sizeof err)
+                      : attn_choose_blocks_rule(p, false, M, dt, 0, 0, (block_rule)rule, &ch, err, sizeof err);
+    ck_assert_msg(rc == 0, "%s N=%zu d=%zu M=%zu: %s", attn_algo_name(a), N, d, M, err);
+    mem_t *m = mem_create(M, true);
+    attn_tensors t = attn_alloc(m, p, dt, false);
+    attn_forward(m, p, &t);
+    attn_free(m, &t);
+    return m;
+}
+
+static uint64_t bytes_of(const mem_t *m)
+{
+    io_count io = mem_io(m, NULL, NULL);
+    return io.rd_bytes + io.wr_bytes;
+}
+
+/* Every algorithm and direction: the outer loop's block is the rule's ⌈M/4d⌉ or the largest below it that fits,
+ * the inner one min(outer, d, N). flash2's forward is the only query-outer loop. */
+START_TEST(default_blocks_follow_the_loop_order)
+{
+    static const size_t pts[][4] = {
+        /* N, d, M bytes, dtype */
+        {4096, 64, 196608, DTYPE_FP16}, {65536, 64, 196608, DTYPE_FP16}, {1000, 80, 50000, DTYPE_FP32},
+        {37, 5, 2048, DTYPE_BF16},      {4096, 128, 196608, DTYPE_FP16}, {300, 3, 1 << 20, DTYPE_FP32},
+        {8192, 32, 65536, DTYPE_FP16},  {129, 16, 8192, DTYPE_FP32},     {5000, 96, 229376, DTYPE_BF16},
+    };
+    for (size_t k = 0; k < sizeof pts / sizeof pts[0]; k++)
+        for (int a = 0; a < ATTN_NALGOS; a++)
+            for (int bw = 0; bw < 2; bw++) {
+                size_t N = pts[k][0], d = pts[k][1], M = pts[k][2];
+                dtype_t dt = (dtype_t)pts[k][3];
+                attn_params p = {.algo = (attn_algo)a, .B = 1, .N = N, .H = 1, .d = d};
+                block_choice ch;
+                char err[512];
+                ck_assert_msg(!attn_choose_blocks(&p, bw, M, dt, 0, 0, &ch, err, sizeof err), "%s", err);
+                bool q_outer = a == ATTN_FLASH2 && !bw;
+                block_rule want = q_outer ? BLOCK_RULE_Q_OUTER : BLOCK_RULE_KV_OUTER;
+                ck_assert_int_eq(attn_block_rule((attn_algo)a, bw), want);
+                size_t outer = q_outer ? p.Br : p.Bc, inner = q_outer ? p.Bc : p.Br;
+                size_t rule_outer = min_size(ceil_div(M / dtype_size(dt), 4 * d), N);
+                ck_assert_uint_eq(q_outer ? ch.paper_Br : ch.paper_Bc, rule_outer);
+                ck_assert_uint_eq(inner, min_size(min_size(outer, d), N));
+                ck_assert_uint_le(outer, rule_outer);
+                ck_assert_uint_le(attn_sram_need(p.algo, bw, p.Br, p.Bc, d, dt), M);
+                if (outer < rule_outer) {   /* fitted: one more row of the outer block would not fit */
+                    size_t o = outer + 1, i = min_size(min_size(o, d), N);
+                    ck_assert_uint_gt(attn_sram_need(p.algo, bw, q_outer ? o : i, q_outer ? i : o, d, dt), M);
+                    ck_assert(ch.fitted);
+                }
+                ck_assert_ptr_nonnull(strstr(ch.rule, q_outer ? "transposed" : "paper's rule"));
+            }
+}
+END_TEST
+
+/* The point of the transposed rule: at long N flash2 moves fewer HBM bytes than flash1, and under flash1's rule
+ * (Br <= d, K and V re-read N/d times) it would move more than either. */
+START_TEST(flash2_moves_less_than_flash1)
+{
+    static const size_t pts[][4] = {
+        /* N, d, M bytes, dtype */
+        {4096, 64, 196608, DTYPE_FP16}, {8192, 64, 196608, DTYPE_FP16}, {16384, 64, 98304, DTYPE_BF16},
+        {8192, 32, 65536, DTYPE_FP16},  {5000, 96, 229376, DTYPE_FP16}, {4096, 128, 196608, DTYPE_FP16},
+    };
+    for (size_t k = 0; k < sizeof pts / sizeof pts[0]; k++) {
+        size_t N = pts[k][0], d = pts[k][1], M = pts[k][2];
+        dtype_t dt = (dtype_t)pts[k][3];
+        attn_params p2, p1, pr;
+        mem_t *m2 = run_chosen(ATTN_FLASH2, -1, N, d, M, dt, false, &p2);
+        mem_t *m1 = run_chosen(ATTN_FLASH1, -1, N, d, M, dt, false, &p1);
+        mem_t *mr = run_chosen(ATTN_FLASH2, BLOCK_RULE_KV_OUTER, N, d, M, dt, false, &pr);
+        ck_assert_msg(bytes_of(m2) < bytes_of(m1), "N=%zu d=%zu M=%zu: flash2 (%zux%zu) moves %llu bytes, flash1 "
+                      "(%zux%zu) %llu", N, d, M, p2.Br, p2.Bc, (unsigned long long)bytes_of(m2), p1.Br, p1.Bc,
+                      (unsigned long long)bytes_of(m1));
+        if (pr.Br < p2.Br) {
+            ck_assert_uint_lt(bytes_of(m2), bytes_of(mr));
+            ck_assert_uint_gt(bytes_of(mr), bytes_of(m1));
+        }
+        mem_destroy(m2), mem_destroy(m1), mem_destroy(mr);
+    }
+    /* At the figures' point the two rules really differ (Br = 278 against 64). */
+    attn_params p2, pr;
+    mem_destroy(run_chosen(ATTN_FLASH2, -1, 4096, 64, 196608, DTYPE_FP16, false, &p2));
+    mem_destroy(run_chosen(ATTN_FLASH2, BLOCK_RULE_KV_OUTER, 4096, 64, 196608, DTYPE_FP16, false, &pr));
+    ck_assert(p2.Br > 4 * pr.Br && pr.Br == 64);
+}
+END_TEST
+
+/* Θ(N²d²/M): doubling M about halves flash2's K, V re-reads (Tr = ⌈N/Br⌉, Br grows with M), and its total stays
+ * a steady multiple of N²d²/M; under flash1's rule Br stops at d and the re-reads stop falling. */
+#define HALVING_LO 1.8   /* Tr halves, rounded up; Kj, Vj's fixed share of M makes small M a little better than 2 */
+#define HALVING_HI 2.4
+START_TEST(flash2_rereads_scale_as_1_over_M)
+{
+    const size_t N = 16384, d = 64;
+    uint64_t prev = 0, prev_r = 0;
+    for (size_t M = 98304; M <= 786432; M *= 2) {
+        attn_params p, pr;
+        mem_t *m = run_chosen(ATTN_FLASH2, -1, N, d, M, DTYPE_FP16, false, &p);
+        mem_t *mr = run_chosen(ATTN_FLASH2, BLOCK_RULE_KV_OUTER, N, d, M, DTYPE_FP16, false, &pr);
+        uint64_t kv = mem_io(m, "K", NULL).rd_elems + mem_io(m, "V", NULL).rd_elems;
+        uint64_t kv_r = mem_io(mr, "K", NULL).rd_elems + mem_io(mr, "V", NULL).rd_elems;
+        ck_assert_uint_eq(kv, 2 * ceil_div(N, p.Br) * N * d);
+        io_count t = mem_io(m, NULL, NULL);
+        double shape = (double)N * N * d * d / (double)(M / 2), c = (double)(t.rd_elems + t.wr_elems) / shape;
+        ck_assert_msg(c > 8 && c < 16, "M=%zu: flash2 moves %.3g x N^2 d^2 / M", M, c);
+        if (prev) {
+            double r = (double)prev / (double)kv;
+            ck_assert_msg(r >= HALVING_LO && r <= HALVING_HI, "M=%zu: K, V reads fell by %.3f when M doubled", M, r);
+            ck_assert_uint_eq(kv_r, prev_r);   /* flash1's rule: Br = d whatever M is */
+        }
+        ck_assert_uint_eq(pr.Br, d);
+        prev = kv, prev_r = kv_r;
+        mem_destroy(m), mem_destroy(mr);
+    }
+}
+END_TEST
+
+/* flash2 under flash1's rule is still flash2: its ledger equals the closed form, ragged and causal included. */
+START_TEST(flash2_fa1_rule_closed_form)
+{
+    static const size_t pts[][4] = {
+        {1000, 64, 65536, DTYPE_FP16}, {777, 17, 20000, DTYPE_BF16}, {37, 5, 2048, DTYPE_FP32},
+        {4099, 80, 196608, DTYPE_FP16}, {129, 3, 1 << 20, DTYPE_FP32},
+    };
+    for (size_t k = 0; k < sizeof pts / sizeof pts[0]; k++)
+        for (int causal = 0; causal < 2; causal++) {
+            attn_params p;
+            mem_t *m = run_chosen(ATTN_FLASH2, BLOCK_RULE_KV_OUTER, pts[k][0], pts[k][1], pts[k][2],
+                                  (dtype_t)pts[k][3], causal, &p);
+            ck_assert_uint_eq(p.Br, min_size(min_size(p.Bc, p.d), p.N));
+            cfg c = {ATTN_FLASH2, 1, 1, p.N, p.d, p.Br, p.Bc, causal, (dtype_t)pts[k][3]};
+            assert_ledger_is_closed_form(&c, m);
+            mem_destroy(m);
+        }
+}
+END_TEST
+
 /* lesson04 and lesson06 check their own ledgers (and errors, NaN, thread invariance) and return 1 on a ✗: run them
  * on configurations their defaults do not cover. stdout is silenced around the call and restored. */
 static int run_lesson(int (*fn)(const cli_cfg *), const cli_spec *spec, size_t N, size_t d, size_t M, size_t B,
@@ -415,6 +561,12 @@ Suite *ledger_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("Threads");
     tcase_add_test(tc, threads_change_nothing);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("Rules");
+    tcase_add_test(tc, default_blocks_follow_the_loop_order);
+    tcase_add_test(tc, flash2_moves_less_than_flash1);
+    tcase_add_test(tc, flash2_rereads_scale_as_1_over_M);
+    tcase_add_test(tc, flash2_fa1_rule_closed_form);
     suite_add_tcase(s, tc);
     tc = tcase_create("Lessons");
     tcase_add_test(tc, lessons_check_themselves);
