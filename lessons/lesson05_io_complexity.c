@@ -7,11 +7,15 @@
  * counted beside those formulas. The ratio counted / formula is the constant the Θ hides: it settles as N grows.
  *
  * Sweeps, each on the same memory model and the same SRAM capacity M (in elements of the storage dtype):
- *   1. N = 128 ... 65536 at fixed d, M: standard, flash1, flash2 and causal flash2 (Theorem 2, Proposition 3)
+ *   1. N = 128 ... 65536 at fixed d, M: standard, flash1, flash2, causal flash2, and flash2 under flash1's block
+ *      rule (Theorem 2, Proposition 3)
  *   2. peak HBM bytes allocated vs N (standard keeps S and P: O(N²); flash keeps O(N) statistics)
  *   3. d at fixed N, M (flash grows as d², standard barely notices d)
  *   4. M at fixed N, d (flash falls as 1/M until M reaches Nd and everything fits; standard ignores M)
  *   5. block size at N = 1024, d = 64 (the paper's Figure 2, middle): HBM accesses and a MODELLED runtime
+ * Blocks: the big block belongs to the loop that stays resident. flash1 keeps Kj, Vj (paper's rule: Bc = ⌈M/4d⌉,
+ * Br = min(Bc, d)); flash2 keeps Qi, so its default is the rule transposed (Br = ⌈M/4d⌉, Bc = min(Br, d)). The fifth
+ * curve runs flash2 under flash1's rule (Br ≤ d): it re-reads K and V N/d times, Θ(N²), whatever M is.
  * Every counted ledger is checked against attn_io_closed_form, the ledger derived line by line from the pseudocode.
  * The algorithms themselves are attn_forward's (sim/attn_*.c); this lesson only drives and tabulates them.
  *
@@ -21,7 +25,8 @@
  * Files: lesson05_seqlen.dat (with the peak HBM bytes), lesson05_headdim.dat, lesson05_sram.dat, lesson05_blocksize.dat
  *        (gnuplot-ready; the comment lines at the top name every column and the command that wrote the file).
  * Summary: the flash1 ledger at the largest N (the algorithm of Theorem 2), the other algorithms' totals there,
- *          points swept and mismatches (points whose counted ledger differs from the closed form; must be 0).
+ *          flash2's blocks under its own rule and under flash1's, points swept and mismatches (points whose counted
+ *          ledger differs from the closed form; must be 0).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -37,18 +42,20 @@
 #include "trace.h"       // defines: TRACE_MODEL_* (the modelled clock of the JSON trace)
 #include "util.h"
 
-/* One algorithm of the sweep: standard, flash1, flash2, flash2 with the causal mask. */
+/* One algorithm of the sweep: standard, flash1, flash2, flash2 with the causal mask, flash2 with flash1's rule. */
 typedef struct {
     attn_algo algo;
     bool causal;
+    bool fa1_rule;   /* blocks by the paper's rule (Bc = ⌈M/4d⌉, Br = min(Bc, d)), not the algorithm's own */
     const char *label;
 } algo_case;
 
 static const algo_case CASES[] = {
-    {ATTN_STANDARD, false, "standard"},
-    {ATTN_FLASH1, false, "flash1"},
-    {ATTN_FLASH2, false, "flash2"},
-    {ATTN_FLASH2, true, "flash2_causal"},
+    {ATTN_STANDARD, false, false, "standard"},
+    {ATTN_FLASH1, false, false, "flash1"},
+    {ATTN_FLASH2, false, false, "flash2"},
+    {ATTN_FLASH2, true, false, "flash2_causal"},
+    {ATTN_FLASH2, false, true, "flash2_fa1_rule"},
 };
 #define NCASES (sizeof CASES / sizeof CASES[0])
 
@@ -105,8 +112,9 @@ static attn_params plan_point(const sweep *s, const algo_case *c, size_t N, size
                      .threads = cfg->threads};
     block_choice choice;
     char err[512];
-    if (attn_choose_blocks(&p, false, M, cfg->dtype, min_size(Br_req, N), min_size(Bc_req, N), &choice, err,
-                           sizeof err))
+    block_rule rule = c->fa1_rule ? BLOCK_RULE_KV_OUTER : attn_block_rule(c->algo, false);
+    if (attn_choose_blocks_rule(&p, false, M, cfg->dtype, min_size(Br_req, N), min_size(Bc_req, N), rule, &choice,
+                                err, sizeof err))
         fl_fatal("%s at N=%zu, d=%zu, M=%zu bytes: %s", c->label, N, d, M, err);
     uint64_t tiles = (uint64_t)ceil_div(N, p.Br) * ceil_div(N, p.Bc) * cfg->B * cfg->H;
     if (tiles > MAX_TILES)
@@ -185,7 +193,9 @@ static FILE *dat_open(const sweep *s, const char *name, const char *what, char *
 
 static void dat_block(FILE *f, const algo_case *c, bool first)
 {
-    fprintf(f, "%s# algo: %s%s\n", first ? "" : "\n\n", c->label, c->causal ? " (causal mask)" : "");
+    const char *note = c->causal ? " (causal mask)"
+                     : c->fa1_rule ? " (flash1's block rule: Bc = ceil(M/4d), Br = min(Bc, d))" : "";
+    fprintf(f, "%s# algo: %s%s\n", first ? "" : "\n\n", c->label, note);
 }
 
 static void dat_row(FILE *f, const sweep *s, const algo_case *c, const point *p)
@@ -224,6 +234,34 @@ static size_t seq_lengths(size_t N, size_t *out, size_t cap)
 }
 
 static const char *mark(const point *p) { return exact(p) ? "=" : "MISMATCH"; }
+
+/* Tables 3 and 4: one row per value swept; standard's count, then flash1, flash2 and flash2 under flash1's rule with
+ * their ratio to N²d²/M ('*' outside Theorem 2's range) and blocks; causal flash2 is in the .dat files. */
+static const size_t TABLE_CASES[] = {1, 2, 4};
+static void table_head(FILE *o, const char *what, int w)
+{
+    fprintf(o, "%*s  %12s", w, what, "standard");
+    static const char *const names[] = {"flash1", "flash2", "flash2 FA1 rule"};
+    for (size_t c = 0; c < 3; c++)
+        fprintf(o, "  %15s %7s %9s", names[c], "ratio", "Br x Bc");
+    fprintf(o, "  %s\n", "closed form");
+}
+
+static void table_row(FILE *o, const char *value, int w, point pts[][16], size_t k)
+{
+    bool all = true;
+    for (size_t a = 0; a < NCASES; a++)
+        all = all && exact(&pts[a][k]);
+    fprintf(o, "%*s  %12llu", w, value, (unsigned long long)total_el(&pts[0][k]));
+    for (size_t c = 0; c < 3; c++) {
+        const point *p = &pts[TABLE_CASES[c]][k];
+        char bb[24];
+        snprintf(bb, sizeof bb, "%zux%zu", p->Br, p->Bc);
+        fprintf(o, "  %15llu %7.2f%s%9s", (unsigned long long)total_el(p), ratio(&CASES[TABLE_CASES[c]], p),
+                p->in_range ? " " : "*", bb);
+    }
+    fprintf(o, "  %s\n", all ? "=" : "MISMATCH");
+}
 
 int lesson05_run(const cli_cfg *cfg)
 {
@@ -264,8 +302,15 @@ int lesson05_run(const cli_cfg *cfg)
     if (o) {
         fprintf(o, "lesson05 — IO complexity: HBM accesses counted by the memory model, beside the paper's bounds\n");
         fprintf(o, "d = %zu, M = %s = %zu %s elements, B = %zu, H = %zu; count-only: loops and ledger, no "
-                   "arithmetic.\nEvery count is checked against the closed form attn_io_closed_form ('=' below).\n\n",
+                   "arithmetic.\nEvery count is checked against the closed form attn_io_closed_form ('=' below).\n",
                 d, fmt_bytes(M, b1, sizeof b1), M_el, dtype_name(cfg->dtype), cfg->B, cfg->H);
+        fprintf(o, "Blocks from M, fitted until each algorithm's SRAM plan fits. The big block is the resident one:\n"
+                   "  standard, flash1: the paper's rule Bc = ceil(M/4d), Br = min(Bc, d) (flash1 keeps Kj, Vj; Q, O "
+                   "stream past)\n"
+                   "  flash2:           the rule transposed, Br = ceil(M/4d), Bc = min(Br, d) (Qi stays; K, V stream "
+                   "past)\n"
+                   "  flash2 FA1 rule:  flash2 under flash1's rule, Br <= d: what happens when the wrong block is the "
+                   "big one\n\n");
     }
 
     /* 1-2. Sequence length: Theorem 2 (flash), Θ(Nd + N²) (standard), Proposition 3 (any exact algorithm). */
@@ -289,24 +334,34 @@ int lesson05_run(const cli_cfg *cfg)
         fprintf(o, "1. HBM accesses (elements read + written) vs N.  ratio = counted / the paper's shape with "
                    "constant 1:\n   standard / (Nd + N^2);  flash / (N^2 d^2 / M).  '*': M > Nd, outside Theorem 2's "
                    "range (all of K, V fit)\n");
-        fprintf(o, "%8s  %15s %6s  %14s %7s  %14s %7s  %14s %7s  %s\n", "N", "standard", "ratio", "flash1", "ratio",
-                "flash2", "ratio", "flash2 causal", "ratio", "closed form");
+        static const char *const head[NCASES] = {"standard", "flash1", "flash2", "flash2 causal", "flash2 FA1 rule"};
+        static const int width[NCASES] = {12, 11, 11, 13, 15};
+        fprintf(o, "%6s", "N");
+        for (size_t a = 0; a < NCASES; a++)
+            fprintf(o, "  %*s %6s", width[a], head[a], "ratio");
+        fprintf(o, "  %s\n", "closed form");
         for (size_t k = 0; k < nN; k++) {
             bool all = true;
-            fprintf(o, "%8zu ", Ns[k]);
+            fprintf(o, "%6zu", Ns[k]);
             for (size_t a = 0; a < NCASES; a++) {
                 const point *p = &pts[a][k];
                 all = all && exact(p);
-                fprintf(o, " %14llu %6.2f%s", (unsigned long long)total_el(p), ratio(&CASES[a], p),
+                fprintf(o, "  %*llu %6.2f%s", width[a], (unsigned long long)total_el(p), ratio(&CASES[a], p),
                         a && !p->in_range ? "*" : " ");
             }
-            fprintf(o, " %s\n", all ? "= all four" : "MISMATCH");
+            fprintf(o, " %s\n", all ? "= all five" : "MISMATCH");
         }
-        fprintf(o, "   blocks at N = %zu:", Ns[nN - 1]);
+        const point *p1 = &pts[1][nN - 1], *p2 = &pts[2][nN - 1], *p2r = &pts[4][nN - 1], *pc = &pts[3][nN - 1];
+        fprintf(o, "   blocks at N = %zu (Br x Bc):", Ns[nN - 1]);
         for (size_t a = 0; a < NCASES; a++)
-            fprintf(o, "  %s Br=%zu Bc=%zu", CASES[a].label, pts[a][nN - 1].Br, pts[a][nN - 1].Bc);
-        const point *pc = &pts[3][nN - 1];
-        fprintf(o, "\n   causal flash2 skips %llu of %llu tiles at N = %zu.  Proposition 3 (lower bound, constant 1) "
+            fprintf(o, "  %s %zux%zu", CASES[a].label, pts[a][nN - 1].Br, pts[a][nN - 1].Bc);
+        fprintf(o, "\n   The big block belongs to the resident one: flash1 keeps Kj, Vj (Bc = %zu) and re-reads Q, O "
+                   "Tc = %zu times;\n   flash2 keeps Qi (Br = %zu) and re-reads K, V Tr = %zu times: %.2f x flash1's "
+                   "bytes. Under flash1's rule\n   (Br = %zu <= d) flash2 re-reads K, V Tr = %zu times: %.2f x "
+                   "flash1's bytes, Θ(N²), whatever M is.\n", p1->Bc, ceil_div(p1->N, p1->Bc), p2->Br,
+                ceil_div(p2->N, p2->Br), (double)total_bytes(p2) / (double)total_bytes(p1), p2r->Br,
+                ceil_div(p2r->N, p2r->Br), (double)total_bytes(p2r) / (double)total_bytes(p1));
+        fprintf(o, "   causal flash2 skips %llu of %llu tiles at N = %zu.  Proposition 3 (lower bound, constant 1) "
                    "at N = %zu: %.4g elements.\n\n", (unsigned long long)pc->skipped,
                 (unsigned long long)(pc->tiles + pc->skipped), Ns[nN - 1], Ns[nN - 1], pc->theta_flash);
 
@@ -314,7 +369,7 @@ int lesson05_run(const cli_cfg *cfg)
         fprintf(o, "%8s  %12s %12s %12s %12s\n", "N", "standard", "flash1", "flash2", "flash2 causal");
         for (size_t k = 0; k < nN; k++) {
             fprintf(o, "%8zu ", Ns[k]);
-            for (size_t a = 0; a < NCASES; a++)
+            for (size_t a = 0; a < 4; a++)   /* flash2 under flash1's rule allocates what flash2 does */
                 fprintf(o, " %12s", fmt_bytes(pts[a][k].hbm_peak, b1, sizeof b1));
             fputc('\n', o);
         }
@@ -323,7 +378,7 @@ int lesson05_run(const cli_cfg *cfg)
 
     /* 3. Head dimension at fixed N: flash's accesses grow as d², standard's barely move. */
     size_t nd = 0;
-    static point pd[NCASES][sizeof DS / sizeof DS[0]];
+    static point pd[NCASES][16];
     for (size_t k = 0; k < sizeof DS / sizeof DS[0]; k++) {
         for (size_t a = 0; a < NCASES; a++) {
             progress(&s, "d", DS[k], CASES[a].label);
@@ -341,18 +396,11 @@ int lesson05_run(const cli_cfg *cfg)
     if (o) {
         fprintf(o, "3. HBM accesses vs head dimension d at N = %zu, M = %s (blocks chosen from M for each d):\n",
                 Nfix, fmt_bytes(M, b1, sizeof b1));
-        fprintf(o, "%6s  %14s %6s  %14s %7s %9s  %14s %7s %9s  %s\n", "d", "standard", "ratio", "flash1", "ratio",
-                "Br x Bc", "flash2", "ratio", "Br x Bc", "closed form");
+        table_head(o, "d", 4);
         for (size_t k = 0; k < nd; k++) {
-            char bb1[24], bb2[24];
-            snprintf(bb1, sizeof bb1, "%zux%zu", pd[1][k].Br, pd[1][k].Bc);
-            snprintf(bb2, sizeof bb2, "%zux%zu", pd[2][k].Br, pd[2][k].Bc);
-            bool all = exact(&pd[0][k]) && exact(&pd[1][k]) && exact(&pd[2][k]) && exact(&pd[3][k]);
-            fprintf(o, "%6zu  %14llu %6.2f  %14llu %6.2f%s %9s  %14llu %6.2f%s %9s  %s\n", DS[k],
-                    (unsigned long long)total_el(&pd[0][k]), ratio(&CASES[0], &pd[0][k]),
-                    (unsigned long long)total_el(&pd[1][k]), ratio(&CASES[1], &pd[1][k]),
-                    pd[1][k].in_range ? " " : "*", bb1, (unsigned long long)total_el(&pd[2][k]),
-                    ratio(&CASES[2], &pd[2][k]), pd[2][k].in_range ? " " : "*", bb2, all ? "=" : "MISMATCH");
+            char v[16];
+            snprintf(v, sizeof v, "%zu", DS[k]);
+            table_row(o, v, 4, pd, k);
         }
         fputc('\n', o);
     }
@@ -374,19 +422,9 @@ int lesson05_run(const cli_cfg *cfg)
     dat_close(f, path);
     if (o) {
         fprintf(o, "4. HBM accesses vs SRAM size M at N = %zu, d = %zu (Nd = %zu elements):\n", Nfix, d, Nfix * d);
-        fprintf(o, "%10s %9s  %14s  %14s %6s %9s  %14s %6s %9s  %s\n", "M", "M (el)", "standard", "flash1", "ratio",
-                "Br x Bc", "flash2", "ratio", "Br x Bc", "closed form");
-        for (size_t k = 0; k < nM; k++) {
-            char bb1[24], bb2[24];
-            snprintf(bb1, sizeof bb1, "%zux%zu", pm[1][k].Br, pm[1][k].Bc);
-            snprintf(bb2, sizeof bb2, "%zux%zu", pm[2][k].Br, pm[2][k].Bc);
-            bool all = exact(&pm[0][k]) && exact(&pm[1][k]) && exact(&pm[2][k]) && exact(&pm[3][k]);
-            fprintf(o, "%10s %9zu  %14llu  %14llu %5.2f%s %9s  %14llu %5.2f%s %9s  %s\n",
-                    fmt_bytes(Ms[k], b1, sizeof b1), Ms[k] / sz, (unsigned long long)total_el(&pm[0][k]),
-                    (unsigned long long)total_el(&pm[1][k]), ratio(&CASES[1], &pm[1][k]),
-                    pm[1][k].in_range ? " " : "*", bb1, (unsigned long long)total_el(&pm[2][k]),
-                    ratio(&CASES[2], &pm[2][k]), pm[2][k].in_range ? " " : "*", bb2, all ? "=" : "MISMATCH");
-        }
+        table_head(o, "M", 10);
+        for (size_t k = 0; k < nM; k++)
+            table_row(o, fmt_bytes(Ms[k], b1, sizeof b1), 10, pm, k);
         fputc('\n', o);
     }
 
@@ -452,6 +490,10 @@ int lesson05_run(const cli_cfg *cfg)
         snprintf(key, sizeof key, "ratio_%s", CASES[a].label);
         summary_f64(&sm, key, ratio(&CASES[a], &pts[a][nN - 1]));
     }
+    summary_u64(&sm, "Br_flash2", pts[2][nN - 1].Br);
+    summary_u64(&sm, "Bc_flash2", pts[2][nN - 1].Bc);
+    summary_u64(&sm, "Br_flash2_fa1_rule", pts[4][nN - 1].Br);
+    summary_u64(&sm, "Bc_flash2_fa1_rule", pts[4][nN - 1].Bc);
     summary_f64(&sm, "lower_bound_elems", pts[1][nN - 1].theta_flash);
     summary_print(&sm, stdout);
     mem_destroy(last);
@@ -459,10 +501,11 @@ int lesson05_run(const cli_cfg *cfg)
 }
 
 static const char DETAILS[] =
-    "Runs standard, flash1, flash2 and causal flash2 in count-only mode over N = 128 ... N (doubling), over d and M\n"
-    "at N = min(N, 4096), and over square block sizes at N = min(N, 1024), printing counted HBM accesses beside\n"
-    "Theta(Nd + N^2), Theta(N^2 d^2 / M) (Theorem 2) and the lower bound of Proposition 3, and writing\n"
-    "gnuplot-ready .dat files to --out-dir. --block-rows/--block-cols fix the blocks of the N sweep only.";
+    "Runs standard, flash1, flash2, causal flash2 and flash2 under flash1's block rule in count-only mode over\n"
+    "N = 128 ... N (doubling), over d and M at N = min(N, 4096), and over square block sizes at N = min(N, 1024),\n"
+    "printing counted HBM accesses beside Theta(Nd + N^2), Theta(N^2 d^2 / M) (Theorem 2) and the lower bound of\n"
+    "Proposition 3, and writing gnuplot-ready .dat files to --out-dir. --block-rows/--block-cols fix the blocks of\n"
+    "the N sweep only.";
 
 const cli_spec lesson05_spec = {
     .name = "lesson05",

@@ -1,6 +1,6 @@
 /* check_io.c — lesson05's IO-complexity sweeps: every count it writes equals a fresh count-only run and the closed
  * form; its .dat files are what gnuplot and a reader expect (header comments, the command, 18 columns, one block
- * per algorithm); the whole default sweep (N = 128 ... 65536, four algorithms) runs inside the test's time limit. */
+ * per algorithm); the whole default sweep (N = 128 ... 65536, five cases) runs inside the test's time limit. */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <math.h>
@@ -160,12 +160,50 @@ START_TEST(ratios_settle)
 }
 END_TEST
 
+/* The files tell the block-rule story: at N >= 4096 flash2 (Br = ⌈M/4d⌉, fitted) moves fewer bytes than flash1, which
+ * moves fewer than flash2 under flash1's rule (Br <= d); along M, flash2 keeps falling while flash2 under flash1's
+ * rule stops once its Br reaches d. */
+START_TEST(flash2_rules_in_files)
+{
+    sweep("8192");
+    static dat_file f;
+    dat_read("lesson05_seqlen.dat", &f);
+    unsigned long long by[3][MAX_ROWS] = {{0}};
+    size_t n[3] = {0}, checked = 0;
+    for (size_t r = 0; r < f.nrows; r++) {
+        int c = !strcmp(f.algo[r], "flash1") ? 0 : !strcmp(f.algo[r], "flash2") ? 1
+              : !strcmp(f.algo[r], "flash2_fa1_rule") ? 2 : -1;
+        if (c >= 0 && f.u[r][0] >= 4096)
+            by[c][n[c]++] = f.u[r][7];
+    }
+    ck_assert(n[0] == n[1] && n[1] == n[2] && n[0] >= 2);
+    for (size_t k = 0; k < n[0]; k++, checked++) {
+        ck_assert_uint_lt(by[1][k], by[0][k]);
+        ck_assert_uint_lt(by[0][k], by[2][k]);
+    }
+    dat_read("lesson05_sram.dat", &f);
+    unsigned long long prev2 = 0, prevr = 0;
+    for (size_t r = 0; r < f.nrows; r++) {
+        const unsigned long long *u = f.u[r];
+        if (!strcmp(f.algo[r], "flash2")) {
+            ck_assert(!prev2 || u[7] < prev2);
+            prev2 = u[7];
+        } else if (!strcmp(f.algo[r], "flash2_fa1_rule") && u[3] == u[1]) {   /* Br = d */
+            ck_assert(!prevr || u[7] == prevr);
+            prevr = u[7], checked++;
+        }
+    }
+    ck_assert_uint_gt(checked, 4);
+    cleanup();
+}
+END_TEST
+
 /* gnuplot-ready: a header naming the 18 columns and the command, one '# algo:' block per algorithm. */
 START_TEST(dat_files_are_well_formed)
 {
     sweep("1024");
     static dat_file f;
-    static const size_t blocks[] = {4, 4, 4, 2};
+    static const size_t blocks[] = {5, 5, 5, 2};
     for (size_t i = 0; i < NFILES; i++) {
         dat_read(DAT_FILES[i], &f);
         ck_assert_msg(f.has_command && f.has_columns, "%s: header lacks the command or the column list",
@@ -188,7 +226,7 @@ START_TEST(dat_files_are_well_formed)
 }
 END_TEST
 
-/* The whole default sweep: N = 128 ... 65536 for all four algorithms plus the d, M and block sweeps, in
+/* The whole default sweep: N = 128 ... 65536 for all five algorithm cases plus the d, M and block sweeps, in
  * count-only mode. This tcase's time limit (not a timer in the test) is what "finishes quickly" means here. */
 START_TEST(default_sweep_finishes)
 {
@@ -196,7 +234,7 @@ START_TEST(default_sweep_finishes)
     static dat_file f;
     dat_read("lesson05_seqlen.dat", &f);
     ck_assert_uint_eq(f.u[f.nrows - 1][0], 65536);
-    ck_assert_uint_eq(f.nrows, 4 * 10);
+    ck_assert_uint_eq(f.nrows, 5 * 10);
     cleanup();
 }
 END_TEST
@@ -235,6 +273,7 @@ Suite *io_suite(void)
     TCase *tc = tcase_create("Counts");
     tcase_add_test(tc, counts_equal_closed_forms);
     tcase_add_test(tc, ratios_settle);
+    tcase_add_test(tc, flash2_rules_in_files);
     suite_add_tcase(s, tc);
     tc = tcase_create("Files");
     tcase_add_test(tc, dat_files_are_well_formed);
