@@ -4,27 +4,31 @@
  *   1  the loop order: query blocks outside, key/value blocks inside; Qi is loaded once, and Oi, li, mi stay on chip
  *      for the whole row block, so Oi and the log-sum-exp Li are written to HBM once:
  *        reads = Nd + 2Nd·Tr, writes = Nd + N per head (FlashAttention-1 writes (Nd + 2N) + Tc(Nd + 2N)).
+ *      Qi is the resident block, so it is the big one: the paper's rule transposed, Br = ⌈M/4d⌉, Bc = min(Br, d).
  *   2  delayed rescaling: Oi stays unnormalized, only multiplied by e^(m_old - m_new) per block, and is divided by
  *      li once at the end; Li = mi + log li is all the backward pass needs (lesson07). Shown for one row.
- *   3  FA1 vs FA2 write-back traffic, side by side, same inputs and blocks.
+ *   3  which block is the big one: FA1 (paper's rule, big Bc), FA2 under FA1's rule (Br <= d) and FA2 under its own
+ *      rule, same inputs and M: blocks, Tr and Tc, every tensor's reads and writes, each checked (✓) against its
+ *      closed form. Under FA1's rule FA2 re-reads K and V N/d times; under its own about 4dN/M times.
  *   4  causal masking with block skipping: tiles after the diagonal are never loaded; the lesson counts them and
  *      the traffic saved, draws the map, and checks that rows fully masked inside a visited tile give no NaN.
  *   5  parallelism: no row block reads what another writes, so (batch, head, query block) triples run on any
  *      thread; each worker has its own SRAM and ledger; counts and outputs are identical for any thread count.
  * The lesson checks every counted ledger against its closed form (✓/✗) and exits 1 if one differs.
  * Algorithm lines: FA2 Alg.1 lines 3-15 (sim/attn_flash2.c); Alg.1 of FlashAttention-1 for comparison.
- * Run:  ./lesson06                      N=19, d=4, M=512 B: 5 x 4 tiles of 4 x 6, the last ones short
+ * Run:  ./lesson06                      N=19, d=4, M=512 B: 4 x 5 tiles of 6 x 4, the last ones short
  *       ./lesson06 --causal             part 1 with the causal mask too
  *       ./lesson06 -N 4096 -d 64 -M 96K --threads 2 --count-only      the ledgers at scale
- * Summary: algo=flash2 with part 1's ledger and max_abs_err; L_max_abs_err; fa1_* keys (FlashAttention-1 on the
- *   same blocks); causal_* keys (tiles, skipped, read elements saved); threads_identical; closed_form_ok.
+ * Summary: algo=flash2 with part 1's ledger and max_abs_err; L_max_abs_err; fa1_* keys (FlashAttention-1 under the
+ *   paper's rule, its own blocks); fa2_fa1_rule_* keys (FlashAttention-2 under FA1's rule); causal_* keys (tiles,
+ *   skipped, read elements saved); threads_identical; closed_form_ok.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "attention.h"  // defines: attn_params, attn_alloc, attn_forward, attn_io_closed_form, attn_tile_skipped
-#include "blocks.h"     // defines: blocks_choose
+#include "blocks.h"     // defines: BLOCK_RULE_KV_OUTER
 #include "lessons.h"
 #include "reference.h"  // defines: ref_attention_bnhd
 #include "rng.h"
@@ -45,9 +49,10 @@
 #define FLOOR_ROUNDINGS 2.0
 
 static const char DETAILS[] =
-    "Runs FlashAttention-2 (query blocks outside) and FlashAttention-1 (key blocks outside) on the same inputs and\n"
-    "blocks, then FlashAttention-2 with the causal mask, and again on one thread. By default the blocks follow the\n"
-    "paper's rule, fitted so that both algorithms' SRAM buffers fit in M; --block-rows/--block-cols set them.";
+    "Runs FlashAttention-2 (query blocks outside), FlashAttention-1 (key blocks outside) and FlashAttention-2 under\n"
+    "FlashAttention-1's block rule on the same inputs and M, then FlashAttention-2 with the causal mask, and again\n"
+    "on one thread. Blocks follow each algorithm's rule (the big block is the resident one: Bc for FlashAttention-1,\n"
+    "Br for FlashAttention-2), fitted to its SRAM plan; --block-rows/--block-cols set them for every run.";
 
 const cli_spec lesson06_spec = {
     .name = "lesson06",
@@ -57,10 +62,15 @@ const cli_spec lesson06_spec = {
     .extra = CLI_OPT_CAUSAL | CLI_OPT_THREADS,
 };
 
-/* Blocks that fit both algorithms, so FA1 and FA2 compare tile for tile. */
-static size_t need_both(size_t Br, size_t Bc, size_t d, dtype_t dt)
+/* The blocks of one run: the rule given, fitted to the algorithm's SRAM plan, or one line and exit 2. */
+static attn_params choose(const cli_cfg *cfg, attn_algo a, block_rule rule, block_choice *bc)
 {
-    return max_size(attn_sram_need(ATTN_FLASH1, false, Br, Bc, d, dt), attn_sram_need(ATTN_FLASH2, false, Br, Bc, d, dt));
+    attn_params p = {.algo = a, .B = cfg->B, .N = cfg->N, .H = cfg->H, .d = cfg->d, .causal = cfg->causal,
+                     .threads = cfg->threads};
+    char err[512];
+    if (attn_choose_blocks_rule(&p, false, cfg->M_bytes, cfg->dtype, cfg->Br, cfg->Bc, rule, bc, err, sizeof err))
+        fl_fatal("%s: %s", attn_algo_name(a), err);
+    return p;
 }
 
 static const char *mark(bool ok) { return ok ? "✓" : "✗"; }
@@ -260,24 +270,29 @@ int lesson06_run(const cli_cfg *cfg)
     dtype_t dt = cfg->dtype;
     bool say = !cfg->quiet, count_only = cfg->count_only, causal = cfg->causal;
     bool trace_on_stdout = cfg->trace != TRACE_NONE && !cfg->trace_file;
-    char err[512];
 
-    block_choice bc;
-    if (blocks_choose(cfg->M_bytes, N, d, dt, cfg->Br, cfg->Bc, need_both, &bc, err, sizeof err))
-        fl_fatal("%s", err);
-    attn_params p2 = {.algo = ATTN_FLASH2, .B = cfg->B, .N = N, .H = cfg->H, .d = d, .causal = causal,
-                      .Br = bc.Br, .Bc = bc.Bc, .threads = cfg->threads};
-    attn_params p1 = p2, pc = p2, pn = p2;
-    p1.algo = ATTN_FLASH1;
+    /* Each algorithm's own rule: the resident block is the big one. And flash2 under flash1's rule (part 3). */
+    block_choice bc, bc1, bcr;
+    attn_params p2 = choose(cfg, ATTN_FLASH2, attn_block_rule(ATTN_FLASH2, false), &bc);
+    attn_params p1 = choose(cfg, ATTN_FLASH1, attn_block_rule(ATTN_FLASH1, false), &bc1);
+    attn_params pr = choose(cfg, ATTN_FLASH2, BLOCK_RULE_KV_OUTER, &bcr);
+    attn_params pc = p2, pn = p2;
     pc.causal = true;
     pn.causal = false;
     size_t Tr = ceil_div(N, p2.Br), Tc = ceil_div(N, p2.Bc);
-    if ((uint64_t)Tr * Tc * heads > MAX_TILES)
+    uint64_t most = 0;
+    const attn_params *all[] = {&p2, &p1, &pr};
+    for (size_t x = 0; x < 3; x++) {
+        uint64_t t = (uint64_t)ceil_div(N, all[x]->Br) * ceil_div(N, all[x]->Bc) * heads;
+        most = t > most ? t : most;
+    }
+    if (most > MAX_TILES)
         fl_fatal("%llu tiles are too many to walk one by one (at most %llu); use a larger M or a smaller N",
-                 (unsigned long long)((uint64_t)Tr * Tc * heads), (unsigned long long)MAX_TILES);
-    if (!count_only && 12.0 * (double)N * (double)N * (double)d * (double)heads > MAX_FLOPS)
-        fl_fatal("12·N²·d·heads = %.3g FLOPs of real arithmetic (five passes and two references) would take "
-                 "minutes; add --count-only or use a smaller N", 12.0 * (double)N * (double)N * (double)d * (double)heads);
+                 (unsigned long long)most, (unsigned long long)MAX_TILES);
+    if (!count_only && 14.0 * (double)N * (double)N * (double)d * (double)heads > MAX_FLOPS)
+        fl_fatal("14·N²·d·heads = %.3g FLOPs of real arithmetic (six passes and two references) would take "
+                 "minutes; add --count-only or use a smaller N",
+                 14.0 * (double)N * (double)N * (double)d * (double)heads);
     bool show = say && !trace_on_stdout;
 
     float *q = xmalloc(n * sizeof *q), *k = xmalloc(n * sizeof *k), *v = xmalloc(n * sizeof *v);
@@ -300,7 +315,7 @@ int lesson06_run(const cli_cfg *cfg)
         printf("lesson06 — %s\n\n", lesson06_spec.title);
         printf("Q, K, V: %zu x %zu head%s of N=%zu rows x d=%zu, %s, in HBM%s.  SRAM: M = %zu bytes.\n", cfg->B,
                cfg->H, heads > 1 ? "s" : "", N, d, dtype_name(dt), causal ? "; causal mask" : "", cfg->M_bytes);
-        printf("Blocks for both FlashAttention-1 and -2 (each one's SRAM plan must fit M):\n");
+        printf("Blocks for FlashAttention-2 (its SRAM plan must fit M; part 3 shows FlashAttention-1's):\n");
         fl_print_wrapped(stdout, "  ", bc.rule, 100);
         printf("  Tr = %zu query blocks, Tc = %zu key blocks.\n\n", Tr, Tc);
         printf("Part 1 — FlashAttention-2, Algorithm 1 (Dao 2023): the loops swapped\n");
@@ -394,34 +409,76 @@ int lesson06_run(const cli_cfg *cfg)
     if (say && !count_only && !trace_on_stdout)
         ok = rescaling_table(cfg, &p2, q, k, v, &r2) && ok;
 
-    /* ---- part 3: FA1 vs FA2 write-back ------------------------------------------------------------------------ */
-    attn_io io1;
+    /* ---- part 3: which block is the big one ------------------------------------------------------------------ */
+    attn_io io1, ior;
     attn_io_closed_form(&p1, false, &io1);
+    attn_io_closed_form(&pr, false, &ior);
     run_t r1 = run(cfg, &p1, q, k, v, tr, TILEWALK_BRIEF, false, NULL);
-    bool ok1 = ledger_equals(r1.m, &io1);
-    ok = ok && ok1;
-    io_count t1 = mem_io(r1.m, NULL, NULL);
+    run_t rr = run(cfg, &pr, q, k, v, tr, TILEWALK_BRIEF, false, NULL);
+    bool ok1 = ledger_equals(r1.m, &io1), okr = ledger_equals(rr.m, &ior);
+    io_count t1 = mem_io(r1.m, NULL, NULL), tr_ = mem_io(rr.m, NULL, NULL);
     double err_o1 = count_only ? NAN : verify_max_abs(oref, r1.o, n);
+    double err_or = count_only ? NAN : verify_max_abs(oref, rr.o, n);
+    if (!count_only)   /* the same algorithm as part 1 on other blocks: the same tolerance (NaN fails) */
+        ok = ok && err_or <= tol;
+    ok = ok && ok1 && okr;
     if (say) {
-        printf("\nPart 3 — write-back traffic, same inputs, same blocks (elements%s)\n", heads > 1 ? ", all heads" : "");
+        const run_t *rs[3] = {&r1, &rr, &r2};
+        const attn_params *ps[3] = {&p1, &pr, &p2};
+        const io_count *ts[3] = {&t1, &tr_, &t2};
+        const bool oks[3] = {ok1, okr, ok2};
+        printf("\nPart 3 — which block is the big one: the loop order decides (same inputs, same M%s)\n",
+               heads > 1 ? "; elements, all heads" : "; elements");
+        printf("  The outer loop's block stays in SRAM; the inner loop's blocks stream past it once per outer block:\n"
+               "    FlashAttention-1 keeps Kj, Vj and streams Q, O:  reads 2Nd + Tc(2Nd + 2N)  - a big Bc pays\n"
+               "    FlashAttention-2 keeps Qi and streams K, V:      reads Nd + 2Nd·Tr         - a big Br pays\n"
+               "  The paper's rule (Bc = ceil(M/4d), Br = min(Bc, d)) was made for the first; FlashAttention-2 takes\n"
+               "  it transposed. Each run's blocks, fitted to its own SRAM plan:\n");
+        printf("  flash1, the paper's rule:\n");
+        fl_print_wrapped(stdout, "    ", bc1.rule, 100);
+        printf("  flash2 under flash1's rule:\n");
+        fl_print_wrapped(stdout, "    ", bcr.rule, 100);
+        printf("  flash2, its own rule: Br=%zu, Bc=%zu (part 1)\n\n", p2.Br, p2.Bc);
+        printf("    %-12s %23s   %23s   %23s\n", "", "flash1", "flash2, flash1's rule", "flash2, its own rule");
+        char b[3][32];
+        for (size_t x = 0; x < 3; x++)
+            snprintf(b[x], sizeof b[x], "%zu x %zu", ps[x]->Br, ps[x]->Bc);
+        printf("    %-12s %23s   %23s   %23s\n", "Br x Bc", b[0], b[1], b[2]);
+        for (size_t x = 0; x < 3; x++)
+            snprintf(b[x], sizeof b[x], "%zu x %zu", ceil_div(N, ps[x]->Br), ceil_div(N, ps[x]->Bc));
+        printf("    %-12s %23s   %23s   %23s\n", "Tr x Tc", b[0], b[1], b[2]);
+        printf("    %-12s %11s %11s   %11s %11s   %11s %11s\n", "tensor", "reads", "writes", "reads", "writes",
+               "reads", "writes");
         static const char *const names[] = {"Q", "K", "V", "O", "m", "l", "L"};
-        printf("    %-8s %12s %12s   %12s %12s\n", "", "flash1", "", "flash2", "");
-        printf("    %-8s %12s %12s   %12s %12s\n", "tensor", "reads", "writes", "reads", "writes");
         for (size_t x = 0; x < sizeof names / sizeof names[0]; x++) {
-            io_count a = mem_io(r1.m, names[x], NULL), b = mem_io(r2.m, names[x], NULL);
-            printf("    %-8s %12llu %12llu   %12llu %12llu\n", names[x], (unsigned long long)a.rd_elems,
-                   (unsigned long long)a.wr_elems, (unsigned long long)b.rd_elems, (unsigned long long)b.wr_elems);
+            printf("    %-12s", names[x]);
+            for (size_t y = 0; y < 3; y++) {
+                io_count c = mem_io(rs[y]->m, names[x], NULL);
+                printf(" %11llu %11llu%s", (unsigned long long)c.rd_elems, (unsigned long long)c.wr_elems,
+                       y < 2 ? "  " : "\n");
+            }
         }
-        printf("    %-8s %12llu %12llu   %12llu %12llu\n", "total", (unsigned long long)t1.rd_elems,
-               (unsigned long long)t1.wr_elems, (unsigned long long)t2.rd_elems, (unsigned long long)t2.wr_elems);
-        printf("  closed forms (attention.h): flash1 %s, flash2 %s\n", mark(ok1), mark(ok2));
+        printf("    %-12s", "total");
+        for (size_t y = 0; y < 3; y++)
+            printf(" %11llu %11llu%s", (unsigned long long)ts[y]->rd_elems, (unsigned long long)ts[y]->wr_elems,
+                   y < 2 ? "  " : "\n");
+        printf("    %-12s", "bytes rd+wr");
+        for (size_t y = 0; y < 3; y++)
+            printf(" %23llu%s", (unsigned long long)(ts[y]->rd_bytes + ts[y]->wr_bytes), y < 2 ? "  " : "\n");
+        printf("    %-12s", "closed form");
+        for (size_t y = 0; y < 3; y++)
+            printf(" %25s%s", mark(oks[y]), y < 2 ? "  " : "\n");   /* ✓ is 3 bytes, 1 column */
+        double byt1 = (double)(t1.rd_bytes + t1.wr_bytes);
         printf("  FlashAttention-1 writes Oi, li, mi after every visited tile: %.3g x FlashAttention-2's writes.\n",
                (double)t1.wr_elems / (double)t2.wr_elems);
-        printf("  FlashAttention-2 reads Kj, Vj once per query block instead: its reads are %.3g x FA1's here.\n",
-               (double)t2.rd_elems / (double)t1.rd_elems);
+        printf("  FlashAttention-2 reads K and V once per query block: Tr = %zu times under flash1's rule (Br = %zu),\n"
+               "  %zu under its own (Br = %zu). Its bytes, against FlashAttention-1's: %.3g x under flash1's rule,\n"
+               "  %.3g x under its own.\n", ceil_div(N, pr.Br), pr.Br, Tr, p2.Br,
+               (double)(tr_.rd_bytes + tr_.wr_bytes) / byt1, (double)(t2.rd_bytes + t2.wr_bytes) / byt1);
         if (!count_only)
-            printf("  errors against the double reference: flash1 %.3g, flash2 %.3g%s\n", err_o1, err_o,
-                   dt == DTYPE_FP32 ? "" : " (flash1 rounds Oi to the storage type after every key block)");
+            printf("  errors against the double reference: flash1 %.3g, flash2 under flash1's rule %.3g, "
+                   "flash2 %.3g%s\n", err_o1, err_or, err_o,
+                   dt == DTYPE_FP32 ? "" : "\n  (flash1 rounds Oi to the storage type after every key block)");
     }
 
     /* ---- part 4: causal masking with block skipping ------------------------------------------------------------ */
@@ -493,6 +550,10 @@ int lesson06_run(const cli_cfg *cfg)
                "  j loop passes Oi from one key block to the next through HBM). Each OpenMP worker gets its own SRAM\n"
                "  of M bytes and its own ledger, added up exactly at the end; no floating-point sum crosses threads.\n",
                heads * Tr, heads);
+        if (pr.Br < p2.Br)
+            printf("  The big query block costs parallelism: %zu triples here, %zu under flash1's rule (Br = %zu).\n"
+                   "  Real kernels pick Br, Bc from {64, 128} (Dao 2023) and fill a GPU with B·H·Tr blocks.\n", heads * Tr,
+                   heads * ceil_div(N, pr.Br), pr.Br);
         printf("  this run (--threads %d%s) against one thread: counts %s, O and L %s\n", cfg->threads,
                cfg->threads ? "" : ": OpenMP's default", same_counts(r_one.m, r2.m) ? "identical ✓" : "DIFFER ✗",
                count_only ? "not computed" : same ? "bitwise identical ✓" : "DIFFER ✗");
@@ -513,6 +574,8 @@ int lesson06_run(const cli_cfg *cfg)
     summary_u64(&s, "Tc", Tc);
     summary_u64(&s, "tiles", io2.tiles);
     summary_u64(&s, "skipped", io2.skipped);
+    summary_u64(&s, "fa1_Br", p1.Br);
+    summary_u64(&s, "fa1_Bc", p1.Bc);
     summary_u64(&s, "fa1_hbm_read_elems", t1.rd_elems);
     summary_u64(&s, "fa1_hbm_write_elems", t1.wr_elems);
     summary_u64(&s, "fa1_hbm_read_bytes", mem_io(r1.m, NULL, NULL).rd_bytes);
@@ -522,6 +585,16 @@ int lesson06_run(const cli_cfg *cfg)
         summary_str(&s, "fa1_max_abs_err", "na");
     else
         summary_f64(&s, "fa1_max_abs_err", err_o1);
+    summary_u64(&s, "fa2_fa1_rule_Br", pr.Br);
+    summary_u64(&s, "fa2_fa1_rule_Bc", pr.Bc);
+    summary_u64(&s, "fa2_fa1_rule_hbm_read_elems", tr_.rd_elems);
+    summary_u64(&s, "fa2_fa1_rule_hbm_write_elems", tr_.wr_elems);
+    summary_u64(&s, "fa2_fa1_rule_hbm_read_bytes", tr_.rd_bytes);
+    summary_u64(&s, "fa2_fa1_rule_hbm_write_bytes", tr_.wr_bytes);
+    if (count_only)
+        summary_str(&s, "fa2_fa1_rule_max_abs_err", "na");
+    else
+        summary_f64(&s, "fa2_fa1_rule_max_abs_err", err_or);
     summary_u64(&s, "causal_tiles", ioc.tiles);
     summary_u64(&s, "causal_skipped", ioc.skipped);
     summary_u64(&s, "causal_hbm_read_elems", tc.rd_elems);
@@ -529,11 +602,12 @@ int lesson06_run(const cli_cfg *cfg)
     summary_u64(&s, "causal_saved_elems", ion.rd + ion.wr - ioc.rd - ioc.wr);
     summary_u64(&s, "causal_masked_rows", masked_rows);
     summary_u64(&s, "threads_identical", same);
-    summary_u64(&s, "closed_form_ok", ok1 && ok2 && okc);
+    summary_u64(&s, "closed_form_ok", ok1 && ok2 && okr && okc);
     summary_print(&s, stdout);
 
     run_free(&r2);
     run_free(&r1);
+    run_free(&rr);
     run_free(&rc);
     run_free(&r_one);
     free(oref), free(Lref);
