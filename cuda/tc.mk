@@ -73,7 +73,14 @@ ifneq ($(wildcard lessons/lesson09_tensor_cores.c),)
 all: $(TC_LESSON)
 endif
 
-.PHONY: bench-gpu tc-check tc-ptxas
+.PHONY: bench-gpu tc-check tc-ptxas tc-plot
+# The figure from the newest table make bench-gpu left in plots/data (gnuplot; no GPU needed).
+TC_DAT = $(lastword $(sort $(wildcard plots/data/tc_bench_*.dat)))
+tc-plot:
+	@test -n "$(TC_DAT)" || { echo "tc-plot: no plots/data/tc_bench_*.dat (run make bench-gpu on a GPU machine)" >&2; exit 2; }
+	@bash .ci/deps.sh gnuplot
+	@mkdir -p plots/out
+	gnuplot -e "data='$(TC_DAT)'; out='plots/out/tc_bench.png'" plots/tc_bench.gp
 TC_STAMP = $(shell date -u +%Y-%m-%d)
 # e.g. TC_BENCH_ARGS="--versions v04_mma,final" to time a subset (every version is still checked)
 TC_BENCH_ARGS ?=
@@ -99,4 +106,5 @@ tc-ptxas:
 
 HELP_LINES += make_bench-gpu__(GPU)_check_and_time_the_tensor-core_kernels_against_PyTorch_SDPA
 HELP_LINES += make_tc-ptxas___registers_and_spills_of_the_tensor-core_kernels
+HELP_LINES += make_tc-plot____TFLOP/s_vs_N_figure_from_the_newest_bench-gpu_table_->_plots/out/tc_bench.png
 endif
