@@ -11,8 +11,11 @@
 #include "attn_tc.def"
 #undef TC_VERSION
 
-/* "final": per head dimension the version that measured fastest on an H200 (docs/lesson09.md), as FA2 picks its
- * tile shapes per head dimension: v09 (no lazy rescale, Bc = 128) at d = 64, v11 (lazy rescale) at d = 128. */
+/* "final": per case the version that measured fastest on an H200 (docs/lesson09.md, the recorded make bench-gpu),
+ * as FA2 picks its kernel per case: v11 (lazy rescale) at d = 128 and for causal d = 64 (1-2% ahead of v09 at
+ * N >= 4096), v09 (exact per-step rescale) for non-causal d = 64. Both have the same tile shape (4 warps x 32 rows),
+ * so the blocks, and with them the counters, depend on d alone. */
+static int final_uses_v11(const tc_args *a) { return a->d == 128 || a->causal; }
 void attn_final_blocks(int d, int *Br, int *Bc)
 {
     if (d == 128)
@@ -22,11 +25,11 @@ void attn_final_blocks(int d, int *Br, int *Bc)
 }
 int attn_final_forward(const tc_args *a, void *stream, char *err, size_t errlen)
 {
-    return a->d == 128 ? attn_v11_forward(a, stream, err, errlen) : attn_v09_forward(a, stream, err, errlen);
+    return final_uses_v11(a) ? attn_v11_forward(a, stream, err, errlen) : attn_v09_forward(a, stream, err, errlen);
 }
 int attn_final_forward_count(const tc_args *a, void *stream, char *err, size_t errlen)
 {
-    return a->d == 128 ? attn_v11_forward_count(a, stream, err, errlen) : attn_v09_forward_count(a, stream, err, errlen);
+    return final_uses_v11(a) ? attn_v11_forward_count(a, stream, err, errlen) : attn_v09_forward_count(a, stream, err, errlen);
 }
 
 const tc_version tc_versions[] = {
