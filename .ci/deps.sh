@@ -10,7 +10,9 @@ missing=()
 for need in "$@"; do
     case "$need" in
     cc) command -v gcc >/dev/null 2>&1 || missing+=(gcc make libc6-dev) ;;
-    check) { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists check; } || missing+=(check pkg-config) ;;
+    check)
+        command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+        { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists check; } || missing+=(check) ;;
     gnuplot) command -v gnuplot >/dev/null 2>&1 || missing+=(gnuplot-nox) ;;
     *) echo "deps.sh: unknown need '$need'" >&2; exit 2 ;;
     esac
