@@ -128,6 +128,6 @@ bool attn_tile_skipped(const attn_params *p, size_t i, size_t j);
 /* Every tile is one mem_step(m, i, j, label); a skipped tile's label is ATTN_STEP_SKIP, so maps paint it apart.
  * Mem phases: flash1/flash2 count under "forward", standard under "S", "softmax", "PV" (a step per tile in S and
  * in PV). */
-#define ATTN_STEP_SKIP "skip"
+#define ATTN_STEP_SKIP MEM_STEP_SKIP
 
 #endif

@@ -102,6 +102,7 @@ size_t sram_peak(const mem_t *m);             /* the most bytes ever resident at
 void mem_compute(mem_t *m, const char *what, uint64_t flops, uint64_t exps);  /* count work done on SRAM tiles */
 void mem_phase(mem_t *m, const char *name);   /* later counts go to this phase (standard attention: S, softmax, PV) */
 void mem_step(mem_t *m, long i, long j, const char *what); /* "now on tile (i, j)": lessons draw maps, --step waits */
+#define MEM_STEP_SKIP "skip"  /* the mem_step label of a tile the algorithm skips (causal masking): no traffic */
 void mem_note(mem_t *m, const char *fmt, ...) __attribute__((format(printf, 2, 3))); /* "Alg.1 line 8: ..." */
 
 /* ---- the ledger ---------------------------------------------------------------------------------------------- */

@@ -51,6 +51,10 @@ void tilemap_line(const tilemap *t, size_t k, char *buf, size_t len);   /* line 
 const char *tilemap_legend(const tilemap *t);
 void tilemap_print(const tilemap *t, FILE *out, const char *indent);   /* every line, then the legend */
 
+/* An observer (mem_observe(m, tilemap_paint_step, map)): each mem_step paints its tile done, or skipped when its label
+ * is MEM_STEP_SKIP; a skipped tile stays skipped, so several heads painting one map agree. */
+void tilemap_paint_step(const mem_event *ev, void *map);
+
 /* ---- the walk-through view ----------------------------------------------------------------------------------- */
 typedef struct tilewalk tilewalk;
 typedef void (*tilewalk_fn)(void *ctx);

@@ -28,6 +28,7 @@
 #include "reference.h"  // defines: ref_attention_bnhd
 #include "rng.h"
 #include "summary.h"
+#include "report.h"
 #include "tilemap.h"    // defines: tilewalk_open, tilewalk_close, tilemap_print
 #include "util.h"
 #include "verify.h"
@@ -58,42 +59,6 @@ const cli_spec lesson04_spec = {
 
 static void pause_after_tile(void *cfg) { cli_pause(cfg, "  next tile"); }
 
-/* Paint a tile map from mem_step events: visited tiles done, ATTN_STEP_SKIP tiles skipped. */
-static void map_observer(const mem_event *ev, void *map)
-{
-    if (ev->kind != MEM_EV_STEP)
-        return;
-    if (ev->name && !strcmp(ev->name, ATTN_STEP_SKIP))
-        tilemap_set(map, (size_t)ev->i, (size_t)ev->j, TILE_SKIPPED);
-    else if (tilemap_get(map, (size_t)ev->i, (size_t)ev->j) != TILE_SKIPPED)
-        tilemap_set(map, (size_t)ev->i, (size_t)ev->j, TILE_DONE);
-}
-
-static const char *mark(bool ok) { return ok ? "✓" : "✗"; }
-
-/* printf's widths count bytes; pad by characters so lines with · and ⌈ stay aligned. */
-static void put_padded(const char *s, int width)
-{
-    int chars = 0;
-    for (const char *c = s; *c; c++)
-        chars += ((unsigned char)*c & 0xC0) != 0x80;
-    fputs(s, stdout);
-    for (; chars < width; chars++)
-        putchar(' ');
-}
-
-/* One line of the closed-form check: what the lines of Algorithm 1 imply, what was counted. */
-static bool check_line(bool say, const char *what, const char *formula, uint64_t want, uint64_t got)
-{
-    if (say) {
-        printf("    ");
-        put_padded(what, 20);
-        put_padded(formula, 28);
-        printf(" = %10llu   counted %10llu  %s\n", (unsigned long long)want, (unsigned long long)got,
-               mark(want == got));
-    }
-    return want == got;
-}
 
 /* The closed form's value for one tensor (0 if absent). */
 static attn_io_row io_of(const attn_io *io, const char *tensor)
@@ -288,12 +253,12 @@ int lesson04_run(const cli_cfg *cfg)
     if (w)
         printf("  map of the score tiles Sij (they never leave SRAM): %s\n\n", tilemap_legend(tilewalk_map(w)));
     if (tm)
-        mem_observe(mf, map_observer, tm);
+        mem_observe(mf, tilemap_paint_step, tm);
     attn_forward(mf, &pf, &tf);
     if (w)
         tm = tilewalk_close(w);
     else if (tm)
-        mem_unobserve(mf, map_observer, tm);
+        mem_unobserve(mf, tilemap_paint_step, tm);
     cli_trace_close(cfg, tr);
     if (tm) {
         printf("  the %zu x %zu tiles of head 0 after the loops:\n", Tr, Tc);
@@ -317,28 +282,28 @@ int lesson04_run(const cli_cfg *cfg)
     bool ok_lines = true;
     {
         snprintf(f, sizeof f, "line 8: %s·d", rows);
-        ok_lines &= check_line(say, "Q reads", f, io_of(&iof, "Q").rd, mem_io(mf, "Q", NULL).rd_elems);
-        ok_lines &= check_line(say, "K reads", "line 6: N·d", BH * Nd, mem_io(mf, "K", NULL).rd_elems);
-        ok_lines &= check_line(say, "V reads", "line 6: N·d", BH * Nd, mem_io(mf, "V", NULL).rd_elems);
+        ok_lines &= report_check(say, 20, "Q reads", f, io_of(&iof, "Q").rd, mem_io(mf, "Q", NULL).rd_elems);
+        ok_lines &= report_check(say, 20, "K reads", "line 6: N·d", BH * Nd, mem_io(mf, "K", NULL).rd_elems);
+        ok_lines &= report_check(say, 20, "V reads", "line 6: N·d", BH * Nd, mem_io(mf, "V", NULL).rd_elems);
         snprintf(f, sizeof f, "line 8: %s·d", rows);
-        ok_lines &= check_line(say, "O reads", f, io_of(&iof, "O").rd, mem_io(mf, "O", NULL).rd_elems);
+        ok_lines &= report_check(say, 20, "O reads", f, io_of(&iof, "O").rd, mem_io(mf, "O", NULL).rd_elems);
         snprintf(f, sizeof f, "line 2 + 12: N·d + %s·d", rows);
-        ok_lines &= check_line(say, "O writes", f, io_of(&iof, "O").wr, mem_io(mf, "O", NULL).wr_elems);
+        ok_lines &= report_check(say, 20, "O writes", f, io_of(&iof, "O").wr, mem_io(mf, "O", NULL).wr_elems);
         snprintf(f, sizeof f, "line 8: %s", rows);
-        ok_lines &= check_line(say, "l reads", f, io_of(&iof, "l").rd, mem_io(mf, "l", NULL).rd_elems);
-        ok_lines &= check_line(say, "m reads", f, io_of(&iof, "m").rd, mem_io(mf, "m", NULL).rd_elems);
+        ok_lines &= report_check(say, 20, "l reads", f, io_of(&iof, "l").rd, mem_io(mf, "l", NULL).rd_elems);
+        ok_lines &= report_check(say, 20, "m reads", f, io_of(&iof, "m").rd, mem_io(mf, "m", NULL).rd_elems);
         snprintf(f, sizeof f, "line 2 + 13: N + %s", rows);
-        ok_lines &= check_line(say, "l writes", f, io_of(&iof, "l").wr, mem_io(mf, "l", NULL).wr_elems);
-        ok_lines &= check_line(say, "m writes", f, io_of(&iof, "m").wr, mem_io(mf, "m", NULL).wr_elems);
+        ok_lines &= report_check(say, 20, "l writes", f, io_of(&iof, "l").wr, mem_io(mf, "l", NULL).wr_elems);
+        ok_lines &= report_check(say, 20, "m writes", f, io_of(&iof, "m").wr, mem_io(mf, "m", NULL).wr_elems);
         io_count tot = mem_io(mf, NULL, NULL);
         if (!causal) {   /* the formulas, written out here independently of attn_io_closed_form */
-            ok_lines &= check_line(say, "total reads", "2Nd + Tc(2Nd + 2N)", BH * (2 * Nd + Tc * (2 * Nd + 2 * N)),
-                                   tot.rd_elems);
-            ok_lines &= check_line(say, "total writes", "(Nd + 2N) + Tc(Nd + 2N)", BH * ((Nd + 2 * N) + Tc * (Nd + 2 * N)),
-                                   tot.wr_elems);
+            ok_lines &= report_check(say, 20, "total reads", "2Nd + Tc(2Nd + 2N)",
+                                     BH * (2 * Nd + Tc * (2 * Nd + 2 * N)), tot.rd_elems);
+            ok_lines &= report_check(say, 20, "total writes", "(Nd + 2N) + Tc(Nd + 2N)",
+                                     BH * ((Nd + 2 * N) + Tc * (Nd + 2 * N)), tot.wr_elems);
         } else {
-            ok_lines &= check_line(say, "total reads", "2Nd + R(2d + 2)", iof.rd, tot.rd_elems);
-            ok_lines &= check_line(say, "total writes", "(Nd + 2N) + R(d + 2)", iof.wr, tot.wr_elems);
+            ok_lines &= report_check(say, 20, "total reads", "2Nd + R(2d + 2)", iof.rd, tot.rd_elems);
+            ok_lines &= report_check(say, 20, "total writes", "(Nd + 2N) + R(d + 2)", iof.wr, tot.wr_elems);
         }
         if (say)
             putchar('\n');
@@ -378,7 +343,7 @@ int lesson04_run(const cli_cfg *cfg)
             printf("    standard  %.3g   (S and P stored in %s: the materialized %s implementation)\n", err_std,
                    dtype_name(dt), dtype_name(dt));
             printf("    flash1    %.3g   allowed %.3g = 2 x standard + 2u·max|O|%s  %s\n", err_f1, tol,
-                   dt == DTYPE_FP32 ? "" : " + Tc·u·max|V|", mark(ok_err));
+                   dt == DTYPE_FP32 ? "" : " + Tc·u·max|V|", report_mark(ok_err));
             if (dt != DTYPE_FP32)
                 printf("    In %s, line 12 rounds Oi to %s each time it is written: %zu times per row here. That is\n"
                        "    FlashAttention-1's precision cost (FlashAttention-2 keeps Oi in fp32 on chip: lesson06).\n",

@@ -33,6 +33,7 @@
 #include "reference.h"  // defines: ref_attention_bnhd
 #include "rng.h"
 #include "summary.h"
+#include "report.h"
 #include "tilemap.h"    // defines: tilewalk_open, tilemap_print
 #include "util.h"
 #include "verify.h"
@@ -73,42 +74,6 @@ static attn_params choose(const cli_cfg *cfg, attn_algo a, block_rule rule, bloc
     return p;
 }
 
-static const char *mark(bool ok) { return ok ? "✓" : "✗"; }
-
-/* printf's widths count bytes; pad by characters so lines with · stay aligned. */
-static void put_padded(const char *s, int width)
-{
-    int chars = 0;
-    for (const char *c = s; *c; c++)
-        chars += ((unsigned char)*c & 0xC0) != 0x80;
-    fputs(s, stdout);
-    for (; chars < width; chars++)
-        putchar(' ');
-}
-
-/* One line of a closed-form check: what the algorithm's lines imply, what was counted. */
-static bool check_line(bool say, const char *what, const char *formula, uint64_t want, uint64_t got)
-{
-    if (say) {
-        printf("    ");
-        put_padded(what, 14);
-        put_padded(formula, 28);
-        printf(" = %10llu   counted %10llu  %s\n", (unsigned long long)want, (unsigned long long)got,
-               mark(want == got));
-    }
-    return want == got;
-}
-
-/* Paint a tile map from mem_step events: visited tiles done, ATTN_STEP_SKIP tiles skipped. */
-static void map_observer(const mem_event *ev, void *map)
-{
-    if (ev->kind != MEM_EV_STEP)   /* every head paints the same pattern */
-        return;
-    if (ev->name && !strcmp(ev->name, ATTN_STEP_SKIP))
-        tilemap_set(map, (size_t)ev->i, (size_t)ev->j, TILE_SKIPPED);
-    else
-        tilemap_set(map, (size_t)ev->i, (size_t)ev->j, TILE_DONE);
-}
 
 typedef struct {
     mem_t *m;
@@ -130,10 +95,10 @@ static run_t run(const cli_cfg *cfg, const attn_params *p, const float *q, const
     size_t Tr = ceil_div(p->N, p->Br), Tc = ceil_div(p->N, p->Bc);
     tilewalk *w = walk ? tilewalk_open(r.m, Tr, Tc, view, stdout, NULL, NULL) : NULL;
     if (map)
-        mem_observe(r.m, map_observer, map);
+        mem_observe(r.m, tilemap_paint_step, map);
     attn_forward(r.m, p, &r.t);
     if (map)
-        mem_unobserve(r.m, map_observer, map);
+        mem_unobserve(r.m, tilemap_paint_step, map);
     if (w)
         tilemap_free(tilewalk_close(w));
     if (!cfg->count_only) {
@@ -359,14 +324,14 @@ int lesson06_run(const cli_cfg *cfg)
         printf("\n  FlashAttention-2's ledger from its lines%s, against the count (elements):\n",
                heads > 1 ? " (per head, times B·H)" : "");
     const char *kv = causal ? "line 7: key rows visited·d" : "line 7: Tr·N·d";
-    ok2 &= check_line(say, "Q reads", "line 4: N·d, once", BH * Nd, mem_io(r2.m, "Q", NULL).rd_elems);
-    ok2 &= check_line(say, "K reads", kv, io2.row[1].rd, mem_io(r2.m, "K", NULL).rd_elems);
-    ok2 &= check_line(say, "V reads", kv, io2.row[2].rd, mem_io(r2.m, "V", NULL).rd_elems);
-    ok2 &= check_line(say, "O writes", "line 14: N·d, once", BH * Nd, mem_io(r2.m, "O", NULL).wr_elems);
-    ok2 &= check_line(say, "L writes", "line 15: N, once", BH * N, mem_io(r2.m, "L", NULL).wr_elems);
+    ok2 &= report_check(say, 14, "Q reads", "line 4: N·d, once", BH * Nd, mem_io(r2.m, "Q", NULL).rd_elems);
+    ok2 &= report_check(say, 14, "K reads", kv, io2.row[1].rd, mem_io(r2.m, "K", NULL).rd_elems);
+    ok2 &= report_check(say, 14, "V reads", kv, io2.row[2].rd, mem_io(r2.m, "V", NULL).rd_elems);
+    ok2 &= report_check(say, 14, "O writes", "line 14: N·d, once", BH * Nd, mem_io(r2.m, "O", NULL).wr_elems);
+    ok2 &= report_check(say, 14, "L writes", "line 15: N, once", BH * N, mem_io(r2.m, "L", NULL).wr_elems);
     if (!causal)
-        ok2 &= check_line(say, "total reads", "Nd + 2Nd·Tr", BH * (Nd + 2 * Nd * Tr), t2.rd_elems);
-    ok2 &= check_line(say, "total writes", "Nd + N", BH * (Nd + N), t2.wr_elems);
+        ok2 &= report_check(say, 14, "total reads", "Nd + 2Nd·Tr", BH * (Nd + 2 * Nd * Tr), t2.rd_elems);
+    ok2 &= report_check(say, 14, "total writes", "Nd + N", BH * (Nd + N), t2.wr_elems);
     ok = ok && ok2;
 
     /* errors against the double reference */
@@ -395,7 +360,7 @@ int lesson06_run(const cli_cfg *cfg)
         if (say)
             printf("  max |O - O_ref| = %.3g (allowed %.3g: 2 x a materialized %s implementation's %.3g + 2u·max|O|) "
                    "%s\n  max |L - L_ref| = %.3g (allowed %.3g) %s\n", err_o, tol, dtype_name(dt), err_low,
-                   mark(err_o <= tol), err_L, tol_L, mark(err_L <= tol_L));
+                   report_mark(err_o <= tol), err_L, tol_L, report_mark(err_L <= tol_L));
     }
 
     /* ---- part 2: delayed rescaling and the log-sum-exp --------------------------------------------------------- */
@@ -467,7 +432,7 @@ int lesson06_run(const cli_cfg *cfg)
             printf(" %23llu%s", (unsigned long long)(ts[y]->rd_bytes + ts[y]->wr_bytes), y < 2 ? "  " : "\n");
         printf("    %-12s", "closed form");
         for (size_t y = 0; y < 3; y++)
-            printf(" %25s%s", mark(oks[y]), y < 2 ? "  " : "\n");   /* ✓ is 3 bytes, 1 column */
+            printf(" %25s%s", report_mark(oks[y]), y < 2 ? "  " : "\n");   /* ✓ is 3 bytes, 1 column */
         double byt1 = (double)(t1.rd_bytes + t1.wr_bytes);
         printf("  FlashAttention-1 writes Oi, li, mi after every visited tile: %.3g x FlashAttention-2's writes.\n",
                (double)t1.wr_elems / (double)t2.wr_elems);
@@ -526,14 +491,14 @@ int lesson06_run(const cli_cfg *cfg)
         printf("  K and V reads: %llu instead of %llu; traffic saved: %llu of %llu elements (%.1f%%)  ledger %s\n",
                (unsigned long long)(2 * ioc.row[1].rd), (unsigned long long)(2 * ion.row[1].rd),
                (unsigned long long)(ion.rd + ion.wr - ioc.rd - ioc.wr), (unsigned long long)(ion.rd + ion.wr),
-               100.0 * (double)(ion.rd + ion.wr - ioc.rd - ioc.wr) / (double)(ion.rd + ion.wr), mark(okc));
+               100.0 * (double)(ion.rd + ion.wr - ioc.rd - ioc.wr) / (double)(ion.rd + ion.wr), report_mark(okc));
         printf("  rows fully masked inside a visited tile: %llu (row, tile) pairs. Their scores are all -inf there,\n"
                "  so P~ = 0 and the factor e^(m_old - m_new) = 1 (every row's own key 0 sits in the first block, so\n"
                "  m is finite from then on; the code still subtracts 0 instead of -inf, never -inf - -inf).\n",
                (unsigned long long)masked_rows);
         if (!count_only)
             printf("  NaN in O and L: %llu %s; max |O - O_ref| (causal) = %.3g\n", (unsigned long long)bad,
-                   mark(!bad), err_c);
+                   report_mark(!bad), err_c);
     }
 
     /* ---- part 5: parallelism over query blocks ---------------------------------------------------------------- */

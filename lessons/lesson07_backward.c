@@ -91,7 +91,7 @@ static void map_steps(const mem_event *ev, void *ctx)
 {
     algo_run *r = ctx;
     if (ev->kind == MEM_EV_STEP && ev->i >= 0 && ev->j >= 0 && (size_t)ev->i < r->Tr && (size_t)ev->j < r->Tc)
-        r->map[ev->i][ev->j] = ev->name && !strcmp(ev->name, ATTN_STEP_SKIP) ? '.' : '#';
+        r->map[ev->i][ev->j] = ev->name && !strcmp(ev->name, MEM_STEP_SKIP) ? '.' : '#';
 }
 
 static bool ledger_matches(const mem_t *m, const attn_io *io)

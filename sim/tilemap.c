@@ -156,6 +156,18 @@ void tilemap_print(const tilemap *t, FILE *out, const char *indent)
     free(buf);
 }
 
+void tilemap_paint_step(const mem_event *ev, void *map)
+{
+    if (ev->kind != MEM_EV_STEP)
+        return;
+    if (ev->i < 0 || ev->j < 0 || (size_t)ev->i >= tilemap_rows(map) || (size_t)ev->j >= tilemap_cols(map))
+        fl_fatal("internal: mem_step(%ld, %ld) is outside the tile map", ev->i, ev->j);
+    if (ev->name && !strcmp(ev->name, MEM_STEP_SKIP))
+        tilemap_set(map, (size_t)ev->i, (size_t)ev->j, TILE_SKIPPED);
+    else if (tilemap_get(map, (size_t)ev->i, (size_t)ev->j) != TILE_SKIPPED)
+        tilemap_set(map, (size_t)ev->i, (size_t)ev->j, TILE_DONE);
+}
+
 /* ---- the walk-through view ----------------------------------------------------------------------------------- */
 
 #define WALK_TEXT 256
@@ -311,6 +323,10 @@ static void walk_observe(const mem_event *ev, void *ctx)
     case MEM_EV_STEP:
         if (ev->i < 0 || ev->j < 0)
             fl_fatal("internal: mem_step(%ld, %ld) is outside the tile map", ev->i, ev->j);
+        if (ev->name && !strcmp(ev->name, MEM_STEP_SKIP)) {   /* no traffic to show: just paint it */
+            tilemap_set(w->map, (size_t)ev->i, (size_t)ev->j, TILE_SKIPPED);
+            break;
+        }
         flush(w, tile_part(w), w->in_tile, "before the tiles");
         tilemap_visit(w->map, (size_t)ev->i, (size_t)ev->j);
         w->in_tile = true;

@@ -311,6 +311,45 @@ START_TEST(walk_views)
 }
 END_TEST
 
+/* Steps labelled MEM_STEP_SKIP paint skipped tiles; a skipped tile stays skipped when another head paints it again;
+ * the walk-through draws no tile block for a skipped step. */
+START_TEST(skipped_steps)
+{
+    mem_t *m = mem_create(64, true);
+    tilemap *map = tilemap_create(2, 2);
+    mem_observe(m, tilemap_paint_step, map);
+    for (int head = 0; head < 2; head++) {
+        mem_step(m, 0, 0, "tile");
+        mem_step(m, 0, 1, MEM_STEP_SKIP);
+        mem_step(m, 1, 0, "tile");
+        mem_step(m, 1, 1, "tile");
+    }
+    mem_unobserve(m, tilemap_paint_step, map);
+    ck_assert_int_eq(tilemap_get(map, 0, 1), TILE_SKIPPED);
+    ck_assert_int_eq(tilemap_get(map, 1, 1), TILE_DONE);
+    ck_assert_uint_eq(tilemap_count(map, TILE_DONE), 3);
+    tilemap_free(map);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    tilewalk *w = tilewalk_open(m, 2, 2, TILEWALK_FULL, out, NULL, NULL);
+    mem_step(m, 0, 0, "tile");
+    mem_step(m, 0, 1, MEM_STEP_SKIP);
+    mem_step(m, 1, 0, "tile");
+    mem_step(m, 1, 1, "tile");
+    map = tilewalk_close(w);
+    fclose(out);
+    ck_assert_int_eq(tilemap_get(map, 0, 1), TILE_SKIPPED);
+    ck_assert_uint_eq(tilemap_count(map, TILE_DONE), 3);
+    ck_assert_ptr_null(strstr(text, "tile (i=0, j=1)"));
+    ck_assert_ptr_nonnull(strstr(text, "tile (i=1, j=0)"));
+    tilemap_free(map);
+    free(text);
+    mem_destroy(m);
+}
+END_TEST
+
 Suite *tiling_suite(void)
 {
     Suite *s = suite_create("tiling");
@@ -330,6 +369,7 @@ Suite *tiling_suite(void)
     tcase_add_test(tc, map_states);
     tcase_add_test(tc, map_drawing);
     tcase_add_test(tc, walk_views);
+    tcase_add_test(tc, skipped_steps);
     suite_add_tcase(s, tc);
     return s;
 }
