@@ -30,7 +30,21 @@ ifeq ($(HAVE_OMP),1)
   CFLAGS += -fopenmp
   LDFLAGS += -fopenmp
 endif
-NVCC := $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
+# (its real path: a symlinked nvcc cannot find its own nvcc.profile, cicc and headers)
+NVCC := $(realpath $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc)))
+# Where the CUDA Toolkit lives. nvcc on PATH may be a symlink or a wrapper (/usr/local/bin/nvcc, say), so the toolkit is
+# the first candidate that holds the static runtime: nvcc's own TOP (from its dry run), nvcc's real path, /usr/local/cuda.
+ifneq ($(NVCC),)
+  CUDA_TOPS := $(shell $(NVCC) --dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^\#\$$ TOP=//p') \
+               $(dir $(realpath $(NVCC))).. /usr/local/cuda
+  CUDA_LIBDIR := $(firstword $(foreach t,$(CUDA_TOPS),$(foreach l,lib64 lib targets/x86_64-linux/lib, \
+                   $(patsubst %/libcudart_static.a,%,$(realpath $(t)/$(l)/libcudart_static.a)))))
+  CUDA_HOME := $(firstword $(foreach t,$(CUDA_TOPS),$(if $(wildcard $(t)/include/cuda_runtime.h),$(realpath $(t)))))
+  ifeq ($(and $(CUDA_LIBDIR),$(CUDA_HOME)),)
+    $(info ✗ $(NVCC) found, but no libcudart_static.a and cuda_runtime.h under $(CUDA_TOPS): CUDA not built)
+    NVCC :=
+  endif
+endif
 HAVE_CHECK := $(shell pkg-config --exists check 2>/dev/null && echo 1)
 HAVE_GPU := $(shell nvidia-smi -L 2>/dev/null | grep -q GPU && echo 1)
 

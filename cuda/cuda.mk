@@ -24,9 +24,7 @@ HELP_LINES += make_cuda-bench__on_a_GPU:_v01/v02/v03_time_and_device_memory_over
 .PHONY: cuda cuda-test-nogpu test-cuda ncu cuda-bench
 
 ifneq ($(NVCC),)
-CUDA_HOME := $(patsubst %/bin/,%,$(dir $(NVCC)))
-CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib) $(CUDA_HOME)/lib64)
-NVCCFLAGS := -O3 -arch=sm_90 -std=c++17 -lineinfo -Iinclude -Icuda -Xcompiler -Wall,-Wextra
+NVCCFLAGS := -O3 -arch=sm_90 -std=c++17 -lineinfo -Iinclude -Icuda -I$(CUDA_HOME)/include -Xcompiler -Wall,-Wextra
 # The CUDA runtime linked statically: the binaries run wherever the driver is new enough.
 CUDA_LDLIBS := -L$(CUDA_LIBDIR) -lcudart_static -ldl -lrt -lpthread
 # The emulator compiles the kernels as C++ with the project's warnings (and sanitizers under SAN=1).
