@@ -270,7 +270,8 @@ static void flush(tilewalk *w, size_t k, bool tile, const char *outside)
             fprintf(w->out, "%*s   %s\n", (int)mw, "", w->line[r].text);
         fputc('\n', w->out);
     }
-    memmove(w->line, w->line + k, (w->n - k) * sizeof *w->line);
+    if (k < w->n)   /* (memmove with a null line buffer is undefined even for 0 bytes) */
+        memmove(w->line, w->line + k, (w->n - k) * sizeof *w->line);
     w->n -= k;
     fflush(w->out);
     if (tile && w->after_tile)
