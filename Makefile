@@ -36,7 +36,7 @@ NVCC := $(realpath $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/loc
 # the first candidate that holds the static runtime: nvcc's own TOP (from its dry run), nvcc's real path, /usr/local/cuda.
 ifneq ($(NVCC),)
   CUDA_TOPS := $(shell $(NVCC) --dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^\#\$$ TOP=//p') \
-               $(dir $(realpath $(NVCC))).. /usr/local/cuda
+               $(dir $(NVCC)).. /usr/local/cuda
   CUDA_LIBDIR := $(firstword $(foreach t,$(CUDA_TOPS),$(foreach l,lib64 lib targets/x86_64-linux/lib, \
                    $(patsubst %/libcudart_static.a,%,$(realpath $(t)/$(l)/libcudart_static.a)))))
   CUDA_HOME := $(firstword $(foreach t,$(CUDA_TOPS),$(if $(wildcard $(t)/include/cuda_runtime.h),$(realpath $(t)))))
