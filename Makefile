@@ -15,7 +15,20 @@ BUILD := build$(if $(filter 1,$(SAN)),/san,/rel)
 # Lesson binaries live at the root for learners; a sanitizer build keeps its own copies apart.
 BINDIR := $(if $(filter 1,$(SAN)),$(BUILD)/bin,.)
 
-CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -g -Iinclude -Ilessons
+CFLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -g
+# ---- layers: each sees only the headers of the layers below it (STYLE.md); the include path enforces it ----------
+#   base    util, rng, exit codes                       include/base    sim/base
+#   model   the memory model and the algorithms         include/model   sim/model
+#   oracle  fp64 references and verification            include/oracle  sim/oracle
+#   course  cli, summary, report, trace, tile maps      include/course  sim/course
+#   lab     what every lesson does around an algorithm  include/lab     lessons/lab
+#   lessons, tests, plots, cuda host code: everything above (+ lessons/ for lessons.h)
+INC_base := -Iinclude/base
+INC_model := $(INC_base) -Iinclude/model
+INC_oracle := $(INC_model) -Iinclude/oracle
+INC_course := $(INC_model) -Iinclude/course
+INC_lab := $(INC_oracle) -Iinclude/course -Iinclude/lab
+INC_ALL := $(INC_lab) -Ilessons
 LDLIBS := -lm
 ifeq ($(SAN),1)
   CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -65,18 +78,25 @@ CUDA_LESSONS := $(foreach r,$(LESSON_ROWS),$(if $(filter cuda,$(word 3,$(subst :
 CPU_BINS := $(foreach r,$(CPU_LESSONS),$(call lesson_bin,$(r)))
 
 # ---- the simulator library ----------------------------------------------------------------------------------------
-SIM_SRC := $(wildcard sim/*.c)
+SIM_SRC := $(wildcard sim/*/*.c lessons/lab/*.c)
 SIM_OBJ := $(SIM_SRC:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libflashlab.a
 
+# sim/<layer>/x.c sees INC_<layer>; the lab layer INC_lab; everything else INC_ALL.
+$(BUILD)/sim/%.o: sim/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_$(word 2,$(subst /, ,$<))) -MMD -MP -c $< -o $@
+$(BUILD)/lessons/lab/%.o: lessons/lab/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_lab) -MMD -MP -c $< -o $@
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(INC_ALL) -MMD -MP -c $< -o $@
 
 # Lessons compiled without main(), for the test runner to call lessonNN_run directly.
 $(BUILD)/nomain/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DFLASHLAB_NO_MAIN -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(INC_ALL) -DFLASHLAB_NO_MAIN -MMD -MP -c $< -o $@
 
 $(LIB): $(SIM_OBJ)
 	@rm -f $@
@@ -89,15 +109,17 @@ $(call lesson_bin,$(1)): $(BUILD)/$(basename $(call lesson_src,$(1))).o $(LIB)
 endef
 $(foreach r,$(CPU_LESSONS),$(eval $(call lesson_rule,$(r))))
 
-.PHONY: all lib demo test check-deps run-tests clean help
-all: $(LIB) $(CPU_BINS)
+.PHONY: all cpu lib demo test check-deps run-tests clean help
+# The CPU side first; the GPU fragments add their lessons to all (not to cpu), so make demo never waits for nvcc.
+all: cpu
+cpu: $(LIB) $(CPU_BINS)
 lib: $(LIB)
 
 # demo and test do their own set-up on a fresh Debian machine (.ci/deps.sh: apt-get as root, else the command to run),
 # then build in a fresh make so the probes above see what was installed.
 demo:
 	@bash .ci/deps.sh cc
-	@$(MAKE) all
+	@$(MAKE) cpu
 	./lesson03
 
 # ---- tests --------------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 /* attn_tc.h — the tensor-core FlashAttention-2 forward kernels (cuda/attn_v04_*.cu and later), callable from C.
  *
- * Same contract as the simulator's flash2 (include/attention.h): q, k, v, o are (B, N, H, d) in fp16 or bf16,
+ * Same contract as the simulator's flash2 (include/model/attention.h): q, k, v, o are (B, N, H, d) in fp16 or bf16,
  * lse is (B, H, N) fp32 with L = m + log(l) in natural-log units of the scaled scores; causal masks key j > query i.
  * Each version is one row of cuda/attn_tc.def; tc_versions[] below is built from that list.
  *

@@ -24,18 +24,18 @@ HELP_LINES += make_cuda-bench__on_a_GPU:_v01/v02/v03_time_and_device_memory_over
 .PHONY: cuda cuda-test-nogpu test-cuda ncu cuda-bench
 
 ifneq ($(NVCC),)
-NVCCFLAGS := -O3 -arch=sm_90 -std=c++17 -lineinfo -Iinclude -Icuda -I$(CUDA_HOME)/include -Xcompiler -Wall,-Wextra
+NVCCFLAGS := -O3 -arch=sm_90 -std=c++17 -lineinfo $(INC_ALL) -Icuda -I$(CUDA_HOME)/include -Xcompiler -Wall,-Wextra
 # The CUDA runtime linked statically: the binaries run wherever the driver is new enough.
 CUDA_LDLIBS := -L$(CUDA_LIBDIR) -lcudart_static -ldl -lrt -lpthread
 # The emulator compiles the kernels as C++ with the project's warnings (and sanitizers under SAN=1).
-EMU_CXXFLAGS := $(filter-out -std=c11 -pedantic,$(CFLAGS)) -std=c++17 -Wno-unknown-pragmas -DFLASHLAB_EMU -Icuda \
+EMU_CXXFLAGS := $(filter-out -std=c11 -pedantic,$(CFLAGS)) $(INC_ALL) -std=c++17 -Wno-unknown-pragmas -DFLASHLAB_EMU -Icuda \
                 -I$(CUDA_HOME)/include
 
 CUDA_DEV_OBJ := $(CUDA_KERNELS:%=$(CUDA_B)/%.o) $(CUDA_KERNELS:%=$(CUDA_B)/%_count.o) $(CUDA_B)/cuda_attn.o
 CUDA_HOST_OBJ := $(CUDA_B)/cuda_attn_host.o
 CUDA_EMU_OBJ := $(CUDA_KERNELS:%=$(CUDA_B)/emu/%.o) $(CUDA_KERNELS:%=$(CUDA_B)/emu/%_count.o) \
                 $(CUDA_B)/emu/emu_session.o
-CUDA_HDRS := $(wildcard cuda/*.h cuda/*.cuh cuda/emu/*.h include/*.h)
+CUDA_HDRS := $(wildcard cuda/*.h cuda/*.cuh cuda/emu/*.h include/*/*.h)
 # Check's flags from pkg-config, or the plain names where a GPU machine has the library but no pkg-config.
 CUDA_CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CUDA_CHECK_LIBS := $(or $(shell pkg-config --libs check 2>/dev/null),-lcheck -lsubunit -lrt -lm -lpthread)
@@ -67,7 +67,7 @@ $(CUDA_B)/%.o $(BUILD)/lessons/%.o: CFLAGS += -Icuda
 $(CUDA_B)/check_cuda.o: CFLAGS += $(CUDA_CHECK_CFLAGS)
 $(CUDA_B)/check_cuda_emu.o: cuda/check_cuda.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Icuda $(CUDA_CHECK_CFLAGS) -DCHECK_EMU -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(INC_ALL) -Icuda $(CUDA_CHECK_CFLAGS) -DCHECK_EMU -MMD -MP -c $< -o $@
 
 # Links: C and C++ objects, the simulator library last (other fragments may add objects to a CUDA lesson).
 cuda_link = $(CXX) $(LDFLAGS) $(filter-out $(LIB),$^) $(LIB) $(1) $(LDLIBS) -o $@

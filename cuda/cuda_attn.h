@@ -1,7 +1,7 @@
 /* cuda_attn.h — the CUDA teaching kernels from C: v01 standard attention, v02 FlashAttention, v03 FlashAttention-2.
  *
  * The kernels (cuda/attn_v01_naive.cu, attn_v02_flash1.cu, attn_v03_flash2.cu) run the simulator's algorithms
- * (include/attention.h) in fp32 on a GPU: the same blocks Br x Bc, chosen from M = the device's shared memory per
+ * (include/model/attention.h) in fp32 on a GPU: the same blocks Br x Bc, chosen from M = the device's shared memory per
  * block exactly as attn_choose_blocks chooses them, the same loops, and shared memory laid out from the same
  * attn_sram_plan. Built with -DFL_COUNT, a twin of every kernel counts the elements it loads from and stores to
  * global memory, per tensor; those counts must equal the simulator's ledger for the same shape, number for number.

@@ -9,13 +9,13 @@
 # The kernels are compiled twice: plainly, and with -DFL_COUNT into counting twins named ..._count (attn_tc.h).
 
 ifneq ($(NVCC),)
-TC_NVFLAGS := -O3 -std=c++17 -arch=sm_90 -Iinclude -Icuda -I$(CUDA_HOME)/include -Xcompiler -fPIC
+TC_NVFLAGS := -O3 -std=c++17 -arch=sm_90 $(INC_ALL) -Icuda -I$(CUDA_HOME)/include -Xcompiler -fPIC
 TC_CU := $(sort $(wildcard cuda/attn_v0[4-9]_*.cu cuda/attn_v[1-9][0-9]_*.cu))
 TC_DEPS := cuda/tc_common.cuh cuda/tc_warp.cuh cuda/attn_tc.h cuda/cuda_check.h
 TC_KOBJ := $(TC_CU:cuda/%.cu=$(BUILD)/tc/%.o) $(TC_CU:cuda/%.cu=$(BUILD)/tc/count/%.o)
 TC_OBJ := $(TC_KOBJ) $(BUILD)/tc/attn_tc.o
 TC_HOST := $(BUILD)/tc/tc_host.o
-TC_CFLAGS := $(CFLAGS) -fPIC -Icuda -I$(CUDA_HOME)/include
+TC_CFLAGS := $(CFLAGS) $(INC_ALL) -fPIC -Icuda -I$(CUDA_HOME)/include
 TC_LINK := -L$(CUDA_LIBDIR) -lcudart_static -lstdc++ -ldl -lrt -lpthread
 TC_SO := $(BUILD)/libflashlab_tc.so
 TC_CHECK := $(BUILD)/tc_check

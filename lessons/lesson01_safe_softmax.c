@@ -5,7 +5,7 @@
  *      stored in fp16 is inf (largest 65504 = e^11.09); then inf / inf = NaN.
  *   2. Safe softmax subtracts the row max m first, so every e^(x − m) is at most 1. Finding m is one more pass over
  *      the row: when a row does not fit in SRAM it is streamed from HBM three times, max, sum and normalize:
- *      3 reads + 1 write of N per row, counted by the memory model (sim/softmax.c).
+ *      3 reads + 1 write of N per row, counted by the memory model (sim/model/softmax.c).
  * Algorithm: safe softmax, three passes: m = max_j x_j; ℓ = Σ_j e^(x_j − m); y_j = e^(x_j − m) / ℓ.
  * Run:  ./lesson01                 the overflow examples, then R=1 row of N=1024 through a 1 KiB SRAM
  *       ./lesson01 --dtype fp16    the same in half precision: the naive version fails far sooner

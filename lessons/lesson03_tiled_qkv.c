@@ -2,7 +2,7 @@
  *
  * What it teaches (the seed course's tiling walk-through; Dao et al. 2022, Algorithm 1):
  *   Part 1  O = Q K^T V without softmax. Without softmax attention is linear, so O_i = Σ_j (Q_i K_j^T) V_j: each tile
- *           (i, j) adds one partial product into O_i (sim/tiled.c). Small integer inputs keep every partial sum exact,
+ *           (i, j) adds one partial product into O_i (sim/model/tiled.c). Small integer inputs keep every partial sum exact,
  *           so the tiled O equals the plain product exactly.
  *   Part 2  the same loop with online softmax: Algorithm 1 itself (attn_forward, ATTN_FLASH1). What it adds to the
  *           traffic is the row statistics l_i, m_i, read and written beside O_i on every tile.

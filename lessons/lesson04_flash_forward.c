@@ -10,7 +10,7 @@
  * The lesson checks the counted ledger against those lines tensor by tensor and prints ✓ or ✗ for each; a ✗
  * makes it exit with status 1 (it is also a self-test). It also shows the errors of both algorithms against the
  * double-precision reference: in fp16/bf16 FlashAttention-1 rounds Oi to the storage type after every key block.
- * Algorithm lines: Alg.1 lines 1-13 (sim/attn_flash1.c), Alg.0 lines 1-3 (sim/attn_standard.c).
+ * Algorithm lines: Alg.1 lines 1-13 (sim/model/attn_flash1.c), Alg.0 lines 1-3 (sim/model/attn_standard.c).
  * Run:  ./lesson04                         N=11, d=4, M=512 B: 3 x 3 tiles, the last ones short, walked one by one
  *       ./lesson04 --step                  pause after each tile (in a terminal)
  *       ./lesson04 --causal                skip the tiles above the diagonal

@@ -15,7 +15,7 @@
  *   5  parallelism: no row block reads what another writes, so (batch, head, query block) triples run on any
  *      thread; each worker has its own SRAM and ledger; counts and outputs are identical for any thread count.
  * The lesson checks every counted ledger against its closed form (✓/✗) and exits 1 if one differs.
- * Algorithm lines: FA2 Alg.1 lines 3-15 (sim/attn_flash2.c); Alg.1 of FlashAttention-1 for comparison.
+ * Algorithm lines: FA2 Alg.1 lines 3-15 (sim/model/attn_flash2.c); Alg.1 of FlashAttention-1 for comparison.
  * Run:  ./lesson06                      N=19, d=4, M=512 B: 4 x 5 tiles of 6 x 4, the last ones short
  *       ./lesson06 --causal             part 1 with the causal mask too
  *       ./lesson06 -N 4096 -d 64 -M 96K --threads 2 --count-only      the ledgers at scale

@@ -7,7 +7,7 @@
  * l themselves), and it gets the row sums D_i = sum_j P_ij dP_ij from D = rowsum(dO o O) before its loop. The price
  * is more FLOPs (S is computed twice) and dQ accumulated across key blocks by read-modify-write in HBM; the prize is
  * no O(N^2) traffic and no O(N^2) memory.
- * Algorithm lines: Alg.3 lines 1-5 (one ledger phase each); Alg.4 lines 5-24; FA2 Alg.2 lines 3-18 (sim/attn_backward.c).
+ * Algorithm lines: Alg.3 lines 1-5 (one ledger phase each); Alg.4 lines 5-24; FA2 Alg.2 lines 3-18 (sim/model/attn_backward.c).
  * OpenMP runs heads in parallel, never key blocks j: each j adds into every dQi, so parallel j would race on dQ
  * (FlashAttention-2's CUDA code runs j in parallel with atomic adds); one head per thread keeps results bitwise.
  * Checks: the counted ledgers against the closed forms; dQ, dK, dV against the double-precision reference

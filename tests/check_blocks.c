@@ -1,4 +1,4 @@
-/* check_blocks.c — blocks_choose (sim/blocks.c): the paper's rule Bc = ⌈M/4d⌉, Br = min(Bc, d) when it fits, the
+/* check_blocks.c — blocks_choose (sim/model/blocks.c): the paper's rule Bc = ⌈M/4d⌉, Br = min(Bc, d) when it fits, the
  * largest blocks that fit when it does not, requested blocks kept, and one clear reason when nothing works; and
  * blocks_choose_rule's transposed rule for a query-outer loop (FlashAttention-2): Br = ⌈M/4d⌉, Bc = min(Br, d). */
 #include <check.h>

@@ -1,5 +1,5 @@
 /* Reference solution of hw01 (lessons/homework/hw01_online_softmax.c): the library's online softmax,
- * sim/softmax.c, which lesson02 walks through — two passes, a tile of Br x Bc and mi, li per row in SRAM. */
+ * sim/model/softmax.c, which lesson02 walks through — two passes, a tile of Br x Bc and mi, li per row in SRAM. */
 #include "homework.h"
 #include "softmax.h"
 

@@ -1,4 +1,4 @@
-/* Reference solution of hw03 (lessons/homework/hw03_speed.c): the timing loop is sim/bench.c's bench_run, the speed
+/* Reference solution of hw03 (lessons/homework/hw03_speed.c): the timing loop is sim/course/bench.c's bench_run, the speed
  * test runs both algorithms on the same inputs in the same run (plots/bench_runtime.c does the same for figure 5). */
 #include <stdlib.h>
 #include <string.h>

@@ -18,7 +18,7 @@
  *   - SRAM (capacity M) holds exactly: one tile Xij of Br*Bc floats (x's dtype), mi and li of Br floats each (fp32).
  *     Allocating more stops the program with "SRAM too small".
  *
- * Tools (include/mem.h)
+ * Tools (include/model/mem.h)
  *   hbm_mat X = hbm_whole(x), Y = hbm_whole(y);           R = X.rows, N = X.cols
  *   float *t = sram_alloc(m, Br * Bc, hbm_dtype(x), "Xij");
  *   hbm_load_tile(m, t, X, r0, rows, c0, cols, "Xij");    rows x cols values, row k of the tile at t + k*cols

@@ -24,7 +24,7 @@
  *   - SRAM M is exactly the buffers of attn_sram_plan(ATTN_FLASH1, false, Br, Bc, d, DTYPE_FP32, &plan): Kj, Vj, Qi,
  *     Oi, li, mi, Sij (P~ij in place), m~ij, l~ij, mi_new, li_new. More stops the program ("SRAM too small").
  *
- * Tools (include/mem.h)
+ * Tools (include/model/mem.h)
  *   hbm_mat Q = hbm_head(t->q, b, h);                 one head: N x d (O the same; t->m, t->l: N x 1)
  *   float *Kj = sram_alloc(m, Bc * d, hbm_dtype(t->k), "Kj");
  *   hbm_load_rows(m, Kj, K, j * Bc, rows, "Kj");      rows x d values, row r of the tile at Kj + r*d

@@ -23,8 +23,8 @@
  * Then look at your numbers: `make plots` draws the same comparison (figure 5) — is FlashAttention faster on a
  * CPU? Why might it not be, when its win on a GPU comes from HBM traffic? (docs/homework.md discusses it.)
  *
- * Tools: attn_params, attn_choose_blocks, attn_alloc, hbm_upload, attn_forward, attn_free (include/attention.h);
- *        rng_seed, rng_fill_normal (include/rng.h). <time.h> needs `#define _POSIX_C_SOURCE 200809L` first.
+ * Tools: attn_params, attn_choose_blocks, attn_alloc, hbm_upload, attn_forward, attn_free (include/model/attention.h);
+ *        rng_seed, rng_fill_normal (include/base/rng.h). <time.h> needs `#define _POSIX_C_SOURCE 200809L` first.
  *
  * Test:  make homework HW=03      (reference: docs/solutions/hw03_speed.c)
  */

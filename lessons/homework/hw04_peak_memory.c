@@ -5,7 +5,7 @@
  *      counted, never stored, so N = 65536 costs nothing), choose blocks (attn_choose_blocks), attn_alloc, run
  *      attn_forward, and return mem_hbm_peak: the most bytes of HBM tensors allocated at once. Free everything.
  *   2. hw04_predict_peak_bytes: explain. The same number from a formula in N, d and dtype_size(dt). Which tensors
- *      are alive at the peak, with which shapes and dtypes? (include/attention.h: attn_tensors lists them; standard
+ *      are alive at the peak, with which shapes and dtypes? (include/model/attention.h: attn_tensors lists them; standard
  *      attention materializes S and P, N x N each; FlashAttention keeps O(N) row statistics in fp32.)
  *   3. hw04_growth_exponent: the e in peak ∝ N^e between two measurements: log(peak2/peak1) / log(N2/N1).
  *

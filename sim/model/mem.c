@@ -1,4 +1,4 @@
-/* mem.c — the counting memory model (see include/mem.h). */
+/* mem.c — the counting memory model (see include/model/mem.h). */
 #include "mem.h"
 
 #include <stdarg.h>

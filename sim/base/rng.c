@@ -1,4 +1,4 @@
-/* rng.c — xoshiro256** (Blackman & Vigna), seeded with splitmix64 (see include/rng.h). */
+/* rng.c — xoshiro256** (Blackman & Vigna), seeded with splitmix64 (see include/base/rng.h). */
 #include "rng.h"
 
 #include <math.h>

@@ -1,4 +1,4 @@
-/* trace.c — text, CSV and Chrome-trace JSON writers for memory-model events (see include/trace.h). */
+/* trace.c — text, CSV and Chrome-trace JSON writers for memory-model events (see include/course/trace.h). */
 #include "trace.h"
 
 #include <stdlib.h>

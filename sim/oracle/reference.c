@@ -1,4 +1,4 @@
-/* reference.c — plain double-precision softmax and attention (see include/reference.h). */
+/* reference.c — plain double-precision softmax and attention (see include/oracle/reference.h). */
 #include "reference.h"
 
 #include <math.h>

@@ -1,4 +1,4 @@
-/* softmax.c — naive, safe (3 passes) and online (2 passes) softmax on the memory model (see include/softmax.h). */
+/* softmax.c — naive, safe (3 passes) and online (2 passes) softmax on the memory model (see include/model/softmax.h). */
 #include "softmax.h"
 
 #include <math.h>

@@ -1,5 +1,5 @@
 /* attention.c — what the attention algorithms share: names, SRAM plans, block choice, HBM tensors, the parallel
- * runner, dispatch, and the closed-form ledgers each algorithm must produce (see include/attention.h).
+ * runner, dispatch, and the closed-form ledgers each algorithm must produce (see include/model/attention.h).
  * The algorithms: attn_standard.c, attn_flash1.c, attn_flash2.c (forward), attn_backward.c (backward). */
 #include "attention.h"
 

@@ -1,4 +1,4 @@
-/* summary.c — the one-line key=value summary every lesson ends with (see include/summary.h). */
+/* summary.c — the one-line key=value summary every lesson ends with (see include/course/summary.h). */
 #include "summary.h"
 
 #include <math.h>

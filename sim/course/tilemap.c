@@ -1,4 +1,4 @@
-/* tilemap.c — the ASCII tile map and the walk-through observer (see include/tilemap.h). */
+/* tilemap.c — the ASCII tile map and the walk-through observer (see include/course/tilemap.h). */
 #include "tilemap.h"
 
 #include <stdarg.h>

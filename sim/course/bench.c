@@ -1,4 +1,4 @@
-/* bench.c — warm-up, timed repeats and medians for benchmarks (see include/bench.h). */
+/* bench.c — warm-up, timed repeats and medians for benchmarks (see include/course/bench.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "bench.h"
 

@@ -1,4 +1,4 @@
-/* report.c — padded UTF-8 text and the closed-form check line (see include/report.h). */
+/* report.c — padded UTF-8 text and the closed-form check line (see include/course/report.h). */
 #include "report.h"
 
 #include <stdio.h>

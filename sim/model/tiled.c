@@ -1,4 +1,4 @@
-/* tiled.c — O = Q K^T V tile by tile, Algorithm 1's loop without the softmax (see include/tiled.h). */
+/* tiled.c — O = Q K^T V tile by tile, Algorithm 1's loop without the softmax (see include/model/tiled.h). */
 #include "tiled.h"
 
 #include <stdio.h>

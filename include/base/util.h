@@ -14,8 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* The exit status for every kind of bad input (arguments, sizes, SRAM too small, no GPU). */
-#define FL_EXIT_USAGE 2
+#include "exitcode.h"   // defines: FL_EXIT_OK, FL_EXIT_CHECK, FL_EXIT_USAGE, FL_EXIT_IO, FL_EXIT_INTERNAL
 
 /* Name printed before error messages ("lesson03: error: ..."); set once by the program's main. */
 void fl_set_progname(const char *name);

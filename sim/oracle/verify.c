@@ -1,4 +1,4 @@
-/* verify.c — compare against a double-precision reference, NaN always failing (see include/verify.h). */
+/* verify.c — compare against a double-precision reference, NaN always failing (see include/oracle/verify.h). */
 #include "verify.h"
 
 #include <math.h>

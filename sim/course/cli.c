@@ -1,4 +1,4 @@
-/* cli.c — the common command line, parsed once for every lesson (see include/cli.h). */
+/* cli.c — the common command line, parsed once for every lesson (see include/course/cli.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 

@@ -1,4 +1,4 @@
-/* dtype.c — bit-exact fp16/bf16 rounding (see include/dtype.h). */
+/* dtype.c — bit-exact fp16/bf16 rounding (see include/model/dtype.h). */
 #include "dtype.h"
 
 #include <float.h>

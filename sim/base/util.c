@@ -1,4 +1,4 @@
-/* util.c — fatal errors, checked allocation and size arithmetic (see include/util.h). */
+/* util.c — fatal errors, checked allocation and size arithmetic (see include/base/util.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "util.h"
 
