@@ -13,10 +13,9 @@
 #include "util.h"
 #include "verify.h"
 
-/* Tri Dao's method: an algorithm computing in dtype dt may err (max abs, against fp64) at most ERR_FACTOR times
- * what a materialized implementation in dt errs (ref_attention_lowp), plus a floor for the case where that
- * reference happens to be nearly exact (N = 1, say). */
-#define ERR_FACTOR 2.0
+/* Tri Dao's method (verify_tridao_bound): an algorithm computing in dtype dt may err (max abs, against fp64) at most
+ * ORACLE_TRIDAO_FACTOR times what a materialized implementation in dt errs (ref_attention_lowp), plus a floor for
+ * the case where that reference happens to be nearly exact (N = 1, say). */
 #define FLOOR_ROUNDINGS 2.0   /* floor: two roundings in dt of the largest output element, 2 u max|O| */
 /* flash1 writes Oi back to HBM after every key block, so a dt store rounds it Tc times; each rounding adds at most
  * u*|O| <= u*max|V|, carried on with weight l_old e^(m_old - m_new) / l_new <= 1: at most Tc*u*max|V| more. */
@@ -116,7 +115,7 @@ static void check_algo(const shape *s, attn_algo a, dtype_t dt, bool causal, boo
     float *o = malloc(n * sizeof *o), *L = malloc(nl * sizeof *L), *l = malloc(nl * sizeof *l);
     hbm_download(t.out, o);
     double u = dtype_eps(dt);
-    double tol = ERR_FACTOR * pr->err_low + FLOOR_ROUNDINGS * u * pr->omax;
+    double tol = verify_tridao_bound(pr->err_low, FLOOR_ROUNDINGS * u * pr->omax);
     if (a == ATTN_FLASH1 && dt != DTYPE_FP32)
         tol += FLASH1_ROUNDTRIPS(ceil_div(s->N, p.Bc), u, pr->vmax);
     char name[160];
@@ -125,7 +124,7 @@ static void check_algo(const shape *s, attn_algo a, dtype_t dt, bool causal, boo
     verify_stats st;
     bool ok = verify_close(pr->O, o, n, tol, 0, name, &st, NULL);
     ck_assert_msg(ok, "%s: max abs err %.3g (%zu NaN) > %.3g = %g x materialized %s error %.3g + floor", name,
-                  st.max_abs, st.nan, tol, ERR_FACTOR, dtype_name(dt), pr->err_low);
+                  st.max_abs, st.nan, tol, ORACLE_TRIDAO_FACTOR, dtype_name(dt), pr->err_low);
 
     /* Saved statistics: flash2's L, flash1's m and l (L = m + log l). */
     if (a != ATTN_STANDARD) {
@@ -326,6 +325,21 @@ START_TEST(choose_blocks_reports)
 }
 END_TEST
 
+/* Tri Dao's criterion, named once in the oracle: at most ORACLE_TRIDAO_FACTOR times the baseline, NaN never. */
+START_TEST(tridao_criterion)
+{
+    ck_assert(verify_tridao(0.0, 0.0));
+    ck_assert(verify_tridao(ORACLE_TRIDAO_FACTOR * 0.125, 0.125));
+    ck_assert(!verify_tridao(nextafter(ORACLE_TRIDAO_FACTOR * 0.125, 1.0), 0.125));
+    ck_assert(!verify_tridao(NAN, 0.125));
+    ck_assert(!verify_tridao(0.0, NAN));
+    ck_assert(!verify_tridao(INFINITY, 0.125));
+    ck_assert(verify_tridao(1.0, INFINITY));   /* an infinite baseline bounds nothing away: the caller's to refuse */
+    ck_assert_double_eq(verify_tridao_bound(0.25, 0.5), ORACLE_TRIDAO_FACTOR * 0.25 + 0.5);
+    ck_assert(isnan(verify_tridao_bound(NAN, 0.5)));
+}
+END_TEST
+
 Suite *attention_suite(void)
 {
     Suite *s = suite_create("attention");
@@ -335,6 +349,7 @@ Suite *attention_suite(void)
     tcase_add_test(tc, standard_is_the_materialized_reference);
     tcase_add_test(tc, flash1_pays_for_its_writebacks);
     tcase_add_test(tc, masked_rows_have_no_nan);
+    tcase_add_test(tc, tridao_criterion);
     suite_add_tcase(s, tc);
     tc = tcase_create("Limits");
     tcase_add_loop_exit_test(tc, sram_too_small_exits, 2, 0, ATTN_NALGOS);
