@@ -1,5 +1,6 @@
 /* check_attention.c — every forward algorithm's O (and L, or m and l) against the double-precision reference, with
- * Tri Dao's tolerance method for fp16/bf16; masked rows without NaN; bad shapes and a small SRAM exit with 2. */
+ * Tri Dao's tolerance method for fp16/bf16; masked rows without NaN; FA2's exported row update is the forward's;
+ * every algorithm's pseudocode; bad shapes and a small SRAM exit with 2, a caller's bug with 4. */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <math.h>
@@ -249,6 +250,106 @@ START_TEST(masked_rows_have_no_nan)
 }
 END_TEST
 
+/* attn_flash2_row_update is the very code attn_forward runs for FA2 lines 9-10: walking one head's rows with it
+ * (scores computed the simulator's way, fp32, in index order) and dividing by l at the end (line 12) gives attn_forward's
+ * O bit for bit, causal or not, ragged blocks included. This is how a lesson shows FA2's state without copying it. */
+START_TEST(flash2_row_update_is_the_forward)
+{
+    enum { N = 13, D = 5, BR = 4, BC = 3 };
+    for (int causal = 0; causal < 2; causal++) {
+        float q[N * D], k[N * D], v[N * D], o[N * D];
+        rng_t r;
+        rng_seed(&r, 99 + (uint64_t)causal);
+        rng_fill_normal(&r, q, N * D, 1.0f);
+        rng_fill_normal(&r, k, N * D, 1.0f);
+        rng_fill_normal(&r, v, N * D, 1.0f);
+        attn_params p = {.algo = ATTN_FLASH2, .B = 1, .N = N, .H = 1, .d = D, .causal = causal, .Br = BR, .Bc = BC};
+        mem_t *m = mem_create(1 << 16, false);
+        attn_tensors t = attn_alloc(m, &p, DTYPE_FP32, false);
+        hbm_upload(t.q, q);
+        hbm_upload(t.k, k);
+        hbm_upload(t.v, v);
+        attn_forward(m, &p, &t);
+        hbm_download(t.out, o);
+        float scale = (float)(1.0 / sqrt((double)D));
+        for (size_t row = 0; row < N; row++) {
+            float mi = -INFINITY, li = 0, oi[D] = {0}, s[BC];
+            size_t last = causal ? (row / BR + 1) * BR - 1 : N - 1;   /* the row block's last query */
+            for (size_t k0 = 0; k0 < N && k0 <= last; k0 += BC) {    /* causal: later key blocks are skipped */
+                size_t kc = min_size(BC, N - k0);
+                for (size_t c = 0; c < kc; c++) {
+                    float acc = 0;
+                    for (size_t x = 0; x < D; x++)
+                        acc += q[row * D + x] * k[(k0 + c) * D + x];
+                    s[c] = causal && k0 + c > row ? -INFINITY : scale * acc;
+                }
+                attn_flash2_row_update(s, kc, v + k0 * D, D, &mi, &li, oi);
+            }
+            ck_assert(li > 0);
+            for (size_t x = 0; x < D; x++)
+                ck_assert_msg(oi[x] / li == o[row * D + x], "causal=%d O[%zu][%zu]: row update %.9g, forward %.9g",
+                              causal, row, x, oi[x] / li, o[row * D + x]);
+        }
+        attn_free(m, &t);
+        mem_destroy(m);
+    }
+}
+END_TEST
+
+/* A tile whose scores are all masked leaves a fresh row untouched and NaN-free (the -inf guard), and a later tile
+ * with a real score takes over with alpha = 0. */
+START_TEST(flash2_row_update_guards_minus_inf)
+{
+    float s[2] = {-INFINITY, -INFINITY}, V[4] = {1, 2, 3, 4}, mi = -INFINITY, li = 0, oi[2] = {0, 0};
+    attn_flash2_row_update(s, 2, V, 2, &mi, &li, oi);
+    ck_assert(mi == -INFINITY);
+    ck_assert_float_eq(li, 0);
+    ck_assert(oi[0] == 0 && oi[1] == 0 && s[0] == 0 && s[1] == 0);
+    float s2[1] = {0.5f};
+    attn_flash2_row_update(s2, 1, V + 2, 2, &mi, &li, oi);
+    ck_assert_float_eq(mi, 0.5f);
+    ck_assert_float_eq(li, 1);
+    ck_assert_float_eq(oi[0], 3);
+    ck_assert_float_eq(oi[1], 4);
+}
+END_TEST
+
+/* Every row of the table carries the paper's pseudocode, and the line numbers the code and its traces cite point at
+ * the line that says so. */
+START_TEST(pseudocode_matches_the_cited_lines)
+{
+    static const struct {
+        attn_algo a;
+        bool bw;
+        size_t line;      /* 1-based, as the papers and the code's comments number them */
+        const char *says;
+    } cited[] = {
+        {ATTN_STANDARD, false, 2, "softmax(S)"}, {ATTN_STANDARD, true, 5, "dK = dS^T Q"},
+        {ATTN_FLASH1, false, 6, "Load Kj, Vj"},  {ATTN_FLASH1, false, 8, "Load Qi, Oi, li, mi"},
+        {ATTN_FLASH1, false, 13, "mi <- mi_new"}, {ATTN_FLASH1, true, 10, "Load Qi, Oi, dOi, dQi, li, mi"},
+        {ATTN_FLASH1, true, 21, "dQi <- dQi + tau dSij Kj"}, {ATTN_FLASH1, true, 24, "dKj <- dKj~"},
+        {ATTN_FLASH2, false, 4, "Load Qi"},      {ATTN_FLASH2, false, 7, "Load Kj, Vj"},
+        {ATTN_FLASH2, false, 13, "Li = mi(Tc) + log"}, {ATTN_FLASH2, true, 4, "D = rowsum(dO o O)"},
+        {ATTN_FLASH2, true, 15, "dQi <- dQi + dSij(j) Kj"}, {ATTN_FLASH2, true, 18, "Write dKj, dVj"},
+    };
+    for (int a = 0; a < ATTN_NALGOS; a++)
+        for (int bw = 0; bw < 2; bw++) {
+            const attn_pseudocode *pc = attn_algo_pseudocode((attn_algo)a, bw);
+            ck_assert_msg(pc->title && *pc->title && pc->require && *pc->require && pc->n >= 4, "%s %s",
+                          attn_algo_name((attn_algo)a), bw ? "backward" : "forward");
+            for (size_t k = 0; k < pc->n; k++)
+                ck_assert(pc->line[k] && *pc->line[k]);
+            ck_assert_msg(strstr(pc->line[pc->n - 1], "Return"), "%s: the last line returns", pc->title);
+        }
+    for (size_t c = 0; c < sizeof cited / sizeof cited[0]; c++) {
+        const attn_pseudocode *pc = attn_algo_pseudocode(cited[c].a, cited[c].bw);
+        ck_assert_uint_le(cited[c].line, pc->n);
+        ck_assert_msg(strstr(pc->line[cited[c].line - 1], cited[c].says), "%s line %zu: '%s' does not say '%s'",
+                      pc->title, cited[c].line, pc->line[cited[c].line - 1], cited[c].says);
+    }
+}
+END_TEST
+
 /* ---- limits: one line on stderr, exit 2 ---------------------------------------------------------------------- */
 
 static void quiet(void) { (void)!freopen("/dev/null", "w", stderr); }
@@ -293,6 +394,28 @@ START_TEST(overflowing_shape_exits)
     attn_tensors t;
     memset(&t, 0, sizeof t);
     attn_forward(m, &p, &t);
+}
+END_TEST
+
+/* A caller's bug, not the user's input: exit 4 (FL_EXIT_INTERNAL). */
+START_TEST(unknown_algorithm_is_internal)
+{
+    quiet();
+    attn_params p = {.algo = ATTN_NALGOS, .B = 1, .N = 8, .H = 1, .d = 4, .Br = 4, .Bc = 4};
+    mem_t *m = mem_create(1 << 20, true);
+    attn_tensors t = attn_alloc(m, &p, DTYPE_FP32, false);
+    attn_forward(m, &p, &t);
+}
+END_TEST
+
+START_TEST(missing_tensor_is_internal)
+{
+    quiet();
+    attn_params p = {.algo = (attn_algo)_i, .B = 1, .N = 8, .H = 1, .d = 4, .Br = 4, .Bc = 4};
+    mem_t *m = mem_create(1 << 20, true);
+    attn_tensors t = attn_alloc(m, &p, DTYPE_FP32, false);   /* no dO, dQ, dK, dV: not allocated for backward */
+    attn_forward(m, &p, &t);
+    attn_backward(m, &p, &t);
 }
 END_TEST
 
@@ -350,12 +473,19 @@ Suite *attention_suite(void)
     tcase_add_test(tc, flash1_pays_for_its_writebacks);
     tcase_add_test(tc, masked_rows_have_no_nan);
     tcase_add_test(tc, tridao_criterion);
+    tcase_add_test(tc, flash2_row_update_is_the_forward);
+    tcase_add_test(tc, flash2_row_update_guards_minus_inf);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("Table");
+    tcase_add_test(tc, pseudocode_matches_the_cited_lines);
     suite_add_tcase(s, tc);
     tc = tcase_create("Limits");
     tcase_add_loop_exit_test(tc, sram_too_small_exits, 2, 0, ATTN_NALGOS);
     tcase_add_exit_test(tc, zero_size_exits, 2);
     tcase_add_exit_test(tc, block_larger_than_n_exits, 2);
     tcase_add_exit_test(tc, overflowing_shape_exits, 2);
+    tcase_add_exit_test(tc, unknown_algorithm_is_internal, 4);
+    tcase_add_loop_exit_test(tc, missing_tensor_is_internal, 4, 0, ATTN_NALGOS);
     tcase_add_test(tc, choose_blocks_reports);
     suite_add_tcase(s, tc);
     return s;
