@@ -146,31 +146,24 @@ static void check_sram(const mem_t *m, const attn_params *p, bool backward, dtyp
                  need, mem_sram_capacity(m));
 }
 
-void attn_forward(mem_t *m, const attn_params *p, attn_tensors *t)
+/* Checks what every pass of every algorithm reads and writes (the algorithm checks what its forward saved), that
+ * the user's M holds the pass's plan, then runs it. */
+static void run_pass(mem_t *m, const attn_params *p, attn_tensors *t, bool backward)
 {
+    const struct {
+        const hbm_tensor *x;
+        const char *name;
+    } io[] = {{t->q, "Q"}, {t->k, "K"}, {t->v, "V"}, {t->out, "O"},             /* forward and backward */
+              {t->dout, "dO"}, {t->dq, "dQ"}, {t->dk, "dK"}, {t->dv, "dV"}};   /* backward */
     attn_check_params(p);
-    attn_need(t->q, "Q", p);
-    attn_need(t->k, "K", p);
-    attn_need(t->v, "V", p);
-    attn_need(t->out, "O", p);
-    check_sram(m, p, false, hbm_dtype(t->q));
-    pass(p->algo, false)->run(m, p, t);
+    for (size_t k = 0; k < (backward ? 8u : 4u); k++)
+        attn_need(io[k].x, io[k].name, p);
+    check_sram(m, p, backward, hbm_dtype(t->q));
+    pass(p->algo, backward)->run(m, p, t);
 }
 
-void attn_backward(mem_t *m, const attn_params *p, attn_tensors *t)
-{
-    attn_check_params(p);
-    attn_need(t->q, "Q", p);
-    attn_need(t->k, "K", p);
-    attn_need(t->v, "V", p);
-    attn_need(t->out, "O", p);
-    attn_need(t->dout, "dO", p);
-    attn_need(t->dq, "dQ", p);
-    attn_need(t->dk, "dK", p);
-    attn_need(t->dv, "dV", p);
-    check_sram(m, p, true, hbm_dtype(t->q));
-    pass(p->algo, true)->run(m, p, t);
-}
+void attn_forward(mem_t *m, const attn_params *p, attn_tensors *t) { run_pass(m, p, t, false); }
+void attn_backward(mem_t *m, const attn_params *p, attn_tensors *t) { run_pass(m, p, t, true); }
 
 /* ---- closed forms --------------------------------------------------------------------------------------------- *
  * Each algorithm derives one head's ledger from its pseudocode line by line, as arithmetic: nothing walks the
