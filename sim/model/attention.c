@@ -157,7 +157,7 @@ static void run_pass(mem_t *m, const attn_params *p, attn_tensors *t, bool backw
               {t->dout, "dO"}, {t->dq, "dQ"}, {t->dk, "dK"}, {t->dv, "dV"}};   /* backward */
     attn_check_params(p);
     for (size_t k = 0; k < (backward ? 8u : 4u); k++)
-        attn_need(io[k].x, io[k].name, p);
+        attn_need(io[k].x, io[k].name, attn_algo_name(p->algo));
     check_sram(m, p, backward, hbm_dtype(t->q));
     pass(p->algo, backward)->run(m, p, t);
 }

@@ -29,11 +29,10 @@ void attn_check_params(const attn_params *p)
 
 float attn_scale(const attn_params *p) { return (float)(p->scale ? p->scale : 1.0 / sqrt((double)p->d)); }
 
-void attn_need(const hbm_tensor *x, const char *name, const attn_params *p)
+void attn_need(const hbm_tensor *x, const char *name, const char *algo)
 {
     if (!x)
-        fl_internal("%s needs tensor %s; allocate the tensors with attn_alloc for this algorithm",
-                    attn_algo_name(p->algo), name);
+        fl_internal("%s needs tensor %s; allocate the tensors with attn_alloc for this algorithm", algo, name);
 }
 
 bool attn_tile_skipped(const attn_params *p, size_t i, size_t j)

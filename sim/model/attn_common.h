@@ -55,8 +55,9 @@ typedef struct {
  * 1..N, a negative or infinite scale; with exit 4 (fl_internal) on an algorithm outside the table. */
 void attn_check_params(const attn_params *p);
 float attn_scale(const attn_params *p);          /* p->scale, or 1/sqrt(d) when it is 0 */
-/* Stops with exit 4 when tensor x (named name) is missing: the caller did not allocate it with attn_alloc. */
-void attn_need(const hbm_tensor *x, const char *name, const attn_params *p);
+/* Stops with exit 4 when tensor x (named name) that algorithm `algo` needs is missing: the caller did not allocate it
+ * with attn_alloc. */
+void attn_need(const hbm_tensor *x, const char *name, const char *algo);
 
 /* ---- SRAM plans ----------------------------------------------------------------------------------------------- */
 

@@ -152,8 +152,8 @@ static void fwd_head(mem_t *m, const attn_params *p, attn_tensors *t, float *con
 static void forward(mem_t *m, const attn_params *p, attn_tensors *t)
 {
     sram_plan plan;
-    attn_need(t->m, "m", p);
-    attn_need(t->l, "l", p);
+    attn_need(t->m, "m", "flash1");
+    attn_need(t->l, "l", "flash1");
     fwd_plan(p->Br, p->Bc, p->d, hbm_dtype(t->q), &plan);
     mem_phase(m, "forward");
     attn_run(m, p, t, &plan, p->B * p->H, fwd_head);
@@ -233,8 +233,8 @@ static void bwd_head(mem_t *m, const attn_params *p, attn_tensors *t, float *con
 
 static void backward(mem_t *m, const attn_params *p, attn_tensors *t)
 {
-    attn_need(t->m, "m", p);
-    attn_need(t->l, "l", p);
+    attn_need(t->m, "m", "flash1");
+    attn_need(t->l, "l", "flash1");
     mem_phase(m, "backward");
     mem_note(m, "Alg.4: recompute Pij from Qi, Kj and the saved m, l; dQ accumulated in HBM across key blocks");
     attn_run(m, p, t, NULL, p->B * p->H, bwd_head);

@@ -159,7 +159,7 @@ static void fwd_block(mem_t *m, const attn_params *p, attn_tensors *t, float *co
 static void forward(mem_t *m, const attn_params *p, attn_tensors *t)
 {
     sram_plan plan;
-    attn_need(t->lse, "L", p);
+    attn_need(t->lse, "L", "flash2");
     fwd_plan(p->Br, p->Bc, p->d, hbm_dtype(t->q), &plan);
     mem_phase(m, "forward");
     attn_run(m, p, t, &plan, p->B * p->H * ceil_div(p->N, p->Br), fwd_block);
@@ -258,7 +258,7 @@ static void bwd_head(mem_t *m, const attn_params *p, attn_tensors *t, float *con
 
 static void backward(mem_t *m, const attn_params *p, attn_tensors *t)
 {
-    attn_need(t->lse, "L", p);
+    attn_need(t->lse, "L", "flash2");
     t->D = hbm_alloc_bhn(m, "D", DTYPE_FP32, p->B, p->H, p->N);   /* O(N) per head, like L */
     mem_phase(m, "backward_D");
     mem_note(m, "FA2 Alg.2 lines 3-4: dQ = 0 in HBM; D = rowsum(dO o O), written to HBM");

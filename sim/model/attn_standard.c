@@ -234,7 +234,7 @@ static void forward(mem_t *m, const attn_params *p, attn_tensors *t)
     dtype_t dt = hbm_dtype(t->q);
     size_t heads = p->B * p->H;
 
-    attn_need(t->P, "P", p);
+    attn_need(t->P, "P", "standard");
     t->S = hbm_alloc_bhnn(m, "S", dt, p->B, p->H, p->N);
     for (int ph = 0; ph < ATTN_STANDARD_PHASES; ph++) {
         sram_plan plan;
@@ -399,7 +399,7 @@ static void backward(mem_t *m, const attn_params *p, attn_tensors *t)
         "Alg.3 line 4: load dS, K by blocks, compute dQ = scale dS K, write dQ",
         "Alg.3 line 5: load dS, Q by blocks, compute dK = scale dS^T Q, write dK"};
     dtype_t dt = hbm_dtype(t->q);
-    attn_need(t->P, "P", p);
+    attn_need(t->P, "P", "standard");
     /* dP and dS are intermediates of the backward pass: allocated here, freed here, O(N^2) each. */
     t->dP = hbm_alloc_bhnn(m, "dP", dt, p->B, p->H, p->N);
     t->dS = hbm_alloc_bhnn(m, "dS", dt, p->B, p->H, p->N);
