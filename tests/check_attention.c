@@ -24,7 +24,7 @@
 /* L = m + log l is fp32 arithmetic on chip in every dtype (the inputs are the same rounded values the reference
  * sees): dot products of d terms and a sum of N exponentials, ~100 fp32 ulps of the largest logit at most. */
 #define L_RTOL 1e-5
-/* Logits scaled up to this size (the issue's ±1e4): softmax is then nearly one-hot. */
+/* Logits scaled up to ±1e4, far past what exp() holds unshifted: softmax is then nearly one-hot. */
 #define BIG_LOGIT 1e4
 
 typedef struct {

@@ -170,7 +170,7 @@ static void check_grads_with(const run_t *r, const refs_t *R, dtype_t dt, const 
 
 /* ---- Gradients ---------------------------------------------------------------------------------------------- */
 
-/* Ragged N against the blocks, d from the issue's set, B and H > 1, blocks with Br > Bc (tiles whose top rows are
+/* Ragged N against the blocks, d from 1 to 128, B and H > 1, blocks with Br > Bc (tiles whose top rows are
  * fully masked under causal) and Br < Bc, and blocks chosen from M by the plans. */
 static const shape grad_shapes[] = {
     {1, 1, 1, 1, 1, 1, 0},      {2, 3, 7, 3, 2, 3, 0},      {1, 2, 33, 16, 8, 2, 0},   {2, 1, 50, 1, 4, 7, 0},
