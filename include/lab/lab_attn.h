@@ -1,0 +1,62 @@
+/* lab_attn.h — one attention algorithm run the way every lesson runs it: blocks chosen for the options, a fresh
+ * memory model (--sram, --count-only), the inputs uploaded, the pass, the outputs downloaded, and the counted ledger
+ * held to the closed form derived from the pseudocode (attn_io_closed_form).
+ *
+ *   lab_attn r = lab_attn_plan(cfg, ATTN_FLASH2, false, NULL);   // blocks by flash2's own rule (big Br)
+ *   lab_attn_open(&L, &r, &in);          // model, tensors, upload; the trace follows a forward run from here
+ *   tilewalk *w = tilewalk_open(r.m, r.Tr, r.Tc, ...);            // observers of r.m go here
+ *   lab_attn_run(&L, &r);                // the pass; r.closed_ok, r.o and r.lse (or r.g) when computed
+ *   lab_attn_free(&r);
+ *
+ * A backward run (backward = true) runs the forward first, keeps its HBM peak, zeroes the ledger and then runs the
+ * backward alone: its ledger, closed form, trace and map are the backward's.
+ */
+#ifndef FLASHLAB_LAB_ATTN_H
+#define FLASHLAB_LAB_ATTN_H
+
+#include "attention.h"  // defines: attn_params, attn_tensors, attn_io, block_rule
+#include "lab.h"
+#include "tilemap.h"    // defines: tilemap
+
+typedef struct {
+    attn_params p;          /* algorithm, shape (B, N, H, d), causal, blocks Br x Bc, threads */
+    block_choice bc;        /* how the blocks were chosen; bc.rule is one sentence for people */
+    size_t Tr, Tc;          /* ⌈N/Br⌉ query blocks, ⌈N/Bc⌉ key blocks */
+    bool backward;
+    cli_cfg cfg;            /* the options it was planned with (a lesson may plan other shapes than its own) */
+    mem_t *m;               /* the run's own memory model: M = --sram, count-only = --count-only */
+    attn_tensors t;
+    tilemap *map;           /* set before lab_attn_run to have the pass paint its Tr x Tc tiles (NULL: none) */
+    attn_io io;             /* closed form of the counted pass (the backward's, for a backward run) */
+    bool closed_ok;         /* the counted ledger equals io, every tensor of it and the totals */
+    uint64_t fwd_hbm_peak;  /* backward runs: the most HBM bytes the forward allocated */
+    float *o, *lse;         /* forward: out (B, N, H, d), and lse (B, H, N) where the algorithm writes it */
+    float *g[3];            /* backward: dQ, dK, dV (B, N, H, d). All NULL under --count-only */
+} lab_attn;
+
+/* Blocks of algorithm a for cfg's shape, M and dtype (--block-rows/--block-cols kept): its own rule
+ * (attn_block_rule) when rule is NULL, else *rule. On no fit: one line "<algo>[ backward]: <why>" and exit 2. */
+lab_attn lab_attn_plan(const cli_cfg *cfg, attn_algo a, bool backward, const block_rule *rule);
+/* A fresh model for r (M, count-only from L's options), r's tensors allocated and in uploaded (in may be NULL or
+ * hold NULLs: nothing uploaded). A forward run is traced from its allocations on. */
+void lab_attn_open(lab_t *L, lab_attn *r, const lab_inputs *in);
+/* The pass, with r->map painted; then r->closed_ok, and the outputs downloaded unless --count-only. */
+void lab_attn_run(lab_t *L, lab_attn *r);
+/* lab_attn_open + lab_attn_run, for runs nobody watches in between. */
+void lab_attn_go(lab_t *L, lab_attn *r, const lab_inputs *in);
+void lab_attn_free(lab_attn *r);   /* the model, its tensors and the downloaded outputs */
+
+/* ---- comparisons of counted ledgers ----------------------------------------------------------------------------- */
+/* Every tensor io names, and the totals, counted exactly as io says (elements). */
+bool lab_ledger_matches(const mem_t *m, const attn_io *io);
+/* io's row for tensor (zeros when io does not name it). */
+attn_io_row lab_io_row(const attn_io *io, const char *tensor);
+/* The same counts in both models: every tensor's reads and writes (elements and bytes), FLOPs, exps, SRAM peak. */
+bool lab_same_counts(const mem_t *a, const mem_t *b);
+
+/* TEMPORARY, DELETE ON MERGING MAIN (attention.h declares it; lessons/lab/lab_tmp_flash2_row.c goes too):
+ * FA2 Alg.1 lines 9-10 for one row: s holds the row's kc scores (overwritten with P~), Vj is kc x d, *mi and *li the
+ * running max and sum, oi the row's d-vector accumulator. */
+void attn_flash2_row_update(float *s, size_t kc, const float *Vj, size_t d, float *mi, float *li, float *oi);
+
+#endif

@@ -1,0 +1,123 @@
+/* lab_attn.c — one attention run on a fresh memory model, and ledger comparisons (include/lab/lab_attn.h). */
+#include "lab_attn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+lab_attn lab_attn_plan(const cli_cfg *cfg, attn_algo a, bool backward, const block_rule *rule)
+{
+    lab_attn r = {.backward = backward, .cfg = *cfg};
+    r.p = (attn_params){.algo = a, .B = cfg->B, .N = cfg->N, .H = cfg->H, .d = cfg->d, .causal = cfg->causal,
+                        .threads = cfg->threads};
+    char err[512];
+    block_rule br = rule ? *rule : attn_block_rule(a, backward);
+    if (attn_choose_blocks_rule(&r.p, backward, cfg->M_bytes, cfg->dtype, cfg->Br, cfg->Bc, br, &r.bc, err,
+                                sizeof err))
+        fl_fatal("%s%s: %s", attn_algo_name(a), backward ? " backward" : "", err);
+    r.Tr = ceil_div(cfg->N, r.p.Br);
+    r.Tc = ceil_div(cfg->N, r.p.Bc);
+    return r;
+}
+
+void lab_attn_open(lab_t *L, lab_attn *r, const lab_inputs *in)
+{
+    r->m = mem_create(r->cfg.M_bytes, r->cfg.count_only);
+    if (!r->backward)
+        lab_watch(L, r->m);
+    r->t = attn_alloc(r->m, &r->p, r->cfg.dtype, r->backward);
+    hbm_tensor *dst[4] = {r->t.q, r->t.k, r->t.v, r->backward ? r->t.dout : NULL};
+    for (int x = 0; in && x < 4; x++)
+        if (dst[x] && in->x[x])
+            hbm_upload(dst[x], in->x[x]);
+}
+
+static float *download(const hbm_tensor *t)
+{
+    float *x = xmalloc(hbm_numel(t) * sizeof *x);
+    hbm_download(t, x);
+    return x;
+}
+
+void lab_attn_run(lab_t *L, lab_attn *r)
+{
+    if (r->backward) {   /* the forward saves what the backward needs; only the backward is counted */
+        attn_forward(r->m, &r->p, &r->t);
+        r->fwd_hbm_peak = mem_hbm_peak(r->m);
+        mem_ledger_reset(r->m);
+        lab_watch(L, r->m);
+        mem_note(r->m, "%s: %s backward", r->cfg.lesson ? r->cfg.lesson : "lab", attn_algo_name(r->p.algo));
+    }
+    if (r->map)
+        mem_observe(r->m, tilemap_paint_step, r->map);
+    if (r->backward)
+        attn_backward(r->m, &r->p, &r->t);
+    else
+        attn_forward(r->m, &r->p, &r->t);
+    if (r->map)
+        mem_unobserve(r->m, tilemap_paint_step, r->map);
+    attn_io_closed_form(&r->p, r->backward, &r->io);
+    r->closed_ok = lab_ledger_matches(r->m, &r->io);
+    if (r->cfg.count_only)
+        return;
+    if (r->backward) {
+        r->g[0] = download(r->t.dq);
+        r->g[1] = download(r->t.dk);
+        r->g[2] = download(r->t.dv);
+    } else {
+        r->o = download(r->t.out);
+        r->lse = r->t.lse ? download(r->t.lse) : NULL;
+    }
+}
+
+void lab_attn_go(lab_t *L, lab_attn *r, const lab_inputs *in)
+{
+    lab_attn_open(L, r, in);
+    lab_attn_run(L, r);
+}
+
+void lab_attn_free(lab_attn *r)
+{
+    if (r->m) {
+        attn_free(r->m, &r->t);
+        mem_destroy(r->m);
+        r->m = NULL;
+    }
+    free(r->o), free(r->lse);
+    r->o = r->lse = NULL;
+    for (int x = 0; x < 3; x++) {
+        free(r->g[x]);
+        r->g[x] = NULL;
+    }
+}
+
+bool lab_ledger_matches(const mem_t *m, const attn_io *io)
+{
+    io_count tot = mem_io(m, NULL, NULL);
+    bool ok = tot.rd_elems == io->rd && tot.wr_elems == io->wr;
+    for (size_t k = 0; k < io->n; k++) {
+        io_count c = mem_io(m, io->row[k].tensor, NULL);
+        ok = ok && c.rd_elems == io->row[k].rd && c.wr_elems == io->row[k].wr;
+    }
+    return ok;
+}
+
+attn_io_row lab_io_row(const attn_io *io, const char *tensor)
+{
+    for (size_t k = 0; k < io->n; k++)
+        if (!strcmp(io->row[k].tensor, tensor))
+            return io->row[k];
+    return (attn_io_row){tensor, 0, 0};
+}
+
+bool lab_same_counts(const mem_t *a, const mem_t *b)
+{
+    bool ok = mem_flops(a, NULL) == mem_flops(b, NULL) && mem_exps(a, NULL) == mem_exps(b, NULL) &&
+              sram_peak(a) == sram_peak(b) && mem_ntensors(a) == mem_ntensors(b);
+    for (size_t x = 0; x < mem_ntensors(a); x++) {
+        io_count ca = mem_io(a, mem_tensor_name(a, x), NULL), cb = mem_io(b, mem_tensor_name(a, x), NULL);
+        ok = ok && !memcmp(&ca, &cb, sizeof ca);
+    }
+    return ok;
+}

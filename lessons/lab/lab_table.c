@@ -1,0 +1,192 @@
+/* lab_table.c — ledgers side by side in fixed-width lines (include/lab/lab_table.h). */
+#include "lab_table.h"
+
+#include <string.h>
+
+#include "util.h"
+
+typedef struct {
+    char s[2048];
+    size_t len;
+} line_t;
+
+static int chars(const char *s)   /* UTF-8 characters: lead bytes, not continuation bytes */
+{
+    int n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+static void put(line_t *l, const char *s)
+{
+    size_t n = strlen(s);
+    if (l->len + n >= sizeof l->s)
+        n = sizeof l->s - 1 - l->len;
+    memcpy(l->s + l->len, s, n);
+    l->len += n;
+    l->s[l->len] = 0;
+}
+
+static void pad(line_t *l, int n)
+{
+    for (; n > 0; n--)
+        put(l, " ");
+}
+
+static void right(line_t *l, const char *s, int w)
+{
+    s = s ? s : "";
+    pad(l, w - chars(s));
+    put(l, s);
+}
+
+static void start(const lab_table *t, line_t *l, const char *label)
+{
+    l->len = 0;
+    l->s[0] = 0;
+    put(l, t->indent ? t->indent : "");
+    label = label ? label : "";
+    put(l, label);
+    pad(l, t->label_w - chars(label));
+}
+
+static void finish(const lab_table *t, line_t *l, const char *suffix)
+{
+    while (l->len && l->s[l->len - 1] == ' ')
+        l->s[--l->len] = 0;
+    fprintf(t->out ? t->out : stdout, "%s%s\n", l->s, suffix ? suffix : "");
+}
+
+void lab_table_pair(const lab_table *t, const char *label, const char *const *cells, size_t n, const char *suffix)
+{
+    line_t l;
+    start(t, &l, label);
+    for (size_t r = 0; r < n; r++) {
+        put(&l, r ? t->sep : t->first);
+        right(&l, cells[2 * r], t->cell_w);
+        put(&l, " ");
+        right(&l, cells[2 * r + 1], t->cell_w);
+    }
+    finish(t, &l, suffix);
+}
+
+void lab_table_span(const lab_table *t, const char *label, const char *const *spans, size_t n, const char *suffix)
+{
+    line_t l;
+    start(t, &l, label);
+    for (size_t r = 0; r < n; r++) {
+        put(&l, r ? t->sep : t->first);
+        right(&l, spans[r], 2 * t->cell_w + 1);
+    }
+    finish(t, &l, suffix);
+}
+
+void lab_table_head(const lab_table *t, const char *label, const char *const *heads, size_t n)
+{
+    lab_table_span(t, label, heads, n, NULL);
+}
+
+#define MAX_RUNS 8   /* runs side by side in one table */
+
+void lab_table_u64s(const lab_table *t, const char *label, const uint64_t *a, const uint64_t *b, size_t n,
+                    const char *suffix)
+{
+    char buf[2 * MAX_RUNS][24];
+    const char *cells[2 * MAX_RUNS];
+    n = min_size(n, MAX_RUNS);
+    for (size_t r = 0; r < n; r++) {
+        snprintf(buf[2 * r], sizeof buf[0], "%llu", (unsigned long long)a[r]);
+        snprintf(buf[2 * r + 1], sizeof buf[0], "%llu", (unsigned long long)b[r]);
+        cells[2 * r] = buf[2 * r];
+        cells[2 * r + 1] = buf[2 * r + 1];
+    }
+    lab_table_pair(t, label, cells, n, suffix);
+}
+
+void lab_table_u64(const lab_table *t, const char *label, const uint64_t *v, size_t n, bool span, const char *suffix)
+{
+    char buf[MAX_RUNS][24];
+    const char *cells[2 * MAX_RUNS];
+    n = min_size(n, MAX_RUNS);
+    for (size_t r = 0; r < n; r++) {
+        snprintf(buf[r], sizeof buf[0], "%llu", (unsigned long long)v[r]);
+        cells[span ? r : 2 * r] = buf[r];
+        if (!span)
+            cells[2 * r + 1] = NULL;
+    }
+    if (span)
+        lab_table_span(t, label, cells, n, suffix);
+    else
+        lab_table_pair(t, label, cells, n, suffix);
+}
+
+static bool moved(const mem_t *const *ms, size_t n, const char *name)
+{
+    for (size_t r = 0; r < n; r++) {
+        io_count c = mem_io(ms[r], name, NULL);
+        if (c.rd_elems || c.wr_elems)
+            return true;
+    }
+    return false;
+}
+
+static void tensor_row(const lab_table *t, const mem_t *const *ms, size_t n, const char *name)
+{
+    uint64_t rd[MAX_RUNS], wr[MAX_RUNS];
+    n = min_size(n, MAX_RUNS);
+    for (size_t r = 0; r < n; r++) {
+        io_count c = ms[r] ? mem_io(ms[r], name, NULL) : (io_count){0, 0, 0, 0};
+        rd[r] = c.rd_elems;
+        wr[r] = c.wr_elems;
+    }
+    lab_table_u64s(t, name, rd, wr, n, NULL);
+}
+
+void lab_table_tensors(const lab_table *t, const mem_t *const *ms, size_t n, const char *const *names,
+                       unsigned rows)
+{
+    if (names) {
+        for (; *names; names++)
+            if (!(rows & LAB_ROWS_MOVED) || moved(ms, n, *names))
+                tensor_row(t, ms, n, *names);
+        return;
+    }
+    for (size_t r = 0; r < n; r++)   /* every tensor once, in order of appearance over the runs */
+        for (size_t k = 0; ms[r] && k < mem_ntensors(ms[r]); k++) {
+            const char *name = mem_tensor_name(ms[r], k);
+            bool seen = false;
+            for (size_t q = 0; q < r && !seen; q++)
+                for (size_t j = 0; ms[q] && j < mem_ntensors(ms[q]) && !seen; j++)
+                    seen = !strcmp(mem_tensor_name(ms[q], j), name);
+            for (size_t j = 0; j < k && !seen; j++)
+                seen = !strcmp(mem_tensor_name(ms[r], j), name);
+            if (!seen && (!(rows & LAB_ROWS_MOVED) || moved(ms, n, name)))
+                tensor_row(t, ms, n, name);
+        }
+}
+
+void lab_table_total(const lab_table *t, const mem_t *const *ms, size_t n, const char *suffix)
+{
+    uint64_t rd[MAX_RUNS], wr[MAX_RUNS];
+    n = min_size(n, MAX_RUNS);
+    for (size_t r = 0; r < n; r++) {
+        io_count c = ms[r] ? mem_io(ms[r], NULL, NULL) : (io_count){0, 0, 0, 0};
+        rd[r] = c.rd_elems;
+        wr[r] = c.wr_elems;
+    }
+    lab_table_u64s(t, "total", rd, wr, n, suffix);
+}
+
+void lab_table_bytes(const lab_table *t, const char *label, const mem_t *const *ms, size_t n, const char *suffix)
+{
+    char buf[2 * MAX_RUNS][32];
+    const char *cells[2 * MAX_RUNS];
+    n = min_size(n, MAX_RUNS);
+    for (size_t r = 0; r < n; r++) {
+        io_count c = mem_io(ms[r], NULL, NULL);
+        cells[2 * r] = fmt_bytes(c.rd_bytes, buf[2 * r], sizeof buf[0]);
+        cells[2 * r + 1] = fmt_bytes(c.wr_bytes, buf[2 * r + 1], sizeof buf[0]);
+    }
+    lab_table_pair(t, label, cells, n, suffix);
+}
