@@ -37,14 +37,26 @@ typedef struct {
 /* Blocks of algorithm a for cfg's shape, M and dtype (--block-rows/--block-cols kept): its own rule
  * (attn_block_rule) when rule is NULL, else *rule. On no fit: one line "<algo>[ backward]: <why>" and exit 2. */
 lab_attn lab_attn_plan(const cli_cfg *cfg, attn_algo a, bool backward, const block_rule *rule);
-/* A fresh model for r (M, count-only from L's options), r's tensors allocated and in uploaded (in may be NULL or
- * hold NULLs: nothing uploaded). A forward run is traced from its allocations on. */
+/* A fresh model for r (M, count-only from r's options), r's tensors allocated and in uploaded (in may be NULL or
+ * hold NULLs: nothing uploaded). A forward run is traced from its allocations on; L NULL: the run is not traced. */
 void lab_attn_open(lab_t *L, lab_attn *r, const lab_inputs *in);
 /* The pass, with r->map painted; then r->closed_ok, and the outputs downloaded unless --count-only. */
 void lab_attn_run(lab_t *L, lab_attn *r);
 /* lab_attn_open + lab_attn_run, for runs nobody watches in between. */
 void lab_attn_go(lab_t *L, lab_attn *r, const lab_inputs *in);
 void lab_attn_free(lab_attn *r);   /* the model, its tensors and the downloaded outputs */
+/* Summary keys of a run under a prefix: prefix_Br, prefix_Bc, then lab_sum_ledger's keys (LAB_KEY_*). */
+void lab_sum_run(summary_t *s, const char *prefix, const lab_attn *r, unsigned keys);
+
+/* ---- the fp64 reference, and Tri Dao's yardstick ---------------------------------------------------------------- */
+typedef struct {
+    double *o, *lse;          /* every head: O (B, N, H, d) and L (B, H, N), double (NULL under --count-only) */
+    double err_lowp;          /* with lowp: max |O_lowp - O|, O_lowp materialized in --dtype (ref_attention_lowp) */
+    double o_max, v_max, lse_max;   /* max |O|, max |v|, max |L| */
+} lab_ref;
+/* The reference of cfg's shape on in (q, k, v), causal or not; nothing (NULLs, NaN) under --count-only. */
+lab_ref lab_ref_attention(const cli_cfg *cfg, const lab_inputs *in, bool causal, bool lowp);
+void lab_ref_free(lab_ref *r);
 
 /* ---- comparisons of counted ledgers ----------------------------------------------------------------------------- */
 /* Every tensor io names, and the totals, counted exactly as io says (elements). */

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "lab_attn.h"
 #include "mem.h"
 
 typedef struct {
@@ -51,5 +52,10 @@ void lab_table_tensors(const lab_table *t, const mem_t *const *ms, size_t n, con
 /* Totals of every run: reads and writes in elements; the same in bytes (fmt_bytes), both as lab_table_pair. */
 void lab_table_total(const lab_table *t, const mem_t *const *ms, size_t n, const char *suffix);
 void lab_table_bytes(const lab_table *t, const char *label, const mem_t *const *ms, size_t n, const char *suffix);
+
+/* Runs of attention side by side: a heading per run, blocks Br x Bc and tiles Tr x Tc, the tensors named (every
+ * one, NULL-terminated), totals in elements, bytes read + written, and ✓/✗ against each run's closed form. */
+void lab_table_runs(const lab_table *t, const lab_attn *const *runs, size_t n, const char *const *heads,
+                    const char *const *names);
 
 #endif

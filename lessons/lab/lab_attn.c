@@ -1,9 +1,11 @@
 /* lab_attn.c — one attention run on a fresh memory model, and ledger comparisons (include/lab/lab_attn.h). */
 #include "lab_attn.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "reference.h"  // defines: ref_attention_bnhd, ref_attention_lowp_bnhd
 #include "util.h"
 
 lab_attn lab_attn_plan(const cli_cfg *cfg, attn_algo a, bool backward, const block_rule *rule)
@@ -120,4 +122,46 @@ bool lab_same_counts(const mem_t *a, const mem_t *b)
         ok = ok && !memcmp(&ca, &cb, sizeof ca);
     }
     return ok;
+}
+
+void lab_sum_run(summary_t *s, const char *prefix, const lab_attn *r, unsigned keys)
+{
+    lab_sum_u64_prefixed(s, prefix, "Br", r->p.Br);
+    lab_sum_u64_prefixed(s, prefix, "Bc", r->p.Bc);
+    lab_sum_ledger(s, prefix, r->m, keys);
+}
+
+lab_ref lab_ref_attention(const cli_cfg *cfg, const lab_inputs *in, bool causal, bool lowp)
+{
+    lab_ref r = {.err_lowp = NAN, .o_max = NAN, .v_max = NAN, .lse_max = NAN};
+    if (cfg->count_only || !in->x[0])
+        return r;
+    size_t n = in->n, nl = cfg->B * cfg->H * cfg->N;
+    double scale = 1.0 / sqrt((double)cfg->d);
+    r.o = xmalloc(n * sizeof *r.o);
+    r.lse = xmalloc(nl * sizeof *r.lse);
+    ref_attention_bnhd(in->x[0], in->x[1], in->x[2], cfg->B, cfg->N, cfg->H, cfg->d, scale, causal, r.o, r.lse);
+    r.o_max = r.v_max = r.lse_max = 0;
+    for (size_t x = 0; x < n; x++) {
+        r.o_max = fmax(r.o_max, fabs(r.o[x]));
+        r.v_max = fmax(r.v_max, fabs(in->x[2][x]));
+    }
+    for (size_t x = 0; x < nl; x++)
+        r.lse_max = fmax(r.lse_max, fabs(r.lse[x]));
+    if (lowp) {
+        double *olow = xmalloc(n * sizeof *olow);
+        ref_attention_lowp_bnhd(in->x[0], in->x[1], in->x[2], cfg->B, cfg->N, cfg->H, cfg->d, scale, causal,
+                                cfg->dtype, olow);
+        r.err_lowp = 0;
+        for (size_t x = 0; x < n; x++)
+            r.err_lowp = fmax(r.err_lowp, fabs(olow[x] - r.o[x]));
+        free(olow);
+    }
+    return r;
+}
+
+void lab_ref_free(lab_ref *r)
+{
+    free(r->o), free(r->lse);
+    r->o = r->lse = NULL;
 }

@@ -190,3 +190,34 @@ void lab_table_bytes(const lab_table *t, const char *label, const mem_t *const *
     }
     lab_table_pair(t, label, cells, n, suffix);
 }
+
+void lab_table_runs(const lab_table *t, const lab_attn *const *runs, size_t n, const char *const *heads,
+                    const char *const *names)
+{
+    char buf[2][MAX_RUNS][32];
+    const char *cells[2][MAX_RUNS] = {{NULL}}, *rw[2 * MAX_RUNS] = {NULL};
+    const mem_t *ms[MAX_RUNS] = {NULL};
+    uint64_t bytes[MAX_RUNS] = {0};
+    n = min_size(n, MAX_RUNS);
+    for (size_t r = 0; r < n; r++) {
+        io_count c = mem_io(runs[r]->m, NULL, NULL);
+        snprintf(buf[0][r], sizeof buf[0][r], "%zu x %zu", runs[r]->p.Br, runs[r]->p.Bc);
+        snprintf(buf[1][r], sizeof buf[1][r], "%zu x %zu", runs[r]->Tr, runs[r]->Tc);
+        cells[0][r] = buf[0][r];
+        cells[1][r] = buf[1][r];
+        ms[r] = runs[r]->m;
+        bytes[r] = c.rd_bytes + c.wr_bytes;
+    }
+    lab_table_head(t, "", heads, n);
+    lab_table_span(t, "Br x Bc", cells[0], n, NULL);
+    lab_table_span(t, "Tr x Tc", cells[1], n, NULL);
+    for (size_t r = 0; r < n; r++)
+        rw[2 * r] = "reads", rw[2 * r + 1] = "writes";
+    lab_table_pair(t, "tensor", rw, n, NULL);
+    lab_table_tensors(t, ms, n, names, LAB_ROWS_ALL);
+    lab_table_total(t, ms, n, NULL);
+    lab_table_u64(t, "bytes rd+wr", bytes, n, true, NULL);
+    for (size_t r = 0; r < n; r++)
+        cells[0][r] = runs[r]->closed_ok ? "✓" : "✗";
+    lab_table_span(t, "closed form", cells[0], n, NULL);
+}
