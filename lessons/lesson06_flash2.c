@@ -1,6 +1,6 @@
 /* lesson06_flash2.c — FlashAttention-2's forward pass (Dao 2023, Algorithm 1) beside FlashAttention-1.
  *
- * What it teaches (Dao 2023, Section 3.1 and Algorithm 1), in five parts on the same inputs and M:
+ * What it teaches (Dao 2023, Section 3.1), in five parts on the same inputs and M:
  *   1  the loop order: query blocks outside, so Qi is loaded once and Oi, Li written once: reads Nd + 2Nd·Tr,
  *      writes Nd + N per head. Qi is resident, so it is the big block: Br = ⌈M/4d⌉, Bc = min(Br, d).
  *   2  delayed rescaling, for one row: the simulator's own row update (attn_flash2_row_update, lines 9-10), block by
@@ -8,18 +8,14 @@
  *   3  which block is the big one: FA1 (big Bc), FA2 under FA1's rule (Br <= d) and FA2 under its own rule.
  *   4  causal masking: tiles after the diagonal are never loaded; rows fully masked in a tile give no NaN.
  *   5  parallelism: (batch, head, query block) triples are independent; counts and outputs match one thread's.
- * Every counted ledger is checked against its closed form (✓/✗); a failed check exits 1.
- * Algorithm lines: FA2 Alg.1 lines 3-15 (sim/model/attn_flash2.c); FlashAttention-1's Alg.1 for comparison.
- * Run:  ./lesson06                      N=19, d=4, M=512 B: 4 x 5 tiles of 6 x 4, the last ones short
- *       ./lesson06 --causal             part 1 with the causal mask too
+ * Every ledger is checked against its closed form (✓/✗); a failed check exits 1. Algorithm lines: FA2 Alg.1 lines
+ * 3-15 (sim/model/attn_flash2.c); FlashAttention-1's Alg.1 for comparison.
+ * Run:  ./lesson06   (N=19, d=4, M=512 B: 4 x 5 tiles of 6 x 4)   ./lesson06 --causal   (part 1 masked too)
  *       ./lesson06 -N 4096 -d 64 -M 96K --threads 2 --count-only      the ledgers at scale
- * Summary: algo=flash2 with part 1's ledger, max_abs_err and L_max_abs_err; fa1_* (FlashAttention-1, its own
- *   blocks), fa2_fa1_rule_* (FlashAttention-2 under FA1's rule), causal_* (tiles, skipped, elements saved),
- *   threads_identical, closed_form_ok.
+ * Summary: algo=flash2 with part 1's ledger, max_abs_err, L_max_abs_err; fa1_* (FlashAttention-1), fa2_fa1_rule_*
+ *   (FA2 under FA1's rule), causal_* (tiles, skipped, elements saved), threads_identical, closed_form_ok.
  */
 #include <math.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "lab_attn.h"   // defines: lab_attn_plan, lab_attn_open, lab_attn_run, lab_ref_attention, lab_sum_run
 #include "lab_show.h"   // defines: lab_listing_print, lab_flash2_row_walk
@@ -28,8 +24,6 @@
 #include "report.h"     // defines: report_check, report_mark
 #include "util.h"
 
-#define BRIEF_MAX_TILES 64   /* one line per tile up to this many (one head) */
-#define MAP_MAX_TILES 1024   /* the map of visited and skipped tiles */
 #define SHOW_COLS 3          /* columns of O shown in the delayed-rescaling table */
 #define PICK_ROWS 64         /* part 2's row: the one among the first 64 whose max grows most often */
 #define L_RTOL 1e-5          /* L = m + log l is fp32 on chip in every dtype: ~100 fp32 ulps of the largest |L| */
@@ -54,8 +48,7 @@ int lesson06_run(const cli_cfg *cfg)
     size_t N = cfg->N, d = cfg->d, heads = cfg->B * cfg->H, nl = heads * N;
     dtype_t dt = cfg->dtype;
     bool count_only = cfg->count_only, causal = cfg->causal;
-    lab_t L;
-    lab_begin(&L, cfg);
+    lab_t L = lab_begin(cfg);
 
     /* Each algorithm's own rule (the resident block is the big one), and flash2 under flash1's rule (part 3). */
     block_rule fa1_rule = BLOCK_RULE_KV_OUTER;
@@ -66,40 +59,35 @@ int lesson06_run(const cli_cfg *cfg)
     lab_guard_tiles(heads * max_size(r2.Tr * r2.Tc, max_size(r1.Tr * r1.Tc, rr.Tr * rr.Tc)), "flash2");
     lab_guard_flops(cfg, 14.0 * (double)N * (double)N * (double)d * (double)heads, "six passes, two references");
     lab_inputs in = lab_inputs_normal(cfg, 3);
-    bool ok = true;
+    bool ok;
 
     /* ---- part 1: the loop order ------------------------------------------------------------------------------- */
-    if (L.say) {
-        printf("lesson06 — %s\n\n", lesson06_spec.title);
-        printf("Q, K, V: %zu x %zu head%s of N=%zu rows x d=%zu, %s, in HBM%s.  SRAM: M = %zu bytes.\n", cfg->B,
-               cfg->H, heads > 1 ? "s" : "", N, d, dtype_name(dt), causal ? "; causal mask" : "", cfg->M_bytes);
-        printf("Blocks for FlashAttention-2 (its SRAM plan must fit M; part 3 shows FlashAttention-1's):\n");
-        fl_print_wrapped(stdout, "  ", r2.bc.rule, 100);
-        printf("  Tr = %zu query blocks, Tc = %zu key blocks.\n\n", Tr, Tc);
-        printf("Part 1 — FlashAttention-2, Algorithm 1 (Dao 2023): the loops swapped\n");
-        lab_listing_print(LAB_FA2_ALG1);
-        printf("  SRAM: Qi, Kj, Vj in %s; Sij, Oi (fp32, unnormalized), mi, li: %zu bytes.\n\n", dtype_name(dt),
-               attn_sram_need(ATTN_FLASH2, false, r2.p.Br, r2.p.Bc, d, dt));
-    }
-    bool brief = L.show && !causal && heads == 1 && Tr * Tc <= BRIEF_MAX_TILES;
-    r2.map = L.show && causal && Tr * Tc <= MAP_MAX_TILES ? tilemap_create(Tr, Tc) : NULL;
+    lab_say(&L, "lesson06 — %s\n\nQ, K, V: %zu x %zu head%s of N=%zu rows x d=%zu, %s, in HBM%s.  "
+            "SRAM: M = %zu bytes.\nBlocks for FlashAttention-2 (its SRAM plan must fit M; part 3 shows FlashAttention-1's):\n",
+            lesson06_spec.title, cfg->B, cfg->H, heads > 1 ? "s" : "", N, d, dtype_name(dt),
+            causal ? "; causal mask" : "", cfg->M_bytes);
+    lab_say_wrapped(&L, "  ", r2.bc.rule);
+    lab_say(&L, "  Tr = %zu query blocks, Tc = %zu key blocks.\n\n"
+            "Part 1 — FlashAttention-2, Algorithm 1 (Dao 2023): the loops swapped\n", Tr, Tc);
+    lab_listing_print(&L, LAB_FA2_ALG1);
+    lab_say(&L, "  SRAM: Qi, Kj, Vj in %s; Sij, Oi (fp32, unnormalized), mi, li: %zu bytes.\n\n", dtype_name(dt),
+            attn_sram_need(ATTN_FLASH2, false, r2.p.Br, r2.p.Bc, d, dt));
+    bool brief = L.show && !causal && heads == 1 && Tr * Tc <= LAB_BRIEF_MAX_TILES;
+    r2.map = L.show && causal && Tr * Tc <= LAB_MAP_MAX_TILES ? tilemap_create(Tr, Tc) : NULL;
     if (brief)
         printf("  one line per tile: Qi is loaded once per row, Oi and Li stored once, at the row's last tile\n");
     lab_attn_open(&L, &r2, &in);
-    tilewalk *w = brief ? tilewalk_open(r2.m, Tr, Tc, TILEWALK_BRIEF, stdout, NULL, NULL) : NULL;
+    if (brief)
+        lab_attn_walk(&r2, TILEWALK_BRIEF, NULL, NULL);
     lab_attn_run(&L, &r2);
-    if (w)
-        tilemap_free(tilewalk_close(w));
-    if (r2.map) {
-        printf("  the %zu x %zu tiles of head 0:\n", Tr, Tc);
-        tilemap_print(r2.map, stdout, "  ");
+    if (!brief && r2.map) {
+        lab_attn_print_map(&L, &r2, "");
         putchar('\n');
     }
     io_count t2 = mem_io(r2.m, NULL, NULL);
     uint64_t Nd = (uint64_t)N * d;
-    if (L.say)
-        printf("\n  FlashAttention-2's ledger from its lines%s, against the count (elements):\n",
-               heads > 1 ? " (per head, times B·H)" : "");
+    lab_say(&L, "\n  FlashAttention-2's ledger from its lines%s, against the count (elements):\n",
+            heads > 1 ? " (per head, times B·H)" : "");
     const char *kv = causal ? "line 7: key rows visited·d" : "line 7: Tr·N·d";
     bool ok2 = r2.closed_ok;
     ok2 &= report_check(L.say, 14, "Q reads", "line 4: N·d, once", heads * Nd, mem_io(r2.m, "Q", NULL).rd_elems);
@@ -110,162 +98,123 @@ int lesson06_run(const cli_cfg *cfg)
     if (!causal)
         ok2 &= report_check(L.say, 14, "total reads", "Nd + 2Nd·Tr", heads * (Nd + 2 * Nd * Tr), t2.rd_elems);
     ok2 &= report_check(L.say, 14, "total writes", "Nd + N", heads * (Nd + N), t2.wr_elems);
-    ok = ok && ok2;
 
-    /* errors against the double reference: O by Tri Dao's criterion, L by L_RTOL */
+    /* errors against the double reference: O by Tri Dao's criterion, L to L_RTOL */
     lab_ref ref = lab_ref_attention(cfg, &in, causal, true);
-    double err_o = NAN, err_L = NAN, tol = NAN;
-    if (!count_only) {
-        err_o = lab_max_abs(ref.o, r2.o, in.n);
-        err_L = lab_max_abs(ref.lse, r2.lse, nl);
-        tol = lab_tridao_tol(ref.err_lowp, FLOOR_ROUNDINGS * dtype_eps(dt) * ref.o_max);
-        double tol_L = L_RTOL * (1 + ref.lse_max);
-        ok = ok && lab_within(err_o, tol) && lab_within(err_L, tol_L);
-        if (L.say)
-            printf("  max |O - O_ref| = %.3g (allowed %.3g: 2 x a materialized %s implementation's %.3g + 2u·max|O|) "
-                   "%s\n  max |L - L_ref| = %.3g (allowed %.3g) %s\n", err_o, tol, dtype_name(dt), ref.err_lowp,
-                   report_mark(lab_within(err_o, tol)), err_L, tol_L, report_mark(lab_within(err_L, tol_L)));
-    }
+    double err_o = lab_max_abs(ref.o, r2.o, in.n), err_L = lab_max_abs(ref.lse, r2.lse, nl);
+    double tol = lab_tridao_tol(ref.err_lowp, FLOOR_ROUNDINGS * dtype_eps(dt) * ref.o_max);
+    double tol_L = L_RTOL * (1 + ref.lse_max);
+    ok = ok2 && (count_only || (lab_within(err_o, tol) && lab_within(err_L, tol_L)));
+    if (!count_only)
+        lab_say(&L, "  max |O - O_ref| = %.3g (allowed %.3g: 2 x a materialized %s implementation's %.3g + 2u·max|O|) "
+                "%s\n  max |L - L_ref| = %.3g (allowed %.3g) %s\n", err_o, tol, dtype_name(dt), ref.err_lowp,
+                report_mark(lab_within(err_o, tol)), err_L, tol_L, report_mark(lab_within(err_L, tol_L)));
 
     /* ---- part 2: delayed rescaling and the log-sum-exp --------------------------------------------------------- */
-    if (L.say)
-        printf("\nPart 2 — delayed rescaling: Oi is divided by li once, after the last key block\n"
-               "  FlashAttention-1 divides by li_new on every tile (line 12) and must store mi, li to undo it next\n"
-               "  time. FlashAttention-2 keeps Oi unnormalized in fp32: each block only multiplies it by\n"
-               "  e^(m_old - m_new) <= 1 when the running max grows. Li = mi + log li, one number per row, is what\n"
-               "  the backward pass needs to rebuild P = exp(S - L) (lesson07).\n");
+    lab_say(&L, "\nPart 2 — delayed rescaling: Oi is divided by li once, after the last key block\n"
+            "  FlashAttention-1 divides by li_new on every tile (line 12) and must store mi, li to undo it next\n"
+            "  time. FlashAttention-2 keeps Oi unnormalized in fp32: each block only multiplies it by\n"
+            "  e^(m_old - m_new) <= 1 when the running max grows. Li = mi + log li, one number per row, is what\n"
+            "  the backward pass needs to rebuild P = exp(S - L) (lesson07).\n");
+    size_t row = count_only ? 0 : lab_row_most_rescaled(&r2.p, in.x[0], in.x[1], PICK_ROWS);
     if (L.show && !count_only)   /* one row through the simulator's own row update (lines 9-10) */
-        ok = lab_flash2_row_walk(&r2, &in, lab_row_most_rescaled(&r2.p, in.x[0], in.x[1], PICK_ROWS), SHOW_COLS) && ok;
+        ok = lab_flash2_row_walk(&r2, &in, row, SHOW_COLS) && ok;
 
     /* ---- part 3: which block is the big one ------------------------------------------------------------------ */
-    lab_attn_go(&L, &r1, &in);
-    lab_attn_go(&L, &rr, &in);
+    lab_attn_go(&L, &r1, &in), lab_attn_go(&L, &rr, &in);
     io_count t1 = mem_io(r1.m, NULL, NULL), tr = mem_io(rr.m, NULL, NULL);
-    double err_o1 = count_only ? NAN : lab_max_abs(ref.o, r1.o, in.n);
-    double err_or = count_only ? NAN : lab_max_abs(ref.o, rr.o, in.n);
-    if (!count_only)   /* the same algorithm as part 1 on other blocks: the same tolerance (NaN fails) */
-        ok = ok && lab_within(err_or, tol);
-    ok = ok && r1.closed_ok && rr.closed_ok;
-    if (L.say) {
-        printf("\nPart 3 — which block is the big one: the loop order decides (same inputs, same M%s)\n",
-               heads > 1 ? "; elements, all heads" : "; elements");
-        printf("  The outer loop's block stays in SRAM; the inner loop's blocks stream past it once per outer block:\n"
-               "    FlashAttention-1 keeps Kj, Vj and streams Q, O:  reads 2Nd + Tc(2Nd + 2N)  - a big Bc pays\n"
-               "    FlashAttention-2 keeps Qi and streams K, V:      reads Nd + 2Nd·Tr         - a big Br pays\n"
-               "  The paper's rule (Bc = ceil(M/4d), Br = min(Bc, d)) was made for the first; FlashAttention-2 takes\n"
-               "  it transposed. Each run's blocks, fitted to its own SRAM plan:\n");
-        printf("  flash1, the paper's rule:\n");
-        fl_print_wrapped(stdout, "    ", r1.bc.rule, 100);
-        printf("  flash2 under flash1's rule:\n");
-        fl_print_wrapped(stdout, "    ", rr.bc.rule, 100);
-        printf("  flash2, its own rule: Br=%zu, Bc=%zu (part 1)\n\n", r2.p.Br, r2.p.Bc);
-        const lab_attn *rs[3] = {&r1, &rr, &r2};
-        lab_table t = {.indent = "    ", .label_w = 12, .cell_w = 11, .first = " ", .sep = "   "};
-        lab_table_runs(&t, rs, 3, (const char *[]){"flash1", "flash2, flash1's rule", "flash2, its own rule"},
+    double err_o1 = lab_max_abs(ref.o, r1.o, in.n), err_or = lab_max_abs(ref.o, rr.o, in.n);
+    /* flash2 on other blocks: part 1's tolerance (NaN fails) */
+    ok = ok && r1.closed_ok && rr.closed_ok && (count_only || lab_within(err_or, tol));
+    lab_say(&L, "\nPart 3 — which block is the big one: the loop order decides (same inputs, same M%s)\n"
+            "  The outer loop's block stays in SRAM; the inner loop's blocks stream past it once per outer block:\n"
+            "    FlashAttention-1 keeps Kj, Vj and streams Q, O:  reads 2Nd + Tc(2Nd + 2N)  - a big Bc pays\n"
+            "    FlashAttention-2 keeps Qi and streams K, V:      reads Nd + 2Nd·Tr         - a big Br pays\n"
+            "  The paper's rule (Bc = ceil(M/4d), Br = min(Bc, d)) was made for the first; FlashAttention-2 takes\n"
+            "  it transposed. Each run's blocks, fitted to its own SRAM plan:\n  flash1, the paper's rule:\n",
+            heads > 1 ? "; elements, all heads" : "; elements");
+    lab_say_wrapped(&L, "    ", r1.bc.rule);
+    lab_say(&L, "  flash2 under flash1's rule:\n");
+    lab_say_wrapped(&L, "    ", rr.bc.rule);
+    lab_say(&L, "  flash2, its own rule: Br=%zu, Bc=%zu (part 1)\n\n", r2.p.Br, r2.p.Bc);
+    lab_table t = {.indent = "    ", .label_w = 12, .cell_w = 11, .first = " ", .sep = "   "};
+    if (L.say)
+        lab_table_runs(&t, (const lab_attn *[]){&r1, &rr, &r2}, 3,
+                       (const char *[]){"flash1", "flash2, flash1's rule", "flash2, its own rule"},
                        (const char *[]){"Q", "K", "V", "O", "m", "l", "L", NULL});
-        double byt1 = (double)(t1.rd_bytes + t1.wr_bytes);
-        printf("  FlashAttention-1 writes Oi, li, mi after every visited tile: %.3g x FlashAttention-2's writes.\n",
-               (double)t1.wr_elems / (double)t2.wr_elems);
-        printf("  FlashAttention-2 reads K and V once per query block: Tr = %zu times under flash1's rule (Br = %zu),\n"
-               "  %zu under its own (Br = %zu). Its bytes, against FlashAttention-1's: %.3g x under flash1's rule,\n"
-               "  %.3g x under its own.\n", rr.Tr, rr.p.Br, Tr, r2.p.Br, (double)(tr.rd_bytes + tr.wr_bytes) / byt1,
-               (double)(t2.rd_bytes + t2.wr_bytes) / byt1);
-        if (!count_only)
-            printf("  errors against the double reference: flash1 %.3g, flash2 under flash1's rule %.3g, "
-                   "flash2 %.3g%s\n", err_o1, err_or, err_o,
-                   dt == DTYPE_FP32 ? "" : "\n  (flash1 rounds Oi to the storage type after every key block)");
-    }
+    double byt1 = (double)(t1.rd_bytes + t1.wr_bytes);
+    lab_say(&L, "  FlashAttention-1 writes Oi, li, mi after every visited tile: %.3g x FlashAttention-2's writes.\n"
+            "  FlashAttention-2 reads K and V once per query block: Tr = %zu times under flash1's rule (Br = %zu),\n"
+            "  %zu under its own (Br = %zu). Its bytes, against FlashAttention-1's: %.3g x under flash1's rule,\n"
+            "  %.3g x under its own.\n", (double)t1.wr_elems / (double)t2.wr_elems, rr.Tr, rr.p.Br, Tr, r2.p.Br,
+            (double)(tr.rd_bytes + tr.wr_bytes) / byt1, (double)(t2.rd_bytes + t2.wr_bytes) / byt1);
+    if (!count_only)
+        lab_say(&L, "  errors against the double reference: flash1 %.3g, flash2 under flash1's rule %.3g, flash2 %.3g"
+                "%s\n", err_o1, err_or, err_o, dt == DTYPE_FP32 ? "" : "\n  (flash1 rounds Oi to the storage type "
+                "after every key block)");
 
     /* ---- part 4: causal masking with block skipping ------------------------------------------------------------ */
     attn_io_closed_form(&rn.p, false, &rn.io);
-    rc.map = L.show && Tr * Tc <= MAP_MAX_TILES ? tilemap_create(Tr, Tc) : NULL;
+    rc.map = L.show && Tr * Tc <= LAB_MAP_MAX_TILES ? tilemap_create(Tr, Tc) : NULL;
     lab_attn_go(&L, &rc, &in);
     lab_unwatch(&L);
-    ok = ok && rc.closed_ok;
-    uint64_t masked_rows = 0, nans = 0, saved = rn.io.rd + rn.io.wr - rc.io.rd - rc.io.wr;
-    for (size_t i = 0; i < Tr; i++)   /* queries of a visited tile (i, j) before its first key: a fully masked row */
-        for (size_t j = 0; j < Tc; j++)
-            if (!attn_tile_skipped(&rc.p, i, j)) {
-                size_t q0 = i * rc.p.Br, qr = min_size(rc.p.Br, N - q0), k0 = j * rc.p.Bc;
-                masked_rows += k0 > q0 ? min_size(k0 - q0, qr) : 0;
-            }
     lab_ref refc = lab_ref_attention(cfg, &in, true, false);
-    double err_c = count_only ? NAN : lab_max_abs(refc.o, rc.o, in.n);
-    for (size_t x = 0; !count_only && x < in.n; x++)
-        nans += isnan(rc.o[x]) + (x < nl && isnan(rc.lse[x]));
-    ok = ok && (count_only || (!nans && !isnan(err_c)));
-    if (L.say) {
-        printf("\nPart 4 — causal masking: key k > query q is masked; a tile whose first key comes after its last\n"
-               "  query is skipped: no Kj, Vj loads, no work. (Standard attention computes and reads all N² anyway.)\n");
-        if (rc.map) {
-            printf("  the %zu x %zu tiles of head 0 under the causal mask:\n", Tr, Tc);
-            tilemap_print(rc.map, stdout, "  ");
-        }
-        printf("  tiles visited %llu, skipped %llu of %llu (closed form: Tc + (Tr-1) + Σ_i ⌊(i·Br + Br-1)/Bc⌋ per "
-               "head)\n", (unsigned long long)rc.io.tiles, (unsigned long long)rc.io.skipped,
-               (unsigned long long)(rc.io.tiles + rc.io.skipped));
-        printf("  K and V reads: %llu instead of %llu; traffic saved: %llu of %llu elements (%.1f%%)  ledger %s\n",
-               (unsigned long long)(2 * rc.io.row[1].rd), (unsigned long long)(2 * rn.io.row[1].rd),
-               (unsigned long long)saved, (unsigned long long)(rn.io.rd + rn.io.wr),
-               100.0 * (double)saved / (double)(rn.io.rd + rn.io.wr), report_mark(rc.closed_ok));
-        printf("  rows fully masked inside a visited tile: %llu (row, tile) pairs. Their scores are all -inf there,\n"
-               "  so P~ = 0 and the factor e^(m_old - m_new) = 1 (every row's own key 0 sits in the first block, so\n"
-               "  m is finite from then on; the code still subtracts 0 instead of -inf, never -inf - -inf).\n",
-               (unsigned long long)masked_rows);
-        if (!count_only)
-            printf("  NaN in O and L: %llu %s; max |O - O_ref| (causal) = %.3g\n", (unsigned long long)nans,
-                   report_mark(!nans), err_c);
-    }
+    double err_c = lab_max_abs(refc.o, rc.o, in.n);
+    uint64_t masked_rows = lab_masked_rows(&rc.p), nans = lab_attn_nans(&rc), all = rn.io.rd + rn.io.wr;
+    uint64_t saved = all - rc.io.rd - rc.io.wr;
+    ok = ok && rc.closed_ok && (count_only || (!nans && !isnan(err_c)));
+    lab_say(&L, "\nPart 4 — causal masking: key k > query q is masked; a tile whose first key comes after its last\n"
+            "  query is skipped: no Kj, Vj loads, no work. (Standard attention computes and reads all N² anyway.)\n");
+    lab_attn_print_map(&L, &rc, " under the causal mask");
+    lab_say(&L, "  tiles visited %llu, skipped %llu of %llu (closed form: Tc + (Tr-1) + Σ_i ⌊(i·Br + Br-1)/Bc⌋ per "
+            "head)\n  K and V reads: %llu instead of %llu; traffic saved: %llu of %llu elements (%.1f%%)  ledger %s\n"
+            "  rows fully masked inside a visited tile: %llu (row, tile) pairs. Their scores are all -inf there,\n"
+            "  so P~ = 0 and the factor e^(m_old - m_new) = 1 (every row's own key 0 sits in the first block, so\n"
+            "  m is finite from then on; the code still subtracts 0 instead of -inf, never -inf - -inf).\n",
+            (unsigned long long)rc.io.tiles, (unsigned long long)rc.io.skipped,
+            (unsigned long long)(rc.io.tiles + rc.io.skipped), (unsigned long long)(2 * rc.io.row[1].rd),
+            (unsigned long long)(2 * rn.io.row[1].rd), (unsigned long long)saved, (unsigned long long)all,
+            100.0 * (double)saved / (double)all, report_mark(rc.closed_ok), (unsigned long long)masked_rows);
+    if (!count_only)
+        lab_say(&L, "  NaN in O and L: %llu %s; max |O - O_ref| (causal) = %.3g\n", (unsigned long long)nans,
+                report_mark(!nans), err_c);
 
     /* ---- part 5: parallelism over query blocks ---------------------------------------------------------------- */
     lab_attn_go(NULL, &rt, &in);
-    bool same_counts = lab_same_counts(rt.m, r2.m);
-    bool same = same_counts && (count_only || (!memcmp(rt.o, r2.o, in.n * sizeof *r2.o) &&
-                                               !memcmp(rt.lse, r2.lse, nl * sizeof *r2.lse)));
-    ok = ok && same;
-    if (L.say) {
-        printf("\nPart 5 — parallel query blocks\n");
-        printf("  FA2's iterations of the outer loop share nothing: block i reads Qi, K, V and writes only Oi, Li.\n"
-               "  So B·H·Tr = %zu (batch, head, query block) triples are independent work (FA1 has B·H = %zu: its\n"
-               "  j loop passes Oi from one key block to the next through HBM). Each OpenMP worker gets its own SRAM\n"
-               "  of M bytes and its own ledger, added up exactly at the end; no floating-point sum crosses threads.\n",
-               heads * Tr, heads);
-        if (rr.p.Br < r2.p.Br)
-            printf("  The big query block costs parallelism: %zu triples here, %zu under flash1's rule (Br = %zu).\n"
-                   "  Real kernels pick Br, Bc from {64, 128} (Dao 2023) and fill a GPU with B·H·Tr blocks.\n",
-                   heads * Tr, heads * rr.Tr, rr.p.Br);
-        printf("  this run (--threads %d%s) against one thread: counts %s, O and L %s\n\n", cfg->threads,
-               cfg->threads ? "" : ": OpenMP's default", same_counts ? "identical ✓" : "DIFFER ✗",
-               count_only ? "not computed" : same ? "bitwise identical ✓" : "DIFFER ✗");
-    }
+    bool same_counts, same = lab_attn_identical(&rt, &r2, &same_counts);
+    lab_say(&L, "\nPart 5 — parallel query blocks\n"
+            "  FA2's iterations of the outer loop share nothing: block i reads Qi, K, V and writes only Oi, Li.\n"
+            "  So B·H·Tr = %zu (batch, head, query block) triples are independent work (FA1 has B·H = %zu: its\n"
+            "  j loop passes Oi from one key block to the next through HBM). Each OpenMP worker gets its own SRAM\n"
+            "  of M bytes and its own ledger, added up exactly at the end; no floating-point sum crosses threads.\n",
+            heads * Tr, heads);
+    if (rr.p.Br < r2.p.Br)
+        lab_say(&L, "  The big query block costs parallelism: %zu triples here, %zu under flash1's rule (Br = %zu).\n"
+                "  Real kernels pick Br, Bc from {64, 128} (Dao 2023) and fill a GPU with B·H·Tr blocks.\n",
+                heads * Tr, heads * rr.Tr, rr.p.Br);
+    lab_say(&L, "  this run (--threads %d%s) against one thread: counts %s, O and L %s\n\n", cfg->threads,
+            cfg->threads ? "" : ": OpenMP's default", same_counts ? "identical ✓" : "DIFFER ✗",
+            count_only ? "not computed" : same ? "bitwise identical ✓" : "DIFFER ✗");
 
     summary_t s;
-    summary_begin(&s, cfg, "flash2", r2.p.Br, r2.p.Bc);
-    summary_ledger(&s, r2.m);
+    lab_sum_begin(&s, &r2, "flash2");
     lab_sum_f64(&s, "max_abs_err", !count_only, err_o);
     lab_sum_f64(&s, "L_max_abs_err", !count_only, err_L);
-    summary_u64(&s, "Tr", Tr);
-    summary_u64(&s, "Tc", Tc);
-    summary_u64(&s, "tiles", r2.io.tiles);
-    summary_u64(&s, "skipped", r2.io.skipped);
+    lab_sum_kv(&s, {"Tr", Tr}, {"Tc", Tc}, {"tiles", r2.io.tiles}, {"skipped", r2.io.skipped});
     lab_sum_run(&s, "fa1", &r1, LAB_KEY_ELEMS | LAB_KEY_BYTES | LAB_KEY_SRAM);
     lab_sum_f64(&s, "fa1_max_abs_err", !count_only, err_o1);
     lab_sum_run(&s, "fa2_fa1_rule", &rr, LAB_KEY_ELEMS | LAB_KEY_BYTES);
     lab_sum_f64(&s, "fa2_fa1_rule_max_abs_err", !count_only, err_or);
-    summary_u64(&s, "causal_tiles", rc.io.tiles);
-    summary_u64(&s, "causal_skipped", rc.io.skipped);
+    lab_sum_kv(&s, {"causal_tiles", rc.io.tiles}, {"causal_skipped", rc.io.skipped});
     lab_sum_ledger(&s, "causal", rc.m, LAB_KEY_ELEMS);
-    summary_u64(&s, "causal_saved_elems", saved);
-    summary_u64(&s, "causal_masked_rows", masked_rows);
-    summary_u64(&s, "threads_identical", same);
-    summary_u64(&s, "closed_form_ok", ok2 && r1.closed_ok && rr.closed_ok && rc.closed_ok);
+    lab_sum_kv(&s, {"causal_saved_elems", saved}, {"causal_masked_rows", masked_rows}, {"threads_identical", same},
+               {"closed_form_ok", ok2 && r1.closed_ok && rr.closed_ok && rc.closed_ok});
     summary_print(&s, stdout);
 
-    tilemap_free(r2.map), tilemap_free(rc.map);
     lab_attn_free(&r2), lab_attn_free(&r1), lab_attn_free(&rr), lab_attn_free(&rc), lab_attn_free(&rt);
     lab_ref_free(&ref), lab_ref_free(&refc);
     lab_inputs_free(&in);
-    return lab_end(&L, ok);
+    return lab_end(&L, ok && same);
 }
 
 LESSON_MAIN(lesson06_spec, lesson06_run)

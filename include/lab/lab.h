@@ -4,7 +4,7 @@
  * runs attention on a fresh memory model, lab_table.h prints and compares ledgers.
  *
  *   int lesson04_run(const cli_cfg *cfg) {
- *       lab_t L; lab_begin(&L, cfg);                       // L.say: not --quiet; L.show: and stdout is no trace
+ *       lab_t L = lab_begin(cfg);                           // L.say: not --quiet; L.show: and stdout is no trace
  *       lab_attn f = lab_attn_plan(cfg, ATTN_FLASH1, false, NULL);
  *       lab_guard_tiles(f.Tr * f.Tc * cfg->B * cfg->H, "flash1");
  *       lab_inputs in = lab_inputs_normal(cfg, 3);          // q, k, v ~ N(0, 1), rounded to --dtype
@@ -29,6 +29,9 @@
 #define LAB_SWEEP_MAX_TILES (LAB_MAX_TILES / 8)  /* tiles of one point of a sweep (lesson05 runs ~150 points) */
 #define LAB_MAX_FLOPS 2e10                       /* FLOPs of real arithmetic: more take minutes (use --count-only) */
 #define LAB_MAX_ELEMS ((size_t)1 << 27)          /* floats of host input per tensor: more need gigabytes */
+#define LAB_WALK_MAX_TILES 16                    /* the map beside every event (TILEWALK_FULL): grids up to 4 x 4 */
+#define LAB_BRIEF_MAX_TILES 64                   /* one line per tile (TILEWALK_BRIEF) */
+#define LAB_MAP_MAX_TILES 1024                   /* a tile map printed after the pass */
 
 /* Stop with one line and exit 2 when `tiles` (all runs of the lesson together) exceed LAB_MAX_TILES. */
 void lab_guard_tiles(uint64_t tiles, const char *what);
@@ -45,11 +48,14 @@ typedef struct {
     trace_t *trace;   /* the --trace stream once opened; it follows each model given to lab_watch */
 } lab_t;
 
-void lab_begin(lab_t *L, const cli_cfg *cfg);
+lab_t lab_begin(const cli_cfg *cfg);   /* lab_t L = lab_begin(cfg); */
 /* The trace follows m from now on (opened on m the first time): one stream, one header, over every run. */
 void lab_watch(lab_t *L, mem_t *m);
 /* Close the trace (later runs are not traced). lab_end does it too. */
 void lab_unwatch(lab_t *L);
+/* printf to stdout, only when L->say; the same wrapped at 100 columns (fl_print_wrapped), each line after indent. */
+void lab_say(const lab_t *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lab_say_wrapped(const lab_t *L, const char *indent, const char *text);
 /* Close the trace; FL_EXIT_OK when ok, else FL_EXIT_CHECK (a ledger, an error or a comparison failed). */
 int lab_end(lab_t *L, bool ok);
 
@@ -70,7 +76,7 @@ void lab_inputs_free(lab_inputs *in);
 double lab_tridao_tol(double err_lowp, double slack);
 /* err <= tol, and never for NaN. */
 bool lab_within(double err, double tol);
-/* Largest |got - ref| over n, NaN if got holds a NaN: verify_max_abs. */
+/* Largest |got - ref| over n, NaN if got holds a NaN (verify_max_abs) or either is NULL (nothing computed). */
 double lab_max_abs(const double *ref, const float *got, size_t n);
 
 /* ---- summary helpers ------------------------------------------------------------------------------------------- */
@@ -83,6 +89,14 @@ void lab_sum_f64_prefixed(summary_t *s, const char *prefix, const char *key, boo
 /* A ledger's keys under a prefix, in this order, those asked for: LAB_KEY_ELEMS hbm_read_elems, hbm_write_elems;
  * LAB_KEY_BYTES hbm_read_bytes, hbm_write_bytes; LAB_KEY_SRAM sram_peak_bytes; LAB_KEY_HBM hbm_peak_bytes;
  * LAB_KEY_WORK flops, exps.  lab_sum_ledger(&s, "std", m, LAB_KEYS_ALL) writes std_hbm_read_elems=... */
+/* Several u64 keys at once: lab_sum_kv(&s, {"Tr", Tr}, {"Tc", Tc}) writes Tr=... Tc=... in that order. */
+typedef struct {
+    const char *key;
+    uint64_t v;
+} lab_kv;
+void lab_sum_kvs(summary_t *s, const lab_kv *kv, size_t n);
+#define lab_sum_kv(s, ...) \
+    lab_sum_kvs((s), (const lab_kv[]){__VA_ARGS__}, sizeof((const lab_kv[]){__VA_ARGS__}) / sizeof(lab_kv))
 enum { LAB_KEY_ELEMS = 1, LAB_KEY_BYTES = 2, LAB_KEY_SRAM = 4, LAB_KEY_HBM = 8, LAB_KEY_WORK = 16, LAB_KEYS_ALL = 31 };
 void lab_sum_ledger(summary_t *s, const char *prefix, const mem_t *m, unsigned keys);
 

@@ -27,6 +27,7 @@ typedef struct {
     mem_t *m;               /* the run's own memory model: M = --sram, count-only = --count-only */
     attn_tensors t;
     tilemap *map;           /* set before lab_attn_run to have the pass paint its Tr x Tc tiles (NULL: none) */
+    tilewalk *walk;         /* lab_attn_walk's; lab_attn_run closes it, its map becomes r->map unless one is set */
     attn_io io;             /* closed form of the counted pass (the backward's, for a backward run) */
     bool closed_ok;         /* the counted ledger equals io, every tensor of it and the totals */
     uint64_t fwd_hbm_peak;  /* backward runs: the most HBM bytes the forward allocated */
@@ -42,9 +43,16 @@ lab_attn lab_attn_plan(const cli_cfg *cfg, attn_algo a, bool backward, const blo
 void lab_attn_open(lab_t *L, lab_attn *r, const lab_inputs *in);
 /* The pass, with r->map painted; then r->closed_ok, and the outputs downloaded unless --count-only. */
 void lab_attn_run(lab_t *L, lab_attn *r);
+/* Draw r's tiles on stdout while it runs (between lab_attn_open and lab_attn_run): TILEWALK_FULL the map beside
+ * every event, after_tile(ctx) after each tile (--step); TILEWALK_BRIEF one line per tile. */
+void lab_attn_walk(lab_attn *r, tilewalk_view view, tilewalk_fn after_tile, void *ctx);
 /* lab_attn_open + lab_attn_run, for runs nobody watches in between. */
 void lab_attn_go(lab_t *L, lab_attn *r, const lab_inputs *in);
-void lab_attn_free(lab_attn *r);   /* the model, its tensors and the downloaded outputs */
+void lab_attn_free(lab_attn *r);   /* the model, its tensors, its map and the downloaded outputs */
+/* The summary's start for run r: summary_begin with r's options and blocks (algo: its name there), then its ledger. */
+void lab_sum_begin(summary_t *s, const lab_attn *r, const char *algo);
+/* The map r painted (r->map), headed "  the Tr x Tc tiles of head 0<what>:", when L shows tables. */
+void lab_attn_print_map(const lab_t *L, const lab_attn *r, const char *what);
 /* Summary keys of a run under a prefix: prefix_Br, prefix_Bc, then lab_sum_ledger's keys (LAB_KEY_*). */
 void lab_sum_run(summary_t *s, const char *prefix, const lab_attn *r, unsigned keys);
 
@@ -63,6 +71,13 @@ void lab_ref_free(lab_ref *r);
 bool lab_ledger_matches(const mem_t *m, const attn_io *io);
 /* io's row for tensor (zeros when io does not name it). */
 attn_io_row lab_io_row(const attn_io *io, const char *tensor);
+/* Two runs of one algorithm agree: the same counts, and (when computed) bitwise the same outputs. *counts (may be
+ * NULL) gets the counts' verdict alone. */
+bool lab_attn_identical(const lab_attn *a, const lab_attn *b, bool *counts);
+/* NaNs in r's downloaded outputs (o and lse, or the gradients); 0 when nothing was computed. */
+uint64_t lab_attn_nans(const lab_attn *r);
+/* Causal runs: (query row, tile) pairs where a visited tile masks the row entirely (every key after the query). */
+uint64_t lab_masked_rows(const attn_params *p);
 /* The same counts in both models: every tensor's reads and writes (elements and bytes), FLOPs, exps, SRAM peak. */
 bool lab_same_counts(const mem_t *a, const mem_t *b);
 

@@ -2,6 +2,7 @@
 #include "lab.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 
 #include "rng.h"
@@ -30,10 +31,11 @@ void lab_guard_elems(const cli_cfg *cfg, size_t rows, size_t cols, const char *w
                  cols);
 }
 
-void lab_begin(lab_t *L, const cli_cfg *cfg)
+lab_t lab_begin(const cli_cfg *cfg)
 {
-    *L = (lab_t){.cfg = cfg, .say = !cfg->quiet};
-    L->show = L->say && !(cfg->trace != TRACE_NONE && !cfg->trace_file);
+    lab_t L = {.cfg = cfg, .say = !cfg->quiet};
+    L.show = L.say && !(cfg->trace != TRACE_NONE && !cfg->trace_file);
+    return L;
 }
 
 void lab_watch(lab_t *L, mem_t *m)
@@ -52,6 +54,22 @@ void lab_unwatch(lab_t *L)
         cli_trace_close(L->cfg, L->trace);
         L->trace = NULL;
     }
+}
+
+void lab_say(const lab_t *L, const char *fmt, ...)
+{
+    if (!L->say)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+}
+
+void lab_say_wrapped(const lab_t *L, const char *indent, const char *text)
+{
+    if (L->say)
+        fl_print_wrapped(stdout, indent, text, 100);
 }
 
 int lab_end(lab_t *L, bool ok)
@@ -92,7 +110,10 @@ double lab_tridao_tol(double err_lowp, double slack) { return LAB_TRIDAO_FACTOR 
 
 bool lab_within(double err, double tol) { return err <= tol; }   /* NaN compares false: it fails */
 
-double lab_max_abs(const double *ref, const float *got, size_t n) { return verify_max_abs(ref, got, n); }
+double lab_max_abs(const double *ref, const float *got, size_t n)
+{
+    return ref && got ? verify_max_abs(ref, got, n) : NAN;
+}
 
 void lab_sum_f64(summary_t *s, const char *key, bool measured, double v)
 {
@@ -122,6 +143,12 @@ void lab_sum_f64_prefixed(summary_t *s, const char *prefix, const char *key, boo
     char k[96];
     snprintf(k, sizeof k, "%s_%s", prefix, key);
     lab_sum_f64(s, k, measured, v);
+}
+
+void lab_sum_kvs(summary_t *s, const lab_kv *kv, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        summary_u64(s, kv[k].key, kv[k].v);
 }
 
 void lab_sum_ledger(summary_t *s, const char *prefix, const mem_t *m, unsigned keys)

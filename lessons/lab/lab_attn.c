@@ -59,6 +59,14 @@ void lab_attn_run(lab_t *L, lab_attn *r)
         attn_forward(r->m, &r->p, &r->t);
     if (r->map)
         mem_unobserve(r->m, tilemap_paint_step, r->map);
+    if (r->walk) {
+        tilemap *map = tilewalk_close(r->walk);
+        r->walk = NULL;
+        if (r->map)
+            tilemap_free(map);
+        else
+            r->map = map;
+    }
     attn_io_closed_form(&r->p, r->backward, &r->io);
     r->closed_ok = lab_ledger_matches(r->m, &r->io);
     if (r->cfg.count_only)
@@ -73,6 +81,11 @@ void lab_attn_run(lab_t *L, lab_attn *r)
     }
 }
 
+void lab_attn_walk(lab_attn *r, tilewalk_view view, tilewalk_fn after_tile, void *ctx)
+{
+    r->walk = tilewalk_open(r->m, r->Tr, r->Tc, view, stdout, after_tile, ctx);
+}
+
 void lab_attn_go(lab_t *L, lab_attn *r, const lab_inputs *in)
 {
     lab_attn_open(L, r, in);
@@ -81,6 +94,8 @@ void lab_attn_go(lab_t *L, lab_attn *r, const lab_inputs *in)
 
 void lab_attn_free(lab_attn *r)
 {
+    tilemap_free(r->map);
+    r->map = NULL;
     if (r->m) {
         attn_free(r->m, &r->t);
         mem_destroy(r->m);
@@ -113,6 +128,44 @@ attn_io_row lab_io_row(const attn_io *io, const char *tensor)
     return (attn_io_row){tensor, 0, 0};
 }
 
+bool lab_attn_identical(const lab_attn *a, const lab_attn *b, bool *counts)
+{
+    size_t n = a->t.out ? hbm_numel(a->t.out) : 0, nl = a->t.lse ? hbm_numel(a->t.lse) : 0;
+    bool c = lab_same_counts(a->m, b->m);
+    if (counts)
+        *counts = c;
+    if (!a->o || !b->o)
+        return c;
+    return c && !memcmp(a->o, b->o, n * sizeof *a->o) && (!a->lse || !memcmp(a->lse, b->lse, nl * sizeof *a->lse));
+}
+
+static uint64_t nans(const float *x, const hbm_tensor *t)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; x && i < hbm_numel(t); i++)
+        n += isnan(x[i]) != 0;
+    return n;
+}
+
+uint64_t lab_attn_nans(const lab_attn *r)
+{
+    return nans(r->o, r->t.out) + nans(r->lse, r->t.lse) + nans(r->g[0], r->t.dq) + nans(r->g[1], r->t.dk) +
+           nans(r->g[2], r->t.dv);
+}
+
+uint64_t lab_masked_rows(const attn_params *p)
+{
+    uint64_t rows = 0;
+    size_t Tr = ceil_div(p->N, p->Br), Tc = ceil_div(p->N, p->Bc);
+    for (size_t i = 0; i < Tr; i++)   /* queries of a visited tile (i, j) before its first key */
+        for (size_t j = 0; j < Tc; j++)
+            if (!attn_tile_skipped(p, i, j)) {
+                size_t q0 = i * p->Br, qr = min_size(p->Br, p->N - q0), k0 = j * p->Bc;
+                rows += k0 > q0 ? min_size(k0 - q0, qr) : 0;
+            }
+    return rows;
+}
+
 bool lab_same_counts(const mem_t *a, const mem_t *b)
 {
     bool ok = mem_flops(a, NULL) == mem_flops(b, NULL) && mem_exps(a, NULL) == mem_exps(b, NULL) &&
@@ -122,6 +175,20 @@ bool lab_same_counts(const mem_t *a, const mem_t *b)
         ok = ok && !memcmp(&ca, &cb, sizeof ca);
     }
     return ok;
+}
+
+void lab_sum_begin(summary_t *s, const lab_attn *r, const char *algo)
+{
+    summary_begin(s, &r->cfg, algo, r->p.Br, r->p.Bc);
+    summary_ledger(s, r->m);
+}
+
+void lab_attn_print_map(const lab_t *L, const lab_attn *r, const char *what)
+{
+    if (!L->show || !r->map)
+        return;
+    printf("  the %zu x %zu tiles of head 0%s:\n", r->Tr, r->Tc, what);
+    tilemap_print(r->map, stdout, "  ");
 }
 
 void lab_sum_run(summary_t *s, const char *prefix, const lab_attn *r, unsigned keys)

@@ -43,7 +43,11 @@ static const char *const LISTING[] = {
         "  15    write Li to HBM\n",
 };
 
-void lab_listing_print(lab_listing which) { fputs(LISTING[which], stdout); }
+void lab_listing_print(const lab_t *L, lab_listing which)
+{
+    if (L->say)
+        fputs(LISTING[which], stdout);
+}
 
 size_t lab_row_most_rescaled(const attn_params *p, const float *q, const float *k, size_t rows)
 {
