@@ -74,6 +74,13 @@ void lab_inputs_free(lab_inputs *in);
  * in the same dtype errs (ref_attention_lowp), plus `slack` (roundings the algorithm may add on top). */
 #define LAB_TRIDAO_FACTOR 2.0   /* one line to switch: ORACLE_TRIDAO_FACTOR (verify.h) once it lands */
 double lab_tridao_tol(double err_lowp, double slack);
+/* Entry by entry (gradients, where entries are differences of large terms): the largest |got_i - ref_i| over its
+ * bound LAB_TRIDAO_FACTOR·err_lowp + slack·mag_i, +inf once a NaN appears; <= 1 passes. lowp is the materialized
+ * implementation's result (compared in float, as stored); *err and *err_lowp get max |got - ref|, max |lowp - ref|. */
+double lab_tridao_ratio(const double *ref, const float *got, const double *lowp, const double *mag, size_t n,
+                        double slack, double *err, double *err_lowp);
+/* The largest of x[0..n), NaN when any is NaN (an error that cannot hide behind fmax). */
+double lab_max_nan(const double *x, size_t n);
 /* err <= tol, and never for NaN. */
 bool lab_within(double err, double tol);
 /* Largest |got - ref| over n, NaN if got holds a NaN (verify_max_abs) or either is NULL (nothing computed). */

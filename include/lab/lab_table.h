@@ -57,5 +57,11 @@ void lab_table_bytes(const lab_table *t, const char *label, const mem_t *const *
  * one, NULL-terminated), totals in elements, bytes read + written, and ✓/✗ against each run's closed form. */
 void lab_table_runs(const lab_table *t, const lab_attn *const *runs, size_t n, const char *const *heads,
                     const char *const *names);
+/* Runs side by side as lesson07 prints them: a heading per run (its algorithm), every tensor some run moved, totals
+ * in elements and bytes, FLOPs, exp() calls, SRAM and HBM peaks, and "= closed form" or "DIFFERS from closed form". */
+void lab_table_ledgers(const lab_table *t, const lab_attn *const *runs, size_t n);
+/* One run phase by phase (every phase that moved something): reads, writes, how many of them are of the tensors in
+ * `quad` (NULL-terminated: the N x N ones, say), FLOPs. Returns the traffic of the quad tensors over all phases. */
+uint64_t lab_table_phases(const lab_attn *r, const char *const *quad);
 
 #endif

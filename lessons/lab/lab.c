@@ -108,6 +108,31 @@ void lab_inputs_free(lab_inputs *in)
 
 double lab_tridao_tol(double err_lowp, double slack) { return LAB_TRIDAO_FACTOR * err_lowp + slack; }
 
+double lab_tridao_ratio(const double *ref, const float *got, const double *lowp, const double *mag, size_t n,
+                        double slack, double *err, double *err_lowp)
+{
+    float *lp = xmalloc(n * sizeof *lp);
+    for (size_t i = 0; i < n; i++)
+        lp[i] = (float)lowp[i];
+    *err = verify_max_abs(ref, got, n);
+    *err_lowp = verify_max_abs(ref, lp, n);
+    free(lp);
+    double ratio = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - ref[i]), q = e / (LAB_TRIDAO_FACTOR * *err_lowp + slack * mag[i]);
+        ratio = isnan(e) || isnan(q) ? INFINITY : fmax(ratio, q);
+    }
+    return ratio;
+}
+
+double lab_max_nan(const double *x, size_t n)
+{
+    double m = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+        m = isnan(x[i]) || isnan(m) ? NAN : fmax(m, x[i]);
+    return m;
+}
+
 bool lab_within(double err, double tol) { return err <= tol; }   /* NaN compares false: it fails */
 
 double lab_max_abs(const double *ref, const float *got, size_t n)

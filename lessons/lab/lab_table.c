@@ -191,6 +191,61 @@ void lab_table_bytes(const lab_table *t, const char *label, const mem_t *const *
     lab_table_pair(t, label, cells, n, suffix);
 }
 
+void lab_table_ledgers(const lab_table *t, const lab_attn *const *runs, size_t n)
+{
+    const char *c[5][2 * MAX_RUNS] = {{NULL}};
+    char b[2][MAX_RUNS][32];
+    const mem_t *ms[MAX_RUNS] = {NULL};
+    uint64_t fl[MAX_RUNS] = {0}, ex[MAX_RUNS] = {0};
+    n = min_size(n, MAX_RUNS);
+    for (size_t a = 0; a < n; a++) {
+        ms[a] = runs[a]->m;
+        fl[a] = mem_flops(ms[a], NULL);
+        ex[a] = mem_exps(ms[a], NULL);
+        c[0][2 * a] = attn_algo_name(runs[a]->p.algo);
+        c[1][2 * a] = "reads";
+        c[1][2 * a + 1] = "writes";
+        c[2][2 * a] = fmt_bytes(sram_peak(ms[a]), b[0][a], sizeof b[0][a]);
+        c[3][2 * a] = fmt_bytes(mem_hbm_peak(ms[a]), b[1][a], sizeof b[1][a]);
+        c[2][2 * a + 1] = c[3][2 * a + 1] = "peak";
+        c[4][a] = runs[a]->closed_ok ? "= closed form" : "DIFFERS from closed form";
+    }
+    lab_table_pair(t, "tensor", c[0], n, NULL);
+    lab_table_pair(t, "", c[1], n, NULL);
+    lab_table_tensors(t, ms, n, NULL, LAB_ROWS_MOVED);
+    lab_table_total(t, ms, n, NULL);
+    lab_table_bytes(t, "bytes", ms, n, NULL);
+    lab_table_u64(t, "FLOPs", fl, n, false, NULL);
+    lab_table_u64(t, "exp()", ex, n, false, NULL);
+    lab_table_pair(t, "SRAM", c[2], n, NULL);
+    lab_table_pair(t, "HBM", c[3], n, NULL);
+    lab_table_span(t, "closed", c[4], n, NULL);
+}
+
+static uint64_t quad_io(const mem_t *m, const char *const *quad, const char *phase)
+{
+    uint64_t q = 0;
+    for (; quad && *quad; quad++) {
+        io_count c = mem_io(m, *quad, phase);
+        q += c.rd_elems + c.wr_elems;
+    }
+    return q;
+}
+
+uint64_t lab_table_phases(const lab_attn *r, const char *const *quad)
+{
+    printf("  %-11s %14s %14s %16s %14s\n", "phase", "reads", "writes", "of them N x N", "FLOPs");
+    for (size_t ph = 0; ph < mem_nphases(r->m); ph++) {
+        const char *name = mem_phase_name(r->m, ph);
+        io_count c = mem_io(r->m, NULL, name);
+        if (c.rd_elems || c.wr_elems)
+            printf("  %-11s %14llu %14llu %16llu %14llu\n", name, (unsigned long long)c.rd_elems,
+                   (unsigned long long)c.wr_elems, (unsigned long long)quad_io(r->m, quad, name),
+                   (unsigned long long)mem_flops(r->m, name));
+    }
+    return quad_io(r->m, quad, NULL);
+}
+
 void lab_table_runs(const lab_table *t, const lab_attn *const *runs, size_t n, const char *const *heads,
                     const char *const *names)
 {
