@@ -244,7 +244,8 @@ static void std_line1(mem_t *m, const bwd_ctx *c, size_t b, size_t h)
     float *dOi = sram_alloc(m, Br * d, c->dt, "dOi");
     for (size_t j = 0; j < c->Tc; j++) {
         size_t c0 = j * Bc, nc = min_size(Bc, N - c0);
-        memset(dVj, 0, Bc * d * sizeof *dVj);
+        if (real)
+            memset(dVj, 0, Bc * d * sizeof *dVj);
         for (size_t i = 0; i < c->Tr; i++) {
             size_t r0 = i * Br, nr = min_size(Br, N - r0);
             mem_step(m, (long)i, (long)j, "dVj += Pij^T dOi");
@@ -303,7 +304,8 @@ static void std_line3(mem_t *m, const bwd_ctx *c, size_t b, size_t h)
     float *dSij = sram_alloc(m, Br * Bc, DTYPE_FP32, "dSij");
     for (size_t i = 0; i < c->Tr; i++) {
         size_t r0 = i * Br, nr = min_size(Br, N - r0);
-        memset(Di, 0, Br * sizeof *Di);
+        if (real)
+            memset(Di, 0, Br * sizeof *Di);
         for (size_t j = 0; j < c->Tc; j++) {          /* pass 1: D_i = sum_j P_ij dP_ij */
             size_t c0 = j * Bc, nc = min_size(Bc, N - c0);
             mem_step(m, (long)i, (long)j, "Di += rowsum(Pij o dPij)");
@@ -346,7 +348,8 @@ static void std_line4(mem_t *m, const bwd_ctx *c, size_t b, size_t h)
     float *Kj = sram_alloc(m, Bc * d, c->dt, "Kj");
     for (size_t i = 0; i < c->Tr; i++) {
         size_t r0 = i * Br, nr = min_size(Br, N - r0);
-        memset(dQi, 0, Br * d * sizeof *dQi);
+        if (real)
+            memset(dQi, 0, Br * d * sizeof *dQi);
         for (size_t j = 0; j < c->Tc; j++) {
             size_t c0 = j * Bc, nc = min_size(Bc, N - c0);
             mem_step(m, (long)i, (long)j, "dQi += scale dSij Kj");
@@ -375,7 +378,8 @@ static void std_line5(mem_t *m, const bwd_ctx *c, size_t b, size_t h)
     float *Qi = sram_alloc(m, Br * d, c->dt, "Qi");
     for (size_t j = 0; j < c->Tc; j++) {
         size_t c0 = j * Bc, nc = min_size(Bc, N - c0);
-        memset(dKj, 0, Bc * d * sizeof *dKj);
+        if (real)
+            memset(dKj, 0, Bc * d * sizeof *dKj);
         for (size_t i = 0; i < c->Tr; i++) {
             size_t r0 = i * Br, nr = min_size(Br, N - r0);
             mem_step(m, (long)i, (long)j, "dKj += scale dSij^T Qi");
@@ -452,8 +456,10 @@ static void flash1_head(mem_t *m, const bwd_ctx *c, size_t b, size_t h)
         size_t c0 = j * Bc, nc = min_size(Bc, N - c0);
         hbm_load_rows(m, Kj, K, c0, nc, "Kj");                              /* line 7: load Kj, Vj */
         hbm_load_rows(m, Vj, V, c0, nc, "Vj");
-        memset(dKj, 0, Bc * d * sizeof *dKj);                               /* line 8: dKj~ = 0, dVj~ = 0 */
-        memset(dVj, 0, Bc * d * sizeof *dVj);
+        if (real) {                                                         /* line 8: dKj~ = 0, dVj~ = 0 */
+            memset(dKj, 0, Bc * d * sizeof *dKj);
+            memset(dVj, 0, Bc * d * sizeof *dVj);
+        }
         for (size_t i = 0; i < c->Tr; i++) {                               /* line 9 */
             size_t r0 = i * Br, nr = min_size(Br, N - r0);
             if (tile_masked(p, i, j)) {
@@ -557,8 +563,10 @@ static void flash2_head(mem_t *m, const bwd_ctx *c, size_t b, size_t h)
         size_t c0 = j * Bc, nc = min_size(Bc, N - c0);
         hbm_load_rows(m, Kj, K, c0, nc, "Kj");                              /* line 6: load Kj, Vj */
         hbm_load_rows(m, Vj, V, c0, nc, "Vj");
-        memset(dKj, 0, Bc * d * sizeof *dKj);                               /* line 7: dKj = 0, dVj = 0 on chip */
-        memset(dVj, 0, Bc * d * sizeof *dVj);
+        if (real) {                                                         /* line 7: dKj = 0, dVj = 0 on chip */
+            memset(dKj, 0, Bc * d * sizeof *dKj);
+            memset(dVj, 0, Bc * d * sizeof *dVj);
+        }
         for (size_t i = 0; i < c->Tr; i++) {                               /* line 8 */
             size_t r0 = i * Br, nr = min_size(Br, N - r0);
             if (tile_masked(p, i, j)) {
