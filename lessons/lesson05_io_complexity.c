@@ -19,7 +19,7 @@
  * Every counted ledger is checked against attn_io_closed_form, the ledger derived line by line from the pseudocode.
  * The algorithms themselves are attn_forward's (sim/attn_*.c); this lesson only drives and tabulates them.
  *
- * Run:   ./lesson05                    the whole sweep, tables on stdout, .dat files in plots/data
+ * Run:   ./lesson05                    the whole sweep, tables on stdout, .dat files in plots/out/data
  *        ./lesson05 -N 8192 -M 64K     a smaller sweep with a smaller SRAM
  *        ./lesson05 --quiet --out-dir /tmp/io
  * Files: lesson05_seqlen.dat (with the peak HBM bytes), lesson05_headdim.dat, lesson05_sram.dat, lesson05_blocksize.dat
@@ -38,6 +38,7 @@
 
 #include "attention.h"   // defines: attn_forward, attn_choose_blocks, attn_io_closed_form, attn_sram_need
 #include "lessons.h"
+#include "outfile.h"     // defines: outfile_open, outfile_commit, outfile_mkdirs (all-or-nothing files, exit 3)
 #include "summary.h"
 #include "trace.h"       // defines: TRACE_MODEL_* (the modelled clock of the JSON trace)
 #include "util.h"
@@ -77,6 +78,7 @@ typedef struct {
     const cli_cfg *cfg;
     size_t done, total, mismatches;
     bool progress;
+    outfile *dat;   /* the .dat file being written */
 } sweep;
 
 static void progress(sweep *s, const char *what, size_t value, const char *label)
@@ -154,16 +156,18 @@ static void measure(sweep *s, const algo_case *c, size_t N, size_t d, size_t M, 
 
 /* ---- .dat files ---------------------------------------------------------------------------------------------- */
 
-static FILE *dat_open(const sweep *s, const char *name, const char *what, char *path, size_t pathlen)
+static FILE *dat_open(sweep *s, const char *name, const char *what)
 {
     const cli_cfg *cfg = s->cfg;
-    snprintf(path, pathlen, "%s/%s", cfg->out_dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        fl_fatal("cannot write '%s': %s", path, strerror(errno));
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", cfg->out_dir, name);
+    s->dat = outfile_open(path);   /* all or nothing: a failed write leaves no file behind (exit 3) */
+    FILE *f = outfile_stream(s->dat);
     fprintf(f, "# %s — %s\n", name, what);
+    char dir[4 * sizeof path];   /* escaped: a newline in the path must not end the comment line */
     fprintf(f, "# command: ./lesson05 -N %zu -d %zu --sram %zu --dtype %s --batch %zu --heads %zu --out-dir %s\n",
-            cfg->N, cfg->d, cfg->M_bytes, dtype_name(cfg->dtype), cfg->B, cfg->H, cfg->out_dir);
+            cfg->N, cfg->d, cfg->M_bytes, dtype_name(cfg->dtype), cfg->B, cfg->H,
+            fl_escape(cfg->out_dir, dir, sizeof dir));
     fprintf(f, "# flashlab %s, count-only memory model; storage dtype %s (%zu bytes); counts over B*H = %zu heads\n",
             FLASHLAB_VERSION, dtype_name(cfg->dtype), dtype_size(cfg->dtype), cfg->B * cfg->H);
     fputs("# columns (one row per configuration; one block per algorithm, blocks separated by two blank lines,\n"
@@ -214,10 +218,10 @@ static void dat_row(FILE *f, const sweep *s, const algo_case *c, const point *p)
     fprintf(f, "%.6g %.6g %.6g\n", floor_b, model_us(p), ratio(c, p));
 }
 
-static void dat_close(FILE *f, const char *path)
+static void dat_close(sweep *s)
 {
-    if (fclose(f) != 0)
-        fl_fatal("cannot finish '%s': %s", path, strerror(errno));
+    outfile_commit(s->dat);
+    s->dat = NULL;
 }
 
 /* ---- the sweeps ---------------------------------------------------------------------------------------------- */
@@ -268,13 +272,12 @@ int lesson05_run(const cli_cfg *cfg)
     if (cfg->trace != TRACE_NONE)
         fl_fatal("lesson05 runs hundreds of count-only passes and traces none; trace one configuration with "
                  "./lesson04 or ./lesson06");
-    if (mkdir(cfg->out_dir, 0777) != 0 && errno != EEXIST)
-        fl_fatal("cannot create the output directory '%s': %s", cfg->out_dir, strerror(errno));
+    outfile_mkdirs(cfg->out_dir);   /* before the sweeps: a directory that cannot be made stops at once (exit 3) */
 
     sweep s = {.cfg = cfg, .progress = isatty(STDERR_FILENO) && !cfg->quiet};
     FILE *o = cfg->quiet ? NULL : stdout;
     size_t sz = dtype_size(cfg->dtype), M = cfg->M_bytes, d = cfg->d, M_el = M / sz;
-    char b1[32], b2[32], path[1024];
+    char b1[32], b2[32];
 
     size_t Ns[32], nN = seq_lengths(cfg->N, Ns, 32);
     static const size_t DS[] = {16, 32, 48, 64, 80, 96, 128, 160, 192, 256};
@@ -322,14 +325,13 @@ int lesson05_run(const cli_cfg *cfg)
             bool keep = k == nN - 1 && CASES[a].algo == ATTN_FLASH1;
             measure(&s, &CASES[a], Ns[k], d, M, cfg->Br, cfg->Bc, &pts[a][k], keep ? &last : NULL);
         }
-    FILE *f = dat_open(&s, "lesson05_seqlen.dat", "HBM accesses vs sequence length N (Theorem 2, Proposition 3)",
-                       path, sizeof path);
+    FILE *f = dat_open(&s, "lesson05_seqlen.dat", "HBM accesses vs sequence length N (Theorem 2, Proposition 3)");
     for (size_t a = 0; a < NCASES; a++) {
         dat_block(f, &CASES[a], a == 0);
         for (size_t k = 0; k < nN; k++)
             dat_row(f, &s, &CASES[a], &pts[a][k]);
     }
-    dat_close(f, path);
+    dat_close(&s);
     if (o) {
         fprintf(o, "1. HBM accesses (elements read + written) vs N.  ratio = counted / the paper's shape with "
                    "constant 1:\n   standard / (Nd + N^2);  flash / (N^2 d^2 / M).  '*': M > Nd, outside Theorem 2's "
@@ -386,13 +388,13 @@ int lesson05_run(const cli_cfg *cfg)
         }
         nd++;
     }
-    f = dat_open(&s, "lesson05_headdim.dat", "HBM accesses vs head dimension d at fixed N and M", path, sizeof path);
+    f = dat_open(&s, "lesson05_headdim.dat", "HBM accesses vs head dimension d at fixed N and M");
     for (size_t a = 0; a < NCASES; a++) {
         dat_block(f, &CASES[a], a == 0);
         for (size_t k = 0; k < nd; k++)
             dat_row(f, &s, &CASES[a], &pd[a][k]);
     }
-    dat_close(f, path);
+    dat_close(&s);
     if (o) {
         fprintf(o, "3. HBM accesses vs head dimension d at N = %zu, M = %s (blocks chosen from M for each d):\n",
                 Nfix, fmt_bytes(M, b1, sizeof b1));
@@ -412,14 +414,13 @@ int lesson05_run(const cli_cfg *cfg)
             progress(&s, "M", Ms[k], CASES[a].label);
             measure(&s, &CASES[a], Nfix, d, Ms[k], 0, 0, &pm[a][k], NULL);
         }
-    f = dat_open(&s, "lesson05_sram.dat", "HBM accesses vs SRAM size M at fixed N and d (the 1/M law)", path,
-                 sizeof path);
+    f = dat_open(&s, "lesson05_sram.dat", "HBM accesses vs SRAM size M at fixed N and d (the 1/M law)");
     for (size_t a = 0; a < NCASES; a++) {
         dat_block(f, &CASES[a], a == 0);
         for (size_t k = 0; k < nM; k++)
             dat_row(f, &s, &CASES[a], &pm[a][k]);
     }
-    dat_close(f, path);
+    dat_close(&s);
     if (o) {
         fprintf(o, "4. HBM accesses vs SRAM size M at N = %zu, d = %zu (Nd = %zu elements):\n", Nfix, d, Nfix * d);
         table_head(o, "M", 10);
@@ -439,13 +440,13 @@ int lesson05_run(const cli_cfg *cfg)
             measure(&s, BLK[a], Nblk, d, need, BLOCKS[k], BLOCKS[k], &pb[a][nb], NULL);
         }
     f = dat_open(&s, "lesson05_blocksize.dat", "HBM accesses and MODELLED runtime vs block size (paper Fig. 2, "
-                 "middle); square blocks Br = Bc, M = the SRAM they need", path, sizeof path);
+                 "middle); square blocks Br = Bc, M = the SRAM they need");
     for (size_t a = 0; a < 2; a++) {
         dat_block(f, BLK[a], a == 0);
         for (size_t k = 0; k < nb; k++)
             dat_row(f, &s, BLK[a], &pb[a][k]);
     }
-    dat_close(f, path);
+    dat_close(&s);
     if (o) {
         fprintf(o, "5. Block size at N = %zu, d = %zu (the paper's Figure 2, middle). Square blocks Br = Bc = b; M is "
                    "what they need.\n   Runtime is MODELLED, not measured: bytes / 1.5 TB/s + FLOPs / 312 TFLOP/s + "
@@ -513,7 +514,7 @@ const cli_spec lesson05_spec = {
     .details = DETAILS,
     /* M = 192 KiB: the A100's on-chip SRAM per SM as the FlashAttention paper quotes it (Section 2.1). */
     .defaults = {.N = 65536, .d = 64, .B = 1, .H = 1, .M_bytes = 192 * 1024, .dtype = DTYPE_FP16, .seed = 42,
-                 .count_only = true, .out_dir = "plots/data"},
+                 .count_only = true, .out_dir = "plots/out/data"},
     .extra = CLI_OPT_OUT_DIR | CLI_OPT_THREADS,
 };
 
