@@ -58,21 +58,23 @@ const char *fl_escape(const char *s, char *buf, size_t len)
     return buf;
 }
 
-void fl_vreport(const char *fmt, va_list ap)
+static void say(const char *what, const char *fmt, va_list ap)
 {
     char msg[2048], safe[4 * sizeof msg];
     int n = vsnprintf(msg, sizeof msg, fmt, ap);
     if (n >= (int)sizeof msg)   /* a huge echoed value: keep the start, say it was cut */
         memcpy(msg + sizeof msg - 4, "...", 4);
-    fprintf(stderr, "%s: error: %s\n", progname, fl_escape(msg, safe, sizeof safe));
+    fflush(stdout);
+    fprintf(stderr, "%s: %s: %s\n", progname, what, fl_escape(msg, safe, sizeof safe));
 }
+
+void fl_vreport(const char *fmt, va_list ap) { say("error", fmt, ap); }
 
 void fl_fatal_status(int status, const char *fmt, ...)
 {
     va_list ap;
-    fflush(stdout);
     va_start(ap, fmt);
-    fl_vreport(fmt, ap);
+    say("error", fmt, ap);
     va_end(ap);
     exit(status);
 }
@@ -80,11 +82,19 @@ void fl_fatal_status(int status, const char *fmt, ...)
 void fl_fatal(const char *fmt, ...)
 {
     va_list ap;
-    fflush(stdout);
     va_start(ap, fmt);
-    fl_vreport(fmt, ap);
+    say("error", fmt, ap);
     va_end(ap);
     exit(FL_EXIT_USAGE);
+}
+
+void fl_internal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    say("internal error", fmt, ap);
+    va_end(ap);
+    exit(FL_EXIT_INTERNAL);
 }
 
 void *fl_xmalloc(size_t n, const char *file, int line)

@@ -442,8 +442,7 @@ trace_t *cli_trace_open(const cli_cfg *cfg, mem_t *m)
         if (!traces[i].t)
             ot = &traces[i];
     if (!ot)
-        fl_fatal_status(FL_EXIT_INTERNAL, "internal: more than %zu traces open at once",
-                        sizeof traces / sizeof traces[0]);
+        fl_internal("more than %zu traces open at once", sizeof traces / sizeof traces[0]);
     ot->o = cfg->trace_file ? outfile_open(cfg->trace_file) : NULL;
     if (cfg->trace_file)
         snprintf(ot->where, sizeof ot->where, "'%s'", cfg->trace_file);
@@ -471,7 +470,7 @@ void cli_trace_close(const cli_cfg *cfg, trace_t *t)
         if (traces[i].t == t)
             ot = &traces[i];
     if (!ot)
-        fl_fatal_status(FL_EXIT_INTERNAL, "internal: cli_trace_close of a trace cli_trace_open did not open");
+        fl_internal("cli_trace_close of a trace cli_trace_open did not open");
     ot->t = NULL;
     if (trace_close(t) != 0)
         outfile_fail("cannot write the trace to %s: %s", ot->where, strerror(errno));
