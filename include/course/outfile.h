@@ -24,6 +24,10 @@ const char *outfile_path(const outfile *o);
 void outfile_commit(outfile *o);               /* the file is complete at path, or the program has exited 3 */
 void outfile_abort(outfile *o);                /* drop it: the temporary file is removed, path keeps what it had */
 
+/* Check, before a long run, that path will be writable: its directories are made and a temporary file beside it is
+ * created and removed (path itself untouched). A device or FIFO is left alone: opening one can block or be seen. */
+void outfile_probe(const char *path);
+
 /* mkdir -p dir (0777 less the umask); exits 3 naming the part that could not be created or is not a directory. */
 void outfile_mkdirs(const char *dir);
 

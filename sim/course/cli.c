@@ -396,7 +396,7 @@ int cli_main(const cli_spec *spec, int argc, char **argv, lesson_fn run)
         if (cfg.trace != TRACE_NONE)
             census_check(&cfg, run);
         if (cfg.trace_file)   /* a trace file that cannot be made stops us now, not after pages of output */
-            outfile_abort(outfile_open(cfg.trace_file));
+            outfile_probe(cfg.trace_file);
         rc = run(&cfg);
     }
     outfile_check_stdout();

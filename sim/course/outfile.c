@@ -158,6 +158,14 @@ outfile *outfile_open(const char *path)
     return o;
 }
 
+void outfile_probe(const char *path)
+{
+    struct stat st;
+    if (path && stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+        return;
+    outfile_abort(outfile_open(path));
+}
+
 FILE *outfile_stream(const outfile *o) { return o->f; }
 const char *outfile_path(const outfile *o) { return o->path; }
 
