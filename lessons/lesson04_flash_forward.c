@@ -44,7 +44,7 @@ const cli_spec lesson04_spec = {
     .title = "FlashAttention forward (Algorithm 1) beside standard attention (Algorithm 0)",
     .details = DETAILS,
     .defaults = {.N = 11, .d = 4, .B = 1, .H = 1, .M_bytes = 512, .dtype = DTYPE_FP32, .seed = 1},
-    .extra = CLI_OPT_CAUSAL | CLI_OPT_STEP,
+    .extra = CLI_OPT_CAUSAL | CLI_OPT_STEP | CLI_OPT_TRACE,
 };
 
 static void pause_after_tile(void *cfg) { cli_pause(cfg, "  next tile"); }

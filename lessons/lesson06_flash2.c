@@ -40,7 +40,7 @@ const cli_spec lesson06_spec = {
     .title = "FlashAttention-2: loop order, log-sum-exp, causal block skipping",
     .details = DETAILS,
     .defaults = {.N = 19, .d = 4, .B = 1, .H = 1, .M_bytes = 512, .dtype = DTYPE_FP32, .seed = 1},
-    .extra = CLI_OPT_CAUSAL | CLI_OPT_THREADS,
+    .extra = CLI_OPT_CAUSAL | CLI_OPT_THREADS | CLI_OPT_TRACE,
 };
 
 int lesson06_run(const cli_cfg *cfg)

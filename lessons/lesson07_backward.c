@@ -47,7 +47,7 @@ const cli_spec lesson07_spec = {
     /* M = 192 KiB: the A100's SRAM per SM as the FlashAttention paper quotes it (Section 2.1), as in lesson05. */
     .defaults = {.N = 256, .d = 64, .B = 1, .H = 1, .M_bytes = 192 * 1024, .dtype = DTYPE_FP16, .seed = 7,
                  .algo = "flash2"},
-    .extra = CLI_OPT_CAUSAL | CLI_OPT_ALGO | CLI_OPT_THREADS,
+    .extra = CLI_OPT_CAUSAL | CLI_OPT_ALGO | CLI_OPT_THREADS | CLI_OPT_TRACE,
     .algos = ALGOS,
 };
 
