@@ -41,6 +41,9 @@ lab_attn lab_attn_plan(const cli_cfg *cfg, attn_algo a, bool backward, const blo
 /* A fresh model for r (M, count-only from r's options), r's tensors allocated and in uploaded (in may be NULL or
  * hold NULLs: nothing uploaded). A forward run is traced from its allocations on; L NULL: the run is not traced. */
 void lab_attn_open(lab_t *L, lab_attn *r, const lab_inputs *in);
+/* The first step of lab_attn_open alone: r's fresh model, traced (forward runs), before its tensors exist, for a
+ * mem_note or prose that belongs before them. lab_attn_open then uses it. */
+mem_t *lab_attn_model(lab_t *L, lab_attn *r);
 /* The pass, with r->map painted; then r->closed_ok, and the outputs downloaded unless --count-only. */
 void lab_attn_run(lab_t *L, lab_attn *r);
 /* Draw r's tiles on stdout while it runs (between lab_attn_open and lab_attn_run): TILEWALK_FULL the map beside
@@ -87,6 +90,9 @@ typedef struct {
 } lab_ref_grads;
 lab_ref_grads lab_ref_backward(const cli_cfg *cfg, const lab_inputs *in);
 void lab_ref_grads_free(lab_ref_grads *r);
+/* Without softmax: max |o - Q K^T V| over every head of in's q, k, v (tiled_reference, in double); o is (B, N, H, d).
+ * NaN when o holds a NaN; NaN too under --count-only (nothing computed). */
+double lab_tiled_max_err(const cli_cfg *cfg, const lab_inputs *in, const float *o);
 /* The reference gradient against central finite differences of the loss sum(O o dO) through the fp64 forward, on
  * head (0, 0): `samples` entries each of Q, K, V drawn from --seed + 1, step h. With L->say a table: each entry's
  * difference quotient, the reference and got's value (got: a run's dQ, dK, dV, named name), then the verdict against

@@ -7,6 +7,7 @@
 
 #include "reference.h"  // defines: ref_attention_bnhd, ref_attention_lowp_bnhd, ref_attention_backward*
 #include "rng.h"
+#include "tiled.h"      // defines: tiled_reference
 #include "util.h"
 
 lab_attn lab_attn_plan(const cli_cfg *cfg, attn_algo a, bool backward, const block_rule *rule)
@@ -24,11 +25,18 @@ lab_attn lab_attn_plan(const cli_cfg *cfg, attn_algo a, bool backward, const blo
     return r;
 }
 
-void lab_attn_open(lab_t *L, lab_attn *r, const lab_inputs *in)
+mem_t *lab_attn_model(lab_t *L, lab_attn *r)
 {
     r->m = mem_create(r->cfg.M_bytes, r->cfg.count_only);
     if (!r->backward)
         lab_watch(L, r->m);
+    return r->m;
+}
+
+void lab_attn_open(lab_t *L, lab_attn *r, const lab_inputs *in)
+{
+    if (!r->m)
+        lab_attn_model(L, r);
     r->t = attn_alloc(r->m, &r->p, r->cfg.dtype, r->backward);
     hbm_tensor *dst[4] = {r->t.q, r->t.k, r->t.v, r->backward ? r->t.dout : NULL};
     for (int x = 0; in && x < 4; x++)
@@ -393,6 +401,30 @@ double lab_fd_check(const lab_t *L, const lab_inputs *in, float *const got[3], c
         free(G[x]), free(g[x]);
     free(O);
     return worst;
+}
+
+double lab_tiled_max_err(const cli_cfg *cfg, const lab_inputs *in, const float *o)
+{
+    if (cfg->count_only || !o)
+        return NAN;
+    size_t N = cfg->N, d = cfg->d, B = cfg->B, H = cfg->H;
+    double *qd = xmalloc(N * d * sizeof *qd), *kd = xmalloc(N * d * sizeof *kd), *vd = xmalloc(N * d * sizeof *vd),
+           *od = xmalloc(N * d * sizeof *od), err = 0;
+    float *oh = xmalloc(N * d * sizeof *oh);
+    for (size_t b = 0; b < B; b++)
+        for (size_t h = 0; h < H; h++) {
+            ref_head_get(in->x[0], B, N, H, d, b, h, qd);
+            ref_head_get(in->x[1], B, N, H, d, b, h, kd);
+            ref_head_get(in->x[2], B, N, H, d, b, h, vd);
+            tiled_reference(qd, kd, vd, N, d, od);
+            for (size_t x = 0; x < N; x++)
+                for (size_t c = 0; c < d; c++)
+                    oh[x * d + c] = o[((b * N + x) * H + h) * d + c];
+            double e = lab_max_abs(od, oh, N * d);
+            err = isnan(e) || e > err ? e : err;
+        }
+    free(qd), free(kd), free(vd), free(od), free(oh);
+    return err;
 }
 
 void lab_ref_grads_free(lab_ref_grads *r)
