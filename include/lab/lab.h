@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "cli.h"       // defines: cli_cfg, cli_trace_open
+#include "softmax.h"   // defines: softmax_algo, softmax_probe
 #include "summary.h"   // defines: summary_t
 #include "trace.h"     // defines: trace_t
 
@@ -58,6 +59,15 @@ void lab_say(const lab_t *L, const char *fmt, ...) __attribute__((format(printf,
 void lab_say_wrapped(const lab_t *L, const char *indent, const char *text);
 /* Close the trace; FL_EXIT_OK when ok, else FL_EXIT_CHECK (a ledger, an error or a comparison failed). */
 int lab_end(lab_t *L, bool ok);
+
+/* ---- softmax runs ---------------------------------------------------------------------------------------------- */
+/* Softmax of the R x N rows x (floats, stored as dt) into y on a fresh model of M bytes (--count-only from L). traced:
+ * the lesson's trace covers this model until the pass ends, then closes (lab_unwatch). y untouched under --count-only. Returns the model, its
+ * ledger intact (x and y freed), for the caller to read and mem_destroy. probe: online softmax only (NULL: none). */
+mem_t *lab_softmax(lab_t *L, bool traced, softmax_algo a, dtype_t dt, size_t M, size_t R, size_t N, size_t Br,
+                   size_t Bc, const float *x, float *y, softmax_probe probe, void *ctx);
+/* max over the R rows x of |y - softmax(row)| in double (ref_softmax), NaN-propagating; x as stored (rounded to dt). */
+double lab_softmax_err(const float *x, const float *y, size_t R, size_t N, dtype_t dt);
 
 /* ---- inputs ---------------------------------------------------------------------------------------------------- */
 /* Up to four (B, N, H, d) tensors q, k, v, dout ~ N(0, 1) from --seed, each rounded to --dtype (what HBM holds, so
