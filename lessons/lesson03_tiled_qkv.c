@@ -14,11 +14,11 @@
  * Summary: part 1's ledger (algo=tiled_qkv) and max_abs_err against the exact product; flash1_* keys: part 2's
  *   ledger and its max_abs_err against the double-precision attention reference.
  */
-#include <math.h>
 #include <stdlib.h>
 
 #include "blocks.h"     // defines: blocks_choose
-#include "lab_attn.h"   // defines: lab_attn_plan, lab_attn_model, lab_attn_open, lab_attn_run, lab_tiled_max_err
+#include "lab_attn.h"   // defines: lab_attn_plan, lab_attn_model, lab_attn_open, lab_attn_walk, lab_attn_run
+#include "lab_check.h"  // defines: lab_tiled_max_err, lab_ref_attention
 #include "lab_table.h"  // defines: lab_table_head, lab_table_tensors, lab_table_total
 #include "lessons.h"
 #include "rng.h"

@@ -16,8 +16,10 @@
 #include <math.h>
 #include <string.h>
 
-#include "lab_attn.h"   // defines: lab_attn_plan, lab_attn_go, lab_ref_backward, lab_fd_check, lab_sum_run
-#include "lab_table.h"  // defines: lab_table_tensors, lab_table_total, lab_table_bytes
+#include "lab_attn.h"   // defines: lab_attn_plan, lab_attn_go, lab_sum_run
+#include "lab_check.h"  // defines: lab_attn_grads_check, lab_fd_check
+#include "lab_show.h"   // defines: lab_attn_print_plan, lab_attn_print_map, lab_attn_peak_table
+#include "lab_table.h"  // defines: lab_table_ledgers, lab_table_phases
 #include "lessons.h"
 #include "util.h"
 
@@ -133,7 +135,7 @@ int lesson07_run(const cli_cfg *cfg)
         lab_say(&L, "  %s: %llu tiles computed, %llu skipped by the causal mask%s\n", attn_algo_name(runs[a]->p.algo),
                 (unsigned long long)runs[a]->io.tiles, (unsigned long long)runs[a]->io.skipped,
                 runs[a]->io.skipped ? " (no loads, no FLOPs)" : "");
-        lab_attn_print_map(&L, runs[a], ", rows: query blocks i, columns: key blocks j");
+        lab_attn_print_map(&L, runs[a], ", rows: query blocks i, columns: key blocks j", false);
     }
     lab_say(&L, "%sLedgers of the backward passes side by side (elements over all heads; FLOPs 2 per multiply-add):\n",
             nr > 1 ? "\n" : "");

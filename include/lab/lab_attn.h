@@ -54,51 +54,8 @@ void lab_attn_go(lab_t *L, lab_attn *r, const lab_inputs *in);
 void lab_attn_free(lab_attn *r);   /* the model, its tensors, its map and the downloaded outputs */
 /* The summary's start for run r: summary_begin with r's options and blocks (algo: its name there), then its ledger. */
 void lab_sum_begin(summary_t *s, const lab_attn *r, const char *algo);
-/* The map r painted (r->map), headed "  the Tr x Tc tiles of head 0<what>:", when L shows tables. */
-void lab_attn_print_map(const lab_t *L, const lab_attn *r, const char *what);
-/* Its blocks and SRAM plan, as "  <algo>  Br=.., Bc=.. (Tr=.., Tc=..): <rule>" and "SRAM: Qi Kj ... = n bytes". */
-void lab_attn_print_plan(const lab_t *L, const lab_attn *r);
-/* The most HBM bytes each run's algorithm keeps allocated when planned again at sequence length N (count-only, not
- * traced, the requested blocks clamped to N): peak[a] for runs[a]. False, nothing run, when one would walk more than
- * LAB_SWEEP_MAX_TILES tiles (6 per tile: standard's backward walks its grid six times). */
-bool lab_attn_peaks(const lab_attn *const *runs, size_t n, size_t N, uint64_t *peak);
-/* With L->say, a table of lab_attn_peaks at N, 2N, ... 2^(sizes-1) N: one column per run, and the first run's peak
- * over the last's when there are several ("std / flash"). */
-void lab_attn_peak_table(const lab_t *L, const lab_attn *const *runs, size_t n, int sizes);
-/* Backward runs' dQ, dK, dV against lab_ref_backward by Tri Dao's criterion entry by entry (lab_tridao_ratio), the
- * slack slack_ulps roundings of the entry's sums: one of the dtype (sqrt(Tc) for a FlashAttention dQ, rounded at each
- * of its Tc read-modify-writes) and sqrt(N) of fp32. err[a][x]: run a's max |error| of gradient x. With L->say one
- * line per run and gradient: max |err|, the framework's, err/bound and "ok" or "EXCEEDED". True when all pass. */
-bool lab_attn_grads_check(const lab_t *L, const lab_attn *const *runs, size_t n, const lab_inputs *in,
-                          double slack_ulps, double err[][3]);
 /* Summary keys of a run under a prefix: prefix_Br, prefix_Bc, then lab_sum_ledger's keys (LAB_KEY_*). */
 void lab_sum_run(summary_t *s, const char *prefix, const lab_attn *r, unsigned keys);
-
-/* ---- the fp64 reference, and Tri Dao's yardstick ---------------------------------------------------------------- */
-typedef struct {
-    double *o, *lse;          /* every head: O (B, N, H, d) and L (B, H, N), double (NULL under --count-only) */
-    double err_lowp;          /* with lowp: max |O_lowp - O|, O_lowp materialized in --dtype (ref_attention_lowp) */
-    double o_max, v_max, lse_max;   /* max |O|, max |v|, max |L| */
-} lab_ref;
-/* The reference of cfg's shape on in (q, k, v), causal or not; nothing (NULLs, NaN) under --count-only. */
-lab_ref lab_ref_attention(const cli_cfg *cfg, const lab_inputs *in, bool causal, bool lowp);
-void lab_ref_free(lab_ref *r);
-/* Gradients of the loss sum(O o dO) for every head (B, N, H, d), from in's q, k, v, dout: fp64 (g), as a framework
- * computes them in --dtype (low: ref_attention_backward_lowp), and the size of the sums behind each entry (mag). */
-typedef struct {
-    double *g[3], *low[3], *mag[3];   /* dQ, dK, dV each */
-} lab_ref_grads;
-lab_ref_grads lab_ref_backward(const cli_cfg *cfg, const lab_inputs *in);
-void lab_ref_grads_free(lab_ref_grads *r);
-/* Without softmax: max |o - Q K^T V| over every head of in's q, k, v (tiled_reference, in double); o is (B, N, H, d).
- * NaN when o holds a NaN; NaN too under --count-only (nothing computed). */
-double lab_tiled_max_err(const cli_cfg *cfg, const lab_inputs *in, const float *o);
-/* The reference gradient against central finite differences of the loss sum(O o dO) through the fp64 forward, on
- * head (0, 0): `samples` entries each of Q, K, V drawn from --seed + 1, step h. With L->say a table: each entry's
- * difference quotient, the reference and got's value (got: a run's dQ, dK, dV, named name), then the verdict against
- * tol. Returns max |fd - reference| / (1 + |fd|) (NaN stays NaN). */
-double lab_fd_check(const lab_t *L, const lab_inputs *in, float *const got[3], const char *name, int samples,
-                    double h, double tol);
 
 /* ---- comparisons of counted ledgers ----------------------------------------------------------------------------- */
 /* Every tensor io names, and the totals, counted exactly as io says (elements). */
