@@ -72,9 +72,4 @@ uint64_t lab_masked_rows(const attn_params *p);
 /* The same counts in both models: every tensor's reads and writes (elements and bytes), FLOPs, exps, SRAM peak. */
 bool lab_same_counts(const mem_t *a, const mem_t *b);
 
-/* TEMPORARY, DELETE ON MERGING MAIN (attention.h declares it; lessons/lab/lab_tmp_flash2_row.c goes too):
- * FA2 Alg.1 lines 9-10 for one row: s holds the row's kc scores (overwritten with P~), Vj is kc x d, *mi and *li the
- * running max and sum, oi the row's d-vector accumulator. */
-void attn_flash2_row_update(float *s, size_t kc, const float *Vj, size_t d, float *mi, float *li, float *oi);
-
 #endif
