@@ -186,7 +186,7 @@ int lesson04_run(const cli_cfg *cfg)
     /* ---- errors against the double-precision reference -------------------------------------------------------- */
     lab_ref ref = lab_ref_attention(cfg, &in, causal, false);
     double u = dtype_eps(dt), err_std = lab_max_abs(ref.o, rs.o, in.n), err_f1 = lab_max_abs(ref.o, rf.o, in.n);
-    double tol = lab_tridao_tol(err_std, FLOOR_ROUNDINGS * u * ref.o_max + (dt == DTYPE_FP32 ? 0 : Tc * u * ref.v_max));
+    double tol = verify_tridao_bound(err_std, FLOOR_ROUNDINGS * u * ref.o_max + (dt == DTYPE_FP32 ? 0 : Tc * u * ref.v_max));
     bool ok_err = cfg->count_only || (!isnan(err_std) && lab_within(err_f1, tol));
     if (!cfg->count_only) {
         lab_say(&L, "Errors against the double-precision reference (max |O - O_ref|):\n    standard  %.3g   (S and P "

@@ -101,7 +101,7 @@ int lesson06_run(const cli_cfg *cfg)
     /* errors against the double reference: O by Tri Dao's criterion, L to L_RTOL */
     lab_ref ref = lab_ref_attention(cfg, &in, causal, true);
     double err_o = lab_max_abs(ref.o, r2.o, in.n), err_L = lab_max_abs(ref.lse, r2.lse, nl);
-    double tol = lab_tridao_tol(ref.err_lowp, FLOOR_ROUNDINGS * dtype_eps(dt) * ref.o_max);
+    double tol = verify_tridao_bound(ref.err_lowp, FLOOR_ROUNDINGS * dtype_eps(dt) * ref.o_max);
     double tol_L = L_RTOL * (1 + ref.lse_max);
     ok = ok2 && (count_only || (lab_within(err_o, tol) && lab_within(err_L, tol_L)));
     if (!count_only)

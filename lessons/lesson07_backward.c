@@ -163,7 +163,7 @@ int lesson07_run(const cli_cfg *cfg)
                 "dP, dS stored in %s), plus %.0f roundings of the sums that make the entry: one of %s (sqrt(Tc)\n"
                 "for FlashAttention's dQ, rounded at each of its Tc read-modify-writes) and sqrt(N) of fp32 for\n"
                 "the float accumulations. The last column is the worst entry's error over its bound (<= 1 passes):\n"
-                "  %-9s %-4s %12s %12s %12s\n", LAB_TRIDAO_FACTOR, dtype_name(dt), dtype_name(dt), SLACK_ULPS,
+                "  %-9s %-4s %12s %12s %12s\n", ORACLE_TRIDAO_FACTOR, dtype_name(dt), dtype_name(dt), SLACK_ULPS,
                 dtype_name(dt), "algorithm", "grad", "max |err|", "framework", "err/bound");
         grad_ok = lab_attn_grads_check(&L, (const lab_attn *const *)runs, nr, &in, SLACK_ULPS, err);
         if ((fd_done = 2.0 * 3 * FD_SAMPLES * 4.0 * (double)N * N * d <= FD_MAX_FLOPS)) {   /* on head (0, 0) */

@@ -24,6 +24,7 @@
 #include "softmax.h"   // defines: softmax_algo, softmax_probe
 #include "summary.h"   // defines: summary_t
 #include "trace.h"     // defines: trace_t
+#include "verify.h"    // defines: ORACLE_TRIDAO_FACTOR, verify_tridao_bound
 
 /* ---- limits: one set for every lesson -------------------------------------------------------------------------- */
 #define LAB_MAX_TILES ((uint64_t)1 << 27)        /* tiles one lesson walks: more take minutes even when only counted */
@@ -79,13 +80,9 @@ typedef struct {
 lab_inputs lab_inputs_normal(const cli_cfg *cfg, int count);
 void lab_inputs_free(lab_inputs *in);
 
-/* ---- accuracy: Tri Dao's criterion (the flash-attention repository's tests) ------------------------------------ */
-/* An output in a dtype may err against the fp64 reference LAB_TRIDAO_FACTOR times what a materialized implementation
- * in the same dtype errs (ref_attention_lowp), plus `slack` (roundings the algorithm may add on top). */
-#define LAB_TRIDAO_FACTOR 2.0   /* one line to switch: ORACLE_TRIDAO_FACTOR (verify.h) once it lands */
-double lab_tridao_tol(double err_lowp, double slack);
+/* ---- accuracy: Tri Dao's criterion, named once in verify.h (ORACLE_TRIDAO_FACTOR, verify_tridao_bound) ---------- */
 /* Entry by entry (gradients, where entries are differences of large terms): the largest |got_i - ref_i| over its
- * bound LAB_TRIDAO_FACTOR·err_lowp + slack·mag_i, +inf once a NaN appears; <= 1 passes. lowp is the materialized
+ * bound ORACLE_TRIDAO_FACTOR·err_lowp + slack·mag_i, +inf once a NaN appears; <= 1 passes. lowp is the materialized
  * implementation's result (compared in float, as stored); *err and *err_lowp get max |got - ref|, max |lowp - ref|. */
 double lab_tridao_ratio(const double *ref, const float *got, const double *lowp, const double *mag, size_t n,
                         double slack, double *err, double *err_lowp);

@@ -3,7 +3,7 @@
  * differences. The criterion and its factor are named once, in lab.h (lab_tridao_tol, lab_tridao_ratio).
  *
  *   lab_ref ref = lab_ref_attention(cfg, &in, causal, true);      // O, L in double, and err_lowp
- *   double tol = lab_tridao_tol(ref.err_lowp, 2 * dtype_eps(dt) * ref.o_max);
+ *   double tol = verify_tridao_bound(ref.err_lowp, 2 * dtype_eps(dt) * ref.o_max);
  *   ok = lab_within(lab_max_abs(ref.o, r.o, in.n), tol);
  *   lab_ref_free(&ref);
  */

@@ -138,8 +138,6 @@ void lab_inputs_free(lab_inputs *in)
     }
 }
 
-double lab_tridao_tol(double err_lowp, double slack) { return LAB_TRIDAO_FACTOR * err_lowp + slack; }
-
 double lab_tridao_ratio(const double *ref, const float *got, const double *lowp, const double *mag, size_t n,
                         double slack, double *err, double *err_lowp)
 {
@@ -151,7 +149,7 @@ double lab_tridao_ratio(const double *ref, const float *got, const double *lowp,
     free(lp);
     double ratio = 0;
     for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - ref[i]), q = e / (LAB_TRIDAO_FACTOR * *err_lowp + slack * mag[i]);
+        double e = fabs((double)got[i] - ref[i]), q = e / (ORACLE_TRIDAO_FACTOR * *err_lowp + slack * mag[i]);
         ratio = isnan(e) || isnan(q) ? INFINITY : fmax(ratio, q);
     }
     return ratio;
