@@ -65,9 +65,7 @@ int lesson03_run(const cli_cfg *cfg)
     /* Part 2 keeps six row statistics more per block; it takes the same blocks when they fit. */
     cli_cfg same = *cfg;
     same.Br = Br, same.Bc = Bc;
-    attn_params try = {.algo = ATTN_FLASH1, .B = cfg->B, .N = N, .H = cfg->H, .d = d};
-    block_choice tc;
-    bool same_blocks = attn_choose_blocks(&try, false, cfg->M_bytes, dt, Br, Bc, &tc, err, sizeof err) == 0;
+    bool same_blocks = lab_attn_fits(cfg, ATTN_FLASH1, false, Br, Bc);
     lab_attn r2 = lab_attn_plan(same_blocks ? &same : cfg, ATTN_FLASH1, false, NULL);
     uint64_t tiles = (uint64_t)Tr * Tc * heads, tiles2 = (uint64_t)r2.Tr * r2.Tc * heads;
     lab_guard_tiles(max_size(tiles, tiles2), "tiled_qkv");

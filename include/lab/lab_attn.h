@@ -38,6 +38,8 @@ typedef struct {
 /* Blocks of algorithm a for cfg's shape, M and dtype (--block-rows/--block-cols kept): its own rule
  * (attn_block_rule) when rule is NULL, else *rule. On no fit: one line "<algo>[ backward]: <why>" and exit 2. */
 lab_attn lab_attn_plan(const cli_cfg *cfg, attn_algo a, bool backward, const block_rule *rule);
+/* Whether algorithm a's SRAM plan fits M with blocks Br x Bc exactly (cfg's shape and dtype): no message, no exit. */
+bool lab_attn_fits(const cli_cfg *cfg, attn_algo a, bool backward, size_t Br, size_t Bc);
 /* A fresh model for r (M, count-only from r's options), r's tensors allocated and in uploaded (in may be NULL or
  * hold NULLs: nothing uploaded). A forward run is traced from its allocations on; L NULL: the run is not traced. */
 void lab_attn_open(lab_t *L, lab_attn *r, const lab_inputs *in);

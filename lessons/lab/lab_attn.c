@@ -22,6 +22,14 @@ lab_attn lab_attn_plan(const cli_cfg *cfg, attn_algo a, bool backward, const blo
     return r;
 }
 
+bool lab_attn_fits(const cli_cfg *cfg, attn_algo a, bool backward, size_t Br, size_t Bc)
+{
+    attn_params p = {.algo = a, .B = cfg->B, .N = cfg->N, .H = cfg->H, .d = cfg->d, .causal = cfg->causal};
+    block_choice bc;
+    char err[512];
+    return attn_choose_blocks(&p, backward, cfg->M_bytes, cfg->dtype, Br, Bc, &bc, err, sizeof err) == 0;
+}
+
 mem_t *lab_attn_model(lab_t *L, lab_attn *r)
 {
     r->m = mem_create(r->cfg.M_bytes, r->cfg.count_only);
