@@ -1,7 +1,8 @@
 /* lab.h — what every lesson does around an algorithm, written once: the session (one trace stream over every memory
  * model, whether stdout is free for tables), the guards with one set of limits, seeded inputs, Tri Dao's accuracy
- * criterion, summary helpers and the exit status. The algorithms are the simulator's (include/model); lab_attn.h
- * runs attention on a fresh memory model, lab_table.h prints and compares ledgers.
+ * criterion (from verify.h), softmax runs, summary helpers and the exit status. The algorithms are the simulator's
+ * (include/model). The other lab headers: lab_attn.h runs attention on a fresh memory model and compares ledgers,
+ * lab_check.h holds runs to fp64 references, lab_show.h and lab_table.h print, lab_sweep.h sweeps and writes .dat.
  *
  *   int lesson04_run(const cli_cfg *cfg) {
  *       lab_t L = lab_begin(cfg);                           // L.say: not --quiet; L.show: and stdout is no trace

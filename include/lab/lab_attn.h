@@ -4,7 +4,7 @@
  *
  *   lab_attn r = lab_attn_plan(cfg, ATTN_FLASH2, false, NULL);   // blocks by flash2's own rule (big Br)
  *   lab_attn_open(&L, &r, &in);          // model, tensors, upload; the trace follows a forward run from here
- *   tilewalk *w = tilewalk_open(r.m, r.Tr, r.Tc, ...);            // observers of r.m go here
+ *   lab_attn_walk(&r, TILEWALK_BRIEF, NULL, NULL);                // observers of r.m go here
  *   lab_attn_run(&L, &r);                // the pass; r.closed_ok, r.o and r.lse (or r.g) when computed
  *   lab_attn_free(&r);
  *
