@@ -67,13 +67,14 @@ const hw_test *homework_tests(size_t *n);
 /* The functions (and data symbols) the student's object may use, beyond HW_ALLOW_COMMON; NULL-terminated. */
 extern const char *const homework_allowed[];
 
-/* What any solution may call: <math.h>, printing for debugging (stdout, stderr), what the compiler emits on its own
- * (memset/memcpy for loops, stack protection), and the dtype helpers. */
+/* What any solution may call: <math.h>, printing for debugging (stdout, stderr; the compiler turns some fprintf
+ * calls into fwrite), assert, what the compiler emits on its own (memset/memcpy for loops, stack protection), and
+ * the dtype helpers. */
 #define HW_ALLOW_COMMON                                                                                              \
     "expf", "exp", "logf", "log", "log2f", "log2", "log1pf", "log1p", "expm1f", "expm1", "sqrtf", "sqrt", "fmaxf",   \
     "fmax", "fminf", "fmin", "fabsf", "fabs", "powf", "pow", "floorf", "floor", "ceilf", "ceil", "roundf", "round",  \
     "printf", "fprintf", "puts", "putchar", "fputs", "fputc", "putc", "fflush", "stdout", "stderr", "__printf_chk",  \
-    "__fprintf_chk", "memset", "memcpy", "memmove", "__memcpy_chk", "__memset_chk", "__memmove_chk",                \
+    "__fprintf_chk", "fwrite", "__assert_fail", "memset", "memcpy", "memmove", "__memcpy_chk", "__memset_chk", "__memmove_chk",                \
     "__stack_chk_fail", "_GLOBAL_OFFSET_TABLE_", "dtype_size", "dtype_name", "dtype_round"
 /* The memory model, as an algorithm uses it: views, counted transfers, SRAM buffers, annotations, ledger reads. */
 #define HW_ALLOW_MEMORY_MODEL                                                                                        \

@@ -807,7 +807,8 @@ int main(int argc, char **argv)
                          r.leftovers == 1 ? "" : "es");
             else if (r.leftovers < 0)
                 snprintf(why + wl, sizeof why - wl, " (processes it started would not end)");
-            if (r.what != T_FAIL || shown++ < HW_SHOW_FAILURES) {
+            bool ordinary = r.what == T_FAIL || r.what == T_PASS;   /* a verdict, not a process that ended early */
+            if (!ordinary || shown++ < HW_SHOW_FAILURES) {
                 printf("\n          %s\n", why);
                 show_output(&r);
             } else {
