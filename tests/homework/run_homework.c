@@ -565,6 +565,7 @@ static void run_test(const char *bin, const char *dir, size_t ti, int k, result 
     }
     res->ms = now_ms() - t0;
     kill(-pid, SIGKILL);                              /* the test's process group, whatever state it is in */
+    kill(pid, SIGKILL);                               /* and the test process, should it have left its group */
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (pidfd >= 0)
