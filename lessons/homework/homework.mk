@@ -24,7 +24,7 @@ HELP_LINES += make_homework-ci_references_pass,_stubs_fail,_hostile_solutions_ge
 # The tests see the memory model through hw_guard.c: these calls are routed to its __wrap_ functions.
 HW_WRAP := $(foreach f,hbm_load_tile hbm_load_rows hbm_store_tile hbm_store_rows hbm_fill_rows mem_create \
              attn_alloc attn_forward mem_hbm_peak,-Wl,--wrap=$(f))
-HW_CFLAGS = $(CFLAGS) -I$(HW_SRC)/lessons/homework -I$(HW_SRC)/tests/homework $(shell pkg-config --cflags check 2>/dev/null)
+HW_CFLAGS = $(CFLAGS) $(INC_ALL) -I$(HW_SRC)/lessons/homework -I$(HW_SRC)/tests/homework $(shell pkg-config --cflags check 2>/dev/null)
 # The student's object as the grader inspects it: no sanitizer (its symbols and sections are the student's own), and
 # no storage outside SRAM's accounting on the stack (a variable-length array, alloca, a frame above 1 KiB).
 HW_CHECK_CFLAGS = $(filter-out -fsanitize=% -fno-sanitize-recover=% -O1,$(HW_CFLAGS)) -O2 -Wvla -Walloca \
