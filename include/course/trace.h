@@ -15,6 +15,7 @@
 #ifndef FLASHLAB_TRACE_H
 #define FLASHLAB_TRACE_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "mem.h"
@@ -30,6 +31,13 @@ FILE *trace_close(trace_t *t);   /* detaches, writes the footer, frees; returns 
 /* Follow another memory model from now on, in the same stream: a lesson that runs two algorithms on two models
  * writes one trace (one CSV header, one JSON document whose clock runs on). Running totals are the new model's. */
 void trace_follow(trace_t *t, mem_t *m);
+
+/* A span on a named track, timed by the caller on a clock of its own (ns): ring attention's devices and links
+ * (lesson12). JSON: an "X" event under process 2, one thread per track in order of first use; text: one line;
+ * CSV: a row of event "span" with the track as tensor, what as name, start and end (ns) as r0 and r1, bytes, flops. */
+#define TRACE_MAX_TRACKS 128
+void trace_span(trace_t *t, const char *track, const char *what, double start_ns, double dur_ns, uint64_t bytes,
+                uint64_t flops);
 
 /* Modelled rates of the JSON clock (bytes per ns, FLOPs per ns, exp() per ns). */
 #define TRACE_MODEL_HBM_BYTES_PER_NS 1500.0

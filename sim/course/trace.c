@@ -12,6 +12,9 @@ struct trace {
     FILE *out;
     double clock_ns;   /* JSON: modelled time */
     bool first;        /* JSON: no comma before the first event */
+    char track[TRACE_MAX_TRACKS][32];   /* trace_span's tracks, in order of first use */
+    int ntracks;
+    uint64_t spans;
 };
 
 int trace_fmt_parse(const char *s, trace_fmt *out)
@@ -240,6 +243,62 @@ void trace_follow(trace_t *t, mem_t *m)
     mem_unobserve(t->m, observe, t);
     t->m = m;
     mem_observe(m, observe, t);
+}
+
+void trace_span(trace_t *t, const char *track, const char *what, double start_ns, double dur_ns, uint64_t bytes,
+                uint64_t flops)
+{
+    if (!t)
+        return;
+    FILE *f = t->out;
+    int k = 0;
+    while (k < t->ntracks && strcmp(t->track[k], track))
+        k++;
+    if (k == t->ntracks) {
+        if (k == TRACE_MAX_TRACKS)
+            fl_internal("more than %d span tracks in one trace", TRACE_MAX_TRACKS);
+        snprintf(t->track[k], sizeof t->track[k], "%s", track);
+        t->ntracks++;
+        if (t->fmt == TRACE_JSON) {
+            if (!k) {
+                json_begin_event(t);
+                fputs("{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":2,\"args\":{\"name\":\"spans (the caller's "
+                      "modelled clock)\"}}", f);
+            }
+            json_begin_event(t);
+            fprintf(f, "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":2,\"tid\":%d,\"args\":{\"name\":", k + 1);
+            put_quoted(f, t->track[k], true);
+            fputs("}}", f);
+        }
+    }
+    t->spans++;
+    switch (t->fmt) {
+    case TRACE_TEXT: {
+        char b[32];
+        fprintf(f, "%6llu  span  %-12s %-52s t %11.3f us +%10.3f us %9s %12llu FLOP\n", (unsigned long long)t->spans,
+                t->track[k], what, start_ns / 1000.0, dur_ns / 1000.0, fmt_bytes(bytes, b, sizeof b),
+                (unsigned long long)flops);
+        break;
+    }
+    case TRACE_CSV:
+        fprintf(f, "%llu,span,", (unsigned long long)t->spans);
+        put_quoted(f, t->track[k], false);
+        fputc(',', f);
+        put_quoted(f, what, false);
+        fprintf(f, ",,,%.0f,%.0f,,,0,%llu,%llu,0,,,\n", start_ns, start_ns + dur_ns, (unsigned long long)bytes,
+                (unsigned long long)flops);
+        break;
+    case TRACE_JSON:
+        json_begin_event(t);
+        fputs("{\"name\":", f);
+        put_quoted(f, what, true);
+        fprintf(f, ",\"cat\":\"span\",\"ph\":\"X\",\"pid\":2,\"tid\":%d,\"ts\":%.6f,\"dur\":%.6f,\"args\":{\"bytes\":%llu,"
+                   "\"flops\":%llu}}", k + 1, start_ns / 1000.0, dur_ns / 1000.0, (unsigned long long)bytes,
+                (unsigned long long)flops);
+        break;
+    case TRACE_NONE:
+        break;
+    }
 }
 
 FILE *trace_close(trace_t *t)
