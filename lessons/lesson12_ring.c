@@ -211,7 +211,8 @@ int lesson12_run(const cli_cfg *cfg)
     ring_params rp = params(cfg, opts.layout, causal), rc = params(cfg, RING_CONTIGUOUS, true),
                 rz = params(cfg, RING_ZIGZAG, true);
     lab_guard_tiles(planned_tiles(&rp, dt) + planned_tiles(&rc, dt) + planned_tiles(&rz, dt), "ring");
-    lab_guard_flops(cfg, 5.0 * (double)N * (double)N * (double)d * (double)heads, "the ring and two references");
+    /* the ring (4N²d), the fp64 reference and the materialized low-precision one (4N²d each) */
+    lab_guard_flops(cfg, 12.0 * (double)N * (double)N * (double)d * (double)heads, "the ring and two references");
     lab_guard_elems(cfg, cfg->B * N, cfg->H * d, "q, k, v");
     lab_inputs in = lab_inputs_normal(cfg, 3);
     size_t n = ring_max_rows(&rp);
@@ -225,12 +226,14 @@ int lesson12_run(const cli_cfg *cfg)
     lab_say(&L, "\nPart 1 — the split: %s\n", rp.layout == RING_ZIGZAG
             ? "2P chunks, device r holds chunks r and 2P-1-r (one early, one late)"
             : "P chunks, device r holds chunk r");
-    if (L.show && P <= RING_MAX_DEVICES)
+    if (L.show)
         for (size_t r = 0; r < P && r < 2 * SHOW_DEVICES; r++) {
             ring_chunk c = ring_chunk_of(&rp, r);
             printf("  device %-3zu %6zu rows, positions ", r, c.n);
             print_piece_list(&c);
         }
+    if (L.show && P > 2 * SHOW_DEVICES)
+        printf("  ... and %zu more devices\n", P - 2 * SHOW_DEVICES);
 
     /* ---- part 2: the ring ------------------------------------------------------------------------------------- */
     lab_say(&L, "\nPart 2 — the ring: at step s device r holds device (r-s) mod P's K, V. On it:\n"
@@ -299,6 +302,8 @@ int lesson12_run(const cli_cfg *cfg)
         for (size_t r = 0; r < P && r < 2 * SHOW_DEVICES; r++)
             printf("  device %-3zu contiguous %10llu   zigzag %10llu\n", r, (unsigned long long)tc[r],
                    (unsigned long long)tz[r]);
+    if (L.show && P > 2 * SHOW_DEVICES)
+        printf("  ... and %zu more devices\n", P - 2 * SHOW_DEVICES);
     lab_say(&L, "  max/min: contiguous %.3g (about 2P-1 = %zu: the last device computes P-1 full chunks and its "
             "diagonal,\n  the first only its diagonal), zigzag %.3g: each device's late chunk sees what its early one "
             "misses.\n", imb_c, 2 * P - 1, imb_z);
