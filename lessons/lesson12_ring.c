@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lab_attn.h"   // defines: lab_ref_attention, lab_tridao_tol, lab_max_abs
+#include "lab_check.h"  // defines: lab_ref_attention, lab_ref_free (and lab_attn.h, lab.h: lab_max_abs, verify_tridao_bound)
 #include "lessons.h"
 #include "report.h"     // defines: report_mark
 #include "ring.h"       // defines: ring_create, ring_forward, ring_link, ring_device_closed_form
@@ -252,7 +252,7 @@ int lesson12_run(const cli_cfg *cfg)
     /* ---- part 3: against single-device attention ------------------------------------------------------------ */
     lab_ref ref = lab_ref_attention(cfg, &in, causal, true);
     double err_o = lab_max_abs(ref.o, o, nall), err_L = lab_max_abs(ref.lse, lse, nl);
-    double tol = lab_tridao_tol(ref.err_lowp, (FLOOR_ROUNDINGS + (double)(P - 1)) * dtype_eps(dt) * ref.o_max);
+    double tol = verify_tridao_bound(ref.err_lowp, (FLOOR_ROUNDINGS + (double)(P - 1)) * dtype_eps(dt) * ref.o_max);
     double tol_L = L_RTOL * (1 + ref.lse_max);
     bool ok_out = count_only || (lab_within(err_o, tol) && lab_within(err_L, tol_L));
     lab_say(&L, "\nPart 3 — the output against single-device attention (fp64 reference, all N rows at once)\n");
