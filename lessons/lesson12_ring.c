@@ -57,7 +57,7 @@ const cli_spec lesson12_spec = {
     .title = "Ring attention: the sequence over many devices, K and V passed around a ring",
     .details = DETAILS,
     .defaults = {.N = 128, .d = 8, .B = 1, .H = 1, .M_bytes = 1344, .dtype = DTYPE_FP32, .seed = 1},
-    .extra = CLI_OPT_CAUSAL,
+    .extra = CLI_OPT_CAUSAL | CLI_OPT_TRACE,
 };
 
 static ring_params params(const cli_cfg *cfg, ring_layout layout, bool causal)
