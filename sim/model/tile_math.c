@@ -142,6 +142,7 @@ typedef int tm_i16 __attribute__((vector_size(64)));
 #define VMIN(a, b) _mm512_min_ps((a), (b))
 #define VHSUM(v) _mm512_reduce_add_ps(v)
 #define VHMAX(v) _mm512_reduce_max_ps(v)
+#define VSCALE2K(p, k, t) _mm512_scalef_ps((p), (k))   /* p 2^k, rounded once, subnormals included */
 #define MR 6
 #define NV 4
 #include "tile_math_kernels.inc"
