@@ -104,6 +104,35 @@ __attribute__((target("avx2,fma"))) static inline float tm_reduce_max_avx2(tm_v8
     h = _mm_max_ps(h, _mm_movehl_ps(h, h));
     return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
 }
+/* 8 x 8 in place: pairs of rows interleaved, then pairs of pairs, then the 128-bit halves swapped into place. */
+__attribute__((target("avx2,fma"))) static inline void tm_transpose_avx2(tm_v8 *r)
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int k = 0; k < 4; k++) {
+        r[k] = _mm256_permute2f128_ps(u[k], u[4 + k], 0x20);
+        r[4 + k] = _mm256_permute2f128_ps(u[k], u[4 + k], 0x31);
+    }
+}
+/* All ones in the first n lanes; the masked load fills the others. */
+__attribute__((target("avx2,fma"))) static inline __m256i tm_lanes_avx2(size_t n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+__attribute__((target("avx2,fma"))) static inline tm_v8 tm_masked_load_avx2(const float *p, size_t n, float fill)
+{
+    __m256i m = tm_lanes_avx2(n);
+    return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+}
 #define TM(name) tm_##name##_avx2
 #define TM_ATTR __attribute__((target("avx2,fma")))
 #define TM_NAME "avx2"
@@ -115,6 +144,9 @@ __attribute__((target("avx2,fma"))) static inline float tm_reduce_max_avx2(tm_v8
 #define VMIN(a, b) _mm256_min_ps((a), (b))
 #define VHSUM(v) tm_reduce_add_avx2(v)
 #define VHMAX(v) tm_reduce_max_avx2(v)
+#define VTRANSPOSE(r) tm_transpose_avx2(r)
+#define VLD_PART(p, n, fill) tm_masked_load_avx2((p), (n), (fill))
+#define VST_PART(p, v, n) _mm256_maskstore_ps((p), tm_lanes_avx2(n), (v))
 #define MR 6
 #define NV 2
 #include "tile_math_kernels.inc"
@@ -131,6 +163,33 @@ __attribute__((target("avx2,fma"))) static inline float tm_reduce_max_avx2(tm_v8
 /* ---- AVX-512: 16 lanes, 32 registers: 6 x 4 accumulators (a 64-column block: Bc = 64 at d = 64) ----------------- */
 typedef float tm_v16 __attribute__((vector_size(64)));
 typedef int tm_i16 __attribute__((vector_size(64)));
+/* 16 x 16 in place: within 128-bit lanes as in tm_transpose_avx2, then the lanes gathered in two rounds. */
+__attribute__((target("avx2,fma,avx512f"))) static inline void tm_transpose_avx512(tm_v16 *r)
+{
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {   /* r[4i + k], 128-bit lane L: element 4L + k of rows 4i .. 4i+3 */
+        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int k = 0; k < 4; k++) {
+        t[k] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88);
+        t[4 + k] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xDD);
+        t[8 + k] = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
+        t[12 + k] = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xDD);
+    }
+    for (int k = 0; k < 4; k++) {
+        r[k] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0x88);
+        r[4 + k] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0x88);
+        r[8 + k] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0xDD);
+        r[12 + k] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0xDD);
+    }
+}
 #define TM(name) tm_##name##_avx512
 #define TM_ATTR __attribute__((target("avx2,fma,avx512f")))
 #define TM_NAME "avx512"
@@ -143,6 +202,9 @@ typedef int tm_i16 __attribute__((vector_size(64)));
 #define VHSUM(v) _mm512_reduce_add_ps(v)
 #define VHMAX(v) _mm512_reduce_max_ps(v)
 #define VSCALE2K(p, k, t) _mm512_scalef_ps((p), (k))   /* p 2^k, rounded once, subnormals included */
+#define VTRANSPOSE(r) tm_transpose_avx512(r)
+#define VLD_PART(p, n, fill) _mm512_mask_loadu_ps(_mm512_set1_ps(fill), (__mmask16)((1u << (n)) - 1), (p))
+#define VST_PART(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (v))
 #define MR 6
 #define NV 4
 #include "tile_math_kernels.inc"
