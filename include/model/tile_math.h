@@ -10,7 +10,8 @@
  *   tile_softmax_pv_update(Sij, qr, kc, Vj, d, mi, li, Oi);  // FA2 lines 9-10 on the whole tile
  *
  * The kernels run in the widest instruction set this CPU has (AVX-512, AVX2 with FMA, or portable C vectors: SSE2
- * on any x86-64, NEON on ARM), picked once; tile_math_select picks another for tests and benchmarks.
+ * on any x86-64, NEON on ARM), picked once; FLASHLAB_TILE_ISA=generic (or avx2, avx512) in the environment picks
+ * another for a whole run where this CPU has it, and tile_math_select does for tests and benchmarks.
  *
  * exp: tile_exp and every kernel that exponentiates use one vectorisable exp (range reduction by ln 2 and a degree-6
  * polynomial, no libm call) with error <= TILE_EXP_MAX_ULP units in the last place of the exact result (measured:
@@ -44,7 +45,8 @@ void tile_ab_acc(float *C, const float *A, const float *B, size_t m, size_t n, s
 /* C (n x k) += alpha A^T B; A is m x n, B is m x k.                 dVj += Pij^T dOi;  dKj += scale dSij^T Qi */
 void tile_atb_acc(float *C, const float *A, const float *B, size_t m, size_t n, size_t k, float alpha);
 
-/* D[r] = sum over x of A[r][x] B[r][x], rows x d.                                        Di = rowsum(dOi o Oi) */
+/* sum over x < n of a[x] b[x], and D[r] = that for row r of A and B (rows x d).           Di = rowsum(dOi o Oi) */
+float tile_dot(const float *a, const float *b, size_t n);
 void tile_rowdot(float *D, const float *A, const float *B, size_t rows, size_t d);
 
 /* dS = P o (dS - D) in place, row r of dS minus D[r]; rows x cols.                      dSij = Pij o (dPij - Di) */
@@ -52,6 +54,7 @@ void tile_dsoftmax(float *dS, const float *P, const float *D, size_t rows, size_
 
 /* ---- softmax pieces ------------------------------------------------------------------------------------------ */
 float tile_exp1(float x);                                   /* exp(x), the same exp as the vectors get */
+void tile_div(float *x, size_t n, float c);                 /* x = x / c (softmax's last step) */
 void tile_exp(float *y, const float *x, size_t n);          /* y = exp(x); y may be x */
 float tile_row_max(const float *x, size_t n, float init);   /* max(init, x[0..n)) */
 /* x = exp(x - m) in place; returns the sum of the new x (m = -inf is the caller's to avoid: exp(-inf - -inf)). */
@@ -68,8 +71,9 @@ void tile_softmax_pv_update(float *S, size_t rows, size_t kc, const float *V, si
 
 /* ---- which kernels ------------------------------------------------------------------------------------------- */
 const char *tile_math_isa(void);   /* the kernels in use: "avx512", "avx2", "generic" */
-/* Use the named kernels ("avx512", "avx2", "generic", or "auto": the widest this CPU runs): 0, or -1 when this CPU
- * or build lacks them (nothing changes). Not while kernels run on other threads: tests and benchmarks only. */
+/* Use the named kernels ("avx512", "avx2", "generic", or "auto": FLASHLAB_TILE_ISA's, else the widest this CPU runs):
+ * 0, or -1 when this CPU or build lacks them (nothing changes). Not while kernels run on other threads: tests and
+ * benchmarks only. */
 int tile_math_select(const char *name);
 /* The i-th kernel set this build has (i = 0, 1, ...; NULL past the end), whether or not this CPU runs it. */
 const char *tile_math_isa_name(int i);

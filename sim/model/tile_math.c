@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
@@ -23,9 +24,10 @@
 #define TM_X86 0
 #endif
 
-/* The product's epilogue: C = bs b[i] acc (set), or C = as a[i] C + bs b[i] acc; a, b NULL mean 1. */
+/* The product's epilogue: C = bs b[i] acc (set), or C = as a[i] C + bs b[i] acc; a, b NULL mean 1. With load, the
+ * sums start from C's values instead of 0 (a sum split in chunks stays one chain). */
 typedef struct {
-    bool set;
+    bool set, load;
     const float *a, *b;
     float as, bs;
 } tm_epi;
@@ -40,6 +42,7 @@ typedef struct {
     float (*exp_sub_sum)(float *x, size_t n, float m);
     void (*exp_affine)(float *x, size_t n, float a, float b, float c);
     float (*dot)(const float *a, const float *b, size_t n);
+    void (*div)(float *x, size_t n, float c);
     void (*dsoftmax_row)(float *ds, const float *p, size_t n, float D);
     void (*softmax_pv_update)(float *S, size_t rows, size_t kc, const float *V, size_t d, float *mi, float *li,
                               float *O);
@@ -241,6 +244,10 @@ static bool cpu_runs(const tm_ops *o)
 
 static const tm_ops *best(void)
 {
+    const char *want = getenv("FLASHLAB_TILE_ISA");   /* run everything on other kernels (tests of the portable set) */
+    for (size_t i = 0; want && i < NOPS; i++)
+        if (!strcmp(want, all_ops[i]->name) && cpu_runs(all_ops[i]))
+            return all_ops[i];
     for (size_t i = 0; i < NOPS; i++)
         if (cpu_runs(all_ops[i]))
             return all_ops[i];
@@ -327,6 +334,10 @@ void tile_dsoftmax(float *dS, const float *P, const float *D, size_t rows, size_
     for (size_t r = 0; r < rows; r++)
         o->dsoftmax_row(dS + r * cols, P + r * cols, cols, D[r]);
 }
+
+float tile_dot(const float *a, const float *b, size_t n) { return ops()->dot(a, b, n); }
+
+void tile_div(float *x, size_t n, float c) { ops()->div(x, n, c); }
 
 float tile_exp1(float x)
 {
