@@ -5,9 +5,9 @@ f = data.'/bench_cpu.dat'
 machine = system("sed -n 's/^# machine: //p' ".f)
 date = system("sed -n 's/^# date: \\([^;]*\\);.*/\\1/p' ".f)
 
-# A row of the series (implementation, d = 64, one thread or all) gives its N; every other row is skipped.
+# One series: the rows of an implementation at d = 64 on one thread (all = 0) or more (all = 1), N up to Nmax.
 Nmax = 8192
-row(impl, all) = (strcol(1) eq impl && $4 == 64 && ($5 > 1) == all && $3 <= Nmax) ? $3 : NaN
+rows(impl, all) = sprintf("< awk '$1 == \"%s\" && $4 == 64 && ($5 > 1) == %d && $3 <= %d' %s", impl, all, Nmax, f)
 
 set logscale x 2
 set logscale y 10
@@ -19,9 +19,9 @@ set ylabel 'ms per forward pass (log scale): median, bars from fastest to slowes
 set title sprintf("CPU run time of attention forward (real arithmetic, fp32, d = 64, one head): a benchmark, %s\n%s\n1 warm-up call, median of 7 to 3 repeats, all in one run (make bench-cpu) after checking each output against double.\nThe simulator counts every tile it moves; OpenBLAS: S = QK^T by sgemm, softmax, O = PV by sgemm, as it configures itself here.", date, machine)
 set key top left Left reverse font ',11' width -2
 
-plot f using (row('standard', 0)):6:7:8 with yerrorlines pt 7 ps 1.1 lc rgb c_std title 'standard attention, 1 thread', \
-     f using (row('flash1', 0)):6:7:8 with yerrorlines pt 5 ps 1.1 lc rgb c_f1 title 'FlashAttention (Alg. 1), 1 thread', \
-     f using (row('flash2', 0)):6:7:8 with yerrorlines pt 9 ps 1.3 lc rgb c_f2 title 'FlashAttention-2, 1 thread', \
-     f using (row('flash2', 1)):6:7:8 with yerrorlines pt 11 ps 1.3 dt 2 lc rgb c_f2c title 'FlashAttention-2, all threads (query blocks in parallel)', \
-     f using (row('blas_materialized', 1)):6:7:8 with yerrorlines pt 13 ps 1.1 dt 3 lc rgb c_ref title 'OpenBLAS materialized attention, all threads', \
-     f using (row('blas_flash', 1)):6:7:8 with yerrorlines pt 6 ps 1.1 dt 4 lc rgb c_ref title 'OpenBLAS fused flash loop (64 x 256 blocks), all threads'
+plot rows('standard', 0) using 3:6:7:8 with yerrorlines pt 7 ps 1.1 lc rgb c_std title 'standard attention, 1 thread', \
+     rows('flash1', 0) using 3:6:7:8 with yerrorlines pt 5 ps 1.1 lc rgb c_f1 title 'FlashAttention (Alg. 1), 1 thread', \
+     rows('flash2', 0) using 3:6:7:8 with yerrorlines pt 9 ps 1.3 lc rgb c_f2 title 'FlashAttention-2, 1 thread', \
+     rows('flash2', 1) using 3:6:7:8 with yerrorlines pt 11 ps 1.3 dt 2 lc rgb c_f2c title 'FlashAttention-2, all threads (query blocks in parallel)', \
+     rows('blas_materialized', 1) using 3:6:7:8 with yerrorlines pt 13 ps 1.1 dt 3 lc rgb c_ref title 'OpenBLAS materialized attention, all threads', \
+     rows('blas_flash', 1) using 3:6:7:8 with yerrorlines pt 6 ps 1.1 dt 4 lc rgb c_ref title 'OpenBLAS fused flash loop (64 x 256 blocks), all threads'
