@@ -199,7 +199,7 @@ const cli_spec lesson05_spec = {
     .details = DETAILS,
     /* M = 192 KiB: the A100's on-chip SRAM per SM as the FlashAttention paper quotes it (Section 2.1). */
     .defaults = {.N = 65536, .d = 64, .B = 1, .H = 1, .M_bytes = 192 * 1024, .dtype = DTYPE_FP16, .seed = 42,
-                 .count_only = true, .out_dir = "plots/data"},
+                 .count_only = true, .out_dir = "plots/out/data"},
     .extra = CLI_OPT_OUT_DIR | CLI_OPT_THREADS,
 };
 

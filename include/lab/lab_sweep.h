@@ -75,11 +75,11 @@ double lab_point_model_us(const lab_point *p);   /* MODELLED runtime: trace.h's 
 void lab_sweep_table_head(FILE *o, const char *what, int w, const char *first, const char *const *heads, size_t n);
 void lab_sweep_table_row(FILE *o, const char *value, int w, const lab_case *const *cases, size_t ncases,
                          const lab_point *pts, size_t stride, size_t k, const size_t *show, size_t nshow);
-/* Create --out-dir (one level, as mkdir does) unless it exists; one line and exit 2 when it cannot be. */
+/* Create --out-dir with its parents (mkdir -p) unless it exists; one line and exit 3 when it cannot be. */
 void lab_sweep_out_dir(const cli_cfg *cfg);
 /* <out-dir>/<name>: a header naming the command and every column, then one block per case (row a of the points at
- * pts + a*stride, n points each), blocks apart by two blank lines for gnuplot's `index`. Exits 2 when the file
- * cannot be written. The one place lessons write data files. */
+ * pts + a*stride, n points each), blocks apart by two blank lines for gnuplot's `index`. All or nothing (outfile.h):
+ * a failed write is one line and exit 3, and no file (never a truncated one). The one place lessons write data. */
 void lab_sweep_write(const lab_sweep *s, const char *name, const char *what, const lab_case *const *cases,
                      size_t ncases, const lab_point *pts, size_t stride, size_t n);
 

@@ -2,11 +2,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include "lab_sweep.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "outfile.h" // defines: outfile_open, outfile_commit, outfile_mkdirs (all-or-nothing files, exit 3)
 #include "trace.h"   // defines: TRACE_MODEL_* (the modelled clock of the JSON trace)
 #include "util.h"
 
@@ -138,15 +137,16 @@ void lab_sweep_table_row(FILE *o, const char *value, int w, const lab_case *cons
 
 void lab_sweep_out_dir(const cli_cfg *cfg)
 {
-    if (mkdir(cfg->out_dir, 0777) != 0 && errno != EEXIST)
-        fl_fatal("cannot create the output directory '%s': %s", cfg->out_dir, strerror(errno));
+    outfile_mkdirs(cfg->out_dir);   /* parents too; one that cannot be made stops before the sweeps (exit 3) */
 }
 
 static void dat_header(FILE *f, const cli_cfg *cfg, const char *name, const char *what)
 {
     fprintf(f, "# %s — %s\n", name, what);
+    char dir[4096];   /* escaped: a newline in the path must not end the comment line */
     fprintf(f, "# command: ./lesson05 -N %zu -d %zu --sram %zu --dtype %s --batch %zu --heads %zu --out-dir %s\n",
-            cfg->N, cfg->d, cfg->M_bytes, dtype_name(cfg->dtype), cfg->B, cfg->H, cfg->out_dir);
+            cfg->N, cfg->d, cfg->M_bytes, dtype_name(cfg->dtype), cfg->B, cfg->H,
+            fl_escape(cfg->out_dir, dir, sizeof dir));
     fprintf(f, "# flashlab %s, count-only memory model; storage dtype %s (%zu bytes); counts over B*H = %zu heads\n",
             FLASHLAB_VERSION, dtype_name(cfg->dtype), dtype_size(cfg->dtype), cfg->B * cfg->H);
     fputs("# columns (one row per configuration; one block per algorithm, blocks separated by two blank lines,\n"
@@ -192,11 +192,10 @@ static void dat_row(FILE *f, const cli_cfg *cfg, const lab_case *c, const lab_po
 void lab_sweep_write(const lab_sweep *s, const char *name, const char *what, const lab_case *const *cases,
                      size_t ncases, const lab_point *pts, size_t stride, size_t n)
 {
-    char path[1024];
+    char path[4096];
     snprintf(path, sizeof path, "%s/%s", s->cfg->out_dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        fl_fatal("cannot write '%s': %s", path, strerror(errno));
+    outfile *o = outfile_open(path);   /* all or nothing: a failed write is exit 3 and leaves no file */
+    FILE *f = outfile_stream(o);
     dat_header(f, s->cfg, name, what);
     for (size_t a = 0; a < ncases; a++) {
         const lab_case *c = cases[a];
@@ -206,6 +205,5 @@ void lab_sweep_write(const lab_sweep *s, const char *name, const char *what, con
         for (size_t k = 0; k < n; k++)
             dat_row(f, s->cfg, c, &pts[a * stride + k]);
     }
-    if (fclose(f) != 0)
-        fl_fatal("cannot finish '%s': %s", path, strerror(errno));
+    outfile_commit(o);
 }
