@@ -39,7 +39,7 @@
 #include "util.h"
 
 #define SEED 42
-#define SRAM_BYTES (192 * 1024)   /* an H100's shared memory per SM, as figure 5 always used */
+#define SRAM_BYTES (192 * 1024)   /* the M figure 5 always used: about one SM's shared memory */
 #define FLASH_BR 64               /* blas_flash's blocks: query rows, key rows */
 #define FLASH_BC 256
 #define SAMPLE_ROWS 16            /* rows of O (or dQ) checked against double */
