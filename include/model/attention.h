@@ -147,7 +147,9 @@ typedef struct {
 } attn_io;
 void attn_io_closed_form(const attn_params *p, bool backward, attn_io *out);
 
-/* FlashAttention-2's row update (FA2 Alg.1 lines 9-10) for one query row of a tile, the code attn_forward runs:
+/* FlashAttention-2's row update (FA2 Alg.1 lines 9-10) for one query row of a tile: the code attn_forward runs on
+ * its tiles (tile_softmax_pv_update), on one row, so the row comes out bit for bit as the forward's does when its
+ * scores are computed the forward's way too (tile_qkt):
  * s holds the row's kc scores (overwritten with P~ = exp(s - m_new)); Vj is kc x d; *mi, *li are the row's running
  * max and sum; oi is its d-vector accumulator (unnormalized). Does m_new = max(*mi, max s),
  * alpha = exp(*mi - m_new) (0 when both are -inf), *li = alpha (*li) + sum P~, oi = alpha oi + P~ Vj, *mi = m_new. */

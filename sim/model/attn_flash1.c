@@ -111,32 +111,26 @@ static void fwd_head(mem_t *m, const attn_params *p, attn_tensors *t, float *con
             /* Alg.1 line 10: m~ij = rowmax(Sij), P~ij = exp(Sij - m~ij) (in place), l~ij = rowsum(P~ij). */
             if (real)
                 for (size_t r = 0; r < qr; r++) {
-                    float mx = -INFINITY, sum = 0;
-                    for (size_t c = 0; c < kc; c++)
-                        mx = fmaxf(mx, Sij[r * kc + c]);
-                    for (size_t c = 0; c < kc; c++)
-                        sum += (Sij[r * kc + c] = expf(Sij[r * kc + c] - attn_sub(mx)));
-                    mtij[r] = mx;
-                    ltij[r] = sum;
+                    mtij[r] = tile_row_max(Sij + r * kc, kc, -INFINITY);
+                    ltij[r] = tile_exp_sub_sum(Sij + r * kc, kc, attn_sub(mtij[r]));
                 }
             mem_compute(m, "Alg.1 10: m~ij P~ij l~ij", 0, (uint64_t)qr * kc);
 
             /* Alg.1 line 11: mi_new = max(mi, m~ij), li_new = e^(mi - mi_new) li + e^(m~ij - mi_new) l~ij.
              * Alg.1 line 12: Oi <- diag(li_new)^-1 (diag(li) e^(mi - mi_new) Oi + e^(m~ij - mi_new) P~ij Vj).
-             * Both lines use the same two factors per row, so they share one pass over the rows. */
-            if (real)
+             * Both lines use the same two factors per row. Once li_new is known m~ij and l~ij are spent, so their
+             * buffers take line 12's row factors: Oi = diag(li e^(mi - mi_new) / li_new) Oi
+             * + diag(e^(m~ij - mi_new) / li_new) P~ij Vj (li_new = 0 only for a row with no unmasked key yet: 0). */
+            if (real) {
                 for (size_t r = 0; r < qr; r++) {
                     mi_new[r] = fmaxf(mi[r], mtij[r]);
-                    float a = expf(mi[r] - attn_sub(mi_new[r])), e = expf(mtij[r] - attn_sub(mi_new[r]));
+                    float a = tile_exp1(mi[r] - attn_sub(mi_new[r])), e = tile_exp1(mtij[r] - attn_sub(mi_new[r]));
                     li_new[r] = a * li[r] + e * ltij[r];
-                    for (size_t x = 0; x < d; x++) {
-                        float pv = 0;
-                        for (size_t c = 0; c < kc; c++)
-                            pv += Sij[r * kc + c] * Vj[c * d + x];
-                        /* li_new = 0 only for a row with no unmasked key yet: its output stays 0 */
-                        Oi[r * d + x] = li_new[r] > 0 ? (li[r] * a * Oi[r * d + x] + e * pv) / li_new[r] : 0.0f;
-                    }
+                    mtij[r] = li_new[r] > 0 ? li[r] * a / li_new[r] : 0.0f;
+                    ltij[r] = li_new[r] > 0 ? e / li_new[r] : 0.0f;
                 }
+                tile_pv_rescale(Sij, Vj, qr, kc, d, mtij, ltij, Oi);
+            }
             mem_compute(m, "Alg.1 11: mi_new li_new", 0, 2 * (uint64_t)qr);
             mem_compute(m, "Alg.1 12: P~ij Vj, new Oi", 2 * (uint64_t)qr * kc * d, 0);
             mem_note(m, "Alg.1 lines 12-13: write O%zu, l%zu, m%zu back to HBM", i, i, i);
@@ -210,14 +204,13 @@ static void bwd_head(mem_t *m, const attn_params *p, attn_tensors *t, float *con
             if (real) {
                 attn_scores(Sij, Qi, Kj, nr, nc, d, scale, p->causal, r0, c0);  /* lines 11-12: Sij, masked */
                 for (size_t r = 0; r < nr; r++)                             /* line 13: */
-                    for (size_t x = 0; x < nc; x++)                         /* Pij = diag(li)^-1 exp(Sij - mi) */
-                        Sij[r * nc + x] = expf(Sij[r * nc + x] - mi[r]) / li[r];
-                attn_mm_atb_acc(dVj, Sij, dOi, nr, nc, d, 1.0f);            /* line 16: dVj~ += Pij^T dOi */
-                attn_mm_abt(dPij, dOi, Vj, nr, nc, d);                      /* line 17: dPij = dOi Vj^T */
-                attn_rowdot(Di, dOi, Oi, nr, d);                            /* line 19: Di = rowsum(dOi o Oi) */
-                attn_dsoftmax(dPij, Sij, Di, nr, nc);                       /* line 20: dSij = Pij o (dPij - Di) */
-                attn_mm_ab_acc(dQi, dPij, Kj, nr, nc, d, scale);            /* line 21: dQi += scale dSij Kj */
-                attn_mm_atb_acc(dKj, dPij, Qi, nr, nc, d, scale);           /* line 22: dKj~ += scale dSij^T Qi */
+                    tile_exp_affine(Sij + r * nc, nc, 1.0f, mi[r], li[r]);  /* Pij = diag(li)^-1 exp(Sij - mi) */
+                tile_atb_acc(dVj, Sij, dOi, nr, nc, d, 1.0f);               /* line 16: dVj~ += Pij^T dOi */
+                tile_qkt(dOi, Vj, nr, nc, d, 1.0f, dPij);                   /* line 17: dPij = dOi Vj^T */
+                tile_rowdot(Di, dOi, Oi, nr, d);                            /* line 19: Di = rowsum(dOi o Oi) */
+                tile_dsoftmax(dPij, Sij, Di, nr, nc);                       /* line 20: dSij = Pij o (dPij - Di) */
+                tile_ab_acc(dQi, dPij, Kj, nr, nc, d, scale);               /* line 21: dQi += scale dSij Kj */
+                tile_atb_acc(dKj, dPij, Qi, nr, nc, d, scale);              /* line 22: dKj~ += scale dSij^T Qi */
             }
             mem_compute(m, "Sij = scale Qi Kj^T; Pij", 2 * (uint64_t)nr * nc * d, (uint64_t)nr * nc);
             mem_compute(m, "dVj += Pij^T dOi", 2 * (uint64_t)nr * nc * d, 0);

@@ -73,20 +73,7 @@ static void bwd_d_plan(size_t Br, size_t d, dtype_t dt, sram_plan *out)
 
 void attn_flash2_row_update(float *s, size_t kc, const float *Vj, size_t d, float *mi, float *li, float *oi)
 {
-    float m_new = *mi, sum = 0;
-    for (size_t c = 0; c < kc; c++)
-        m_new = fmaxf(m_new, s[c]);
-    float alpha = expf(*mi - attn_sub(m_new));
-    for (size_t c = 0; c < kc; c++)
-        sum += (s[c] = expf(s[c] - attn_sub(m_new)));
-    *li = alpha * *li + sum;
-    for (size_t x = 0; x < d; x++) {
-        float pv = 0;
-        for (size_t c = 0; c < kc; c++)
-            pv += s[c] * Vj[c * d + x];
-        oi[x] = alpha * oi[x] + pv;
-    }
-    *mi = m_new;
+    tile_softmax_pv_update(s, 1, kc, Vj, d, mi, li, oi);   /* the forward's own code, on one row */
 }
 
 /* Query block i of one head: Q, O, L hold p->N rows; K, V hold K.rows (N in attn_forward; ring attention passes
@@ -131,12 +118,11 @@ static void fwd_rows(mem_t *m, const attn_params *p, hbm_mat Q, hbm_mat K, hbm_m
             attn_scores(Sij, Qi, Kj, qr, kc, d, scale, p->causal, q0, k0);
         mem_compute(m, "FA2 8: Sij = Qi Kj^T", 2 * (uint64_t)qr * kc * d, 0);
 
-        /* FA2 Alg.1 lines 9-10, row by row (m_new and e^(mi - m_new) are per-row scalars: registers):
+        /* FA2 Alg.1 lines 9-10, per row (m_new and e^(mi - m_new) are per-row scalars: registers):
          *   m_new = max(mi, rowmax(Sij)), P~ij = exp(Sij - m_new), li = e^(mi - m_new) li + rowsum P~ij,
          *   Oi = diag(e^(mi - m_new)) Oi + P~ij Vj  (not divided by li: delayed rescaling). */
         if (real)
-            for (size_t r = 0; r < qr; r++)
-                attn_flash2_row_update(Sij + r * kc, kc, Vj, d, &mi[r], &li[r], Oi + r * d);
+            tile_softmax_pv_update(Sij, qr, kc, Vj, d, mi, li, Oi);
         mem_compute(m, "FA2 9: mi P~ij li", 0, (uint64_t)qr * kc + qr);
         mem_compute(m, "FA2 10: Oi = a Oi + P~ij Vj", 2 * (uint64_t)qr * kc * d, 0);
     }
@@ -211,7 +197,7 @@ static void bwd_d_head(mem_t *m, const attn_params *p, attn_tensors *t, float *c
         hbm_load_rows(m, Oi, O, r0, nr, "Oi");
         hbm_load_rows(m, dOi, dO, r0, nr, "dOi");
         if (!mem_count_only(m))
-            attn_rowdot(Di, dOi, Oi, nr, d);
+            tile_rowdot(Di, dOi, Oi, nr, d);
         mem_compute(m, "Di = rowsum(dOi o Oi)", 2 * (uint64_t)nr * d, 0);
         hbm_store_rows(m, D, r0, nr, Di, "Di");
     }
@@ -259,22 +245,21 @@ static void bwd_head(mem_t *m, const attn_params *p, attn_tensors *t, float *con
             if (real) {
                 attn_scores(Sij, Qi, Kj, nr, nc, d, scale, p->causal, r0, c0);  /* line 10, masked: exp(-inf) = 0 */
                 for (size_t r = 0; r < nr; r++)
-                    for (size_t x = 0; x < nc; x++)
-                        Sij[r * nc + x] = expf(Sij[r * nc + x] - Li[r]);    /* line 11: Pij = exp(Sij - Li) */
-                attn_mm_atb_acc(dVj, Sij, dOi, nr, nc, d, 1.0f);            /* line 12: dVj += Pij^T dOi */
-                attn_mm_abt(dPij, dOi, Vj, nr, nc, d);                      /* line 13: dPij = dOi Vj^T */
-                attn_dsoftmax(dPij, Sij, Di, nr, nc);                       /* line 14: dSij = Pij o (dPij - Di) */
+                    tile_exp_affine(Sij + r * nc, nc, 1.0f, Li[r], 1.0f);   /* line 11: Pij = exp(Sij - Li) */
+                tile_atb_acc(dVj, Sij, dOi, nr, nc, d, 1.0f);               /* line 12: dVj += Pij^T dOi */
+                tile_qkt(dOi, Vj, nr, nc, d, 1.0f, dPij);                   /* line 13: dPij = dOi Vj^T */
+                tile_dsoftmax(dPij, Sij, Di, nr, nc);                       /* line 14: dSij = Pij o (dPij - Di) */
             }
             mem_compute(m, "Sij = scale Qi Kj^T; Pij", 2 * (uint64_t)nr * nc * d, (uint64_t)nr * nc);
             mem_compute(m, "dVj += Pij^T dOi", 2 * (uint64_t)nr * nc * d, 0);
             mem_compute(m, "dPij = dOi Vj^T", 2 * (uint64_t)nr * nc * d, 0);
             hbm_load_rows(m, dQi, dQ, r0, nr, "dQi");                       /* line 15: load dQi, */
             if (real)
-                attn_mm_ab_acc(dQi, dPij, Kj, nr, nc, d, scale);            /*   dQi += scale dSij Kj, */
+                tile_ab_acc(dQi, dPij, Kj, nr, nc, d, scale);               /*   dQi += scale dSij Kj, */
             mem_compute(m, "dQi += scale dSij Kj", 2 * (uint64_t)nr * nc * d, 0);
             hbm_store_rows(m, dQ, r0, nr, dQi, "dQi");                      /*   write it back */
             if (real)
-                attn_mm_atb_acc(dKj, dPij, Qi, nr, nc, d, scale);           /* line 16: dKj += scale dSij^T Qi */
+                tile_atb_acc(dKj, dPij, Qi, nr, nc, d, scale);              /* line 16: dKj += scale dSij^T Qi */
             mem_compute(m, "dKj += scale dSij^T Qi", 2 * (uint64_t)nr * nc * d, 0);
         }
         hbm_store_rows(m, dK, c0, nc, dKj, "dKj");                          /* line 18: write dKj, dVj */

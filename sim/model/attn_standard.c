@@ -157,13 +157,10 @@ static void softmax_head(mem_t *m, const attn_params *p, attn_tensors *t, float 
             /* The whole row fits: one read of S, one write of P. */
             hbm_load_tile(m, Si, S, q, 1, 0, N, "Si");
             if (real) {
-                float mx = -INFINITY, sum = 0;
-                for (size_t c = 0; c < keys; c++)
-                    mx = fmaxf(mx, Si[c]);
-                for (size_t c = 0; c < N; c++)
-                    sum += (Si[c] = c < keys ? expf(Si[c] - mx) : 0.0f);  /* mx is subtracted only for stability */
-                for (size_t c = 0; c < N; c++)
-                    Si[c] /= sum;
+                float mx = tile_row_max(Si, keys, -INFINITY);
+                float sum = tile_exp_sub_sum(Si, keys, mx);   /* mx is subtracted only for stability */
+                memset(Si + keys, 0, (N - keys) * sizeof *Si);
+                tile_div(Si, keys, sum);
             }
             mem_compute(m, "P = softmax(S) row", 0, keys);
             hbm_store_tile(m, P, q, 1, 0, N, Si, "Pi");
@@ -176,23 +173,23 @@ static void softmax_head(mem_t *m, const attn_params *p, attn_tensors *t, float 
             size_t cc = min_size(C, N - c0);
             hbm_load_tile(m, Si, S, q, 1, c0, cc, "Si");
             if (real)
-                for (size_t c = 0; c < cc && c0 + c < keys; c++)
-                    mx = fmaxf(mx, Si[c]);
+                mx = tile_row_max(Si, unmasked(c0, cc, keys), mx);
         }
         for (size_t c0 = 0; c0 < N; c0 += C) {                   /* pass 2: the sum of exponentials */
             size_t cc = min_size(C, N - c0);
             hbm_load_tile(m, Si, S, q, 1, c0, cc, "Si");
-            if (real)
-                for (size_t c = 0; c < cc; c++)
-                    sum += c0 + c < keys ? expf(Si[c] - mx) : 0.0f;
+            if (real)   /* in place: this copy of the chunk is not needed again */
+                sum += tile_exp_sub_sum(Si, unmasked(c0, cc, keys), mx);
             mem_compute(m, "sum exp(S - max)", 0, unmasked(c0, cc, keys));
         }
         for (size_t c0 = 0; c0 < N; c0 += C) {                   /* pass 3: normalize and write P */
             size_t cc = min_size(C, N - c0);
             hbm_load_tile(m, Si, S, q, 1, c0, cc, "Si");
-            if (real)
-                for (size_t c = 0; c < cc; c++)
-                    Si[c] = c0 + c < keys ? expf(Si[c] - mx) / sum : 0.0f;
+            if (real) {
+                size_t u = unmasked(c0, cc, keys);
+                tile_exp_affine(Si, u, 1.0f, mx, sum);
+                memset(Si + u, 0, (cc - u) * sizeof *Si);
+            }
             mem_compute(m, "P = exp(S - max) / sum", 0, unmasked(c0, cc, keys));
             hbm_store_tile(m, P, q, 1, c0, cc, Si, "Pi");
         }
@@ -217,11 +214,8 @@ static void pv_head(mem_t *m, const attn_params *p, attn_tensors *t, float *cons
             mem_step(m, (long)i, (long)j, "PV tile");
             hbm_load_tile(m, Pij, P, q0, qr, k0, kc, "Pij");
             hbm_load_rows(m, Vj, V, k0, kc, "Vj");
-            if (real)   /* summed key by key into Oi, in key order, like one plain dot product over all N keys */
-                for (size_t r = 0; r < qr; r++)
-                    for (size_t x = 0; x < d; x++)
-                        for (size_t c = 0; c < kc; c++)
-                            Oi[r * d + x] += Pij[r * kc + c] * Vj[c * d + x];
+            if (real)   /* the tile's kc keys summed in key order, then added to Oi */
+                tile_pv_acc(Pij, Vj, qr, kc, d, NULL, Oi);
             mem_compute(m, "Oi += Pij Vj", 2 * (uint64_t)qr * kc * d, 0);
         }
         hbm_store_rows(m, O, q0, qr, Oi, "Oi");
@@ -280,9 +274,9 @@ static void accumulate(mem_t *m, const attn_params *p, int line, hbm_mat A, hbm_
             else
                 hbm_load_rows(m, Bk, B, c0, nc, pl.buf[ROWS].name);
             if (real && by_key)
-                attn_mm_atb_acc(acc, Aij, Bk, nr, nc, d, alpha);
+                tile_atb_acc(acc, Aij, Bk, nr, nc, d, alpha);
             else if (real)
-                attn_mm_ab_acc(acc, Aij, Bk, nr, nc, d, alpha);
+                tile_ab_acc(acc, Aij, Bk, nr, nc, d, alpha);
             mem_compute(m, what, 2 * (uint64_t)nr * nc * d, 0);
         }
         hbm_store_rows(m, X, o * Bo, min_size(Bo, N - o * Bo), acc, pl.buf[ACC].name);
@@ -319,7 +313,7 @@ static void line2(mem_t *m, const attn_params *p, attn_tensors *t, float *const 
             mem_step(m, (long)i, (long)j, "dPij = dOi Vj^T");
             hbm_load_rows(m, Vj, V, c0, nc, "Vj");
             if (real)
-                attn_mm_abt(dPij, dOi, Vj, nr, nc, d);
+                tile_qkt(dOi, Vj, nr, nc, d, 1.0f, dPij);
             mem_compute(m, "dPij = dOi Vj^T", 2 * (uint64_t)nr * nc * d, 0);
             hbm_store_tile(m, dP, r0, nr, c0, nc, dPij, "dPij");
         }
@@ -351,8 +345,7 @@ static void line3(mem_t *m, const attn_params *p, attn_tensors *t, float *const 
             hbm_load_tile(m, dPij, dP, r0, nr, c0, nc, "dPij");
             if (real)
                 for (size_t r = 0; r < nr; r++)
-                    for (size_t x = 0; x < nc; x++)
-                        Di[r] += Pij[r * nc + x] * dPij[r * nc + x];
+                    Di[r] += tile_dot(Pij + r * nc, dPij + r * nc, nc);
             mem_compute(m, "Di += rowsum(Pij o dPij)", 2 * (uint64_t)nr * nc, 0);
         }
         for (size_t j = 0, c0 = 0; c0 < N; j++, c0 += Bc) {   /* pass 2: dS_ij = P_ij o (dP_ij - D_i) */
@@ -362,7 +355,7 @@ static void line3(mem_t *m, const attn_params *p, attn_tensors *t, float *const 
             hbm_load_tile(m, dPij, dP, r0, nr, c0, nc, "dPij");
             if (real) {
                 memcpy(dSij, dPij, nr * nc * sizeof *dSij);
-                attn_dsoftmax(dSij, Pij, Di, nr, nc);
+                tile_dsoftmax(dSij, Pij, Di, nr, nc);
             }
             mem_compute(m, "dSij = Pij o (dPij - Di)", 0, 0);
             hbm_store_tile(m, dS, r0, nr, c0, nc, dSij, "dSij");

@@ -326,8 +326,11 @@ void hbm_load_tile(mem_t *m, float *dst, hbm_mat src, size_t r0, size_t nrows, s
     if (t->data && dst)
         for (size_t r = 0; r < nrows; r++) {
             size_t base = src.off + (r0 + r) * src.ld + c0;
-            for (size_t c = 0; c < ncols; c++)
-                dst[r * ncols + c] = dtype_get(t->dt, t->data, base + c);
+            if (t->dt == DTYPE_FP32)
+                memcpy(dst + r * ncols, (const float *)t->data + base, ncols * sizeof *dst);
+            else
+                for (size_t c = 0; c < ncols; c++)
+                    dst[r * ncols + c] = dtype_get(t->dt, t->data, base + c);
         }
     count(m, src, false, nrows, ncols);
     emit_transfer(m, MEM_EV_LOAD, src, r0, nrows, c0, ncols, tile);
@@ -341,8 +344,11 @@ void hbm_store_tile(mem_t *m, hbm_mat dst, size_t r0, size_t nrows, size_t c0, s
     if (t->data && src)
         for (size_t r = 0; r < nrows; r++) {
             size_t base = dst.off + (r0 + r) * dst.ld + c0;
-            for (size_t c = 0; c < ncols; c++)
-                dtype_set(t->dt, t->data, base + c, src[r * ncols + c]);
+            if (t->dt == DTYPE_FP32)
+                memcpy((float *)t->data + base, src + r * ncols, ncols * sizeof *src);
+            else
+                for (size_t c = 0; c < ncols; c++)
+                    dtype_set(t->dt, t->data, base + c, src[r * ncols + c]);
         }
     count(m, dst, true, nrows, ncols);
     emit_transfer(m, MEM_EV_STORE, dst, r0, nrows, c0, ncols, tile);
