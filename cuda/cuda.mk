@@ -28,7 +28,7 @@ HELP_LINES += make_bench-gpu___(GPU)_check,_then_time_the_tensor-core_kernels_ag
 HELP_LINES += make_cuda-bench__(GPU)_v01/v02/v03_time_and_device_memory_over_N_->_plots/data
 HELP_LINES += make_ncu_________(GPU)_Nsight_Compute_DRAM/L2_bytes_per_kernel_->_plots/data
 HELP_LINES += make_tc-ptxas____registers_and_spills_of_the_tensor-core_kernels
-HELP_LINES += make_tc-plot_____TFLOP/s_vs_N_figure_from_the_newest_bench-gpu_table_->_plots/out/tc_bench.png
+HELP_LINES += make_tc-plot_____TFLOP/s_vs_N_figure_from_the_newest_bench-gpu_table_->_plots/out/
 
 .PHONY: cuda cuda-test-nogpu test-cuda tc-check bench-gpu cuda-bench ncu tc-ptxas tc-plot
 

@@ -14,12 +14,14 @@
  *   warp_pv<D, BC, T, SWZ>(o, s, Vj, lane)           line 10: o += P~ij Vj, P straight from the S registers
  *   warp_qk_mt, warp_pv_mt<D, BC, T, MT>             the same for MT m-tiles, fragments from a loader;
  *   warp_qk_xor, warp_pv_xor                         with v09's XOR addressing
- *   warp_store_row<D>(O, lse, ...)                   lines 12-15 for one row: O = o / l, L = m + log l
+ *   warp_exp_shift(mi, scale_log2, msub)             what the exponentials subtract after the lazy rescale
+ *   warp_store<D>(O, lse, ...), warp_store_row       lines 12-15 for an m-tile, a row: O = o / l, L = m + log l
  *   tc_flush_counts(kp.count, nq, nk, nv, no, nl)    the counting twin's counters (cuda/common/fl_count.cuh)
  *
  * A thread holds rows g = lane / 4 and g + 8 of an m-tile and the columns 2t, 2t+1 (+8k) of t = lane % 4 (the
- * m16n8k16 C-fragment, tc_common.cuh). Each piece takes its indices as arguments, so that inlined it is exactly
- * the code it replaces (the kernels' registers, spills and SASS are unchanged by the move: cuda/README.md).
+ * m16n8k16 C-fragment, tc_common.cuh). Each piece takes its indices as arguments and reads no thread index from
+ * a struct, so that inlined it is the code it replaced: moving these here left the PTX of most kernels identical
+ * and their registers and spills as measured (cuda/README.md says where they differ).
  */
 #ifndef FLASHLAB_TC_FA2_CUH
 #define FLASHLAB_TC_FA2_CUH
