@@ -238,7 +238,7 @@ START_TEST(trace_formats)
         mem_compute(m, "note \"quoted\"", 16, 4);
         hbm_store_rows(m, hbm_whole(X), 0, 4, t, "Xi");
         sram_free(m, t);
-        ck_assert_ptr_eq(trace_close(tr), out);
+        ck_assert_int_eq(trace_close(tr), 0);
         fclose(out);
         if (f == TRACE_TEXT) {
             ck_assert_ptr_nonnull(strstr(buf, "load  X[0:4, 0:2]"));
@@ -272,7 +272,7 @@ Suite *mem_suite(void)
     tc = tcase_create("Capacity");
     tcase_add_exit_test(tc, sram_capacity_is_enforced, 2);
     tcase_add_test(tc, sram_exactly_full_is_fine);
-    tcase_add_exit_test(tc, load_outside_tensor_dies, 2);
+    tcase_add_exit_test(tc, load_outside_tensor_dies, 4);   /* an algorithm's bug, not the user's input */
     tcase_add_exit_test(tc, overflowing_tensor_dies, 2);
     suite_add_tcase(s, tc);
     tc = tcase_create("Trace");

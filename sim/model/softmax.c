@@ -117,7 +117,7 @@ static void naive_rows(sm_ctx *c, size_t i, hbm_mat e)
         hbm_store_tile(c->m, e, r0, rows, c0, cols, c->X, "Eij");   /* rounds to e's dtype: inf past its max */
     }
     mem_phase(c->m, "sum");
-    for (size_t r = 0; r < c->Br; r++)
+    for (size_t r = 0; c->data && r < c->Br; r++)
         c->li[r] = 0.0f;
     for (size_t j = 0; j < c->Tc; j++) {
         tile_of(c, i, j, &r0, &rows, &c0, &cols);
@@ -168,7 +168,7 @@ static void normalize_rows(sm_ctx *c, size_t i)
 static void safe_rows(sm_ctx *c, size_t i)
 {
     size_t r0, rows, c0, cols;
-    for (size_t r = 0; r < c->Br; r++) {
+    for (size_t r = 0; c->data && r < c->Br; r++) {
         c->mi[r] = -INFINITY;
         c->li[r] = 0.0f;
     }
@@ -205,7 +205,7 @@ static void safe_rows(sm_ctx *c, size_t i)
 static void online_rows(sm_ctx *c, size_t i, softmax_probe probe, void *ctx)
 {
     size_t r0, rows, c0, cols;
-    for (size_t r = 0; r < c->Br; r++) {
+    for (size_t r = 0; c->data && r < c->Br; r++) {
         c->mi[r] = -INFINITY;
         c->li[r] = 0.0f;
     }
@@ -240,9 +240,9 @@ void softmax_run(mem_t *m, softmax_algo a, hbm_tensor *x, hbm_tensor *y, size_t 
     c.R = c.x.rows;
     c.N = c.x.cols;
     if (c.y.rows != c.R || c.y.cols != c.N)
-        fl_fatal("internal: softmax of a %zu x %zu x into a %zu x %zu y", c.R, c.N, c.y.rows, c.y.cols);
+        fl_internal("softmax of a %zu x %zu x into a %zu x %zu y", c.R, c.N, c.y.rows, c.y.cols);
     if (Br < 1 || Bc < 1 || Br > c.R || Bc > c.N)
-        fl_fatal("internal: softmax blocks %zu x %zu for %zu rows of %zu", Br, Bc, c.R, c.N);
+        fl_internal("softmax blocks %zu x %zu for %zu rows of %zu", Br, Bc, c.R, c.N);
     c.Tr = ceil_div(c.R, Br);
     c.Tc = ceil_div(c.N, Bc);
 
