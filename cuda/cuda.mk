@@ -119,10 +119,12 @@ $(TC_SO): $(TC_SO_OBJ)
 # (Lessons of other fragments, cuda/hopper, cuda/decode, bring their own rules.)
 CUDA_OBJ_08 := $(TEACH_OBJ)
 CUDA_OBJ_09 := $(TC_OBJ)
-CUDA_LESSON_ROWS := $(foreach r,$(CUDA_LESSONS),$(if $(and $(CUDA_OBJ_$(word 1,$(subst :, ,$(r)))),$(wildcard $(call lesson_src,$(r)))),$(r)))
+cuda_lesson_num = $(word 1,$(subst :, ,$(1)))
+CUDA_LESSON_ROWS := $(foreach r,$(CUDA_LESSONS),\
+                      $(if $(and $(CUDA_OBJ_$(call cuda_lesson_num,$(r))),$(wildcard $(call lesson_src,$(r)))),$(r)))
 CUDA_LESSON_BINS := $(foreach r,$(CUDA_LESSON_ROWS),$(call lesson_bin,$(r)))
 define cuda_lesson_rule
-$(call lesson_bin,$(1)): $(BUILD)/$(basename $(call lesson_src,$(1))).o $(CUDA_OBJ_$(word 1,$(subst :, ,$(1)))) $(LIB)
+$(call lesson_bin,$(1)): $(BUILD)/$(basename $(call lesson_src,$(1))).o $(CUDA_OBJ_$(call cuda_lesson_num,$(1))) $(LIB)
 	@mkdir -p $$(dir $$@)
 	$$(call cuda_link,$(CUDA_LDLIBS))
 endef
@@ -134,10 +136,12 @@ cuda: $(CUDA_LESSON_BINS) $(CUDA_TOOLS) $(TC_SO)
 # ---- make test: compile everything, run what needs no GPU (the GPU suites say SKIPPED themselves) -----------------
 run-tests: cuda-test-nogpu
 cuda-test-nogpu: cuda
-	@echo "✓ nvcc -arch=sm_90 compiled every .cu of cuda/: $(notdir $(TEACH_CU) $(TC_CU)) tc_peak.cu, each with its counting twin"
+	@echo "✓ nvcc -arch=sm_90 compiled every .cu of cuda/, each kernel file with its counting twin:" \
+	      "$(notdir $(TEACH_CU) $(TC_CU)) tc_peak.cu"
 	$(CUDA_B)/check_cuda
 ifeq ($(SAN),1)
-	@echo "check_cuda_emu: SKIPPED under SAN=1: AddressSanitizer does not follow the emulator's coroutine stacks; plain make test runs it"
+	@echo "check_cuda_emu: SKIPPED under SAN=1: AddressSanitizer does not follow the emulator's coroutine stacks;" \
+	      "plain make test runs it"
 else
 	$(CUDA_B)/check_cuda_emu
 endif
@@ -173,7 +177,7 @@ tc-ptxas:
 	@for f in $(TC_CU); do echo "== $$f"; $(NVCC) $(NVCCFLAGS) -Xptxas -v -c $$f -o /dev/null 2>&1 \
 	  | grep -E 'registers|spill' | sort | uniq -c; done
 
--include $(shell find $(CUDA_B) -name '*.d' 2>/dev/null)
+-include $(shell find $(CUDA_B) -name '*.d' 2>/dev/null) $(CUDA_LESSON_OBJ:.o=.d)
 else
 cuda cuda-test-nogpu:
 	@echo "✗ no nvcc: the CUDA kernels were not compiled; CUDA tests SKIPPED (install the CUDA Toolkit)"

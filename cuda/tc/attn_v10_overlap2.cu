@@ -30,7 +30,10 @@ struct v10 {
     }
 
     /* Line 8: S = Qi Kj^T for the warp's MT m-tiles. */
-    __device__ __forceinline__ void qk(float (&s)[MT][BC / 8][4], uint32_t kj) const { warp_qk_xor<D, BC, T, MT>(s, qbase, kj); }
+    __device__ __forceinline__ void qk(float (&s)[MT][BC / 8][4], uint32_t kj) const
+    {
+        warp_qk_xor<D, BC, T, MT>(s, qbase, kj);
+    }
 
     __device__ __forceinline__ void mask(float (&s)[MT][BC / 8][4], int k0) const
     {
@@ -51,7 +54,10 @@ struct v10 {
     }
 
     /* Line 10: Oi += P~ij Vj, P from the score registers. */
-    __device__ __forceinline__ void pv(const float (&s)[MT][BC / 8][4], uint32_t vj) { warp_pv_xor<D, BC, T, MT>(o, s, vj); }
+    __device__ __forceinline__ void pv(const float (&s)[MT][BC / 8][4], uint32_t vj)
+    {
+        warp_pv_xor<D, BC, T, MT>(o, s, vj);
+    }
 
     /* Step j: Scur holds Sij (masked); Snext receives S(j+1). One barrier; K(j+2) and V(j+1) start here. */
     __device__ __forceinline__ void step(float (&Scur)[MT][BC / 8][4], float (&Snext)[MT][BC / 8][4], int j, float sl2)

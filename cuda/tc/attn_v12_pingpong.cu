@@ -134,7 +134,10 @@ __global__ void __launch_bounds__(2 * NTW, 1) attn_v12_kernel(tc_kparams kp)
 /* The grid walks blocks of 2 x 128 rows (two warpgroups); the ledger's blocks are each warpgroup's 128 rows. */
 template <int BC64, int BC128> struct v12_shape : tc_shape_base<2 * WGW, MT, BC64, BC128, 2> {
     static constexpr int br = BRW;
-    template <int D, typename T> static size_t smem() { return 2 * (size_t)(br + 4 * tc_pick<D>(BC64, BC128)) * D * sizeof(T); }
+    template <int D, typename T> static size_t smem()   /* each warpgroup: Qi, K x 2, V x 2 */
+    {
+        return 2 * (size_t)(br + 4 * tc_pick<D>(BC64, BC128)) * D * sizeof(T);
+    }
     template <int D, typename T, bool CAUSAL> static tc_kernel_fn kernel()
     {
         return attn_v12_kernel<D, T, CAUSAL, tc_pick<D>(BC64, BC128)>;

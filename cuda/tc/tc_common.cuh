@@ -307,7 +307,10 @@ template <int D> constexpr int tc_pick(int v64, int v128) { return D == 64 ? v64
  * Qi, then the K buffers, then the V buffers in shared memory. */
 template <int NW, int MT, int BC64, int BC128, int NBUF> struct tc_shape_base {
     static constexpr int threads = NW * 32, br = NW * MT * 16, grid_rows = br, bc64 = BC64, bc128 = BC128;
-    template <int D, typename T> static size_t smem() { return (size_t)(br + 2 * NBUF * tc_pick<D>(BC64, BC128)) * D * sizeof(T); }
+    template <int D, typename T> static size_t smem()
+    {
+        return (size_t)(br + 2 * NBUF * tc_pick<D>(BC64, BC128)) * D * sizeof(T);
+    }
 };
 
 template <class Shape, int D, typename T>
@@ -328,7 +331,9 @@ template <class Shape> int tc_forward_shape(const char *name, const tc_args *a, 
                        : tc_launch_shape<Shape, 64, __half>(name, a, stream, err, errlen);
     case 128: return bf ? tc_launch_shape<Shape, 128, __nv_bfloat16>(name, a, stream, err, errlen)
                         : tc_launch_shape<Shape, 128, __half>(name, a, stream, err, errlen);
-    default: snprintf(err, errlen, "%s: head dimension d = %zu not supported (64 or 128)", name, a->d); return FL_EXIT_USAGE;
+    default:
+        snprintf(err, errlen, "%s: head dimension d = %zu not supported (64 or 128)", name, a->d);
+        return FL_EXIT_USAGE;
     }
 }
 

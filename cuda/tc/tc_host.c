@@ -214,7 +214,7 @@ int tc_check_version(const tc_problem *p, const tc_ref *ref, int v, tc_result *r
         res->ref_err_l = fmax(res->ref_err_l, fabs(ref->llp[x] - ref->l64[x]));
     }
     res->rows = ref->nrows;
-    res->ok = res->unwritten == 0 && res->err_o <= TC_TRIDAO_FACTOR * res->ref_err_o && res->err_l <= TC_L_ATOL;
+    res->ok = res->unwritten == 0 && verify_tridao(res->err_o, res->ref_err_o) && res->err_l <= TC_L_ATOL;
     free(o);
     free(l);
     return 0;

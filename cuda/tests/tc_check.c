@@ -48,7 +48,7 @@ static void check_shape(const tc_shape *s, size_t max_rows)
             printf("%-13s d=%-3zu %s %-6s B=%zu N=%-5zu H=%-2zu rows=%-5zu errO %.2e (2x ref %.2e) errL %.1e "
                    "unwritten %zu  %s\n",
                    tc_versions[v].name, s->d, dtype_name(s->dt), causal ? "causal" : "full", s->B, s->N, s->H, r.rows,
-                   r.err_o, TC_TRIDAO_FACTOR * r.ref_err_o, r.err_l, r.unwritten, r.ok ? "OK" : "FAIL");
+                   r.err_o, ORACLE_TRIDAO_FACTOR * r.ref_err_o, r.err_l, r.unwritten, r.ok ? "OK" : "FAIL");
         }
         tc_ref_free(ref);
     }
