@@ -11,9 +11,4 @@ mkdir -p plots/data
 out=plots/data/cuda_time_mem_${tag}_$(date -u +%Y-%m-%d).dat
 "$B/cuda_bench" sweep "$out" 64 1 16
 echo "wrote $out"
-if command -v gnuplot >/dev/null; then
-    mkdir -p plots/out
-    gnuplot -e "data='$out'; out='plots/out/cuda_time_mem.png'" plots/cuda_time_mem.gp && echo "wrote plots/out/cuda_time_mem.png"
-else
-    echo "(no gnuplot here: draw later with  gnuplot -e \"data='$out'\" plots/cuda_time_mem.gp)"
-fi
+bash "$(dirname "$0")/draw.sh" "$out" plots/cuda_time_mem.gp plots/out/cuda_time_mem.png

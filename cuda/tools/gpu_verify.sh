@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# gpu_verify.sh [OUTDIR] — the GPU track verified in one go on a GPU machine (about 6 minutes on an H100): build,
+# gpu_verify.sh [OUTDIR] — the GPU track verified in one go on a GPU machine (meant to take about 6 minutes on an
+# H100; every step has a timeout, 25 minutes in all at most): build,
 # make test-cuda, lesson08 on its configurations, lesson09 on its cases (check_tc's among them), tc_check --quick,
 # compute-sanitizer on the tensor-core kernels and a SASS summary (the steps of gpu_session.sh). Each step's log goes
 # to OUTDIR (default $OUT, else /tmp/gpu_verify); OUTDIR/summary.txt lists every step's exit status and time.

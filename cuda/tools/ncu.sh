@@ -88,10 +88,5 @@ with open(out, 'w') as f:
 print('wrote', out)
 EOF
 cat "$out"
-if command -v gnuplot >/dev/null; then
-    mkdir -p plots/out
-    gnuplot -e "data='$out'; out='plots/out/ncu_bytes.png'" plots/ncu_bytes.gp && echo "wrote plots/out/ncu_bytes.png"
-else
-    echo "(no gnuplot here: draw later with  gnuplot -e \"data='$out'\" plots/ncu_bytes.gp)"
-fi
+bash "$(dirname "$0")/draw.sh" "$out" plots/ncu_bytes.gp plots/out/ncu_bytes.png
 exit $fail

@@ -14,6 +14,13 @@
 #define ITERS 4096
 #define CHAINS 8   /* independent accumulators per warp: enough to cover the MMA latency */
 
+/* Keep a result alive without storing it (the sum never equals the value): nothing is optimized away. */
+__device__ __forceinline__ void keep(float s, float *sink)
+{
+    if (s == 1234.5f)
+        sink[0] = s;
+}
+
 __global__ void mma_loop(float *sink)
 {
     uint32_t a[4] = {threadIdx.x, threadIdx.x * 3u, threadIdx.x * 5u, threadIdx.x * 7u}, b0 = 0x3c003c00u, b1 = b0;
@@ -26,8 +33,7 @@ __global__ void mma_loop(float *sink)
 #pragma unroll
     for (int x = 0; x < CHAINS; x++)
         s += c[x][0] + c[x][1] + c[x][2] + c[x][3];
-    if (s == 1234.5f)
-        sink[0] = s;
+    keep(s, sink);
 }
 
 __global__ void ex2_loop(float *sink)
@@ -44,8 +50,7 @@ __global__ void ex2_loop(float *sink)
 #pragma unroll
     for (int x = 0; x < CHAINS; x++)
         s += v[x];
-    if (s == 1234.5f)
-        sink[0] = s;
+    keep(s, sink);
 }
 
 __global__ void ex2h2_loop(float *sink)
