@@ -138,6 +138,7 @@ static void fwd_block(mem_t *m, const attn_params *p, attn_tensors *t, float *co
             for (size_t r = 0; r < qr; r++)
                 attn_flash2_row_update(Sij + r * kc, kc, Vj, d, &mi[r], &li[r], Oi + r * d);
         mem_compute(m, "FA2 9: mi P~ij li", 0, (uint64_t)qr * kc + qr);
+        mem_rows(m, b, h, q0, qr, mi, li);                              /* for observers: the HTML replay */
         mem_compute(m, "FA2 10: Oi = a Oi + P~ij Vj", 2 * (uint64_t)qr * kc * d, 0);
     }
 
