@@ -154,7 +154,7 @@ static void put_float(trace_t *t, float v)
     else if (isinf(v))
         trace_put(t, v > 0 ? "\"inf\"" : "\"-inf\"");
     else
-        trace_put(t, "%.7g", (double)v);
+        trace_put(t, "%.9g", (double)v);   /* 9 digits: a float read back is the same float */
 }
 
 /* ---- key frames and the ledger ----------------------------------------------------------------------------------- */
