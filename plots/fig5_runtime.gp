@@ -16,6 +16,22 @@ set ylabel 'ms per forward pass (log scale): median, bars from fastest to slowes
 set title sprintf("CPU run time of the simulator's attention forward (real arithmetic, fp32, d = 64, one head): a benchmark\n%s\n1 warm-up call, median of 5 repeats, every algorithm in the same run after checking its output against the double reference.\nThis times the simulator on a CPU, not a GPU kernel: every tile load is counted and converted element by element.", machine)
 set key top left Left reverse font ',11' width -2
 
+# A warning in red above the plot when the times are suspect: the machine was busy before the runs (1-minute load
+# average at least half the CPUs, from the '# load:' line bench_runtime writes), or flash2 on all threads was slower
+# than on one thread at some N (other work took the CPUs), or a point's slowest repeat took 1.5x its fastest.
+load = system("sed -n 's/^# load: 1-minute load average \\([0-9.]*\\) before.*, \\([0-9]*\\) CPUs.*/\\1 \\2/p' ".f)
+busy = (words(load) == 2 && word(load, 1) + 0 >= 0.5 * word(load, 2)) ? sprintf("the machine was busy before the runs (load average %s on %s CPUs)", word(load, 1), word(load, 2)) : ""
+slower = system("awk '/^# algo:/ { a = $3 } /^[0-9]/ { if (a == \"flash2\") one[$1] = $2; else if (a ~ /threads/ && ($1 in one) && $2 > one[$1]) { printf \"%s%s\", s, $1; s = \", \" } }' ".f)
+slower = strlen(slower) ? sprintf("flash2 on all threads was slower than on one at N = %s", slower) : ""
+spread = system("awk '/^[0-9]/ && $4 > 1.5 * $3 { printf \"%s%s\", s, $1; s = \", \" }' ".f." | head -c 60")
+spread = strlen(spread) ? sprintf("repeats varied by more than 1.5x at N = %s", spread) : ""
+warn = busy
+warn = strlen(slower) ? (strlen(warn) ? warn."; " : "").slower : warn
+warn = strlen(spread) ? (strlen(warn) ? warn."; " : "").spread : warn
+if (strlen(warn)) set label 9 "WARNING: ".warn."\nthese times are unreliable: rerun on an idle machine" at graph 0.02, graph 0.95 left textcolor rgb '#c00000' font ',12'
+if (strlen(warn)) set key bottom right
+if (strlen(warn)) print "fig5: WARNING: ".warn
+
 plot f index 0 using 1:2:3:4 with yerrorlines pt 7 ps 1.1 lc rgb c_std title 'standard attention, 1 thread', \
      f index 1 using 1:2:3:4 with yerrorlines pt 5 ps 1.1 lc rgb c_f1 title 'FlashAttention (Alg. 1), 1 thread', \
      f index 2 using 1:2:3:4 with yerrorlines pt 9 ps 1.3 lc rgb c_f2 title 'FlashAttention-2, 1 thread', \
