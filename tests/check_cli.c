@@ -152,7 +152,7 @@ START_TEST(bad_command_lines)
         {"--block-rows", "65"}, {"--block-cols", "0"}, {"--seed", "-1"}, {"--trace-file", "t.txt"},
         {"--causal"}, {"--algo", "a1"}, {"--step"}, {"--threads", "2"}, {"extra"}, {"-"}, {"--"},
         {"--seq-len-x=3"}, {"-Nx"}, {"--batch", "65537"}, {"--heads", "0"}, {"--trace", "csv"},
-        {"--trace-limit", "1G"}};
+        {"--trace-limit", "1G"}, {"--trace", "html"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int argc = 0;
         while (argc < 4 && bad[i][argc])
@@ -167,6 +167,10 @@ START_TEST(bad_command_lines)
     int lines;
     ck_assert_int_eq(PARSE(&SPEC_ALL, &c, &lines, "--algo", "a3"), CLI_ERROR);
     ck_assert_int_eq(lines, 1);
+    ck_assert_int_eq(PARSE(&SPEC_ALL, &c, &lines, "--trace", "html"), CLI_ERROR);   /* a page needs a file */
+    ck_assert(lines == 1 && strstr(parse_err, "--trace-file"));
+    ck_assert_int_eq(PARSE(&SPEC_ALL, &c, &lines, "--trace", "html", "--trace-file", "x.html"), CLI_OK);
+    ck_assert(c.trace == TRACE_HTML && cli_trace_limit(&c) == TRACE_HTML_LIMIT);
     /* where the lesson traces: a limit must be a byte count of at least 1 */
     static const char *const bad_limit[] = {"0", "-1", "1X", "", "99999999999999999999G"};
     for (size_t i = 0; i < sizeof bad_limit / sizeof bad_limit[0]; i++) {

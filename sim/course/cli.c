@@ -358,6 +358,8 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, cli_cfg *cfg)
         return fail(spec, "--block-cols %zu is larger than the sequence length N = %zu", cfg->Bc, cfg->N);
     if (cfg->trace_file && cfg->trace == TRACE_NONE)
         return fail(spec, "--trace-file needs --trace text, csv, json or html");
+    if (cfg->trace == TRACE_HTML && !cfg->trace_file)   /* the lesson's own output would land inside the page */
+        return fail(spec, "--trace html writes a page: give it a file, --trace-file lesson.html");
     return CLI_OK;
 }
 
