@@ -10,6 +10,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-build/viewer}
 mkdir -p "$out"
+out=$(cd "$out" && pwd)   # absolute: chromium opens file:// URLs
 chrome=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
 if [ -z "$chrome" ]; then
     echo "test-viewer: no chromium: run  sudo apt-get install -y chromium  (or: bash .ci/deps.sh chromium as root)" >&2
@@ -18,7 +19,6 @@ fi
 # headless chromium: no GPU, no sandbox (containers run it as root), no first-run work, a fixed window
 CHROME_FLAGS=(--headless --disable-gpu --no-sandbox --no-first-run --disable-extensions --hide-scrollbars
               --enable-logging=stderr --v=0)
-abs=$(pwd)
 pass=0
 fail=0
 
@@ -50,8 +50,8 @@ check() {
         say_fail "$name" "no summary line"
         return
     fi
-    timeout 120 "$chrome" "${CHROME_FLAGS[@]}" --window-size=1400,1150 --screenshot="$abs/$out/$name.png" \
-        --dump-dom "file://$abs/$html#autotest$shot" > "$out/$name.dom" 2> "$out/$name.console"
+    timeout 120 "$chrome" "${CHROME_FLAGS[@]}" --window-size=1400,1150 --screenshot="$out/$name.png" \
+        --dump-dom "file://$html#autotest$shot" > "$out/$name.dom" 2> "$out/$name.console"
     local rc=$?
     if [ $rc -ne 0 ]; then
         say_fail "$name" "chromium exited $rc (timeout: 124)"
@@ -114,7 +114,7 @@ check() {
     pass=$((pass + 1))
 }
 
-echo "test-viewer: lessons' HTML replays in $chrome (pages and screenshots in $out/)"
+echo "test-viewer: lessons' HTML replays in $chrome (pages and screenshots in ${1:-build/viewer}/)"
 check lesson01 '\&at=45%' ./lesson01
 check lesson02 '\&at=40%' ./lesson02
 check lesson03 '\&at=30%' ./lesson03
