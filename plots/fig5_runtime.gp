@@ -23,14 +23,14 @@ load = system("sed -n 's/^# load: 1-minute load average \\([0-9.]*\\) before.*, 
 busy = (words(load) == 2 && word(load, 1) + 0 >= 0.5 * word(load, 2)) ? sprintf("the machine was busy before the runs (load average %s on %s CPUs)", word(load, 1), word(load, 2)) : ""
 slower = system("awk '/^# algo:/ { a = $3 } /^[0-9]/ { if (a == \"flash2\") one[$1] = $2; else if (a ~ /threads/ && ($1 in one) && $2 > one[$1]) { printf \"%s%s\", s, $1; s = \", \" } }' ".f)
 slower = strlen(slower) ? sprintf("flash2 on all threads was slower than on one at N = %s", slower) : ""
-spread = system("awk '/^[0-9]/ && $4 > 1.5 * $3 { printf \"%s%s\", s, $1; s = \", \" }' ".f." | head -c 60")
+spread = system("awk '/^[0-9]/ && $4 > 1.5 * $3 && !seen[$1]++ { printf \"%s%s\", s, $1; s = \", \" }' ".f)
 spread = strlen(spread) ? sprintf("repeats varied by more than 1.5x at N = %s", spread) : ""
 warn = busy
-warn = strlen(slower) ? (strlen(warn) ? warn."; " : "").slower : warn
-warn = strlen(spread) ? (strlen(warn) ? warn."; " : "").spread : warn
-if (strlen(warn)) set label 9 "WARNING: ".warn."\nthese times are unreliable: rerun on an idle machine" at graph 0.02, graph 0.95 left textcolor rgb '#c00000' font ',12'
+warn = strlen(slower) ? (strlen(warn) ? warn."\n" : "").slower : warn
+warn = strlen(spread) ? (strlen(warn) ? warn."\n" : "").spread : warn
+if (strlen(warn)) set label 9 "WARNING: these times are unreliable, rerun on an idle machine:\n".warn at graph 0.02, graph 0.95 left textcolor rgb '#c00000' font ',12'
 if (strlen(warn)) set key bottom right
-if (strlen(warn)) print "fig5: WARNING: ".warn
+if (strlen(warn)) print "fig5: WARNING: these times are unreliable:\n  ".system("echo '".warn."' | sed 's/^/  /' | tail -c +3")
 
 plot f index 0 using 1:2:3:4 with yerrorlines pt 7 ps 1.1 lc rgb c_std title 'standard attention, 1 thread', \
      f index 1 using 1:2:3:4 with yerrorlines pt 5 ps 1.1 lc rgb c_f1 title 'FlashAttention (Alg. 1), 1 thread', \
