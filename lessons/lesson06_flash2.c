@@ -17,8 +17,9 @@
  */
 #include <math.h>
 
-#include "lab_attn.h"   // defines: lab_attn_plan, lab_attn_open, lab_attn_run, lab_ref_attention, lab_sum_run
-#include "lab_show.h"   // defines: lab_listing_print, lab_flash2_row_walk
+#include "lab_attn.h"   // defines: lab_attn_plan, lab_attn_open, lab_attn_run, lab_attn_identical, lab_sum_run
+#include "lab_check.h"  // defines: lab_ref_attention
+#include "lab_show.h"   // defines: lab_listing_print, lab_flash2_row_walk, lab_attn_print_map
 #include "lab_table.h"  // defines: lab_table_runs
 #include "lessons.h"
 #include "report.h"     // defines: report_check, report_mark
@@ -80,10 +81,8 @@ int lesson06_run(const cli_cfg *cfg)
     if (brief)
         lab_attn_walk(&r2, TILEWALK_BRIEF, NULL, NULL);
     lab_attn_run(&L, &r2);
-    if (!brief && r2.map) {
-        lab_attn_print_map(&L, &r2, "");
-        putchar('\n');
-    }
+    if (!brief)   /* the brief walk's map is not shown again */
+        lab_attn_print_map(&L, &r2, "", true);
     io_count t2 = mem_io(r2.m, NULL, NULL);
     uint64_t Nd = (uint64_t)N * d;
     lab_say(&L, "\n  FlashAttention-2's ledger from its lines%s, against the count (elements):\n",
@@ -102,7 +101,7 @@ int lesson06_run(const cli_cfg *cfg)
     /* errors against the double reference: O by Tri Dao's criterion, L to L_RTOL */
     lab_ref ref = lab_ref_attention(cfg, &in, causal, true);
     double err_o = lab_max_abs(ref.o, r2.o, in.n), err_L = lab_max_abs(ref.lse, r2.lse, nl);
-    double tol = lab_tridao_tol(ref.err_lowp, FLOOR_ROUNDINGS * dtype_eps(dt) * ref.o_max);
+    double tol = verify_tridao_bound(ref.err_lowp, FLOOR_ROUNDINGS * dtype_eps(dt) * ref.o_max);
     double tol_L = L_RTOL * (1 + ref.lse_max);
     ok = ok2 && (count_only || (lab_within(err_o, tol) && lab_within(err_L, tol_L)));
     if (!count_only)
@@ -165,7 +164,7 @@ int lesson06_run(const cli_cfg *cfg)
     ok = ok && rc.closed_ok && (count_only || (!nans && !isnan(err_c)));
     lab_say(&L, "\nPart 4 — causal masking: key k > query q is masked; a tile whose first key comes after its last\n"
             "  query is skipped: no Kj, Vj loads, no work. (Standard attention computes and reads all N² anyway.)\n");
-    lab_attn_print_map(&L, &rc, " under the causal mask");
+    lab_attn_print_map(&L, &rc, " under the causal mask", false);
     lab_say(&L, "  tiles visited %llu, skipped %llu of %llu (closed form: Tc + (Tr-1) + Σ_i ⌊(i·Br + Br-1)/Bc⌋ per "
             "head)\n  K and V reads: %llu instead of %llu; traffic saved: %llu of %llu elements (%.1f%%)  ledger %s\n"
             "  rows fully masked inside a visited tile: %llu (row, tile) pairs. Their scores are all -inf there,\n"

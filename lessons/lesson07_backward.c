@@ -16,8 +16,10 @@
 #include <math.h>
 #include <string.h>
 
-#include "lab_attn.h"   // defines: lab_attn_plan, lab_attn_go, lab_ref_backward, lab_fd_check, lab_sum_run
-#include "lab_table.h"  // defines: lab_table_tensors, lab_table_total, lab_table_bytes
+#include "lab_attn.h"   // defines: lab_attn_plan, lab_attn_go, lab_sum_run
+#include "lab_check.h"  // defines: lab_attn_grads_check, lab_fd_check
+#include "lab_show.h"   // defines: lab_attn_print_plan, lab_attn_print_map, lab_attn_peak_table
+#include "lab_table.h"  // defines: lab_table_ledgers, lab_table_phases
 #include "lessons.h"
 #include "util.h"
 
@@ -133,7 +135,7 @@ int lesson07_run(const cli_cfg *cfg)
         lab_say(&L, "  %s: %llu tiles computed, %llu skipped by the causal mask%s\n", attn_algo_name(runs[a]->p.algo),
                 (unsigned long long)runs[a]->io.tiles, (unsigned long long)runs[a]->io.skipped,
                 runs[a]->io.skipped ? " (no loads, no FLOPs)" : "");
-        lab_attn_print_map(&L, runs[a], ", rows: query blocks i, columns: key blocks j");
+        lab_attn_print_map(&L, runs[a], ", rows: query blocks i, columns: key blocks j", false);
     }
     lab_say(&L, "%sLedgers of the backward passes side by side (elements over all heads; FLOPs 2 per multiply-add):\n",
             nr > 1 ? "\n" : "");
@@ -161,7 +163,7 @@ int lesson07_run(const cli_cfg *cfg)
                 "dP, dS stored in %s), plus %.0f roundings of the sums that make the entry: one of %s (sqrt(Tc)\n"
                 "for FlashAttention's dQ, rounded at each of its Tc read-modify-writes) and sqrt(N) of fp32 for\n"
                 "the float accumulations. The last column is the worst entry's error over its bound (<= 1 passes):\n"
-                "  %-9s %-4s %12s %12s %12s\n", LAB_TRIDAO_FACTOR, dtype_name(dt), dtype_name(dt), SLACK_ULPS,
+                "  %-9s %-4s %12s %12s %12s\n", ORACLE_TRIDAO_FACTOR, dtype_name(dt), dtype_name(dt), SLACK_ULPS,
                 dtype_name(dt), "algorithm", "grad", "max |err|", "framework", "err/bound");
         grad_ok = lab_attn_grads_check(&L, (const lab_attn *const *)runs, nr, &in, SLACK_ULPS, err);
         if ((fd_done = 2.0 * 3 * FD_SAMPLES * 4.0 * (double)N * N * d <= FD_MAX_FLOPS)) {   /* on head (0, 0) */

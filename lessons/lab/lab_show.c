@@ -115,3 +115,71 @@ bool lab_flash2_row_walk(const lab_attn *r, const lab_inputs *in, size_t row, si
     free(O), free(s), free(Vj);
     return same;
 }
+
+void lab_attn_print_map(const lab_t *L, const lab_attn *r, const char *what, bool blank)
+{
+    if (!L->show || !r->map)
+        return;
+    printf("  the %zu x %zu tiles of head 0%s:\n", r->Tr, r->Tc, what);
+    tilemap_print(r->map, stdout, "  ");
+    if (blank)
+        putchar('\n');
+}
+
+void lab_attn_print_plan(const lab_t *L, const lab_attn *r)
+{
+    if (!L->say)
+        return;
+    sram_plan pl;
+    dtype_t dt = r->cfg.dtype;
+    attn_sram_plan(r->p.algo, r->backward, r->p.Br, r->p.Bc, r->p.d, dt, &pl);
+    printf("  %-8s Br=%zu, Bc=%zu (Tr=%zu, Tc=%zu): %s\n           SRAM:", attn_algo_name(r->p.algo), r->p.Br,
+           r->p.Bc, r->Tr, r->Tc, r->bc.rule);
+    for (size_t k = 0; k < pl.n; k++)
+        printf(" %s%s", pl.buf[k].name, pl.buf[k].dt == DTYPE_FP32 && dt != DTYPE_FP32 ? "(fp32)" : "");
+    printf(" = %zu bytes\n", pl.bytes);
+}
+
+bool lab_attn_peaks(const lab_attn *const *runs, size_t n, size_t N, uint64_t *peak)
+{
+    for (size_t a = 0; a < n; a++) {
+        cli_cfg c = runs[a]->cfg;
+        c.N = N;
+        c.count_only = true;
+        c.trace = TRACE_NONE;
+        c.Br = min_size(c.Br, N);
+        c.Bc = min_size(c.Bc, N);
+        lab_attn r = lab_attn_plan(&c, runs[a]->p.algo, runs[a]->backward, NULL);
+        if (6.0 * (double)r.Tr * (double)r.Tc * (double)(c.B * c.H) > (double)LAB_SWEEP_MAX_TILES)
+            return false;
+        lab_attn_go(NULL, &r, NULL);
+        peak[a] = mem_hbm_peak(r.m);
+        lab_attn_free(&r);
+    }
+    return true;
+}
+
+void lab_attn_peak_table(const lab_t *L, const lab_attn *const *runs, size_t n, int sizes)
+{
+    if (!L->say)
+        return;
+    char b[32];
+    printf("  %8s", "N");
+    for (size_t a = 0; a < n; a++)
+        printf(" %14s", attn_algo_name(runs[a]->p.algo));
+    printf(" %12s\n", n > 1 ? "std / flash" : "");
+    for (int k = 0; k < sizes; k++) {
+        uint64_t peak[8];
+        size_t N = runs[0]->p.N << k;
+        if (n > 8 || !lab_attn_peaks(runs, n, N, peak)) {
+            printf("  %8zu  (not run: too many tiles to walk)\n", N);
+            continue;
+        }
+        printf("  %8zu", N);
+        for (size_t a = 0; a < n; a++)
+            printf(" %14s", fmt_bytes(peak[a], b, sizeof b));
+        if (n > 1)
+            printf(" %12.1f", (double)peak[0] / (double)peak[n - 1]);
+        printf("\n");
+    }
+}
