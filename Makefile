@@ -164,4 +164,4 @@ help:
 # ---- areas with their own fragments: the GPU track, plots, homework -------------------------------------------------
 # A fragment adds its targets and a line of help each: HELP_LINES += make_plots__regenerate_every_figure
 # (underscores become spaces in the help text).
--include cuda/cuda.mk cuda/tc.mk plots/plots.mk lessons/homework/homework.mk sim/course/viewer.mk
+-include cuda/cuda.mk cuda/tc.mk cuda/ring/ring.mk plots/plots.mk lessons/homework/homework.mk sim/course/viewer.mk

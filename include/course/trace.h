@@ -67,6 +67,14 @@ void trace_guard(trace_t *t, uint64_t limit, trace_guard_fn fn, void *ctx);
 #define TRACE_HTML_DETAIL_TILES 2048
 #define TRACE_HTML_ROWS 16
 
+/* A span on a named track, timed by the caller on a clock of its own (ns): ring attention's devices and links
+ * (lesson12). JSON: an "X" event under process 2, one thread per track in order of first use; text: one line;
+ * CSV: a row of event "span" with the track as tensor, what as name, start and end (ns) as r0 and r1, bytes, flops.
+ * A census counts its bytes exactly. */
+#define TRACE_MAX_TRACKS 128
+void trace_span(trace_t *t, const char *track, const char *what, double start_ns, double dur_ns, uint64_t bytes,
+                uint64_t flops);
+
 /* Modelled rates of the JSON clock (bytes per ns, FLOPs per ns, exp() per ns). */
 #define TRACE_MODEL_HBM_BYTES_PER_NS 1500.0
 #define TRACE_MODEL_FLOPS_PER_NS 312000.0

@@ -153,6 +153,14 @@ void attn_io_closed_form(const attn_params *p, bool backward, attn_io *out);
  * alpha = exp(*mi - m_new) (0 when both are -inf), *li = alpha (*li) + sum P~, oi = alpha oi + P~ Vj, *mi = m_new. */
 void attn_flash2_row_update(float *s, size_t kc, const float *Vj, size_t d, float *mi, float *li, float *oi);
 
+/* FlashAttention-2's forward (Alg.1 lines 3-15) on one head given as windows, on m itself: queries q (p->N x d)
+ * against keys and values k, v (k.rows x d, any number of rows); writes out (p->N x d) and the log-sum-exp lse
+ * (p->N x 1) once per query block, as attn_forward does. p gives d, Br, Bc (either may exceed the rows), the scale
+ * and the mask: causal masks key row c > query row r of the windows (the diagonal block of a longer sequence, so
+ * k.rows = p->N). Ring attention runs it on every device and step (ring.h). */
+void attn_flash2_forward_head(mem_t *m, const attn_params *p, hbm_mat q, hbm_mat k, hbm_mat v, hbm_mat out,
+                              hbm_mat lse);
+
 /* The paper's pseudocode of one pass, for lessons and traces to print beside what runs: line[k] is the paper's line
  * k + 1, the number the code's comments and its mem_note trace lines cite. */
 typedef struct {

@@ -350,6 +350,64 @@ void trace_follow(trace_t *t, mem_t *m)
     mem_observe(m, observe, t);
 }
 
+void trace_span(trace_t *t, const char *track, const char *what, double start_ns, double dur_ns, uint64_t bytes,
+                uint64_t flops)
+{
+    if (!t)
+        return;
+    int k = 0;
+    while (k < t->ntracks && strcmp(t->track[k], track))
+        k++;
+    if (k == t->ntracks) {
+        if (k == TRACE_MAX_TRACKS)
+            fl_internal("more than %d span tracks in one trace", TRACE_MAX_TRACKS);
+        snprintf(t->track[k], sizeof t->track[k], "%s", track);
+        t->ntracks++;
+        if (t->fmt == TRACE_JSON) {
+            if (!k) {
+                json_begin_event(t);
+                put(t, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":2,\"args\":{\"name\":\"spans (the caller's "
+                       "modelled clock)\"}}");
+            }
+            json_begin_event(t);
+            put(t, "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":2,\"tid\":%d,\"args\":{\"name\":", k + 1);
+            trace_put_quoted(t, t->track[k], true);
+            put(t, "}}");
+        }
+    }
+    t->spans++;
+    t->events++;
+    switch (t->fmt) {
+    case TRACE_TEXT: {
+        char b[32];
+        put(t, "%6llu  span  %-12s %-52s t %11.3f us +%10.3f us %9s %12llu FLOP\n", (unsigned long long)t->spans,
+            t->track[k], what, start_ns / 1000.0, dur_ns / 1000.0, fmt_bytes(bytes, b, sizeof b),
+            (unsigned long long)flops);
+        break;
+    }
+    case TRACE_CSV:
+        put(t, "%llu,span,", (unsigned long long)t->spans);
+        trace_put_quoted(t, t->track[k], false);
+        put_char(t, ',');
+        trace_put_quoted(t, what, false);
+        put(t, ",,,%.0f,%.0f,,,0,%llu,%llu,0,,,\n", start_ns, start_ns + dur_ns, (unsigned long long)bytes,
+            (unsigned long long)flops);
+        break;
+    case TRACE_JSON:
+        json_begin_event(t);
+        put(t, "{\"name\":");
+        trace_put_quoted(t, what, true);
+        put(t, ",\"cat\":\"span\",\"ph\":\"X\",\"pid\":2,\"tid\":%d,\"ts\":%.6f,\"dur\":%.6f,\"args\":{\"bytes\":%llu,"
+               "\"flops\":%llu}}", k + 1, start_ns / 1000.0, dur_ns / 1000.0, (unsigned long long)bytes,
+            (unsigned long long)flops);
+        break;
+    case TRACE_HTML:   /* the replay shows the memory models' events, not the caller's clock */
+    case TRACE_NONE:
+        break;
+    }
+    trace_flush(t);   /* a census: spans are few, measured exactly (trace_flush counts them as fixed bytes) */
+}
+
 void trace_guard(trace_t *t, uint64_t limit, trace_guard_fn fn, void *ctx)
 {
     if (!t)

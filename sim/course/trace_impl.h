@@ -30,6 +30,9 @@ struct trace {
     void *guard_ctx;
     /* census: events by kind, and the exact size of one in every TRACE_CENSUS_SAMPLE of them */
     uint64_t n[CENSUS_KINDS], sampled_n[CENSUS_KINDS], sampled_bytes[CENSUS_KINDS], fixed_bytes;
+    char track[TRACE_MAX_TRACKS][32];   /* trace_span's tracks, in order of first use */
+    int ntracks;
+    uint64_t spans;
     html_state *html;           /* TRACE_HTML: the replay page's state */
 };
 

@@ -89,13 +89,13 @@ void attn_flash2_row_update(float *s, size_t kc, const float *Vj, size_t d, floa
     *mi = m_new;
 }
 
-static void fwd_block(mem_t *m, const attn_params *p, attn_tensors *t, float *const *buf, size_t item)
+/* Query block i of one head: Q, O, L hold p->N rows; K, V hold K.rows (N in attn_forward; ring attention passes
+ * another device's chunk, and masks only the diagonal step, where K.rows = N). */
+static void fwd_rows(mem_t *m, const attn_params *p, hbm_mat Q, hbm_mat K, hbm_mat V, hbm_mat O, hbm_mat L,
+                     float *const *buf, size_t i)
 {
-    size_t N = p->N, d = p->d, Br = p->Br, Bc = p->Bc, Tr = ceil_div(N, Br), Tc = ceil_div(N, Bc);
-    size_t i = item % Tr, b = item / Tr / p->H, h = item / Tr % p->H;
+    size_t N = p->N, Nk = K.rows, d = p->d, Br = p->Br, Bc = p->Bc, Tc = ceil_div(Nk, Bc), b = Q.b, h = Q.h;
     size_t q0 = i * Br, qr = min_size(Br, N - q0);
-    hbm_mat Q = hbm_head(t->q, b, h), K = hbm_head(t->k, b, h), V = hbm_head(t->v, b, h),
-            O = hbm_head(t->out, b, h), L = hbm_head(t->lse, b, h);
     float *Qi = buf[F_Qi], *Kj = buf[F_Kj], *Vj = buf[F_Vj], *Sij = buf[F_Sij], *Oi = buf[F_Oi], *mi = buf[F_mi],
           *li = buf[F_li];
     float scale = attn_scale(p);
@@ -114,7 +114,7 @@ static void fwd_block(mem_t *m, const attn_params *p, attn_tensors *t, float *co
         }
 
     for (size_t j = 0; j < Tc; j++) {                                   /* FA2 Alg.1 line 6 */
-        size_t k0 = j * Bc, kc = min_size(Bc, N - k0);
+        size_t k0 = j * Bc, kc = min_size(Bc, Nk - k0);
         if (attn_tile_skipped(p, i, j)) {                               /* causal: this and every later block */
             for (; j < Tc; j++)
                 mem_step(m, (long)i, (long)j, ATTN_STEP_SKIP);
@@ -155,6 +155,31 @@ static void fwd_block(mem_t *m, const attn_params *p, attn_tensors *t, float *co
     mem_note(m, "FA2 lines 14-15: write O%zu, L%zu to HBM, once", i, i);
     hbm_store_rows(m, O, q0, qr, Oi, "Oi");
     hbm_store_rows(m, L, q0, qr, mi, "Li");
+}
+
+static void fwd_block(mem_t *m, const attn_params *p, attn_tensors *t, float *const *buf, size_t item)
+{
+    size_t Tr = ceil_div(p->N, p->Br), i = item % Tr, b = item / Tr / p->H, h = item / Tr % p->H;
+    fwd_rows(m, p, hbm_head(t->q, b, h), hbm_head(t->k, b, h), hbm_head(t->v, b, h), hbm_head(t->out, b, h),
+             hbm_head(t->lse, b, h), buf, i);
+}
+
+void attn_flash2_forward_head(mem_t *m, const attn_params *p, hbm_mat q, hbm_mat k, hbm_mat v, hbm_mat out,
+                              hbm_mat lse)
+{
+    if (!p->N || !k.rows || !p->Br || !p->Bc || q.rows != p->N || out.rows != p->N || lse.rows != p->N ||
+        v.rows != k.rows || q.cols != p->d || k.cols != p->d || v.cols != p->d || out.cols != p->d || lse.cols != 1 ||
+        (p->causal && k.rows != p->N))
+        fl_internal("flash2 on windows: %zu queries, %zu keys, %zu values, %zu outputs, %zu statistics (d=%zu, "
+                    "Br=%zu, Bc=%zu, causal=%d)", q.rows, k.rows, v.rows, out.rows, lse.rows, p->d, p->Br, p->Bc,
+                    (int)p->causal);
+    sram_plan plan;
+    float *buf[F_NBUF];
+    fwd_plan(p->Br, p->Bc, p->d, hbm_dtype(q.t), &plan);
+    attn_plan_alloc(m, &plan, buf);
+    for (size_t i = 0; i < ceil_div(p->N, p->Br); i++)
+        fwd_rows(m, p, q, k, v, out, lse, buf, i);
+    attn_plan_free(m, &plan, buf);
 }
 
 static void forward(mem_t *m, const attn_params *p, attn_tensors *t)
