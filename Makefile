@@ -169,3 +169,4 @@ help:
 -include plots/plots.mk
 -include plots/bench_cpu.mk
 -include lessons/homework/homework.mk
+-include sim/course/viewer.mk

@@ -11,7 +11,7 @@
  * Run:   ./lesson05      ./lesson05 -N 8192 -M 64K      ./lesson05 --quiet --out-dir /tmp/io
  * Files: lesson05_{seqlen,headdim,sram,blocksize}.dat, gnuplot-ready; their comment lines name every column.
  * Summary: flash1's ledger at the largest N (Theorem 2's algorithm), the others' totals and ratios there, flash2's
- *          blocks under both rules, points swept, mismatches (must be 0).
+ *          blocks under both rules, points swept, mismatches (must be 0). --trace follows that one run of flash1.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -40,12 +40,10 @@ static const char *const SHOW_NAMES[] = {"flash1", "flash2", "flash2 FA1 rule"};
 
 int lesson05_run(const cli_cfg *cfg)
 {
-    if (cfg->trace != TRACE_NONE)
-        fl_fatal("lesson05 runs hundreds of count-only passes and traces none; trace one configuration with "
-                 "./lesson04 or ./lesson06");
     lab_sweep_out_dir(cfg);
     lab_sweep s = {.cfg = cfg, .progress = isatty(STDERR_FILENO) && !cfg->quiet};
-    FILE *o = cfg->quiet ? NULL : stdout;
+    lab_t L = lab_begin(cfg);   /* --trace follows the summary's run only, not the hundreds of sweep points */
+    FILE *o = L.show ? stdout : NULL;
     size_t M = cfg->M_bytes, d = cfg->d;
     char b1[32], b2[32];
 
@@ -168,7 +166,9 @@ int lesson05_run(const cli_cfg *cfg)
     cli_cfg at = *cfg;
     at.N = Ns[nN - 1];
     at.count_only = true;
+    s.watch = &L;
     mem_t *last = lab_sweep_model(&s, &CASES[1], Ns[nN - 1], d, M, cfg->Br, cfg->Bc);
+    lab_unwatch(&L);
     summary_t sm;
     summary_begin(&sm, &at, "flash1", pts[1][nN - 1].Br, pts[1][nN - 1].Bc);
     summary_ledger(&sm, last);
@@ -200,7 +200,7 @@ const cli_spec lesson05_spec = {
     /* M = 192 KiB: the A100's on-chip SRAM per SM as the FlashAttention paper quotes it (Section 2.1). */
     .defaults = {.N = 65536, .d = 64, .B = 1, .H = 1, .M_bytes = 192 * 1024, .dtype = DTYPE_FP16, .seed = 42,
                  .count_only = true, .out_dir = "plots/out/data"},
-    .extra = CLI_OPT_OUT_DIR | CLI_OPT_THREADS,
+    .extra = CLI_OPT_OUT_DIR | CLI_OPT_THREADS | CLI_OPT_TRACE,
 };
 
 LESSON_MAIN(lesson05_spec, lesson05_run)

@@ -52,7 +52,7 @@ const cli_spec lesson08_spec = {
                "M defaults to the GPU's shared memory per block; -M chooses a smaller one. The kernels are fp32.",
     .defaults = {.N = 2048, .d = 64, .B = 1, .H = 8, .M_bytes = 0, .dtype = DTYPE_FP32, .seed = 42,
                  .algo = "flash2"},
-    .extra = CLI_OPT_CAUSAL | CLI_OPT_ALGO,
+    .extra = CLI_OPT_CAUSAL | CLI_OPT_ALGO | CLI_OPT_TRACE,
     .algos = algos,
 };
 
@@ -100,6 +100,24 @@ static int run_on_gpu(const attn_params *p, const cuda_attn_plan *pl, uint64_t s
     return rc ? rc : rc_close;
 }
 
+/* --trace html: the simulator's count-only run of this configuration is the kernels' schedule; each kernel's launch
+ * as a line the page reads, with how blockIdx.x maps to the tiles (cuda/attn_v0*.cu): one block per head and query
+ * block, (b*H + h)*Tr + i (v01 scores and PV, v03), one per head, b*H + h (v02), one per query row (v01 softmax). */
+static void trace_kernels(trace_t *tr, const cuda_attn_plan *pl)
+{
+    static const char *const phase[] = {"S", "softmax", "PV"};
+    for (int k = 0; k < pl->nkernels; k++) {
+        const cuda_kernel_plan *kp = &pl->k[k];
+        bool std = pl->p.algo == ATTN_STANDARD;
+        char line[256];
+        snprintf(line, sizeof line, "kernel=%s phase=%s grid=%s blocks=%llu threads=%u smem=%zu H=%zu Tr=%zu",
+                 kp->name, std ? phase[k] : "forward", pl->p.algo == ATTN_FLASH1 ? "head" : std && k == 1 ? "row" :
+                 "qblock", (unsigned long long)kp->blocks, kp->threads, kp->dyn_bytes + kp->static_bytes, pl->p.H,
+                 ceil_div(pl->p.N, pl->p.Br));
+        trace_meta(tr, "cuda_kernel", line);
+    }
+}
+
 static void print_ledgers(const cuda_counts *sim, const cuda_counts *gpu, bool have)
 {
     printf("\n  %-6s %16s %16s   %16s %16s   %s\n", "tensor", "simulator reads", "writes", "kernel reads", "writes",
@@ -135,6 +153,8 @@ int lesson08_run(const cli_cfg *cfg)
     size_t M = cfg->M_bytes ? cfg->M_bytes : have ? dev.smem_optin : HOPPER_SMEM;
     if (have && M > dev.smem_optin)
         fl_fatal("-M %zu is more shared memory than %s gives one block (%zu bytes)", M, dev.name, dev.smem_optin);
+    bool count_only = have && cfg->count_only;   /* --count-only, and --trace's dry run: the prediction alone */
+    have = have && !cfg->count_only;
 
     /* Alg.1 line 1: the blocks, from M, exactly as the simulator chooses them. */
     attn_params p = {.algo = algo, .B = cfg->B, .N = cfg->N, .H = cfg->H, .d = cfg->d, .causal = cfg->causal};
@@ -147,6 +167,8 @@ int lesson08_run(const cli_cfg *cfg)
 
     /* The simulator's prediction: the same algorithm in count-only mode. */
     mem_t *m = mem_create(M, true);
+    trace_t *tr = cli_trace_open(cfg, m);
+    trace_kernels(tr, &pl);
     attn_tensors t = attn_alloc(m, &p, DTYPE_FP32, false);
     attn_forward(m, &p, &t);
     cuda_counts sim;
@@ -159,7 +181,8 @@ int lesson08_run(const cli_cfg *cfg)
     }
 
     if (!have)
-        fprintf(stderr, "lesson08: no CUDA device: showing only the simulator's prediction for M = %zu bytes\n", M);
+        fprintf(stderr, "lesson08: %s: showing only the simulator's prediction for M = %zu bytes\n",
+                count_only ? "--count-only" : "no CUDA device", M);
     if (!cfg->quiet) {
         printf("lesson08: %s on %s\n", attn_algo_name(algo), have ? dev.name : "no GPU (prediction only)");
         printf("  B=%zu N=%zu H=%zu d=%zu%s, M = %zu bytes of shared memory per block\n", p.B, p.N, p.H, p.d,
@@ -207,6 +230,13 @@ int lesson08_run(const cli_cfg *cfg)
     } else if (!cfg->quiet) {
         print_ledgers(&sim, gpu, false);
     }
+
+    char said[400];
+    snprintf(said, sizeof said, "the simulator's schedule for these kernels' configuration (%s); the kernels' "
+             "counters %s", have ? dev.name : "no GPU was used: a prediction", !have ? "were not run" : match ?
+             "EQUAL this ledger" : "DIFFER from this ledger");
+    trace_meta(tr, "cuda", said);
+    cli_trace_close(cfg, tr);
 
     summary_t sm;
     cli_cfg used = *cfg;

@@ -40,6 +40,7 @@ typedef struct {
     const cli_cfg *cfg;            /* dtype, B, H, threads, --out-dir; N, d, M come per point */
     size_t done, total, mismatches;   /* points measured, points planned, points != closed form */
     bool progress;                 /* a "\r" progress line on stderr */
+    lab_t *watch;                  /* non-NULL: the --trace of this session follows every point run from now on */
 } lab_sweep;
 
 /* The blocks of one point (requests clamped to N), or one line naming the case and the point and exit 2 when there

@@ -105,6 +105,10 @@ void mem_phase(mem_t *m, const char *name);   /* later counts go to this phase (
 void mem_step(mem_t *m, long i, long j, const char *what); /* "now on tile (i, j)": lessons draw maps, --step waits */
 #define MEM_STEP_SKIP "skip"  /* the mem_step label of a tile the algorithm skips (causal masking): no traffic */
 void mem_note(mem_t *m, const char *fmt, ...) __attribute__((format(printf, 2, 3))); /* "Alg.1 line 8: ..." */
+/* The running softmax statistics of the rows in SRAM after an update: row r0 + r of head (b, h) has max m[r] and sum
+ * l[r] (m may be NULL: naive softmax keeps no max). Only for observers (the HTML replay shows them): not traffic, not
+ * counted, no sequence number of its own; nothing happens in count-only mode or when nobody observes. */
+void mem_rows(mem_t *m, size_t b, size_t h, size_t r0, size_t nrows, const float *mi, const float *li);
 
 /* ---- the ledger ---------------------------------------------------------------------------------------------- */
 /* Counts of one tensor (NULL: all tensors) in one phase (NULL: all phases). An unknown name gives zeros. */
@@ -127,7 +131,8 @@ void mem_join(mem_t *m, mem_t *worker);       /* add the worker's counts into m,
 /* ---- events (traces, ASCII maps and --step are observers) ---------------------------------------------------- */
 typedef enum {
     MEM_EV_LOAD, MEM_EV_STORE, MEM_EV_ALLOC, MEM_EV_FREE, MEM_EV_COMPUTE, MEM_EV_NOTE, MEM_EV_PHASE, MEM_EV_STEP,
-    MEM_EV_HBM_ALLOC, MEM_EV_HBM_FREE
+    MEM_EV_HBM_ALLOC, MEM_EV_HBM_FREE,
+    MEM_EV_ROWS              /* mem_rows: shares the seq of the event before it; text, CSV, JSON traces skip it */
 } mem_ev_kind;
 
 typedef struct {
@@ -135,11 +140,12 @@ typedef struct {
     uint64_t seq;            /* 1, 2, 3, ... per model */
     const char *tensor;      /* LOAD, STORE, HBM_*: the tensor's name */
     const char *name;        /* the tile (LOAD, STORE, ALLOC, FREE), what (COMPUTE, STEP), text (NOTE), phase */
-    size_t b, h;             /* LOAD, STORE: the head */
+    size_t b, h;             /* LOAD, STORE, ROWS: the head */
     size_t r0, nrows, c0, ncols; /* LOAD, STORE: the window within the head */
     long i, j;               /* STEP: tile indices */
     uint64_t elems, bytes;   /* LOAD, STORE, ALLOC, FREE, HBM_* */
     uint64_t flops, exps;    /* COMPUTE */
+    const float *mv, *lv;    /* ROWS: nrows values of m (NULL: none) and l, valid during the call; b, h, r0, nrows */
     const mem_t *mem;        /* for running totals (mem_io) and SRAM state (sram_used) */
 } mem_event;
 

@@ -39,6 +39,8 @@ void lab_sweep_measure(lab_sweep *s, const lab_case *c, size_t N, size_t d, size
                 c->label, s->done, s->total);
     attn_params p = lab_sweep_plan(s, c, N, d, M, Br_req, Bc_req);
     mem_t *m = mem_create(M, true);
+    if (s->watch)
+        lab_watch(s->watch, m);
     attn_tensors t = attn_alloc(m, &p, cfg->dtype, false);
     attn_forward(m, &p, &t);
     attn_free(m, &t);

@@ -141,9 +141,9 @@ static void check_sram(const mem_t *m, const attn_params *p, bool backward, dtyp
 {
     size_t need = attn_sram_need(p->algo, backward, p->Br, p->Bc, p->d, dt);
     if (need > mem_sram_capacity(m))
-        fl_fatal("SRAM too small: %s %s with Br=%zu, Bc=%zu, d=%zu (%s) needs %zu bytes, M = %zu bytes",
-                 attn_algo_name(p->algo), backward ? "backward" : "forward", p->Br, p->Bc, p->d, dtype_name(dt),
-                 need, mem_sram_capacity(m));
+        fl_fatal("SRAM too small: %s %s with Br=%zu, Bc=%zu, d=%zu (%s) needs %zu bytes, M = %zu bytes; these blocks "
+                 "fit from -M %zu", attn_algo_name(p->algo), backward ? "backward" : "forward", p->Br, p->Bc, p->d,
+                 dtype_name(dt), need, mem_sram_capacity(m), need);
 }
 
 /* Checks what every pass of every algorithm reads and writes (the algorithm checks what its forward saved), that

@@ -132,6 +132,7 @@ static void fwd_head(mem_t *m, const attn_params *p, attn_tensors *t, float *con
                 tile_pv_rescale(Sij, Vj, qr, kc, d, mtij, ltij, Oi);
             }
             mem_compute(m, "Alg.1 11: mi_new li_new", 0, 2 * (uint64_t)qr);
+            mem_rows(m, b, h, q0, qr, mi_new, li_new);                  /* for observers: the HTML replay */
             mem_compute(m, "Alg.1 12: P~ij Vj, new Oi", 2 * (uint64_t)qr * kc * d, 0);
             mem_note(m, "Alg.1 lines 12-13: write O%zu, l%zu, m%zu back to HBM", i, i, i);
             hbm_store_rows(m, O, q0, qr, Oi, "Oi");                     /* rounded to the storage dtype */

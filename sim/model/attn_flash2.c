@@ -124,6 +124,7 @@ static void fwd_rows(mem_t *m, const attn_params *p, hbm_mat Q, hbm_mat K, hbm_m
         if (real)
             tile_softmax_pv_update(Sij, qr, kc, Vj, d, mi, li, Oi);
         mem_compute(m, "FA2 9: mi P~ij li", 0, (uint64_t)qr * kc + qr);
+        mem_rows(m, b, h, q0, qr, mi, li);                              /* for observers: the HTML replay */
         mem_compute(m, "FA2 10: Oi = a Oi + P~ij Vj", 2 * (uint64_t)qr * kc * d, 0);
     }
 
