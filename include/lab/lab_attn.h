@@ -60,7 +60,7 @@ void lab_sum_begin(summary_t *s, const lab_attn *r, const char *algo);
 void lab_sum_run(summary_t *s, const char *prefix, const lab_attn *r, unsigned keys);
 
 /* ---- comparisons of counted ledgers ----------------------------------------------------------------------------- */
-/* Every tensor io names, and the totals, counted exactly as io says (elements). */
+/* Every tensor io names, and the totals, counted exactly as io says (elements); FLOPs and exps too. */
 bool lab_ledger_matches(const mem_t *m, const attn_io *io);
 /* io's row for tensor (zeros when io does not name it). */
 attn_io_row lab_io_row(const attn_io *io, const char *tensor);

@@ -31,6 +31,7 @@ typedef struct {
     size_t N, d, M_bytes, Br, Bc;
     io_count io;
     uint64_t closed_rd, closed_wr, tiles, skipped;   /* the closed form's reads, writes and tiles */
+    uint64_t closed_flops, closed_exps;              /* and its work (matmul + non-matmul FLOPs, exps) */
     uint64_t hbm_peak, flops, exps;                  /* peak HBM bytes allocated, FLOPs, exp() calls */
     double theta_std, theta_flash;   /* Nd + N² and N²d²/M (M in elements), constant 1, times B*H */
     bool in_range;                   /* d <= M <= Nd: where Theorem 2 and Proposition 3 speak */
@@ -65,7 +66,7 @@ mem_t *lab_sweep_model(const lab_sweep *s, const lab_case *c, size_t N, size_t d
 
 uint64_t lab_point_elems(const lab_point *p);    /* reads + writes */
 uint64_t lab_point_bytes(const lab_point *p);    /* reads + writes, bytes */
-bool lab_point_exact(const lab_point *p);        /* counted == closed form */
+bool lab_point_exact(const lab_point *p);        /* counted == closed form: reads, writes, FLOPs, exps */
 double lab_point_ratio(const lab_case *c, const lab_point *p);   /* elements / the algorithm's Θ shape */
 double lab_point_model_us(const lab_point *p);   /* MODELLED runtime: trace.h's clock (1.5 TB/s, 312 TFLOP/s) */
 

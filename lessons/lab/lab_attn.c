@@ -126,7 +126,8 @@ void lab_attn_free(lab_attn *r)
 bool lab_ledger_matches(const mem_t *m, const attn_io *io)
 {
     io_count tot = mem_io(m, NULL, NULL);
-    bool ok = tot.rd_elems == io->rd && tot.wr_elems == io->wr;
+    bool ok = tot.rd_elems == io->rd && tot.wr_elems == io->wr && mem_flops(m, NULL) == io->flops_mm + io->flops_ew &&
+              mem_exps(m, NULL) == io->exps;
     for (size_t k = 0; k < io->n; k++) {
         io_count c = mem_io(m, io->row[k].tensor, NULL);
         ok = ok && c.rd_elems == io->row[k].rd && c.wr_elems == io->row[k].wr;

@@ -49,6 +49,7 @@ void lab_sweep_measure(lab_sweep *s, const lab_case *c, size_t N, size_t d, size
     double M_el = (double)(M / dtype_size(cfg->dtype));
     *out = (lab_point){.N = N, .d = d, .M_bytes = M, .Br = p.Br, .Bc = p.Bc, .io = mem_io(m, NULL, NULL),
                        .closed_rd = cf.rd, .closed_wr = cf.wr, .tiles = cf.tiles, .skipped = cf.skipped,
+                       .closed_flops = cf.flops_mm + cf.flops_ew, .closed_exps = cf.exps,
                        .hbm_peak = mem_hbm_peak(m), .flops = mem_flops(m, NULL), .exps = mem_exps(m, NULL),
                        .theta_std = heads * (Nd + (double)N * (double)N), .theta_flash = heads * Nd * Nd / M_el,
                        .in_range = (double)d <= M_el && M_el <= Nd};
@@ -97,7 +98,11 @@ void lab_sweep_done(lab_sweep *s)
 
 uint64_t lab_point_elems(const lab_point *p) { return p->io.rd_elems + p->io.wr_elems; }
 uint64_t lab_point_bytes(const lab_point *p) { return p->io.rd_bytes + p->io.wr_bytes; }
-bool lab_point_exact(const lab_point *p) { return p->io.rd_elems == p->closed_rd && p->io.wr_elems == p->closed_wr; }
+bool lab_point_exact(const lab_point *p)
+{
+    return p->io.rd_elems == p->closed_rd && p->io.wr_elems == p->closed_wr && p->flops == p->closed_flops &&
+           p->exps == p->closed_exps;
+}
 
 double lab_point_ratio(const lab_case *c, const lab_point *p)
 {
