@@ -70,6 +70,8 @@ void hbm_free(mem_t *m, hbm_tensor *t);       /* releases storage; the tensor's 
 
 dtype_t hbm_dtype(const hbm_tensor *t);
 size_t hbm_numel(const hbm_tensor *t);
+/* Its layout, and its sizes in dim: MAT rows, cols; BNHD B, N, H, d; BHN B, H, N; BHNN B, H, N, N (unused: 1). */
+hbm_layout hbm_shape(const hbm_tensor *t, size_t dim[4]);
 hbm_mat hbm_whole(hbm_tensor *t);                       /* LAYOUT_MAT: the whole rows x cols matrix */
 hbm_mat hbm_head(hbm_tensor *t, size_t b, size_t h);    /* one head: N x d (BNHD), N x 1 (BHN), N x N (BHNN) */
 
