@@ -27,6 +27,8 @@ flops(k, N, Bc, rd) = k eq 'v01_scores' ? (2*d + 1) * N * N * H : \
                       k eq 'v02_flash1' ? H * (4*d*N*N + 4*N*N + ceil(N/Bc) * N * (7 + 4*d)) : \
                       k eq 'v03_flash2' ? H * (4*d*N*N + 4*N*N + ceil(N/Bc) * N * (2 + d) + N*d + N) : NaN
 is(k, name) = k eq name ? 1 : NaN
+# Label offsets by kernel row (S and PV share an intensity): above or below the point.
+off(r) = r == 0 ? 1.45 : r == 2 ? 0.68 : r == 4 ? 0.72 : 1.3
 
 set logscale xy 10
 set xrange [0.3:3e4]
@@ -49,7 +51,7 @@ plot roof(x, 1) ls 1 title 'A100 40GB: 312 TFLOP/s, 1.555 TB/s', \
      roof32(x, 4) ls 4 dt 2 lw 1.5 title 'H200 fp32 units: 67 TFLOP/s (the measured kernels run here)', \
      f index 1 using 8:($10/1e12) with points pt 7 ps 1.6 lc rgb c_std title 'simulated, A100 40GB (the paper''s GPU)', \
      f index 1 using 8:($13/1e12) with points pt 5 ps 1.3 lc rgb c_f2 title 'simulated, H200', \
-     f index 1 using 8:($10/1e12 * (int($0) % 2 ? 1.3 : 0.75)):1 with labels left offset 1,0 font ',9' noenhanced notitle, \
+     f index 1 using 8:($10/1e12 * off(int($0))):1 with labels left offset 1,0 font ',9' noenhanced notitle, \
      f index 1 using 9:($13/1e12) with points pt 6 ps 1.3 lc rgb c_f2 title 'simulated, H200, if an ideal L2 served every re-read', \
      (have_gpu ? gpu : '/dev/null') using (flops(strcol(3), $1, $5, $6)/($8+$9)):(flops(strcol(3), $1, $5, $6)/$14/1e3 * is(strcol(3), 'v01_scores')) \
          with points pt 9 ps 1.3 lc rgb c_std title 'measured: S = QK^T (v01_scores), N = 1k..16k, each kernel', \
