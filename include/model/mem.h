@@ -70,6 +70,8 @@ void hbm_free(mem_t *m, hbm_tensor *t);       /* releases storage; the tensor's 
 
 dtype_t hbm_dtype(const hbm_tensor *t);
 size_t hbm_numel(const hbm_tensor *t);
+/* Its layout, and its sizes in dim: MAT rows, cols; BNHD B, N, H, d; BHN B, H, N; BHNN B, H, N, N (unused: 1). */
+hbm_layout hbm_shape(const hbm_tensor *t, size_t dim[4]);
 hbm_mat hbm_whole(hbm_tensor *t);                       /* LAYOUT_MAT: the whole rows x cols matrix */
 hbm_mat hbm_head(hbm_tensor *t, size_t b, size_t h);    /* one head: N x d (BNHD), N x 1 (BHN), N x N (BHNN) */
 
@@ -100,7 +102,16 @@ size_t sram_used(const mem_t *m);             /* bytes resident now */
 size_t sram_peak(const mem_t *m);             /* the most bytes ever resident at once */
 
 /* ---- compute and annotations --------------------------------------------------------------------------------- */
-void mem_compute(mem_t *m, const char *what, uint64_t flops, uint64_t exps);  /* count work done on SRAM tiles */
+/* Count work done on SRAM tiles. The one FLOP convention, for every lesson, algorithm and closed form:
+ *   - a matrix product (m x k)(k x n) is 2mnk FLOPs, a multiply and an add per term; adding it into an accumulator
+ *     (C += AB) is included. These are the matmul FLOPs, the tensor cores' work;
+ *   - every other add, subtract, multiply, divide and max (or min) of two values is one FLOP: the non-matmul FLOPs
+ *     (softmax's max, subtract, sum, divide; the scale; rescaling O; dS = P o (dP - D)). A max over n values is n;
+ *     a factor shared by a row (e^(m_old - m_new)) is computed once per row;
+ *   - exp() and log() are not FLOPs: they are counted apart, as exps (the special-function units' work);
+ *   - masking by position, filling with 0 or -inf, and copying are not counted.
+ * GPU TFLOP/s (lessons 08-09 and the papers) divide the matmul FLOPs alone, 4·B·H·N²·d per forward, by the time. */
+void mem_compute(mem_t *m, const char *what, uint64_t flops, uint64_t exps);
 void mem_phase(mem_t *m, const char *name);   /* later counts go to this phase (standard attention: S, softmax, PV) */
 void mem_step(mem_t *m, long i, long j, const char *what); /* "now on tile (i, j)": lessons draw maps, --step waits */
 #define MEM_STEP_SKIP "skip"  /* the mem_step label of a tile the algorithm skips (causal masking): no traffic */

@@ -186,4 +186,9 @@ void attn_io_closed_form(const attn_params *p, bool backward, attn_io *out)
     }
     out->tiles = attn_mul(out->tiles, BH);
     out->skipped = attn_mul(out->skipped, BH);
+    out->flops_mm = attn_mul(out->flops_mm, BH);
+    out->flops_ew = attn_mul(out->flops_ew, BH);
+    out->exps = attn_mul(out->exps, BH);
+    if (out->flops_mm > UINT64_MAX - out->flops_ew)
+        fl_fatal("the closed-form ledger overflows 64 bits (N, B or H too large)");
 }

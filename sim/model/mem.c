@@ -236,6 +236,12 @@ void hbm_free(mem_t *m, hbm_tensor *t)
 dtype_t hbm_dtype(const hbm_tensor *t) { return t->dt; }
 size_t hbm_numel(const hbm_tensor *t) { return t->numel; }
 
+hbm_layout hbm_shape(const hbm_tensor *t, size_t dim[4])
+{
+    memcpy(dim, t->dim, sizeof t->dim);
+    return t->layout;
+}
+
 hbm_mat hbm_whole(hbm_tensor *t)
 {
     if (t->layout != LAYOUT_MAT)
