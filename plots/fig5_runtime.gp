@@ -1,7 +1,7 @@
 # Figure 5: CPU run time of attention vs N: the simulator (standard vs flash) and OpenBLAS. Data: bench_cpu.dat
 # (make bench-cpu: one row per implementation, N, d, threads; the columns are named in its header).
 load 'plots/common.gp'
-f = data.'/bench_cpu.dat'
+f = exists("bench") ? bench : data.'/bench_cpu.dat'
 machine = system("sed -n 's/^# machine: //p' ".f)
 date = system("sed -n 's/^# date: \\([^;]*\\);.*/\\1/p' ".f)
 
