@@ -110,6 +110,7 @@ void l2_finish(l2_t *l2);      /* run what is queued to its end (l2_io calls it)
 void l2_begin_kernel(l2_t *l2, const char *name);   /* counts go to this kernel; the L2 starts empty */
 /* bytes at addr read (write = false) or written by SM sm, on behalf of a tensor (a name). */
 void l2_access(l2_t *l2, unsigned sm, uint64_t addr, uint64_t bytes, bool write, const char *tensor);
+unsigned l2_home(const l2_t *l2, uint64_t addr);    /* the partition the byte at addr lives in */
 
 /* ---- what it predicts ---------------------------------------------------------------------------------------- */
 typedef struct {

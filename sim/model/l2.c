@@ -122,9 +122,8 @@ uint64_t l2_resident(const l2_config *c, const l2_kernel *k)
 
 /* ---- state ---------------------------------------------------------------------------------------------------- */
 
+/* A line's state beside its tag and LRU stamp (kept in arrays of their own: a lookup scans only those). */
 typedef struct {
-    uint64_t tag;        /* line number + 1; 0: an empty way */
-    uint64_t stamp;      /* last use, for LRU (empty ways have 0 and are taken first) */
     uint32_t part[4];    /* bytes written of each sector that is not valid: a store that covered only part of it */
     uint32_t dpos;       /* where the line is in the dirty list */
     uint8_t valid, dirty;/* sector masks: data present (fetched, or wholly written); to be written back */
@@ -158,6 +157,8 @@ typedef struct {
 struct l2 {
     l2_config c;
     /* the cache: parts x rows sets of c.ways lines (only the sets the sample keeps) */
+    uint64_t *tag;               /* line number + 1; 0: an empty way */
+    uint64_t *stamp;             /* last use, for LRU (empty ways have 0 and are taken first) */
     way_t *way;
     uint64_t rows, nways, clock;
     uint32_t *dirty;             /* the dirty lines, by way index */
@@ -214,6 +215,8 @@ l2_t *l2_create(const l2_config *c)
     l2->nways = l2->rows * c->ways * c->parts;
     if (l2->nways >= ((uint64_t)1 << 32))
         fl_internal("L2 of %llu lines: too many to simulate", (unsigned long long)l2->nways);
+    l2->tag = xcalloc(l2->nways, sizeof *l2->tag);
+    l2->stamp = xcalloc(l2->nways, sizeof *l2->stamp);
     l2->way = xcalloc(l2->nways, sizeof *l2->way);
     l2->dirty = xcalloc(l2->nways, sizeof *l2->dirty);
     l2->dirty_max = (uint64_t)(c->dirty_fraction * (double)l2->nways);
@@ -228,6 +231,8 @@ void l2_destroy(l2_t *l2)
         return;
     if (l2->m)
         mem_unobserve(l2->m, observe, l2);
+    free(l2->tag);
+    free(l2->stamp);
     free(l2->way);
     free(l2->dirty);
     free(l2->q);
@@ -259,66 +264,81 @@ void l2_begin_kernel(l2_t *l2, const char *name)
     }
     l2->cur_run = i;
     l2->run[i].resident = 1;
-    memset(l2->way, 0, l2->nways * sizeof *l2->way);   /* ncu empties the caches before each kernel */
+    memset(l2->tag, 0, l2->nways * sizeof *l2->tag);   /* ncu empties the caches before each kernel */
+    memset(l2->stamp, 0, l2->nways * sizeof *l2->stamp);
+    memset(l2->way, 0, l2->nways * sizeof *l2->way);
     l2->ndirty = 0;
 }
 
 /* ---- the cache ------------------------------------------------------------------------------------------------ */
 
-/* Write back w's dirty sectors (it stays, clean). A sector written only in part is read first: DRAM keeps its ECC
- * per sector, so the L2 must merge the unwritten bytes before it writes. */
-static void write_back(l2_t *l2, way_t *w)
+/* Write back way w's dirty sectors (it stays, clean). A sector written only in part is read first: DRAM keeps its
+ * ECC per sector, so the L2 must merge the unwritten bytes before it writes. */
+static void write_back(l2_t *l2, uint64_t w)
 {
-    l2_count *io = &l2->run[l2->cur_run].io[w->tensor];
-    io->dram_wr += (uint64_t)__builtin_popcount(w->dirty) * L2_SECTOR_BYTES;
+    way_t *x = &l2->way[w];
+    l2_count *io = &l2->run[l2->cur_run].io[x->tensor];
+    io->dram_wr += (uint64_t)__builtin_popcount(x->dirty) * L2_SECTOR_BYTES;
     if (l2->c.rmw)
-        io->dram_rd += (uint64_t)__builtin_popcount(w->dirty & ~w->valid) * L2_SECTOR_BYTES;
-    w->valid |= w->dirty;
-    memset(w->part, 0, sizeof w->part);
-    w->dirty = 0;
+        io->dram_rd += (uint64_t)__builtin_popcount(x->dirty & ~x->valid) * L2_SECTOR_BYTES;
+    x->valid |= x->dirty;
+    memset(x->part, 0, sizeof x->part);
+    x->dirty = 0;
     uint32_t last = l2->dirty[--l2->ndirty];   /* out of the dirty list */
-    l2->dirty[w->dpos] = last;
-    l2->way[last].dpos = w->dpos;
+    l2->dirty[x->dpos] = last;
+    l2->way[last].dpos = x->dpos;
 }
 
-/* The way holding tag in the set at w, or (alloc) the least recently used one, emptied for it; NULL otherwise. */
-static way_t *lookup(l2_t *l2, way_t *w, uint64_t tag, bool alloc)
+/* The way holding tag in the set starting at way s, or (alloc) its least recently used way, emptied for the
+ * tag; NONE otherwise. The way returned is touched (most recently used). */
+#define NONE UINT64_MAX
+static uint64_t lookup(l2_t *l2, uint64_t s, uint64_t tag, bool alloc)
 {
-    way_t *victim = w;
-    for (unsigned x = 0; x < l2->c.ways; x++) {
-        if (w[x].tag == tag)
-            return &w[x];
-        if (w[x].stamp < victim->stamp)
-            victim = &w[x];
+    const uint64_t *t = l2->tag + s, *st = l2->stamp + s;
+    uint64_t hit = NONE;
+    for (unsigned x = 0; x < l2->c.ways; x++)
+        if (t[x] == tag) {
+            hit = s + x;
+            break;
+        }
+    if (hit == NONE) {
+        if (!alloc)
+            return NONE;
+        unsigned v = 0;
+        for (unsigned x = 1; x < l2->c.ways; x++)
+            if (st[x] < st[v])
+                v = x;
+        hit = s + v;
+        if (l2->way[hit].dirty)
+            write_back(l2, hit);
+        l2->tag[hit] = tag;
+        l2->way[hit] = (way_t){.valid = 0};
     }
-    if (!alloc)
-        return NULL;
-    if (victim->dirty)
-        write_back(l2, victim);
-    *victim = (way_t){.tag = tag};
-    return victim;
+    l2->stamp[hit] = ++l2->clock;
+    return hit;
+}
+
+unsigned l2_home(const l2_t *l2, uint64_t addr)
+{
+    return l2->c.parts > 1 ? (unsigned)(mix(addr / L2_LINE_BYTES ^ SALT_HOME) % l2->c.parts) : 0;
 }
 
 /* Bytes b0 .. b1-1 of one line, read or written by an SM of partition l2->sm_part. */
 static void line_access(l2_t *l2, uint64_t line, unsigned b0, unsigned b1, bool write, int tensor)
 {
-    uint64_t h = mix(line), tag = line + 1;
-    unsigned home = l2->c.parts > 1 ? (unsigned)(mix(line ^ SALT_HOME) % l2->c.parts) : 0;
-    unsigned near = l2->sm_part;
-    uint64_t set = (h >> 32) * l2->rows >> 32;
-    way_t *hw = l2->way + (home * l2->rows + set) * l2->c.ways, *nw = l2->way + (near * l2->rows + set) * l2->c.ways;
+    uint64_t tag = line + 1, set = (mix(line) >> 32) * l2->rows >> 32;
+    unsigned home = l2_home(l2, line * L2_LINE_BYTES), near = l2->sm_part;
+    uint64_t hs = (home * l2->rows + set) * l2->c.ways, ns = (near * l2->rows + set) * l2->c.ways;
     unsigned s0 = b0 / L2_SECTOR_BYTES, s1 = (b1 - 1) / L2_SECTOR_BYTES;
     unsigned mask = ((2u << s1) - 1) & ~((1u << s0) - 1);
 
     if (!write && near != home) {   /* the SM's own partition may hold a copy */
-        way_t *n = lookup(l2, nw, tag, false);
-        if (n && (n->valid & mask) == mask) {
-            n->stamp = ++l2->clock;
+        uint64_t n = lookup(l2, ns, tag, false);
+        if (n != NONE && (l2->way[n].valid & mask) == mask)
             return;
-        }
     }
-    way_t *v = lookup(l2, hw, tag, true);
-    v->stamp = ++l2->clock;
+    uint64_t vi = lookup(l2, hs, tag, true);
+    way_t *v = &l2->way[vi];
     if (write) {
         for (unsigned s = s0; s <= s1; s++) {   /* bytes of a sector not present: merge, whole at 32 */
             if (v->valid & (1u << s))
@@ -332,20 +352,18 @@ static void line_access(l2_t *l2, uint64_t line, unsigned b0, unsigned b1, bool 
         }
         if (!v->dirty) {
             v->dpos = (uint32_t)l2->ndirty;
-            l2->dirty[l2->ndirty++] = (uint32_t)(v - l2->way);
+            l2->dirty[l2->ndirty++] = (uint32_t)vi;
         }
         v->dirty |= (uint8_t)mask;
         v->tensor = (uint8_t)tensor;
         if (near != home) {   /* a copy in the SM's partition is updated */
-            way_t *n = lookup(l2, nw, tag, false);
-            if (n) {
-                n->stamp = ++l2->clock;
-                n->valid |= (uint8_t)(mask & v->valid);
-            }
+            uint64_t n = lookup(l2, ns, tag, false);
+            if (n != NONE)
+                l2->way[n].valid |= (uint8_t)(mask & v->valid);
         }
         /* Past the high-water mark a random dirty line is cleaned: the L2 drains writes as it can, not in order. */
         while (l2->ndirty > l2->dirty_max)
-            write_back(l2, &l2->way[l2->dirty[mix(l2->clock ^ l2->ndirty) % l2->ndirty]]);
+            write_back(l2, l2->dirty[mix(l2->clock ^ l2->ndirty) % l2->ndirty]);
         return;
     }
     unsigned miss = mask & ~v->valid;
@@ -353,11 +371,8 @@ static void line_access(l2_t *l2, uint64_t line, unsigned b0, unsigned b1, bool 
     v->valid |= (uint8_t)mask;
     for (unsigned s = s0; s <= s1; s++)
         v->part[s] = 0;
-    if (near != home) {   /* and a copy for the SM's partition */
-        way_t *n = lookup(l2, nw, tag, true);
-        n->stamp = ++l2->clock;
-        n->valid |= (uint8_t)mask;
-    }
+    if (near != home)   /* and a copy for the SM's partition */
+        l2->way[lookup(l2, ns, tag, true)].valid |= (uint8_t)mask;
 }
 
 /* bytes at addr: line by line, skipping the chunks the sample leaves out. */
