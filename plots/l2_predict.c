@@ -163,8 +163,8 @@ static void row(const l2_kernel_result *k, const attn_params *p, const l2_ncu_ro
     size_t N = p->N;
     attn_algo a = p->algo;
     printf("%6zu %-9s %-12s %4zu %4zu %7llu %8llu | %9.1f %9.1f | %9.1f %9.1f | %9s %9s | %7s %7s  %s\n", N,
-           attn_algo_name(a), k->name, p->Br, p->Bc, (unsigned long long)k->blocks, (unsigned long long)k->resident, k->io.req_rd / MB,
-           k->io.req_wr / MB, k->io.dram_rd / MB, k->io.dram_wr / MB, mr, mw, er, ew, verdict);
+           attn_algo_name(a), k->name, p->Br, p->Bc, (unsigned long long)k->blocks, (unsigned long long)k->resident,
+           k->io.req_rd / MB, k->io.req_wr / MB, k->io.dram_rd / MB, k->io.dram_wr / MB, mr, mw, er, ew, verdict);
     if (dat) {
         if (meas)
             fprintf(dat, "%zu %s %s %llu %llu %llu %llu %llu %llu\n", N, attn_algo_name(a), k->name,
