@@ -17,7 +17,7 @@
 
 /* Sizes from NVIDIA's A100 and H100 whitepapers (L2, SMs, shared memory per SM and per block). H200 is the same
  * GH100 chip with all six HBM stacks, hence all twelve memory controllers and their L2 slices: 96 slices of
- * 640 KiB, 60 MiB (the H100 SXM has ten controllers, 80 slices, 50 MiB). */
+ * 640 KiB, 60 MiB (the H100 SXM has ten controllers, 80 slices, 50 MiB); the lent H200s report 60 MB of L2. */
 static const l2_config presets[] = {
     {"A100", (uint64_t)40 << 20, L2_WAYS, L2_PARTITIONS, L2_DIRTY_FRACTION, true, 108, 164 << 10, 1 << 10, 2048, 32,
      163 << 10, 1},
