@@ -1,0 +1,55 @@
+/* hopper_table.c — the table of Hopper kernel versions (from hopper.def) and the plain entry for ctypes. */
+#include "hopper.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define HP_VERSION(name, fn, change)                                                                             \
+    int fn##_forward(const tc_args *a, void *stream, char *err, size_t errlen);                                  \
+    int fn##_forward_count(const tc_args *a, void *stream, char *err, size_t errlen);                            \
+    void fn##_blocks(int d, int *Br, int *Bc);
+#include "hopper.def"
+#undef HP_VERSION
+
+const tc_version hp_versions[] = {
+#define HP_VERSION(name, fn, change) {#name, change, fn##_blocks, fn##_forward, fn##_forward_count},
+#include "hopper.def"
+#undef HP_VERSION
+};
+const int hp_nversions = (int)(sizeof hp_versions / sizeof hp_versions[0]);
+
+int hp_find(const char *name)
+{
+    for (int i = 0; i < hp_nversions; i++)
+        if (!strcmp(hp_versions[i].name, name))
+            return i;
+    return -1;
+}
+
+int hp_version_count(void) { return hp_nversions; }
+const char *hp_version_name(int idx) { return idx >= 0 && idx < hp_nversions ? hp_versions[idx].name : NULL; }
+
+int hp_version_supports(int idx, int d)
+{
+    int br = 0, bc = 0;
+    if (idx >= 0 && idx < hp_nversions)
+        hp_versions[idx].blocks(d, &br, &bc);
+    return br > 0;
+}
+
+int hp_forward(int idx, const void *q, const void *k, const void *v, void *o, float *lse, long long B, long long N,
+               long long H, long long d, float scale, int causal, int dtype, void *stream, unsigned long long *count)
+{
+    char err[256];
+    if (idx < 0 || idx >= hp_nversions || B < 1 || N < 1 || H < 1 || d < 1) {
+        fprintf(stderr, "hp_forward: bad version index %d or shape B=%lld N=%lld H=%lld d=%lld\n", idx, B, N, H, d);
+        return -1;
+    }
+    tc_args a = {q, k, v, o, lse, (size_t)B, (size_t)N, (size_t)H, (size_t)d, scale, causal, dtype, count};
+    tc_forward_fn f = count ? hp_versions[idx].forward_count : hp_versions[idx].forward;
+    if (f(&a, stream, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    return 0;
+}
