@@ -63,6 +63,15 @@ if [ -n "$PASS" ]; then
     echo "bench rc=$? ($(el) s)"
     grep -E "^err|^d=|^#|^hopper_bench" "$OUT/bench.log" | cut -c1-330
 fi
+# Nsight Compute on one case (HP_NCU="version d N causal"): ours, SDPA cuDNN and flash on the same inputs
+if [ -n "${HP_NCU:-}" ] && [ "$(el)" -lt "${HP_NCU_AFTER:-450}" ]; then
+    timeout 150 ncu --clock-control none -k 'regex:hp_ws|hp_sync|cudnn|fprop|sdpa|flash' -c 6 --section SpeedOfLight \
+        --section ComputeWorkloadAnalysis --section WarpStateStats --section Occupancy -o /tmp/hp_ncu -f \
+        python3 cuda/hopper/hopper_ncu.py "$B/libflashlab_hopper.so" $HP_NCU > /tmp/ncu.log 2>&1
+    echo "ncu rc=$? $(tail -1 /tmp/ncu.log)"
+    ncu --import /tmp/hp_ncu.ncu-rep --page details > "$OUT/ncu.txt" 2>&1
+    grep -E "^  [a-z_].*\(|Duration|Compute \(SM\) Throughput|Tensor|Issue Slots|No Eligible|Registers Per" "$OUT/ncu.txt" | head -60 | cut -c1-160
+fi
 for tool in ${HP_SAN:-memcheck}; do
     [ "$(el)" -gt "${HP_SAN_AFTER:-480}" ] && { echo "no time left for compute-sanitizer $tool"; continue; }
     timeout 100 compute-sanitizer --tool "$tool" "$B/hopper_check" --tiny ${PASS:+--versions "$PASS"} \
