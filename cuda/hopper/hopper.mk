@@ -66,7 +66,7 @@ hopper-bench: $(HP_CHECK) $(HP_SO)
 hopper-ptxas:
 	@for f in $(HP_CU) $(HP_DIR)/hopper_probe.cu; do echo "== $$f"; \
 	  $(NVCC) $(HP_NVFLAGS) -Xptxas -v -c $$f -o /dev/null 2>&1 \
-	  | grep -E 'registers|spill|wgmma|setmaxnreg|C75' | sort | uniq -c; done
+	  | grep -E 'registers|spill|Potential Performance|setmaxnreg|C75' | sort | uniq -c; done
 
 HELP_LINES += make_hopper-ptxas___registers,_spills,_wgmma_warnings_of_the_Hopper_kernels
 HELP_LINES += make_hopper-check___(H100/H200)_check_the_Hopper_kernels:_probe,_fp64,_counters
