@@ -12,7 +12,7 @@
 #include "hopper_ws.cuh"
 
 namespace {
-using version = hp_ws_version</*STAGES*/ 2, /*PINGPONG*/ false, /*OVERLAP*/ false, /*PERSIST*/ false,
+using version = hp_ws_version</*STAGES*/ 2, /*PINGPONG*/ false, /*OVERLAP*/ false, /*PERSIST*/ hp_ws::HP_ONE_TILE,
                               /*Bc: d=64, 96, 128, 256*/ 128, 0, 128, 0, /*consumer warpgroups at d=64*/ 2>;
 }
 

@@ -10,7 +10,7 @@
 #include "hopper_ws.cuh"
 
 namespace {
-using version = hp_ws_version<2, true, false, false, 128, 0, 128, 0, 2>;
+using version = hp_ws_version<2, true, false, hp_ws::HP_ONE_TILE, 128, 0, 128, 0, 2>;
 }
 
 extern "C" int HP_LAUNCHER(attn_v16)(const tc_args *a, void *s, char *e, size_t n) { return version::forward("v16_pingpong", a, s, e, n); }

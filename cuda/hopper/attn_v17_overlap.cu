@@ -11,7 +11,7 @@
 #include "hopper_ws.cuh"
 
 namespace {
-using version = hp_ws_version<2, true, true, false, 128, 0, 128, 0, 2>;
+using version = hp_ws_version<2, true, true, hp_ws::HP_ONE_TILE, 128, 0, 128, 0, 2>;
 }
 
 extern "C" int HP_LAUNCHER(attn_v17)(const tc_args *a, void *s, char *e, size_t n) { return version::forward("v17_overlap", a, s, e, n); }

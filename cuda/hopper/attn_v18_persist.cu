@@ -13,8 +13,8 @@
 #include "hopper_ws.cuh"
 
 namespace {
-using version = hp_ws_version<2, true, true, true, 128, 128, 128, 64, 2>;
-using wide = hp_ws_version<2, true, true, true, 192, 0, 176, 80, 2>;
+using version = hp_ws_version<2, true, true, hp_ws::HP_STATIC, 128, 128, 128, 64, 2>;
+using wide = hp_ws_version<2, true, true, hp_ws::HP_STATIC, 192, 0, 176, 80, 2>;
 }
 
 extern "C" int HP_LAUNCHER(attn_v18)(const tc_args *a, void *s, char *e, size_t n) { return version::forward("v18_persist", a, s, e, n); }

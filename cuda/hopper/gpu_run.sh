@@ -41,7 +41,18 @@ LOG="$OUT/check.log"
 timeout 60 "$B/hopper_check" --probe > "$LOG" 2>&1; echo "probe rc=$?" | tee -a "$LOG"
 grep -E "^probe" "$LOG" | cut -c1-150
 PASS=""
-for v in $(sed -n 's/^HP_VERSION(\([a-z0-9_]*\),.*/\1/p' cuda/hopper/hopper.def); do
+VERSIONS=$(sed -n 's/^HP_VERSION(\([a-z0-9_]*\),.*/\1/p' cuda/hopper/hopper.def)
+if [ -n "${HP_ONEPROC:-}" ]; then   # every version in one process (shares the references; a fault spoils the rest)
+    timeout 150 "$B/hopper_check" --quick > /tmp/c_all.log 2>&1
+    rc=$?
+    cat /tmp/c_all.log >> "$LOG"
+    echo "all quick rc=$rc ($(grep -c ' OK' /tmp/c_all.log) OK, $(grep -c FAIL /tmp/c_all.log) FAIL) $(tail -1 /tmp/c_all.log)" | tee -a "$LOG"
+    grep FAIL /tmp/c_all.log | head -5 | cut -c1-220
+    for v in $VERSIONS; do grep -q "^$v .*FAIL" /tmp/c_all.log || PASS="$PASS,$v"; done
+    [ $rc -le 1 ] || PASS=""
+    VERSIONS=""
+fi
+for v in $VERSIONS; do
     timeout 120 "$B/hopper_check" --quick --versions "$v" > /tmp/c_$v.log 2>&1
     rc=$?
     cat /tmp/c_$v.log >> "$LOG"
@@ -52,7 +63,7 @@ done
 PASS=${PASS#,}
 echo "passed quick: $PASS ($(el) s)"
 if [ -n "$PASS" ]; then
-    timeout 150 "$B/hopper_check" --big --versions "$PASS" > /tmp/big.log 2>&1
+    timeout 150 "$B/hopper_check" --big --versions "${HP_BIG_VERSIONS:-$PASS}" > /tmp/big.log 2>&1
     echo "big rc=$? $(tail -1 /tmp/big.log)" | tee -a "$LOG"
     cat /tmp/big.log >> "$LOG"
     grep FAIL /tmp/big.log | head -5 | cut -c1-200
@@ -74,7 +85,7 @@ if [ -n "${HP_NCU:-}" ] && [ "$(el)" -lt "${HP_NCU_AFTER:-450}" ]; then
 fi
 for tool in ${HP_SAN:-memcheck}; do
     [ "$(el)" -gt "${HP_SAN_AFTER:-480}" ] && { echo "no time left for compute-sanitizer $tool"; continue; }
-    timeout 100 compute-sanitizer --tool "$tool" "$B/hopper_check" --tiny ${PASS:+--versions "$PASS"} \
+    timeout 100 compute-sanitizer --tool "$tool" "$B/hopper_check" --tiny --versions "${HP_SAN_VERSIONS:-$PASS}" \
         > /tmp/san_$tool.log 2>&1
     echo "compute-sanitizer $tool rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/san_$tool.log | head -1)" \
         | tee -a "$OUT/sanitizer.log"

@@ -1,6 +1,7 @@
 /* hopper_table.c — the table of Hopper kernel versions (from hopper.def) and the plain entry for ctypes. */
 #include "hopper.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,6 +11,36 @@
     void fn##_blocks(int d, int *Br, int *Bc);
 #include "hopper.def"
 #undef HP_VERSION
+
+/* "final": per head dimension the version measured fastest (docs/gpu-runs/, cuda/hopper/README.md): v14 at d = 64,
+ * where two blocks of two warpgroups per SM beat one warp-specialised block; the warp-specialised kernel with the
+ * dynamic scheduler and three K/V buffers (v19_s3) at d = 96 and 128; v19_sched (Bc = 64) at d = 256. One version per
+ * d, so its blocks, and with them the counters, depend on d alone, as the table's rows require. */
+static tc_forward_fn final_pick(size_t d, bool count)
+{
+    if (d == 64)
+        return count ? attn_v14_forward_count : attn_v14_forward;
+    if (d == 256)
+        return count ? attn_v19_forward_count : attn_v19_forward;
+    return count ? attn_v19_s3_forward_count : attn_v19_s3_forward;
+}
+void attn_hfinal_blocks(int d, int *Br, int *Bc)
+{
+    if (d == 64)
+        attn_v14_blocks(d, Br, Bc);
+    else if (d == 256)
+        attn_v19_blocks(d, Br, Bc);
+    else
+        attn_v19_s3_blocks(d, Br, Bc);
+}
+int attn_hfinal_forward(const tc_args *a, void *stream, char *err, size_t errlen)
+{
+    return final_pick(a->d, false)(a, stream, err, errlen);
+}
+int attn_hfinal_forward_count(const tc_args *a, void *stream, char *err, size_t errlen)
+{
+    return final_pick(a->d, true)(a, stream, err, errlen);
+}
 
 const tc_version hp_versions[] = {
 #define HP_VERSION(name, fn, change) {#name, change, fn##_blocks, fn##_forward, fn##_forward_count},

@@ -15,6 +15,9 @@
  *   PERSIST   one block per SM walks tiles (query block, head): heads in order, within a head the last query block
  *             first (longest rows under a causal mask); the producer loads the next tile's K, Q while the
  *             consumers finish the current one (a Q "empty" barrier guards the single Q buffer).
+ *             HP_STATIC: block b takes tiles b, b + grid, b + 2 grid, ... HP_DYNAMIC: the producer takes the next
+ *             tile from a global counter (atomicAdd) and passes its index to the consumers in shared memory, with
+ *             the Q "full" barrier; index -1 ends the block. The last block to finish resets the counter.
  * Causal masking is applied only on the key blocks that need it (from jm on), so unmasked blocks run mask-free.
  */
 #ifndef FLASHLAB_HOPPER_WS_CUH
@@ -28,12 +31,25 @@
 namespace {
 namespace hp_ws {
 
+enum { HP_ONE_TILE, HP_STATIC, HP_DYNAMIC };
+/* The dynamic scheduler's counters: the next tile, and the blocks that have seen the last one. One pair per
+ * translation unit, zero at load; launches on one stream follow each other, so they never overlap. */
+__device__ int next_tile, blocks_done;
+
+__device__ __forceinline__ void st_shared_s32(uint32_t a, int v) { asm volatile("st.shared.s32 [%0], %1;\n" ::"r"(a), "r"(v) : "memory"); }
+__device__ __forceinline__ int ld_shared_s32(uint32_t a)
+{
+    int v;
+    asm volatile("ld.shared.s32 %0, [%1];\n" : "=r"(v) : "r"(a) : "memory");
+    return v;
+}
+
 /* Registers per thread after setmaxnreg: 65536 in all for the SM, one block. */
 template <int NWG> struct regs;
-template <> struct regs<2> { static constexpr int producer = 24, consumer = 240; };
+template <> struct regs<2> { static constexpr int producer = 32, consumer = 240; };   /* 128 x 32 + 256 x 240 = 65536 */
 template <> struct regs<3> { static constexpr int producer = 24, consumer = 160; };
 
-template <int D, typename T, bool CAUSAL, int BC, int NWG, int STAGES, bool PINGPONG, bool OVERLAP, bool PERSIST>
+template <int D, typename T, bool CAUSAL, int BC, int NWG, int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST>
 __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_constant__ hp_maps maps, const hp_params kp)
 {
     constexpr int DP = (D + 63) / 64 * 64, KS = D / 16, BR = 64 * NWG;
@@ -43,7 +59,7 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
     extern __shared__ __align__(1024) unsigned char smem[];
     const uint32_t sQ = hp_align1k(smem), sK = sQ + QB, sV = sK + STAGES * KB, bars = sV + STAGES * KB;
     /* mbarriers, 8 bytes each: Q full, Q empty, then per stage K full, K empty, V full, V empty */
-    const uint32_t q_full = bars, q_empty = bars + 8;
+    const uint32_t q_full = bars, q_empty = bars + 8, slot = bars + 16 + 32 * STAGES;   /* slot: 2 tile indices */
     auto k_full = [&](int s) { return bars + 16 + 32 * s; };
     auto k_empty = [&](int s) { return bars + 24 + 32 * s; };
     auto v_full = [&](int s) { return bars + 32 + 32 * s; };
@@ -63,7 +79,7 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
         mbar_init_fence();
     }
     __syncthreads();
-    const int first = PERSIST ? (int)blockIdx.x : (int)blockIdx.x, step = PERSIST ? (int)gridDim.x : kp.ntiles;
+    const int first = (int)blockIdx.x, step = PERSIST == HP_STATIC ? (int)gridDim.x : kp.ntiles;
 
     if (wg == 0) {
         /* ---- producer ---------------------------------------------------------------------------------------- */
@@ -71,7 +87,8 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
         if (tid != 0)
             return;
         int it = 0, tc = 0;
-        for (int tile = first; tile < kp.ntiles; tile += step, tc++) {
+        int tile = PERSIST == HP_DYNAMIC ? atomicAdd(&next_tile, 1) : first;
+        for (; tile < kp.ntiles; tc++) {
             int i, bh;
             hp_tile(tile, kp.Tr, i, bh);
             const int b = bh / kp.H, h = bh % kp.H, q0 = i * BR;
@@ -86,6 +103,8 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
                 HP_COUNT(cnt[TC_CNT_K_RD], (size_t)min(BC, N - k0) * D);
                 if (j == 0) {                                              /* line 4: Qi, once the last tile's is free */
                     mbar_wait(q_empty, (uint32_t)(tc & 1) ^ 1);
+                    if (PERSIST == HP_DYNAMIC)
+                        st_shared_s32(slot + 4 * (tc & 1), tile);               /* released by the arrive below */
                     mbar_expect_tx(q_full, QB);
                     tma_load_tile<DP>(sQ, &maps.q, BR, q0, h, b, q_full);
                     HP_COUNT(cnt[TC_CNT_Q_RD], (size_t)min(BR, N - q0) * D);
@@ -94,6 +113,16 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
                 mbar_expect_tx(v_full(s), KB);
                 tma_load_tile<DP>(sV + s * KB, &maps.v, BC, k0, h, b, v_full(s));
                 HP_COUNT(cnt[TC_CNT_V_RD], (size_t)min(BC, N - k0) * D);
+            }
+            tile = PERSIST == HP_DYNAMIC ? atomicAdd(&next_tile, 1) : tile + step;
+        }
+        if (PERSIST == HP_DYNAMIC) {
+            mbar_wait(q_empty, (uint32_t)(tc & 1) ^ 1);                    /* no next tile: index -1 */
+            st_shared_s32(slot + 4 * (tc & 1), -1);
+            mbar_arrive(q_full);
+            if (atomicAdd(&blocks_done, 1) == (int)gridDim.x - 1) {       /* every block has fetched its last */
+                atomicExch(&next_tile, 0);
+                atomicExch(&blocks_done, 0);
             }
         }
         hp_count_flush(kp.count, cnt);
@@ -107,8 +136,17 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
     const int my_turn = 1 + c, other_turn = 2 - c;                       /* named barriers of the ping-pong */
     if (PINGPONG && c == 1)
         nbar_arrive(1, 256);                                             /* warpgroup 0 goes first */
-    int it = 0, tc = 0;
-    for (int tile = first; tile < kp.ntiles; tile += step, tc++) {
+    int it = 0;
+    for (int tc = 0;; tc++) {
+        int tile;
+        if (PERSIST == HP_DYNAMIC) {
+            mbar_wait(q_full, (uint32_t)tc & 1);
+            tile = ld_shared_s32(slot + 4 * (tc & 1));
+        } else {
+            tile = first + tc * step;
+        }
+        if (tile < 0 || tile >= kp.ntiles)
+            break;
         int i, bh;
         hp_tile(tile, kp.Tr, i, bh);
         const int b = bh / kp.H, h = bh % kp.H, q0 = i * BR, wr0 = q0 + 64 * c, r0 = wr0 + 16 * warp + g;
@@ -122,7 +160,8 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
             o[x] = 0;
         float s[BC / 2];
         uint32_t p[BC / 4];
-        mbar_wait(q_full, (uint32_t)tc & 1);
+        if (PERSIST != HP_DYNAMIC)
+            mbar_wait(q_full, (uint32_t)tc & 1);
 
         if (!PINGPONG && !OVERLAP) {
             /* v15: FA2's step as it stands, S then softmax then P V, each product waited for. */
@@ -248,10 +287,16 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
 }  // namespace hp_ws
 
 /* One row of the climb: the kernel's switches, and its tile (Bc, consumer warpgroups) per head dimension. */
-template <int STAGES, bool PINGPONG, bool OVERLAP, bool PERSIST, int BC64, int BC96, int BC128, int BC256, int NWG64>
+template <int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST, int BC64, int BC96, int BC128, int BC256, int NWG64>
 struct hp_ws_version {
     template <int D> static constexpr int bc() { return D == 64 ? BC64 : D == 96 ? BC96 : D == 128 ? BC128 : BC256; }
     template <int D> static constexpr int nwg() { return D == 64 ? NWG64 : 2; }
+    template <int D> static constexpr size_t smem_bytes(int stages)
+    {
+        return (size_t)(64 * nwg<D>() + 2 * stages * bc<D>()) * ((D + 63) / 64 * 64) * 2 + 16 + 32 * stages + 8 + 1024;
+    }
+    /* STAGES = 0: three K/V buffers where shared memory (227 KB per block) holds them, else two. */
+    template <int D> static constexpr int stages() { return STAGES ? STAGES : smem_bytes<D>(3) <= 232448 ? 3 : 2; }
     static void blocks(int d, int *br, int *bc)
     {
         int b = d == 64 ? BC64 : d == 96 ? BC96 : d == 128 ? BC128 : d == 256 ? BC256 : 0;
@@ -260,11 +305,11 @@ struct hp_ws_version {
     template <int D, typename T>
     static int launch(const char *name, const tc_args *a, void *stream, char *err, size_t errlen)
     {
-        constexpr int BC = bc<D>(), NWG = nwg<D>(), BR = 64 * NWG, DP = (D + 63) / 64 * 64;
+        constexpr int BC = bc<D>(), NWG = nwg<D>(), BR = 64 * NWG, S = stages<D>();
         void (*k)(const hp_maps, const hp_params) =
-            a->causal ? hp_ws::kernel<D, T, true, BC, NWG, STAGES, PINGPONG, OVERLAP, PERSIST>
-                      : hp_ws::kernel<D, T, false, BC, NWG, STAGES, PINGPONG, OVERLAP, PERSIST>;
-        const size_t smem = (size_t)(BR + 2 * STAGES * BC) * DP * 2 + 16 + 32 * STAGES + 1024;
+            a->causal ? hp_ws::kernel<D, T, true, BC, NWG, S, PINGPONG, OVERLAP, PERSIST>
+                      : hp_ws::kernel<D, T, false, BC, NWG, S, PINGPONG, OVERLAP, PERSIST>;
+        const size_t smem = smem_bytes<D>(S);
         hp_params kp = hp_make_params(a, BR);
         hp_maps maps;
         if (hp_make_maps(&maps, a, BR, BC, err, errlen))
@@ -272,7 +317,7 @@ struct hp_ws_version {
         if (hp_prepare(name, k, smem, (long long)kp.Tr * (long long)(a->B * a->H), err, errlen))
             return -1;
         int grid = kp.ntiles;
-        if (PERSIST) {
+        if (PERSIST != hp_ws::HP_ONE_TILE) {
             static int sms;
             if (!sms) {
                 int dev;
