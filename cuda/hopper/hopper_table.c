@@ -12,26 +12,28 @@
 #include "hopper.def"
 #undef HP_VERSION
 
-/* "final": per head dimension the version measured fastest (docs/gpu-runs/, cuda/hopper/README.md): v14 at d = 64,
- * where two blocks of two warpgroups per SM beat one warp-specialised block; the warp-specialised kernel with the
- * dynamic scheduler and three K/V buffers (v19_s3) at d = 96 and 128; v19_sched (Bc = 64) at d = 256. One version per
- * d, so its blocks, and with them the counters, depend on d alone, as the table's rows require. */
+/* "final": per head dimension the version measured fastest among those checked on the GPU (H100, 2026-12-06,
+ * docs/gpu-runs/): v14 at d = 64, where two blocks of two warpgroups per SM beat one warp-specialised block;
+ * v17 (ping-pong + overlap, one tile per block) at d = 128; v18 (persistent) at d = 96; v18_wide (Bc = 80) at
+ * d = 256. One version per d, so its blocks, and with them the counters, depend on d alone, as the table's rows
+ * require. v19 (dynamic scheduler) is not in it: compiled, not yet run. */
 static tc_forward_fn final_pick(size_t d, bool count)
 {
-    if (d == 64)
-        return count ? attn_v14_forward_count : attn_v14_forward;
-    if (d == 256)
-        return count ? attn_v19_forward_count : attn_v19_forward;
-    return count ? attn_v19_s3_forward_count : attn_v19_s3_forward;
+    switch (d) {
+    case 64: return count ? attn_v14_forward_count : attn_v14_forward;
+    case 96: return count ? attn_v18_forward_count : attn_v18_forward;
+    case 256: return count ? attn_v18_wide_forward_count : attn_v18_wide_forward;
+    default: return count ? attn_v17_forward_count : attn_v17_forward;   /* d = 128; others: its own error */
+    }
 }
 void attn_hfinal_blocks(int d, int *Br, int *Bc)
 {
-    if (d == 64)
-        attn_v14_blocks(d, Br, Bc);
-    else if (d == 256)
-        attn_v19_blocks(d, Br, Bc);
-    else
-        attn_v19_s3_blocks(d, Br, Bc);
+    switch (d) {
+    case 64: attn_v14_blocks(d, Br, Bc); break;
+    case 96: attn_v18_blocks(d, Br, Bc); break;
+    case 256: attn_v18_wide_blocks(d, Br, Bc); break;
+    default: attn_v17_blocks(d, Br, Bc);
+    }
 }
 int attn_hfinal_forward(const tc_args *a, void *stream, char *err, size_t errlen)
 {

@@ -44,10 +44,17 @@ __device__ __forceinline__ int ld_shared_s32(uint32_t a)
     return v;
 }
 
-/* Registers per thread after setmaxnreg: 65536 in all for the SM, one block. */
+/* Registers per thread after setmaxnreg. The pool setmaxnreg redistributes is the block's own, fixed at launch:
+ * 65536 / threads rounded down to 8 per thread (168 x 384 = 64512 for two consumer warpgroups). Asking for more
+ * (say 32 + 2 x 240 per 128 threads = 65536) makes setmaxnreg.inc wait forever: a hang, seen on the H100. */
 template <int NWG> struct regs;
-template <> struct regs<2> { static constexpr int producer = 32, consumer = 240; };   /* 128 x 32 + 256 x 240 = 65536 */
+template <> struct regs<2> { static constexpr int producer = 24, consumer = 240; };
 template <> struct regs<3> { static constexpr int producer = 24, consumer = 160; };
+template <int NWG> constexpr bool regs_fit()
+{
+    return 128 * (regs<NWG>::producer + NWG * regs<NWG>::consumer) <= 65536 / (128 * (NWG + 1)) / 8 * 8 * 128 * (NWG + 1);
+}
+static_assert(regs_fit<2>() && regs_fit<3>(), "setmaxnreg asks for more registers than the block was launched with");
 
 template <int D, typename T, bool CAUSAL, int BC, int NWG, int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST>
 __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_constant__ hp_maps maps, const hp_params kp)
