@@ -211,7 +211,7 @@ int lesson11_run(const cli_cfg *cfg)
         roofline_part(&p, m, ma);
         paging_part(cfg, &p, &in, m);
     }
-    double err_max = o ? decode_verify(&p, cfg->dtype, in.q, in.k, in.v, o, say ? stdout : NULL, &close) : NAN;
+    double err_max = o ? decode_verify(&p, cfg->dtype, in.q, in.k, in.v, o, false, say ? stdout : NULL, &close) : NAN;
     if (say)
         printf("\nclosed form: counted %s; o against fp64: %s\n", ok ? "equal" : "DIFFERENT",
                !o ? "not computed (--count-only)" : close ? "within tolerance" : "OUT OF TOLERANCE");

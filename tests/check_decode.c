@@ -170,7 +170,7 @@ START_TEST(output_matches_fp64)
             mem_t *m = run(&p, (dtype_t)dt, table, npages, q, k, v, o);
             assert_closed_form(&p, m);   /* real runs count like count-only ones */
             bool ok;
-            double err = decode_verify(&p, (dtype_t)dt, q, k, v, o, NULL, &ok);
+            double err = decode_verify(&p, (dtype_t)dt, q, k, v, o, false, NULL, &ok);
             ck_assert_msg(ok && isfinite(err), "shape %d %s grouped=%d: max err %g", _i, dtype_name((dtype_t)dt),
                           grouped, err);
             mem_destroy(m);

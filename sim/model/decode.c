@@ -507,13 +507,6 @@ void decode_closed_form(const decode_params *p, decode_io *out)
 }
 
 /* ---- what the lesson reasons with ---------------------------------------------------------------------------- */
-size_t decode_suggest_splits(size_t sms, size_t B, size_t Hkv, size_t N, size_t waves, size_t min_rows)
-{
-    size_t pieces = max_size(B * Hkv, 1), S = ceil_div(waves * sms, pieces);
-    size_t cap = max_size(N / max_size(min_rows, 1), 1);
-    return max_size(min_size(S, cap), 1);
-}
-
 /* Dense (no sparsity) fp16/bf16 tensor-core peaks and HBM bandwidth from NVIDIA's data sheets. */
 const decode_gpu decode_gpus[] = {
     {"A100 SXM 40GB", 312, 1.555, 108, "NVIDIA A100 data sheet: FP16 tensor 312 TFLOP/s dense, 1,555 GB/s"},

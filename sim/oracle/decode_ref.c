@@ -43,15 +43,8 @@ double decode_ref(size_t B, size_t N, size_t Hq, size_t Hkv, size_t d, double sc
     return smag;
 }
 
-void decode_tolerance(dtype_t dt, size_t d, double smag, size_t Bc, size_t chunks, size_t splits, double vmax,
-                      double *atol, double *rtol)
-{
-    *rtol = dtype_eps(dt);
-    *atol = 2.0 * ((double)d * smag + (double)(Bc + chunks + splits)) * 0x1p-24 * vmax;
-}
-
 double decode_verify(const decode_params *p, dtype_t dt, const float *q, const float *k, const float *v,
-                     const float *o, FILE *log, bool *ok)
+                     const float *o, bool p_rounded, FILE *log, bool *ok)
 {
     size_t n = p->B * p->Hq * p->d, nkv = p->B * p->N * p->Hkv * p->d;
     double *ref = xmalloc(n * sizeof *ref), vmax = 0, atol, rtol;
@@ -61,7 +54,7 @@ double decode_verify(const decode_params *p, dtype_t dt, const float *q, const f
         vmax = fmax(vmax, fabs(v[x]));
     decode_io io;
     decode_closed_form(p, &io);
-    decode_tolerance(dt, p->d, smag, p->Bc, io.chunks, p->splits, vmax, &atol, &rtol);
+    decode_tolerance(dt, p->d, smag, p->Bc, io.chunks, p->splits, vmax, p_rounded, &atol, &rtol);
     verify_stats st;
     *ok = verify_close(ref, o, n, atol, rtol, "o", &st, log);
     free(ref);
