@@ -136,7 +136,7 @@ static void roofline_part(const decode_params *p, const mem_t *m, const mem_t *a
                "\n", g->name, g->tflops, g->tbps, g->tflops / g->tbps, 100 * fpb * g->tbps / g->tflops);
     }
     printf("  (%s; the A100's from its data sheet)\nMemory-bound by far: the time is bytes / bandwidth, so a decode "
-           "kernel is judged in TB/s.\n\nHow many splits: ~%d pieces of work per SM, S = ⌈%d·SMs / (B·Hkv)⌉, "
+           "kernel is judged in TB/s.\n\nHow many splits: up to %d pieces of work per SM, S = ⌊%d·SMs / (B·Hkv)⌋, "
            "no split under %d rows:\n", decode_gpus[2].source, WAVES, WAVES, MIN_SPLIT_ROWS);
     size_t shapes[][3] = {{p->B, p->Hkv, p->N}, {1, 8, 4096}, {16, 8, 4096}, {1, 32, 131072}};
     for (size_t i = 0; i < 4; i++)

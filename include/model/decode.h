@@ -110,12 +110,12 @@ typedef struct {
 void decode_closed_form(const decode_params *p, decode_io *out);
 
 /* ---- what the lesson reasons with ---------------------------------------------------------------------------- */
-/* Splits to cover a GPU: enough (b, KV head, split) pieces for waves full waves of sms, S = ⌈waves·sms/(B·Hkv)⌉,
- * but no split shorter than min_rows cache rows (then S = ⌊N/min_rows⌋), and at least 1. Inline: the CUDA host code
- * uses the same rule without linking the simulator. */
+/* Splits to cover a GPU: as many (b, KV head, split) pieces as fill `waves` a SM without passing it, S =
+ * ⌊waves·sms/(B·Hkv)⌋ (a partial second wave would run at the end, alone), no split shorter than min_rows cache
+ * rows (then S = ⌊N/min_rows⌋), and at least 1. Inline: the CUDA host code uses the same rule without the simulator. */
 static inline size_t decode_suggest_splits(size_t sms, size_t B, size_t Hkv, size_t N, size_t waves, size_t min_rows)
 {
-    size_t pieces = B * Hkv > 0 ? B * Hkv : 1, S = (waves * sms + pieces - 1) / pieces;
+    size_t pieces = B * Hkv > 0 ? B * Hkv : 1, S = waves * sms / pieces;
     size_t cap = N / (min_rows ? min_rows : 1);
     cap = cap ? cap : 1;
     S = S < cap ? S : cap;
