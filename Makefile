@@ -144,14 +144,19 @@ run-tests: all $(TEST_BIN)
 clean:
 	rm -rf build $(foreach r,$(LESSON_ROWS),lesson$(word 1,$(subst :, ,$(r))))
 
+# make help: the targets from the fragments' HELP_LINES, the lessons from lessons.def (the list the build uses).
+LESSON_HELP := $(shell sed -n 's/^LESSON(\([0-9][0-9]\), *[a-z0-9_]*, *\([a-z]*\), *"\(.*\)")$$/  .\/lesson\1  [\2]  \3/p' lessons/lessons.def | sed 's/ /_/g')
 help:
 	@echo "flashlab targets:"
-	@echo "  make            build the library and the lessons (./lesson01 ... ./lesson07)"
-	@echo "  make demo       build and run ./lesson03, the tiling trace"
+	@echo "  make            build the library and every lesson (the CUDA ones where nvcc is found)"
+	@echo "  make cpu        build the library and the CPU lessons only"
+	@echo "  make demo       build the CPU side and run ./lesson03, the tiling trace"
 	@echo "  make test       run every Check suite (CK_RUN_SUITE=mem make test runs one)"
 	@echo "  make SAN=1 test the same under ASan + UBSan"
 	@echo "  make clean      remove build/ and the lesson binaries"
 	@$(foreach line,$(HELP_LINES),echo "  $(subst _, ,$(line))";)
+	@echo "lessons (lessons/lessons.def; [cuda] ones need nvcc to build and a GPU to run):"
+	@$(foreach line,$(LESSON_HELP),echo "$(subst _, ,$(line))";)
 
 -include $(SIM_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(LESSON_NOMAIN:.o=.d)
 -include $(foreach r,$(CPU_LESSONS),$(BUILD)/$(basename $(call lesson_src,$(r))).d)

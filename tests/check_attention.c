@@ -1,5 +1,6 @@
 /* check_attention.c — every forward algorithm's O (and L, or m and l) against the double-precision reference, with
- * Tri Dao's tolerance method for fp16/bf16; masked rows without NaN; bad shapes and a small SRAM exit with 2. */
+ * Tri Dao's tolerance method for fp16/bf16; masked rows without NaN; FA2's exported row update is the forward's;
+ * every algorithm's pseudocode; bad shapes and a small SRAM exit with 2, a caller's bug with 4. */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <math.h>
@@ -13,10 +14,9 @@
 #include "util.h"
 #include "verify.h"
 
-/* Tri Dao's method: an algorithm computing in dtype dt may err (max abs, against fp64) at most ERR_FACTOR times
- * what a materialized implementation in dt errs (ref_attention_lowp), plus a floor for the case where that
- * reference happens to be nearly exact (N = 1, say). */
-#define ERR_FACTOR 2.0
+/* Tri Dao's method (verify_tridao_bound): an algorithm computing in dtype dt may err (max abs, against fp64) at most
+ * ORACLE_TRIDAO_FACTOR times what a materialized implementation in dt errs (ref_attention_lowp), plus a floor for
+ * the case where that reference happens to be nearly exact (N = 1, say). */
 #define FLOOR_ROUNDINGS 2.0   /* floor: two roundings in dt of the largest output element, 2 u max|O| */
 /* flash1 writes Oi back to HBM after every key block, so a dt store rounds it Tc times; each rounding adds at most
  * u*|O| <= u*max|V|, carried on with weight l_old e^(m_old - m_new) / l_new <= 1: at most Tc*u*max|V| more. */
@@ -24,7 +24,7 @@
 /* L = m + log l is fp32 arithmetic on chip in every dtype (the inputs are the same rounded values the reference
  * sees): dot products of d terms and a sum of N exponentials, ~100 fp32 ulps of the largest logit at most. */
 #define L_RTOL 1e-5
-/* Logits scaled up to this size (the issue's ±1e4): softmax is then nearly one-hot. */
+/* Logits scaled up to ±1e4, far past what exp() holds unshifted: softmax is then nearly one-hot. */
 #define BIG_LOGIT 1e4
 
 typedef struct {
@@ -116,7 +116,7 @@ static void check_algo(const shape *s, attn_algo a, dtype_t dt, bool causal, boo
     float *o = malloc(n * sizeof *o), *L = malloc(nl * sizeof *L), *l = malloc(nl * sizeof *l);
     hbm_download(t.out, o);
     double u = dtype_eps(dt);
-    double tol = ERR_FACTOR * pr->err_low + FLOOR_ROUNDINGS * u * pr->omax;
+    double tol = verify_tridao_bound(pr->err_low, FLOOR_ROUNDINGS * u * pr->omax);
     if (a == ATTN_FLASH1 && dt != DTYPE_FP32)
         tol += FLASH1_ROUNDTRIPS(ceil_div(s->N, p.Bc), u, pr->vmax);
     char name[160];
@@ -125,7 +125,7 @@ static void check_algo(const shape *s, attn_algo a, dtype_t dt, bool causal, boo
     verify_stats st;
     bool ok = verify_close(pr->O, o, n, tol, 0, name, &st, NULL);
     ck_assert_msg(ok, "%s: max abs err %.3g (%zu NaN) > %.3g = %g x materialized %s error %.3g + floor", name,
-                  st.max_abs, st.nan, tol, ERR_FACTOR, dtype_name(dt), pr->err_low);
+                  st.max_abs, st.nan, tol, ORACLE_TRIDAO_FACTOR, dtype_name(dt), pr->err_low);
 
     /* Saved statistics: flash2's L, flash1's m and l (L = m + log l). */
     if (a != ATTN_STANDARD) {
@@ -250,6 +250,106 @@ START_TEST(masked_rows_have_no_nan)
 }
 END_TEST
 
+/* attn_flash2_row_update is the very code attn_forward runs for FA2 lines 9-10: walking one head's rows with it
+ * (scores computed the simulator's way, fp32, in index order) and dividing by l at the end (line 12) gives attn_forward's
+ * O bit for bit, causal or not, ragged blocks included. This is how a lesson shows FA2's state without copying it. */
+START_TEST(flash2_row_update_is_the_forward)
+{
+    enum { N = 13, D = 5, BR = 4, BC = 3 };
+    for (int causal = 0; causal < 2; causal++) {
+        float q[N * D], k[N * D], v[N * D], o[N * D];
+        rng_t r;
+        rng_seed(&r, 99 + (uint64_t)causal);
+        rng_fill_normal(&r, q, N * D, 1.0f);
+        rng_fill_normal(&r, k, N * D, 1.0f);
+        rng_fill_normal(&r, v, N * D, 1.0f);
+        attn_params p = {.algo = ATTN_FLASH2, .B = 1, .N = N, .H = 1, .d = D, .causal = causal, .Br = BR, .Bc = BC};
+        mem_t *m = mem_create(1 << 16, false);
+        attn_tensors t = attn_alloc(m, &p, DTYPE_FP32, false);
+        hbm_upload(t.q, q);
+        hbm_upload(t.k, k);
+        hbm_upload(t.v, v);
+        attn_forward(m, &p, &t);
+        hbm_download(t.out, o);
+        float scale = (float)(1.0 / sqrt((double)D));
+        for (size_t row = 0; row < N; row++) {
+            float mi = -INFINITY, li = 0, oi[D] = {0}, s[BC];
+            size_t last = causal ? (row / BR + 1) * BR - 1 : N - 1;   /* the row block's last query */
+            for (size_t k0 = 0; k0 < N && k0 <= last; k0 += BC) {    /* causal: later key blocks are skipped */
+                size_t kc = min_size(BC, N - k0);
+                for (size_t c = 0; c < kc; c++) {
+                    float acc = 0;
+                    for (size_t x = 0; x < D; x++)
+                        acc += q[row * D + x] * k[(k0 + c) * D + x];
+                    s[c] = causal && k0 + c > row ? -INFINITY : scale * acc;
+                }
+                attn_flash2_row_update(s, kc, v + k0 * D, D, &mi, &li, oi);
+            }
+            ck_assert(li > 0);
+            for (size_t x = 0; x < D; x++)
+                ck_assert_msg(oi[x] / li == o[row * D + x], "causal=%d O[%zu][%zu]: row update %.9g, forward %.9g",
+                              causal, row, x, oi[x] / li, o[row * D + x]);
+        }
+        attn_free(m, &t);
+        mem_destroy(m);
+    }
+}
+END_TEST
+
+/* A tile whose scores are all masked leaves a fresh row untouched and NaN-free (the -inf guard), and a later tile
+ * with a real score takes over with alpha = 0. */
+START_TEST(flash2_row_update_guards_minus_inf)
+{
+    float s[2] = {-INFINITY, -INFINITY}, V[4] = {1, 2, 3, 4}, mi = -INFINITY, li = 0, oi[2] = {0, 0};
+    attn_flash2_row_update(s, 2, V, 2, &mi, &li, oi);
+    ck_assert(mi == -INFINITY);
+    ck_assert_float_eq(li, 0);
+    ck_assert(oi[0] == 0 && oi[1] == 0 && s[0] == 0 && s[1] == 0);
+    float s2[1] = {0.5f};
+    attn_flash2_row_update(s2, 1, V + 2, 2, &mi, &li, oi);
+    ck_assert_float_eq(mi, 0.5f);
+    ck_assert_float_eq(li, 1);
+    ck_assert_float_eq(oi[0], 3);
+    ck_assert_float_eq(oi[1], 4);
+}
+END_TEST
+
+/* Every row of the table carries the paper's pseudocode, and the line numbers the code and its traces cite point at
+ * the line that says so. */
+START_TEST(pseudocode_matches_the_cited_lines)
+{
+    static const struct {
+        attn_algo a;
+        bool bw;
+        size_t line;      /* 1-based, as the papers and the code's comments number them */
+        const char *says;
+    } cited[] = {
+        {ATTN_STANDARD, false, 2, "softmax(S)"}, {ATTN_STANDARD, true, 5, "dK = dS^T Q"},
+        {ATTN_FLASH1, false, 6, "Load Kj, Vj"},  {ATTN_FLASH1, false, 8, "Load Qi, Oi, li, mi"},
+        {ATTN_FLASH1, false, 13, "mi <- mi_new"}, {ATTN_FLASH1, true, 10, "Load Qi, Oi, dOi, dQi, li, mi"},
+        {ATTN_FLASH1, true, 21, "dQi <- dQi + tau dSij Kj"}, {ATTN_FLASH1, true, 24, "dKj <- dKj~"},
+        {ATTN_FLASH2, false, 4, "Load Qi"},      {ATTN_FLASH2, false, 7, "Load Kj, Vj"},
+        {ATTN_FLASH2, false, 13, "Li = mi(Tc) + log"}, {ATTN_FLASH2, true, 4, "D = rowsum(dO o O)"},
+        {ATTN_FLASH2, true, 15, "dQi <- dQi + dSij(j) Kj"}, {ATTN_FLASH2, true, 18, "Write dKj, dVj"},
+    };
+    for (int a = 0; a < ATTN_NALGOS; a++)
+        for (int bw = 0; bw < 2; bw++) {
+            const attn_pseudocode *pc = attn_algo_pseudocode((attn_algo)a, bw);
+            ck_assert_msg(pc->title && *pc->title && pc->require && *pc->require && pc->n >= 4, "%s %s",
+                          attn_algo_name((attn_algo)a), bw ? "backward" : "forward");
+            for (size_t k = 0; k < pc->n; k++)
+                ck_assert(pc->line[k] && *pc->line[k]);
+            ck_assert_msg(strstr(pc->line[pc->n - 1], "Return"), "%s: the last line returns", pc->title);
+        }
+    for (size_t c = 0; c < sizeof cited / sizeof cited[0]; c++) {
+        const attn_pseudocode *pc = attn_algo_pseudocode(cited[c].a, cited[c].bw);
+        ck_assert_uint_le(cited[c].line, pc->n);
+        ck_assert_msg(strstr(pc->line[cited[c].line - 1], cited[c].says), "%s line %zu: '%s' does not say '%s'",
+                      pc->title, cited[c].line, pc->line[cited[c].line - 1], cited[c].says);
+    }
+}
+END_TEST
+
 /* ---- limits: one line on stderr, exit 2 ---------------------------------------------------------------------- */
 
 static void quiet(void) { (void)!freopen("/dev/null", "w", stderr); }
@@ -297,6 +397,28 @@ START_TEST(overflowing_shape_exits)
 }
 END_TEST
 
+/* A caller's bug, not the user's input: exit 4 (FL_EXIT_INTERNAL). */
+START_TEST(unknown_algorithm_is_internal)
+{
+    quiet();
+    attn_params p = {.algo = ATTN_NALGOS, .B = 1, .N = 8, .H = 1, .d = 4, .Br = 4, .Bc = 4};
+    mem_t *m = mem_create(1 << 20, true);
+    attn_tensors t = attn_alloc(m, &p, DTYPE_FP32, false);
+    attn_forward(m, &p, &t);
+}
+END_TEST
+
+START_TEST(missing_tensor_is_internal)
+{
+    quiet();
+    attn_params p = {.algo = (attn_algo)_i, .B = 1, .N = 8, .H = 1, .d = 4, .Br = 4, .Bc = 4};
+    mem_t *m = mem_create(1 << 20, true);
+    attn_tensors t = attn_alloc(m, &p, DTYPE_FP32, false);   /* no dO, dQ, dK, dV: not allocated for backward */
+    attn_forward(m, &p, &t);
+    attn_backward(m, &p, &t);
+}
+END_TEST
+
 START_TEST(choose_blocks_reports)
 {
     char err[256];
@@ -326,6 +448,21 @@ START_TEST(choose_blocks_reports)
 }
 END_TEST
 
+/* Tri Dao's criterion, named once in the oracle: at most ORACLE_TRIDAO_FACTOR times the baseline, NaN never. */
+START_TEST(tridao_criterion)
+{
+    ck_assert(verify_tridao(0.0, 0.0));
+    ck_assert(verify_tridao(ORACLE_TRIDAO_FACTOR * 0.125, 0.125));
+    ck_assert(!verify_tridao(nextafter(ORACLE_TRIDAO_FACTOR * 0.125, 1.0), 0.125));
+    ck_assert(!verify_tridao(NAN, 0.125));
+    ck_assert(!verify_tridao(0.0, NAN));
+    ck_assert(!verify_tridao(INFINITY, 0.125));
+    ck_assert(verify_tridao(1.0, INFINITY));   /* an infinite baseline bounds nothing away: the caller's to refuse */
+    ck_assert_double_eq(verify_tridao_bound(0.25, 0.5), ORACLE_TRIDAO_FACTOR * 0.25 + 0.5);
+    ck_assert(isnan(verify_tridao_bound(NAN, 0.5)));
+}
+END_TEST
+
 Suite *attention_suite(void)
 {
     Suite *s = suite_create("attention");
@@ -335,12 +472,20 @@ Suite *attention_suite(void)
     tcase_add_test(tc, standard_is_the_materialized_reference);
     tcase_add_test(tc, flash1_pays_for_its_writebacks);
     tcase_add_test(tc, masked_rows_have_no_nan);
+    tcase_add_test(tc, tridao_criterion);
+    tcase_add_test(tc, flash2_row_update_is_the_forward);
+    tcase_add_test(tc, flash2_row_update_guards_minus_inf);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("Table");
+    tcase_add_test(tc, pseudocode_matches_the_cited_lines);
     suite_add_tcase(s, tc);
     tc = tcase_create("Limits");
     tcase_add_loop_exit_test(tc, sram_too_small_exits, 2, 0, ATTN_NALGOS);
     tcase_add_exit_test(tc, zero_size_exits, 2);
     tcase_add_exit_test(tc, block_larger_than_n_exits, 2);
     tcase_add_exit_test(tc, overflowing_shape_exits, 2);
+    tcase_add_exit_test(tc, unknown_algorithm_is_internal, 4);
+    tcase_add_loop_exit_test(tc, missing_tensor_is_internal, 4, 0, ATTN_NALGOS);
     tcase_add_test(tc, choose_blocks_reports);
     suite_add_tcase(s, tc);
     return s;

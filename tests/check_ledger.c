@@ -138,7 +138,7 @@ END_TEST
 
 START_TEST(paper_formulas)
 {
-    /* The issue's formulas, per head, written out here independently of attn_io_closed_form:
+    /* The papers' formulas, per head, written out here independently of attn_io_closed_form:
      * flash1 reads 2Nd + Tc(2Nd + 2N), writes (Nd + 2N) + Tc(Nd + 2N); flash2 reads Nd + 2Nd Tr, writes Nd + N;
      * standard moves exactly 4 N^2 elements of S and P when a row fits its softmax buffer. */
     for (size_t k = 0; k < NSHAPES; k++) {

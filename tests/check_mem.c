@@ -272,7 +272,7 @@ Suite *mem_suite(void)
     tc = tcase_create("Capacity");
     tcase_add_exit_test(tc, sram_capacity_is_enforced, 2);
     tcase_add_test(tc, sram_exactly_full_is_fine);
-    tcase_add_exit_test(tc, load_outside_tensor_dies, 2);
+    tcase_add_exit_test(tc, load_outside_tensor_dies, 4);   /* an algorithm's bug, not the user's input */
     tcase_add_exit_test(tc, overflowing_tensor_dies, 2);
     suite_add_tcase(s, tc);
     tc = tcase_create("Trace");

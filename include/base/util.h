@@ -1,7 +1,8 @@
 /* util.h — small helpers every module leans on: fatal errors, checked allocation, checked size arithmetic.
  *
  * Errors in flashlab follow one rule: bad input is the user's mistake and gets one line on stderr and exit
- * status 2 (fl_fatal). Running out of host memory is reported the same way, never as a crash.
+ * status 2 (fl_fatal). Running out of host memory is reported the same way, never as a crash. A broken invariant
+ * of flashlab itself (a bug, never the user's input) is fl_internal: one line, exit status 4.
  *
  *   float *x = xmalloc(n * sizeof *x);            // dies with file:line if the host has no memory
  *   size_t nn; if (!size_mul_ok(N, N, &nn)) ...   // N*N would overflow size_t
@@ -22,6 +23,8 @@ const char *fl_progname(void);
 
 /* Print "prog: error: <message>" as one line on stderr and exit(FL_EXIT_USAGE). */
 _Noreturn void fl_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "prog: internal error: <message>" as one line on stderr and exit(FL_EXIT_INTERNAL). */
+_Noreturn void fl_internal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* malloc/calloc that never return NULL: on failure they call fl_fatal naming the caller's file and line. */
 #define xmalloc(n) fl_xmalloc((n), __FILE__, __LINE__)

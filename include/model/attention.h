@@ -18,6 +18,20 @@
  * OpenMP runs heads in parallel (and flash2's query blocks, which its loop order makes independent); each worker
  * has its own SRAM of capacity M and ledger, joined exactly. With a trace or observer attached, everything runs on
  * one thread in program order, so traces are deterministic.
+ *
+ * The algorithms are one table (include/model/algos.def: one row each). In sim/model the files depend on each other
+ * in one direction only, with no circle:
+ *
+ *   attention.c         the public API below: the table of rows, dispatch, block choice, tensors, closed-form scaling
+ *      |  uses the rows (attn_algo_<name>) of
+ *      v
+ *   attn_standard.c  attn_flash1.c  attn_flash2.c    one algorithm each: plans, forward, backward, closed forms,
+ *      |  (none uses another, nor attention.c)      pseudocode, and the row that names them
+ *      v
+ *   attn_common.c (+ attn_common.h)   what they share: the row's type, the parallel runner, SRAM plans, tile
+ *                                      arithmetic, closed-form helpers, parameter checks
+ *
+ * Adding an algorithm: one row in algos.def, one file sim/model/attn_<name>.c (see attn_common.h).
  */
 #ifndef FLASHLAB_ATTENTION_H
 #define FLASHLAB_ATTENTION_H
@@ -29,10 +43,19 @@
 #include "blocks.h"
 #include "mem.h"
 
-typedef enum { ATTN_STANDARD, ATTN_FLASH1, ATTN_FLASH2, ATTN_NALGOS } attn_algo;
+typedef enum {
+#define ATTN_ALGO(ID, name) ATTN_##ID,
+#include "algos.def"
+#undef ATTN_ALGO
+    ATTN_NALGOS
+} attn_algo;
 
-const char *attn_algo_name(attn_algo a);                 /* "standard", "flash1", "flash2" */
+const char *attn_algo_name(attn_algo a);                 /* "standard", "flash1", "flash2"; "unknown" outside */
 int attn_algo_parse(const char *s, attn_algo *out);      /* 0 ok, -1 unknown */
+
+/* The most tiles one call may walk: a count-only walk costs ~65 ns a tile on one core, so 2^27 tiles is ~10 s;
+ * more is a wait, not a lesson. Lessons refuse shapes past it (a sweep of many runs takes a fraction of it). */
+#define ATTN_MAX_TILES ((uint64_t)1 << 27)
 
 typedef struct {
     attn_algo algo;
@@ -51,6 +74,8 @@ typedef struct {
     hbm_tensor *P;                     /* (B, H, N, N) storage dtype: standard's probabilities, kept for backward */
     hbm_tensor *S;                     /* (B, H, N, N) standard's scores: live only inside attn_forward */
     hbm_tensor *dout, *dq, *dk, *dv;   /* backward: (B, N, H, d) */
+    hbm_tensor *dP, *dS, *D;           /* backward intermediates, live only inside attn_backward: standard's dP, dS
+                                        * (B, H, N, N); flash2's D = rowsum(dO o O) (B, H, N) */
 } attn_tensors;
 
 /* The SRAM buffers an algorithm allocates, in order, at its peak: the simulator allocates exactly these, the CUDA
@@ -121,6 +146,22 @@ typedef struct {
     unsigned softmax_passes; /* standard: reads of each row of S by its softmax (1 if a row fits, else 3) */
 } attn_io;
 void attn_io_closed_form(const attn_params *p, bool backward, attn_io *out);
+
+/* FlashAttention-2's row update (FA2 Alg.1 lines 9-10) for one query row of a tile, the code attn_forward runs:
+ * s holds the row's kc scores (overwritten with P~ = exp(s - m_new)); Vj is kc x d; *mi, *li are the row's running
+ * max and sum; oi is its d-vector accumulator (unnormalized). Does m_new = max(*mi, max s),
+ * alpha = exp(*mi - m_new) (0 when both are -inf), *li = alpha (*li) + sum P~, oi = alpha oi + P~ Vj, *mi = m_new. */
+void attn_flash2_row_update(float *s, size_t kc, const float *Vj, size_t d, float *mi, float *li, float *oi);
+
+/* The paper's pseudocode of one pass, for lessons and traces to print beside what runs: line[k] is the paper's line
+ * k + 1, the number the code's comments and its mem_note trace lines cite. */
+typedef struct {
+    const char *title;          /* "FlashAttention-2 forward (Dao 2023, Algorithm 1)" */
+    const char *require;        /* its "Require:" line */
+    const char *const *line;
+    size_t n;
+} attn_pseudocode;
+const attn_pseudocode *attn_algo_pseudocode(attn_algo a, bool backward);
 
 /* Causal block skipping: tile (i, j) holds queries i*Br .. min((i+1)*Br, N)-1 and keys from j*Bc; it is skipped
  * (no loads, no stores) when its first key comes after its last query. Standard attention never skips. */

@@ -43,5 +43,10 @@ int blocks_choose(size_t M_bytes, size_t N, size_t d, dtype_t dt, size_t Br_req,
                   block_choice *out, char *err, size_t errlen);
 int blocks_choose_rule(size_t M_bytes, size_t N, size_t d, dtype_t dt, size_t Br_req, size_t Bc_req,
                        sram_need_fn need, block_rule rule, block_choice *out, char *err, size_t errlen);
+/* The same with a need function that takes a context (one algorithm's pass, in attention.c): need(ctx, Br, ...). */
+typedef size_t (*sram_need_ctx_fn)(const void *ctx, size_t Br, size_t Bc, size_t d, dtype_t dt);
+int blocks_choose_ctx(size_t M_bytes, size_t N, size_t d, dtype_t dt, size_t Br_req, size_t Bc_req,
+                      sram_need_ctx_fn need, const void *ctx, block_rule rule, block_choice *out, char *err,
+                      size_t errlen);
 
 #endif

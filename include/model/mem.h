@@ -68,7 +68,6 @@ hbm_tensor *hbm_alloc_bhn(mem_t *m, const char *name, dtype_t dt, size_t B, size
 hbm_tensor *hbm_alloc_bhnn(mem_t *m, const char *name, dtype_t dt, size_t B, size_t H, size_t N);
 void hbm_free(mem_t *m, hbm_tensor *t);       /* releases storage; the tensor's counts stay in the ledger */
 
-const char *hbm_name(const hbm_tensor *t);
 dtype_t hbm_dtype(const hbm_tensor *t);
 size_t hbm_numel(const hbm_tensor *t);
 hbm_mat hbm_whole(hbm_tensor *t);                       /* LAYOUT_MAT: the whole rows x cols matrix */

@@ -13,16 +13,30 @@ static const char *progname = "flashlab";
 void fl_set_progname(const char *name) { progname = name; }
 const char *fl_progname(void) { return progname; }
 
+static void say(const char *what, const char *fmt, va_list ap)
+{
+    fflush(stdout);
+    fprintf(stderr, "%s: %s: ", progname, what);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void fl_fatal(const char *fmt, ...)
 {
     va_list ap;
-    fflush(stdout);
-    fprintf(stderr, "%s: error: ", progname);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    say("error", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     exit(FL_EXIT_USAGE);
+}
+
+void fl_internal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    say("internal error", fmt, ap);
+    va_end(ap);
+    exit(FL_EXIT_INTERNAL);
 }
 
 void *fl_xmalloc(size_t n, const char *file, int line)

@@ -1,7 +1,8 @@
-/* attn_standard.c — Algorithm 0, standard attention, honest under the SRAM limit.
+/* attn_standard.c — standard attention, honest under the SRAM limit: the FlashAttention paper's Algorithm 0
+ * (forward) and Algorithm 3 (backward), their SRAM plans and closed-form ledgers.
  *
- * The paper's Algorithm 0 as three kernels, each tiled to fit in SRAM, each handing its result to the next through
- * HBM (attention.h lists each phase's buffers):
+ * Forward: Algorithm 0 as three kernels, each tiled to fit in SRAM, each handing its result to the next through HBM
+ * (attention.h lists each phase's buffers):
  *   phase "S"        S = scale Q K^T tile by tile (Qi, Kj -> Sij), written to HBM (B, H, N, N) in the storage dtype,
  *                    like PyTorch's fp16 matmul output
  *   phase "softmax"  each row of S read back, P = softmax(S) written; causal masking is applied here
@@ -10,18 +11,117 @@
  * three passes (max, sum, normalize), and reads S three times. No causal skipping: standard attention still
  * materializes and reads all N^2 scores, masked or not. S is freed after the softmax (so mem_hbm_peak is honest);
  * P stays in HBM for the backward pass.
+ *
+ * Backward: every line of Algorithm 3 is its own pass over tiles of Br query rows x Bc key rows, and everything
+ * N x N (P, dP, dS) goes through HBM. Heads run in parallel.
  */
-#include <math.h>
+#include <string.h>
 
-#include "attn_internal.h"
-#include "util.h"
+#include "attn_common.h"
+
+/* ---- SRAM plans ----------------------------------------------------------------------------------------------- */
+
+/* The forward phases' buffers, in allocation order; the code takes them by the same indices. */
+enum { S_Qi, S_Kj, S_Sij };
+enum { SM_Si };
+enum { PV_Pij, PV_Vj, PV_Oi };
+
+const char *const attn_standard_phase[ATTN_STANDARD_PHASES] = {"S", "softmax", "PV"};
+
+void attn_standard_plan(int phase, size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out)
+{
+    *out = (sram_plan){.n = 0};
+    switch (phase) {
+    case 0:   /* S = scale Q K^T, tile by tile; Sij accumulates in fp32 and is stored rounded to dt */
+        attn_plan_add(out, S_Qi, "Qi", Br, d, dt);
+        attn_plan_add(out, S_Kj, "Kj", Bc, d, dt);
+        attn_plan_add(out, S_Sij, "Sij", Br, Bc, DTYPE_FP32);
+        break;
+    case 1:   /* softmax: a row of S, or a chunk of Br*Bc of one, in fp32 (the row max and sum are registers) */
+        attn_plan_add(out, SM_Si, "Si", Br, Bc, DTYPE_FP32);
+        break;
+    case 2:   /* O = P V, tile by tile; Oi accumulates in fp32 */
+        attn_plan_add(out, PV_Pij, "Pij", Br, Bc, dt);
+        attn_plan_add(out, PV_Vj, "Vj", Bc, d, dt);
+        attn_plan_add(out, PV_Oi, "Oi", Br, d, DTYPE_FP32);
+        break;
+    default:
+        fl_internal("standard attention has no phase %d", phase);
+    }
+}
+
+/* Algorithm 3's five lines are five separate passes, each with its own buffers; tiles loaded from HBM keep the
+ * storage dtype, tiles computed on chip and the accumulators are fp32. Lines 1, 4 and 5 share one shape: an
+ * accumulator, a tile of an N x N tensor, and a block of rows of an N x d one. */
+#define BWD_LINES 5
+enum { ACC, TILE, ROWS };                     /* lines 1, 4, 5 */
+enum { L2_dOi, L2_Vj, L2_dPij };              /* line 2 */
+enum { L3_Di, L3_Pij, L3_dPij, L3_dSij };     /* line 3 */
+
+static void bwd_line_plan(int line, size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *pl)
+{
+    *pl = (sram_plan){.n = 0};
+    switch (line) {
+    case 1:
+        attn_plan_add(pl, ACC, "dVj", Bc, d, DTYPE_FP32);
+        attn_plan_add(pl, TILE, "Pij", Br, Bc, dt);
+        attn_plan_add(pl, ROWS, "dOi", Br, d, dt);
+        break;
+    case 2:
+        attn_plan_add(pl, L2_dOi, "dOi", Br, d, dt);
+        attn_plan_add(pl, L2_Vj, "Vj", Bc, d, dt);
+        attn_plan_add(pl, L2_dPij, "dPij", Br, Bc, DTYPE_FP32);
+        break;
+    case 3:
+        attn_plan_add(pl, L3_Di, "Di", Br, 1, DTYPE_FP32);
+        attn_plan_add(pl, L3_Pij, "Pij", Br, Bc, dt);
+        attn_plan_add(pl, L3_dPij, "dPij", Br, Bc, dt);
+        attn_plan_add(pl, L3_dSij, "dSij", Br, Bc, DTYPE_FP32);
+        break;
+    case 4:
+        attn_plan_add(pl, ACC, "dQi", Br, d, DTYPE_FP32);
+        attn_plan_add(pl, TILE, "dSij", Br, Bc, dt);
+        attn_plan_add(pl, ROWS, "Kj", Bc, d, dt);
+        break;
+    case 5:
+        attn_plan_add(pl, ACC, "dKj", Bc, d, DTYPE_FP32);
+        attn_plan_add(pl, TILE, "dSij", Br, Bc, dt);
+        attn_plan_add(pl, ROWS, "Qi", Br, d, dt);
+        break;
+    default:
+        fl_internal("standard attention's backward has no line %d", line);
+    }
+}
+
+/* The peak is the hungriest of the passes (the first of equals). */
+static void fwd_plan(size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out)
+{
+    *out = (sram_plan){.n = 0};
+    for (int ph = 0; ph < ATTN_STANDARD_PHASES; ph++) {
+        sram_plan x;
+        attn_standard_plan(ph, Br, Bc, d, dt, &x);
+        attn_plan_max(out, &x);
+    }
+}
+
+static void bwd_plan(size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out)
+{
+    *out = (sram_plan){.n = 0};
+    for (int line = 1; line <= BWD_LINES; line++) {
+        sram_plan x;
+        bwd_line_plan(line, Br, Bc, d, dt, &x);
+        attn_plan_max(out, &x);
+    }
+}
+
+/* ---- forward: Algorithm 0 ------------------------------------------------------------------------------------- */
 
 /* Phase S, one head: for each Qi, stream every Kj; Sij = scale Qi Kj^T in fp32, stored rounded to the dtype. */
 static void s_head(mem_t *m, const attn_params *p, attn_tensors *t, float *const *buf, size_t item)
 {
     size_t b = item / p->H, h = item % p->H, N = p->N, d = p->d;
     hbm_mat Q = hbm_head(t->q, b, h), K = hbm_head(t->k, b, h), S = hbm_head(t->S, b, h);
-    float *Qi = buf[STD_S_Qi], *Kj = buf[STD_S_Kj], *Sij = buf[STD_S_Sij];
+    float *Qi = buf[S_Qi], *Kj = buf[S_Kj], *Sij = buf[S_Sij];
     float scale = attn_scale(p);
     bool real = !mem_count_only(m);
 
@@ -32,14 +132,8 @@ static void s_head(mem_t *m, const attn_params *p, attn_tensors *t, float *const
             size_t kc = min_size(p->Bc, N - k0);
             mem_step(m, (long)i, (long)j, "S tile");
             hbm_load_rows(m, Kj, K, k0, kc, "Kj");
-            if (real)
-                for (size_t r = 0; r < qr; r++)
-                    for (size_t c = 0; c < kc; c++) {
-                        float acc = 0;
-                        for (size_t x = 0; x < d; x++)
-                            acc += Qi[r * d + x] * Kj[c * d + x];
-                        Sij[r * kc + c] = scale * acc;
-                    }
+            if (real)   /* no mask here: the softmax applies it */
+                attn_scores(Sij, Qi, Kj, qr, kc, d, scale, false, q0, k0);
             mem_compute(m, "Sij = scale Qi Kj^T", 2 * (uint64_t)qr * kc * d, 0);
             hbm_store_tile(m, S, q0, qr, k0, kc, Sij, "Sij");
         }
@@ -54,7 +148,7 @@ static void softmax_head(mem_t *m, const attn_params *p, attn_tensors *t, float 
 {
     size_t b = item / p->H, h = item % p->H, N = p->N, C = p->Br * p->Bc;
     hbm_mat S = hbm_head(t->S, b, h), P = hbm_head(t->P, b, h);
-    float *Si = buf[STD_SM_Si];
+    float *Si = buf[SM_Si];
     bool real = !mem_count_only(m);
 
     for (size_t q = 0; q < N; q++) {
@@ -110,7 +204,7 @@ static void pv_head(mem_t *m, const attn_params *p, attn_tensors *t, float *cons
 {
     size_t b = item / p->H, h = item % p->H, N = p->N, d = p->d;
     hbm_mat P = hbm_head(t->P, b, h), V = hbm_head(t->v, b, h), O = hbm_head(t->out, b, h);
-    float *Pij = buf[STD_PV_Pij], *Vj = buf[STD_PV_Vj], *Oi = buf[STD_PV_Oi];
+    float *Pij = buf[PV_Pij], *Vj = buf[PV_Vj], *Oi = buf[PV_Oi];
     bool real = !mem_count_only(m);
 
     for (size_t i = 0, q0 = 0; q0 < N; i++, q0 += p->Br) {
@@ -134,12 +228,13 @@ static void pv_head(mem_t *m, const attn_params *p, attn_tensors *t, float *cons
     }
 }
 
-void standard_forward(mem_t *m, const attn_params *p, attn_tensors *t)
+static void forward(mem_t *m, const attn_params *p, attn_tensors *t)
 {
     static const attn_item_fn phase_fn[ATTN_STANDARD_PHASES] = {s_head, softmax_head, pv_head};
     dtype_t dt = hbm_dtype(t->q);
     size_t heads = p->B * p->H;
 
+    attn_need(t->P, "P", "standard");
     t->S = hbm_alloc_bhnn(m, "S", dt, p->B, p->H, p->N);
     for (int ph = 0; ph < ATTN_STANDARD_PHASES; ph++) {
         sram_plan plan;
@@ -155,3 +250,252 @@ void standard_forward(mem_t *m, const attn_params *p, attn_tensors *t)
         }
     }
 }
+
+/* ---- backward: Algorithm 3 ------------------------------------------------------------------------------------ */
+
+/* Alg.3 lines 1, 4 and 5: an fp32 accumulator X for one block, summed over the tiles of its block column
+ * (by_key: X = dVj or dKj, X += alpha Aij^T Bi over i) or block row (X = dQi, X += alpha Aij Bj over j), then
+ * written once. A is N x N (P or dS), B is N x d (dO, K or Q). */
+static void accumulate(mem_t *m, const attn_params *p, int line, hbm_mat A, hbm_mat B, hbm_mat X, float alpha,
+                       bool by_key, const char *what)
+{
+    size_t N = p->N, d = p->d, Br = p->Br, Bc = p->Bc, Tr = ceil_div(N, Br), Tc = ceil_div(N, Bc);
+    bool real = !mem_count_only(m);
+    sram_plan pl;
+    float *buf[3];
+    bwd_line_plan(line, Br, Bc, d, hbm_dtype(A.t), &pl);
+    attn_plan_alloc(m, &pl, buf);
+    float *acc = buf[ACC], *Aij = buf[TILE], *Bk = buf[ROWS];
+    size_t To = by_key ? Tc : Tr, Ti = by_key ? Tr : Tc, Bo = by_key ? Bc : Br;
+    for (size_t o = 0; o < To; o++) {
+        memset(acc, 0, Bo * d * sizeof *acc);
+        for (size_t in = 0; in < Ti; in++) {
+            size_t i = by_key ? in : o, j = by_key ? o : in;
+            size_t r0 = i * Br, nr = min_size(Br, N - r0), c0 = j * Bc, nc = min_size(Bc, N - c0);
+            mem_step(m, (long)i, (long)j, what);
+            hbm_load_tile(m, Aij, A, r0, nr, c0, nc, pl.buf[TILE].name);
+            if (by_key)
+                hbm_load_rows(m, Bk, B, r0, nr, pl.buf[ROWS].name);
+            else
+                hbm_load_rows(m, Bk, B, c0, nc, pl.buf[ROWS].name);
+            if (real && by_key)
+                attn_mm_atb_acc(acc, Aij, Bk, nr, nc, d, alpha);
+            else if (real)
+                attn_mm_ab_acc(acc, Aij, Bk, nr, nc, d, alpha);
+            mem_compute(m, what, 2 * (uint64_t)nr * nc * d, 0);
+        }
+        hbm_store_rows(m, X, o * Bo, min_size(Bo, N - o * Bo), acc, pl.buf[ACC].name);
+    }
+    attn_plan_free(m, &pl, buf);
+}
+
+/* Alg.3 line 1: load P, dO by blocks, compute dV = P^T dO, write dV. */
+static void line1(mem_t *m, const attn_params *p, attn_tensors *t, float *const *unused, size_t item)
+{
+    size_t b = item / p->H, h = item % p->H;
+    (void)unused;
+    accumulate(m, p, 1, hbm_head(t->P, b, h), hbm_head(t->dout, b, h), hbm_head(t->dv, b, h), 1.0f, true,
+               "dVj += Pij^T dOi");
+}
+
+/* Alg.3 line 2: load dO, V by blocks, compute dP = dO V^T, write dP. */
+static void line2(mem_t *m, const attn_params *p, attn_tensors *t, float *const *unused, size_t item)
+{
+    size_t b = item / p->H, h = item % p->H, N = p->N, d = p->d, Br = p->Br, Bc = p->Bc;
+    bool real = !mem_count_only(m);
+    hbm_mat dO = hbm_head(t->dout, b, h), V = hbm_head(t->v, b, h), dP = hbm_head(t->dP, b, h);
+    sram_plan pl;
+    float *buf[3];
+    (void)unused;
+    bwd_line_plan(2, Br, Bc, d, hbm_dtype(t->q), &pl);
+    attn_plan_alloc(m, &pl, buf);
+    float *dOi = buf[L2_dOi], *Vj = buf[L2_Vj], *dPij = buf[L2_dPij];
+    for (size_t i = 0, r0 = 0; r0 < N; i++, r0 += Br) {
+        size_t nr = min_size(Br, N - r0);
+        hbm_load_rows(m, dOi, dO, r0, nr, "dOi");
+        for (size_t j = 0, c0 = 0; c0 < N; j++, c0 += Bc) {
+            size_t nc = min_size(Bc, N - c0);
+            mem_step(m, (long)i, (long)j, "dPij = dOi Vj^T");
+            hbm_load_rows(m, Vj, V, c0, nc, "Vj");
+            if (real)
+                attn_mm_abt(dPij, dOi, Vj, nr, nc, d);
+            mem_compute(m, "dPij = dOi Vj^T", 2 * (uint64_t)nr * nc * d, 0);
+            hbm_store_tile(m, dP, r0, nr, c0, nc, dPij, "dPij");
+        }
+    }
+    attn_plan_free(m, &pl, buf);
+}
+
+/* Alg.3 line 3: read P, dP, compute dS_ij = P_ij (dP_ij - sum_l P_il dP_il), write dS. A row of P does not fit in
+ * SRAM in general, so each block of rows takes two passes: the row sums D_i first, then dS. */
+static void line3(mem_t *m, const attn_params *p, attn_tensors *t, float *const *unused, size_t item)
+{
+    size_t b = item / p->H, h = item % p->H, N = p->N, Br = p->Br, Bc = p->Bc;
+    bool real = !mem_count_only(m);
+    hbm_mat P = hbm_head(t->P, b, h), dP = hbm_head(t->dP, b, h), dS = hbm_head(t->dS, b, h);
+    sram_plan pl;
+    float *buf[4];
+    (void)unused;
+    bwd_line_plan(3, Br, Bc, p->d, hbm_dtype(t->q), &pl);
+    attn_plan_alloc(m, &pl, buf);
+    float *Di = buf[L3_Di], *Pij = buf[L3_Pij], *dPij = buf[L3_dPij], *dSij = buf[L3_dSij];
+    for (size_t i = 0, r0 = 0; r0 < N; i++, r0 += Br) {
+        size_t nr = min_size(Br, N - r0);
+        memset(Di, 0, Br * sizeof *Di);
+        for (size_t j = 0, c0 = 0; c0 < N; j++, c0 += Bc) {   /* pass 1: D_i = sum_j P_ij dP_ij */
+            size_t nc = min_size(Bc, N - c0);
+            mem_step(m, (long)i, (long)j, "Di += rowsum(Pij o dPij)");
+            hbm_load_tile(m, Pij, P, r0, nr, c0, nc, "Pij");
+            hbm_load_tile(m, dPij, dP, r0, nr, c0, nc, "dPij");
+            if (real)
+                for (size_t r = 0; r < nr; r++)
+                    for (size_t x = 0; x < nc; x++)
+                        Di[r] += Pij[r * nc + x] * dPij[r * nc + x];
+            mem_compute(m, "Di += rowsum(Pij o dPij)", 2 * (uint64_t)nr * nc, 0);
+        }
+        for (size_t j = 0, c0 = 0; c0 < N; j++, c0 += Bc) {   /* pass 2: dS_ij = P_ij o (dP_ij - D_i) */
+            size_t nc = min_size(Bc, N - c0);
+            mem_step(m, (long)i, (long)j, "dSij = Pij o (dPij - Di)");
+            hbm_load_tile(m, Pij, P, r0, nr, c0, nc, "Pij");
+            hbm_load_tile(m, dPij, dP, r0, nr, c0, nc, "dPij");
+            if (real) {
+                memcpy(dSij, dPij, nr * nc * sizeof *dSij);
+                attn_dsoftmax(dSij, Pij, Di, nr, nc);
+            }
+            mem_compute(m, "dSij = Pij o (dPij - Di)", 0, 0);
+            hbm_store_tile(m, dS, r0, nr, c0, nc, dSij, "dSij");
+        }
+    }
+    attn_plan_free(m, &pl, buf);
+}
+
+/* Alg.3 line 4: load dS and K by blocks, compute dQ = scale * dS K, write dQ. */
+static void line4(mem_t *m, const attn_params *p, attn_tensors *t, float *const *unused, size_t item)
+{
+    size_t b = item / p->H, h = item % p->H;
+    (void)unused;
+    accumulate(m, p, 4, hbm_head(t->dS, b, h), hbm_head(t->k, b, h), hbm_head(t->dq, b, h), attn_scale(p), false,
+               "dQi += scale dSij Kj");
+}
+
+/* Alg.3 line 5: load dS and Q by blocks, compute dK = scale * dS^T Q, write dK. */
+static void line5(mem_t *m, const attn_params *p, attn_tensors *t, float *const *unused, size_t item)
+{
+    size_t b = item / p->H, h = item % p->H;
+    (void)unused;
+    accumulate(m, p, 5, hbm_head(t->dS, b, h), hbm_head(t->q, b, h), hbm_head(t->dk, b, h), attn_scale(p), true,
+               "dKj += scale dSij^T Qi");
+}
+
+static void backward(mem_t *m, const attn_params *p, attn_tensors *t)
+{
+    /* The ledger's phases, one per line of Alg.3 (the forward's are "S", "softmax", "PV"). */
+    static const char *const phase[BWD_LINES] = {"dV", "dP", "dS", "dQ", "dK"};
+    static const attn_item_fn line[BWD_LINES] = {line1, line2, line3, line4, line5};
+    static const char *const what[BWD_LINES] = {
+        "Alg.3 line 1: load P, dO by blocks, compute dV = P^T dO, write dV",
+        "Alg.3 line 2: load dO, V by blocks, compute dP = dO V^T, write dP (N x N)",
+        "Alg.3 line 3: read P, dP, compute D = rowsum(P o dP) and dS = P o (dP - D), write dS (N x N)",
+        "Alg.3 line 4: load dS, K by blocks, compute dQ = scale dS K, write dQ",
+        "Alg.3 line 5: load dS, Q by blocks, compute dK = scale dS^T Q, write dK"};
+    dtype_t dt = hbm_dtype(t->q);
+    attn_need(t->P, "P", "standard");
+    /* dP and dS are intermediates of the backward pass: allocated here, freed here, O(N^2) each. */
+    t->dP = hbm_alloc_bhnn(m, "dP", dt, p->B, p->H, p->N);
+    t->dS = hbm_alloc_bhnn(m, "dS", dt, p->B, p->H, p->N);
+    for (int k = 0; k < BWD_LINES; k++) {
+        mem_phase(m, phase[k]);
+        mem_note(m, "%s", what[k]);
+        attn_run(m, p, t, NULL, p->B * p->H, line[k]);
+        if (k == 2) {
+            hbm_free(m, t->dP);   /* nothing after line 3 reads dP */
+            t->dP = NULL;
+        }
+    }
+    hbm_free(m, t->dS);
+    t->dS = NULL;
+}
+
+/* ---- closed forms (one head) ---------------------------------------------------------------------------------- */
+
+/* Phase S: for each i, load Qi once and every Kj, write every Sij: Q Nd, K Tr*Nd, S N^2 written. Softmax: read each
+ * row of S once if it fits in Si (N <= Br*Bc), else three passes (max, sum, normalize); write P: N^2. PV: for each
+ * i, read every Pij and Vj, write Oi: P N^2, V Tr*Nd, O Nd. No causal skipping: all N^2 scores are materialized. */
+static void fwd_io(const attn_params *p, attn_io *io)
+{
+    const uint64_t N = p->N, Tr = ceil_div(p->N, p->Br), Tc = ceil_div(p->N, p->Bc), Nd = N * p->d;
+    unsigned passes = N <= (uint64_t)p->Br * p->Bc ? 1 : 3;
+    io->softmax_passes = passes;
+    attn_io_add(io, "Q", Nd, 0);
+    attn_io_add(io, "K", Tr * Nd, 0);
+    attn_io_add(io, "V", Tr * Nd, 0);
+    attn_io_add(io, "O", 0, Nd);
+    attn_io_add(io, "S", passes * N * N, N * N);
+    attn_io_add(io, "P", N * N, N * N);
+    io->tiles = Tr * Tc;
+    io->skipped = 0;
+}
+
+/* Nothing is skipped: P is 0 where masked and dS = P o (...) is 0 there, but every tile is still moved. */
+static void bwd_io(const attn_params *p, attn_io *io)
+{
+    const uint64_t N = p->N, Tr = ceil_div(p->N, p->Br), Tc = ceil_div(p->N, p->Bc);
+    const uint64_t Nd = attn_mul(N, p->d), NN = attn_mul(N, N);
+    /* line 1: per key block j (Tc of them), every query block i: P_ij (all N^2 once), dO_i (N d per j);
+     *         write dV_j (N d in all) */
+    attn_io_add(io, "P", NN, 0);
+    attn_io_add(io, "dO", attn_mul(Tc, Nd), 0);
+    attn_io_add(io, "dV", 0, Nd);
+    /* line 2: per query block i, dO_i once (N d); per (i, j), V_j (N d per i) and a dP_ij store (N^2) */
+    attn_io_add(io, "dO", Nd, 0);
+    attn_io_add(io, "V", attn_mul(Tr, Nd), 0);
+    attn_io_add(io, "dP", 0, NN);
+    /* line 3: two passes over every (i, j): P_ij and dP_ij each read twice, dS_ij written once */
+    attn_io_add(io, "P", 2 * NN, 0);
+    attn_io_add(io, "dP", 2 * NN, 0);
+    attn_io_add(io, "dS", 0, NN);
+    /* line 4: per query block i, every (i, j): dS_ij (N^2 in all) and K_j (N d per i); write dQ_i */
+    attn_io_add(io, "dS", NN, 0);
+    attn_io_add(io, "K", attn_mul(Tr, Nd), 0);
+    attn_io_add(io, "dQ", 0, Nd);
+    /* line 5: per key block j, every (i, j): dS_ij (N^2) and Q_i (N d per j); write dK_j */
+    attn_io_add(io, "dS", NN, 0);
+    attn_io_add(io, "Q", attn_mul(Tc, Nd), 0);
+    attn_io_add(io, "dK", 0, Nd);
+    io->tiles = Tr * Tc;   /* the tile grid; every line walks all of it (line 3 twice) */
+    io->skipped = 0;
+}
+
+/* ---- the row -------------------------------------------------------------------------------------------------- */
+
+static void alloc_saved(mem_t *m, const attn_params *p, dtype_t dt, attn_tensors *t)
+{
+    t->P = hbm_alloc_bhnn(m, "P", dt, p->B, p->H, p->N);   /* S is allocated and freed inside the forward pass */
+}
+
+static const char *const alg0[] = {
+    "Load Q, K by blocks from HBM, compute S = QK^T, write S to HBM.",
+    "Read S from HBM, compute P = softmax(S), write P to HBM.",
+    "Load P and V by blocks from HBM, compute O = PV, write O to HBM.",
+    "Return O.",
+};
+
+static const char *const alg3[] = {
+    "Load P, dO by blocks from HBM, compute dV = P^T dO (N x d), write dV to HBM.",
+    "Load dO, V by blocks from HBM, compute dP = dO V^T (N x N), write dP to HBM.",
+    "Read P, dP from HBM, compute dS (N x N) where dSij = Pij (dPij - sum_l Pil dPil), write dS to HBM.",
+    "Load dS and K by blocks from HBM, compute dQ = dS K, write dQ to HBM.",
+    "Load dS and Q by blocks from HBM, compute dK = dS^T Q, write dK to HBM.",
+    "Return dQ, dK, dV.",
+};
+
+const attn_algo_def attn_algo_standard = {
+    .name = "standard",
+    .alloc_saved = alloc_saved,
+    .forward = {.run = forward, .plan = fwd_plan, .closed_form = fwd_io, .rule = BLOCK_RULE_KV_OUTER,
+                .code = {"Standard attention forward (FlashAttention paper, Algorithm 0)",
+                         "Matrices Q, K, V (N x d) in HBM.", alg0, sizeof alg0 / sizeof alg0[0]}},
+    .backward = {.run = backward, .plan = bwd_plan, .closed_form = bwd_io, .rule = BLOCK_RULE_KV_OUTER,
+                 .code = {"Standard attention backward (FlashAttention paper, Algorithm 3)",
+                          "Matrices Q, K, V, dO (N x d), P (N x N) in HBM.", alg3, sizeof alg3 / sizeof alg3[0]}},
+};

@@ -12,6 +12,22 @@ int blocks_choose(size_t M_bytes, size_t N, size_t d, dtype_t dt, size_t Br_req,
     return blocks_choose_rule(M_bytes, N, d, dt, Br_req, Bc_req, need, BLOCK_RULE_KV_OUTER, out, err, errlen);
 }
 
+/* A plain need function as a context one. */
+typedef struct {
+    sram_need_fn fn;
+} plain_need;
+static size_t call_plain(const void *ctx, size_t Br, size_t Bc, size_t d, dtype_t dt)
+{
+    return ((const plain_need *)ctx)->fn(Br, Bc, d, dt);
+}
+
+int blocks_choose_rule(size_t M_bytes, size_t N, size_t d, dtype_t dt, size_t Br_req, size_t Bc_req,
+                       sram_need_fn need, block_rule rule, block_choice *out, char *err, size_t errlen)
+{
+    plain_need ctx = {need};
+    return blocks_choose_ctx(M_bytes, N, d, dt, Br_req, Bc_req, call_plain, &ctx, rule, out, err, errlen);
+}
+
 /* The rule's sentence once the blocks are known; the KV-outer wording is the paper's and lessons quote it. */
 static void say_rule(block_choice *out, block_rule rule, size_t Br_req, size_t Bc_req, size_t M_bytes,
                      size_t paper_need)
@@ -42,8 +58,9 @@ static void say_rule(block_choice *out, block_rule rule, size_t Br_req, size_t B
                  paper_need, M_bytes, o, in, o, o, ov, in, iv, out->need_bytes);
 }
 
-int blocks_choose_rule(size_t M_bytes, size_t N, size_t d, dtype_t dt, size_t Br_req, size_t Bc_req,
-                       sram_need_fn need, block_rule rule, block_choice *out, char *err, size_t errlen)
+int blocks_choose_ctx(size_t M_bytes, size_t N, size_t d, dtype_t dt, size_t Br_req, size_t Bc_req,
+                      sram_need_ctx_fn need, const void *ctx, block_rule rule, block_choice *out, char *err,
+                      size_t errlen)
 {
     /* The outer loop's block is the big one: ⌈M/4d⌉ (Alg.1 line 1's Bc); the inner one is min(outer, d). */
     bool q = rule == BLOCK_RULE_Q_OUTER;
@@ -59,7 +76,7 @@ int blocks_choose_rule(size_t M_bytes, size_t N, size_t d, dtype_t dt, size_t Br
         return -1;
     }
     if (Br_req && Bc_req) {
-        size_t b = need(Br_req, Bc_req, d, dt);
+        size_t b = need(ctx, Br_req, Bc_req, d, dt);
         if (b > M_bytes) {
             snprintf(err, errlen, "SRAM too small: blocks Br=%zu x Bc=%zu with d=%zu (%s) need %zu bytes of SRAM, "
                      "M = %zu", Br_req, Bc_req, d, dtype_name(dt), b, M_bytes);
@@ -79,17 +96,17 @@ int blocks_choose_rule(size_t M_bytes, size_t N, size_t d, dtype_t dt, size_t Br
         size_t in = i_req ? i_req : (o_req ? b : min_size(min_size(b, d), N));
         size_t ou = o_req ? o_req : b;
         size_t Br = q ? ou : in, Bc = q ? in : ou;
-        size_t bytes = need(Br, Bc, d, dt);
+        size_t bytes = need(ctx, Br, Bc, d, dt);
         if (bytes > M_bytes)
             continue;
         out->Br = Br;
         out->Bc = Bc;
         out->need_bytes = bytes;
         out->fitted = (Br != br0 && !Br_req) || (Bc != bc0 && !Bc_req);
-        say_rule(out, rule, Br_req, Bc_req, M_bytes, need(br0 ? br0 : 1, bc0 ? bc0 : 1, d, dt));
+        say_rule(out, rule, Br_req, Bc_req, M_bytes, need(ctx, br0 ? br0 : 1, bc0 ? bc0 : 1, d, dt));
         return 0;
     }
     snprintf(err, errlen, "SRAM too small: M = %zu bytes cannot hold even 1 x 1 blocks with d=%zu (%s), which need "
-             "%zu bytes", M_bytes, d, dtype_name(dt), need(Br_req ? Br_req : 1, Bc_req ? Bc_req : 1, d, dt));
+             "%zu bytes", M_bytes, d, dtype_name(dt), need(ctx, Br_req ? Br_req : 1, Bc_req ? Bc_req : 1, d, dt));
     return -1;
 }

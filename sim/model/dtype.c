@@ -4,6 +4,8 @@
 #include <float.h>
 #include <string.h>
 
+#include "util.h"
+
 static uint32_t float_bits(float x)
 {
     uint32_t u;
@@ -18,15 +20,27 @@ static float bits_float(uint32_t u)
     return x;
 }
 
-size_t dtype_size(dtype_t t) { return t == DTYPE_FP32 ? 4 : 2; }
+/* Every switch below names each dtype (-Wswitch finds one forgotten); a value outside the enum is a bug. */
+static _Noreturn void bad_dtype(dtype_t t) { fl_internal("dtype %d is not fp32, fp16 or bf16", (int)t); }
+
+size_t dtype_size(dtype_t t)
+{
+    switch (t) {
+    case DTYPE_FP32: return 4;
+    case DTYPE_FP16: return 2;
+    case DTYPE_BF16: return 2;
+    }
+    bad_dtype(t);
+}
 
 const char *dtype_name(dtype_t t)
 {
     switch (t) {
+    case DTYPE_FP32: return "fp32";
     case DTYPE_FP16: return "fp16";
     case DTYPE_BF16: return "bf16";
-    default: return "fp32";
     }
+    bad_dtype(t);
 }
 
 int dtype_parse(const char *s, dtype_t *out)
@@ -41,19 +55,21 @@ int dtype_parse(const char *s, dtype_t *out)
 float dtype_max(dtype_t t)
 {
     switch (t) {
+    case DTYPE_FP32: return FLT_MAX;
     case DTYPE_FP16: return 65504.0f;
     case DTYPE_BF16: return bits_float(0x7f7f0000u);
-    default: return FLT_MAX;
     }
+    bad_dtype(t);
 }
 
 double dtype_eps(dtype_t t)
 {
     switch (t) {
-    case DTYPE_FP16: return 1.0 / 2048.0;   /* 11-bit significand */
-    case DTYPE_BF16: return 1.0 / 256.0;    /* 8-bit significand */
-    default: return 1.0 / 16777216.0;       /* 24-bit significand */
+    case DTYPE_FP32: return 1.0 / 16777216.0;   /* 24-bit significand */
+    case DTYPE_FP16: return 1.0 / 2048.0;       /* 11-bit significand */
+    case DTYPE_BF16: return 1.0 / 256.0;        /* 8-bit significand */
     }
+    bad_dtype(t);
 }
 
 /* Round the 'shift' low bits of m away, to nearest with ties to even. */
@@ -111,26 +127,29 @@ float bf16_to_float(uint16_t b) { return bits_float((uint32_t)b << 16); }
 float dtype_round(dtype_t t, float x)
 {
     switch (t) {
+    case DTYPE_FP32: return x;
     case DTYPE_FP16: return fp16_to_float(fp16_from_float(x));
     case DTYPE_BF16: return bf16_to_float(bf16_from_float(x));
-    default: return x;
     }
+    bad_dtype(t);
 }
 
 float dtype_get(dtype_t t, const void *base, size_t idx)
 {
     switch (t) {
+    case DTYPE_FP32: return ((const float *)base)[idx];
     case DTYPE_FP16: return fp16_to_float(((const uint16_t *)base)[idx]);
     case DTYPE_BF16: return bf16_to_float(((const uint16_t *)base)[idx]);
-    default: return ((const float *)base)[idx];
     }
+    bad_dtype(t);
 }
 
 void dtype_set(dtype_t t, void *base, size_t idx, float x)
 {
     switch (t) {
-    case DTYPE_FP16: ((uint16_t *)base)[idx] = fp16_from_float(x); break;
-    case DTYPE_BF16: ((uint16_t *)base)[idx] = bf16_from_float(x); break;
-    default: ((float *)base)[idx] = x; break;
+    case DTYPE_FP32: ((float *)base)[idx] = x; return;
+    case DTYPE_FP16: ((uint16_t *)base)[idx] = fp16_from_float(x); return;
+    case DTYPE_BF16: ((uint16_t *)base)[idx] = bf16_from_float(x); return;
     }
+    bad_dtype(t);
 }

@@ -98,7 +98,7 @@ size_t mem_sram_capacity(const mem_t *m) { return m->hbm->sram_capacity; }
 void mem_observe(mem_t *m, mem_observer fn, void *ctx)
 {
     if (m->nobs == 4)
-        fl_fatal("internal: more than 4 observers on one memory model");
+        fl_internal("more than 4 observers on one memory model");
     m->obs[m->nobs] = fn;
     m->obs_ctx[m->nobs] = ctx;
     m->nobs++;
@@ -140,9 +140,9 @@ static hbm_tensor *tensor_new(mem_t *m, const char *name, dtype_t dt, hbm_layout
     hbm_state *s = m->hbm;
     char buf[32], left[32];
     if (m->is_worker)
-        fl_fatal("internal: tensor '%s' allocated inside a parallel worker; allocate before mem_fork", name);
+        fl_internal("tensor '%s' allocated inside a parallel worker; allocate before mem_fork", name);
     if (strlen(name) >= MEM_NAME_LEN)
-        fl_fatal("internal: tensor name '%s' is longer than %d characters", name, MEM_NAME_LEN - 1);
+        fl_internal("tensor name '%s' is longer than %d characters", name, MEM_NAME_LEN - 1);
 
     size_t numel, bytes;
     if (!size_mul4_ok(dim[0], dim[1], dim[2], dim[3], &numel) || !size_mul_ok(numel, dtype_size(dt), &bytes))
@@ -153,10 +153,10 @@ static hbm_tensor *tensor_new(mem_t *m, const char *name, dtype_t dt, hbm_layout
 
     hbm_tensor *t = find_tensor(s, name);
     if (t && t->live)
-        fl_fatal("internal: tensor '%s' allocated twice", name);
+        fl_internal("tensor '%s' allocated twice", name);
     if (!t) {
         if (s->ntensors == MEM_MAX_TENSORS)
-            fl_fatal("internal: more than %d tensors in one memory model", MEM_MAX_TENSORS);
+            fl_internal("more than %d tensors in one memory model", MEM_MAX_TENSORS);
         t = xcalloc(1, sizeof *t);
         t->id = (int)s->ntensors;
         strcpy(t->name, name);
@@ -212,7 +212,7 @@ void hbm_free(mem_t *m, hbm_tensor *t)
     if (!t || !t->live)
         return;
     if (m->is_worker)
-        fl_fatal("internal: tensor '%s' freed inside a parallel worker", t->name);
+        fl_internal("tensor '%s' freed inside a parallel worker", t->name);
     free(t->data);
     t->data = NULL;
     t->live = false;
@@ -221,14 +221,13 @@ void hbm_free(mem_t *m, hbm_tensor *t)
     emit(m, &ev);
 }
 
-const char *hbm_name(const hbm_tensor *t) { return t->name; }
 dtype_t hbm_dtype(const hbm_tensor *t) { return t->dt; }
 size_t hbm_numel(const hbm_tensor *t) { return t->numel; }
 
 hbm_mat hbm_whole(hbm_tensor *t)
 {
     if (t->layout != LAYOUT_MAT)
-        fl_fatal("internal: hbm_whole on tensor '%s', which has heads; use hbm_head", t->name);
+        fl_internal("hbm_whole on tensor '%s', which has heads; use hbm_head", t->name);
     return (hbm_mat){.t = t, .off = 0, .rows = t->dim[0], .cols = t->dim[1], .ld = t->dim[1]};
 }
 
@@ -253,7 +252,7 @@ hbm_mat hbm_head(hbm_tensor *t, size_t b, size_t h)
             break;
         return hbm_whole(t);
     }
-    fl_fatal("internal: head (b=%zu, h=%zu) is outside tensor '%s'", b, h, t->name);
+    fl_internal("head (b=%zu, h=%zu) is outside tensor '%s'", b, h, t->name);
 }
 
 void hbm_upload(hbm_tensor *t, const float *src)
@@ -277,10 +276,10 @@ void hbm_download(const hbm_tensor *t, float *dst)
 static void check_window(const char *op, hbm_mat a, size_t r0, size_t nrows, size_t c0, size_t ncols)
 {
     if (!a.t || !a.t->live)
-        fl_fatal("internal: %s on a tensor that is not allocated", op);
+        fl_internal("%s on a tensor that is not allocated", op);
     if (r0 > a.rows || nrows > a.rows - r0 || c0 > a.cols || ncols > a.cols - c0)
-        fl_fatal("internal: %s of %s[%zu:%zu, %zu:%zu] is outside its %zu x %zu head", op, a.t->name, r0,
-                 r0 + nrows, c0, c0 + ncols, a.rows, a.cols);
+        fl_internal("%s of %s[%zu:%zu, %zu:%zu] is outside its %zu x %zu head", op, a.t->name, r0,
+                    r0 + nrows, c0, c0 + ncols, a.rows, a.cols);
 }
 
 static void count(mem_t *m, hbm_mat a, bool write, size_t nrows, size_t ncols)
@@ -444,7 +443,7 @@ void mem_phase(mem_t *m, const char *name)
             snprintf(s->phase[s->nphases++], MEM_NAME_LEN, "%s", name);
     }
     if (i == MEM_MAX_PHASES)
-        fl_fatal("internal: more than %d phases in one memory model", MEM_MAX_PHASES);
+        fl_internal("more than %d phases in one memory model", MEM_MAX_PHASES);
     m->phase = i;
     if (m->nobs) {
         mem_event ev = {.kind = MEM_EV_PHASE, .name = s->phase[i]};

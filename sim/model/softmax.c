@@ -240,9 +240,9 @@ void softmax_run(mem_t *m, softmax_algo a, hbm_tensor *x, hbm_tensor *y, size_t 
     c.R = c.x.rows;
     c.N = c.x.cols;
     if (c.y.rows != c.R || c.y.cols != c.N)
-        fl_fatal("internal: softmax of a %zu x %zu x into a %zu x %zu y", c.R, c.N, c.y.rows, c.y.cols);
+        fl_internal("softmax of a %zu x %zu x into a %zu x %zu y", c.R, c.N, c.y.rows, c.y.cols);
     if (Br < 1 || Bc < 1 || Br > c.R || Bc > c.N)
-        fl_fatal("internal: softmax blocks %zu x %zu for %zu rows of %zu", Br, Bc, c.R, c.N);
+        fl_internal("softmax blocks %zu x %zu for %zu rows of %zu", Br, Bc, c.R, c.N);
     c.Tr = ceil_div(c.R, Br);
     c.Tc = ceil_div(c.N, Bc);
 

@@ -18,9 +18,9 @@ void tiled_qkv(mem_t *m, hbm_mat Q, hbm_mat K, hbm_mat V, hbm_mat O, size_t Br, 
 {
     size_t N = Q.rows, d = Q.cols;
     if (K.rows != N || V.rows != N || O.rows != N || K.cols != d || V.cols != d || O.cols != d)
-        fl_fatal("internal: tiled_qkv needs Q, K, V, O of one shape N x d");
+        fl_internal("tiled_qkv needs Q, K, V, O of one shape N x d");
     if (Br < 1 || Bc < 1 || Br > N || Bc > N)
-        fl_fatal("internal: tiled_qkv blocks Br=%zu, Bc=%zu for N=%zu", Br, Bc, N);
+        fl_internal("tiled_qkv blocks Br=%zu, Bc=%zu for N=%zu", Br, Bc, N);
     size_t Tr = ceil_div(N, Br), Tc = ceil_div(N, Bc);
     bool data = !mem_count_only(m);
 

@@ -1,0 +1,239 @@
+/* attn_common.c — what the attention algorithms share (see attn_common.h): parameter checks, SRAM plans, the
+ * parallel runner, tile arithmetic and closed-form helpers. Knows no particular algorithm. */
+#include "attn_common.h"
+
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ---- parameters and tensors ----------------------------------------------------------------------------------- */
+
+void attn_check_params(const attn_params *p)
+{
+    size_t n;
+    if ((unsigned)p->algo >= ATTN_NALGOS)
+        fl_internal("attention algorithm %d is not in the table (include/model/algos.def)", (int)p->algo);
+    if (!p->B || !p->N || !p->H || !p->d)
+        fl_fatal("attention shape B=%zu N=%zu H=%zu d=%zu: every size must be at least 1", p->B, p->N, p->H, p->d);
+    /* The largest count any ledger reaches is the FLOPs, 4·B·H·N²·d: it must fit in 64 bits. */
+    size_t bh;
+    if (!size_mul_ok(p->B, p->H, &bh) || !size_mul4_ok(bh, p->N, p->N, p->d, &n) || !size_mul_ok(n, 4, &n))
+        fl_fatal("attention shape B=%zu N=%zu H=%zu d=%zu: its counts (4·B·H·N²·d FLOPs) overflow 64 bits", p->B,
+                 p->N, p->H, p->d);
+    if (!p->Br || !p->Bc || p->Br > p->N || p->Bc > p->N)
+        fl_fatal("blocks Br=%zu, Bc=%zu must lie in 1..N (N=%zu); attn_choose_blocks sets them", p->Br, p->Bc, p->N);
+    if (!(p->scale >= 0) || isinf(p->scale))
+        fl_fatal("softmax scale %g must be finite and >= 0 (0 means 1/sqrt(d))", p->scale);
+}
+
+float attn_scale(const attn_params *p) { return (float)(p->scale ? p->scale : 1.0 / sqrt((double)p->d)); }
+
+void attn_need(const hbm_tensor *x, const char *name, const char *algo)
+{
+    if (!x)
+        fl_internal("%s needs tensor %s; allocate the tensors with attn_alloc for this algorithm", algo, name);
+}
+
+bool attn_tile_skipped(const attn_params *p, size_t i, size_t j)
+{
+    return p->causal && j * p->Bc > min_size((i + 1) * p->Br, p->N) - 1;
+}
+
+/* ---- SRAM plans ----------------------------------------------------------------------------------------------- */
+
+/* Saturating size arithmetic: a plan too large to count is "SIZE_MAX bytes", which no M holds. */
+static size_t sat_mul(size_t a, size_t b)
+{
+    size_t r;
+    return size_mul_ok(a, b, &r) ? r : SIZE_MAX;
+}
+
+void attn_plan_add(sram_plan *pl, size_t k, const char *name, size_t rows, size_t cols, dtype_t dt)
+{
+    size_t elems = sat_mul(rows, cols);
+    if (k != pl->n || k >= sizeof pl->buf / sizeof pl->buf[0])
+        fl_internal("SRAM plan buffer %s at index %zu after %zu buffers (at most %zu)", name, k, pl->n,
+                    sizeof pl->buf / sizeof pl->buf[0]);
+    pl->buf[pl->n++] = (sram_buf_spec){name, elems, dt};
+    size_t b = sat_mul(elems, dtype_size(dt));
+    pl->bytes = (b > SIZE_MAX - pl->bytes) ? SIZE_MAX : pl->bytes + b;
+}
+
+void attn_plan_max(sram_plan *out, const sram_plan *x)
+{
+    if (!out->n || x->bytes > out->bytes)
+        *out = *x;
+}
+
+void attn_plan_alloc(mem_t *m, const sram_plan *pl, float **buf)
+{
+    for (size_t k = 0; k < pl->n; k++)
+        buf[k] = sram_alloc(m, pl->buf[k].elems, pl->buf[k].dt, pl->buf[k].name);
+}
+
+void attn_plan_free(mem_t *m, const sram_plan *pl, float **buf)
+{
+    for (size_t k = pl->n; k-- > 0;)
+        sram_free(m, buf[k]);
+}
+
+/* ---- running: serially on m, or items on OpenMP workers ------------------------------------------------------- */
+
+void attn_run(mem_t *m, const attn_params *p, attn_tensors *t, const sram_plan *plan, size_t nitems,
+              attn_item_fn fn)
+{
+    float *buf[sizeof plan->buf / sizeof plan->buf[0]];
+    int threads = p->threads;
+#ifdef _OPENMP
+    if (threads <= 0)
+        threads = omp_get_max_threads();
+#endif
+    /* A trace must come out in program order; one item gains nothing from a worker. */
+    if (mem_observed(m) || threads <= 1 || nitems <= 1) {
+        if (plan)
+            attn_plan_alloc(m, plan, buf);
+        for (size_t x = 0; x < nitems; x++)
+            fn(m, p, t, plan ? buf : NULL, x);
+        if (plan)
+            attn_plan_free(m, plan, buf);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads) private(buf)
+    {
+        mem_t *w = mem_fork(m);
+        if (plan)
+            attn_plan_alloc(w, plan, buf);
+        /* Every item writes its own rows of the outputs and nothing else: no floating-point value is summed
+         * across threads, so outputs are bitwise the same for any thread count, and counts are integer sums. */
+#pragma omp for schedule(dynamic, 1)
+        for (long x = 0; x < (long)nitems; x++)
+            fn(w, p, t, plan ? buf : NULL, (size_t)x);
+        if (plan)
+            attn_plan_free(w, plan, buf);
+#pragma omp critical(flashlab_attn_join)
+        mem_join(m, w);
+    }
+#endif
+}
+
+/* ---- arithmetic on SRAM tiles --------------------------------------------------------------------------------- */
+
+void attn_mm_abt(float *C, const float *A, const float *B, size_t m, size_t n, size_t k)
+{
+    for (size_t r = 0; r < m; r++)
+        for (size_t c = 0; c < n; c++) {
+            float s = 0;
+            for (size_t x = 0; x < k; x++)
+                s += A[r * k + x] * B[c * k + x];
+            C[r * n + c] = s;
+        }
+}
+
+void attn_scores(float *Sij, const float *Qi, const float *Kj, size_t qr, size_t kc, size_t d, float scale,
+                 bool causal, size_t q0, size_t k0)
+{
+    attn_mm_abt(Sij, Qi, Kj, qr, kc, d);
+    for (size_t r = 0; r < qr; r++)
+        for (size_t c = 0; c < kc; c++)
+            Sij[r * kc + c] = causal && k0 + c > q0 + r ? -INFINITY : scale * Sij[r * kc + c];
+}
+
+void attn_mm_atb_acc(float *C, const float *A, const float *B, size_t m, size_t n, size_t k, float alpha)
+{
+    for (size_t c = 0; c < n; c++)
+        for (size_t x = 0; x < k; x++) {
+            float s = 0;
+            for (size_t r = 0; r < m; r++)
+                s += A[r * n + c] * B[r * k + x];
+            C[c * k + x] += alpha * s;
+        }
+}
+
+void attn_mm_ab_acc(float *C, const float *A, const float *B, size_t m, size_t n, size_t k, float alpha)
+{
+    for (size_t r = 0; r < m; r++)
+        for (size_t x = 0; x < k; x++) {
+            float s = 0;
+            for (size_t c = 0; c < n; c++)
+                s += A[r * n + c] * B[c * k + x];
+            C[r * k + x] += alpha * s;
+        }
+}
+
+void attn_rowdot(float *Di, const float *dOi, const float *Oi, size_t rows, size_t d)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float s = 0;
+        for (size_t x = 0; x < d; x++)
+            s += dOi[r * d + x] * Oi[r * d + x];
+        Di[r] = s;
+    }
+}
+
+void attn_dsoftmax(float *dSij, const float *Pij, const float *Di, size_t rows, size_t cols)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++)
+            dSij[r * cols + c] = Pij[r * cols + c] * (dSij[r * cols + c] - Di[r]);
+}
+
+/* ---- closed forms --------------------------------------------------------------------------------------------- */
+
+uint64_t attn_mul(uint64_t a, uint64_t b)
+{
+    if (a && b > UINT64_MAX / a)
+        fl_fatal("the closed-form ledger overflows 64 bits (N, B or H too large)");
+    return a * b;
+}
+
+void attn_io_add(attn_io *io, const char *tensor, uint64_t rd, uint64_t wr)
+{
+    size_t k = 0;
+    while (k < io->n && strcmp(io->row[k].tensor, tensor))
+        k++;
+    if (k == io->n) {
+        if (io->n == sizeof io->row / sizeof io->row[0])
+            fl_internal("closed form with more than %zu tensors", sizeof io->row / sizeof io->row[0]);
+        io->row[io->n++] = (attn_io_row){tensor, 0, 0};
+    }
+    if (rd > UINT64_MAX - io->row[k].rd || wr > UINT64_MAX - io->row[k].wr)
+        fl_fatal("the closed-form ledger overflows 64 bits (N, B or H too large)");
+    io->row[k].rd += rd;
+    io->row[k].wr += wr;
+}
+
+/* The Euclid-like reduction (swap the roles of a and c each round). Every partial sum is a part of the total,
+ * which stays below N^2 here, so uint64 does not overflow. */
+uint64_t attn_floor_sum(uint64_t n, uint64_t c, uint64_t a, uint64_t b)
+{
+    uint64_t s = 0;
+    while (n) {
+        if (a >= c) {
+            s += (n * (n - 1) / 2) * (a / c);
+            a %= c;
+        }
+        if (b >= c) {
+            s += n * (b / c);
+            b %= c;
+        }
+        uint64_t top = a * n + b;
+        if (top < c)
+            break;
+        n = top / c;
+        b = top % c;
+        uint64_t tmp = c;
+        c = a;
+        a = tmp;
+    }
+    return s;
+}
+
+void attn_kv_sweep(const attn_params *p, uint64_t *tiles, uint64_t *rows)
+{
+    const uint64_t N = p->N, Br = p->Br, Bc = p->Bc, Tr = ceil_div(p->N, p->Br), Tc = ceil_div(p->N, p->Bc);
+    uint64_t F = p->causal ? attn_floor_sum(Tc, Br, Bc, 0) : 0;
+    *tiles = Tc * Tr - F;
+    *rows = Tc * N - Br * F;
+}

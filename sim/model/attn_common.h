@@ -1,0 +1,120 @@
+/* attn_common.h — what every attention algorithm file shares, and the shape of its row in the table of algorithms.
+ * Not a public API: lessons and tests use include/model/attention.h (which draws how the files depend on each other).
+ *
+ * An algorithm is one file, sim/model/attn_<name>.c, that ends with its row:
+ *
+ *   const attn_algo_def attn_algo_flash2 = {
+ *       .name = "flash2",
+ *       .alloc_saved = flash2_alloc_saved,              // what its forward writes for the backward (L)
+ *       .forward = {.run = flash2_forward, .plan = flash2_fwd_plan, .closed_form = flash2_fwd_io,
+ *                   .rule = BLOCK_RULE_Q_OUTER, .code = FA2_ALG1},
+ *       .backward = {...},
+ *   };
+ *
+ * and a line ATTN_ALGO(FLASH2, flash2) in include/model/algos.def. attention.c builds its table from that list, so
+ * an algorithm missing a file fails to link, and every field is required (attention.c checks them once).
+ */
+#ifndef FLASHLAB_ATTN_COMMON_H
+#define FLASHLAB_ATTN_COMMON_H
+
+#include <math.h>
+
+#include "attention.h"
+#include "util.h"
+
+/* ---- the table's row ------------------------------------------------------------------------------------------ */
+
+/* One pass (forward or backward) of an algorithm. */
+typedef struct {
+    /* Runs the pass. attention.c has checked the shape, q, k, v, out (and dO, dQ, dK, dV for a backward pass) and
+     * that the plan fits M; the pass checks the tensors its forward saved (attn_need). */
+    void (*run)(mem_t *m, const attn_params *p, attn_tensors *t);
+    /* The SRAM buffers it keeps resident at its peak with blocks Br x Bc (attn_sram_plan). */
+    void (*plan)(size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out);
+    /* One head's ledger, derived from the pseudocode as arithmetic (attention.c multiplies by B*H): rows, tiles,
+     * skipped, softmax_passes. Use attn_io_add and attn_mul, which stop on 64-bit overflow. */
+    void (*closed_form)(const attn_params *p, attn_io *head);
+    block_rule rule;            /* which loop is resident, so which block is the big one (blocks.h) */
+    attn_pseudocode code;       /* the paper's lines */
+} attn_pass_def;
+
+typedef struct {
+    const char *name;           /* attn_algo_name; the row's name in algos.def */
+    /* Allocates in t what the forward pass writes besides out (P; m and l; L), as attn_alloc's part for it. */
+    void (*alloc_saved)(mem_t *m, const attn_params *p, dtype_t dt, attn_tensors *t);
+    attn_pass_def forward, backward;
+} attn_algo_def;
+
+#define ATTN_ALGO(ID, name) extern const attn_algo_def attn_algo_##name;
+#include "algos.def"
+#undef ATTN_ALGO
+
+/* ---- parameters and tensors ----------------------------------------------------------------------------------- */
+
+/* Stops with exit 2 (fl_fatal) on a bad shape: a size of 0, counts (4*B*H*N^2*d) past 64 bits, blocks outside
+ * 1..N, a negative or infinite scale; with exit 4 (fl_internal) on an algorithm outside the table. */
+void attn_check_params(const attn_params *p);
+float attn_scale(const attn_params *p);          /* p->scale, or 1/sqrt(d) when it is 0 */
+/* Stops with exit 4 when tensor x (named name) that algorithm `algo` needs is missing: the caller did not allocate it
+ * with attn_alloc. */
+void attn_need(const hbm_tensor *x, const char *name, const char *algo);
+
+/* ---- SRAM plans ----------------------------------------------------------------------------------------------- */
+
+/* Sets buffer k of the plan, rows x cols elements (k must be the next one: plans list buffers in allocation order,
+ * and code takes them by the same index). Sizes saturate: a plan too large to count is SIZE_MAX bytes, which no M
+ * holds. */
+void attn_plan_add(sram_plan *pl, size_t k, const char *name, size_t rows, size_t cols, dtype_t dt);
+/* *out = x if x needs more bytes than *out, or *out is empty: the peak of passes run one after the other. */
+void attn_plan_max(sram_plan *out, const sram_plan *x);
+/* Allocate buf[k] for every buffer of the plan in m's SRAM, in order; free them in reverse order. */
+void attn_plan_alloc(mem_t *m, const sram_plan *pl, float **buf);
+void attn_plan_free(mem_t *m, const sram_plan *pl, float **buf);
+
+/* ---- running -------------------------------------------------------------------------------------------------- */
+
+/* Run fn(w, p, t, buf, item) for item = 0 .. nitems-1. With a plan, buf[k] is plan->buf[k] allocated in w's SRAM
+ * once for all items; with plan NULL, buf is NULL and fn allocates what it needs itself. On m itself, in order,
+ * when an observer is attached or one thread is asked for; otherwise on OpenMP workers, each with its own SRAM
+ * (capacity M) and ledger (mem_fork), joined exactly (mem_join). Items must not share outputs, so results do not
+ * depend on the thread count. Items over heads: b = item / H, h = item % H. */
+typedef void (*attn_item_fn)(mem_t *m, const attn_params *p, attn_tensors *t, float *const *buf, size_t item);
+void attn_run(mem_t *m, const attn_params *p, attn_tensors *t, const sram_plan *plan, size_t nitems,
+              attn_item_fn fn);
+
+/* ---- arithmetic on SRAM tiles (row-major, dense; sums in float, in index order) ------------------------------- */
+
+/* The subtrahend of exp(x - m): m itself, or 0 when m = -inf (a row with nothing unmasked yet), so that
+ * e^(-inf - (-inf)) is never evaluated and no NaN appears. */
+static inline float attn_sub(float m) { return m == -INFINITY ? 0.0f : m; }
+
+/* Sij (qr x kc) = scale Qi Kj^T for query rows q0.. and key rows k0..; with causal, key k0+c > query q0+r is -inf. */
+void attn_scores(float *Sij, const float *Qi, const float *Kj, size_t qr, size_t kc, size_t d, float scale,
+                 bool causal, size_t q0, size_t k0);
+/* C (m x n) = A (m x k) B^T, B stored n x k: dPij = dOi Vj^T. */
+void attn_mm_abt(float *C, const float *A, const float *B, size_t m, size_t n, size_t k);
+/* C (n x k) += alpha * A^T B, A stored m x n, B stored m x k: dVj += Pij^T dOi, dKj += scale dSij^T Qi. */
+void attn_mm_atb_acc(float *C, const float *A, const float *B, size_t m, size_t n, size_t k, float alpha);
+/* C (m x k) += alpha * A B, A stored m x n, B stored n x k: dQi += scale dSij Kj. */
+void attn_mm_ab_acc(float *C, const float *A, const float *B, size_t m, size_t n, size_t k, float alpha);
+/* Di = rowsum(dOi o Oi) over rows x d. */
+void attn_rowdot(float *Di, const float *dOi, const float *Oi, size_t rows, size_t d);
+/* dSij = Pij o (dPij - Di), in place over dPij. */
+void attn_dsoftmax(float *dSij, const float *Pij, const float *Di, size_t rows, size_t cols);
+
+/* ---- closed forms --------------------------------------------------------------------------------------------- */
+
+/* a * b, stopping with exit 2 when the ledger would overflow 64 bits (N, B or H too large). */
+uint64_t attn_mul(uint64_t a, uint64_t b);
+/* Add rd, wr to tensor's row of io (a new row the first time the tensor is named), overflow-checked. */
+void attn_io_add(attn_io *io, const char *tensor, uint64_t rd, uint64_t wr);
+/* Σ_{x=0}^{n-1} ⌊(a*x + b)/c⌋, c > 0, in O(log) steps. */
+uint64_t attn_floor_sum(uint64_t n, uint64_t c, uint64_t a, uint64_t b);
+/* A sweep with key blocks j outside and query blocks i inside (flash1's forward, both flash backward passes), one
+ * head: *tiles visited and *rows, the query rows those tiles hold (Σ over visited tiles of the block's rows). Without
+ * a mask every tile: Tr*Tc and Tc*N. Causal, column j visits query blocks ⌊j*Bc/Br⌋ .. Tr-1 (the last block always:
+ * its last row N-1 >= j*Bc), that is Tr - ⌊j*Bc/Br⌋ tiles holding N - Br*⌊j*Bc/Br⌋ rows; over all j, with
+ * F = Σ_{j<Tc} ⌊j*Bc/Br⌋: tiles = Tc*Tr - F, rows = Tc*N - Br*F. */
+void attn_kv_sweep(const attn_params *p, uint64_t *tiles, uint64_t *rows);
+
+#endif
