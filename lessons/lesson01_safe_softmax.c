@@ -38,6 +38,7 @@ const cli_spec lesson01_spec = {
     .title = "Safe softmax: overflow, and three passes over HBM",
     .details = DETAILS,
     .defaults = {.N = 1024, .d = 1, .B = 1, .H = 1, .M_bytes = 1024, .dtype = DTYPE_FP32, .seed = 1},
+    .extra = CLI_OPT_TRACE,
 };
 
 static void print_vec(const char *label, const float *v, size_t n)

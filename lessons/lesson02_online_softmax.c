@@ -52,6 +52,7 @@ const cli_spec lesson02_spec = {
     .title = "Block-wise online softmax: two passes instead of three",
     .details = DETAILS,
     .defaults = {.N = 6, .d = 1, .B = 4, .H = 1, .M_bytes = 80, .dtype = DTYPE_FP32, .seed = 1},
+    .extra = CLI_OPT_TRACE,
 };
 
 /* Pass 1's block-by-block trace: one line per row and block, in the order the rows are updated. */

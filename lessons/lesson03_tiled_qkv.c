@@ -52,7 +52,7 @@ const cli_spec lesson03_spec = {
     .title = "Tiled QK^T V in a fake SRAM: the tiling trace",
     .details = DETAILS,
     .defaults = {.N = 8, .d = 4, .B = 1, .H = 1, .M_bytes = 300, .dtype = DTYPE_FP32, .seed = 1},
-    .extra = CLI_OPT_STEP,
+    .extra = CLI_OPT_STEP | CLI_OPT_TRACE,
 };
 
 static void pause_after_tile(void *cfg) { cli_pause(cfg, "  next tile"); }

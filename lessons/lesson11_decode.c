@@ -37,7 +37,7 @@ const cli_spec lesson11_spec = {
     .details = "-N is the cache length; --heads the query heads Hq (a multiple of --kv-heads). The run is checked\n"
                "against an fp64 reference and its ledger against the closed form in decode.h.",
     .defaults = {.N = 50, .d = 8, .B = 2, .H = 8, .M_bytes = 1024, .dtype = DTYPE_FP16, .seed = 11},
-    .extra = CLI_OPT_THREADS,
+    .extra = CLI_OPT_THREADS | CLI_OPT_TRACE,
     .own = {{"kv-heads", "HKV", "KV heads Hkv, Hq a multiple of it (default 2; 1 for an odd Hq)", 1, 1u << 16},
             {"splits", "S", "split-KV: parts of the cache per KV head (default 3, at most N)", 1, 1u << 24},
             {"page-size", "P", "a paged cache of P rows a page (default: contiguous)", 1, 1u << 24}},

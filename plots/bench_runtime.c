@@ -8,15 +8,14 @@
  *
  *   build/rel/plots/bench_runtime                       N = 256 ... 2048, d = 64, fp32, 5 repeats
  *   build/rel/plots/bench_runtime -N 1024 --threads 1 --out-dir /tmp
- * Writes <out-dir>/runtime.dat; the last line on stdout is a summary line.
+ * Writes <out-dir>/runtime.dat (default plots/out/data, made if missing; the file appears only whole: a failed
+ * write is exit 3 and no file); the last line on stdout is a summary line.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -24,6 +23,7 @@
 #include "attention.h"
 #include "bench.h"
 #include "cli.h"
+#include "outfile.h"
 #include "reference.h"
 #include "rng.h"
 #include "summary.h"
@@ -69,9 +69,8 @@ static int bench_main(const cli_cfg *cfg)
         Ns[nN++] = v;
     if (Ns[nN - 1] != cfg->N && nN < 16)
         Ns[nN++] = cfg->N;
-    if (mkdir(cfg->out_dir, 0777) != 0 && errno != EEXIST)
-        fl_fatal("cannot create the output directory '%s': %s", cfg->out_dir, strerror(errno));
-    char path[1024], machine[384];
+    char path[4096], machine[384], dir[4 * sizeof path];
+    outfile_mkdirs(cfg->out_dir);   /* before minutes of benchmarks: a directory that cannot be made stops now */
     snprintf(path, sizeof path, "%s/runtime.dat", cfg->out_dir);
 #ifdef _OPENMP
     if (cfg->threads > 0)
@@ -82,9 +81,8 @@ static int bench_main(const cli_cfg *cfg)
     char threads_opt[32] = "";
     if (cfg->threads > 0)
         snprintf(threads_opt, sizeof threads_opt, " --threads %d", cfg->threads);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        fl_fatal("cannot write '%s': %s", path, strerror(errno));
+    outfile *dat = outfile_open(path);   /* all or nothing: runtime.dat appears only complete (else exit 3) */
+    FILE *f = outfile_stream(dat);
     fprintf(f, "# runtime.dat — CPU run time of attention forward on the simulator (real arithmetic), figure 5\n"
                "# command: build/rel/plots/bench_runtime -N %zu -d %zu --sram %zu --dtype %s%s --out-dir %s\n"
                "# machine: %s\n"
@@ -98,7 +96,8 @@ static int bench_main(const cli_cfg *cfg)
                "#  5 Br         query rows per block\n"
                "#  6 Bc         key rows per block\n"
                "#  7 max_abs_err largest |O - O_ref| of the validation call\n",
-            cfg->N, d, cfg->M_bytes, dtype_name(cfg->dtype), threads_opt, cfg->out_dir, machine,
+            cfg->N, d, cfg->M_bytes, dtype_name(cfg->dtype), threads_opt, fl_escape(cfg->out_dir, dir, sizeof dir),
+            machine,
             (unsigned long long)cfg->seed, WARMUP, REPS);
 
     int all = 1;
@@ -170,8 +169,7 @@ static int bench_main(const cli_cfg *cfg)
             fprintf(f, "%zu %.4f %.4f %.4f %zu %zu %.3g\n", Ns[k], res[a][k].median_ms, res[a][k].min_ms,
                     res[a][k].max_ms, Br[a][k], Bc[a][k], err[a][k]);
     }
-    if (fclose(f) != 0)
-        fl_fatal("cannot finish '%s': %s", path, strerror(errno));
+    outfile_commit(dat);
     printf("\nwrote %s\n", path);
 
     summary_t s;
@@ -199,7 +197,7 @@ static const cli_spec spec = {
                "timed:\none warm-up call and the median of 5 repeats, all algorithms in the same run: standard, flash1 and\n"
                "flash2 on one thread, then flash2 on all threads (--threads, or OMP_NUM_THREADS).",
     .defaults = {.N = 2048, .d = 64, .B = 1, .H = 1, .M_bytes = 192 * 1024, .dtype = DTYPE_FP32, .seed = 42,
-                 .out_dir = "plots/data"},
+                 .out_dir = "plots/out/data"},
     .extra = CLI_OPT_OUT_DIR | CLI_OPT_THREADS,
 };
 

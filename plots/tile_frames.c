@@ -1,7 +1,7 @@
 /* tile_frames — figure 6's data: lesson03's CSV trace turned into one picture per tile, for gnuplot's animated GIF.
  *
- *   ./lesson03 --quiet --trace csv --trace-file plots/data/lesson03_trace.csv
- *   build/rel/plots/tile_frames plots/data/lesson03_trace.csv plots/data/lesson03_tiles.dat
+ *   ./lesson03 --quiet --trace csv --trace-file plots/out/data/lesson03_trace.csv
+ *   build/rel/plots/tile_frames plots/out/data/lesson03_trace.csv plots/out/data/lesson03_tiles.dat
  *
  * Each frame is the state after one tile (a 'step' event and the loads, arithmetic and stores that follow it): which
  * rows of Q, K, V and O sit in SRAM (the last rows loaded into the buffers Qi, Kj, Vj, Oi that are still allocated),
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "outfile.h"
 #include "util.h"
 
 #define MAX_FIELDS 17
@@ -144,14 +145,15 @@ int main(int argc, char **argv)
     fclose(in);
     if (!N || !d || !Br || !Bc)
         fl_fatal("'%s' has no loads of Q: is it lesson03's trace?", argv[1]);
-    out = fopen(argv[2], "w");
-    if (!out)
-        fl_fatal("cannot write '%s'", argv[2]);
+    outfile *dat = outfile_open(argv[2]);   /* all or nothing: a failed write is exit 3 and no file */
+    char a1[1024], a2[1024];                /* the paths, escaped: a newline must not end the comment line */
+    out = outfile_stream(dat);
     fprintf(out, "# lesson03_tiles.dat — figure 6: lesson03's tile schedule, one frame per tile\n"
                  "# command: build/rel/plots/tile_frames %s %s\n"
                  "# N = %ld, d = %ld, Br = %ld, Bc = %ld. Each frame is two gnuplot blocks: rectangles (index 2f: x1 y1 x2 y2 colour, y "
                  "downward = -row),\n# then labels (index 2f+1: x y \"text\"). Layout: Q | K | V | S = Q K^T | O; "
-                 "coloured rows are in SRAM.\n", argv[1], argv[2], N, d, Br, Bc);
+                 "coloured rows are in SRAM.\n", fl_escape(argv[1], a1, sizeof a1), fl_escape(argv[2], a2, sizeof a2),
+            N, d, Br, Bc);
 
     resident res[16];
     tile *done = xcalloc(MAX_TILES, sizeof *done), cur = {0};
@@ -198,10 +200,10 @@ int main(int argc, char **argv)
                     res[b].live = false;
         }
     }
-    if (fclose(out) != 0)
-        fl_fatal("cannot finish '%s'", argv[2]);
+    outfile_commit(dat);
     printf("tile_frames: %zu frames of N = %ld, d = %ld written to %s\n", frames, N, d, argv[2]);
     free(ev);
     free(done);
+    outfile_check_stdout();
     return 0;
 }

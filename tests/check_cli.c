@@ -46,7 +46,8 @@ static const cli_spec SPEC = {.name = "testprog", .title = "t", .defaults = {.N 
 static const char *const ALGOS[] = {"a1", "a2", NULL};
 static const cli_spec SPEC_ALL = {.name = "testall", .title = "t", .defaults = {.N = 64, .d = 16, .B = 1, .H = 1,
                                                                                  .M_bytes = 1024},
-                                  .extra = CLI_OPT_CAUSAL | CLI_OPT_ALGO | CLI_OPT_STEP, .algos = ALGOS};
+                                  .extra = CLI_OPT_CAUSAL | CLI_OPT_ALGO | CLI_OPT_STEP | CLI_OPT_TRACE,
+                                  .algos = ALGOS};
 
 /* cli_parse with stderr captured: returns the status, *lines gets the number of lines written to stderr. */
 static int parse(const cli_spec *spec, cli_cfg *cfg, int *lines, int argc, const char *const *argv)
@@ -110,9 +111,14 @@ START_TEST(good_command_lines)
                            "18446744073709551615", "--quiet", "--count-only"),
                      CLI_OK);
     ck_assert(c.N == 10 && c.Br == 3 && c.Bc == 10 && c.seed == UINT64_MAX && c.quiet && c.count_only);
-    ck_assert_int_eq(PARSE(&SPEC, &c, &lines, "--trace", "csv", "--trace-file", "x.csv", "--batch=2", "--heads=3"),
+    ck_assert_int_eq(PARSE(&SPEC_ALL, &c, &lines, "--trace", "csv", "--trace-file", "x.csv", "--batch=2", "--heads=3"),
                      CLI_OK);
     ck_assert(c.trace == TRACE_CSV && !strcmp(c.trace_file, "x.csv") && c.B == 2 && c.H == 3);
+    ck_assert_uint_eq(cli_trace_limit(&c), CLI_TRACE_LIMIT);   /* not given: the default */
+    ck_assert_int_eq(PARSE(&SPEC_ALL, &c, &lines, "--trace", "json", "--trace-limit", "512M"), CLI_OK);
+    ck_assert_uint_eq(cli_trace_limit(&c), (uint64_t)512 << 20);
+    ck_assert_int_eq(PARSE(&SPEC_ALL, &c, &lines, "--trace-limit=3"), CLI_OK);
+    ck_assert_uint_eq(c.trace_limit, 3);
     ck_assert_int_eq(PARSE(&SPEC, &c, &lines, "-M", "1MiB"), CLI_OK);
     ck_assert_uint_eq(c.M_bytes, 1 << 20);
     ck_assert_int_eq(PARSE(&SPEC_ALL, &c, &lines, "--causal", "--algo", "a2", "--step"), CLI_OK);
@@ -129,7 +135,8 @@ START_TEST(bad_command_lines)
         {"--bogus"}, {"-x"}, {"--seq-len"}, {"-N"}, {"--quiet=1"}, {"--dtype", "fp8"}, {"--trace", "xml"},
         {"--block-rows", "65"}, {"--block-cols", "0"}, {"--seed", "-1"}, {"--trace-file", "t.txt"},
         {"--causal"}, {"--algo", "a1"}, {"--step"}, {"--threads", "2"}, {"extra"}, {"-"}, {"--"},
-        {"--seq-len-x=3"}, {"-Nx"}, {"--batch", "65537"}, {"--heads", "0"}};
+        {"--seq-len-x=3"}, {"-Nx"}, {"--batch", "65537"}, {"--heads", "0"}, {"--trace", "csv"},
+        {"--trace-limit", "1G"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int argc = 0;
         while (argc < 4 && bad[i][argc])
@@ -144,6 +151,12 @@ START_TEST(bad_command_lines)
     int lines;
     ck_assert_int_eq(PARSE(&SPEC_ALL, &c, &lines, "--algo", "a3"), CLI_ERROR);
     ck_assert_int_eq(lines, 1);
+    /* where the lesson traces: a limit must be a byte count of at least 1 */
+    static const char *const bad_limit[] = {"0", "-1", "1X", "", "99999999999999999999G"};
+    for (size_t i = 0; i < sizeof bad_limit / sizeof bad_limit[0]; i++) {
+        ck_assert_int_eq(PARSE(&SPEC_ALL, &c, &lines, "--trace-limit", bad_limit[i]), CLI_ERROR);
+        ck_assert_int_eq(lines, 1);
+    }
 }
 END_TEST
 
@@ -179,15 +192,16 @@ START_TEST(every_cpu_lesson_exists)
 }
 END_TEST
 
-/* Bad input of every kind: exit status 2 and exactly one line on stderr, never a crash or a hang. */
+/* Bad input of every kind: exit status 2 and exactly one line on stderr, never a crash or a hang (a value with a
+ * newline or raw bytes is echoed escaped, so it is still one line). Failing destinations, exit 3: check_output.c. */
 START_TEST(hostile_inputs)
 {
     static const char *const hostile[][6] = {
         {"-N", "0"}, {"-N", "-3"}, {"-N", "abc"}, {"-N", "99999999999999999999999"}, {"-d", "0"}, {"--sram", "0"},
         {"--sram", "12Q"}, {"--sram", "1"}, {"--bogus"}, {"-x"}, {"--dtype", "fp8"}, {"--trace", "xml"},
         {"--block-rows", "999999999"}, {"--block-cols", "0"}, {"--seed", "-1"}, {"--trace-file", "/tmp/t.txt"},
-        {"--trace", "text", "--trace-file", "/nonexistent-dir/flashlab/t.txt"}, {"extra"}, {"-N"}, {"--help=1"},
-        {"--batch", "0"}, {"--heads", "99999999"}};
+        {"--trace-limit", "0"}, {"extra"}, {"-N"}, {"--help=1"}, {"--batch", "0"}, {"--heads", "99999999"},
+        {"-N", "16\n"}, {"--dtype", "fp\n16"}, {"--seq-len", "\xff\xfe\x1b[2J"}};
     char bin[PATH_MAX];
     size_t ran = 0;
     for (size_t k = 0; k < NLESSONS; k++) {

@@ -10,6 +10,7 @@
 #ifndef FLASHLAB_UTIL_H
 #define FLASHLAB_UTIL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,10 +22,20 @@
 void fl_set_progname(const char *name);
 const char *fl_progname(void);
 
-/* Print "prog: error: <message>" as one line on stderr and exit(FL_EXIT_USAGE). */
+/* Print "prog: error: <message>" as one line on stderr and exit(FL_EXIT_USAGE). The message goes through
+ * fl_escape, so a value echoed from the command line can neither break the line nor send raw bytes to a terminal. */
 _Noreturn void fl_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "prog: internal error: <message>" as one line on stderr and exit(FL_EXIT_INTERNAL). */
 _Noreturn void fl_internal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same line as fl_fatal, with another exit status (FL_EXIT_IO: output was lost). Every message of these
+ * three goes through fl_escape. */
+_Noreturn void fl_fatal_status(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void fl_vreport(const char *fmt, va_list ap);   /* just the escaped line on stderr, for callers that clean up first */
+
+/* s made safe to print on one line: control bytes as \n, \t, \r or \xNN, a backslash as \\, and every byte that
+ * is not part of well-formed UTF-8 as \xNN (valid UTF-8, such as "·" or "中", stays as it is). Writes at most len
+ * bytes with the terminating 0, cutting only between escapes; returns buf. */
+const char *fl_escape(const char *s, char *buf, size_t len);
 
 /* malloc/calloc that never return NULL: on failure they call fl_fatal naming the caller's file and line. */
 #define xmalloc(n) fl_xmalloc((n), __FILE__, __LINE__)

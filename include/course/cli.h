@@ -5,11 +5,18 @@
  *
  * Options: -N/--seq-len, -d/--head-dim, -M/--sram BYTES (suffixes K, KiB, M, MiB, G, GiB: all powers of 1024),
  * --block-rows, --block-cols, --dtype fp32|fp16|bf16, --batch, --heads, --causal (lessons that mask),
- * --trace none|text|csv|json, --trace-file PATH, --seed, --count-only, --quiet, --threads (lessons that run in
- * parallel), --algo (lessons that offer a choice), --step (lessons that pause), --out-dir (lessons that write
- * files), -h/--help, --version. "--opt=value" and "--opt value" both work; so do "-N16" and "-N 16".
- * A lesson may add whole-number options of its own (lesson11's --kv-heads, --splits, --page-size): spec->own.
- * Bad input gets one line on stderr and exit status 2.
+ * --trace none|text|csv|json, --trace-file PATH and --trace-limit BYTES (lessons that trace), --seed, --count-only,
+ * --quiet, --threads (lessons that run in parallel), --algo (lessons that offer a choice), --step (lessons that
+ * pause), --out-dir (lessons that write files), -h/--help, --version. "--opt=value" and "--opt value" both work; so
+ * do "-N16" and "-N 16". A lesson may add whole-number options of its own (lesson11's --kv-heads, --splits,
+ * --page-size): spec->own. Bad input gets one line on stderr, every echoed value escaped (fl_escape), and exit status 2.
+ *
+ * Output is never lost in silence: cli_main flushes stdout after the lesson and exits 3 (FL_EXIT_IO) with one line
+ * if any write to it failed; a trace file is written all or nothing (outfile.h). A trace's size is known before it
+ * is written: when a trace is asked for, cli_main first runs the lesson in a child process, count-only and quiet,
+ * its output discarded, with a census in place of the trace (trace.h); a trace estimated above --trace-limit
+ * (default CLI_TRACE_LIMIT) is refused with the estimate, exit 2, before anything runs. While writing, the limit
+ * still holds: a trace that reaches it stops the lesson (exit 2) and its file is removed.
  */
 #ifndef FLASHLAB_CLI_H
 #define FLASHLAB_CLI_H
@@ -23,6 +30,11 @@
 
 #define FLASHLAB_VERSION "0.1.0"
 
+/* The largest trace written without --trace-limit: 1 GiB is a minute of writing and more than any viewer opens
+ * comfortably (Perfetto loads JSON traces of a few hundred MB); anything bigger should be asked for by name. */
+#define CLI_TRACE_LIMIT ((uint64_t)1 << 30)
+/* A dry run already past the limit stops counting after this many seconds and reports what it has seen. */
+#define CLI_CENSUS_MAX_S 2.0
 #define CLI_MAX_OWN 4         /* options of a lesson's own, at most */
 
 typedef struct {
@@ -34,6 +46,7 @@ typedef struct {
     bool causal;
     trace_fmt trace;
     const char *trace_file;  /* NULL: the trace goes to stdout */
+    uint64_t trace_limit;    /* --trace-limit: most bytes a trace may take; 0: CLI_TRACE_LIMIT */
     uint64_t seed;
     bool count_only, quiet, step;
     const char *algo;        /* --algo; the spec's default when not given */
@@ -52,7 +65,10 @@ typedef struct {
 } cli_own_opt;
 
 /* Options a lesson may accept beyond the common ones. */
-enum { CLI_OPT_CAUSAL = 1u, CLI_OPT_ALGO = 2u, CLI_OPT_STEP = 4u, CLI_OPT_OUT_DIR = 8u, CLI_OPT_THREADS = 16u };
+enum {
+    CLI_OPT_CAUSAL = 1u, CLI_OPT_ALGO = 2u, CLI_OPT_STEP = 4u, CLI_OPT_OUT_DIR = 8u, CLI_OPT_THREADS = 16u,
+    CLI_OPT_TRACE = 32u   /* --trace, --trace-file, --trace-limit: the lesson opens its trace with cli_trace_open */
+};
 
 typedef struct {
     const char *name;          /* "lesson03" */
@@ -73,13 +89,16 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, cli_cfg *cfg);
 /* Parse "64K", "1MiB", "4096" into bytes; false on junk, zero-free overflow or a negative number. */
 bool cli_parse_bytes(const char *s, size_t *out);
 
-/* The whole main(): parse, then return run(&cfg)'s status; 0 after --help, 2 on bad input. */
+/* The whole main(): parse, estimate the trace (above), then return run(&cfg)'s status; 0 after --help, 2 on bad
+ * input, 3 when stdout lost output. */
 typedef int (*lesson_fn)(const cli_cfg *cfg);
 int cli_main(const cli_spec *spec, int argc, char **argv, lesson_fn run);
 
-/* Open cfg->trace on m (to --trace-file, or stdout). NULL when tracing is off. Close with cli_trace_close. */
+/* Open cfg->trace on m (to --trace-file, or stdout), guarded by --trace-limit. NULL when tracing is off. A failed
+ * write stops the program at once (one line, exit 3, the file removed); cli_trace_close commits the file. */
 trace_t *cli_trace_open(const cli_cfg *cfg, mem_t *m);
 void cli_trace_close(const cli_cfg *cfg, trace_t *t);
+uint64_t cli_trace_limit(const cli_cfg *cfg);   /* --trace-limit, or CLI_TRACE_LIMIT */
 
 /* --step: wait for Enter, but only when stdin and stdout are terminals (never in CI or a pipe). */
 void cli_pause(const cli_cfg *cfg, const char *prompt);

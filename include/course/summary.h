@@ -7,7 +7,8 @@
  *   summary_f64(&s, "max_abs_err", err);
  *   summary_print(&s, stdout);
  *
- * Values never contain spaces; a count that was not measured is written "na".
+ * Values never contain spaces; a value that was not measured is written "na" (summary_f64 writes "na" for NaN and
+ * ±inf itself, so no lesson can print nan).
  */
 #ifndef FLASHLAB_SUMMARY_H
 #define FLASHLAB_SUMMARY_H
@@ -26,7 +27,7 @@ typedef struct {
 void summary_begin(summary_t *s, const cli_cfg *cfg, const char *algo, size_t Br, size_t Bc);
 void summary_ledger(summary_t *s, const mem_t *m);
 void summary_u64(summary_t *s, const char *key, uint64_t v);
-void summary_f64(summary_t *s, const char *key, double v);   /* %.6g; NaN prints "nan" */
+void summary_f64(summary_t *s, const char *key, double v);   /* %.6g; NaN or ±inf prints "na": not measured */
 void summary_str(summary_t *s, const char *key, const char *v);
 void summary_print(const summary_t *s, FILE *out);
 

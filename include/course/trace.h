@@ -11,10 +11,16 @@
  * tracks (HBM->SRAM, SRAM->HBM, compute) with counters for SRAM bytes and HBM traffic. Its clock is *modelled*, not
  * measured: a transfer lasts bytes / 1.5 TB/s and a matmul FLOPs / 312 TFLOP/s (an A100's HBM and fp16 tensor
  * cores, the paper's GPU), so the picture shows where an ideal GPU would spend its time.
+ *
+ * Every record is formatted whole and written with one fwrite, so the bytes written are known exactly and a failed
+ * write is seen at once. A trace opened on a NULL stream writes nothing: it is a census, counting the events and
+ * estimating the bytes the format would take (one event in TRACE_CENSUS_SAMPLE of each kind is formatted to learn its
+ * size), which is how a lesson learns, in a count-only dry run, how big a trace would be before writing it.
  */
 #ifndef FLASHLAB_TRACE_H
 #define FLASHLAB_TRACE_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "mem.h"
@@ -25,11 +31,24 @@ int trace_fmt_parse(const char *s, trace_fmt *out);   /* "none", "text", "csv", 
 const char *trace_fmt_name(trace_fmt f);
 
 typedef struct trace trace_t;
-trace_t *trace_open(mem_t *m, trace_fmt fmt, FILE *out);  /* NULL for TRACE_NONE; writes the header */
-FILE *trace_close(trace_t *t);   /* detaches, writes the footer, frees; returns the stream (never fcloses it) */
+trace_t *trace_open(mem_t *m, trace_fmt fmt, FILE *out);  /* NULL for TRACE_NONE; writes the header; out NULL: census */
+/* Detaches, writes the footer, flushes, frees. 0, or -1 with errno when any write failed (the stream stays the
+ * caller's to close either way). */
+int trace_close(trace_t *t);
 /* Follow another memory model from now on, in the same stream: a lesson that runs two algorithms on two models
  * writes one trace (one CSV header, one JSON document whose clock runs on). Running totals are the new model's. */
 void trace_follow(trace_t *t, mem_t *m);
+
+/* Bytes written so far (a census: its estimate of the bytes the trace would take) and events seen. */
+uint64_t trace_bytes(const trace_t *t);
+uint64_t trace_events(const trace_t *t);
+
+/* fn(t, err, ctx) is called when a write fails (err = its errno; nothing more is written) and before a record would
+ * take the trace past limit bytes (err = 0; if fn returns, the trace goes on without the limit). A census calls it
+ * (err = 0) every 4096 events while its estimate is past the limit. limit 0: no limit. */
+typedef void (*trace_guard_fn)(trace_t *t, int err, void *ctx);
+void trace_guard(trace_t *t, uint64_t limit, trace_guard_fn fn, void *ctx);
+#define TRACE_CENSUS_SAMPLE 64
 
 /* Modelled rates of the JSON clock (bytes per ns, FLOPs per ns, exp() per ns). */
 #define TRACE_MODEL_HBM_BYTES_PER_NS 1500.0

@@ -91,7 +91,9 @@ void hbm_fill_rows(mem_t *m, hbm_mat dst, size_t r0, size_t nrows, float value, 
 
 /* ---- SRAM ---------------------------------------------------------------------------------------------------- */
 /* A buffer of elems floats, charged elems * dtype_size(dt) bytes against M. If that would exceed M, stops the
- * program (exit 2) with a message naming the tile, its size, every resident buffer and M. Contents start at 0. */
+ * program (exit 2) with a message naming the tile, its size, every resident buffer and M. Contents start at 0.
+ * Count-only mode: the buffer is charged the same but is an address with no memory behind it (any access faults),
+ * so a count-only run costs no host RAM whatever M is; algorithms must not touch it then. */
 float *sram_alloc(mem_t *m, size_t elems, dtype_t dt, const char *name);
 void sram_free(mem_t *m, float *buf);
 size_t sram_used(const mem_t *m);             /* bytes resident now */

@@ -13,12 +13,70 @@ static const char *progname = "flashlab";
 void fl_set_progname(const char *name) { progname = name; }
 const char *fl_progname(void) { return progname; }
 
+/* Bytes of the well-formed UTF-8 sequence at s (Unicode's table 3-7), 0 when s does not start one. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80, hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+    if (n > 1 && (s[1] < lo || s[1] > hi))
+        return 0;
+    for (size_t k = 2; k < n; k++)
+        if (s[k] < 0x80 || s[k] > 0xBF)
+            return 0;
+    return n;
+}
+
+const char *fl_escape(const char *s, char *buf, size_t len)
+{
+    size_t o = 0;
+    if (!len)
+        return buf;
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;) {
+        char e[20];
+        size_t n = utf8_len(p), elen;
+        bool c1 = n == 2 && p[0] == 0xC2 && p[1] < 0xA0;   /* U+0080..U+009F: control characters too */
+        if (n == 1 && *p >= 0x20 && *p != 0x7F && *p != '\\') {
+            e[0] = (char)*p, elen = 1;
+        } else if (n > 1 && !c1) {
+            memcpy(e, p, n), elen = n;
+        } else if (*p == '\n' || *p == '\t' || *p == '\r' || *p == '\\') {
+            e[0] = '\\', e[1] = *p == '\n' ? 'n' : *p == '\t' ? 't' : *p == '\r' ? 'r' : '\\', elen = 2;
+        } else {
+            n = c1 ? 2 : 1;
+            elen = 0;
+            for (size_t k = 0; k < n; k++)
+                elen += (size_t)snprintf(e + elen, sizeof e - elen, "\\x%02X", p[k]);
+        }
+        if (o + elen >= len)
+            break;
+        memcpy(buf + o, e, elen);
+        o += elen;
+        p += n ? n : 1;
+    }
+    buf[o] = 0;
+    return buf;
+}
+
 static void say(const char *what, const char *fmt, va_list ap)
 {
+    char msg[2048], safe[4 * sizeof msg];
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    if (n >= (int)sizeof msg)   /* a huge echoed value: keep the start, say it was cut */
+        memcpy(msg + sizeof msg - 4, "...", 4);
     fflush(stdout);
-    fprintf(stderr, "%s: %s: ", progname, what);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "%s: %s: %s\n", progname, what, fl_escape(msg, safe, sizeof safe));
+}
+
+void fl_vreport(const char *fmt, va_list ap) { say("error", fmt, ap); }
+
+void fl_fatal_status(int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    say("error", fmt, ap);
+    va_end(ap);
+    exit(status);
 }
 
 void fl_fatal(const char *fmt, ...)

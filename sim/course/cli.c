@@ -4,12 +4,16 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "outfile.h"
 #include "util.h"
 
 /* Upper bounds that keep every later product (N*N, N*d, B*H*N*d) inside 64 bits and a lesson inside reason. */
@@ -21,12 +25,14 @@
 static int fail(const cli_spec *spec, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(const cli_spec *spec, const char *fmt, ...)
 {
+    char msg[1024], safe[4 * sizeof msg];
     va_list ap;
-    fprintf(stderr, "%s: error: ", spec->name);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fputs(" (try --help)\n", stderr);
+    if (n >= (int)sizeof msg)   /* a huge echoed value: keep the start, say it was cut */
+        memcpy(msg + sizeof msg - 4, "...", 4);
+    fprintf(stderr, "%s: error: %s (try --help)\n", spec->name, fl_escape(msg, safe, sizeof safe));
     return CLI_ERROR;
 }
 
@@ -88,13 +94,17 @@ static void usage(const cli_spec *spec, FILE *f)
             fprintf(f, " %s", *a);
         fprintf(f, " (default %s)\n", d->algo ? d->algo : "all");
     }
+    if (spec->extra & CLI_OPT_TRACE)
+        fprintf(f,
+                "      --trace FMT        none, text, csv or json (Chrome trace, for Perfetto) (default %s)\n"
+                "      --trace-file PATH  write the trace there instead of stdout (all or nothing: no partial file)\n"
+                "      --trace-limit B    refuse a trace estimated above B bytes (default %llu = 1 GiB; K/M/G suffixes)\n",
+                trace_fmt_name(d->trace), (unsigned long long)CLI_TRACE_LIMIT);
     fprintf(f,
-            "      --trace FMT        none, text, csv or json (Chrome trace, for Perfetto) (default %s)\n"
-            "      --trace-file PATH  write the trace there instead of stdout\n"
             "      --seed S           random seed for the inputs (default %llu)\n"
             "      --count-only       run the loops and count, without arithmetic or data\n"
             "      --quiet            print only the summary line\n",
-            trace_fmt_name(d->trace), (unsigned long long)d->seed);
+            (unsigned long long)d->seed);
     for (const cli_own_opt *o = spec->own; o->name; o++) {
         char opt[40];
         snprintf(opt, sizeof opt, "--%s %s", o->name, o->meta);
@@ -109,7 +119,8 @@ static void usage(const cli_spec *spec, FILE *f)
     fprintf(f, "  -h, --help             this text\n      --version          print the version\n");
     if (spec->details)
         fprintf(f, "\n%s\n", spec->details);
-    fprintf(f, "\nThe last line of output is always 'summary: key=value ...'. Bad input exits with status 2.\n");
+    fprintf(f, "\nThe last line of output is always 'summary: key=value ...'. Exit status: 0 ok, 1 a check failed, "
+               "2 bad input,\n3 output lost (a write failed; no partial file is left), 4 internal error.\n");
 }
 
 /* Option table: long name, short letter (or 0), takes a value, and the CLI_OPT_* bit it needs (0: common). */
@@ -124,7 +135,8 @@ static const opt_def OPTS[] = {
     {"seq-len", 'N', true, 0},      {"head-dim", 'd', true, 0},     {"sram", 'M', true, 0},
     {"block-rows", 0, true, 0},     {"block-cols", 0, true, 0},     {"dtype", 0, true, 0},
     {"batch", 0, true, 0},          {"heads", 0, true, 0},          {"causal", 0, false, CLI_OPT_CAUSAL},
-    {"trace", 0, true, 0},          {"trace-file", 0, true, 0},     {"seed", 0, true, 0},
+    {"trace", 0, true, CLI_OPT_TRACE}, {"trace-file", 0, true, CLI_OPT_TRACE},
+    {"trace-limit", 0, true, CLI_OPT_TRACE}, {"seed", 0, true, 0},
     {"count-only", 0, false, 0},    {"quiet", 0, false, 0},         {"threads", 0, true, CLI_OPT_THREADS},
     {"algo", 0, true, CLI_OPT_ALGO}, {"step", 0, false, CLI_OPT_STEP}, {"out-dir", 0, true, CLI_OPT_OUT_DIR},
     {"help", 'h', false, 0},        {"version", 0, false, 0},
@@ -161,6 +173,15 @@ static int apply(const cli_spec *spec, const opt_def *o, const char *val, cli_cf
         if (b > CLI_MAX_M)
             return fail(spec, "--sram %s is too large (at most 1 TiB)", val);
         cfg->M_bytes = b;
+        return CLI_OK;
+    }
+    if (!strcmp(n, "trace-limit")) {
+        size_t b;
+        if (!cli_parse_bytes(val, &b))
+            return fail(spec, "--trace-limit needs a byte count like 1073741824, 512M or 4GiB, got '%s'", val);
+        if (b == 0)
+            return fail(spec, "--trace-limit must be at least 1 byte");
+        cfg->trace_limit = b;
         return CLI_OK;
     }
     if (!strcmp(n, "dtype"))
@@ -259,6 +280,8 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, cli_cfg *cfg)
         if (!o || (o->needs && !(spec->extra & o->needs))) {
             if (o && o->needs == CLI_OPT_CAUSAL)
                 return fail(spec, "--causal is not meaningful for %s", spec->name);
+            if (o && o->needs == CLI_OPT_TRACE)
+                return fail(spec, "--%s: %s writes no trace", o->lng, spec->name);
             return fail(spec, "unknown option '%s'", arg);
         }
         if (!o->value && val)
@@ -290,38 +313,187 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, cli_cfg *cfg)
     return CLI_OK;
 }
 
+uint64_t cli_trace_limit(const cli_cfg *cfg) { return cfg->trace_limit ? cfg->trace_limit : CLI_TRACE_LIMIT; }
+
+/* ---- the census: how big the trace would be, from a count-only dry run in a child process ----------------------- */
+
+typedef struct {
+    uint64_t bytes, events;
+    uint32_t complete;   /* 0: the count stopped early, past the limit */
+} census_result;
+
+static struct {
+    bool active;         /* in the child: cli_trace_open opens a census, not a file */
+    int fd;              /* where the child sends its census_result */
+    double start;
+    uint64_t bytes, events;   /* of the traces already closed */
+} census;
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static _Noreturn void census_report(uint64_t bytes, uint64_t events, bool complete)
+{
+    census_result r = {bytes, events, complete};
+    ssize_t w = write(census.fd, &r, sizeof r);
+    (void)w;   /* a short write reads as no estimate: the limit still holds while writing */
+    _exit(0);
+}
+
+static void census_guard(trace_t *t, int err, void *ctx)
+{
+    (void)err, (void)ctx;
+    if (seconds_now() - census.start > CLI_CENSUS_MAX_S)
+        census_report(census.bytes + trace_bytes(t), census.events + trace_events(t), false);
+}
+
+/* Refuse, before anything runs, a trace that the dry run finds larger than --trace-limit. */
+static void census_check(const cli_cfg *cfg, lesson_fn run)
+{
+    int fd[2];
+    if (pipe(fd) != 0)
+        return;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return;
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        int null = open("/dev/null", O_RDWR);
+        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+            _exit(FL_EXIT_INTERNAL);
+        cli_cfg c = *cfg;
+        c.count_only = c.quiet = true;
+        c.step = false;
+        census.active = true;
+        census.fd = fd[1];
+        census.start = seconds_now();
+        run(&c);
+        census_report(census.bytes, census.events, true);
+    }
+    close(fd[1]);
+    census_result r;
+    size_t got = 0;
+    for (ssize_t n; got < sizeof r && (n = read(fd[0], (char *)&r + got, sizeof r - got)) != 0;)
+        if (n > 0)
+            got += (size_t)n;
+        else if (errno != EINTR)
+            break;
+    close(fd[0]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (got != sizeof r || r.bytes <= cli_trace_limit(cfg))
+        return;   /* within the limit, or no estimate (the dry run failed: the real run will say why) */
+    char b1[32], b2[32];
+    if (r.complete)
+        fl_fatal("--trace %s would write about %s (%llu events, counted by a count-only dry run), more than "
+                 "--trace-limit %s; trace a smaller -N or fewer heads, or raise --trace-limit",
+                 trace_fmt_name(cfg->trace), fmt_bytes(r.bytes, b1, sizeof b1), (unsigned long long)r.events,
+                 fmt_bytes(cli_trace_limit(cfg), b2, sizeof b2));
+    fl_fatal("--trace %s would write more than %s (a count-only dry run passed --trace-limit %s after %llu events "
+             "and stopped counting); trace a smaller -N or fewer heads, or raise --trace-limit",
+             trace_fmt_name(cfg->trace), fmt_bytes(r.bytes, b1, sizeof b1),
+             fmt_bytes(cli_trace_limit(cfg), b2, sizeof b2), (unsigned long long)r.events);
+}
+
 int cli_main(const cli_spec *spec, int argc, char **argv, lesson_fn run)
 {
     cli_cfg cfg;
     fl_set_progname(spec->name);
-    int rc = cli_parse(spec, argc, argv, &cfg);
-    if (rc == CLI_DONE)
-        return 0;
-    if (rc == CLI_ERROR)
+    int parsed = cli_parse(spec, argc, argv, &cfg), rc = 0;
+    if (parsed == CLI_ERROR)
         return FL_EXIT_USAGE;
-    return run(&cfg);
+    if (parsed == CLI_OK) {
+        if (cfg.trace != TRACE_NONE)
+            census_check(&cfg, run);
+        if (cfg.trace_file)   /* a trace file that cannot be made stops us now, not after pages of output */
+            outfile_probe(cfg.trace_file);
+        rc = run(&cfg);
+    }
+    outfile_check_stdout();
+    return rc;
+}
+
+/* ---- the trace a lesson writes --------------------------------------------------------------------------------- */
+
+/* The open traces' files, for the guard and cli_trace_close (a lesson has one trace; room for a few). */
+typedef struct {
+    trace_t *t;
+    outfile *o;            /* NULL: stdout */
+    char where[256];       /* "'path'" or "standard output", for messages */
+    uint64_t limit;
+} open_trace;
+static open_trace traces[4];
+
+static void trace_trouble(trace_t *t, int err, void *ctx)
+{
+    open_trace *ot = ctx;
+    char b1[32];
+    if (err)
+        outfile_fail("cannot write the trace to %s: %s", ot->where, strerror(err));
+    if (ot->o)
+        outfile_abort(ot->o);
+    fl_fatal("the trace reached --trace-limit %s after %llu events and was stopped%s; trace a smaller -N or "
+             "fewer heads, or raise --trace-limit", fmt_bytes(ot->limit, b1, sizeof b1),
+             (unsigned long long)trace_events(t), ot->o ? " (its file is removed)" : "");
 }
 
 trace_t *cli_trace_open(const cli_cfg *cfg, mem_t *m)
 {
     if (cfg->trace == TRACE_NONE)
         return NULL;
-    FILE *f = stdout;
-    if (cfg->trace_file) {
-        f = fopen(cfg->trace_file, "w");
-        if (!f)
-            fl_fatal("cannot write the trace to '%s': %s", cfg->trace_file, strerror(errno));
+    uint64_t limit = cli_trace_limit(cfg);
+    if (census.active) {
+        trace_t *t = trace_open(m, cfg->trace, NULL);
+        trace_guard(t, limit > census.bytes ? limit - census.bytes : 1, census_guard, NULL);
+        return t;
     }
-    return trace_open(m, cfg->trace, f);
+    open_trace *ot = NULL;
+    for (size_t i = 0; i < sizeof traces / sizeof traces[0] && !ot; i++)
+        if (!traces[i].t)
+            ot = &traces[i];
+    if (!ot)
+        fl_internal("more than %zu traces open at once", sizeof traces / sizeof traces[0]);
+    ot->o = cfg->trace_file ? outfile_open(cfg->trace_file) : NULL;
+    if (cfg->trace_file)
+        snprintf(ot->where, sizeof ot->where, "'%s'", cfg->trace_file);
+    else
+        snprintf(ot->where, sizeof ot->where, "standard output");
+    ot->limit = limit;
+    ot->t = trace_open(m, cfg->trace, ot->o ? outfile_stream(ot->o) : stdout);
+    trace_guard(ot->t, limit, trace_trouble, ot);
+    return ot->t;
 }
 
 void cli_trace_close(const cli_cfg *cfg, trace_t *t)
 {
+    (void)cfg;
     if (!t)
         return;
-    FILE *f = trace_close(t);
-    if (cfg->trace_file && fclose(f) != 0)
-        fl_fatal("cannot finish the trace file '%s': %s", cfg->trace_file, strerror(errno));
+    if (census.active) {
+        census.bytes += trace_bytes(t);
+        census.events += trace_events(t);
+        trace_close(t);
+        return;
+    }
+    open_trace *ot = NULL;
+    for (size_t i = 0; i < sizeof traces / sizeof traces[0]; i++)
+        if (traces[i].t == t)
+            ot = &traces[i];
+    if (!ot)
+        fl_internal("cli_trace_close of a trace cli_trace_open did not open");
+    ot->t = NULL;
+    if (trace_close(t) != 0)
+        outfile_fail("cannot write the trace to %s: %s", ot->where, strerror(errno));
+    if (ot->o)
+        outfile_commit(ot->o);
 }
 
 void cli_pause(const cli_cfg *cfg, const char *prompt)

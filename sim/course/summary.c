@@ -22,8 +22,8 @@ void summary_u64(summary_t *s, const char *key, uint64_t v) { add(s, " %s=%llu",
 
 void summary_f64(summary_t *s, const char *key, double v)
 {
-    if (isnan(v))
-        add(s, " %s=nan", key);
+    if (!isfinite(v))   /* NaN or inf means nothing was measured (an empty max, an error of nothing): say so */
+        add(s, " %s=na", key);
     else
         add(s, " %s=%.6g", key, v);
 }
@@ -80,7 +80,7 @@ void summary_print(const summary_t *s, FILE *out)
 {
     fputs(s->buf, out);
     fputc('\n', out);
-    fflush(out);
+    fflush(out);   /* a failed write is caught at the end: cli_main and outfile_check_stdout exit 3 */
 }
 
 bool summary_get(const char *line, const char *key, char *val, size_t vallen)

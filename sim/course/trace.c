@@ -1,18 +1,52 @@
 /* trace.c — text, CSV and Chrome-trace JSON writers for memory-model events (see include/course/trace.h). */
 #include "trace.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
 
+#define TRACE_RECORD_MAX 4096   /* one event's text: a 255-byte note quoted as JSON (6 bytes a character) fits */
+#define CENSUS_KINDS (MEM_EV_HBM_FREE + 1)
+
 struct trace {
     mem_t *m;
     trace_fmt fmt;
-    FILE *out;
-    double clock_ns;   /* JSON: modelled time */
-    bool first;        /* JSON: no comma before the first event */
+    FILE *out;                  /* NULL: a census, nothing is written */
+    double clock_ns;            /* JSON: modelled time */
+    bool first;                 /* JSON: no comma before the first event */
+    char rec[TRACE_RECORD_MAX]; /* the record being formatted, written with one fwrite */
+    size_t len;
+    uint64_t bytes, events;     /* written so far (a census: estimated) */
+    int err;                    /* errno of the first failed write; nothing more is written after it */
+    uint64_t limit;             /* 0: none */
+    trace_guard_fn guard;
+    void *guard_ctx;
+    /* census: events by kind, and the exact size of one in every TRACE_CENSUS_SAMPLE of them */
+    uint64_t n[CENSUS_KINDS], sampled_n[CENSUS_KINDS], sampled_bytes[CENSUS_KINDS], fixed_bytes;
 };
+
+/* Append to the record being formatted (cut at TRACE_RECORD_MAX, which no record reaches). */
+static void put(trace_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(trace_t *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->rec + t->len, sizeof t->rec - t->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        t->len = t->len + (size_t)n < sizeof t->rec ? t->len + (size_t)n : sizeof t->rec - 1;
+}
+
+static void put_char(trace_t *t, char c)
+{
+    if (t->len + 1 < sizeof t->rec) {
+        t->rec[t->len++] = c;
+        t->rec[t->len] = 0;
+    }
+}
 
 int trace_fmt_parse(const char *s, trace_fmt *out)
 {
@@ -43,7 +77,7 @@ static const char *window(const mem_event *ev, char *buf, size_t len)
     return buf;
 }
 
-static void text_event(const mem_event *ev, FILE *f)
+static void text_event(trace_t *t, const mem_event *ev)
 {
     char w[96], b1[32], b2[32];
     io_count tot = mem_io(ev->mem, NULL, NULL);
@@ -51,38 +85,37 @@ static void text_event(const mem_event *ev, FILE *f)
     case MEM_EV_LOAD:
     case MEM_EV_STORE:
         window(ev, w, sizeof w);
-        fprintf(f, "%6llu  %-5s %-26s %s %-6s %6llu el %9s | HBM rd %8llu wr %8llu el | SRAM %s\n",
-                (unsigned long long)ev->seq, ev->kind == MEM_EV_LOAD ? "load" : "store", w,
-                ev->kind == MEM_EV_LOAD ? "->" : "<-", ev->name ? ev->name : "", (unsigned long long)ev->elems,
-                fmt_bytes(ev->bytes, b1, sizeof b1), (unsigned long long)tot.rd_elems,
-                (unsigned long long)tot.wr_elems, fmt_bytes(sram_used(ev->mem), b2, sizeof b2));
+        put(t, "%6llu  %-5s %-26s %s %-6s %6llu el %9s | HBM rd %8llu wr %8llu el | SRAM %s\n",
+            (unsigned long long)ev->seq, ev->kind == MEM_EV_LOAD ? "load" : "store", w,
+            ev->kind == MEM_EV_LOAD ? "->" : "<-", ev->name ? ev->name : "", (unsigned long long)ev->elems,
+            fmt_bytes(ev->bytes, b1, sizeof b1), (unsigned long long)tot.rd_elems, (unsigned long long)tot.wr_elems,
+            fmt_bytes(sram_used(ev->mem), b2, sizeof b2));
         break;
     case MEM_EV_ALLOC:
     case MEM_EV_FREE:
-        fprintf(f, "%6llu  %-5s %-26s    %-6s %6llu el %9s | SRAM %s of %s\n", (unsigned long long)ev->seq,
-                ev->kind == MEM_EV_ALLOC ? "sram+" : "sram-", "", ev->name, (unsigned long long)ev->elems,
-                fmt_bytes(ev->bytes, b1, sizeof b1), fmt_bytes(sram_used(ev->mem), b2, sizeof b2),
-                fmt_bytes(mem_sram_capacity(ev->mem), w, sizeof w));
+        put(t, "%6llu  %-5s %-26s    %-6s %6llu el %9s | SRAM %s of %s\n", (unsigned long long)ev->seq,
+            ev->kind == MEM_EV_ALLOC ? "sram+" : "sram-", "", ev->name, (unsigned long long)ev->elems,
+            fmt_bytes(ev->bytes, b1, sizeof b1), fmt_bytes(sram_used(ev->mem), b2, sizeof b2),
+            fmt_bytes(mem_sram_capacity(ev->mem), w, sizeof w));
         break;
     case MEM_EV_COMPUTE:
-        fprintf(f, "%6llu  %-5s %-36s %10llu FLOP %6llu exp\n", (unsigned long long)ev->seq, "calc", ev->name,
-                (unsigned long long)ev->flops, (unsigned long long)ev->exps);
+        put(t, "%6llu  %-5s %-36s %10llu FLOP %6llu exp\n", (unsigned long long)ev->seq, "calc", ev->name,
+            (unsigned long long)ev->flops, (unsigned long long)ev->exps);
         break;
     case MEM_EV_NOTE:
-        fprintf(f, "        -- %s\n", ev->name);
+        put(t, "        -- %s\n", ev->name);
         break;
     case MEM_EV_PHASE:
-        fprintf(f, "        == phase %s\n", ev->name);
+        put(t, "        == phase %s\n", ev->name);
         break;
     case MEM_EV_STEP:
-        fprintf(f, "        >> tile (i=%ld, j=%ld)%s%s\n", ev->i, ev->j, ev->name ? ": " : "",
-                ev->name ? ev->name : "");
+        put(t, "        >> tile (i=%ld, j=%ld)%s%s\n", ev->i, ev->j, ev->name ? ": " : "", ev->name ? ev->name : "");
         break;
     case MEM_EV_HBM_ALLOC:
     case MEM_EV_HBM_FREE:
-        fprintf(f, "%6llu  %-5s %-26s    %-6s %6llu el %9s\n", (unsigned long long)ev->seq,
-                ev->kind == MEM_EV_HBM_ALLOC ? "hbm+" : "hbm-", ev->tensor, "", (unsigned long long)ev->elems,
-                fmt_bytes(ev->bytes, b1, sizeof b1));
+        put(t, "%6llu  %-5s %-26s    %-6s %6llu el %9s\n", (unsigned long long)ev->seq,
+            ev->kind == MEM_EV_HBM_ALLOC ? "hbm+" : "hbm-", ev->tensor, "", (unsigned long long)ev->elems,
+            fmt_bytes(ev->bytes, b1, sizeof b1));
         break;
     }
 }
@@ -91,87 +124,87 @@ static const char *const kind_name[] = {"load", "store", "sram_alloc", "sram_fre
                                         "step", "hbm_alloc", "hbm_free"};
 
 /* Quote s for CSV (RFC 4180) or JSON. */
-static void put_quoted(FILE *f, const char *s, bool json)
+static void put_quoted(trace_t *t, const char *s, bool json)
 {
-    fputc('"', f);
+    put_char(t, '"');
     for (; s && *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"')
-            fputs(json ? "\\\"" : "\"\"", f);
+            put(t, "%s", json ? "\\\"" : "\"\"");
         else if (json && c == '\\')
-            fputs("\\\\", f);
+            put(t, "\\\\");
         else if (c < 0x20)
-            fprintf(f, json ? "\\u%04x" : " ", c);
+            json ? put(t, "\\u%04x", c) : put_char(t, ' ');
         else
-            fputc(c, f);
+            put_char(t, (char)c);
     }
-    fputc('"', f);
+    put_char(t, '"');
 }
 
-static void csv_event(const mem_event *ev, FILE *f)
+static void csv_event(trace_t *t, const mem_event *ev)
 {
     io_count tot = mem_io(ev->mem, NULL, NULL);
-    fprintf(f, "%llu,%s,", (unsigned long long)ev->seq, kind_name[ev->kind]);
-    put_quoted(f, ev->tensor ? ev->tensor : "", false);
-    fputc(',', f);
-    put_quoted(f, ev->name ? ev->name : "", false);
+    put(t, "%llu,%s,", (unsigned long long)ev->seq, kind_name[ev->kind]);
+    put_quoted(t, ev->tensor ? ev->tensor : "", false);
+    put_char(t, ',');
+    put_quoted(t, ev->name ? ev->name : "", false);
     bool xfer = ev->kind == MEM_EV_LOAD || ev->kind == MEM_EV_STORE;
     if (xfer)
-        fprintf(f, ",%zu,%zu,%zu,%zu,%zu,%zu", ev->b, ev->h, ev->r0, ev->r0 + ev->nrows, ev->c0, ev->c0 + ev->ncols);
+        put(t, ",%zu,%zu,%zu,%zu,%zu,%zu", ev->b, ev->h, ev->r0, ev->r0 + ev->nrows, ev->c0, ev->c0 + ev->ncols);
     else if (ev->kind == MEM_EV_STEP)
-        fprintf(f, ",,,%ld,,%ld,", ev->i, ev->j);
+        put(t, ",,,%ld,,%ld,", ev->i, ev->j);
     else
-        fputs(",,,,,,", f);
-    fprintf(f, ",%llu,%llu,%llu,%llu,%llu,%llu,%zu\n", (unsigned long long)ev->elems, (unsigned long long)ev->bytes,
-            (unsigned long long)ev->flops, (unsigned long long)ev->exps, (unsigned long long)tot.rd_elems,
-            (unsigned long long)tot.wr_elems, sram_used(ev->mem));
+        put(t, ",,,,,,");
+    put(t, ",%llu,%llu,%llu,%llu,%llu,%llu,%zu\n", (unsigned long long)ev->elems, (unsigned long long)ev->bytes,
+        (unsigned long long)ev->flops, (unsigned long long)ev->exps, (unsigned long long)tot.rd_elems,
+        (unsigned long long)tot.wr_elems, sram_used(ev->mem));
 }
 
 static void json_begin_event(trace_t *t)
 {
-    fputs(t->first ? "\n" : ",\n", t->out);
+    put(t, "%s", t->first ? "\n" : ",\n");
     t->first = false;
+}
+
+/* The modelled duration of an event on the JSON clock, and its track (0: an instant or not drawn). */
+static double json_duration(const mem_event *ev, int *tid)
+{
+    switch (ev->kind) {
+    case MEM_EV_LOAD:
+    case MEM_EV_STORE:
+        *tid = ev->kind == MEM_EV_LOAD ? 1 : 2;
+        return (double)ev->bytes / TRACE_MODEL_HBM_BYTES_PER_NS;
+    case MEM_EV_COMPUTE:
+        *tid = 3;
+        return (double)ev->flops / TRACE_MODEL_FLOPS_PER_NS + (double)ev->exps / TRACE_MODEL_EXPS_PER_NS;
+    default:
+        *tid = 0;
+        return 0;
+    }
 }
 
 static void json_event(trace_t *t, const mem_event *ev)
 {
-    FILE *f = t->out;
     char w[96];
-    double dur = 0;
-    int tid = 0;
-    const char *label = ev->name;
-    switch (ev->kind) {
-    case MEM_EV_LOAD:
-    case MEM_EV_STORE:
-        dur = (double)ev->bytes / TRACE_MODEL_HBM_BYTES_PER_NS;
-        tid = ev->kind == MEM_EV_LOAD ? 1 : 2;
-        label = window(ev, w, sizeof w);
-        break;
-    case MEM_EV_COMPUTE:
-        dur = (double)ev->flops / TRACE_MODEL_FLOPS_PER_NS + (double)ev->exps / TRACE_MODEL_EXPS_PER_NS;
-        tid = 3;
-        break;
-    case MEM_EV_NOTE:
-    case MEM_EV_PHASE:
-    case MEM_EV_STEP:
-        break;
-    default:
+    int tid;
+    double dur = json_duration(ev, &tid);
+    const char *label = ev->kind == MEM_EV_LOAD || ev->kind == MEM_EV_STORE ? window(ev, w, sizeof w) : ev->name;
+    if (!tid && ev->kind != MEM_EV_NOTE && ev->kind != MEM_EV_PHASE && ev->kind != MEM_EV_STEP)
         return;   /* allocations show up in the SRAM counter below */
-    }
     json_begin_event(t);
     if (tid) {
-        fprintf(f, "{\"name\":");
-        put_quoted(f, label, true);
-        fprintf(f, ",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":1,\"tid\":%d,\"ts\":%.6f,\"dur\":%.6f,\"args\":{\"seq\":%llu",
-                kind_name[ev->kind], tid, t->clock_ns / 1000.0, dur / 1000.0, (unsigned long long)ev->seq);
+        put(t, "{\"name\":");
+        put_quoted(t, label, true);
+        put(t, ",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":1,\"tid\":%d,\"ts\":%.6f,\"dur\":%.6f,\"args\":{\"seq\":%llu",
+            kind_name[ev->kind], tid, t->clock_ns / 1000.0, dur / 1000.0, (unsigned long long)ev->seq);
         if (tid != 3) {
-            fputs(",\"tile\":", f);
-            put_quoted(f, ev->name ? ev->name : "", true);
-            fprintf(f, ",\"elems\":%llu,\"bytes\":%llu", (unsigned long long)ev->elems, (unsigned long long)ev->bytes);
+            put(t, ",\"tile\":");
+            put_quoted(t, ev->name ? ev->name : "", true);
+            put(t, ",\"elems\":%llu,\"bytes\":%llu", (unsigned long long)ev->elems, (unsigned long long)ev->bytes);
         } else {
-            fprintf(f, ",\"flops\":%llu,\"exps\":%llu", (unsigned long long)ev->flops, (unsigned long long)ev->exps);
+            put(t, ",\"flops\":%llu,\"exps\":%llu", (unsigned long long)ev->flops, (unsigned long long)ev->exps);
         }
-        fputs("}}", f);
+        put(t, "}}");
         t->clock_ns += dur;
     } else {
         char text[300];
@@ -180,28 +213,85 @@ static void json_event(trace_t *t, const mem_event *ev)
                      ev->name ? ev->name : "");
         else
             snprintf(text, sizeof text, "%s%s", ev->kind == MEM_EV_PHASE ? "phase " : "", ev->name);
-        fputs("{\"name\":", f);
-        put_quoted(f, text, true);
-        fprintf(f, ",\"cat\":\"%s\",\"ph\":\"i\",\"s\":\"g\",\"pid\":1,\"tid\":3,\"ts\":%.6f}", kind_name[ev->kind],
-                t->clock_ns / 1000.0);
+        put(t, "{\"name\":");
+        put_quoted(t, text, true);
+        put(t, ",\"cat\":\"%s\",\"ph\":\"i\",\"s\":\"g\",\"pid\":1,\"tid\":3,\"ts\":%.6f}", kind_name[ev->kind],
+            t->clock_ns / 1000.0);
     }
     io_count tot = mem_io(ev->mem, NULL, NULL);
     json_begin_event(t);
-    fprintf(f, "{\"name\":\"memory\",\"ph\":\"C\",\"pid\":1,\"ts\":%.6f,\"args\":{\"sram_bytes\":%zu,"
-               "\"hbm_read_bytes\":%llu,\"hbm_write_bytes\":%llu}}",
-            t->clock_ns / 1000.0, sram_used(ev->mem), (unsigned long long)tot.rd_bytes,
-            (unsigned long long)tot.wr_bytes);
+    put(t, "{\"name\":\"memory\",\"ph\":\"C\",\"pid\":1,\"ts\":%.6f,\"args\":{\"sram_bytes\":%zu,"
+           "\"hbm_read_bytes\":%llu,\"hbm_write_bytes\":%llu}}",
+        t->clock_ns / 1000.0, sram_used(ev->mem), (unsigned long long)tot.rd_bytes, (unsigned long long)tot.wr_bytes);
+}
+
+static void format_event(trace_t *t, const mem_event *ev)
+{
+    switch (t->fmt) {
+    case TRACE_TEXT: text_event(t, ev); break;
+    case TRACE_CSV: csv_event(t, ev); break;
+    case TRACE_JSON: json_event(t, ev); break;
+    case TRACE_NONE: break;
+    }
+}
+
+/* The bytes a census has seen so far: every event counted, each kind at the mean size of its sampled events. */
+static uint64_t census_bytes(const trace_t *t)
+{
+    double b = (double)t->fixed_bytes;
+    for (int k = 0; k < CENSUS_KINDS; k++)
+        if (t->sampled_n[k])
+            b += (double)t->n[k] * ((double)t->sampled_bytes[k] / (double)t->sampled_n[k]);
+    return (uint64_t)b;
+}
+
+/* Write the formatted record (a census only measures it), keeping the guard's promises: never past the limit,
+ * a failed write reported once and nothing written after it. */
+static void flush_record(trace_t *t)
+{
+    size_t len = t->len;
+    t->len = 0;
+    if (!len || t->err)
+        return;
+    if (t->limit && t->bytes + len > t->limit && t->guard) {
+        t->guard(t, 0, t->guard_ctx);
+        t->guard = NULL;   /* it returned: keep going without it */
+    }
+    errno = 0;
+    if (t->out && fwrite(t->rec, 1, len, t->out) != len) {
+        t->err = errno ? errno : EIO;
+        if (t->guard)
+            t->guard(t, t->err, t->guard_ctx);
+        return;
+    }
+    t->bytes += len;
 }
 
 static void observe(const mem_event *ev, void *ctx)
 {
     trace_t *t = ctx;
-    switch (t->fmt) {
-    case TRACE_TEXT: text_event(ev, t->out); break;
-    case TRACE_CSV: csv_event(ev, t->out); break;
-    case TRACE_JSON: json_event(t, ev); break;
-    case TRACE_NONE: break;
+    t->events++;
+    if (t->out) {
+        format_event(t, ev);
+        flush_record(t);
+        return;
     }
+    /* A census: format one event in TRACE_CENSUS_SAMPLE of each kind (the first always) to learn its size. */
+    int k = (int)ev->kind;
+    if (t->n[k]++ % TRACE_CENSUS_SAMPLE == 0) {
+        double clock = t->clock_ns;
+        format_event(t, ev);
+        t->clock_ns = clock;
+        t->sampled_n[k]++;
+        t->sampled_bytes[k] += t->len;
+        t->len = 0;
+    }
+    if (t->fmt == TRACE_JSON) {
+        int tid;
+        t->clock_ns += json_duration(ev, &tid);
+    }
+    if (t->limit && t->guard && t->events % 4096 == 0 && census_bytes(t) > t->limit)
+        t->guard(t, 0, t->guard_ctx);
 }
 
 trace_t *trace_open(mem_t *m, trace_fmt fmt, FILE *out)
@@ -214,21 +304,26 @@ trace_t *trace_open(mem_t *m, trace_fmt fmt, FILE *out)
     t->out = out;
     t->first = true;
     if (fmt == TRACE_TEXT)
-        fprintf(out, "%6s  %-5s %-26s    %-6s %9s %9s | running HBM totals (elements)   | SRAM in use\n", "seq",
-                "event", "tensor[rows, cols]", "tile", "elements", "bytes");
+        put(t, "%6s  %-5s %-26s    %-6s %9s %9s | running HBM totals (elements)   | SRAM in use\n", "seq", "event",
+            "tensor[rows, cols]", "tile", "elements", "bytes");
     else if (fmt == TRACE_CSV)
-        fputs("seq,event,tensor,name,b,h,r0,r1,c0,c1,elems,bytes,flops,exps,hbm_read_elems,hbm_write_elems,"
-              "sram_used_bytes\n", out);
+        put(t, "seq,event,tensor,name,b,h,r0,r1,c0,c1,elems,bytes,flops,exps,hbm_read_elems,hbm_write_elems,"
+               "sram_used_bytes\n");
     else {
-        fputs("{\"displayTimeUnit\":\"ns\",\"otherData\":{\"clock\":\"modelled: bytes/1.5TB/s, FLOPs/312TFLOP/s\"},"
-              "\"traceEvents\":[", out);
+        put(t, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"clock\":\"modelled: bytes/1.5TB/s, FLOPs/312TFLOP/s\"},"
+               "\"traceEvents\":[");
         static const char *const track[] = {"", "HBM -> SRAM (load)", "SRAM -> HBM (store)", "compute"};
         for (int tid = 1; tid <= 3; tid++) {
             json_begin_event(t);
-            fprintf(out, "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"args\":{\"name\":\"%s\"}}",
-                    tid, track[tid]);
+            put(t, "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"args\":{\"name\":\"%s\"}}", tid,
+                track[tid]);
         }
     }
+    if (!out) {
+        t->fixed_bytes = t->len + (fmt == TRACE_JSON ? 4 : 0);   /* the header, and JSON's footer "\n]}\n" */
+        t->len = 0;
+    }
+    flush_record(t);
     mem_observe(m, observe, t);
     return t;
 }
@@ -242,15 +337,35 @@ void trace_follow(trace_t *t, mem_t *m)
     mem_observe(m, observe, t);
 }
 
-FILE *trace_close(trace_t *t)
+void trace_guard(trace_t *t, uint64_t limit, trace_guard_fn fn, void *ctx)
 {
     if (!t)
-        return NULL;
-    FILE *out = t->out;
+        return;
+    t->limit = limit;
+    t->guard = fn;
+    t->guard_ctx = ctx;
+}
+
+uint64_t trace_bytes(const trace_t *t) { return !t ? 0 : t->out ? t->bytes : census_bytes(t); }
+uint64_t trace_events(const trace_t *t) { return t ? t->events : 0; }
+
+int trace_close(trace_t *t)
+{
+    if (!t)
+        return 0;
     mem_unobserve(t->m, observe, t);
-    if (t->fmt == TRACE_JSON)
-        fputs("\n]}\n", t->out);
-    fflush(out);
+    if (t->fmt == TRACE_JSON && t->out) {
+        put(t, "\n]}\n");
+        flush_record(t);
+    }
+    errno = 0;
+    if (t->out && !t->err && fflush(t->out) != 0)
+        t->err = errno ? errno : EIO;
+    int err = t->err;
     free(t);
-    return out;
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return 0;
 }

@@ -216,8 +216,10 @@ static void bwd_head(mem_t *m, const attn_params *p, attn_tensors *t, float *con
         size_t c0 = j * Bc, nc = min_size(Bc, N - c0);
         hbm_load_rows(m, Kj, K, c0, nc, "Kj");                              /* line 6: load Kj, Vj */
         hbm_load_rows(m, Vj, V, c0, nc, "Vj");
-        memset(dKj, 0, Bc * d * sizeof *dKj);                               /* line 7: dKj = 0, dVj = 0 on chip */
-        memset(dVj, 0, Bc * d * sizeof *dVj);
+        if (real) {                                                         /* line 7: dKj = 0, dVj = 0 on chip */
+            memset(dKj, 0, Bc * d * sizeof *dKj);
+            memset(dVj, 0, Bc * d * sizeof *dVj);
+        }
         for (size_t i = 0; i < Tr; i++) {                                  /* line 8 */
             size_t r0 = i * Br, nr = min_size(Br, N - r0);
             if (attn_tile_skipped(p, i, j)) {

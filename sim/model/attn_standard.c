@@ -268,7 +268,8 @@ static void accumulate(mem_t *m, const attn_params *p, int line, hbm_mat A, hbm_
     float *acc = buf[ACC], *Aij = buf[TILE], *Bk = buf[ROWS];
     size_t To = by_key ? Tc : Tr, Ti = by_key ? Tr : Tc, Bo = by_key ? Bc : Br;
     for (size_t o = 0; o < To; o++) {
-        memset(acc, 0, Bo * d * sizeof *acc);
+        if (real)
+            memset(acc, 0, Bo * d * sizeof *acc);
         for (size_t in = 0; in < Ti; in++) {
             size_t i = by_key ? in : o, j = by_key ? o : in;
             size_t r0 = i * Br, nr = min_size(Br, N - r0), c0 = j * Bc, nc = min_size(Bc, N - c0);
@@ -341,7 +342,8 @@ static void line3(mem_t *m, const attn_params *p, attn_tensors *t, float *const 
     float *Di = buf[L3_Di], *Pij = buf[L3_Pij], *dPij = buf[L3_dPij], *dSij = buf[L3_dSij];
     for (size_t i = 0, r0 = 0; r0 < N; i++, r0 += Br) {
         size_t nr = min_size(Br, N - r0);
-        memset(Di, 0, Br * sizeof *Di);
+        if (real)
+            memset(Di, 0, Br * sizeof *Di);
         for (size_t j = 0, c0 = 0; c0 < N; j++, c0 += Bc) {   /* pass 1: D_i = sum_j P_ij dP_ij */
             size_t nc = min_size(Bc, N - c0);
             mem_step(m, (long)i, (long)j, "Di += rowsum(Pij o dPij)");

@@ -263,7 +263,8 @@ static void load_chunk(mem_t *m, const decode_params *p, decode_tensors *t, floa
             hbm_load_tile(m, buf[KV_bt], hbm_whole(t->block_table), b, 1, lp, 1, "bt");
             *page = lp;
         }
-        size_t phys = (size_t)buf[KV_bt][0];   /* count-only: bt stays 0, a valid page; the counts are the same */
+        /* The page the entry names; count-only buffers hold no data, so there the host's copy of the table says. */
+        size_t phys = mem_count_only(m) ? t->table[b * decode_pages_per_seq(p) + lp] : (size_t)buf[KV_bt][0];
         if (phys >= t->npages)
             fl_fatal("internal: block table gives page %zu of %zu", phys, t->npages);
         hbm_load_rows(m, buf[KV_Kj] + (r - c0) * d, hbm_head(t->k, phys, h), r - lp * P, piece, "Kj");

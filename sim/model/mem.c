@@ -1,9 +1,12 @@
 /* mem.c — the counting memory model (see include/model/mem.h). */
+#define _DEFAULT_SOURCE   /* MAP_ANONYMOUS, MAP_NORESERVE: count-only SRAM buffers are address space, not memory */
 #include "mem.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -32,6 +35,7 @@ typedef struct {
 
 typedef struct {
     float *p;
+    size_t mapped;               /* count-only: the bytes of p's inaccessible mapping (0: p is malloc'd) */
     size_t bytes, elems;
     dtype_t dt;
     char name[MEM_NAME_LEN];
@@ -67,10 +71,18 @@ mem_t *mem_create(size_t sram_capacity_bytes, bool count_only)
     return m;
 }
 
+static void sram_release(sram_buf *b)
+{
+    if (b->mapped)
+        munmap(b->p, b->mapped);
+    else
+        free(b->p);
+}
+
 static void sram_release_all(mem_t *m)
 {
     for (size_t i = 0; i < m->nsram; i++)
-        free(m->sram[i].p);
+        sram_release(&m->sram[i]);
     m->nsram = 0;
     m->sram_used = 0;
 }
@@ -379,7 +391,27 @@ float *sram_alloc(mem_t *m, size_t elems, dtype_t dt, const char *name)
                  fmt_bytes(m->sram_used, b2, sizeof b2), fmt_bytes(m->hbm->sram_capacity, b3, sizeof b3));
     }
     sram_buf *s = &m->sram[m->nsram++];
-    s->p = xcalloc(elems ? elems : 1, sizeof(float));
+    s->mapped = 0;
+    if (m->hbm->count_only) {
+        /* Count-only: an address, no memory. The buffer is reserved as address space nobody may touch, so the run
+         * costs no host RAM whatever M is, sram_free still finds it by address, and any read or write of it (an
+         * algorithm that forgot to skip its arithmetic) stops the program at once instead of passing unseen. */
+        size_t len = 0;
+        long page = sysconf(_SC_PAGESIZE);
+        if (!size_mul_ok(elems ? elems : 1, sizeof(float), &len))
+            len = (size_t)(page > 0 ? page : 4096);
+        void *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) {   /* not that much address space: one page still gives a unique, faulting address */
+            len = (size_t)(page > 0 ? page : 4096);
+            p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        }
+        if (p == MAP_FAILED)
+            fl_fatal("cannot reserve an address for the count-only SRAM tile '%s'", name);
+        s->p = p;
+        s->mapped = len;
+    } else {
+        s->p = xcalloc(elems ? elems : 1, sizeof(float));
+    }
     s->bytes = bytes;
     s->elems = elems;
     s->dt = dt;
@@ -409,7 +441,7 @@ void sram_free(mem_t *m, float *buf)
             mem_event ev = {.kind = MEM_EV_FREE, .name = gone.name, .elems = gone.elems, .bytes = gone.bytes};
             emit(m, &ev);
         }
-        free(gone.p);
+        sram_release(&gone);
         return;
     }
     fl_fatal("internal: sram_free of a buffer that is not resident");

@@ -117,7 +117,7 @@ static void naive_rows(sm_ctx *c, size_t i, hbm_mat e)
         hbm_store_tile(c->m, e, r0, rows, c0, cols, c->X, "Eij");   /* rounds to e's dtype: inf past its max */
     }
     mem_phase(c->m, "sum");
-    for (size_t r = 0; r < c->Br; r++)
+    for (size_t r = 0; c->data && r < c->Br; r++)
         c->li[r] = 0.0f;
     for (size_t j = 0; j < c->Tc; j++) {
         tile_of(c, i, j, &r0, &rows, &c0, &cols);
@@ -168,7 +168,7 @@ static void normalize_rows(sm_ctx *c, size_t i)
 static void safe_rows(sm_ctx *c, size_t i)
 {
     size_t r0, rows, c0, cols;
-    for (size_t r = 0; r < c->Br; r++) {
+    for (size_t r = 0; c->data && r < c->Br; r++) {
         c->mi[r] = -INFINITY;
         c->li[r] = 0.0f;
     }
@@ -205,7 +205,7 @@ static void safe_rows(sm_ctx *c, size_t i)
 static void online_rows(sm_ctx *c, size_t i, softmax_probe probe, void *ctx)
 {
     size_t r0, rows, c0, cols;
-    for (size_t r = 0; r < c->Br; r++) {
+    for (size_t r = 0; c->data && r < c->Br; r++) {
         c->mi[r] = -INFINITY;
         c->li[r] = 0.0f;
     }

@@ -1,0 +1,30 @@
+/* lab_show.h — views of an algorithm's state that lessons share: the paper's listings as the lessons print them, and
+ * one query row of FlashAttention-2 followed key block by key block through the simulator's own row update.
+ *
+ *   lab_listing_print(&L, LAB_FA2_ALG1);         //    3  for 1 <= i <= Tr: ... 15  write Li to HBM
+ *   size_t row = lab_row_most_rescaled(&r.p, in.x[0], in.x[1], 64);
+ *   ok &= lab_flash2_row_walk(&r, &in, row, 3);   // prints m, rowmax, l and 3 columns of O per key block
+ */
+#ifndef FLASHLAB_LAB_SHOW_H
+#define FLASHLAB_LAB_SHOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lab_attn.h"
+
+/* The pseudocode of the papers, numbered as there: Algorithm 0 (standard attention, Dao et al. 2022), Algorithm 1
+ * (FlashAttention forward), FlashAttention-2's Algorithm 1 (Dao 2023). Printed to stdout, two-space indent. */
+typedef enum { LAB_ALG0, LAB_FA1_ALG1, LAB_FA2_ALG1 } lab_listing;
+void lab_listing_print(const lab_t *L, lab_listing which);   /* when L->say */
+
+/* Among the first `rows` query rows of head (0, 0), the one whose running max grows after the first key block most
+ * often (so the rescaling shows); with the causal mask row N-1, the only one that sees every key block. */
+size_t lab_row_most_rescaled(const attn_params *p, const float *q, const float *k, size_t rows);
+
+/* Row `row` of head (0, 0) of a computed flash2 run r on inputs in: FA2 line 8 computed here, lines 9-10 by
+ * attn_flash2_row_update, then lines 12-13; one line per key block (m_old, rowmax S, m_new, e^(m_old-m_new), l and
+ * the first `cols` columns of the unnormalized O). True when O and L equal r's row bit for bit. */
+bool lab_flash2_row_walk(const lab_attn *r, const lab_inputs *in, size_t row, size_t cols);
+
+#endif

@@ -1,0 +1,117 @@
+/* lab_show.c — the paper's listings, and one row of FlashAttention-2 walked block by block (include/lab/lab_show.h). */
+#include "lab_show.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static const char *const LISTING[] = {
+    [LAB_ALG0] =
+        "  1  load Q, K by blocks, compute S = QK^T, write S to HBM          (phase S)\n"
+        "  2  read S, compute P = softmax(S), write P to HBM                 (phase softmax)\n"
+        "  3  load P and V by blocks, compute O = PV, write O to HBM         (phase PV)\n",
+    [LAB_FA1_ALG1] =
+        "   1  Bc = ⌈M/4d⌉, Br = min(⌈M/4d⌉, d)\n"
+        "   2  initialize O = (0)Nxd, l = (0)N, m = (-inf)N in HBM\n"
+        "   3  divide Q into Tr = ⌈N/Br⌉ blocks Qi (Br x d), K and V into Tc = ⌈N/Bc⌉ blocks Kj, Vj (Bc x d)\n"
+        "   4  divide O into Tr blocks Oi, l into Tr blocks li, m into Tr blocks mi\n"
+        "   5  for 1 <= j <= Tc:\n"
+        "   6    load Kj, Vj from HBM to on-chip SRAM\n"
+        "   7    for 1 <= i <= Tr:\n"
+        "   8      load Qi, Oi, li, mi from HBM to on-chip SRAM\n"
+        "   9      on chip, Sij = Qi Kj^T (Br x Bc)\n"
+        "  10      on chip, m~ij = rowmax(Sij), P~ij = exp(Sij - m~ij), l~ij = rowsum(P~ij)\n"
+        "  11      on chip, mi_new = max(mi, m~ij), li_new = e^(mi - mi_new) li + e^(m~ij - mi_new) l~ij\n"
+        "  12      write Oi <- diag(li_new)^-1 (diag(li) e^(mi - mi_new) Oi + e^(m~ij - mi_new) P~ij Vj)\n"
+        "  13      write li <- li_new, mi <- mi_new to HBM\n",
+    [LAB_FA2_ALG1] =
+        "   3  for 1 <= i <= Tr:\n"
+        "   4    load Qi from HBM to on-chip SRAM\n"
+        "   5    on chip, Oi = (0)Br x d, li = (0)Br, mi = (-inf)Br\n"
+        "   6    for 1 <= j <= Tc:\n"
+        "   7      load Kj, Vj from HBM to on-chip SRAM\n"
+        "   8      on chip, Sij = Qi Kj^T\n"
+        "   9      on chip, mi_new = max(mi, rowmax(Sij)), P~ij = exp(Sij - mi_new),\n"
+        "          li = e^(mi - mi_new) li + rowsum(P~ij)\n"
+        "  10      on chip, Oi = diag(e^(mi - mi_new)) Oi + P~ij Vj\n"
+        "  12    on chip, Oi = diag(li)^-1 Oi\n"
+        "  13    on chip, Li = mi + log(li)\n"
+        "  14    write Oi to HBM\n"
+        "  15    write Li to HBM\n",
+};
+
+void lab_listing_print(const lab_t *L, lab_listing which)
+{
+    if (L->say)
+        fputs(LISTING[which], stdout);
+}
+
+size_t lab_row_most_rescaled(const attn_params *p, const float *q, const float *k, size_t rows)
+{
+    size_t N = p->N, hd = p->H * p->d, best = N - 1, most = 0;
+    for (size_t row = 0; !p->causal && row < min_size(N, rows); row++) {
+        size_t grows = 0;
+        double m = -INFINITY;
+        for (size_t j0 = 0; j0 < N; j0 += p->Bc) {
+            double mx = -INFINITY;
+            for (size_t c = j0; c < min_size(j0 + p->Bc, N); c++) {
+                double s = 0;
+                for (size_t x = 0; x < p->d; x++)
+                    s += (double)q[row * hd + x] * k[c * hd + x];
+                mx = fmax(mx, s);
+            }
+            grows += j0 > 0 && mx > m;
+            m = fmax(m, mx);
+        }
+        if (grows > most) {
+            most = grows;
+            best = row;
+        }
+    }
+    return best;
+}
+
+bool lab_flash2_row_walk(const lab_attn *r, const lab_inputs *in, size_t row, size_t cols)
+{
+    const float *q = in->x[0], *k = in->x[1], *v = in->x[2];
+    size_t N = r->p.N, d = r->p.d, hd = r->p.H * d, Bc = r->p.Bc, show = min_size(d, cols);
+    float scale = (float)(1.0 / sqrt((double)d)), m = -INFINITY, l = 0;
+    float *O = xcalloc(d, sizeof *O), *s = xmalloc(Bc * sizeof *s), *Vj = xmalloc(Bc * d * sizeof *Vj);
+    printf("  row %zu of head 0, key block by key block (FA2 lines 8-10, then 12-13):\n", row);
+    printf("    %3s %11s %11s %11s %13s %11s   O (unnormalized, first %zu columns)\n", "j", "m_old", "rowmax S",
+           "m_new", "e^(m_old-m_new)", "l", show);
+    for (size_t j = 0; j < r->Tc; j++) {
+        size_t k0 = j * Bc, kc = min_size(Bc, N - k0);
+        float m_old = m, rowmax = -INFINITY;
+        for (size_t c = 0; c < kc; c++) {   /* line 8: S = scale q Kj^T; rows of head (0, 0) are H·d apart */
+            float acc = 0;
+            for (size_t x = 0; x < d; x++)
+                acc += q[row * hd + x] * k[(k0 + c) * hd + x];
+            s[c] = scale * acc;
+            rowmax = fmaxf(rowmax, s[c]);
+            memcpy(Vj + c * d, v + (k0 + c) * hd, d * sizeof *Vj);
+        }
+        attn_flash2_row_update(s, kc, Vj, d, &m, &l, O);   /* lines 9-10: the simulator's own code */
+        printf("    %3zu %11.5g %11.5g %11.5g %13.5g %11.5g  ", j, m_old, rowmax, m, expf(m_old - m), l);
+        for (size_t x = 0; x < show; x++)
+            printf(" %10.5g", O[x]);
+        putchar('\n');
+    }
+    bool same = true;
+    printf("    line 12: O = O / l =");
+    for (size_t x = 0; x < d; x++) {
+        float o = dtype_round(r->cfg.dtype, O[x] / l);
+        same = same && o == r->o[row * hd + x];
+        if (x < show)
+            printf(" %10.5g", o);
+    }
+    float L = m + logf(l);
+    same = same && L == r->lse[row];
+    printf("%s\n    line 13: L = m + log l = %.7g\n", d > show ? " ..." : "", L);
+    printf("    the simulator's row %zu of O and its L: %s\n", row, same ? "the same, bit for bit ✓" : "DIFFERENT ✗");
+    free(O), free(s), free(Vj);
+    return same;
+}
