@@ -334,6 +334,7 @@ Suite *decode_suite(void)
     TCase *tc = tcase_create("ClosedForm");
     tcase_add_test(tc, ledger_is_closed_form_on_random_shapes);
     tcase_add_test(tc, closed_form_by_hand);
+    tcase_set_timeout(tc, 120);   /* 400 shapes: a second here, tens under ASan */
     suite_add_tcase(s, tc);
     tc = tcase_create("Output");
     tcase_add_loop_test(tc, output_matches_fp64, 0, (int)(sizeof OUT_SHAPES / sizeof OUT_SHAPES[0]));
