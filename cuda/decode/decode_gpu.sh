@@ -4,6 +4,7 @@
 #   closed form and simulator, every anchor shape), compute-sanitizer memcheck, racecheck, synccheck on the small
 #   shapes, then decode_bench.py against SDPA flash and cuDNN. Logs and tables go to OUTDIR (six files).
 #     bash cuda/decode/decode_gpu.sh BUILD_DIR OUTDIR      (BUILD_DIR holds decode_check and libflashlab_decode.so)
+#     QUICK=1 bash ...: a short run (about a minute): small shapes, memcheck only, the benchmark's first four shapes
 # decode_bench.py is taken from beside this script. Exit status: the first failing step's, else 0.
 set -uo pipefail
 build=${1:?BUILD_DIR}; out=${2:?OUTDIR}; here=$(cd "$(dirname "$0")" && pwd)
@@ -23,10 +24,12 @@ ldd "$build/decode_check" | grep -q "not found" && export LD_LIBRARY_PATH=$build
 cuobjdump -sass "$build/libflashlab_decode.so" | awk '/Function :/{f=$3} /ATOM|RED\./{n[f]++}
     END{bad=0; for (k in n) {print "  atomics", n[k], k; if (k !~ /Lb1E/) bad=1}; exit bad}' >> "$out/env.txt"
 echo "sass: atomics only in the counting twins (Lb1E): exit $?" | tee -a "$out/env.txt"
-step check.log 120 "$build/decode_check" --anchors
-for tool in memcheck racecheck synccheck; do
+quick=${QUICK:-0}
+step check.log 120 "$build/decode_check" $([ "$quick" = 1 ] && echo --quick || echo --anchors)
+for tool in memcheck $([ "$quick" = 1 ] || echo racecheck synccheck); do
     step sanitizers.log 120 compute-sanitizer --tool "$tool" --error-exitcode 1 "$build/decode_check" --quick
 done
 export PYTHONUNBUFFERED=1
-step bench.log 300 python3 "$here/decode_bench.py" --lib "$build/libflashlab_decode.so" --out "$out"
+step bench.log 300 python3 "$here/decode_bench.py" --lib "$build/libflashlab_decode.so" --out "$out" \
+    $([ "$quick" = 1 ] && echo --quick --reps 15)
 exit $status
