@@ -20,13 +20,18 @@ $(DEC_DIR)/decode_splitkv.o: cuda/decode/decode_splitkv.cu cuda/decode/decode_cu
 $(DEC_DIR)/%.o: cuda/decode/%.c cuda/decode/decode_cuda.h
 	@mkdir -p $(dir $@)
 	$(CC) $(DEC_CFLAGS) -c $< -o $@
-# dtype_eps for the library's tolerance, built position-independent (the library links nothing else of sim/).
+# dtype_eps for the library's tolerance (and util.c, which dtype.c reports internal errors through), built
+# position-independent: the library links nothing else of sim/.
 $(DEC_DIR)/dtype_pic.o: sim/model/dtype.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(INC_model) -fPIC -c $< -o $@
+$(DEC_DIR)/util_pic.o: sim/base/util.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_base) -fPIC -c $< -o $@
 
-$(DEC_SO): $(DEC_OBJ) $(DEC_DIR)/dtype_pic.o
-	$(NVCC) -shared -o $@ $^
+# -z defs: an undefined symbol fails here, not at dlopen on the GPU machine.
+$(DEC_SO): $(DEC_OBJ) $(DEC_DIR)/dtype_pic.o $(DEC_DIR)/util_pic.o
+	$(NVCC) -shared -Xlinker -z,defs -o $@ $^ -lcudart_static -ldl -lrt -lpthread
 $(DEC_CHECK): $(DEC_DIR)/decode_check.o $(DEC_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ -L$(CUDA_LIBDIR) -lcudart_static -lstdc++ -ldl -lrt -lpthread $(LDLIBS) -o $@
 
