@@ -21,9 +21,13 @@ step() {   # step LOG LIMIT_S command...: run, append to OUTDIR/LOG, keep the fi
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv; } \
     | tee "$out/env.txt"
 ldd "$build/decode_check" | grep -q "not found" && export LD_LIBRARY_PATH=$build${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-cuobjdump -sass "$build/libflashlab_decode.so" | awk '/Function :/{f=$3} /ATOM|RED\./{n[f]++}
-    END{bad=0; for (k in n) {print "  atomics", n[k], k; if (k !~ /Lb1E/) bad=1}; exit bad}' >> "$out/env.txt"
-echo "sass: atomics only in the counting twins (Lb1E): exit $?" | tee -a "$out/env.txt"
+# Every kernel's SASS: atomics only in the counting twins (Lb1E). No function listed at all is a failure too.
+cuobjdump -sass "$build/libflashlab_decode.so" 2>&1 | awk '/Function :/{f=$3; nf++} /ATOM|RED\./{n[f]++}
+    END{bad=(nf == 0); for (k in n) {print "  atomics", n[k], k; if (k !~ /Lb1E/) bad=1}; print "  functions", nf+0;
+        exit bad}' >> "$out/env.txt"
+rc=$?
+echo "sass: atomics only in the counting twins: exit $rc" | tee -a "$out/env.txt"
+[ "$rc" = 0 ] || status=$rc
 quick=${QUICK:-0}
 step check.log 120 "$build/decode_check" $([ "$quick" = 1 ] && echo --quick || echo --anchors)
 for tool in memcheck $([ "$quick" = 1 ] || echo racecheck synccheck); do
