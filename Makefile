@@ -164,4 +164,9 @@ help:
 # ---- areas with their own fragments: the GPU track, plots, homework -------------------------------------------------
 # A fragment adds its targets and a line of help each: HELP_LINES += make_plots__regenerate_every_figure
 # (underscores become spaces in the help text).
--include cuda/cuda.mk cuda/tc.mk plots/plots.mk lessons/homework/homework.mk
+-include cuda/cuda.mk
+-include cuda/ring/ring.mk
+-include plots/plots.mk
+-include plots/bench_cpu.mk
+-include lessons/homework/homework.mk
+-include sim/course/viewer.mk

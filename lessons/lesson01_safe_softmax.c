@@ -16,17 +16,14 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "lab.h"        // defines: lab_softmax, lab_softmax_err, lab_guard_tiles, lab_sum_f64
 #include "lessons.h"
 #include "reference.h"  // defines: ref_softmax
 #include "rng.h"
 #include "softmax.h"    // defines: softmax_run, softmax_choose_blocks, softmax_closed_form
-#include "summary.h"
 #include "util.h"
-#include "verify.h"
 
-#define LOGIT_STD 30.0f                 /* large logits, as unscaled scores can be: the naive version overflows */
-#define MAX_ELEMS ((size_t)1 << 27)     /* R·N beyond this needs gigabytes of host memory: use --count-only */
-#define MAX_TILES ((uint64_t)1 << 28)   /* tile loops beyond this take minutes even in count-only mode */
+#define LOGIT_STD 30.0f   /* large logits, as unscaled scores can be: the naive version overflows */
 
 static const char DETAILS[] =
     "The input is R = batch x heads rows of N logits x ~ N(0, 30^2). SRAM holds one tile of Br rows x Bc columns\n"
@@ -49,44 +46,27 @@ static void print_vec(const char *label, const float *v, size_t n)
     printf("]\n");
 }
 
-/* Softmax of the R x N rows x on a fresh memory model with SRAM M; y gets the result (when not count-only). */
-static mem_t *run(softmax_algo a, const cli_cfg *cfg, dtype_t dt, size_t R, size_t N, size_t Br, size_t Bc,
-                  const float *x, float *y)
-{
-    mem_t *m = mem_create(cfg->M_bytes, cfg->count_only);
-    hbm_tensor *X = hbm_alloc_mat(m, "x", dt, R, N), *Y = hbm_alloc_mat(m, "y", dt, R, N);
-    hbm_upload(X, x);
-    softmax_run(m, a, X, Y, Br, Bc, NULL, NULL);
-    hbm_download(Y, y);
-    hbm_free(m, X);
-    hbm_free(m, Y);
-    return m;
-}
-
-/* Part 1: one tiny vector, naive and safe, in one dtype. */
-static void overflow_example(const cli_cfg *cfg, dtype_t dt, float big)
+/* Part 1: one tiny vector, naive and safe, in one dtype, through a 1 KiB SRAM. */
+static void overflow_example(lab_t *L, dtype_t dt, float big)
 {
     float x[4] = {1, 2, 3, big}, e[4], y[4];
-    double lim = log((double)dtype_max(dt));
     printf("  %s: x = [1, 2, 3, %g]; the largest finite %s is %.5g = e^%.2f\n", dtype_name(dt), (double)big,
-           dtype_name(dt), (double)dtype_max(dt), lim);
+           dtype_name(dt), (double)dtype_max(dt), log((double)dtype_max(dt)));
     for (int i = 0; i < 4; i++)
         e[i] = dtype_round(dt, expf(x[i]));   /* what naive's first kernel stores in HBM */
     print_vec("naive: e = exp(x), stored", e, 4);
-    cli_cfg c = *cfg;
-    c.M_bytes = 1024;
-    mem_destroy(run(SOFTMAX_NAIVE, &c, dt, 1, 4, 1, 4, x, y));
+    mem_destroy(lab_softmax(L, false, SOFTMAX_NAIVE, dt, 1024, 1, 4, 1, 4, x, y, NULL, NULL));
     print_vec("       y = e / sum(e)", y, 4);
-    mem_destroy(run(SOFTMAX_SAFE, &c, dt, 1, 4, 1, 4, x, y));
+    mem_destroy(lab_softmax(L, false, SOFTMAX_SAFE, dt, 1024, 1, 4, 1, 4, x, y, NULL, NULL));
     print_vec("safe:  y = exp(x - max) / sum", y, 4);
 }
-
 
 int lesson01_run(const cli_cfg *cfg)
 {
     size_t N = cfg->N, R = cfg->B * cfg->H, n = R * N;
     dtype_t dt = cfg->dtype;
-    bool say = !cfg->quiet, data = !cfg->count_only;
+    bool data = !cfg->count_only;
+    lab_t L = lab_begin(cfg);
     char why[256];
 
     softmax_blocks blk;
@@ -95,25 +75,20 @@ int lesson01_run(const cli_cfg *cfg)
     size_t Br = blk.Br, Bc = blk.Bc;
     softmax_io cf;
     softmax_closed_form(SOFTMAX_SAFE, R, N, Br, Bc, &cf);
-    if (cf.tiles * 3 > MAX_TILES)
-        fl_fatal("%llu tiles per pass are too many to walk one by one; give a larger --sram or fewer rows",
-                 (unsigned long long)cf.tiles);
-    if (data && (n > MAX_ELEMS || n / R != N))
-        fl_fatal("R·N = %zu x %zu logits need gigabytes of host memory; use --count-only or smaller sizes", R, N);
+    lab_guard_tiles(cf.tiles * 3, "safe softmax");
+    lab_guard_elems(cfg, R, N, "R·N");
 
-    if (say) {
-        printf("lesson01 — %s\n\n", lesson01_spec.title);
-        printf("1. Naive softmax overflows\n");
-        printf("  softmax(x)_i = e^(x_i) / sum_j e^(x_j), done naively as three kernels: e = exp(x) (stored in HBM in\n"
-               "  x's dtype), l = sum(e), y = e / l. Once e^x is past the dtype's largest value it is inf, and inf/inf\n"
-               "  is NaN. Subtracting m = max(x) first makes every exponent <= 0, so every e^(x - m) <= 1.\n\n");
-        if (data) {
-            overflow_example(cfg, DTYPE_FP32, 100.0f);
-            overflow_example(cfg, DTYPE_FP16, 12.0f);
-            printf("  (Python floats are double precision, largest e^709.78: there x = 1000 overflows.)\n\n");
-        } else {
-            printf("  (skipped: --count-only computes nothing)\n\n");
-        }
+    lab_say(&L, "lesson01 — %s\n\n1. Naive softmax overflows\n"
+            "  softmax(x)_i = e^(x_i) / sum_j e^(x_j), done naively as three kernels: e = exp(x) (stored in HBM in\n"
+            "  x's dtype), l = sum(e), y = e / l. Once e^x is past the dtype's largest value it is inf, and inf/inf\n"
+            "  is NaN. Subtracting m = max(x) first makes every exponent <= 0, so every e^(x - m) <= 1.\n\n",
+            lesson01_spec.title);
+    if (L.say && data) {
+        overflow_example(&L, DTYPE_FP32, 100.0f);
+        overflow_example(&L, DTYPE_FP16, 12.0f);
+        printf("  (Python floats are double precision, largest e^709.78: there x = 1000 overflows.)\n\n");
+    } else {
+        lab_say(&L, "  (skipped: --count-only computes nothing)\n\n");
     }
 
     /* Part 2: safe softmax of R rows of N, three streaming passes. */
@@ -124,110 +99,87 @@ int lesson01_run(const cli_cfg *cfg)
         rng_fill_normal(&r, x, n, LOGIT_STD);
     }
     mem_t *m = mem_create(cfg->M_bytes, cfg->count_only);
-    trace_t *tr = cli_trace_open(cfg, m);
+    lab_watch(&L, m);
     hbm_tensor *X = hbm_alloc_mat(m, "x", dt, R, N), *Y = hbm_alloc_mat(m, "y", dt, R, N);
     hbm_upload(X, x);
-    if (say) {
-        printf("2. Safe softmax streams each row through SRAM three times\n");
-        printf("  x: %zu row%s of N=%zu logits ~ N(0, %g^2), %s, in HBM (%zu bytes a row). SRAM: M = %zu bytes.\n", R,
-               R > 1 ? "s" : "", N, (double)LOGIT_STD, dtype_name(dt), N * dtype_size(dt), cfg->M_bytes);
-        fl_print_wrapped(stdout, "  ", blk.rule, 100);
-        printf("  Tc = ceil(N/Bc) = %zu tiles per row and pass%s.\n\n", ceil_div(N, Bc),
-               N % Bc ? " (the last one shorter)" : "");
-    }
-    softmax_run(m, SOFTMAX_SAFE, X, Y, Br, Bc, NULL, NULL);
-    cli_trace_close(cfg, tr);
+    lab_say(&L, "2. Safe softmax streams each row through SRAM three times\n"
+            "  x: %zu row%s of N=%zu logits ~ N(0, %g^2), %s, in HBM (%zu bytes a row). SRAM: M = %zu bytes.\n", R,
+            R > 1 ? "s" : "", N, (double)LOGIT_STD, dtype_name(dt), N * dtype_size(dt), cfg->M_bytes);
+    lab_say_wrapped(&L, "  ", blk.rule);
+    lab_say(&L, "  Tc = ceil(N/Bc) = %zu tiles per row and pass%s.\n\n", ceil_div(N, Bc),
+            N % Bc ? " (the last one shorter)" : "");
+    softmax_run(m, SOFTMAX_SAFE, X, Y, Br, Bc, NULL, NULL);   /* passes "max", "sum", "normalize" */
+    lab_unwatch(&L);
     hbm_download(Y, y);
 
-    if (say) {
-        static const char *const pass[3] = {"max", "sum", "normalize"};
-        static const char *const what[3] = {"m = max_j x_j", "l = sum_j e^(x_j - m)", "y_j = e^(x_j - m) / l"};
-        printf("  %-13s %12s %12s %10s %10s\n", "pass", "reads of x", "writes of y", "exp()", "FLOPs");
-        for (int k = 0; k < 3; k++)
-            printf("  %d %-11s %12llu %12llu %10llu %10llu   %s\n", k + 1, pass[k],
-                   (unsigned long long)mem_io(m, "x", pass[k]).rd_elems,
-                   (unsigned long long)mem_io(m, "y", pass[k]).wr_elems, (unsigned long long)mem_exps(m, pass[k]),
-                   (unsigned long long)mem_flops(m, pass[k]), what[k]);
-        printf("  %-13s %12llu %12llu %10llu %10llu\n", "total", (unsigned long long)mem_io(m, "x", NULL).rd_elems,
-               (unsigned long long)mem_io(m, "y", NULL).wr_elems, (unsigned long long)mem_exps(m, NULL),
-               (unsigned long long)mem_flops(m, NULL));
-    }
+    static const char *const pass[3] = {"max", "sum", "normalize"};
+    static const char *const what[3] = {"m = max_j x_j", "l = sum_j e^(x_j - m)", "y_j = e^(x_j - m) / l"};
+    lab_say(&L, "  %-13s %12s %12s %10s %10s\n", "pass", "reads of x", "writes of y", "exp()", "FLOPs");
+    for (int k = 0; k < 3; k++)
+        lab_say(&L, "  %d %-11s %12llu %12llu %10llu %10llu   %s\n", k + 1, pass[k],
+                (unsigned long long)mem_io(m, "x", pass[k]).rd_elems,
+                (unsigned long long)mem_io(m, "y", pass[k]).wr_elems, (unsigned long long)mem_exps(m, pass[k]),
+                (unsigned long long)mem_flops(m, pass[k]), what[k]);
+    lab_say(&L, "  %-13s %12llu %12llu %10llu %10llu\n", "total", (unsigned long long)mem_io(m, "x", NULL).rd_elems,
+            (unsigned long long)mem_io(m, "y", NULL).wr_elems, (unsigned long long)mem_exps(m, NULL),
+            (unsigned long long)mem_flops(m, NULL));
     io_count io = mem_io(m, NULL, NULL);
     bool ok = io.rd_elems == cf.rd && io.wr_elems == cf.wr && mem_io(m, "x", NULL).rd_elems == cf.rd_x &&
               mem_io(m, "y", NULL).wr_elems == cf.wr_y && mem_flops(m, NULL) == cf.flops &&
               mem_exps(m, NULL) == cf.exps;
-    if (say)
-        printf("  closed form (softmax.h): 3 reads + 1 write of R·N = %zu, 2·R·N exp(), 5·R·N FLOPs: counted %s\n",
-               n, ok ? "equal" : "DIFFERENT");
+    lab_say(&L, "  closed form (softmax.h): 3 reads + 1 write of R·N = %zu, 2·R·N exp(), 5·R·N FLOPs: counted %s\n",
+            n, ok ? "equal" : "DIFFERENT");
 
-    /* The truth, row by row in double; then the naive version on the same x. */
-    double err = NAN, naive_err = NAN;
+    /* The truth, row by row in double; then the naive version on the same x: what broke, and the error elsewhere. */
+    float *yn = data ? xmalloc(n * sizeof *yn) : NULL, mx = -INFINITY;
+    mem_t *mn = lab_softmax(&L, false, SOFTMAX_NAIVE, dt, cfg->M_bytes, R, N, Br, Bc, x, yn, NULL, NULL);
+    double err = data ? lab_softmax_err(x, y, R, N, dt) : NAN, naive_err = data ? 0 : NAN;
     size_t naive_bad = 0;
-    float *yn = data ? xmalloc(n * sizeof *yn) : NULL;
-    mem_t *mn = run(SOFTMAX_NAIVE, cfg, dt, R, N, Br, Bc, x, yn);
-    if (data) {
-        double *xd = xmalloc(N * sizeof *xd), *yd = xmalloc(N * sizeof *yd);
-        err = naive_err = 0;
-        for (size_t i = 0; i < R; i++) {
-            for (size_t j = 0; j < N; j++)
-                xd[j] = dtype_round(dt, x[i * N + j]);   /* the logits as stored in HBM */
-            ref_softmax(xd, N, yd);
-            double e = verify_max_abs(yd, y + i * N, N);
-            err = isnan(e) || e > err ? e : err;
-            for (size_t j = 0; j < N; j++) {             /* naive: count what broke, measure the rest */
-                float v = yn[i * N + j];
-                if (!isfinite(v))
-                    naive_bad++;
-                else if (fabs(v - yd[j]) > naive_err)
-                    naive_err = fabs(v - yd[j]);
-            }
+    for (size_t i = 0; data && i < R; i++) {
+        double *ref = xmalloc(N * sizeof *ref), *xd = xmalloc(N * sizeof *xd);
+        for (size_t j = 0; j < N; j++)
+            xd[j] = dtype_round(dt, x[i * N + j]);   /* the logits as stored in HBM */
+        ref_softmax(xd, N, ref);
+        for (size_t j = 0; j < N; j++) {
+            float v = yn[i * N + j];
+            if (!isfinite(v))
+                naive_bad++;
+            else if (fabs(v - ref[j]) > naive_err)
+                naive_err = fabs(v - ref[j]);
         }
-        free(xd), free(yd);
+        free(ref), free(xd);
     }
-    if (say) {
-        if (data)
-            printf("  result: max |y - y_ref| = %.3g against a double-precision softmax\n\n", err);
-        else
-            printf("  result: not computed (--count-only)\n\n");
-        float mx = -INFINITY;
-        for (size_t i = 0; data && i < n; i++)
-            mx = fmaxf(mx, dtype_round(dt, x[i]));
-        printf("  The naive version on the same x: reads %llu, writes %llu (e = exp(x) goes through HBM)",
-               (unsigned long long)mem_io(mn, NULL, NULL).rd_elems, (unsigned long long)mem_io(mn, NULL, NULL).wr_elems);
-        if (data)
-            printf(";\n  max x = %.4g %s %.4g = ln(%s max): %zu of %zu outputs are inf or NaN, the largest error\n"
-                   "  among the others is %.3g.\n", (double)mx, mx > log((double)dtype_max(dt)) ? ">" : "<=",
-                   log((double)dtype_max(dt)), dtype_name(dt), naive_bad, n, naive_err);
-        else
-            printf(".\n");
-        printf("  The max pass is the price of safety. lesson02's online softmax folds it into the sum pass:\n"
-               "  2 reads + 1 write.\n\n");
-    }
+    if (data)
+        lab_say(&L, "  result: max |y - y_ref| = %.3g against a double-precision softmax\n\n", err);
+    else
+        lab_say(&L, "  result: not computed (--count-only)\n\n");
+    for (size_t i = 0; data && i < n; i++)
+        mx = fmaxf(mx, dtype_round(dt, x[i]));
+    lab_say(&L, "  The naive version on the same x: reads %llu, writes %llu (e = exp(x) goes through HBM)",
+            (unsigned long long)mem_io(mn, NULL, NULL).rd_elems, (unsigned long long)mem_io(mn, NULL, NULL).wr_elems);
+    if (data)
+        lab_say(&L, ";\n  max x = %.4g %s %.4g = ln(%s max): %zu of %zu outputs are inf or NaN, the largest error\n"
+                "  among the others is %.3g.\n", (double)mx, mx > log((double)dtype_max(dt)) ? ">" : "<=",
+                log((double)dtype_max(dt)), dtype_name(dt), naive_bad, n, naive_err);
+    else
+        lab_say(&L, ".\n");
+    lab_say(&L, "  The max pass is the price of safety. lesson02's online softmax folds it into the sum pass:\n"
+            "  2 reads + 1 write.\n\n");
 
     summary_t s;
     summary_begin(&s, cfg, "safe", Br, Bc);
     summary_ledger(&s, m);
-    if (data)
-        summary_f64(&s, "max_abs_err", err);
-    else
-        summary_str(&s, "max_abs_err", "na");
-    summary_u64(&s, "R", R);
-    summary_u64(&s, "passes", cf.passes);
-    summary_u64(&s, "closed_form_ok", ok);
-    summary_u64(&s, "naive_hbm_read_elems", mem_io(mn, NULL, NULL).rd_elems);
-    summary_u64(&s, "naive_hbm_write_elems", mem_io(mn, NULL, NULL).wr_elems);
-    if (data)
-        summary_u64(&s, "naive_nonfinite", naive_bad);
-    else
-        summary_str(&s, "naive_nonfinite", "na");
+    lab_sum_f64(&s, "max_abs_err", data, err);
+    lab_sum_kv(&s, {"R", R}, {"passes", cf.passes}, {"closed_form_ok", ok},
+               {"naive_hbm_read_elems", mem_io(mn, NULL, NULL).rd_elems},
+               {"naive_hbm_write_elems", mem_io(mn, NULL, NULL).wr_elems});
+    lab_sum_u64(&s, "naive_nonfinite", data, naive_bad);
     summary_print(&s, stdout);
 
     mem_destroy(mn);
     mem_destroy(m);
-    free(x);
-    free(y);
-    free(yn);
-    return ok ? 0 : 1;
+    free(x), free(y), free(yn);
+    return lab_end(&L, ok);
 }
 
 LESSON_MAIN(lesson01_spec, lesson01_run)

@@ -21,8 +21,9 @@
  */
 #include <math.h>
 
-#include "lab_attn.h"   // defines: lab_attn_plan, lab_attn_open, lab_attn_walk, lab_attn_run, lab_ref_attention
-#include "lab_show.h"   // defines: lab_listing_print
+#include "lab_attn.h"   // defines: lab_attn_plan, lab_attn_open, lab_attn_walk, lab_attn_run, lab_io_row
+#include "lab_check.h"  // defines: lab_ref_attention
+#include "lab_show.h"   // defines: lab_listing_print, lab_attn_print_map
 #include "lab_table.h"  // defines: lab_table_tensors, lab_table_total, lab_table_bytes
 #include "lessons.h"
 #include "report.h"     // defines: report_check, report_mark
@@ -125,10 +126,7 @@ int lesson04_run(const cli_cfg *cfg)
     }
     lab_attn_run(&L, &rf);
     lab_unwatch(&L);
-    if (rf.map) {
-        lab_attn_print_map(&L, &rf, " after the loops");
-        putchar('\n');
-    }
+    lab_attn_print_map(&L, &rf, " after the loops", true);
 
     /* ---- the ledger, line by line ----------------------------------------------------------------------------- */
     uint64_t Nd = (uint64_t)N * d, R = lab_io_row(&rf.io, "m").rd / heads;   /* query rows of visited tiles */
@@ -188,7 +186,7 @@ int lesson04_run(const cli_cfg *cfg)
     /* ---- errors against the double-precision reference -------------------------------------------------------- */
     lab_ref ref = lab_ref_attention(cfg, &in, causal, false);
     double u = dtype_eps(dt), err_std = lab_max_abs(ref.o, rs.o, in.n), err_f1 = lab_max_abs(ref.o, rf.o, in.n);
-    double tol = lab_tridao_tol(err_std, FLOOR_ROUNDINGS * u * ref.o_max + (dt == DTYPE_FP32 ? 0 : Tc * u * ref.v_max));
+    double tol = verify_tridao_bound(err_std, FLOOR_ROUNDINGS * u * ref.o_max + (dt == DTYPE_FP32 ? 0 : Tc * u * ref.v_max));
     bool ok_err = cfg->count_only || (!isnan(err_std) && lab_within(err_f1, tol));
     if (!cfg->count_only) {
         lab_say(&L, "Errors against the double-precision reference (max |O - O_ref|):\n    standard  %.3g   (S and P "

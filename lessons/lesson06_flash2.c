@@ -17,8 +17,9 @@
  */
 #include <math.h>
 
-#include "lab_attn.h"   // defines: lab_attn_plan, lab_attn_open, lab_attn_run, lab_ref_attention, lab_sum_run
-#include "lab_show.h"   // defines: lab_listing_print, lab_flash2_row_walk
+#include "lab_attn.h"   // defines: lab_attn_plan, lab_attn_open, lab_attn_run, lab_attn_identical, lab_sum_run
+#include "lab_check.h"  // defines: lab_ref_attention
+#include "lab_show.h"   // defines: lab_listing_print, lab_flash2_row_walk, lab_attn_print_map
 #include "lab_table.h"  // defines: lab_table_runs
 #include "lessons.h"
 #include "report.h"     // defines: report_check, report_mark
@@ -54,7 +55,7 @@ int lesson06_run(const cli_cfg *cfg)
     block_rule fa1_rule = BLOCK_RULE_KV_OUTER;
     lab_attn r2 = lab_attn_plan(cfg, ATTN_FLASH2, false, NULL), r1 = lab_attn_plan(cfg, ATTN_FLASH1, false, NULL);
     lab_attn rr = lab_attn_plan(cfg, ATTN_FLASH2, false, &fa1_rule), rc = r2, rn = r2, rt = r2;
-    rc.p.causal = true, rn.p.causal = false, rt.p.threads = 1;
+    rc.p.causal = true, rn.p.causal = false, rt.p.threads = 1, r2.api = true;   /* r2: through flash_attn_func */
     size_t Tr = r2.Tr, Tc = r2.Tc;
     lab_guard_tiles(heads * max_size(r2.Tr * r2.Tc, max_size(r1.Tr * r1.Tc, rr.Tr * rr.Tc)), "flash2");
     lab_guard_flops(cfg, 14.0 * (double)N * (double)N * (double)d * (double)heads, "six passes, two references");
@@ -67,8 +68,9 @@ int lesson06_run(const cli_cfg *cfg)
             lesson06_spec.title, cfg->B, cfg->H, heads > 1 ? "s" : "", N, d, dtype_name(dt),
             causal ? "; causal mask" : "", cfg->M_bytes);
     lab_say_wrapped(&L, "  ", r2.bc.rule);
-    lab_say(&L, "  Tr = %zu query blocks, Tc = %zu key blocks.\n\n"
-            "Part 1 — FlashAttention-2, Algorithm 1 (Dao 2023): the loops swapped\n", Tr, Tc);
+    lab_say(&L, "  Tr = %zu query blocks, Tc = %zu key blocks.\n\nPart 1 — FlashAttention-2, Algorithm 1 (Dao 2023): the "
+            "loops swapped. Called as in PyTorch (flash_api.h):\n  out = flash_attn_func(q, k, v, dropout_p=0.0, "
+            "softmax_scale=None, causal=%s)   # q, k, v: (B, N, H, d)\n", Tr, Tc, causal ? "True" : "False");
     lab_listing_print(&L, LAB_FA2_ALG1);
     lab_say(&L, "  SRAM: Qi, Kj, Vj in %s; Sij, Oi (fp32, unnormalized), mi, li: %zu bytes.\n\n", dtype_name(dt),
             attn_sram_need(ATTN_FLASH2, false, r2.p.Br, r2.p.Bc, d, dt));
@@ -80,10 +82,8 @@ int lesson06_run(const cli_cfg *cfg)
     if (brief)
         lab_attn_walk(&r2, TILEWALK_BRIEF, NULL, NULL);
     lab_attn_run(&L, &r2);
-    if (!brief && r2.map) {
-        lab_attn_print_map(&L, &r2, "");
-        putchar('\n');
-    }
+    if (!brief)   /* the brief walk's map is not shown again */
+        lab_attn_print_map(&L, &r2, "", true);
     io_count t2 = mem_io(r2.m, NULL, NULL);
     uint64_t Nd = (uint64_t)N * d;
     lab_say(&L, "\n  FlashAttention-2's ledger from its lines%s, against the count (elements):\n",
@@ -102,7 +102,7 @@ int lesson06_run(const cli_cfg *cfg)
     /* errors against the double reference: O by Tri Dao's criterion, L to L_RTOL */
     lab_ref ref = lab_ref_attention(cfg, &in, causal, true);
     double err_o = lab_max_abs(ref.o, r2.o, in.n), err_L = lab_max_abs(ref.lse, r2.lse, nl);
-    double tol = lab_tridao_tol(ref.err_lowp, FLOOR_ROUNDINGS * dtype_eps(dt) * ref.o_max);
+    double tol = verify_tridao_bound(ref.err_lowp, FLOOR_ROUNDINGS * dtype_eps(dt) * ref.o_max);
     double tol_L = L_RTOL * (1 + ref.lse_max);
     ok = ok2 && (count_only || (lab_within(err_o, tol) && lab_within(err_L, tol_L)));
     if (!count_only)
@@ -165,7 +165,7 @@ int lesson06_run(const cli_cfg *cfg)
     ok = ok && rc.closed_ok && (count_only || (!nans && !isnan(err_c)));
     lab_say(&L, "\nPart 4 — causal masking: key k > query q is masked; a tile whose first key comes after its last\n"
             "  query is skipped: no Kj, Vj loads, no work. (Standard attention computes and reads all N² anyway.)\n");
-    lab_attn_print_map(&L, &rc, " under the causal mask");
+    lab_attn_print_map(&L, &rc, " under the causal mask", false);
     lab_say(&L, "  tiles visited %llu, skipped %llu of %llu (closed form: Tc + (Tr-1) + Σ_i ⌊(i·Br + Br-1)/Bc⌋ per "
             "head)\n  K and V reads: %llu instead of %llu; traffic saved: %llu of %llu elements (%.1f%%)  ledger %s\n"
             "  rows fully masked inside a visited tile: %llu (row, tile) pairs. Their scores are all -inf there,\n"

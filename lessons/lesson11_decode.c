@@ -99,7 +99,7 @@ static bool ledger_part(const lab_t *L, const decode_params *p, const mem_t *m)
         ok &= report_check(say && (c.rd_elems || cf.row[i].rd), 18, what[0], cf.row[i].rd_how, cf.row[i].rd, c.rd_elems);
         ok &= report_check(say && (c.wr_elems || cf.row[i].wr), 18, what[1], cf.row[i].wr_how, cf.row[i].wr, c.wr_elems);
     }
-    ok &= report_check(say, 18, "FLOPs", "4·B·Hq·N·d + merge", cf.flops, mem_flops(m, NULL));
+    ok &= report_check(say, 18, "FLOPs", "4·B·Hq·N·d + the rest", cf.flops, mem_flops(m, NULL));
     ok &= report_check(say, 18, "exps", "B·Hq·(N + chunks) + merge", cf.exps, mem_exps(m, NULL));
     return ok && mem_io(m, NULL, NULL).rd_elems == cf.rd && mem_io(m, NULL, NULL).wr_elems == cf.wr;
 }

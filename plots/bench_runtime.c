@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -57,6 +58,20 @@ static void run_forward(void *ctx)
 {
     fwd_ctx *c = ctx;
     attn_forward(c->m, &c->p, &c->t);
+}
+
+/* The 1-minute load average (/proc/loadavg), NaN where the system has none: figure 5 warns when the machine was
+ * busy, since other work slows the timed runs. */
+static double load_average(void)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    double l = NAN;
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = NAN;
+        fclose(f);
+    }
+    return l;
 }
 
 static int bench_main(const cli_cfg *cfg)
@@ -111,6 +126,8 @@ static int bench_main(const cli_cfg *cfg)
         snprintf(runs[nruns].label, sizeof runs[nruns].label, "flash2_%d_threads", all);
         nruns++;
     }
+    double load_before = load_average();
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     bench_result res[MAXRUNS][16];
     size_t Br[MAXRUNS][16], Bc[MAXRUNS][16];
     double err[MAXRUNS][16];
@@ -163,6 +180,14 @@ static int bench_main(const cli_cfg *cfg)
         putchar('\n');
         free(q), free(kk), free(v), free(o), free(o_ref);
     }
+    /* before: other work (ours had not started); after: ours included (the all-threads run keeps every CPU busy) */
+    char lb[16] = "na", la[16] = "na";   /* na: not measured (no /proc/loadavg) */
+    double load_after = load_average();
+    if (!isnan(load_before))
+        snprintf(lb, sizeof lb, "%.2f", load_before);
+    if (!isnan(load_after))
+        snprintf(la, sizeof la, "%.2f", load_after);
+    fprintf(f, "# load: 1-minute load average %s before the runs, %s after them, %ld CPUs online\n", lb, la, cpus);
     for (size_t a = 0; a < nruns; a++) {
         fprintf(f, "%s# algo: %s\n", a ? "\n\n" : "", runs[a].label);
         for (size_t k = 0; k < nN; k++)

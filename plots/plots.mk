@@ -23,6 +23,10 @@ HELP_LINES += make_plots_______every_figure_in_plots/out/_(PNG_and_SVG)_from_the
 HELP_LINES += make_plots-term__figure_1_(HBM_traffic_vs_N)_drawn_in_the_terminal
 HELP_LINES += make_plots-data-regen__(maintainers,_on_purpose)_rewrite_the_tracked_data_in_plots/data/
 
+# tests/check_viewer.c runs tile_frames on lesson03's trace (figure 6's frames): built before the test runner.
+$(TEST_BIN): | $(PLOT_FRAMES)
+$(BUILD)/tests/check_viewer.o: CFLAGS += -DFRAMES_BIN='"$(PLOT_FRAMES)"'
+
 .PRECIOUS: $(BUILD)/plots/%.o
 $(BUILD)/plots/%: $(BUILD)/plots/%.o $(LIB)
 	@mkdir -p $(dir $@)

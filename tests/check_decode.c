@@ -111,6 +111,9 @@ START_TEST(closed_form_by_hand)
     ck_assert_uint_eq(io.row[0].rd, 3 * 2 * 6 * 4);   /* Q: S·B·Hq·d */
     ck_assert_uint_eq(io.row[1].rd, 2 * 3 * 10 * 4);  /* K: B·Hkv·N·d */
     ck_assert_uint_eq(io.chunks, 2 + 2 + 2);          /* rows 3, 3, 4 in chunks of 2 */
+    /* B·Hq = 12 rows: 12·(4Nd + 4N + C(d+2)) = 12·236, splits' ends 36·4 + 36, merge 36·17 + 12·4 (mem.h's rule) */
+    ck_assert_uint_eq(io.flops, 12 * 236 + 36 * 4 + 36 + 36 * 17 + 12 * 4);
+    ck_assert_uint_eq(io.exps, 12 * (10 + 6) + 36 + 2 * 36);
     /* The ledger with q counted once per split: reads = S·B·Hq·d + 2·B·Hkv·N·d + S·B·Hq·(d+1) (+ table). */
     ck_assert_uint_eq(io.rd, 3 * 2 * 6 * 4 + 2 * 2 * 3 * 10 * 4 + 3 * 2 * 6 * 5 + 30);
     ck_assert_uint_eq(io.wr, 2 * 6 * 4 + 3 * 2 * 6 * 5);

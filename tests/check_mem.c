@@ -7,6 +7,7 @@
 
 #include "mem.h"
 #include "rng.h"
+#include "proc.h"
 #include "trace.h"
 
 /* A tiled copy of an N x d tensor through SRAM, rows by blocks of br, ragged last block included. */
@@ -150,12 +151,20 @@ START_TEST(fork_join_is_exact)
 }
 END_TEST
 
-START_TEST(sram_capacity_is_enforced)
+static void overfill_sram(void *unused)
 {
+    (void)unused;
     mem_t *m = mem_create(1000, false);
     sram_alloc(m, 200, DTYPE_FP32, "Kj");   /* 800 B */
     sram_alloc(m, 51, DTYPE_FP32, "Sij");   /* 204 B: 1004 > 1000 — must exit 2 */
-    ck_abort_msg("sram_alloc did not stop at M");
+}
+
+START_TEST(sram_capacity_is_enforced)
+{
+    proc p = run_fn(overfill_sram, NULL);
+    assert_one_error(&p, 2, "SRAM too small: tile 'Sij' needs 204 B");
+    ck_assert_msg(strstr(p.err, "'Kj' 800 B") && strstr(p.err, "fit from M = 1004 bytes"), "%s", p.err);
+    proc_free(&p);
 }
 END_TEST
 
@@ -174,19 +183,35 @@ START_TEST(sram_exactly_full_is_fine)
 }
 END_TEST
 
-START_TEST(load_outside_tensor_dies)
+static void load_outside(void *unused)
 {
+    (void)unused;
     mem_t *m = mem_create(1 << 12, false);
     hbm_tensor *X = hbm_alloc_mat(m, "X", DTYPE_FP32, 4, 4);
     float t[16];
     hbm_load_rows(m, t, hbm_whole(X), 2, 3, "Xi");   /* rows 2..4 of 4 */
 }
+
+START_TEST(load_outside_tensor_dies)   /* an algorithm's bug, not the user's input: exit 4 */
+{
+    proc p = run_fn(load_outside, NULL);
+    assert_one_error(&p, 4, "internal error: load of X[2:5, 0:4] is outside its 4 x 4 head");
+    proc_free(&p);
+}
 END_TEST
+
+static void overflowing_tensor(void *unused)
+{
+    (void)unused;
+    mem_t *m = mem_create(1 << 12, true);
+    hbm_alloc_bnhd(m, "Q", DTYPE_FP32, (size_t)1 << 40, (size_t)1 << 20, 1, (size_t)1 << 10);
+}
 
 START_TEST(overflowing_tensor_dies)
 {
-    mem_t *m = mem_create(1 << 12, true);
-    hbm_alloc_bnhd(m, "Q", DTYPE_FP32, (size_t)1 << 40, (size_t)1 << 20, 1, (size_t)1 << 10);
+    proc p = run_fn(overflowing_tensor, NULL);
+    assert_one_error(&p, 2, "tensor 'Q' of 1099511627776 x 1048576 x 1 x 1024 elements overflows a 64-bit size");
+    proc_free(&p);
 }
 END_TEST
 
@@ -270,10 +295,10 @@ Suite *mem_suite(void)
     tcase_add_test(tc, fork_join_is_exact);
     suite_add_tcase(s, tc);
     tc = tcase_create("Capacity");
-    tcase_add_exit_test(tc, sram_capacity_is_enforced, 2);
+    tcase_add_test(tc, sram_capacity_is_enforced);
     tcase_add_test(tc, sram_exactly_full_is_fine);
-    tcase_add_exit_test(tc, load_outside_tensor_dies, 4);   /* an algorithm's bug, not the user's input */
-    tcase_add_exit_test(tc, overflowing_tensor_dies, 2);
+    tcase_add_test(tc, load_outside_tensor_dies);
+    tcase_add_test(tc, overflowing_tensor_dies);
     suite_add_tcase(s, tc);
     tc = tcase_create("Trace");
     tcase_add_test(tc, observers_see_every_event);

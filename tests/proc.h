@@ -34,17 +34,16 @@ static inline char *slurp(int fd)
     return buf;
 }
 
-/* Run path with args (NULL-terminated) in directory cwd, stdin from /dev/null, with a time limit. */
-static inline proc run_bin(const char *path, const char *const *args, const char *cwd)
+/* The child's side of run_bin and run_fn: exec path with argv (path NULL: call fn(ctx) and exit 0 when it returns),
+ * stdin from /dev/null, stdout and stderr into fo, fe; the parent's: wait (with a time limit) and read them back. */
+static inline proc run_child(const char *path, const char *const *argv, const char *cwd, void (*fn)(void *),
+                             void *ctx)
 {
     char o[] = "/tmp/flashlab_out_XXXXXX", e[] = "/tmp/flashlab_err_XXXXXX";
     int fo = mkstemp(o), fe = mkstemp(e);
     ck_assert(fo >= 0 && fe >= 0);
     unlink(o);
     unlink(e);
-    const char *argv[40] = {path};
-    for (int i = 0; args[i] && i < 38; i++)
-        argv[i + 1] = args[i];
     fflush(NULL);
     pid_t pid = fork();
     ck_assert(pid >= 0);
@@ -52,6 +51,10 @@ static inline proc run_bin(const char *path, const char *const *args, const char
         int in = open("/dev/null", O_RDONLY);
         if (in < 0 || dup2(in, 0) < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0 || (cwd && chdir(cwd)))
             _exit(126);
+        if (!path) {
+            fn(ctx);
+            exit(0);   /* exit, not _exit: stdio flushed and atexit handlers run, as after a program's main */
+        }
         execv(path, (char *const *)argv);
         _exit(127);
     }
@@ -75,6 +78,30 @@ static inline proc run_bin(const char *path, const char *const *args, const char
     p.out = slurp(fo);
     p.err = slurp(fe);
     return p;
+}
+
+/* Run path with args (NULL-terminated) in directory cwd, stdin from /dev/null, with a time limit. */
+static inline proc run_bin(const char *path, const char *const *args, const char *cwd)
+{
+    const char *argv[40] = {path};
+    for (int i = 0; args[i] && i < 38; i++)
+        argv[i + 1] = args[i];
+    return run_child(path, argv, cwd, NULL, NULL);
+}
+
+/* Run fn(ctx) in a child process, its stdout and stderr captured: a test of code that ends the program (fl_fatal's
+ * exit 2, fl_internal's 4) asserts on the status and the one line instead of letting the line reach the test log.
+ * fn returning is status 0. */
+static inline proc run_fn(void (*fn)(void *), void *ctx) { return run_child(NULL, NULL, NULL, fn, ctx); }
+
+/* p ended with status and exactly one line on stderr, which contains want. */
+static inline void assert_one_error(const proc *p, int status, const char *want)
+{
+    size_t lines = 0;
+    for (const char *c = p->err; *c; c++)
+        lines += *c == '\n';
+    ck_assert_msg(p->status == status && !p->timed_out, "exit %d (want %d), stderr '%s'", p->status, status, p->err);
+    ck_assert_msg(lines == 1 && strstr(p->err, want), "want one line saying '%s' on stderr, got '%s'", want, p->err);
 }
 
 static inline void proc_free(proc *p)

@@ -1,7 +1,8 @@
 /* lab.h — what every lesson does around an algorithm, written once: the session (one trace stream over every memory
  * model, whether stdout is free for tables), the guards with one set of limits, seeded inputs, Tri Dao's accuracy
- * criterion, summary helpers and the exit status. The algorithms are the simulator's (include/model); lab_attn.h
- * runs attention on a fresh memory model, lab_table.h prints and compares ledgers.
+ * criterion (from verify.h), softmax runs, summary helpers and the exit status. The algorithms are the simulator's
+ * (include/model). The other lab headers: lab_attn.h runs attention on a fresh memory model and compares ledgers,
+ * lab_check.h holds runs to fp64 references, lab_show.h and lab_table.h print, lab_sweep.h sweeps and writes .dat.
  *
  *   int lesson04_run(const cli_cfg *cfg) {
  *       lab_t L = lab_begin(cfg);                           // L.say: not --quiet; L.show: and stdout is no trace
@@ -21,8 +22,10 @@
 #include <stdint.h>
 
 #include "cli.h"       // defines: cli_cfg, cli_trace_open
+#include "softmax.h"   // defines: softmax_algo, softmax_probe
 #include "summary.h"   // defines: summary_t
 #include "trace.h"     // defines: trace_t
+#include "verify.h"    // defines: ORACLE_TRIDAO_FACTOR, verify_tridao_bound
 
 /* ---- limits: one set for every lesson -------------------------------------------------------------------------- */
 #define LAB_MAX_TILES ((uint64_t)1 << 27)        /* tiles one lesson walks: more take minutes even when only counted */
@@ -59,6 +62,15 @@ void lab_say_wrapped(const lab_t *L, const char *indent, const char *text);
 /* Close the trace; FL_EXIT_OK when ok, else FL_EXIT_CHECK (a ledger, an error or a comparison failed). */
 int lab_end(lab_t *L, bool ok);
 
+/* ---- softmax runs ---------------------------------------------------------------------------------------------- */
+/* Softmax of the R x N rows x (floats, stored as dt) into y on a fresh model of M bytes (--count-only from L). traced:
+ * the lesson's trace covers this model until the pass ends, then closes (lab_unwatch). y untouched under --count-only. Returns the model, its
+ * ledger intact (x and y freed), for the caller to read and mem_destroy. probe: online softmax only (NULL: none). */
+mem_t *lab_softmax(lab_t *L, bool traced, softmax_algo a, dtype_t dt, size_t M, size_t R, size_t N, size_t Br,
+                   size_t Bc, const float *x, float *y, softmax_probe probe, void *ctx);
+/* max over the R rows x of |y - softmax(row)| in double (ref_softmax), NaN-propagating; x as stored (rounded to dt). */
+double lab_softmax_err(const float *x, const float *y, size_t R, size_t N, dtype_t dt);
+
 /* ---- inputs ---------------------------------------------------------------------------------------------------- */
 /* Up to four (B, N, H, d) tensors q, k, v, dout ~ N(0, 1) from --seed, each rounded to --dtype (what HBM holds, so
  * references see the same values). x[i] is NULL past count and for every tensor under --count-only. */
@@ -69,13 +81,9 @@ typedef struct {
 lab_inputs lab_inputs_normal(const cli_cfg *cfg, int count);
 void lab_inputs_free(lab_inputs *in);
 
-/* ---- accuracy: Tri Dao's criterion (the flash-attention repository's tests) ------------------------------------ */
-/* An output in a dtype may err against the fp64 reference LAB_TRIDAO_FACTOR times what a materialized implementation
- * in the same dtype errs (ref_attention_lowp), plus `slack` (roundings the algorithm may add on top). */
-#define LAB_TRIDAO_FACTOR 2.0   /* one line to switch: ORACLE_TRIDAO_FACTOR (verify.h) once it lands */
-double lab_tridao_tol(double err_lowp, double slack);
+/* ---- accuracy: Tri Dao's criterion, named once in verify.h (ORACLE_TRIDAO_FACTOR, verify_tridao_bound) ---------- */
 /* Entry by entry (gradients, where entries are differences of large terms): the largest |got_i - ref_i| over its
- * bound LAB_TRIDAO_FACTOR·err_lowp + slack·mag_i, +inf once a NaN appears; <= 1 passes. lowp is the materialized
+ * bound ORACLE_TRIDAO_FACTOR·err_lowp + slack·mag_i, +inf once a NaN appears; <= 1 passes. lowp is the materialized
  * implementation's result (compared in float, as stored); *err and *err_lowp get max |got - ref|, max |lowp - ref|. */
 double lab_tridao_ratio(const double *ref, const float *got, const double *lowp, const double *mag, size_t n,
                         double slack, double *err, double *err_lowp);
@@ -104,6 +112,14 @@ typedef struct {
 void lab_sum_kvs(summary_t *s, const lab_kv *kv, size_t n);
 #define lab_sum_kv(s, ...) \
     lab_sum_kvs((s), (const lab_kv[]){__VA_ARGS__}, sizeof((const lab_kv[]){__VA_ARGS__}) / sizeof(lab_kv))
+/* The same for doubles (summary_f64: na for NaN): lab_sum_fkv(&s, {"gpt2_flash_gb", 8.7}, ...). */
+typedef struct {
+    const char *key;
+    double v;
+} lab_fkv;
+void lab_sum_fkvs(summary_t *s, const lab_fkv *kv, size_t n);
+#define lab_sum_fkv(s, ...) \
+    lab_sum_fkvs((s), (const lab_fkv[]){__VA_ARGS__}, sizeof((const lab_fkv[]){__VA_ARGS__}) / sizeof(lab_fkv))
 enum { LAB_KEY_ELEMS = 1, LAB_KEY_BYTES = 2, LAB_KEY_SRAM = 4, LAB_KEY_HBM = 8, LAB_KEY_WORK = 16, LAB_KEYS_ALL = 31 };
 void lab_sum_ledger(summary_t *s, const char *prefix, const mem_t *m, unsigned keys);
 

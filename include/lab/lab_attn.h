@@ -4,7 +4,7 @@
  *
  *   lab_attn r = lab_attn_plan(cfg, ATTN_FLASH2, false, NULL);   // blocks by flash2's own rule (big Br)
  *   lab_attn_open(&L, &r, &in);          // model, tensors, upload; the trace follows a forward run from here
- *   tilewalk *w = tilewalk_open(r.m, r.Tr, r.Tc, ...);            // observers of r.m go here
+ *   lab_attn_walk(&r, TILEWALK_BRIEF, NULL, NULL);                // observers of r.m go here
  *   lab_attn_run(&L, &r);                // the pass; r.closed_ok, r.o and r.lse (or r.g) when computed
  *   lab_attn_free(&r);
  *
@@ -15,6 +15,7 @@
 #define FLASHLAB_LAB_ATTN_H
 
 #include "attention.h"  // defines: attn_params, attn_tensors, attn_io, block_rule
+#include "flash_api.h"  // defines: flash_attn_func, flash_attn_backward
 #include "lab.h"
 #include "tilemap.h"    // defines: tilemap
 
@@ -23,10 +24,13 @@ typedef struct {
     block_choice bc;        /* how the blocks were chosen; bc.rule is one sentence for people */
     size_t Tr, Tc;          /* ⌈N/Br⌉ query blocks, ⌈N/Bc⌉ key blocks */
     bool backward;
+    bool api;               /* flash2 only: run through flash_attn_func / flash_attn_backward (flash_api.h), as a
+                             * learner calls FlashAttention; the same passes, blocks and counts */
     cli_cfg cfg;            /* the options it was planned with (a lesson may plan other shapes than its own) */
     mem_t *m;               /* the run's own memory model: M = --sram, count-only = --count-only */
     attn_tensors t;
     tilemap *map;           /* set before lab_attn_run to have the pass paint its Tr x Tc tiles (NULL: none) */
+    const lab_inputs *in;   /* what lab_attn_open uploaded (an api backward run uploads dO after the forward) */
     tilewalk *walk;         /* lab_attn_walk's; lab_attn_run closes it, its map becomes r->map unless one is set */
     attn_io io;             /* closed form of the counted pass (the backward's, for a backward run) */
     bool closed_ok;         /* the counted ledger equals io, every tensor of it and the totals */
@@ -38,9 +42,14 @@ typedef struct {
 /* Blocks of algorithm a for cfg's shape, M and dtype (--block-rows/--block-cols kept): its own rule
  * (attn_block_rule) when rule is NULL, else *rule. On no fit: one line "<algo>[ backward]: <why>" and exit 2. */
 lab_attn lab_attn_plan(const cli_cfg *cfg, attn_algo a, bool backward, const block_rule *rule);
+/* Whether algorithm a's SRAM plan fits M with blocks Br x Bc exactly (cfg's shape and dtype): no message, no exit. */
+bool lab_attn_fits(const cli_cfg *cfg, attn_algo a, bool backward, size_t Br, size_t Bc);
 /* A fresh model for r (M, count-only from r's options), r's tensors allocated and in uploaded (in may be NULL or
  * hold NULLs: nothing uploaded). A forward run is traced from its allocations on; L NULL: the run is not traced. */
 void lab_attn_open(lab_t *L, lab_attn *r, const lab_inputs *in);
+/* The first step of lab_attn_open alone: r's fresh model, traced (forward runs), before its tensors exist, for a
+ * mem_note or prose that belongs before them. lab_attn_open then uses it. */
+mem_t *lab_attn_model(lab_t *L, lab_attn *r);
 /* The pass, with r->map painted; then r->closed_ok, and the outputs downloaded unless --count-only. */
 void lab_attn_run(lab_t *L, lab_attn *r);
 /* Draw r's tiles on stdout while it runs (between lab_attn_open and lab_attn_run): TILEWALK_FULL the map beside
@@ -51,51 +60,11 @@ void lab_attn_go(lab_t *L, lab_attn *r, const lab_inputs *in);
 void lab_attn_free(lab_attn *r);   /* the model, its tensors, its map and the downloaded outputs */
 /* The summary's start for run r: summary_begin with r's options and blocks (algo: its name there), then its ledger. */
 void lab_sum_begin(summary_t *s, const lab_attn *r, const char *algo);
-/* The map r painted (r->map), headed "  the Tr x Tc tiles of head 0<what>:", when L shows tables. */
-void lab_attn_print_map(const lab_t *L, const lab_attn *r, const char *what);
-/* Its blocks and SRAM plan, as "  <algo>  Br=.., Bc=.. (Tr=.., Tc=..): <rule>" and "SRAM: Qi Kj ... = n bytes". */
-void lab_attn_print_plan(const lab_t *L, const lab_attn *r);
-/* The most HBM bytes each run's algorithm keeps allocated when planned again at sequence length N (count-only, not
- * traced, the requested blocks clamped to N): peak[a] for runs[a]. False, nothing run, when one would walk more than
- * LAB_SWEEP_MAX_TILES tiles (6 per tile: standard's backward walks its grid six times). */
-bool lab_attn_peaks(const lab_attn *const *runs, size_t n, size_t N, uint64_t *peak);
-/* With L->say, a table of lab_attn_peaks at N, 2N, ... 2^(sizes-1) N: one column per run, and the first run's peak
- * over the last's when there are several ("std / flash"). */
-void lab_attn_peak_table(const lab_t *L, const lab_attn *const *runs, size_t n, int sizes);
-/* Backward runs' dQ, dK, dV against lab_ref_backward by Tri Dao's criterion entry by entry (lab_tridao_ratio), the
- * slack slack_ulps roundings of the entry's sums: one of the dtype (sqrt(Tc) for a FlashAttention dQ, rounded at each
- * of its Tc read-modify-writes) and sqrt(N) of fp32. err[a][x]: run a's max |error| of gradient x. With L->say one
- * line per run and gradient: max |err|, the framework's, err/bound and "ok" or "EXCEEDED". True when all pass. */
-bool lab_attn_grads_check(const lab_t *L, const lab_attn *const *runs, size_t n, const lab_inputs *in,
-                          double slack_ulps, double err[][3]);
 /* Summary keys of a run under a prefix: prefix_Br, prefix_Bc, then lab_sum_ledger's keys (LAB_KEY_*). */
 void lab_sum_run(summary_t *s, const char *prefix, const lab_attn *r, unsigned keys);
 
-/* ---- the fp64 reference, and Tri Dao's yardstick ---------------------------------------------------------------- */
-typedef struct {
-    double *o, *lse;          /* every head: O (B, N, H, d) and L (B, H, N), double (NULL under --count-only) */
-    double err_lowp;          /* with lowp: max |O_lowp - O|, O_lowp materialized in --dtype (ref_attention_lowp) */
-    double o_max, v_max, lse_max;   /* max |O|, max |v|, max |L| */
-} lab_ref;
-/* The reference of cfg's shape on in (q, k, v), causal or not; nothing (NULLs, NaN) under --count-only. */
-lab_ref lab_ref_attention(const cli_cfg *cfg, const lab_inputs *in, bool causal, bool lowp);
-void lab_ref_free(lab_ref *r);
-/* Gradients of the loss sum(O o dO) for every head (B, N, H, d), from in's q, k, v, dout: fp64 (g), as a framework
- * computes them in --dtype (low: ref_attention_backward_lowp), and the size of the sums behind each entry (mag). */
-typedef struct {
-    double *g[3], *low[3], *mag[3];   /* dQ, dK, dV each */
-} lab_ref_grads;
-lab_ref_grads lab_ref_backward(const cli_cfg *cfg, const lab_inputs *in);
-void lab_ref_grads_free(lab_ref_grads *r);
-/* The reference gradient against central finite differences of the loss sum(O o dO) through the fp64 forward, on
- * head (0, 0): `samples` entries each of Q, K, V drawn from --seed + 1, step h. With L->say a table: each entry's
- * difference quotient, the reference and got's value (got: a run's dQ, dK, dV, named name), then the verdict against
- * tol. Returns max |fd - reference| / (1 + |fd|) (NaN stays NaN). */
-double lab_fd_check(const lab_t *L, const lab_inputs *in, float *const got[3], const char *name, int samples,
-                    double h, double tol);
-
 /* ---- comparisons of counted ledgers ----------------------------------------------------------------------------- */
-/* Every tensor io names, and the totals, counted exactly as io says (elements). */
+/* Every tensor io names, and the totals, counted exactly as io says (elements); FLOPs and exps too. */
 bool lab_ledger_matches(const mem_t *m, const attn_io *io);
 /* io's row for tensor (zeros when io does not name it). */
 attn_io_row lab_io_row(const attn_io *io, const char *tensor);

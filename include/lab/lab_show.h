@@ -1,5 +1,6 @@
 /* lab_show.h — views of an algorithm's state that lessons share: the paper's listings as the lessons print them, and
- * one query row of FlashAttention-2 followed key block by key block through the simulator's own row update.
+ * one query row of FlashAttention-2 followed key block by key block through the simulator's own row update; a run's
+ * blocks and SRAM plan, the tile map it painted, and the HBM peak of runs over growing N.
  *
  *   lab_listing_print(&L, LAB_FA2_ALG1);         //    3  for 1 <= i <= Tr: ... 15  write Li to HBM
  *   size_t row = lab_row_most_rescaled(&r.p, in.x[0], in.x[1], 64);
@@ -10,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lab_attn.h"
 
@@ -26,5 +28,18 @@ size_t lab_row_most_rescaled(const attn_params *p, const float *q, const float *
  * attn_flash2_row_update, then lines 12-13; one line per key block (m_old, rowmax S, m_new, e^(m_old-m_new), l and
  * the first `cols` columns of the unnormalized O). True when O and L equal r's row bit for bit. */
 bool lab_flash2_row_walk(const lab_attn *r, const lab_inputs *in, size_t row, size_t cols);
+
+/* The map r painted (r->map), headed "  the Tr x Tc tiles of head 0<what>:" (a blank line after it with blank), when
+ * L shows tables and r has a map. */
+void lab_attn_print_map(const lab_t *L, const lab_attn *r, const char *what, bool blank);
+/* Its blocks and SRAM plan, as "  <algo>  Br=.., Bc=.. (Tr=.., Tc=..): <rule>" and "SRAM: Qi Kj ... = n bytes". */
+void lab_attn_print_plan(const lab_t *L, const lab_attn *r);
+/* The most HBM bytes each run's algorithm keeps allocated when planned again at sequence length N (count-only, not
+ * traced, the requested blocks clamped to N): peak[a] for runs[a]. False, nothing run, when one would walk more than
+ * LAB_SWEEP_MAX_TILES tiles (6 per tile: standard's backward walks its grid six times). */
+bool lab_attn_peaks(const lab_attn *const *runs, size_t n, size_t N, uint64_t *peak);
+/* With L->say, a table of lab_attn_peaks at N, 2N, ... 2^(sizes-1) N: one column per run, and the first run's peak
+ * over the last's when there are several ("std / flash"). */
+void lab_attn_peak_table(const lab_t *L, const lab_attn *const *runs, size_t n, int sizes);
 
 #endif

@@ -144,14 +144,29 @@ typedef struct {
     uint64_t rd, wr;        /* totals */
     uint64_t tiles, skipped; /* (i, j) tiles visited, and skipped by causal masking */
     unsigned softmax_passes; /* standard: reads of each row of S by its softmax (1 if a row fits, else 3) */
+    unsigned ds_passes;      /* standard backward, Alg.3 line 3: passes over a row block's tiles of P and dP (1 when
+                              * the row fits, Tc = 1: D and dS from the same loads; else 2: D first, then dS) */
+    /* Work, by mem.h's FLOP convention: matmul FLOPs, non-matmul FLOPs (their sum is what mem_flops counts), and
+     * exp()/log() calls (mem_exps). */
+    uint64_t flops_mm, flops_ew, exps;
 } attn_io;
 void attn_io_closed_form(const attn_params *p, bool backward, attn_io *out);
 
-/* FlashAttention-2's row update (FA2 Alg.1 lines 9-10) for one query row of a tile, the code attn_forward runs:
+/* FlashAttention-2's row update (FA2 Alg.1 lines 9-10) for one query row of a tile: the code attn_forward runs on
+ * its tiles (tile_softmax_pv_update), on one row, so the row comes out bit for bit as the forward's does when its
+ * scores are computed the forward's way too (tile_qkt):
  * s holds the row's kc scores (overwritten with P~ = exp(s - m_new)); Vj is kc x d; *mi, *li are the row's running
  * max and sum; oi is its d-vector accumulator (unnormalized). Does m_new = max(*mi, max s),
  * alpha = exp(*mi - m_new) (0 when both are -inf), *li = alpha (*li) + sum P~, oi = alpha oi + P~ Vj, *mi = m_new. */
 void attn_flash2_row_update(float *s, size_t kc, const float *Vj, size_t d, float *mi, float *li, float *oi);
+
+/* FlashAttention-2's forward (Alg.1 lines 3-15) on one head given as windows, on m itself: queries q (p->N x d)
+ * against keys and values k, v (k.rows x d, any number of rows); writes out (p->N x d) and the log-sum-exp lse
+ * (p->N x 1) once per query block, as attn_forward does. p gives d, Br, Bc (either may exceed the rows), the scale
+ * and the mask: causal masks key row c > query row r of the windows (the diagonal block of a longer sequence, so
+ * k.rows = p->N). Ring attention runs it on every device and step (ring.h). */
+void attn_flash2_forward_head(mem_t *m, const attn_params *p, hbm_mat q, hbm_mat k, hbm_mat v, hbm_mat out,
+                              hbm_mat lse);
 
 /* The paper's pseudocode of one pass, for lessons and traces to print beside what runs: line[k] is the paper's line
  * k + 1, the number the code's comments and its mem_note trace lines cite. */

@@ -94,8 +94,11 @@ void decode_run(mem_t *m, const decode_params *p, decode_tensors *t);
  *   O_split  wr  S·B·Hq·d, rd the same  (S > 1)   kernel 1 writes, kernel 2 reads
  *   L_split  wr  S·B·Hq,   rd the same  (S > 1)
  *   O        wr  B·Hq·d
- * FLOPs 4·B·Hq·N·d (Sij = Qg Kj^T and Oi += P~ Vj) + [S > 1] 3·S·B·Hq·d (the merge's Oi = a·Oi + b·Os); exps
- * B·Hq·(N + C) with C = Σ_s ⌈len_s/Bc⌉ chunks (one rescale per chunk and row) + [S > 1] 2·S·B·Hq (merge). */
+ * FLOPs (mem.h's convention): the matmuls 4·B·Hq·N·d (Sij = Qg Kj^T, Oi += P~ Vj), plus 4·B·Hq·N (scale, max,
+ * subtract, sum per score) + B·Hq·C·(d + 2) (per chunk and row: m_new, li, Oi's rescale) + S·B·Hq·d (Oi / li per
+ * split) and, with S > 1, S·B·Hq (Li) + S·B·Hq·(3d + 5) + B·Hq·d (the merge); C = Σ_s ⌈len_s/Bc⌉ chunks a pass.
+ * exps (exp and log): B·Hq·(N + C) (P~ and one rescale per chunk and row) + [S > 1] 3·S·B·Hq (Li's log, the merge's
+ * two factors). */
 typedef struct {
     const char *tensor;
     uint64_t rd, wr;

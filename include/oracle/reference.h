@@ -26,8 +26,9 @@ void ref_attention_backward(const double *Q, const double *K, const double *V, c
                             double scale, bool causal, double *dQ, double *dK, double *dV);
 
 /* The same gradients computed the way a framework computes them in storage type dt: S, P, dP, dS and the gradients
- * materialized and each rounded to dt, sums in float (as a GPU matmul accumulates in fp32). Its error against
- * ref_attention_backward is the yardstick of Tri Dao's test method: an algorithm in dt may err about 2x as much. */
+ * materialized and each rounded to dt, sums in float by fused multiply-adds (as a GPU or BLAS matmul accumulates in
+ * fp32). Its error against ref_attention_backward is the yardstick of Tri Dao's test method: an algorithm in dt may
+ * err about 2x as much. */
 void ref_attention_backward_lowp(const double *Q, const double *K, const double *V, const double *dO, size_t N,
                                  size_t d, double scale, bool causal, dtype_t dt, double *dQ, double *dK, double *dV);
 
@@ -48,8 +49,8 @@ void ref_attention_bnhd(const float *Q, const float *K, const float *V, size_t B
                         double scale, bool causal, double *O, double *L);
 
 /* One head computed the way a materialized low-precision implementation does (PyTorch's fp16 path): S = scale Q K^T
- * accumulated in fp32 and stored in dt, P = softmax(S) in fp32 from the stored S and stored in dt, O = P V
- * accumulated in fp32 and stored in dt. Q, K, V are used as given (round them to dt first). Tri Dao's tolerance
+ * accumulated in fp32 by fused multiply-adds and stored in dt, P = softmax(S) in fp32 from the stored S and stored
+ * in dt, O = P V accumulated the same way and stored in dt. Q, K, V are used as given (round them to dt first). Tri Dao's tolerance
  * method holds an algorithm to a multiple of this reference's error, both measured against ref_attention. */
 void ref_attention_lowp(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale,
                         bool causal, dtype_t dt, double *O);

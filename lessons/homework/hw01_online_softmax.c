@@ -17,6 +17,8 @@
  *   - x is read from HBM exactly 2·R·N elements (two passes), y written exactly R·N, nothing else.
  *   - SRAM (capacity M) holds exactly: one tile Xij of Br*Bc floats (x's dtype), mi and li of Br floats each (fp32).
  *     Allocating more stops the program with "SRAM too small".
+ *   - Only counted loads see x: while your function runs, HBM holds decoys everywhere else. Your file may call the
+ *     memory model, <math.h> and printf — not malloc, hbm_download or the library's softmax_run (docs/homework.md).
  *
  * Tools (include/model/mem.h)
  *   hbm_mat X = hbm_whole(x), Y = hbm_whole(y);           R = X.rows, N = X.cols

@@ -23,6 +23,8 @@
  *     (Nd + 2N) + Tc·(Nd + 2N) per head (the paper's lines, initialization included); every Q, K, V read once.
  *   - SRAM M is exactly the buffers of attn_sram_plan(ATTN_FLASH1, false, Br, Bc, d, DTYPE_FP32, &plan): Kj, Vj, Qi,
  *     Oi, li, mi, Sij (P~ij in place), m~ij, l~ij, mi_new, li_new. More stops the program ("SRAM too small").
+ *   - Only counted loads see Q, K, V (HBM holds decoys everywhere else), and HBM starts as garbage: line 2 matters.
+ *     Your file may call the memory model, <math.h> and printf — not malloc or attn_forward (docs/homework.md).
  *
  * Tools (include/model/mem.h)
  *   hbm_mat Q = hbm_head(t->q, b, h);                 one head: N x d (O the same; t->m, t->l: N x 1)

@@ -19,7 +19,8 @@
  *   - fn is called warmup + reps times; warm-up calls are not in the timings; each ms[i] is call i's own time
  *     (the test passes an fn that busy-waits a known time); median_ms is the median of ms[].
  *   - The speed test's rows are well-formed (N, warmup, reps echoed, times positive, speedup = the ratio) and
- *     consistent: both algorithms take longer at N = 256 than at N = 64.
+ *     consistent: both algorithms take longer at N = 256 than at N = 64; attn_forward of each algorithm is called
+ *     warmup + reps times per N, on real data, on one thread. (The library's bench_run is not yours to call.)
  * Then look at your numbers: `make plots` draws the same comparison (figure 5) — is FlashAttention faster on a
  * CPU? Why might it not be, when its win on a GPU comes from HBM traffic? (docs/homework.md discusses it.)
  *

@@ -17,8 +17,10 @@
  *
  * What the tests check
  *   - your measurement equals the memory model's peak (standard, flash1, flash2; N from 1 to 4096; fp16 and fp32);
- *   - your formula equals the measurement for every algorithm, N, d in {3, 64, 80} and dtype;
- *   - growth exponents from your measurements at N = 16384 and 65536: about 2 for standard, 1 for FlashAttention.
+ *   - your formula equals the measurement for every algorithm, N, d in {3, 64, 80}, random (N, d) and dtype — and
+ *     it must be a formula: while it runs, every measuring call (mem_create, attn_forward, ...) fails the test;
+ *   - the exponent of two made-up measurements (peaks growing as N^1.37, say), and the growth exponents from your
+ *     measurements at N = 16384 and 65536: about 2 for standard, 1 for FlashAttention.
  * Then: at what N would standard attention's S and P alone fill an 80 GB GPU for one head in fp16?
  *
  * Test:  make homework HW=04      (reference: docs/solutions/hw04_peak_memory.c; `make plots` draws figure 4)

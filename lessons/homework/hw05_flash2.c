@@ -28,6 +28,8 @@
  *     attn_io_closed_form(p)'s reads (with causal: only the key blocks a query block needs).
  *   - SRAM M is exactly attn_sram_plan(ATTN_FLASH2, false, Br, Bc, d, DTYPE_FP32)'s buffers: Qi, Kj, Vj, Sij
  *     (P~ij in place), Oi (fp32), mi, li (Li can go in mi's buffer). More stops the program ("SRAM too small").
+ *   - Only counted loads see Q, K, V: HBM holds decoys everywhere else. Your file may call the memory model,
+ *     <math.h> and printf — not malloc or attn_forward (docs/homework.md).
  *
  * Hints
  *   - When mi_new is -inf (a row that has seen only masked keys), use 0 in its place in the exponents:

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
+#include "reference.h"  // defines: ref_softmax
 #include "rng.h"
 #include "util.h"
 #include "verify.h"
@@ -78,6 +79,37 @@ int lab_end(lab_t *L, bool ok)
     return ok ? FL_EXIT_OK : FL_EXIT_CHECK;
 }
 
+mem_t *lab_softmax(lab_t *L, bool traced, softmax_algo a, dtype_t dt, size_t M, size_t R, size_t N, size_t Br,
+                   size_t Bc, const float *x, float *y, softmax_probe probe, void *ctx)
+{
+    mem_t *m = mem_create(M, L->cfg->count_only);
+    if (traced)
+        lab_watch(L, m);
+    hbm_tensor *X = hbm_alloc_mat(m, "x", dt, R, N), *Y = hbm_alloc_mat(m, "y", dt, R, N);
+    hbm_upload(X, x);
+    softmax_run(m, a, X, Y, Br, Bc, probe, ctx);
+    if (traced)
+        lab_unwatch(L);
+    hbm_download(Y, y);
+    hbm_free(m, X);
+    hbm_free(m, Y);
+    return m;
+}
+
+double lab_softmax_err(const float *x, const float *y, size_t R, size_t N, dtype_t dt)
+{
+    double *xd = xmalloc(N * sizeof *xd), *yd = xmalloc(N * sizeof *yd), err = 0;
+    for (size_t i = 0; i < R; i++) {
+        for (size_t j = 0; j < N; j++)
+            xd[j] = dtype_round(dt, x[i * N + j]);
+        ref_softmax(xd, N, yd);
+        double e = verify_max_abs(yd, y + i * N, N);
+        err = isnan(e) || e > err ? e : err;
+    }
+    free(xd), free(yd);
+    return err;
+}
+
 lab_inputs lab_inputs_normal(const cli_cfg *cfg, int count)
 {
     lab_inputs in = {.n = 0};
@@ -106,8 +138,6 @@ void lab_inputs_free(lab_inputs *in)
     }
 }
 
-double lab_tridao_tol(double err_lowp, double slack) { return LAB_TRIDAO_FACTOR * err_lowp + slack; }
-
 double lab_tridao_ratio(const double *ref, const float *got, const double *lowp, const double *mag, size_t n,
                         double slack, double *err, double *err_lowp)
 {
@@ -119,7 +149,7 @@ double lab_tridao_ratio(const double *ref, const float *got, const double *lowp,
     free(lp);
     double ratio = 0;
     for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - ref[i]), q = e / (LAB_TRIDAO_FACTOR * *err_lowp + slack * mag[i]);
+        double e = fabs((double)got[i] - ref[i]), q = e / (ORACLE_TRIDAO_FACTOR * *err_lowp + slack * mag[i]);
         ratio = isnan(e) || isnan(q) ? INFINITY : fmax(ratio, q);
     }
     return ratio;
@@ -174,6 +204,12 @@ void lab_sum_kvs(summary_t *s, const lab_kv *kv, size_t n)
 {
     for (size_t k = 0; k < n; k++)
         summary_u64(s, kv[k].key, kv[k].v);
+}
+
+void lab_sum_fkvs(summary_t *s, const lab_fkv *kv, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        summary_f64(s, kv[k].key, kv[k].v);
 }
 
 void lab_sum_ledger(summary_t *s, const char *prefix, const mem_t *m, unsigned keys)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tile_math.h"  // defines: tile_qkt
 #include "util.h"
 
 static const char *const LISTING[] = {
@@ -80,20 +81,20 @@ bool lab_flash2_row_walk(const lab_attn *r, const lab_inputs *in, size_t row, si
     size_t N = r->p.N, d = r->p.d, hd = r->p.H * d, Bc = r->p.Bc, show = min_size(d, cols);
     float scale = (float)(1.0 / sqrt((double)d)), m = -INFINITY, l = 0;
     float *O = xcalloc(d, sizeof *O), *s = xmalloc(Bc * sizeof *s), *Vj = xmalloc(Bc * d * sizeof *Vj);
+    float *Kj = xmalloc(Bc * d * sizeof *Kj);
     printf("  row %zu of head 0, key block by key block (FA2 lines 8-10, then 12-13):\n", row);
     printf("    %3s %11s %11s %11s %13s %11s   O (unnormalized, first %zu columns)\n", "j", "m_old", "rowmax S",
            "m_new", "e^(m_old-m_new)", "l", show);
     for (size_t j = 0; j < r->Tc; j++) {
         size_t k0 = j * Bc, kc = min_size(Bc, N - k0);
         float m_old = m, rowmax = -INFINITY;
-        for (size_t c = 0; c < kc; c++) {   /* line 8: S = scale q Kj^T; rows of head (0, 0) are H·d apart */
-            float acc = 0;
-            for (size_t x = 0; x < d; x++)
-                acc += q[row * hd + x] * k[(k0 + c) * hd + x];
-            s[c] = scale * acc;
-            rowmax = fmaxf(rowmax, s[c]);
+        for (size_t c = 0; c < kc; c++) {   /* Kj, Vj: rows of head (0, 0) are H·d apart */
+            memcpy(Kj + c * d, k + (k0 + c) * hd, d * sizeof *Kj);
             memcpy(Vj + c * d, v + (k0 + c) * hd, d * sizeof *Vj);
         }
+        tile_qkt(q + row * hd, Kj, 1, kc, d, scale, s);   /* line 8: S = scale q Kj^T, the simulator's kernel */
+        for (size_t c = 0; c < kc; c++)
+            rowmax = fmaxf(rowmax, s[c]);
         attn_flash2_row_update(s, kc, Vj, d, &m, &l, O);   /* lines 9-10: the simulator's own code */
         printf("    %3zu %11.5g %11.5g %11.5g %13.5g %11.5g  ", j, m_old, rowmax, m, expf(m_old - m), l);
         for (size_t x = 0; x < show; x++)
@@ -112,6 +113,74 @@ bool lab_flash2_row_walk(const lab_attn *r, const lab_inputs *in, size_t row, si
     same = same && L == r->lse[row];
     printf("%s\n    line 13: L = m + log l = %.7g\n", d > show ? " ..." : "", L);
     printf("    the simulator's row %zu of O and its L: %s\n", row, same ? "the same, bit for bit ✓" : "DIFFERENT ✗");
-    free(O), free(s), free(Vj);
+    free(O), free(s), free(Vj), free(Kj);
     return same;
+}
+
+void lab_attn_print_map(const lab_t *L, const lab_attn *r, const char *what, bool blank)
+{
+    if (!L->show || !r->map)
+        return;
+    printf("  the %zu x %zu tiles of head 0%s:\n", r->Tr, r->Tc, what);
+    tilemap_print(r->map, stdout, "  ");
+    if (blank)
+        putchar('\n');
+}
+
+void lab_attn_print_plan(const lab_t *L, const lab_attn *r)
+{
+    if (!L->say)
+        return;
+    sram_plan pl;
+    dtype_t dt = r->cfg.dtype;
+    attn_sram_plan(r->p.algo, r->backward, r->p.Br, r->p.Bc, r->p.d, dt, &pl);
+    printf("  %-8s Br=%zu, Bc=%zu (Tr=%zu, Tc=%zu): %s\n           SRAM:", attn_algo_name(r->p.algo), r->p.Br,
+           r->p.Bc, r->Tr, r->Tc, r->bc.rule);
+    for (size_t k = 0; k < pl.n; k++)
+        printf(" %s%s", pl.buf[k].name, pl.buf[k].dt == DTYPE_FP32 && dt != DTYPE_FP32 ? "(fp32)" : "");
+    printf(" = %zu bytes\n", pl.bytes);
+}
+
+bool lab_attn_peaks(const lab_attn *const *runs, size_t n, size_t N, uint64_t *peak)
+{
+    for (size_t a = 0; a < n; a++) {
+        cli_cfg c = runs[a]->cfg;
+        c.N = N;
+        c.count_only = true;
+        c.trace = TRACE_NONE;
+        c.Br = min_size(c.Br, N);
+        c.Bc = min_size(c.Bc, N);
+        lab_attn r = lab_attn_plan(&c, runs[a]->p.algo, runs[a]->backward, NULL);
+        if (6.0 * (double)r.Tr * (double)r.Tc * (double)(c.B * c.H) > (double)LAB_SWEEP_MAX_TILES)
+            return false;
+        lab_attn_go(NULL, &r, NULL);
+        peak[a] = mem_hbm_peak(r.m);
+        lab_attn_free(&r);
+    }
+    return true;
+}
+
+void lab_attn_peak_table(const lab_t *L, const lab_attn *const *runs, size_t n, int sizes)
+{
+    if (!L->say)
+        return;
+    char b[32];
+    printf("  %8s", "N");
+    for (size_t a = 0; a < n; a++)
+        printf(" %14s", attn_algo_name(runs[a]->p.algo));
+    printf(" %12s\n", n > 1 ? "std / flash" : "");
+    for (int k = 0; k < sizes; k++) {
+        uint64_t peak[8];
+        size_t N = runs[0]->p.N << k;
+        if (n > 8 || !lab_attn_peaks(runs, n, N, peak)) {
+            printf("  %8zu  (not run: too many tiles to walk)\n", N);
+            continue;
+        }
+        printf("  %8zu", N);
+        for (size_t a = 0; a < n; a++)
+            printf(" %14s", fmt_bytes(peak[a], b, sizeof b));
+        if (n > 1)
+            printf(" %12.1f", (double)peak[0] / (double)peak[n - 1]);
+        printf("\n");
+    }
 }

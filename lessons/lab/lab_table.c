@@ -131,16 +131,18 @@ static bool moved(const mem_t *const *ms, size_t n, const char *name)
     return false;
 }
 
-static void tensor_row(const lab_table *t, const mem_t *const *ms, size_t n, const char *name)
+/* Reads and writes of tensor (NULL: all tensors) in every run, elements, under label. */
+static void io_row(const lab_table *t, const mem_t *const *ms, size_t n, const char *tensor, const char *label,
+                   const char *suffix)
 {
     uint64_t rd[MAX_RUNS], wr[MAX_RUNS];
     n = min_size(n, MAX_RUNS);
     for (size_t r = 0; r < n; r++) {
-        io_count c = ms[r] ? mem_io(ms[r], name, NULL) : (io_count){0, 0, 0, 0};
+        io_count c = ms[r] ? mem_io(ms[r], tensor, NULL) : (io_count){0, 0, 0, 0};
         rd[r] = c.rd_elems;
         wr[r] = c.wr_elems;
     }
-    lab_table_u64s(t, name, rd, wr, n, NULL);
+    lab_table_u64s(t, label, rd, wr, n, suffix);
 }
 
 void lab_table_tensors(const lab_table *t, const mem_t *const *ms, size_t n, const char *const *names,
@@ -149,7 +151,7 @@ void lab_table_tensors(const lab_table *t, const mem_t *const *ms, size_t n, con
     if (names) {
         for (; *names; names++)
             if (!(rows & LAB_ROWS_MOVED) || moved(ms, n, *names))
-                tensor_row(t, ms, n, *names);
+                io_row(t, ms, n, *names, *names, NULL);
         return;
     }
     for (size_t r = 0; r < n; r++)   /* every tensor once, in order of appearance over the runs */
@@ -162,20 +164,13 @@ void lab_table_tensors(const lab_table *t, const mem_t *const *ms, size_t n, con
             for (size_t j = 0; j < k && !seen; j++)
                 seen = !strcmp(mem_tensor_name(ms[r], j), name);
             if (!seen && (!(rows & LAB_ROWS_MOVED) || moved(ms, n, name)))
-                tensor_row(t, ms, n, name);
+                io_row(t, ms, n, name, name, NULL);
         }
 }
 
 void lab_table_total(const lab_table *t, const mem_t *const *ms, size_t n, const char *suffix)
 {
-    uint64_t rd[MAX_RUNS], wr[MAX_RUNS];
-    n = min_size(n, MAX_RUNS);
-    for (size_t r = 0; r < n; r++) {
-        io_count c = ms[r] ? mem_io(ms[r], NULL, NULL) : (io_count){0, 0, 0, 0};
-        rd[r] = c.rd_elems;
-        wr[r] = c.wr_elems;
-    }
-    lab_table_u64s(t, "total", rd, wr, n, suffix);
+    io_row(t, ms, n, NULL, "total", suffix);
 }
 
 void lab_table_bytes(const lab_table *t, const char *label, const mem_t *const *ms, size_t n, const char *suffix)

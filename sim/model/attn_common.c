@@ -120,63 +120,14 @@ void attn_run(mem_t *m, const attn_params *p, attn_tensors *t, const sram_plan *
 
 /* ---- arithmetic on SRAM tiles --------------------------------------------------------------------------------- */
 
-void attn_mm_abt(float *C, const float *A, const float *B, size_t m, size_t n, size_t k)
-{
-    for (size_t r = 0; r < m; r++)
-        for (size_t c = 0; c < n; c++) {
-            float s = 0;
-            for (size_t x = 0; x < k; x++)
-                s += A[r * k + x] * B[c * k + x];
-            C[r * n + c] = s;
-        }
-}
-
 void attn_scores(float *Sij, const float *Qi, const float *Kj, size_t qr, size_t kc, size_t d, float scale,
                  bool causal, size_t q0, size_t k0)
 {
-    attn_mm_abt(Sij, Qi, Kj, qr, kc, d);
-    for (size_t r = 0; r < qr; r++)
-        for (size_t c = 0; c < kc; c++)
-            Sij[r * kc + c] = causal && k0 + c > q0 + r ? -INFINITY : scale * Sij[r * kc + c];
-}
-
-void attn_mm_atb_acc(float *C, const float *A, const float *B, size_t m, size_t n, size_t k, float alpha)
-{
-    for (size_t c = 0; c < n; c++)
-        for (size_t x = 0; x < k; x++) {
-            float s = 0;
-            for (size_t r = 0; r < m; r++)
-                s += A[r * n + c] * B[r * k + x];
-            C[c * k + x] += alpha * s;
-        }
-}
-
-void attn_mm_ab_acc(float *C, const float *A, const float *B, size_t m, size_t n, size_t k, float alpha)
-{
-    for (size_t r = 0; r < m; r++)
-        for (size_t x = 0; x < k; x++) {
-            float s = 0;
-            for (size_t c = 0; c < n; c++)
-                s += A[r * n + c] * B[c * k + x];
-            C[r * k + x] += alpha * s;
-        }
-}
-
-void attn_rowdot(float *Di, const float *dOi, const float *Oi, size_t rows, size_t d)
-{
-    for (size_t r = 0; r < rows; r++) {
-        float s = 0;
-        for (size_t x = 0; x < d; x++)
-            s += dOi[r * d + x] * Oi[r * d + x];
-        Di[r] = s;
-    }
-}
-
-void attn_dsoftmax(float *dSij, const float *Pij, const float *Di, size_t rows, size_t cols)
-{
-    for (size_t r = 0; r < rows; r++)
-        for (size_t c = 0; c < cols; c++)
-            dSij[r * cols + c] = Pij[r * cols + c] * (dSij[r * cols + c] - Di[r]);
+    tile_qkt(Qi, Kj, qr, kc, d, scale, Sij);
+    if (causal)   /* row r sees keys up to q0 + r: columns from q0 + r + 1 - k0 on are masked */
+        for (size_t r = 0; r < qr; r++)
+            for (size_t c = q0 + r + 1 > k0 ? q0 + r + 1 - k0 : 0; c < kc; c++)
+                Sij[r * kc + c] = -INFINITY;
 }
 
 /* ---- closed forms --------------------------------------------------------------------------------------------- */
@@ -236,4 +187,14 @@ void attn_kv_sweep(const attn_params *p, uint64_t *tiles, uint64_t *rows)
     uint64_t F = p->causal ? attn_floor_sum(Tc, Br, Bc, 0) : 0;
     *tiles = Tc * Tr - F;
     *rows = Tc * N - Br * F;
+}
+
+void attn_kv_sums(const attn_params *p, uint64_t *keys, uint64_t *entries)
+{
+    const uint64_t N = p->N, Br = p->Br, Bc = p->Bc, Tr = ceil_div(p->N, p->Br), Tc = ceil_div(p->N, p->Bc);
+    uint64_t tiles, rows, fL = p->causal ? (Tc - 1) * Bc / Br : 0, kcL = N - (Tc - 1) * Bc;
+    attn_kv_sweep(p, &tiles, &rows);
+    uint64_t tL = Tr - fL, RL = N - Br * fL;
+    *keys = attn_mul(Bc, tiles - tL) + kcL * tL;
+    *entries = attn_mul(Bc, rows - RL) + attn_mul(kcL, RL);
 }

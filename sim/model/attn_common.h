@@ -20,6 +20,7 @@
 #include <math.h>
 
 #include "attention.h"
+#include "tile_math.h"
 #include "util.h"
 
 /* ---- the table's row ------------------------------------------------------------------------------------------ */
@@ -82,7 +83,9 @@ typedef void (*attn_item_fn)(mem_t *m, const attn_params *p, attn_tensors *t, fl
 void attn_run(mem_t *m, const attn_params *p, attn_tensors *t, const sram_plan *plan, size_t nitems,
               attn_item_fn fn);
 
-/* ---- arithmetic on SRAM tiles (row-major, dense; sums in float, in index order) ------------------------------- */
+/* ---- arithmetic on SRAM tiles (row-major, dense) ------------------------------------------------------------
+ * The products and row pieces are tile_math.h's blocked, vectorised kernels (tile_qkt, tile_pv_acc, tile_ab_acc,
+ * tile_atb_acc, tile_rowdot, tile_dsoftmax, tile_exp...): sums in float, in blocked order, FMA where the CPU has it. */
 
 /* The subtrahend of exp(x - m): m itself, or 0 when m = -inf (a row with nothing unmasked yet), so that
  * e^(-inf - (-inf)) is never evaluated and no NaN appears. */
@@ -91,16 +94,6 @@ static inline float attn_sub(float m) { return m == -INFINITY ? 0.0f : m; }
 /* Sij (qr x kc) = scale Qi Kj^T for query rows q0.. and key rows k0..; with causal, key k0+c > query q0+r is -inf. */
 void attn_scores(float *Sij, const float *Qi, const float *Kj, size_t qr, size_t kc, size_t d, float scale,
                  bool causal, size_t q0, size_t k0);
-/* C (m x n) = A (m x k) B^T, B stored n x k: dPij = dOi Vj^T. */
-void attn_mm_abt(float *C, const float *A, const float *B, size_t m, size_t n, size_t k);
-/* C (n x k) += alpha * A^T B, A stored m x n, B stored m x k: dVj += Pij^T dOi, dKj += scale dSij^T Qi. */
-void attn_mm_atb_acc(float *C, const float *A, const float *B, size_t m, size_t n, size_t k, float alpha);
-/* C (m x k) += alpha * A B, A stored m x n, B stored n x k: dQi += scale dSij Kj. */
-void attn_mm_ab_acc(float *C, const float *A, const float *B, size_t m, size_t n, size_t k, float alpha);
-/* Di = rowsum(dOi o Oi) over rows x d. */
-void attn_rowdot(float *Di, const float *dOi, const float *Oi, size_t rows, size_t d);
-/* dSij = Pij o (dPij - Di), in place over dPij. */
-void attn_dsoftmax(float *dSij, const float *Pij, const float *Di, size_t rows, size_t cols);
 
 /* ---- closed forms --------------------------------------------------------------------------------------------- */
 
@@ -116,5 +109,10 @@ uint64_t attn_floor_sum(uint64_t n, uint64_t c, uint64_t a, uint64_t b);
  * its last row N-1 >= j*Bc), that is Tr - ⌊j*Bc/Br⌋ tiles holding N - Br*⌊j*Bc/Br⌋ rows; over all j, with
  * F = Σ_{j<Tc} ⌊j*Bc/Br⌋: tiles = Tc*Tr - F, rows = Tc*N - Br*F. */
 void attn_kv_sweep(const attn_params *p, uint64_t *tiles, uint64_t *rows);
+/* The same sweep's *keys = Σ over visited tiles of their key rows kc, and *entries = Σ of their scores qr·kc (the
+ * work of everything done per score). Column j holds Bc keys (the last one kc_L = N - (Tc-1)Bc) and visits t_j tiles
+ * holding R_j rows, so keys = Bc·(tiles - t_L) + kc_L·t_L and entries = Bc·(rows - R_L) + kc_L·R_L. Without a mask
+ * keys = Tr·N and entries = N². */
+void attn_kv_sums(const attn_params *p, uint64_t *keys, uint64_t *entries);
 
 #endif

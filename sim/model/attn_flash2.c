@@ -73,29 +73,16 @@ static void bwd_d_plan(size_t Br, size_t d, dtype_t dt, sram_plan *out)
 
 void attn_flash2_row_update(float *s, size_t kc, const float *Vj, size_t d, float *mi, float *li, float *oi)
 {
-    float m_new = *mi, sum = 0;
-    for (size_t c = 0; c < kc; c++)
-        m_new = fmaxf(m_new, s[c]);
-    float alpha = expf(*mi - attn_sub(m_new));
-    for (size_t c = 0; c < kc; c++)
-        sum += (s[c] = expf(s[c] - attn_sub(m_new)));
-    *li = alpha * *li + sum;
-    for (size_t x = 0; x < d; x++) {
-        float pv = 0;
-        for (size_t c = 0; c < kc; c++)
-            pv += s[c] * Vj[c * d + x];
-        oi[x] = alpha * oi[x] + pv;
-    }
-    *mi = m_new;
+    tile_softmax_pv_update(s, 1, kc, Vj, d, mi, li, oi);   /* the forward's own code, on one row */
 }
 
-static void fwd_block(mem_t *m, const attn_params *p, attn_tensors *t, float *const *buf, size_t item)
+/* Query block i of one head: Q, O, L hold p->N rows; K, V hold K.rows (N in attn_forward; ring attention passes
+ * another device's chunk, and masks only the diagonal step, where K.rows = N). */
+static void fwd_rows(mem_t *m, const attn_params *p, hbm_mat Q, hbm_mat K, hbm_mat V, hbm_mat O, hbm_mat L,
+                     float *const *buf, size_t i)
 {
-    size_t N = p->N, d = p->d, Br = p->Br, Bc = p->Bc, Tr = ceil_div(N, Br), Tc = ceil_div(N, Bc);
-    size_t i = item % Tr, b = item / Tr / p->H, h = item / Tr % p->H;
+    size_t N = p->N, Nk = K.rows, d = p->d, Br = p->Br, Bc = p->Bc, Tc = ceil_div(Nk, Bc), b = Q.b, h = Q.h;
     size_t q0 = i * Br, qr = min_size(Br, N - q0);
-    hbm_mat Q = hbm_head(t->q, b, h), K = hbm_head(t->k, b, h), V = hbm_head(t->v, b, h),
-            O = hbm_head(t->out, b, h), L = hbm_head(t->lse, b, h);
     float *Qi = buf[F_Qi], *Kj = buf[F_Kj], *Vj = buf[F_Vj], *Sij = buf[F_Sij], *Oi = buf[F_Oi], *mi = buf[F_mi],
           *li = buf[F_li];
     float scale = attn_scale(p);
@@ -114,7 +101,7 @@ static void fwd_block(mem_t *m, const attn_params *p, attn_tensors *t, float *co
         }
 
     for (size_t j = 0; j < Tc; j++) {                                   /* FA2 Alg.1 line 6 */
-        size_t k0 = j * Bc, kc = min_size(Bc, N - k0);
+        size_t k0 = j * Bc, kc = min_size(Bc, Nk - k0);
         if (attn_tile_skipped(p, i, j)) {                               /* causal: this and every later block */
             for (; j < Tc; j++)
                 mem_step(m, (long)i, (long)j, ATTN_STEP_SKIP);
@@ -129,16 +116,16 @@ static void fwd_block(mem_t *m, const attn_params *p, attn_tensors *t, float *co
         /* FA2 Alg.1 line 8: Sij = scale Qi Kj^T, masked scores -inf. */
         if (real)
             attn_scores(Sij, Qi, Kj, qr, kc, d, scale, p->causal, q0, k0);
-        mem_compute(m, "FA2 8: Sij = Qi Kj^T", 2 * (uint64_t)qr * kc * d, 0);
+        mem_compute(m, "FA2 8: Sij = Qi Kj^T", 2 * (uint64_t)qr * kc * d + (uint64_t)qr * kc, 0);
 
-        /* FA2 Alg.1 lines 9-10, row by row (m_new and e^(mi - m_new) are per-row scalars: registers):
+        /* FA2 Alg.1 lines 9-10, per row (m_new and e^(mi - m_new) are per-row scalars: registers):
          *   m_new = max(mi, rowmax(Sij)), P~ij = exp(Sij - m_new), li = e^(mi - m_new) li + rowsum P~ij,
          *   Oi = diag(e^(mi - m_new)) Oi + P~ij Vj  (not divided by li: delayed rescaling). */
         if (real)
-            for (size_t r = 0; r < qr; r++)
-                attn_flash2_row_update(Sij + r * kc, kc, Vj, d, &mi[r], &li[r], Oi + r * d);
-        mem_compute(m, "FA2 9: mi P~ij li", 0, (uint64_t)qr * kc + qr);
-        mem_compute(m, "FA2 10: Oi = a Oi + P~ij Vj", 2 * (uint64_t)qr * kc * d, 0);
+            tile_softmax_pv_update(Sij, qr, kc, Vj, d, mi, li, Oi);
+        mem_compute(m, "FA2 9: mi P~ij li", (uint64_t)qr * (3 * kc + 2), (uint64_t)qr * kc + qr);
+        mem_rows(m, b, h, q0, qr, mi, li);                              /* for observers: the HTML replay */
+        mem_compute(m, "FA2 10: Oi = a Oi + P~ij Vj", 2 * (uint64_t)qr * kc * d + (uint64_t)qr * d, 0);
     }
 
     /* FA2 Alg.1 line 12: Oi = diag(li)^-1 Oi.  Line 13: Li = mi + log(li), kept in mi's buffer.
@@ -149,11 +136,36 @@ static void fwd_block(mem_t *m, const attn_params *p, attn_tensors *t, float *co
                 Oi[r * d + x] = li[r] > 0 ? Oi[r * d + x] / li[r] : 0.0f;
             mi[r] = li[r] > 0 ? mi[r] + logf(li[r]) : -INFINITY;
         }
-    mem_compute(m, "FA2 12-13: Oi /= li, Li", 0, 0);
+    mem_compute(m, "FA2 12-13: Oi /= li, Li", (uint64_t)qr * d + qr, qr);
     /* FA2 Alg.1 lines 14-15: write Oi and Li to HBM, once. */
     mem_note(m, "FA2 lines 14-15: write O%zu, L%zu to HBM, once", i, i);
     hbm_store_rows(m, O, q0, qr, Oi, "Oi");
     hbm_store_rows(m, L, q0, qr, mi, "Li");
+}
+
+static void fwd_block(mem_t *m, const attn_params *p, attn_tensors *t, float *const *buf, size_t item)
+{
+    size_t Tr = ceil_div(p->N, p->Br), i = item % Tr, b = item / Tr / p->H, h = item / Tr % p->H;
+    fwd_rows(m, p, hbm_head(t->q, b, h), hbm_head(t->k, b, h), hbm_head(t->v, b, h), hbm_head(t->out, b, h),
+             hbm_head(t->lse, b, h), buf, i);
+}
+
+void attn_flash2_forward_head(mem_t *m, const attn_params *p, hbm_mat q, hbm_mat k, hbm_mat v, hbm_mat out,
+                              hbm_mat lse)
+{
+    if (!p->N || !k.rows || !p->Br || !p->Bc || q.rows != p->N || out.rows != p->N || lse.rows != p->N ||
+        v.rows != k.rows || q.cols != p->d || k.cols != p->d || v.cols != p->d || out.cols != p->d || lse.cols != 1 ||
+        (p->causal && k.rows != p->N))
+        fl_internal("flash2 on windows: %zu queries, %zu keys, %zu values, %zu outputs, %zu statistics (d=%zu, "
+                    "Br=%zu, Bc=%zu, causal=%d)", q.rows, k.rows, v.rows, out.rows, lse.rows, p->d, p->Br, p->Bc,
+                    (int)p->causal);
+    sram_plan plan;
+    float *buf[F_NBUF];
+    fwd_plan(p->Br, p->Bc, p->d, hbm_dtype(q.t), &plan);
+    attn_plan_alloc(m, &plan, buf);
+    for (size_t i = 0; i < ceil_div(p->N, p->Br); i++)
+        fwd_rows(m, p, q, k, v, out, lse, buf, i);
+    attn_plan_free(m, &plan, buf);
 }
 
 static void forward(mem_t *m, const attn_params *p, attn_tensors *t)
@@ -186,7 +198,7 @@ static void bwd_d_head(mem_t *m, const attn_params *p, attn_tensors *t, float *c
         hbm_load_rows(m, Oi, O, r0, nr, "Oi");
         hbm_load_rows(m, dOi, dO, r0, nr, "dOi");
         if (!mem_count_only(m))
-            attn_rowdot(Di, dOi, Oi, nr, d);
+            tile_rowdot(Di, dOi, Oi, nr, d);
         mem_compute(m, "Di = rowsum(dOi o Oi)", 2 * (uint64_t)nr * d, 0);
         hbm_store_rows(m, D, r0, nr, Di, "Di");
     }
@@ -234,23 +246,23 @@ static void bwd_head(mem_t *m, const attn_params *p, attn_tensors *t, float *con
             if (real) {
                 attn_scores(Sij, Qi, Kj, nr, nc, d, scale, p->causal, r0, c0);  /* line 10, masked: exp(-inf) = 0 */
                 for (size_t r = 0; r < nr; r++)
-                    for (size_t x = 0; x < nc; x++)
-                        Sij[r * nc + x] = expf(Sij[r * nc + x] - Li[r]);    /* line 11: Pij = exp(Sij - Li) */
-                attn_mm_atb_acc(dVj, Sij, dOi, nr, nc, d, 1.0f);            /* line 12: dVj += Pij^T dOi */
-                attn_mm_abt(dPij, dOi, Vj, nr, nc, d);                      /* line 13: dPij = dOi Vj^T */
-                attn_dsoftmax(dPij, Sij, Di, nr, nc);                       /* line 14: dSij = Pij o (dPij - Di) */
+                    tile_exp_affine(Sij + r * nc, nc, 1.0f, Li[r], 1.0f);   /* line 11: Pij = exp(Sij - Li) */
+                tile_atb_acc(dVj, Sij, dOi, nr, nc, d, 1.0f);               /* line 12: dVj += Pij^T dOi */
+                tile_qkt(dOi, Vj, nr, nc, d, 1.0f, dPij);                   /* line 13: dPij = dOi Vj^T */
+                tile_dsoftmax(dPij, Sij, Di, nr, nc);                       /* line 14: dSij = Pij o (dPij - Di) */
             }
-            mem_compute(m, "Sij = scale Qi Kj^T; Pij", 2 * (uint64_t)nr * nc * d, (uint64_t)nr * nc);
+            mem_compute(m, "Sij = scale Qi Kj^T; Pij", 2 * (uint64_t)nr * nc * d + 2 * (uint64_t)nr * nc, (uint64_t)nr * nc);
             mem_compute(m, "dVj += Pij^T dOi", 2 * (uint64_t)nr * nc * d, 0);
             mem_compute(m, "dPij = dOi Vj^T", 2 * (uint64_t)nr * nc * d, 0);
+            mem_compute(m, "dSij = Pij o (dPij - Di)", 2 * (uint64_t)nr * nc, 0);
             hbm_load_rows(m, dQi, dQ, r0, nr, "dQi");                       /* line 15: load dQi, */
             if (real)
-                attn_mm_ab_acc(dQi, dPij, Kj, nr, nc, d, scale);            /*   dQi += scale dSij Kj, */
-            mem_compute(m, "dQi += scale dSij Kj", 2 * (uint64_t)nr * nc * d, 0);
+                tile_ab_acc(dQi, dPij, Kj, nr, nc, d, scale);               /*   dQi += scale dSij Kj, */
+            mem_compute(m, "dQi += scale dSij Kj", 2 * (uint64_t)nr * nc * d + (uint64_t)nr * d, 0);
             hbm_store_rows(m, dQ, r0, nr, dQi, "dQi");                      /*   write it back */
             if (real)
-                attn_mm_atb_acc(dKj, dPij, Qi, nr, nc, d, scale);           /* line 16: dKj += scale dSij^T Qi */
-            mem_compute(m, "dKj += scale dSij^T Qi", 2 * (uint64_t)nr * nc * d, 0);
+                tile_atb_acc(dKj, dPij, Qi, nr, nc, d, scale);              /* line 16: dKj += scale dSij^T Qi */
+            mem_compute(m, "dKj += scale dSij^T Qi", 2 * (uint64_t)nr * nc * d + (uint64_t)nc * d, 0);
         }
         hbm_store_rows(m, dK, c0, nc, dKj, "dKj");                          /* line 18: write dKj, dVj */
         hbm_store_rows(m, dV, c0, nc, dVj, "dVj");
@@ -303,13 +315,29 @@ static void fwd_io(const attn_params *p, attn_io *io)
     attn_io_add(io, "L", 0, N);
     io->tiles = tiles;
     io->skipped = Tr * Tc - tiles;
+    /* Work. Row block i holds Br rows (the last qL = N - (Tr-1)Br) and visits every key block of its causal prefix,
+     * the last one all Tc of them, N keys: rows R = Br(tiles - Tc) + qL·Tc and scores E = Br(C - N) + qL·N over the
+     * visited tiles. Lines 8 and 10 two products (4Ed); line 8's scale (E); line 9 max, subtract, sum (3E, E exps)
+     * and per row e^(m_old - m_new)'s subtract, its multiply of li (2R, R exps); line 10 e^(m_old - m_new) Oi (Rd);
+     * once per row block, line 12 Oi / li (Nd) and line 13 Li = mi + log li (N, N logs). */
+    const uint64_t qL = N - (Tr - 1) * Br, R = Br * (tiles - Tc) + qL * Tc, E = attn_mul(Br, C - N) + attn_mul(qL, N);
+    io->flops_mm = attn_mul(4 * E, d);
+    io->flops_ew = 4 * E + 2 * R + attn_mul(R, d) + Nd + N;
+    io->exps = E + R + N;
 }
 
 static void bwd_io(const attn_params *p, attn_io *io)
 {
     const uint64_t N = p->N, d = p->d, Nd = attn_mul(N, d);
-    uint64_t tiles, R;
+    uint64_t tiles, R, C, E;
     attn_kv_sweep(p, &tiles, &R);
+    attn_kv_sums(p, &C, &E);
+    /* Work: line 4 D = rowsum(dO o O) once (2Nd); per visited tile five products (S again, dV, dP, dQ, dK: 10Ed),
+     * S's scale and P = exp(S - L)'s subtract (2E, E exps), dS's subtract and multiply (2E), the scale of dQ's and
+     * dK's products (Rd + Cd). */
+    io->flops_mm = attn_mul(10 * E, d);
+    io->flops_ew = 4 * E + attn_mul(R, d) + attn_mul(C, d) + 2 * Nd;
+    io->exps = E;
     /* line 3: dQ = 0 in HBM */
     attn_io_add(io, "dQ", 0, Nd);
     /* line 4: D = rowsum(dO o O): read O and dO once, write D (N) */

@@ -25,6 +25,7 @@
 #include <omp.h>
 #endif
 
+#include "tile_math.h"
 #include "util.h"
 
 static inline float sub(float m) { return m == -INFINITY ? 0.0f : m; }
@@ -152,8 +153,8 @@ int decode_choose_block(decode_params *p, size_t M_bytes, dtype_t dt, size_t Bc_
     size_t need = decode_sram_need(p, dt, max_size(Bc, 1));
     if (!Bc || need > M_bytes)
         return fail(err, errlen, "SRAM too small: decode chunks of Bc=%zu cache rows beside G=%zu query rows (d=%zu, "
-                    "%s) need %zu bytes, M = %zu bytes", max_size(Bc, 1), rows_per_pass(p), p->d, dtype_name(dt),
-                    need, M_bytes);
+                    "%s) need %zu bytes, M = %zu bytes: the smallest SRAM that fits is -M %zu", max_size(Bc, 1),
+                    rows_per_pass(p), p->d, dtype_name(dt), need, M_bytes, need);
     p->Bc = Bc;
     return 0;
 }
@@ -305,46 +306,26 @@ static void kv_split(mem_t *m, const decode_params *p, decode_tensors *t, float 
 
         /* FA2 Alg.1 line 8: Sij = scale Qg Kj^T (R x kc: the G heads' scores against the chunk). */
         if (real)
-            for (size_t r = 0; r < R; r++)
-                for (size_t c = 0; c < kc; c++) {
-                    float acc = 0;
-                    for (size_t x = 0; x < d; x++)
-                        acc += Qg[r * d + x] * Kj[c * d + x];
-                    Sij[r * kc + c] = scale * acc;
-                }
-        mem_compute(m, "Sij = Qg Kj^T", 2 * (uint64_t)R * kc * d, 0);
+            tile_qkt(Qg, Kj, R, kc, d, scale, Sij);
+        mem_compute(m, "Sij = Qg Kj^T", 2 * (uint64_t)R * kc * d + (uint64_t)R * kc, 0);
 
-        /* FA2 Alg.1 lines 9-10: m_new = max(mi, rowmax Sij), P~ = e^(Sij - m_new), li = e^(mi - m_new) li + rowsum P~,
-         * Oi = e^(mi - m_new) Oi + P~ Vj (unnormalized until the end). */
+        /* FA2 Alg.1 lines 9-10, FA2's own row update: m_new = max(mi, rowmax Sij), P~ = e^(Sij - m_new),
+         * li = e^(mi - m_new) li + rowsum P~, Oi = e^(mi - m_new) Oi + P~ Vj (unnormalized until the end). */
         if (real)
-            for (size_t r = 0; r < R; r++) {
-                float m_new = mi[r], sum = 0;
-                for (size_t c = 0; c < kc; c++)
-                    m_new = fmaxf(m_new, Sij[r * kc + c]);
-                float alpha = expf(mi[r] - sub(m_new));
-                for (size_t c = 0; c < kc; c++)
-                    sum += (Sij[r * kc + c] = expf(Sij[r * kc + c] - sub(m_new)));
-                li[r] = alpha * li[r] + sum;
-                for (size_t x = 0; x < d; x++) {
-                    float pv = 0;
-                    for (size_t c = 0; c < kc; c++)
-                        pv += Sij[r * kc + c] * Vj[c * d + x];
-                    Oi[r * d + x] = alpha * Oi[r * d + x] + pv;
-                }
-                mi[r] = m_new;
-            }
-        mem_compute(m, "mi, P~ij, li", 0, (uint64_t)R * kc + R);
-        mem_compute(m, "Oi = a Oi + P~ij Vj", 2 * (uint64_t)R * kc * d, 0);
+            tile_softmax_pv_update(Sij, R, kc, Vj, d, mi, li, Oi);
+        mem_compute(m, "mi, P~ij, li", (uint64_t)R * (3 * kc + 2), (uint64_t)R * kc + R);
+        mem_compute(m, "Oi = a Oi + P~ij Vj", 2 * (uint64_t)R * kc * d + (uint64_t)R * d, 0);
     }
 
-    /* FA2 Alg.1 lines 12-13: Oi = Oi / li, Li = mi + log li (in mi's buffer). Every split holds a key: li > 0. */
+    /* FA2 Alg.1 lines 12-13: Oi = Oi / li, and (S > 1) Li = mi + log li in mi's buffer. Every split holds a key. */
     if (real)
         for (size_t r = 0; r < R; r++) {
             for (size_t x = 0; x < d; x++)
                 Oi[r * d + x] /= li[r];
-            mi[r] += logf(li[r]);
+            if (S > 1)
+                mi[r] += logf(li[r]);
         }
-    mem_compute(m, "Oi /= li, Li", 0, 0);
+    mem_compute(m, S > 1 ? "Oi /= li, Li" : "Oi /= li", (uint64_t)R * d + (S > 1 ? R : 0), S > 1 ? R : 0);
     if (S == 1) {
         /* One split: Oi is the answer. Write o. */
         hbm_store_rows(m, hbm_whole(t->o), q0, R, Oi, "Oi");
@@ -387,14 +368,14 @@ static void merge_rows(mem_t *m, const decode_params *p, decode_tensors *t, floa
                     Oi[r * d + x] = a * Oi[r * d + x] + c * Os[r * d + x];
                 mi[r] = m_new;
             }
-        mem_compute(m, "merge: Oi = a Oi + c Os", 3 * (uint64_t)R * d, 2 * (uint64_t)R);
+        mem_compute(m, "merge: Oi = a Oi + c Os", (uint64_t)R * (3 * d + 5), 2 * (uint64_t)R);
     }
     /* O = Oi / li: the weights e^(Ls - m)/li sum to 1. Write o. */
     if (real)
         for (size_t r = 0; r < R; r++)
             for (size_t x = 0; x < d; x++)
                 Oi[r * d + x] /= li[r];
-    mem_compute(m, "merge: O = Oi / li", 0, 0);
+    mem_compute(m, "merge: O = Oi / li", (uint64_t)R * d, 0);
     hbm_store_rows(m, hbm_whole(t->o), q0, R, Oi, "Oi");
 }
 
@@ -501,10 +482,14 @@ void decode_closed_form(const decode_params *p, decode_io *out)
     }
     row(out, "O", 0, "", B * Hq * d, "B·Hq·d");
     out->chunks = chunks;
-    /* Per chunk of kc rows, R query rows: 2·R·kc·d (Sij) + 2·R·kc·d (P~V), R·kc + R exps. Summed: kc over a pass is N,
-     * R over the passes of a sequence is Hq. Merge: per partial and row, 3d FLOPs and 2 exps. */
-    out->flops = 4 * B * Hq * N * d + (S > 1 ? 3 * S * B * Hq * d : 0);
-    out->exps = B * Hq * (N + chunks) + (S > 1 ? 2 * S * B * Hq : 0);
+    /* mem.h's FLOP convention, per chunk of kc rows and R query rows: Sij 2·R·kc·d + R·kc (the scale); line 9
+     * R·(3kc + 2) (max, subtract, sum; m_new and li's update) with R·kc + R exps; line 10 2·R·kc·d + R·d (the rescale).
+     * Summed: kc over a pass is N, R over a sequence's passes is Hq, chunks per pass C. Each split's end: R·d divides,
+     * and with S > 1 R adds and R logs (exps) for Li. Merge, per partial and row: 3d + 5 FLOPs (a·Oi + c·Os, a max,
+     * two subtracts, a·li + c) and 2 exps; then d divides per row. */
+    out->flops = B * Hq * (4 * N * d + 4 * N + chunks * (d + 2)) + S * B * Hq * d +
+                 (S > 1 ? S * B * Hq + S * B * Hq * (3 * d + 5) + B * Hq * d : 0);
+    out->exps = B * Hq * (N + chunks) + (S > 1 ? S * B * Hq + 2 * S * B * Hq : 0);
 }
 
 /* ---- what the lesson reasons with ---------------------------------------------------------------------------- */

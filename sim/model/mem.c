@@ -236,6 +236,12 @@ void hbm_free(mem_t *m, hbm_tensor *t)
 dtype_t hbm_dtype(const hbm_tensor *t) { return t->dt; }
 size_t hbm_numel(const hbm_tensor *t) { return t->numel; }
 
+hbm_layout hbm_shape(const hbm_tensor *t, size_t dim[4])
+{
+    memcpy(dim, t->dim, sizeof t->dim);
+    return t->layout;
+}
+
 hbm_mat hbm_whole(hbm_tensor *t)
 {
     if (t->layout != LAYOUT_MAT)
@@ -326,8 +332,11 @@ void hbm_load_tile(mem_t *m, float *dst, hbm_mat src, size_t r0, size_t nrows, s
     if (t->data && dst)
         for (size_t r = 0; r < nrows; r++) {
             size_t base = src.off + (r0 + r) * src.ld + c0;
-            for (size_t c = 0; c < ncols; c++)
-                dst[r * ncols + c] = dtype_get(t->dt, t->data, base + c);
+            if (t->dt == DTYPE_FP32)
+                memcpy(dst + r * ncols, (const float *)t->data + base, ncols * sizeof *dst);
+            else
+                for (size_t c = 0; c < ncols; c++)
+                    dst[r * ncols + c] = dtype_get(t->dt, t->data, base + c);
         }
     count(m, src, false, nrows, ncols);
     emit_transfer(m, MEM_EV_LOAD, src, r0, nrows, c0, ncols, tile);
@@ -341,8 +350,11 @@ void hbm_store_tile(mem_t *m, hbm_mat dst, size_t r0, size_t nrows, size_t c0, s
     if (t->data && src)
         for (size_t r = 0; r < nrows; r++) {
             size_t base = dst.off + (r0 + r) * dst.ld + c0;
-            for (size_t c = 0; c < ncols; c++)
-                dtype_set(t->dt, t->data, base + c, src[r * ncols + c]);
+            if (t->dt == DTYPE_FP32)
+                memcpy((float *)t->data + base, src + r * ncols, ncols * sizeof *src);
+            else
+                for (size_t c = 0; c < ncols; c++)
+                    dtype_set(t->dt, t->data, base + c, src[r * ncols + c]);
         }
     count(m, dst, true, nrows, ncols);
     emit_transfer(m, MEM_EV_STORE, dst, r0, nrows, c0, ncols, tile);
@@ -386,9 +398,10 @@ float *sram_alloc(mem_t *m, size_t elems, dtype_t dt, const char *name)
         for (size_t i = 0; i < m->nsram && len < sizeof resident - 48; i++)
             len += (size_t)snprintf(resident + len, sizeof resident - len, "%s'%s' %zu B", i ? " + " : "",
                                     m->sram[i].name, m->sram[i].bytes);
-        fl_fatal("SRAM too small: tile '%s' needs %s (%zu %s elements) but %s is resident (%s) and M = %s", name,
-                 fmt_bytes(bytes, b1, sizeof b1), elems, dtype_name(dt), resident,
-                 fmt_bytes(m->sram_used, b2, sizeof b2), fmt_bytes(m->hbm->sram_capacity, b3, sizeof b3));
+        fl_fatal("SRAM too small: tile '%s' needs %s (%zu %s elements) but %s is resident (%s) and M = %s; all of "
+                 "them fit from M = %zu bytes", name, fmt_bytes(bytes, b1, sizeof b1), elems, dtype_name(dt), resident,
+                 fmt_bytes(m->sram_used, b2, sizeof b2), fmt_bytes(m->hbm->sram_capacity, b3, sizeof b3),
+                 m->sram_used + bytes);
     }
     sram_buf *s = &m->sram[m->nsram++];
     s->mapped = 0;
@@ -502,6 +515,16 @@ void mem_note(mem_t *m, const char *fmt, ...)
     va_end(ap);
     mem_event ev = {.kind = MEM_EV_NOTE, .name = text};
     emit(m, &ev);
+}
+
+void mem_rows(mem_t *m, size_t b, size_t h, size_t r0, size_t nrows, const float *mi, const float *li)
+{
+    if (!m->nobs || m->hbm->count_only || !li)
+        return;
+    mem_event ev = {.kind = MEM_EV_ROWS, .seq = m->seq, .b = b, .h = h, .r0 = r0, .nrows = nrows, .mv = mi,
+                    .lv = li, .mem = m};
+    for (size_t i = 0; i < m->nobs; i++)
+        m->obs[i](&ev, m->obs_ctx[i]);
 }
 
 /* ---- ledger -------------------------------------------------------------------------------------------------- */

@@ -91,7 +91,8 @@ static float rnd(dtype_t dt, float x) { return dtype_round(dt, x); }
 void ref_attention_backward_lowp(const double *Q, const double *K, const double *V, const double *dO, size_t N,
                                  size_t d, double scale, bool causal, dtype_t dt, double *dQ, double *dK, double *dV)
 {
-    /* Sums in float, as a GPU matmul accumulates in fp32; every materialized matrix rounded to dt. */
+    /* Sums in float with fused multiply-adds, as a GPU or BLAS matmul accumulates in fp32; every materialized
+     * matrix rounded to dt. */
     float *P = xmalloc(N * N * sizeof *P), *dS = xmalloc(N * N * sizeof *dS), *s = xmalloc(N * sizeof *s);
     float sc = (float)scale;
     for (size_t i = 0; i < N; i++) {
@@ -100,7 +101,7 @@ void ref_attention_backward_lowp(const double *Q, const double *K, const double 
         for (size_t j = 0; j < last; j++) {          /* S = scale Q K^T, stored in dt */
             float acc = 0;
             for (size_t k = 0; k < d; k++)
-                acc += (float)Q[i * d + k] * (float)K[j * d + k];
+                acc = fmaf((float)Q[i * d + k], (float)K[j * d + k], acc);
             s[j] = rnd(dt, sc * acc);
             mx = s[j] > mx ? s[j] : mx;
         }
@@ -111,9 +112,9 @@ void ref_attention_backward_lowp(const double *Q, const double *K, const double 
         for (size_t j = 0; j < N; j++) {              /* dP = dO V^T, stored in dt; D = rowsum(P o dP) */
             float acc = 0;
             for (size_t k = 0; k < d; k++)
-                acc += (float)dO[i * d + k] * (float)V[j * d + k];
+                acc = fmaf((float)dO[i * d + k], (float)V[j * d + k], acc);
             s[j] = rnd(dt, acc);
-            D += P[i * N + j] * s[j];
+            D = fmaf(P[i * N + j], s[j], D);
         }
         for (size_t j = 0; j < N; j++)                /* dS = P o (dP - D), stored in dt */
             dS[i * N + j] = rnd(dt, P[i * N + j] * (s[j] - D));
@@ -122,9 +123,9 @@ void ref_attention_backward_lowp(const double *Q, const double *K, const double 
         for (size_t k = 0; k < d; k++) {
             float v = 0, q = 0, kk = 0;
             for (size_t x = 0; x < N; x++) {
-                v += P[x * N + r] * (float)dO[x * d + k];
-                q += dS[r * N + x] * (float)K[x * d + k];
-                kk += dS[x * N + r] * (float)Q[x * d + k];
+                v = fmaf(P[x * N + r], (float)dO[x * d + k], v);
+                q = fmaf(dS[r * N + x], (float)K[x * d + k], q);
+                kk = fmaf(dS[x * N + r], (float)Q[x * d + k], kk);
             }
             dV[r * d + k] = rnd(dt, v);
             dQ[r * d + k] = rnd(dt, sc * q);
@@ -208,9 +209,9 @@ void ref_attention_lowp(const double *Q, const double *K, const double *V, size_
         size_t last = causal ? i + 1 : N;
         float mx = -INFINITY, sum = 0;
         for (size_t j = 0; j < last; j++) {
-            float acc = 0;
+            float acc = 0;   /* fused multiply-adds in fp32, as a GPU or BLAS matmul accumulates */
             for (size_t k = 0; k < d; k++)
-                acc += (float)Q[i * d + k] * (float)K[j * d + k];
+                acc = fmaf((float)Q[i * d + k], (float)K[j * d + k], acc);
             s[j] = dtype_round(dt, sc * acc);                  /* S stored in dt */
             mx = s[j] > mx ? s[j] : mx;
         }
@@ -221,7 +222,7 @@ void ref_attention_lowp(const double *Q, const double *K, const double *V, size_
         for (size_t k = 0; k < d; k++) {
             float o = 0;
             for (size_t j = 0; j < last; j++)
-                o += s[j] * (float)V[j * d + k];
+                o = fmaf(s[j], (float)V[j * d + k], o);
             O[i * d + k] = dtype_round(dt, o);                 /* O stored in dt */
         }
     }

@@ -1,6 +1,12 @@
-/* hw_check.h — what the homework tests share: random inputs, running one attention case on a memory model whose
- * SRAM is exactly the algorithm's plan, comparing against the double reference, and messages a student can act on.
- * Every check_hwNN.c defines homework_suite(), homework_name and homework_title for run_homework.c. */
+/* hw_check.h — what the homework tests share.
+ *
+ * Each tests/homework/check_hwNN.c defines its tests as Check tests and lists them in homework_tests[], with the
+ * functions the student's object may call in homework_allowed[]. run_homework.c (the grader) runs every iteration
+ * of every test in a process of its own and trusts only a result that comes back with its token (see there).
+ *
+ * For the tests: guarded HBM and call traps (hw_guard.c), and one attention case run on a memory model whose SRAM is
+ * exactly the algorithm's plan, compared against the double reference, with the failure diagnosed (hw_attn.c).
+ */
 #ifndef FLASHLAB_HW_CHECK_H
 #define FLASHLAB_HW_CHECK_H
 
@@ -18,8 +24,9 @@
 #include "rng.h"
 #include "util.h"
 
-/* Time limit of one test: far above what a correct solution needs, short enough that an endless loop is caught. */
-#define HW_TIMEOUT_S 60
+/* Time limit of one test. The reference solutions take milliseconds per test (tens under ASan); 5 s is a hundred
+ * times that, and short enough that an endless loop is reported before a student wonders whether anything runs. */
+#define HW_TIMEOUT_S 5
 
 /* fp32 storage and fp32 tile arithmetic against a double reference: a dot product of d terms and a softmax sum of
  * N terms each lose a few ulps (2^-24) per term. */
@@ -28,131 +35,124 @@
 /* Large logits: q·k summed in fp32 over d terms of size ~qk_std^2 is off by ~sqrt(d)·qk_std^2 ulps, and e^(s - m)
  * moves by that much relatively, so the tolerance grows by HW_LOGIT_ULPS·sqrt(d)·qk_std^2·FLT_EPSILON. */
 #define HW_LOGIT_ULPS 16.0
+/* A diagnosis compares a wrong answer with what a typical mistake computes (no division by l, no rescaling, ...):
+ * that answer is made the student's way in fp32, so it is matched loosely, on this share of the elements. */
+#define HW_DIAG_RTOL 1e-3
+#define HW_DIAG_SHARE 0.99
 
+#define HW_MSG_LEN 1024      /* one failure message */
+
+/* ---- the tests of one exercise, for run_homework.c ------------------------------------------------------------- */
+typedef struct {
+    const char *name;        /* a behaviour: "correct_on_shapes" */
+    const TTest *test;       /* a Check test (START_TEST); iteration k runs it with _i = k */
+    int n;                   /* iterations: 1 for a plain test, the table size for a loop over shapes */
+} hw_test;
+
+extern const char homework_name[], homework_title[];
+/* The exercise's tests, in order; *n gets their number. check_hwNN.c defines it with HW_TESTS({...}, ...): a
+ * Check test handle is a variable, not a constant, so the list is built when it is asked for. */
+const hw_test *homework_tests(size_t *n);
+#define HW_MAX_TESTS 16
+#define HW_TESTS(...)                                                                                                 \
+    const hw_test *homework_tests(size_t *n)                                                                          \
+    {                                                                                                                 \
+        static hw_test list[HW_MAX_TESTS];                                                                            \
+        const hw_test now[] = {__VA_ARGS__};                                                                          \
+        _Static_assert(sizeof now / sizeof now[0] <= HW_MAX_TESTS, "more tests than HW_MAX_TESTS");                   \
+        memcpy(list, now, sizeof now);                                                                                \
+        *n = sizeof now / sizeof now[0];                                                                              \
+        return list;                                                                                                  \
+    }
+/* The functions (and data symbols) the student's object may use, beyond HW_ALLOW_COMMON; NULL-terminated. */
+extern const char *const homework_allowed[];
+
+/* What any solution may call: <math.h>, printing for debugging (stdout, stderr; the compiler turns some fprintf
+ * calls into fwrite), assert, what the compiler emits on its own (memset/memcpy for loops, stack protection), and
+ * the dtype helpers. */
+#define HW_ALLOW_COMMON                                                                                              \
+    "expf", "exp", "logf", "log", "log2f", "log2", "log1pf", "log1p", "expm1f", "expm1", "sqrtf", "sqrt", "fmaxf",   \
+    "fmax", "fminf", "fmin", "fabsf", "fabs", "powf", "pow", "floorf", "floor", "ceilf", "ceil", "roundf", "round",  \
+    "printf", "fprintf", "puts", "putchar", "fputs", "fputc", "putc", "fflush", "stdout", "stderr", "__printf_chk",  \
+    "__fprintf_chk", "fwrite", "__assert_fail", "memset", "memcpy", "memmove", "__memcpy_chk", "__memset_chk", "__memmove_chk",                \
+    "__stack_chk_fail", "_GLOBAL_OFFSET_TABLE_", "dtype_size", "dtype_name", "dtype_round"
+/* The memory model, as an algorithm uses it: views, counted transfers, SRAM buffers, annotations, ledger reads. */
+#define HW_ALLOW_MEMORY_MODEL                                                                                        \
+    "hbm_whole", "hbm_head", "hbm_dtype", "hbm_numel", "hbm_name", "hbm_load_tile", "hbm_load_rows",                \
+    "hbm_store_tile", "hbm_store_rows", "hbm_fill_rows", "sram_alloc", "sram_free", "sram_used", "sram_peak",       \
+    "mem_sram_capacity", "mem_count_only", "mem_compute", "mem_phase", "mem_step", "mem_note", "mem_observed",      \
+    "mem_io", "mem_flops", "mem_exps"
+
+/* Largest writable static or global object a solution may define: counters and flags, not a copy of a tensor.
+ * Data kept there is outside SRAM's accounting. */
+#define HW_MAX_STATIC_BYTES 256
+
+/* ---- guarded HBM, traps and counters (hw_guard.c) --------------------------------------------------------------- */
+#define HW_GUARD_MAX 8
+#define HW_FORWARD_LOG 64
+
+/* Guard tensor t: its true contents are truth (NULL: it starts as garbage, the decoy), its storage holds decoy
+ * between counted transfers. Both hold hbm_numel(t) floats; they are copied. */
+void hw_guard_add(hbm_tensor *t, const float *truth, const float *decoy);
+void hw_guard_begin(void);   /* storage := decoys; counted transfers swap the truth in */
+void hw_guard_end(void);     /* storage := what counted stores made of it (hbm_download reads that) */
+void hw_guard_reset(void);   /* forget every guarded tensor */
+
+/* Make every measuring call fail the test, naming who measured (NULL: off). */
+void hw_trap_set(const char *who);
+
+typedef struct {
+    attn_algo algo;
+    size_t N;
+    bool count_only;
+    int threads;
+} hw_forward_call;
+typedef struct {
+    hw_forward_call call[HW_FORWARD_LOG];
+    size_t n;          /* attn_forward calls (the first HW_FORWARD_LOG are logged) */
+    size_t peaks;      /* mem_hbm_peak calls */
+} hw_forward_log;
+const hw_forward_log *hw_forward_calls(void);
+void hw_forward_calls_reset(void);
+
+/* ---- one attention case (hw_attn.c) ----------------------------------------------------------------------------- */
 typedef struct {
     size_t B, N, H, d, Br, Bc;
     bool causal;
     float qk_std;    /* Q and K ~ N(0, qk_std^2): 1 for ordinary logits, 30 for logits in the thousands */
 } hw_case;
 
-static inline const char *hw_case_str(const hw_case *c, char *buf, size_t len)
-{
-    snprintf(buf, len, "B=%zu N=%zu H=%zu d=%zu Br=%zu Bc=%zu%s%s", c->B, c->N, c->H, c->d, c->Br, c->Bc,
-             c->causal ? " causal" : "", c->qk_std > 1 ? " large-logits" : "");
-    return buf;
-}
+const char *hw_case_str(const hw_case *c, char *buf, size_t len);
 
-/* What running a student's (or the reference's) forward on one case produced. */
+typedef void (*hw_attn_fn)(mem_t *m, const attn_params *p, attn_tensors *t);
+
+/* What running a student's (or the reference's) forward on one case produced, and what it is compared with. */
 typedef struct {
+    hw_case c;
+    attn_algo algo;
+    float *q, *k, *v;             /* the inputs (B, N, H, d) */
+    float *dq, *dk, *dv;          /* the decoys HBM held outside counted loads */
+    float *o, *o_init;            /* O after the call (what counted stores wrote), and its garbage start */
+    float *l, *l_init;            /* L = lse (flash2; NULL otherwise) */
+    double *o_ref, *l_ref;        /* the double reference */
+    double atol;                  /* O's absolute tolerance for this case */
     io_count io;                  /* everything counted */
-    io_count q, k, v, o, lse;     /* per tensor */
+    io_count q_io, k_io, v_io, o_io, l_io;   /* per tensor (l_io: flash2's L) */
+    io_count m1_io, l1_io;        /* flash1's running statistics m and l */
     attn_io cf;                   /* the closed form of the algorithm */
-    double tol_atol;
-    size_t n_out, bad, nan, zeros, worst;
-    double max_err, got_worst, ref_worst;
-    size_t bad_l, nan_l;          /* lse (flash2 only) */
-    double max_err_l;
 } hw_run;
 
-/* Run fn on case c with inputs from seed; M is exactly what algo's SRAM plan needs. */
-static inline void hw_attn_run(const hw_case *c, attn_algo algo, void (*fn)(mem_t *, const attn_params *,
-                                                                            attn_tensors *),
-                               uint64_t seed, hw_run *r)
-{
-    memset(r, 0, sizeof *r);
-    attn_params p = {.algo = algo, .B = c->B, .N = c->N, .H = c->H, .d = c->d, .causal = c->causal, .Br = c->Br,
-                     .Bc = c->Bc, .threads = 1};
-    size_t n = c->B * c->N * c->H * c->d, nl = c->B * c->H * c->N;
-    mem_t *m = mem_create(attn_sram_need(algo, false, c->Br, c->Bc, c->d, DTYPE_FP32), false);
-    attn_tensors t = attn_alloc(m, &p, DTYPE_FP32, false);
-    float *q = xmalloc(n * sizeof *q), *k = xmalloc(n * sizeof *k), *v = xmalloc(n * sizeof *v);
-    float *o = xmalloc(n * sizeof *o), *l = xmalloc(nl * sizeof *l);
-    double *o_ref = xmalloc(n * sizeof *o_ref), *l_ref = xmalloc(nl * sizeof *l_ref);
-    rng_t g;
-    rng_seed(&g, seed);
-    rng_fill_normal(&g, q, n, c->qk_std);
-    rng_fill_normal(&g, k, n, c->qk_std);
-    rng_fill_normal(&g, v, n, 1.0f);
-    hbm_upload(t.q, q);
-    hbm_upload(t.k, k);
-    hbm_upload(t.v, v);
-    double scale = 1.0 / sqrt((double)c->d);
-    ref_attention_bnhd(q, k, v, c->B, c->N, c->H, c->d, scale, c->causal, o_ref, l_ref);
-
-    fn(m, &p, &t);
-
-    hbm_download(t.out, o);
-    r->tol_atol = HW_ATOL + HW_LOGIT_ULPS * sqrt((double)c->d) * c->qk_std * c->qk_std * FLT_EPSILON;
-    r->n_out = n;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)o[i] - o_ref[i]);
-        if (isnan(o[i]))
-            r->nan++;
-        if (o[i] == 0.0f)
-            r->zeros++;
-        if (isnan(o[i]) || e > r->tol_atol + HW_RTOL * fabs(o_ref[i])) {
-            r->bad++;
-            if (isnan(e) || e > r->max_err || r->bad == 1) {
-                r->max_err = isnan(e) ? INFINITY : e;
-                r->worst = i;
-                r->got_worst = o[i];
-                r->ref_worst = o_ref[i];
-            }
-        }
-    }
-    if (t.lse) {
-        hbm_download(t.lse, l);
-        for (size_t i = 0; i < nl; i++) {
-            double e = fabs((double)l[i] - l_ref[i]);
-            if (isnan(l[i]))
-                r->nan_l++;
-            if (isnan(l[i]) || e > r->tol_atol + HW_RTOL * fabs(l_ref[i])) {
-                r->bad_l++;
-                r->max_err_l = isnan(e) || e > r->max_err_l ? (isnan(e) ? INFINITY : e) : r->max_err_l;
-            }
-        }
-    }
-    r->io = mem_io(m, NULL, NULL);
-    r->q = mem_io(m, "Q", NULL);
-    r->k = mem_io(m, "K", NULL);
-    r->v = mem_io(m, "V", NULL);
-    r->o = mem_io(m, "O", NULL);
-    r->lse = mem_io(m, "L", NULL);
-    attn_io_closed_form(&p, false, &r->cf);
-    attn_free(m, &t);
-    mem_destroy(m);
-    free(q), free(k), free(v), free(o), free(l), free(o_ref), free(l_ref);
-}
-
+/* Run fn on case c with inputs from seed; M is exactly what algo's SRAM plan needs; HBM is guarded. */
+void hw_attn_run(const hw_case *c, attn_algo algo, hw_attn_fn fn, uint64_t seed, hw_run *r);
+void hw_run_free(hw_run *r);
 /* The closed form's row for one tensor ("Q", "K", "V", "O", "L", "m", "l"); zeros when the algorithm has none. */
-static inline attn_io_row hw_cf(const attn_io *cf, const char *tensor)
-{
-    for (size_t i = 0; i < cf->n; i++)
-        if (!strcmp(cf->row[i].tensor, tensor))
-            return cf->row[i];
-    return (attn_io_row){tensor, 0, 0};
-}
+attn_io_row hw_cf(const attn_io *cf, const char *tensor);
 
-/* Fail with a message that names the case, the worst element (as b, row, h, col) and a hint for the symptom. */
-static inline void hw_assert_output(const hw_case *c, const hw_run *r, const char *algo_hint)
-{
-    char cs[160];
-    hw_case_str(c, cs, sizeof cs);
-    if (r->zeros == r->n_out)
-        ck_abort_msg("%s: O is all zeros — nothing reached t->out: store each finished Oi with "
-                     "hbm_store_rows(m, hbm_head(t->out, b, h), row0, rows, Oi, \"Oi\")", cs);
-    if (r->nan)
-        ck_abort_msg("%s: %zu of %zu elements of O are NaN. A row whose running max is still -inf gives "
-                     "exp(-inf - (-inf)) = NaN: subtract 0 instead of -inf (or skip fully masked rows)",
-                     cs, r->nan, r->n_out);
-    if (r->bad) {
-        size_t x = r->worst % c->d, h = r->worst / c->d % c->H, row = r->worst / c->d / c->H % c->N,
-               b = r->worst / c->d / c->H / c->N;
-        ck_abort_msg("%s: %zu of %zu elements of O are wrong; worst O[b=%zu, row %zu, h=%zu, col %zu] = %.6g but "
-                     "the double reference says %.6g (|error| %.3g > tolerance %.3g). %s",
-                     cs, r->bad, r->n_out, b, row, h, x, r->got_worst, r->ref_worst, r->max_err,
-                     r->tol_atol + HW_RTOL * fabs(r->ref_worst), algo_hint);
-    }
-}
+/* Is O right? If not, msg gets one message naming the case, what is wrong (never stored, NaN, which elements) and
+ * a hint chosen by the mistake the answer shows (missing division by l, missing rescaling, the ragged last block,
+ * the causal mask, masked rows, heads, decoys read around the ledger, ...). */
+bool hw_output_ok(const hw_run *r, char *msg, size_t len);
+/* Is L = m + log(l) right (flash2)? */
+bool hw_lse_ok(const hw_run *r, char *msg, size_t len);
 
 #endif

@@ -1,0 +1,582 @@
+/* ring_nccl.c — ring attention on real GPUs: the simulator's ring (sim/model/ring.c) run with NCCL.
+ *
+ * One process per GPU (--world W --rank R --id-file F: rank 0 writes NCCL's unique id to F, the others read it), or
+ * one process playing all P devices on one GPU (W = 1: every device's send and receive go through NCCL to itself, or
+ * through cudaMemcpyAsync with --transport copy). The schedule is the simulator's: ring_chunk_of deals the rows
+ * (contiguous or zigzag), ring_step_work names each step's windows. Per device and step:
+ *
+ *   comm stream     waits until the slot it receives into is free (the device computed on it a step ago), then
+ *                   ncclSend(the chunk held -> next device), ncclRecv(the next chunk <- previous device)
+ *   compute stream  waits for the chunk of this step, runs ring_cuda_attn (FA2 on the windows) into O, L (step 0)
+ *                   or Os, Ls, then ring_cuda_merge
+ *
+ * so the send of step s overlaps the compute of step s. Checks: O and L against the fp64 reference (sampled rows)
+ * and against the same kernel run on the whole sequence on one GPU (single-device attention); the bytes handed to
+ * ncclSend per link and step against the simulator's link ledger (a count-only ring of the same shape). Timing: CUDA
+ * events around the ring after a warm-up, median of --repeats, overlapped and with every step serialized (--serial
+ * runs only the latter). Exit: 0 every check passed, 1 a check failed, 2 bad input or no GPU, 4 a CUDA/NCCL error.
+ *
+ *   ./build/rel/cuda/ring/ring_nccl --devices 4 -N 4096 -d 64 --causal --layout zigzag --dtype bf16
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <cuda_runtime.h>
+#include <errno.h>
+#include <math.h>
+#include <nccl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ring.h"
+#include "ring_cuda.h"
+#include "rng.h"
+#include "util.h"
+
+#define ID_WAIT_S 60          /* how long ranks > 0 wait for rank 0's id file */
+#define CHECK_ROWS 256        /* reference rows per head checked when N is larger (spread over the sequence) */
+/* O: fp32 arithmetic from rounded inputs, rounded to the storage dtype once by the kernel and once per merge:
+ * (P + 1) roundings of max |O|, plus fp32 sums of N terms (N·2^-24 of max |O|, far below for N <= 2^17). */
+#define O_ROUNDINGS(P) ((double)(P) + 1)
+#define L_RTOL 1e-5           /* L is fp32 on chip: ~100 fp32 ulps of the largest |L| */
+
+#define CK(call)                                                                                                    \
+    do {                                                                                                            \
+        cudaError_t e_ = (cudaError_t)(call);                                                                       \
+        if (e_ != cudaSuccess) {                                                                                    \
+            fprintf(stderr, "ring_nccl: error: %s failed at %s:%d: %s\n", #call, __FILE__, __LINE__,                \
+                    cudaGetErrorString(e_));                                                                        \
+            exit(FL_EXIT_INTERNAL);                                                                                 \
+        }                                                                                                           \
+    } while (0)
+#define NK(call)                                                                                                    \
+    do {                                                                                                            \
+        ncclResult_t r_ = (call);                                                                                   \
+        if (r_ != ncclSuccess) {                                                                                    \
+            fprintf(stderr, "ring_nccl: error: %s failed at %s:%d: %s\n", #call, __FILE__, __LINE__,                \
+                    ncclGetErrorString(r_));                                                                        \
+            exit(FL_EXIT_INTERNAL);                                                                                 \
+        }                                                                                                           \
+    } while (0)
+
+typedef struct {
+    size_t P, N, d, B, H, repeats;
+    int causal, quiet, serial, nccl, world, rank;
+    ring_layout layout;
+    dtype_t dt;
+    uint64_t seed;
+    const char *id_file;
+} opts;
+
+/* One device of the ring, held by this process. */
+typedef struct {
+    size_t r;
+    ring_chunk c;
+    void *q, *o, *os, *kv_own, *kv[2];   /* kv: K then V, packed (B, n, H, d) each: one message per send */
+    float *l, *ls;
+    cudaStream_t compute;
+    cudaEvent_t computed;
+} vdev;
+
+typedef struct {
+    opts o;
+    ring_params rp;
+    size_t first, count, nmax, e;        /* this process's devices first .. first+count-1; bytes per element */
+    vdev *dev;
+    cudaStream_t comm;
+    cudaEvent_t *received;               /* [s]: the chunks of step s+1 are in */
+    ncclComm_t nc;
+    uint64_t *sent;                      /* [r * P + s]: bytes handed to the link by device r at step s */
+} ring_gpu;
+
+static _Noreturn void bad(const char *fmt, const char *val)
+{
+    fprintf(stderr, "ring_nccl: error: ");
+    fprintf(stderr, fmt, val);
+    fputc('\n', stderr);
+    exit(FL_EXIT_USAGE);
+}
+
+static size_t whole(const char *opt, const char *v, size_t lo, size_t hi)
+{
+    char *end;
+    if (!v || *v < '0' || *v > '9')
+        bad("%s needs a whole number", opt);
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (*end || errno || x < lo || x > hi)
+        bad("%s is out of range", opt);
+    return (size_t)x;
+}
+
+static opts parse(int argc, char **argv)
+{
+    opts o = {.P = 2, .N = 1024, .d = 64, .B = 1, .H = 1, .repeats = 5, .nccl = 1, .world = 1, .layout = RING_CONTIGUOUS,
+              .dt = DTYPE_BF16, .seed = 1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--devices")) o.P = whole(a, v, 1, RING_MAX_DEVICES), i++;
+        else if (!strcmp(a, "-N")) o.N = whole(a, v, 1, (size_t)1 << 22), i++;
+        else if (!strcmp(a, "-d")) o.d = whole(a, v, 1, RING_CUDA_MAX_D), i++;
+        else if (!strcmp(a, "--batch")) o.B = whole(a, v, 1, 64), i++;
+        else if (!strcmp(a, "--heads")) o.H = whole(a, v, 1, 256), i++;
+        else if (!strcmp(a, "--repeats")) o.repeats = whole(a, v, 1, 1000), i++;
+        else if (!strcmp(a, "--seed")) o.seed = whole(a, v, 0, SIZE_MAX), i++;
+        else if (!strcmp(a, "--world")) o.world = (int)whole(a, v, 1, RING_MAX_DEVICES), i++;
+        else if (!strcmp(a, "--rank")) o.rank = (int)whole(a, v, 0, RING_MAX_DEVICES - 1), i++;
+        else if (!strcmp(a, "--id-file")) {
+            if (!v || !*v)
+                bad("%s needs a path", a);
+            o.id_file = v, i++;
+        } else if (!strcmp(a, "--layout")) {
+            if (!v || ring_layout_parse(v, &o.layout))
+                bad("--layout must be contiguous or zigzag, got '%.40s'", v ? v : "");
+            i++;
+        } else if (!strcmp(a, "--dtype")) {
+            if (!v || (strcmp(v, "fp16") && strcmp(v, "bf16")))
+                bad("--dtype must be fp16 or bf16, got '%.40s'", v ? v : "");
+            o.dt = strcmp(v, "fp16") ? DTYPE_BF16 : DTYPE_FP16, i++;
+        } else if (!strcmp(a, "--transport")) {
+            if (!v || (strcmp(v, "nccl") && strcmp(v, "copy")))
+                bad("--transport must be nccl or copy, got '%.40s'", v ? v : "");
+            o.nccl = !strcmp(v, "nccl"), i++;
+        } else if (!strcmp(a, "--causal")) o.causal = 1;
+        else if (!strcmp(a, "--serial")) o.serial = 1;
+        else if (!strcmp(a, "--quiet")) o.quiet = 1;
+        else
+            bad("unknown option '%.40s' (options: --devices -N -d --batch --heads --causal --layout --dtype "
+                "--transport --repeats --seed --serial --world --rank --id-file --quiet)", a);
+    }
+    if (o.rank >= o.world)
+        bad("--rank must be below --world%s", "");
+    if (o.P % (size_t)o.world)
+        bad("--devices must be a multiple of --world%s", "");
+    if (o.world > 1 && (!o.nccl || !o.id_file))
+        bad("several processes need --transport nccl and --id-file%s", "");
+    return o;
+}
+
+/* ---- NCCL's bootstrap: rank 0 writes the id, the others wait for it -------------------------------------------- */
+
+static ncclUniqueId exchange_id(const opts *o)
+{
+    ncclUniqueId id;
+    if (o->world == 1 || o->rank == 0) {
+        NK(ncclGetUniqueId(&id));
+        if (o->world == 1)
+            return id;
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp", o->id_file);
+        FILE *f = fopen(tmp, "wb");
+        if (!f || fwrite(&id, sizeof id, 1, f) != 1 || fclose(f) || rename(tmp, o->id_file))
+            bad("cannot write the NCCL id file '%.200s'", o->id_file);
+        return id;
+    }
+    for (int t = 0; t < ID_WAIT_S * 10; t++) {
+        FILE *f = fopen(o->id_file, "rb");
+        if (f) {
+            size_t got = fread(&id, sizeof id, 1, f);
+            fclose(f);
+            if (got == 1)
+                return id;
+        }
+        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    }
+    bad("no NCCL id in '%.200s' after a minute: is rank 0 running?", o->id_file);
+}
+
+/* ---- set-up ---------------------------------------------------------------------------------------------------- */
+
+static ring_cuda_dtype cdt(dtype_t dt) { return dt == DTYPE_FP16 ? RING_CUDA_FP16 : RING_CUDA_BF16; }
+
+/* Rows of x (B, N, H, d) for device c, packed (B, n, H, d), to the GPU in the storage dtype. */
+static void upload_rows(void *dst, const float *x, const ring_chunk *c, const opts *o, float *stage, cudaStream_t s)
+{
+    size_t Hd = o->H * o->d, n = c->n;
+    float *host = xmalloc(o->B * n * Hd * sizeof *host);
+    for (size_t b = 0; b < o->B; b++)
+        for (size_t i = 0; i < n; i++) {
+            size_t pos = i < c->piece[0].n ? c->piece[0].pos + i : c->piece[1].pos + i - c->piece[0].n;
+            memcpy(host + (b * n + i) * Hd, x + (b * o->N + pos) * Hd, Hd * sizeof *host);
+        }
+    CK(cudaMemcpyAsync(stage, host, o->B * n * Hd * sizeof *host, cudaMemcpyHostToDevice, s));
+    CK(ring_cuda_from_float(dst, stage, o->B * n * Hd, cdt(o->dt), s));
+    CK(cudaStreamSynchronize(s));
+    free(host);
+}
+
+static void *gpu_alloc(size_t bytes)
+{
+    void *p = NULL;
+    CK(cudaMalloc(&p, bytes ? bytes : 1));
+    return p;
+}
+
+static void setup(ring_gpu *g, const float *const x[3])
+{
+    const opts *o = &g->o;
+    size_t P = o->P, Hd = o->H * o->d;
+    g->count = P / (size_t)o->world, g->first = (size_t)o->rank * g->count;
+    g->nmax = ring_max_rows(&g->rp), g->e = dtype_size(o->dt);
+    g->dev = xcalloc(g->count, sizeof *g->dev);
+    g->received = xcalloc(P, sizeof *g->received);
+    g->sent = xcalloc(P * P, sizeof *g->sent);
+    CK(cudaStreamCreateWithFlags(&g->comm, cudaStreamNonBlocking));
+    for (size_t s = 0; s < P; s++)
+        CK(cudaEventCreateWithFlags(&g->received[s], cudaEventDisableTiming));
+    float *stage = gpu_alloc(o->B * g->nmax * Hd * sizeof(float));
+    for (size_t k = 0; k < g->count; k++) {
+        vdev *D = &g->dev[k];
+        D->r = g->first + k;
+        D->c = ring_chunk_of(&g->rp, D->r);
+        size_t n = D->c.n, rows = o->B * n * Hd;
+        D->q = gpu_alloc(rows * g->e), D->o = gpu_alloc(rows * g->e), D->os = gpu_alloc(rows * g->e);
+        D->l = gpu_alloc(o->B * o->H * n * sizeof(float)), D->ls = gpu_alloc(o->B * o->H * n * sizeof(float));
+        D->kv_own = gpu_alloc(2 * rows * g->e);
+        for (int x = 0; x < 2; x++)
+            D->kv[x] = gpu_alloc(2 * o->B * g->nmax * Hd * g->e);
+        CK(cudaStreamCreateWithFlags(&D->compute, cudaStreamNonBlocking));
+        CK(cudaEventCreateWithFlags(&D->computed, cudaEventDisableTiming));
+        upload_rows(D->q, x[0], &D->c, o, stage, D->compute);
+        upload_rows(D->kv_own, x[1], &D->c, o, stage, D->compute);
+        upload_rows((char *)D->kv_own + rows * g->e, x[2], &D->c, o, stage, D->compute);
+    }
+    CK(cudaFree(stage));
+    if (o->nccl) {
+        ncclUniqueId id = exchange_id(o);
+        NK(ncclCommInitRank(&g->nc, o->world, id, o->rank));
+    }
+}
+
+/* ---- the ring ---------------------------------------------------------------------------------------------------- */
+
+static size_t owner(const ring_gpu *g, size_t r) { return r % g->o.P / g->count; }
+static vdev *local(ring_gpu *g, size_t r) { return owner(g, r) == (size_t)g->o.rank ? &g->dev[r - g->first] : NULL; }
+
+/* The chunk device r holds at step s: its own at step 0, else receive slot (s - 1) mod 2. */
+static void *held(vdev *D, size_t s) { return s ? D->kv[(s - 1) % 2] : D->kv_own; }
+
+/* Step s's transfers: every device's chunk to the next device, into slot s mod 2. Messages between two processes are
+ * posted in the order of the sending device on both sides, so NCCL pairs them right (a process talking to itself too). */
+static void transfers(ring_gpu *g, size_t s)
+{
+    const opts *o = &g->o;
+    size_t P = o->P;
+    for (size_t k = 0; k < g->count; k++)      /* the slot is free once its device has computed on it */
+        CK(cudaStreamWaitEvent(g->comm, g->dev[k].computed, 0));
+    if (o->nccl)
+        NK(ncclGroupStart());
+    for (size_t r = 0; r < P; r++) {
+        size_t r1 = (r + 1) % P, src = (r + P - s) % P;
+        size_t elems = 2 * o->B * ring_chunk_of(&g->rp, src).n * o->H * o->d;
+        vdev *from = local(g, r), *to = local(g, r1);
+        ncclDataType_t t = o->dt == DTYPE_FP16 ? ncclFloat16 : ncclBfloat16;
+        if (from)
+            g->sent[r * P + s] += elems * g->e;
+        if (o->nccl) {
+            if (from)
+                NK(ncclSend(held(from, s), elems, t, (int)owner(g, r1), g->nc, g->comm));
+            if (to)
+                NK(ncclRecv(to->kv[s % 2], elems, t, (int)owner(g, r), g->nc, g->comm));
+        } else
+            CK(cudaMemcpyAsync(to->kv[s % 2], held(from, s), elems * g->e, cudaMemcpyDeviceToDevice, g->comm));
+    }
+    if (o->nccl)
+        NK(ncclGroupEnd());
+    CK(cudaEventRecord(g->received[s], g->comm));
+}
+
+static void compute(ring_gpu *g, vdev *D, size_t s)
+{
+    const opts *o = &g->o;
+    ring_work w = ring_step_work(&g->rp, D->r, s);
+    size_t src_rows = ring_chunk_of(&g->rp, w.src).n, kv = o->B * src_rows * o->H * o->d;
+    if (s)
+        CK(cudaStreamWaitEvent(D->compute, g->received[s - 1], 0));
+    if (w.nq) {
+        const char *K = held(D, s);
+        ring_cuda_attn_args a = {.q = D->q, .k = K, .v = K + kv * g->e, .o = s ? D->os : D->o, .l = s ? D->ls : D->l,
+                                 .rows = D->c.n, .kv_rows = src_rows, .q0 = w.q0, .nq = w.nq, .k0 = w.k0, .nk = w.nk,
+                                 .B = o->B, .H = o->H, .d = o->d, .scale = (float)(1.0 / sqrt((double)o->d)),
+                                 .causal = w.causal, .dt = cdt(o->dt)};
+        CK(ring_cuda_attn(&a, D->compute));
+        if (s) {
+            ring_cuda_merge_args m = {.o = D->o, .l = D->l, .os = D->os, .ls = D->ls, .rows = D->c.n, .q0 = w.q0,
+                                      .nq = w.nq, .B = o->B, .H = o->H, .d = o->d, .dt = cdt(o->dt)};
+            CK(ring_cuda_merge(&m, D->compute));
+        }
+    }
+    CK(cudaEventRecord(D->computed, D->compute));
+}
+
+/* One ring forward; serial: each step's transfers finish before its compute starts, and the reverse. */
+static float ring_run(ring_gpu *g, bool serial)
+{
+    size_t P = g->o.P;
+    cudaEvent_t t0, t1;
+    CK(cudaEventCreate(&t0));
+    CK(cudaEventCreate(&t1));
+    CK(cudaDeviceSynchronize());
+    CK(cudaEventRecord(t0, g->comm));
+    for (size_t k = 0; k < g->count; k++) {
+        CK(cudaStreamWaitEvent(g->dev[k].compute, t0, 0));
+        CK(cudaEventRecord(g->dev[k].computed, g->dev[k].compute));
+    }
+    for (size_t s = 0; s < P; s++) {
+        if (s + 1 < P)
+            transfers(g, s);
+        if (serial && s + 1 < P)
+            CK(cudaStreamSynchronize(g->comm));
+        for (size_t k = 0; k < g->count; k++)
+            compute(g, &g->dev[k], s);
+        if (serial)
+            for (size_t k = 0; k < g->count; k++)
+                CK(cudaStreamSynchronize(g->dev[k].compute));
+    }
+    for (size_t k = 0; k < g->count; k++)
+        CK(cudaStreamWaitEvent(g->comm, g->dev[k].computed, 0));
+    CK(cudaEventRecord(t1, g->comm));
+    CK(cudaEventSynchronize(t1));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, t0, t1));
+    CK(cudaEventDestroy(t0));
+    CK(cudaEventDestroy(t1));
+    return ms;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+static float median_run(ring_gpu *g, bool serial, size_t repeats)
+{
+    float *t = xmalloc(repeats * sizeof *t);
+    ring_run(g, serial);   /* warm-up */
+    for (size_t k = 0; k < repeats; k++)
+        t[k] = ring_run(g, serial);
+    qsort(t, repeats, sizeof *t, cmp_float);
+    float m = t[repeats / 2];
+    free(t);
+    return m;
+}
+
+/* ---- checks ------------------------------------------------------------------------------------------------------ */
+
+/* Device D's O (as float) and L into the global (B, N, H, d) and (B, H, N) arrays. */
+static void download(const ring_gpu *g, const vdev *D, float *o, float *l)
+{
+    const opts *o_ = &g->o;
+    size_t n = D->c.n, Hd = o_->H * o_->d, rows = o_->B * n * Hd;
+    float *stage = gpu_alloc(rows * sizeof *stage), *host = xmalloc(rows * sizeof *host),
+          *lh = xmalloc(o_->B * o_->H * n * sizeof *lh);
+    CK(ring_cuda_to_float(stage, D->o, rows, cdt(o_->dt), D->compute));
+    CK(cudaStreamSynchronize(D->compute));
+    CK(cudaMemcpy(host, stage, rows * sizeof *host, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(lh, D->l, o_->B * o_->H * n * sizeof *lh, cudaMemcpyDeviceToHost));
+    for (size_t i = 0; i < n; i++) {
+        size_t pos = i < D->c.piece[0].n ? D->c.piece[0].pos + i : D->c.piece[1].pos + i - D->c.piece[0].n;
+        for (size_t b = 0; b < o_->B; b++)
+            memcpy(o + (b * o_->N + pos) * Hd, host + (b * n + i) * Hd, Hd * sizeof *host);
+        for (size_t bh = 0; bh < o_->B * o_->H; bh++)
+            l[bh * o_->N + pos] = lh[bh * n + i];
+    }
+    CK(cudaFree(stage));
+    free(host), free(lh);
+}
+
+/* Single-device attention: the same kernel on the whole sequence (one window, N rows against N keys). */
+static void single_gpu(const opts *o, const float *const x[3], float *out, float *lse)
+{
+    size_t n = o->B * o->N * o->H * o->d, e = dtype_size(o->dt);
+    void *q = gpu_alloc(n * e), *kv = gpu_alloc(2 * n * e), *og = gpu_alloc(n * e);
+    float *stage = gpu_alloc(n * sizeof *stage), *l = gpu_alloc(o->B * o->H * o->N * sizeof *l);
+    CK(cudaMemcpy(stage, x[0], n * sizeof *stage, cudaMemcpyHostToDevice));
+    CK(ring_cuda_from_float(q, stage, n, cdt(o->dt), NULL));
+    CK(cudaMemcpy(stage, x[1], n * sizeof *stage, cudaMemcpyHostToDevice));
+    CK(ring_cuda_from_float(kv, stage, n, cdt(o->dt), NULL));
+    CK(cudaMemcpy(stage, x[2], n * sizeof *stage, cudaMemcpyHostToDevice));
+    CK(ring_cuda_from_float((char *)kv + n * e, stage, n, cdt(o->dt), NULL));
+    ring_cuda_attn_args a = {.q = q, .k = kv, .v = (char *)kv + n * e, .o = og, .l = l, .rows = o->N, .kv_rows = o->N,
+                             .q0 = 0, .nq = o->N, .k0 = 0, .nk = o->N, .B = o->B, .H = o->H, .d = o->d,
+                             .scale = (float)(1.0 / sqrt((double)o->d)), .causal = o->causal, .dt = cdt(o->dt)};
+    CK(ring_cuda_attn(&a, NULL));
+    CK(ring_cuda_to_float(stage, og, n, cdt(o->dt), NULL));
+    CK(cudaMemcpy(out, stage, n * sizeof *out, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(lse, l, o->B * o->H * o->N * sizeof *lse, cudaMemcpyDeviceToHost));
+    void *bufs[] = {q, kv, og, stage, l};
+    for (int k = 0; k < 5; k++)
+        CK(cudaFree(bufs[k]));
+}
+
+/* fp64 reference for query row i of head (b, h): O (d) and L. */
+static double ref_row(const opts *o, const float *const x[3], size_t b, size_t h, size_t i, double *orow)
+{
+    size_t Hd = o->H * o->d, nk = o->causal ? i + 1 : o->N;
+    const float *q = x[0] + (b * o->N + i) * Hd + h * o->d;
+    double scale = 1.0 / sqrt((double)o->d), m = -INFINITY, l = 0;
+    double *s = xmalloc(nk * sizeof *s);
+    for (size_t j = 0; j < nk; j++) {
+        const float *k = x[1] + (b * o->N + j) * Hd + h * o->d;
+        double acc = 0;
+        for (size_t t = 0; t < o->d; t++)
+            acc += (double)q[t] * k[t];
+        s[j] = acc * scale;
+        m = fmax(m, s[j]);
+    }
+    for (size_t t = 0; t < o->d; t++)
+        orow[t] = 0;
+    for (size_t j = 0; j < nk; j++) {
+        double p = exp(s[j] - m);
+        l += p;
+        const float *v = x[2] + (b * o->N + j) * Hd + h * o->d;
+        for (size_t t = 0; t < o->d; t++)
+            orow[t] += p * v[t];
+    }
+    for (size_t t = 0; t < o->d; t++)
+        orow[t] /= l;
+    free(s);
+    return m + log(l);
+}
+
+typedef struct {
+    double err_ref, err_single, err_l, err_l_single, tol, tol_l;
+    size_t rows;
+} accuracy;
+
+/* Rows owned by this process (all when world = 1), sampled: every row when N <= CHECK_ROWS. */
+static accuracy check(const ring_gpu *g, const float *const x[3], const float *o, const float *l, const float *o1,
+                      const float *l1)
+{
+    const opts *op = &g->o;
+    accuracy a = {0};
+    double omax = 0, lmax = 0, *orow = xmalloc(op->d * sizeof *orow);
+    size_t stride = op->N > CHECK_ROWS ? op->N / CHECK_ROWS : 1, Hd = op->H * op->d;
+    for (size_t k = 0; k < g->count; k++) {
+        const ring_chunk *c = &g->dev[k].c;
+        for (size_t i = 0; i < c->n; i += stride) {
+            size_t pos = i < c->piece[0].n ? c->piece[0].pos + i : c->piece[1].pos + i - c->piece[0].n;
+            for (size_t b = 0; b < op->B; b++)
+                for (size_t h = 0; h < op->H; h++) {
+                    double L = ref_row(op, x, b, h, pos, orow);
+                    size_t at = (b * op->N + pos) * Hd + h * op->d, li = (b * op->H + h) * op->N + pos;
+                    for (size_t t = 0; t < op->d; t++) {   /* a NaN counts as an infinite error */
+                        a.err_ref = fmax(a.err_ref, isnan(o[at + t]) ? INFINITY : fabs(o[at + t] - orow[t]));
+                        if (o1)
+                            a.err_single = fmax(a.err_single, isnan(o1[at + t]) ? INFINITY
+                                                                                 : fabs((double)o[at + t] - o1[at + t]));
+                        omax = fmax(omax, fabs(orow[t]));
+                    }
+                    a.err_l = fmax(a.err_l, isnan(l[li]) ? INFINITY : fabs(l[li] - L));
+                    if (l1)
+                        a.err_l_single = fmax(a.err_l_single, isnan(l1[li]) ? INFINITY : fabs(l1[li] - L));
+                    lmax = fmax(lmax, fabs(L));
+                    a.rows++;
+                }
+        }
+    }
+    a.tol = O_ROUNDINGS(op->P) * dtype_eps(op->dt) * omax;
+    a.tol_l = L_RTOL * (1 + lmax);
+    free(orow);
+    return a;
+}
+
+int main(int argc, char **argv)
+{
+    fl_set_progname("ring_nccl");
+    setenv("NCCL_NVLS_ENABLE", "0", 1);   /* never NVLink multicast on shared machines */
+    ring_gpu g = {.o = parse(argc, argv)};
+    opts *o = &g.o;
+    g.rp = (ring_params){.P = o->P, .layout = o->layout, .link_bytes_per_s = RING_NVLINK4_BYTES_PER_S,
+                         .peak_flops = RING_H100_FLOPS,
+                         .a = {.algo = ATTN_FLASH2, .B = o->B, .N = o->N, .H = o->H, .d = o->d, .causal = o->causal}};
+    char err[200];
+    block_choice bc;
+    if (ring_check(&g.rp, err, sizeof err) ||
+        ring_choose_blocks(&g.rp, (size_t)1 << 26, o->dt, 0, 0, &bc, err, sizeof err))
+        bad("%s", err);
+    int ngpu = 0;
+    if (cudaGetDeviceCount(&ngpu) != cudaSuccess || ngpu == 0)
+        bad("no CUDA device%s", "");
+    CK(cudaSetDevice(o->rank % ngpu));
+    struct cudaDeviceProp prop;
+    CK(cudaGetDeviceProperties(&prop, o->rank % ngpu));
+    int nccl_version = 0;
+    NK(ncclGetVersion(&nccl_version));
+
+    /* the simulator's ring of the same shape, counted only: its link ledger is what the GPUs must send */
+    ring_t *sim = ring_create(&g.rp, (size_t)1 << 26, o->dt, true);
+    ring_forward(sim);
+
+    size_t n = o->B * o->N * o->H * o->d, nl = o->B * o->H * o->N;
+    float *x[3];
+    rng_t rng;
+    rng_seed(&rng, o->seed);
+    for (int t = 0; t < 3; t++) {   /* the lessons' inputs: N(0, 1) from --seed, rounded to the dtype */
+        x[t] = xmalloc(n * sizeof(float));
+        rng_fill_normal(&rng, x[t], n, 1.0f);
+        for (size_t i = 0; i < n; i++)
+            x[t][i] = dtype_round(o->dt, x[t][i]);
+    }
+    setup(&g, (const float *const *)x);
+
+    ring_run(&g, o->serial != 0);
+    memset(g.sent, 0, o->P * o->P * sizeof *g.sent);   /* count one forward */
+    ring_run(&g, o->serial != 0);
+    float *out = xcalloc(n, sizeof *out), *lse = xcalloc(nl, sizeof *lse), *o1 = NULL, *l1 = NULL;
+    for (size_t k = 0; k < g.count; k++)
+        download(&g, &g.dev[k], out, lse);
+    if (o->world == 1) {
+        o1 = xmalloc(n * sizeof *o1), l1 = xmalloc(nl * sizeof *l1);
+        single_gpu(o, (const float *const *)x, o1, l1);
+    }
+    accuracy acc = check(&g, (const float *const *)x, out, lse, o1, l1);
+
+    /* the link ledger: bytes handed to the link by each of this process's devices, step by step */
+    bool links_ok = true;
+    uint64_t sent = 0, want = 0;
+    for (size_t r = g.first; r < g.first + g.count; r++)
+        for (size_t s = 0; s + 1 < o->P; s++) {
+            links_ok &= g.sent[r * o->P + s] == ring_link(sim, r, s).bytes;
+            sent += g.sent[r * o->P + s], want += ring_link(sim, r, s).bytes;
+        }
+
+    float ms = o->serial ? NAN : median_run(&g, false, o->repeats), ms_serial = median_run(&g, true, o->repeats);
+    double flops = 4.0 * (double)o->B * (double)o->H * (double)o->N * (double)o->N * (double)o->d / (o->causal ? 2 : 1);
+    /* the ring and the single-GPU run each within tol of the reference, so within 2 tol of each other */
+    bool ok_out = acc.err_ref <= acc.tol && acc.err_single <= 2 * acc.tol && acc.err_l <= acc.tol_l &&
+                  acc.err_l_single <= acc.tol_l;
+    if (!o->quiet) {
+        printf("ring_nccl: %s, NCCL %d, rank %d of %d holding devices %zu..%zu of P=%zu (%s, %s)\n", prop.name,
+               nccl_version, o->rank, o->world, g.first, g.first + g.count - 1, o->P, ring_layout_name(o->layout),
+               o->nccl ? (o->world == 1 && o->P > 1 ? "NCCL send/recv to itself" : "NCCL send/recv")
+                       : "cudaMemcpyAsync");
+        printf("  N=%zu d=%zu B=%zu H=%zu %s%s: max |O - O_ref| = %.3g over %zu rows (allowed %.3g), "
+               "max |O - O_single| = %.3g, max |L - L_ref| = %.3g (allowed %.3g) %s\n",
+               o->N, o->d, o->B, o->H, dtype_name(o->dt), o->causal ? " causal" : "", acc.err_ref, acc.rows, acc.tol,
+               acc.err_single, acc.err_l, acc.tol_l, ok_out ? "ok" : "FAILED");
+        printf("  link bytes sent by this process: %llu, the simulator's link ledger: %llu, per link and step %s\n",
+               (unsigned long long)sent, (unsigned long long)want, links_ok ? "equal" : "DIFFER");
+        if (!o->serial)
+            printf("  time (CUDA events, median of %zu): %.4f ms overlapped, %.4f ms serialized (%.1f TFLOP/s)\n",
+                   o->repeats, ms, ms_serial, flops / (ms * 1e-3) / 1e12);
+    }
+    char t_ms[32] = "na";   /* --serial measures only the serialized ring */
+    if (!o->serial)
+        snprintf(t_ms, sizeof t_ms, "%.6g", ms);
+    printf("summary: prog=ring_nccl gpu=%s nccl=%d world=%d rank=%d devices=%zu layout=%s transport=%s N=%zu d=%zu "
+           "B=%zu H=%zu dtype=%s causal=%d max_abs_err=%.6g tol=%.6g single_gpu_err=%.6g L_err=%.6g rows_checked=%zu "
+           "link_bytes=%llu sim_link_bytes=%llu links_equal=%d time_ms=%s time_serial_ms=%.6g ok=%d\n",
+           prop.name, nccl_version, o->world, o->rank, o->P, ring_layout_name(o->layout), o->nccl ? "nccl" : "copy",
+           o->N, o->d, o->B, o->H, dtype_name(o->dt), o->causal, acc.err_ref, acc.tol, acc.err_single, acc.err_l,
+           acc.rows, (unsigned long long)sent, (unsigned long long)want, links_ok, t_ms, ms_serial, ok_out && links_ok);
+    if (o->nccl)
+        NK(ncclCommDestroy(g.nc));
+    ring_destroy(sim);
+    for (int t = 0; t < 3; t++)
+        free(x[t]);
+    free(out), free(lse), free(o1), free(l1);
+    return ok_out && links_ok ? FL_EXIT_OK : FL_EXIT_CHECK;
+}
