@@ -1,4 +1,4 @@
-# Figure 7: HBM bytes per decoded token vs cache length, MHA / GQA / MQA (lesson11). Data: decode_bytes.dat
+# Figure 9: HBM bytes per decoded token vs cache length, MHA / GQA / MQA (lesson11). Data: decode_bytes.dat
 # (build/rel/plots/decode_bytes: count-only runs of sim/model/decode.c, each held to decode.h's closed form).
 load 'plots/common.gp'
 f = data.'/decode_bytes.dat'
