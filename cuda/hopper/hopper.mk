@@ -50,15 +50,23 @@ $(HP_SO): $(HP_KOBJ)
 $(HP_CHECK): $(BUILD)/hopper/hopper_check.o $(BUILD)/hopper/hopper_host.o $(HP_KOBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(HP_LINK) $(LDLIBS) -o $@
 
+# lesson10 links the host API and the kernels (hopper_host.h); gpu.o gives it the device's name and compute capability.
+HP_LESSON := $(BINDIR)/lesson10
+HP_LESSON_OBJ := $(BUILD)/lessons/lesson10_hopper.o
+$(HP_LESSON_OBJ): CFLAGS += -I$(HP_DIR)
+$(HP_LESSON): $(HP_LESSON_OBJ) $(BUILD)/hopper/hopper_host.o $(HP_KOBJ) $(CUDA_B)/common/gpu.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(HP_LINK) $(LDLIBS) -o $@
+
 .PHONY: hopper hopper-check hopper-bench hopper-ptxas hopper-test-nogpu
-hopper: $(HP_SO) $(HP_CHECK)
+hopper: $(HP_SO) $(HP_CHECK) $(HP_LESSON)
 
 # make all (hence make test) compiles every Hopper kernel for sm_90a with its counting twin: the compile check.
-all: $(HP_CHECK)
+all: $(HP_LESSON) $(HP_CHECK)
 run-tests: hopper-test-nogpu
-hopper-test-nogpu: $(HP_CHECK)
+hopper-test-nogpu: $(HP_LESSON) $(HP_CHECK)
 	@echo "✓ nvcc sm_90a compiled every kernel of cuda/hopper/ with its counting twin:" \
-	      "$(notdir $(HP_CU)) hopper_probe.cu; hopper_check linked"
+	      "$(notdir $(HP_CU)) hopper_probe.cu; ./lesson10 and hopper_check linked"
 
 hopper-check: $(HP_CHECK)
 	$(HP_CHECK)
@@ -75,7 +83,7 @@ hopper-ptxas:
 	  $(NVCC) $(HP_NVFLAGS) -Xptxas -v -c $$f -o /dev/null 2>&1 \
 	  | grep -E 'registers|spill|Potential Performance|setmaxnreg|C75' | sort | uniq -c; done
 
-HELP_LINES += make_hopper_________the_Hopper_kernels,_hopper_check,_libflashlab_hopper.so_(needs_nvcc)
+HELP_LINES += make_hopper_________the_Hopper_kernels,_./lesson10,_hopper_check,_libflashlab_hopper.so_(needs_nvcc)
 HELP_LINES += make_hopper-ptxas___registers,_spills,_wgmma_warnings_of_the_Hopper_kernels
 HELP_LINES += make_hopper-check___(H100/H200)_check_the_Hopper_kernels:_probe,_fp64,_counters
 HELP_LINES += make_hopper-bench___(H100/H200)_time_the_Hopper_kernels_against_PyTorch_SDPA
