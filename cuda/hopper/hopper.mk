@@ -83,7 +83,7 @@ hopper-ptxas:
 	  $(NVCC) $(HP_NVFLAGS) -Xptxas -v -c $$f -o /dev/null 2>&1 \
 	  | grep -E 'registers|spill|Potential Performance|setmaxnreg|C75' | sort | uniq -c; done
 
-HELP_LINES += make_hopper_________the_Hopper_kernels,_./lesson10,_hopper_check,_libflashlab_hopper.so_(needs_nvcc)
+HELP_LINES += make_hopper_________the_Hopper_kernels,_./lesson10,_their_checker_and_the_benchmark's_library_(needs_nvcc)
 HELP_LINES += make_hopper-ptxas___registers,_spills,_wgmma_warnings_of_the_Hopper_kernels
 HELP_LINES += make_hopper-check___(H100/H200)_check_the_Hopper_kernels:_probe,_fp64,_counters
 HELP_LINES += make_hopper-bench___(H100/H200)_time_the_Hopper_kernels_against_PyTorch_SDPA
