@@ -2,9 +2,9 @@
 """hopper_bench.py — the Hopper kernels (cuda/hopper) against PyTorch's SDPA backends, one process, one timer.
 
 Run after hopper_check has passed. The kernels come in through ctypes (libflashlab_hopper.so); optionally lesson09's
-mma.sync `final` (v09/v11 from a small library of those two files, --tclib) as the previous ceiling. Every kernel
-gets the same torch tensors, the same CUDA events and the same rotation of input sets as SDPA's flash and cuDNN
-backends.
+mma.sync `final` (v09; v09 and v11 come from a small library of those two files, --tclib) as the previous ceiling.
+Every kernel gets the same torch tensors, the same CUDA events and the same rotation of input sets as SDPA's flash
+and cuDNN backends.
 
   python3 cuda/hopper/hopper_bench.py --lib build/rel/libflashlab_hopper.so [--tclib build/rel/libtcref.so]
           [--outdir plots/data] [--quick] [--versions a,b] [--dims 64,128,256,96] [--efficient]
@@ -54,7 +54,7 @@ def load_lib(path):
 
 
 def load_tclib(path):
-    """lesson09's mma.sync kernels v09 and v11, called through their launchers; `final` picks as attn_tc.c does."""
+    """lesson09's mma.sync kernels v09 and v11, called through their launchers; `final` is v09, as in attn_tc.c."""
     lib = ctypes.CDLL(path)
     fns = {}
     for name in ("attn_v09_forward", "attn_v11_forward"):
@@ -141,7 +141,7 @@ class Runner:
         if name == "mma_final":
             a = TcArgs(q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(), lse.data_ptr(), B, N, H, d, 0.0,
                        int(causal), DTYPE[q.dtype], None)
-            f = self.tclib["attn_v11_forward" if d == 128 or causal else "attn_v09_forward"]
+            f = self.tclib["attn_v09_forward"]   # as attn_tc.c: v09 in every case
             err = ctypes.create_string_buffer(256)
             if f(ctypes.byref(a), None, err, 256):
                 raise RuntimeError(err.value.decode())
