@@ -1,21 +1,34 @@
 /* proc.h — run a program from a test: arguments, working directory, stdin from /dev/null, stdout and stderr
- * captured, and a time limit so that a hang fails the test instead of blocking the suite. Header-only (static
- * inline): tests/ compiles only check_*.c files. Define _XOPEN_SOURCE 700 before the first include. */
+ * captured (or stdout into a file, and file writes capped), and a time limit so that a hang fails the test instead
+ * of blocking the suite. Header-only (static inline): tests/ compiles only check_*.c files. Define _XOPEN_SOURCE 700
+ * before the first include.
+ *
+ *   char bin[PATH_MAX];
+ *   ck_assert_msg(bin_find("lesson12", bin, sizeof bin), "lesson12 is not built");
+ *   proc p = run_bin(bin, (const char *[]){"--quiet", NULL}, "/tmp");
+ *   ck_assert_msg(p.status == 0, "stderr '%s'", p.err);
+ *   proc_free(&p); */
 #ifndef FLASHLAB_TESTS_PROC_H
 #define FLASHLAB_TESTS_PROC_H
 
 #include <check.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define RUN_TIMEOUT_S 120   /* a lesson's default run under ASan, with room */
+
+#ifndef BIN_DIR
+#define BIN_DIR "."   /* where the lesson binaries are (the Makefile passes it) */
+#endif
 
 typedef struct {
     int status;        /* exit status, or -1 when killed */
@@ -34,8 +47,28 @@ static inline char *slurp(int fd)
     return buf;
 }
 
-/* Run path with args (NULL-terminated) in directory cwd, stdin from /dev/null, with a time limit. */
-static inline proc run_bin(const char *path, const char *const *args, const char *cwd)
+/* The absolute path of BIN_DIR/name into path; false when it is not built (or not executable). */
+static inline bool bin_find(const char *name, char *path, size_t len)
+{
+    char rel[PATH_MAX];
+    snprintf(rel, sizeof rel, "%s/%s", BIN_DIR, name);
+    char *abs = realpath(rel, NULL);
+    if (!abs)
+        return false;
+    snprintf(path, len, "%s", abs);
+    free(abs);
+    return access(path, X_OK) == 0;
+}
+
+typedef struct {
+    const char *cwd;   /* run there (NULL: here) */
+    const char *out;   /* stdout into this file, created or truncated (NULL: captured in proc.out) */
+    long fsize;        /* writes to regular files capped at fsize bytes: past it write() fails with EFBIG, as on a
+                        * full disk (0: no cap) */
+} proc_opts;
+
+/* Run path with args (NULL-terminated), stdin from /dev/null, with a time limit, as opt says. */
+static inline proc run_bin_with(const char *path, const char *const *args, proc_opts opt)
 {
     char o[] = "/tmp/flashlab_out_XXXXXX", e[] = "/tmp/flashlab_err_XXXXXX";
     int fo = mkstemp(o), fe = mkstemp(e);
@@ -49,9 +82,15 @@ static inline proc run_bin(const char *path, const char *const *args, const char
     pid_t pid = fork();
     ck_assert(pid >= 0);
     if (pid == 0) {
-        int in = open("/dev/null", O_RDONLY);
-        if (in < 0 || dup2(in, 0) < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0 || (cwd && chdir(cwd)))
+        int in = open("/dev/null", O_RDONLY), to = opt.out ? open(opt.out, O_WRONLY | O_CREAT | O_TRUNC, 0666) : fo;
+        if (in < 0 || to < 0 || dup2(in, 0) < 0 || dup2(to, 1) < 0 || dup2(fe, 2) < 0 || (opt.cwd && chdir(opt.cwd)))
             _exit(126);
+        if (opt.fsize) {
+            signal(SIGXFSZ, SIG_IGN);   /* past the cap write() fails with EFBIG instead of killing */
+            struct rlimit rl = {(rlim_t)opt.fsize, (rlim_t)opt.fsize};
+            if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+                _exit(126);
+        }
         execv(path, (char *const *)argv);
         _exit(127);
     }
@@ -77,6 +116,12 @@ static inline proc run_bin(const char *path, const char *const *args, const char
     return p;
 }
 
+/* Run path with args (NULL-terminated) in directory cwd (NULL: here), stdout and stderr captured. */
+static inline proc run_bin(const char *path, const char *const *args, const char *cwd)
+{
+    return run_bin_with(path, args, (proc_opts){.cwd = cwd});
+}
+
 static inline void proc_free(proc *p)
 {
     free(p->out);
@@ -89,6 +134,13 @@ static inline size_t count_lines(const char *s)
     for (; *s; s++)
         n += *s == '\n';
     return n;
+}
+
+/* Did p end with status after exactly one line on stderr that names an error (how bad input is refused)? */
+static inline bool proc_refused(const proc *p, int status)
+{
+    return !p->timed_out && p->status == status && count_lines(p->err) == 1 && p->err[strlen(p->err) - 1] == '\n' &&
+           strstr(p->err, "error");
 }
 
 #endif
