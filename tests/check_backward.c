@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "attention.h"
+#include "check_util.h"
 #include "reference.h"
 #include "rng.h"
 #include "verify.h"
@@ -538,33 +539,12 @@ END_TEST
 Suite *backward_suite(void)
 {
     Suite *s = suite_create("backward");
-    TCase *tc = tcase_create("Gradients");
-    tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, gradients_match_reference, 0, (int)(NGRAD * 3));
-    tcase_add_test(tc, large_logits);
-    tcase_add_test(tc, finite_differences);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("Counting");
-    tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, ledger_equals_closed_form, 0, (int)(sizeof count_shapes / sizeof count_shapes[0]));
-    tcase_add_test(tc, causal_skips_half);
-    tcase_add_test(tc, count_only_counts_the_same);
-    tcase_add_test(tc, hbm_peak_quadratic_vs_linear);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("Sram");
-    tcase_add_test(tc, sram_peak_is_plan);
-    tcase_add_test(tc, flash_allocs_follow_plan);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("Threads");
-    tcase_add_test(tc, threads_invariant);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("Limits");
-    tcase_add_exit_test(tc, sram_too_small_for_backward, 2);
-    tcase_add_test(tc, backward_choice_fails_cleanly);
-    suite_add_tcase(s, tc);
+    TCASE(s, "Gradients", 60, {gradients_match_reference, .loops = (int)(NGRAD * 3)}, {large_logits},
+          {finite_differences});
+    TCASE(s, "Counting", 60, {ledger_equals_closed_form, .loops = (int)(sizeof count_shapes / sizeof count_shapes[0])},
+          {causal_skips_half}, {count_only_counts_the_same}, {hbm_peak_quadratic_vs_linear});
+    TCASE(s, "Sram", 0, {sram_peak_is_plan}, {flash_allocs_follow_plan});
+    TCASE(s, "Threads", 0, {threads_invariant});
+    TCASE(s, "Limits", 0, {sram_too_small_for_backward, .status = 2}, {backward_choice_fails_cleanly});
     return s;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "blocks.h"
+#include "check_util.h"
 #include "rng.h"
 #include "tiled.h"
 #include "util.h"
@@ -252,18 +253,10 @@ END_TEST
 Suite *blocks_suite(void)
 {
     Suite *s = suite_create("blocks");
-    TCase *tc = tcase_create("Rules");
-    tcase_add_loop_test(tc, paper_rule_when_it_fits, 0, 2);
-    tcase_add_loop_test(tc, fitted_when_paper_overflows, 0, 2);
-    tcase_add_test(tc, requested_blocks);
-    tcase_add_test(tc, refusals);
-    tcase_add_test(tc, clamped_to_n);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Transposed");
-    tcase_add_loop_test(tc, transposed_rule_when_it_fits, 0, 2);
-    tcase_add_loop_test(tc, transposed_fitted_when_it_overflows, 0, 2);
-    tcase_add_test(tc, transposed_requested_blocks);
-    tcase_add_test(tc, blocks_choose_is_the_kv_rule);
-    suite_add_tcase(s, tc);
+    TCASE(s, "Rules", 0, {paper_rule_when_it_fits, .loops = 2}, {fitted_when_paper_overflows, .loops = 2},
+          {requested_blocks}, {refusals}, {clamped_to_n});
+    TCASE(s, "Transposed", 0, {transposed_rule_when_it_fits, .loops = 2},
+          {transposed_fitted_when_it_overflows, .loops = 2}, {transposed_requested_blocks},
+          {blocks_choose_is_the_kv_rule});
     return s;
 }

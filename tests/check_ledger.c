@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "attention.h"
+#include "check_util.h"
 #include "lessons.h"
 #include "rng.h"
 #include "util.h"
@@ -550,29 +551,12 @@ END_TEST
 Suite *ledger_suite(void)
 {
     Suite *s = suite_create("ledger");
-    TCase *tc = tcase_create("ClosedForm");
-    tcase_add_loop_test(tc, closed_form_small_real, 0, (int)NSHAPES);
-    tcase_add_test(tc, paper_formulas);
-    tcase_add_test(tc, standard_phases);
-    tcase_add_test(tc, closed_form_count_only_large);
-    tcase_add_test(tc, tiles_and_skipping);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Plan");
-    tcase_add_test(tc, sram_is_the_plan);
-    tcase_add_test(tc, count_only_counts_like_real);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Threads");
-    tcase_add_test(tc, threads_change_nothing);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Rules");
-    tcase_add_test(tc, default_blocks_follow_the_loop_order);
-    tcase_add_test(tc, flash2_moves_less_than_flash1);
-    tcase_add_test(tc, flash2_rereads_scale_as_1_over_M);
-    tcase_add_test(tc, flash2_fa1_rule_closed_form);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Lessons");
-    tcase_add_test(tc, lessons_check_themselves);
-    tcase_set_timeout(tc, 60);
-    suite_add_tcase(s, tc);
+    TCASE(s, "ClosedForm", 0, {closed_form_small_real, .loops = (int)NSHAPES}, {paper_formulas}, {standard_phases},
+          {closed_form_count_only_large}, {tiles_and_skipping});
+    TCASE(s, "Plan", 0, {sram_is_the_plan}, {count_only_counts_like_real});
+    TCASE(s, "Threads", 0, {threads_change_nothing});
+    TCASE(s, "Rules", 0, {default_blocks_follow_the_loop_order}, {flash2_moves_less_than_flash1},
+          {flash2_rereads_scale_as_1_over_M}, {flash2_fa1_rule_closed_form});
+    TCASE(s, "Lessons", 60, {lessons_check_themselves});
     return s;
 }

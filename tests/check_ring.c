@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "attention.h"
+#include "check_util.h"
 #include "proc.h"
 #include "reference.h"
 #include "ring.h"
@@ -409,31 +410,11 @@ END_TEST
 Suite *ring_suite(void)
 {
     Suite *s = suite_create("ring");
-    TCase *t = tcase_create("Split");
-    tcase_add_test(t, split_covers_sequence_once);
-    tcase_add_test(t, steps_mask_whole_windows);
-    suite_add_tcase(s, t);
-    t = tcase_create("Ledgers");
-    tcase_set_timeout(t, 120);
-    tcase_add_test(t, ledgers_equal_closed_forms);
-    suite_add_tcase(s, t);
-    t = tcase_create("Output");
-    tcase_set_timeout(t, 120);
-    tcase_add_test(t, output_equals_single_device);
-    tcase_add_test(t, one_device_is_flash2);
-    suite_add_tcase(s, t);
-    t = tcase_create("Balance");
-    tcase_add_test(t, zigzag_balances_causal_tiles);
-    suite_add_tcase(s, t);
-    t = tcase_create("Clock");
-    tcase_set_timeout(t, 60);
-    tcase_add_test(t, clock_hides_transfers_when_compute_outlasts_them);
-    suite_add_tcase(s, t);
-    t = tcase_create("Limits");
-    tcase_set_timeout(t, 120);
-    tcase_add_test(t, bad_rings_refused);
-    tcase_add_test(t, lesson12_bad_input);
-    tcase_add_test(t, lesson12_runs);
-    suite_add_tcase(s, t);
+    TCASE(s, "Split", 0, {split_covers_sequence_once}, {steps_mask_whole_windows});
+    TCASE(s, "Ledgers", 120, {ledgers_equal_closed_forms});
+    TCASE(s, "Output", 120, {output_equals_single_device}, {one_device_is_flash2});
+    TCASE(s, "Balance", 0, {zigzag_balances_causal_tiles});
+    TCASE(s, "Clock", 60, {clock_hides_transfers_when_compute_outlasts_them});
+    TCASE(s, "Limits", 120, {bad_rings_refused}, {lesson12_bad_input}, {lesson12_runs});
     return s;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_util.h"
 #include "rng.h"
 #include "tile_math.h"
 
@@ -501,22 +502,9 @@ Suite *tile_math_suite(void)
         if (tile_math_select(tile_math_isa_name(k)) != 0)
             fprintf(stderr, "tile_math: this CPU does not run the %s kernels: not tested here\n", tile_math_isa_name(k));
     tile_math_select("auto");
-    TCase *tc = tcase_create("Products");
-    tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, products_match_double_loops, 0, n);
-    tcase_add_loop_test(tc, empty_sums, 0, n);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Exp");
-    tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, exp_within_documented_ulps, 0, n);
-    tcase_add_loop_test(tc, exp_special_values, 0, n);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Rows");
-    tcase_add_loop_test(tc, row_pieces_match_formulas, 0, n);
-    tcase_add_loop_test(tc, softmax_pv_update_matches_recurrence, 0, n);
-    tcase_add_loop_test(tc, nan_propagates, 0, n);
-    tcase_add_loop_test(tc, rows_alone_give_the_same_bits, 0, n);
-    tcase_add_test(tc, selection);
-    suite_add_tcase(s, tc);
+    TCASE(s, "Products", 120, {products_match_double_loops, .loops = n}, {empty_sums, .loops = n});
+    TCASE(s, "Exp", 120, {exp_within_documented_ulps, .loops = n}, {exp_special_values, .loops = n});
+    TCASE(s, "Rows", 0, {row_pieces_match_formulas, .loops = n}, {softmax_pv_update_matches_recurrence, .loops = n},
+          {nan_propagates, .loops = n}, {rows_alone_give_the_same_bits, .loops = n}, {selection});
     return s;
 }
