@@ -5,6 +5,7 @@
 #   check    the Check unit-test framework and pkg-config
 #   gnuplot  gnuplot without X (pngcairo, svg, gif and dumb terminals)
 #   openblas OpenBLAS with its CBLAS header (make bench-cpu compares the simulator with it)
+#   chromium Debian's chromium, run headless by make test-viewer (fonts-dejavu-core: text in its screenshots)
 set -euo pipefail
 
 missing=()
@@ -18,6 +19,9 @@ for need in "$@"; do
     openblas)
         command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
         { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openblas; } || missing+=(libopenblas-dev) ;;
+    chromium)
+        command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+        [ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core) ;;
     *) echo "deps.sh: unknown need '$need'" >&2; exit 2 ;;
     esac
 done

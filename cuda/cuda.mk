@@ -1,55 +1,81 @@
-# cuda/cuda.mk — the GPU track (issue 5): teaching kernels v01-v03 and their counting twins, the CPU emulator,
-# the CUDA lessons and the tools. Included by the root Makefile (BUILD, LIB, CFLAGS, LDFLAGS, LDLIBS, BINDIR, NVCC,
-# HAVE_GPU come from there).
+# cuda/cuda.mk — the GPU track (lessons 08-09), included by the root Makefile (BUILD, LIB, CFLAGS, LDFLAGS, LDLIBS,
+# BINDIR, NVCC, CUDA_HOME, CUDA_LIBDIR, INC_ALL, CUDA_LESSONS come from there). Layout and versions: cuda/README.md.
 #
-#   make cuda        the kernels, the CUDA lessons (./lesson08), build/<rel|san>/cuda/{check_cuda,check_cuda_emu,cuda_bench}
-#   make test        (through run-tests) compiles every cuda/*.cu with nvcc for sm_90, runs the host suite, the
-#                    kernels on the CPU emulator and ./lesson08; the GPU suites are reported SKIPPED without a GPU
-#   make test-cuda   on a GPU: every suite, the counting-free SASS check, compute-sanitizer memcheck and racecheck
-#   make ncu         on a GPU: Nsight Compute DRAM and L2 bytes per kernel, N = 1k..16k -> plots/data, plots/out
-#   make cuda-bench  on a GPU: time and device memory of v01/v02/v03 over N -> plots/data
+#   make cuda        every kernel, tool and test binary (no GPU needed): ./lesson08, ./lesson09 and, in
+#                    build/<rel|san>/cuda/, check_cuda, check_cuda_emu, cuda_bench, tc_check, tc_peak, tc_teach,
+#                    libflashlab_tc.so
+#   make test        (through run-tests) compiles every .cu here for sm_90, runs the host suite, the teaching kernels
+#                    on the CPU emulator and ./lesson08; the GPU suites say SKIPPED without a GPU
+#   make test-cuda   (GPU) the CUDA suites, the counting-free SASS check, compute-sanitizer on lesson08
+#   make tc-check    (GPU) every tensor-core version: O and L vs fp64 (Tri Dao's criterion), counters vs simulator
+#   make bench-gpu   (GPU) tc_check, then every version and PyTorch's SDPA timed in one process; the run's record
+#                    goes to docs/gpu-runs/, the figure's data to plots/data/
+#   make cuda-bench  (GPU) time and device memory of v01-v03 over N -> plots/data/
+#   make ncu         (GPU) Nsight Compute DRAM and L2 bytes per teaching kernel -> plots/data/
+#   make tc-ptxas    registers, spills and shared memory of every tensor-core kernel (no GPU needed)
+#   make tc-plot     the TFLOP/s figure from the newest bench-gpu table (gnuplot; no GPU needed)
+#
+# Every kernel file is compiled twice: plainly (x.o) and with -DFL_COUNT into its counting twin (x_count.o).
 
 CUDA_B := $(BUILD)/cuda
-CUDA_KERNELS := attn_v01_naive attn_v02_flash1 attn_v03_flash2
-# The CUDA lessons (kind cuda in lessons.def) built on the teaching kernels' runner, cuda_attn.h; the tensor-core
-# lesson links its own kernels and has its rule in cuda/tc.mk.
-CUDA_LESSON_ROWS := $(foreach r,$(CUDA_LESSONS),$(if $(shell grep -ls '"cuda_attn.h"' $(call lesson_src,$(r)) 2>/dev/null),$(r)))
-CUDA_LESSON_BINS := $(foreach r,$(CUDA_LESSON_ROWS),$(call lesson_bin,$(r)))
+RUNS := docs/gpu-runs
+CUDA_INC := -Icuda/common -Icuda/teach -Icuda/tc
 
-HELP_LINES += make_cuda________CUDA_kernels_v01-v03,_./lesson08_and_the_CUDA_tests_(needs_nvcc)
-HELP_LINES += make_test-cuda___on_a_GPU:_CUDA_suites,_SASS_check,_compute-sanitizer_memcheck_and_racecheck
-HELP_LINES += make_ncu_________on_a_GPU:_Nsight_Compute_DRAM/L2_bytes_per_kernel_->_plots/data,_plots/out
-HELP_LINES += make_cuda-bench__on_a_GPU:_v01/v02/v03_time_and_device_memory_over_N_->_plots/data
+HELP_LINES += make_cuda________CUDA_kernels,_./lesson08,_./lesson09_and_the_CUDA_tests_(needs_nvcc)
+HELP_LINES += make_test-cuda___(GPU)_CUDA_suites,_SASS_check,_compute-sanitizer_memcheck_racecheck_synccheck
+HELP_LINES += make_tc-check____(GPU)_every_tensor-core_version_against_fp64_and_the_simulator's_ledger
+HELP_LINES += make_bench-gpu___(GPU)_check,_then_time_the_tensor-core_kernels_against_PyTorch_SDPA
+HELP_LINES += make_cuda-bench__(GPU)_v01/v02/v03_time_and_device_memory_over_N_->_plots/data
+HELP_LINES += make_ncu_________(GPU)_Nsight_Compute_DRAM/L2_bytes_per_kernel_->_plots/data
+HELP_LINES += make_tc-ptxas____registers_and_spills_of_the_tensor-core_kernels
+HELP_LINES += make_tc-plot_____TFLOP/s_vs_N_figure_from_the_newest_bench-gpu_table_->_plots/out/
 
-.PHONY: cuda cuda-test-nogpu test-cuda ncu cuda-bench
+.PHONY: cuda cuda-test-nogpu test-cuda tc-check bench-gpu cuda-bench ncu tc-ptxas tc-plot
+
+# The figure from the newest table make bench-gpu left in plots/data (gnuplot only).
+TC_DAT = $(lastword $(sort $(wildcard plots/data/tc_bench_*.dat)))
+tc-plot:
+	@test -n "$(TC_DAT)" || { echo "tc-plot: no plots/data/tc_bench_*.dat (run make bench-gpu on a GPU machine)" >&2; exit 2; }
+	@bash .ci/deps.sh gnuplot
+	@mkdir -p plots/out
+	gnuplot -e "data='$(TC_DAT)'; out='plots/out/tc_bench.png'" plots/tc_bench.gp
 
 ifneq ($(NVCC),)
-NVCCFLAGS := -O3 -arch=sm_90 -std=c++17 -lineinfo $(INC_ALL) -Icuda -I$(CUDA_HOME)/include -Xcompiler -Wall,-Wextra
+NVCCFLAGS := -O3 -arch=sm_90 -std=c++17 -lineinfo $(INC_ALL) $(CUDA_INC) -I$(CUDA_HOME)/include \
+             -Xcompiler -fPIC,-Wall,-Wextra
+CUDA_CFLAGS := $(INC_ALL) $(CUDA_INC) -I$(CUDA_HOME)/include -fPIC
 # The CUDA runtime linked statically: the binaries run wherever the driver is new enough.
 CUDA_LDLIBS := -L$(CUDA_LIBDIR) -lcudart_static -ldl -lrt -lpthread
-# The emulator compiles the kernels as C++ with the project's warnings (and sanitizers under SAN=1).
-EMU_CXXFLAGS := $(filter-out -std=c11 -pedantic,$(CFLAGS)) $(INC_ALL) -std=c++17 -Wno-unknown-pragmas -DFLASHLAB_EMU -Icuda \
-                -I$(CUDA_HOME)/include
-
-CUDA_DEV_OBJ := $(CUDA_KERNELS:%=$(CUDA_B)/%.o) $(CUDA_KERNELS:%=$(CUDA_B)/%_count.o) $(CUDA_B)/cuda_attn.o
-CUDA_HOST_OBJ := $(CUDA_B)/cuda_attn_host.o
-CUDA_EMU_OBJ := $(CUDA_KERNELS:%=$(CUDA_B)/emu/%.o) $(CUDA_KERNELS:%=$(CUDA_B)/emu/%_count.o) \
-                $(CUDA_B)/emu/emu_session.o
-CUDA_HDRS := $(wildcard cuda/*.h cuda/*.cuh cuda/emu/*.h include/*/*.h)
+# The emulator compiles the teaching kernels as C++ with the project's warnings (and sanitizers under SAN=1).
+EMU_CXXFLAGS := $(filter-out -std=c11 -pedantic,$(CFLAGS)) $(INC_ALL) $(CUDA_INC) -std=c++17 -Wno-unknown-pragmas \
+                -DFLASHLAB_EMU -I$(CUDA_HOME)/include
 # Check's flags from pkg-config, or the plain names where a GPU machine has the library but no pkg-config.
 CUDA_CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CUDA_CHECK_LIBS := $(or $(shell pkg-config --libs check 2>/dev/null),-lcheck -lsubunit -lrt -lm -lpthread)
-# Every other .cu in cuda/ (the tensor-core kernels of cuda/tc.mk) is compiled once here too, as a check.
-CUDA_OTHER_CU := $(filter-out $(CUDA_KERNELS:%=cuda/%.cu) cuda/cuda_attn.cu,$(wildcard cuda/*.cu))
-CUDA_CCHECK_OBJ := $(CUDA_OTHER_CU:cuda/%.cu=$(CUDA_B)/ccheck/%.o)
 
+# ---- the objects, by role ----------------------------------------------------------------------------------------
+TEACH_CU := $(sort $(wildcard cuda/teach/attn_v*.cu))
+TC_CU := $(sort $(wildcard cuda/tc/attn_v*.cu))
+twins = $(foreach f,$(1),$(f:cuda/%.cu=$(CUDA_B)/%.o) $(f:cuda/%.cu=$(CUDA_B)/%_count.o))
+COMMON_OBJ := $(CUDA_B)/common/gpu.o $(CUDA_B)/common/ref_rows.o
+# the teaching kernels and their runner (cuda_attn.h)
+TEACH_OBJ := $(call twins,$(TEACH_CU)) $(CUDA_B)/teach/cuda_attn.o $(CUDA_B)/teach/cuda_attn_host.o $(COMMON_OBJ)
+# the same kernels on the CPU emulator
+EMU_OBJ := $(call twins,$(TEACH_CU:cuda/%=cuda/emu/%)) $(CUDA_B)/emu/teach/emu/emu_session.o \
+           $(CUDA_B)/teach/cuda_attn_host.o $(CUDA_B)/common/ref_rows.o
+# the tensor-core kernels and their table (attn_tc.h): all the shared library holds
+TC_SO_OBJ := $(call twins,$(TC_CU)) $(CUDA_B)/tc/attn_tc.o
+# ... and their host side (tc_host.h)
+TC_OBJ := $(TC_SO_OBJ) $(CUDA_B)/tc/tc_host.o $(COMMON_OBJ)
+TC_SO := $(CUDA_B)/libflashlab_tc.so
+CUDA_TOOLS := $(addprefix $(CUDA_B)/,check_cuda check_cuda_emu cuda_bench tc_check tc_peak tc_teach)
+CUDA_HDRS := $(wildcard cuda/*/*.h cuda/*/*.cuh cuda/teach/emu/*.h include/*/*.h)
+
+# ---- compiling -----------------------------------------------------------------------------------------------------
 $(CUDA_B)/%_count.o: cuda/%.cu $(CUDA_HDRS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -DFL_COUNT -c $< -o $@
 $(CUDA_B)/%.o: cuda/%.cu $(CUDA_HDRS)
-	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -c $< -o $@
-$(CUDA_B)/ccheck/%.o: cuda/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 $(CUDA_B)/emu/%_count.o: cuda/%.cu $(CUDA_HDRS)
@@ -58,60 +84,104 @@ $(CUDA_B)/emu/%_count.o: cuda/%.cu $(CUDA_HDRS)
 $(CUDA_B)/emu/%.o: cuda/%.cu $(CUDA_HDRS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -x c++ -c $< -o $@
-$(CUDA_B)/emu/emu_session.o: cuda/emu/emu_session.cc $(CUDA_HDRS)
+$(CUDA_B)/emu/teach/emu/%.o: cuda/teach/emu/%.cc $(CUDA_HDRS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
-
-# C files that include cuda_attn.h (the root's %.o rule compiles them).
-$(CUDA_B)/%.o $(BUILD)/lessons/%.o: CFLAGS += -Icuda
-$(CUDA_B)/check_cuda.o: CFLAGS += $(CUDA_CHECK_CFLAGS)
-$(CUDA_B)/check_cuda_emu.o: cuda/check_cuda.c
+# C files of cuda/ (host code), and the two CUDA lessons: the CUDA headers, nothing more, for them alone.
+$(CUDA_B)/%.o: cuda/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(INC_ALL) -Icuda $(CUDA_CHECK_CFLAGS) -DCHECK_EMU -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(CUDA_CFLAGS) $(CUDA_CHECK_CFLAGS) -MMD -MP -c $< -o $@
+$(CUDA_B)/tests/check_cuda_emu.o: cuda/tests/check_cuda.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CUDA_CFLAGS) $(CUDA_CHECK_CFLAGS) -DCHECK_EMU -MMD -MP -c $< -o $@
+CUDA_LESSON_OBJ := $(foreach r,$(CUDA_LESSONS),$(BUILD)/$(basename $(call lesson_src,$(r))).o)
+$(CUDA_LESSON_OBJ): CFLAGS += $(CUDA_INC) -I$(CUDA_HOME)/include
 
-# Links: C and C++ objects, the simulator library last (other fragments may add objects to a CUDA lesson).
+# ---- linking: C and C++ objects, the simulator library last --------------------------------------------------------
 cuda_link = $(CXX) $(LDFLAGS) $(filter-out $(LIB),$^) $(LIB) $(1) $(LDLIBS) -o $@
-$(CUDA_B)/check_cuda: $(CUDA_B)/check_cuda.o $(CUDA_HOST_OBJ) $(CUDA_DEV_OBJ) $(LIB)
+$(CUDA_B)/check_cuda: $(CUDA_B)/tests/check_cuda.o $(TEACH_OBJ) $(LIB)
 	$(call cuda_link,$(CUDA_CHECK_LIBS) $(CUDA_LDLIBS))
-$(CUDA_B)/check_cuda_emu: $(CUDA_B)/check_cuda_emu.o $(CUDA_HOST_OBJ) $(CUDA_EMU_OBJ) $(LIB)
+$(CUDA_B)/check_cuda_emu: $(CUDA_B)/tests/check_cuda_emu.o $(EMU_OBJ) $(LIB)
 	$(call cuda_link,$(CUDA_CHECK_LIBS) -lpthread)
-$(CUDA_B)/cuda_bench: $(CUDA_B)/cuda_bench.o $(CUDA_HOST_OBJ) $(CUDA_DEV_OBJ) $(LIB)
+$(CUDA_B)/cuda_bench: $(CUDA_B)/tools/cuda_bench.o $(TEACH_OBJ) $(LIB)
 	$(call cuda_link,$(CUDA_LDLIBS))
+$(CUDA_B)/tc_teach: $(CUDA_B)/tools/tc_teach.o $(TEACH_OBJ) $(LIB)
+	$(call cuda_link,$(CUDA_LDLIBS))
+$(CUDA_B)/tc_check: $(CUDA_B)/tests/tc_check.o $(TC_OBJ) $(LIB)
+	$(call cuda_link,$(CUDA_LDLIBS))
+$(CUDA_B)/tc_peak: $(CUDA_B)/tools/tc_peak.o $(CUDA_B)/common/gpu.o
+	$(call cuda_link,$(CUDA_LDLIBS))
+# The benchmark loads the kernels into Python (ctypes), next to PyTorch: one process, one timer for everything.
+$(TC_SO): $(TC_SO_OBJ)
+	$(NVCC) -shared -o $@ $^
 
+# A CUDA lesson links the runner it is built on: lesson08 the teaching kernels, lesson09 the tensor-core ones.
+# (Lessons of other fragments, cuda/hopper, cuda/decode, bring their own rules.)
+CUDA_OBJ_08 := $(TEACH_OBJ)
+CUDA_OBJ_09 := $(TC_OBJ)
+cuda_lesson_num = $(word 1,$(subst :, ,$(1)))
+CUDA_LESSON_ROWS := $(foreach r,$(CUDA_LESSONS),\
+                      $(if $(and $(CUDA_OBJ_$(call cuda_lesson_num,$(r))),$(wildcard $(call lesson_src,$(r)))),$(r)))
+CUDA_LESSON_BINS := $(foreach r,$(CUDA_LESSON_ROWS),$(call lesson_bin,$(r)))
 define cuda_lesson_rule
-$(call lesson_bin,$(1)): $(BUILD)/$(basename $(call lesson_src,$(1))).o $(CUDA_HOST_OBJ) $(CUDA_DEV_OBJ) $(LIB)
+$(call lesson_bin,$(1)): $(BUILD)/$(basename $(call lesson_src,$(1))).o $(CUDA_OBJ_$(call cuda_lesson_num,$(1))) $(LIB)
 	@mkdir -p $$(dir $$@)
 	$$(call cuda_link,$(CUDA_LDLIBS))
 endef
 $(foreach r,$(CUDA_LESSON_ROWS),$(eval $(call cuda_lesson_rule,$(r))))
 
 all: $(CUDA_LESSON_BINS)
-cuda: $(CUDA_LESSON_BINS) $(CUDA_B)/check_cuda $(CUDA_B)/check_cuda_emu $(CUDA_B)/cuda_bench
+cuda: $(CUDA_LESSON_BINS) $(CUDA_TOOLS) $(TC_SO)
 
-# make test: compile everything, run what needs no GPU; the GPU suites say SKIPPED themselves.
+# ---- make test: compile everything, run what needs no GPU (the GPU suites say SKIPPED themselves) -----------------
 run-tests: cuda-test-nogpu
-cuda-test-nogpu: cuda $(CUDA_CCHECK_OBJ)
-	@echo "✓ nvcc -arch=sm_90 compiled every cuda/*.cu: $(notdir $(CUDA_KERNELS:%=%.cu) cuda_attn.cu $(CUDA_OTHER_CU))"
+cuda-test-nogpu: cuda
+	@echo "✓ nvcc -arch=sm_90 compiled every .cu of cuda/, each kernel file with its counting twin:" \
+	      "$(notdir $(TEACH_CU) $(TC_CU)) tc_peak.cu"
 	$(CUDA_B)/check_cuda
 ifeq ($(SAN),1)
-	@echo "check_cuda_emu: SKIPPED under SAN=1: AddressSanitizer does not follow the emulator's coroutine stacks; plain make test runs it"
+	@echo "check_cuda_emu: SKIPPED under SAN=1: AddressSanitizer does not follow the emulator's coroutine stacks;" \
+	      "plain make test runs it"
 else
 	$(CUDA_B)/check_cuda_emu
 endif
 	$(BINDIR)/lesson08 --quiet -N 300 --heads 2
 
+# ---- on a GPU ------------------------------------------------------------------------------------------------------
 test-cuda: cuda
-	@bash cuda/test_cuda.sh $(CUDA_B) $(BINDIR)
+	@bash cuda/tests/test_cuda.sh $(CUDA_B) $(BINDIR)
 ncu: cuda
-	@bash cuda/ncu.sh $(CUDA_B)
+	@bash cuda/tools/ncu.sh $(CUDA_B)
 cuda-bench: cuda
-	@bash cuda/bench.sh $(CUDA_B)
+	@bash cuda/tools/bench.sh $(CUDA_B)
+tc-check: $(CUDA_B)/tc_check
+	$(CUDA_B)/tc_check
 
--include $(CUDA_B)/*.d $(CUDA_B)/emu/*.d $(BUILD)/lessons/lesson08_cuda_kernels.d
+TC_STAMP = $(shell date -u +%Y-%m-%d)
+# e.g. TC_BENCH_ARGS="--versions v04_mma,final" to time a subset (every version is still checked)
+TC_BENCH_ARGS ?=
+# TC_CHECK_ARGS=--quick checks small shapes (every row) and counters only; TC_TEACH_MAXN caps N for v01/v03
+TC_CHECK_ARGS ?=
+TC_TEACH_MAXN ?= 16384
+# One make invocation, one GPU: ceilings, every check, the teaching kernels (C, gpu_time_ms), then every
+# tensor-core version and SDPA's backends in one Python process (ctypes + torch, the same event timing).
+bench-gpu: $(CUDA_B)/tc_check $(TC_SO) $(CUDA_B)/tc_peak $(CUDA_B)/tc_teach
+	@mkdir -p $(RUNS) plots/data plots/out
+	set -o pipefail; $(CUDA_B)/tc_peak 2>&1 | tee $(RUNS)/tc_peak_$(TC_STAMP).txt
+	set -o pipefail; $(CUDA_B)/tc_check $(TC_CHECK_ARGS) 2>&1 | tee $(RUNS)/tc_check_$(TC_STAMP).log
+	$(CUDA_B)/tc_teach $(RUNS)/tc_teach_$(TC_STAMP).txt $(TC_TEACH_MAXN)
+	python3 cuda/tools/tc_bench.py --lib $(TC_SO) --outdir $(RUNS) --datdir plots/data --cmd "make bench-gpu" \
+	    --teach $(RUNS)/tc_teach_$(TC_STAMP).txt --peak $(RUNS)/tc_peak_$(TC_STAMP).txt $(TC_BENCH_ARGS)
+
+tc-ptxas:
+	@for f in $(TC_CU); do echo "== $$f"; $(NVCC) $(NVCCFLAGS) -Xptxas -v -c $$f -o /dev/null 2>&1 \
+	  | grep -E 'registers|spill' | sort | uniq -c; done
+
+-include $(shell find $(CUDA_B) -name '*.d' 2>/dev/null) $(CUDA_LESSON_OBJ:.o=.d)
 else
 cuda cuda-test-nogpu:
 	@echo "✗ no nvcc: the CUDA kernels were not compiled; CUDA tests SKIPPED (install the CUDA Toolkit)"
 run-tests: cuda-test-nogpu
-test-cuda ncu cuda-bench:
-	@echo "✗ no nvcc: $@ needs the CUDA Toolkit and a GPU" >&2; exit 2
+test-cuda tc-check bench-gpu cuda-bench ncu tc-ptxas:
+	@echo "✗ no nvcc: $@ needs the CUDA Toolkit$(if $(filter tc-ptxas,$@),, and a GPU)" >&2; exit 2
 endif

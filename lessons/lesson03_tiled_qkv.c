@@ -171,7 +171,7 @@ int lesson03_run(const cli_cfg *cfg)
     lab_ref ref = lab_ref_attention(cfg, &in, false, false);
     double err2 = lab_max_abs(ref.o, r2.o, in.n), tol2 = part2_tol(dt, r2.Tc);
     bool ok2 = r2.closed_ok, ok_err = count_only || lab_within(err2, tol2);
-    lab_say(&L, "  ledgers side by side (elements; FLOPs count matrix products, 2 per multiply-add):\n");
+    lab_say(&L, "  ledgers side by side (elements; FLOPs: 2 per multiply-add of a product, 1 per other operation):\n");
     if (L.say) {
         lab_table t = {.indent = "  ", .label_w = 8, .cell_w = 10, .first = " ", .sep = "   "};
         const mem_t *ms[2] = {m1, r2.m};

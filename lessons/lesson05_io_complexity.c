@@ -5,13 +5,14 @@
  * [d, Nd] (Proposition 3). Every algorithm runs count-only (loops and ledger, no arithmetic: N = 65536 takes
  * milliseconds) beside those formulas; counted / formula is the constant the Θ hides. Sweeps at one SRAM size M:
  * 1. N = 128 ... 65536 for standard, flash1, flash2, causal flash2 and flash2 under flash1's block rule; 2. peak HBM
- * bytes vs N; 3. d; 4. M (the 1/M law); 5. square blocks at N = 1024 (Figure 2, middle; a MODELLED runtime). The big
+ * bytes vs N; 3. d; 4. M (the 1/M law); 5. block sizes inside M at N = 1024 (Figure 2, middle; a runtime MODELLED on
+ * an A100's roofline: it falls with the traffic until the arithmetic decides, and b = 512 does not fit). The big
  * block belongs to the resident loop: flash1 keeps Kj, Vj (big Bc), flash2 keeps Qi (big Br); under flash1's rule
  * flash2 re-reads K, V N/d times, Θ(N²). Every count is checked against attn_io_closed_form.
  * Run:   ./lesson05      ./lesson05 -N 8192 -M 64K      ./lesson05 --quiet --out-dir /tmp/io
  * Files: lesson05_{seqlen,headdim,sram,blocksize}.dat, gnuplot-ready; their comment lines name every column.
  * Summary: flash1's ledger at the largest N (Theorem 2's algorithm), the others' totals and ratios there, flash2's
- *          blocks under both rules, points swept, mismatches (must be 0).
+ *          blocks under both rules, points swept, mismatches (must be 0). --trace follows that one run of flash1.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -40,12 +41,10 @@ static const char *const SHOW_NAMES[] = {"flash1", "flash2", "flash2 FA1 rule"};
 
 int lesson05_run(const cli_cfg *cfg)
 {
-    if (cfg->trace != TRACE_NONE)
-        fl_fatal("lesson05 runs hundreds of count-only passes and traces none; trace one configuration with "
-                 "./lesson04 or ./lesson06");
     lab_sweep_out_dir(cfg);
     lab_sweep s = {.cfg = cfg, .progress = isatty(STDERR_FILENO) && !cfg->quiet};
-    FILE *o = cfg->quiet ? NULL : stdout;
+    lab_t L = lab_begin(cfg);   /* --trace follows the summary's run only, not the hundreds of sweep points */
+    FILE *o = L.show ? stdout : NULL;
     size_t M = cfg->M_bytes, d = cfg->d;
     char b1[32], b2[32];
 
@@ -65,7 +64,7 @@ int lesson05_run(const cli_cfg *cfg)
         lab_sweep_axis(&s, ALL, NCASES, LAB_AXIS_N, Ns, nN, 0, d, M, cfg->Br, cfg->Bc, plan ? NULL : pts[0], 32);
         lab_sweep_axis(&s, ALL, NCASES, LAB_AXIS_D, DS, NDS, Nfix, 0, M, 0, 0, plan ? NULL : pd[0], 16);
         lab_sweep_axis(&s, ALL, NCASES, LAB_AXIS_M, Ms, nM, Nfix, d, 0, 0, 0, plan ? NULL : pm[0], 16);
-        lab_sweep_axis(&s, BLK, 2, LAB_AXIS_BLOCK, BLOCKS, nb, Nblk, d, 0, 0, 0, plan ? NULL : pb[0], NBLOCKS);
+        lab_sweep_axis(&s, BLK, 2, LAB_AXIS_BLOCK, BLOCKS, nb, Nblk, d, M, 0, 0, plan ? NULL : pb[0], NBLOCKS);
     }
     lab_sweep_done(&s);
     lab_sweep_write(&s, "lesson05_seqlen.dat", "HBM accesses vs sequence length N (Theorem 2, Proposition 3)", ALL,
@@ -75,7 +74,8 @@ int lesson05_run(const cli_cfg *cfg)
     lab_sweep_write(&s, "lesson05_sram.dat", "HBM accesses vs SRAM size M at fixed N and d (the 1/M law)", ALL, NCASES,
                     pm[0], 16, nM);
     lab_sweep_write(&s, "lesson05_blocksize.dat", "HBM accesses and MODELLED runtime vs block size (paper Fig. 2, "
-                    "middle); square blocks Br = Bc, M = the SRAM they need", BLK, 2, pb[0], NBLOCKS, nb);
+                    "middle) within M; the resident block b (flash1's Bc, flash2's Br), the other min(b, d); blocks "
+                    "that do not fit M are left out", BLK, 2, pb[0], NBLOCKS, nb);
     if (o) {
         fprintf(o, "lesson05 — IO complexity: HBM accesses counted by the memory model, beside the paper's bounds\n"
                 "d = %zu, M = %s = %zu %s elements, B = %zu, H = %zu; count-only: loops and ledger, no arithmetic.\n"
@@ -143,18 +143,28 @@ int lesson05_run(const cli_cfg *cfg)
         for (size_t k = 0; k < nM; k++)
             lab_sweep_table_row(o, fmt_bytes(Ms[k], b1, sizeof b1), 10, ALL, NCASES, pm[0], 16, k, SHOW, 3);
 
-        /* 5. Block size (the paper's Figure 2, middle): square blocks b x b, M = exactly what they need. */
-        fprintf(o, "\n5. Block size at N = %zu, d = %zu (the paper's Figure 2, middle). Square blocks Br = Bc = b; M "
-                   "is what they need.\n   Runtime is MODELLED, not measured: bytes / 1.5 TB/s + FLOPs / 312 TFLOP/s + "
-                   "exp() / 2.4 per ns (an A100, no overlap).\n", Nblk, d);
-        fprintf(o, "%6s  %10s %12s %10s %10s  %10s %12s %10s %10s\n", "b", "flash1 M", "HBM bytes", "model us",
-                "closed", "flash2 M", "HBM bytes", "model us", "closed");
+        /* 5. Block size (the paper's Figure 2, middle): the resident block b inside the one SRAM of M bytes. */
+        fprintf(o, "\n5. Block size at N = %zu, d = %zu, M = %s (the paper's Figure 2, middle: blocks inside the SRAM).\n"
+                   "   b is the resident block, flash1's Bc and flash2's Br; the other is min(b, d). Runtime is MODELLED "
+                   "on an\n   A100's roofline (lesson13): max(bytes / 1.555 TB/s, matmul / 312 T + other FLOPs / 19.5 T + "
+                   "exp / 2.44 T per s).\n%6s  %10s %10s %10s %9s %7s %3s  %10s %10s %10s %9s %7s %3s\n", Nblk, d,
+                fmt_bytes(M, b1, sizeof b1), "b", "flash1", "SRAM", "HBM bytes", "model us", "bound", "cf", "flash2",
+                "SRAM", "HBM bytes", "model us", "bound", "cf");
         for (size_t k = 0; k < nb; k++) {
-            fprintf(o, "%6zu ", pb[0][k].Br);
-            for (size_t a = 0; a < 2; a++)
-                fprintf(o, " %10s %12llu %10.3f %10s", fmt_bytes(pb[a][k].M_bytes, b2, sizeof b2),
-                        (unsigned long long)lab_point_bytes(&pb[a][k]), lab_point_model_us(&pb[a][k]),
-                        lab_point_exact(&pb[a][k]) ? "=" : "MISMATCH");
+            fprintf(o, "%6zu ", BLOCKS[k]);
+            for (size_t a = 0; a < 2; a++) {
+                const lab_point *p = &pb[a][k];
+                bool mem;
+                double us = lab_point_model_us(p, &mem);
+                snprintf(b1, sizeof b1, "%zux%zu", p->Br, p->Bc);
+                fmt_bytes(p->fits ? attn_sram_need(BLK[a]->algo, false, p->Br, p->Bc, d, cfg->dtype) : p->M_bytes, b2,
+                          sizeof b2);
+                if (p->fits)
+                    fprintf(o, " %10s %10s %10llu %9.3f %7s %3s", b1, b2, (unsigned long long)lab_point_bytes(p), us,
+                            mem ? "memory" : "compute", lab_point_exact(p) ? "=" : "MIS");
+                else
+                    fprintf(o, a ? " %10s %10s %s" : " %10s %10s %-31s", b1, b2, "  > M: does not fit");
+            }
             fputc('\n', o);
         }
         fprintf(o, "\nwrote lesson05_seqlen.dat, lesson05_headdim.dat, lesson05_sram.dat and lesson05_blocksize.dat "
@@ -168,7 +178,9 @@ int lesson05_run(const cli_cfg *cfg)
     cli_cfg at = *cfg;
     at.N = Ns[nN - 1];
     at.count_only = true;
+    s.watch = &L;
     mem_t *last = lab_sweep_model(&s, &CASES[1], Ns[nN - 1], d, M, cfg->Br, cfg->Bc);
+    lab_unwatch(&L);
     summary_t sm;
     summary_begin(&sm, &at, "flash1", pts[1][nN - 1].Br, pts[1][nN - 1].Bc);
     summary_ledger(&sm, last);
@@ -200,7 +212,7 @@ const cli_spec lesson05_spec = {
     /* M = 192 KiB: the A100's on-chip SRAM per SM as the FlashAttention paper quotes it (Section 2.1). */
     .defaults = {.N = 65536, .d = 64, .B = 1, .H = 1, .M_bytes = 192 * 1024, .dtype = DTYPE_FP16, .seed = 42,
                  .count_only = true, .out_dir = "plots/out/data"},
-    .extra = CLI_OPT_OUT_DIR | CLI_OPT_THREADS,
+    .extra = CLI_OPT_OUT_DIR | CLI_OPT_THREADS | CLI_OPT_TRACE,
 };
 
 LESSON_MAIN(lesson05_spec, lesson05_run)

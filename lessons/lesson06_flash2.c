@@ -55,7 +55,7 @@ int lesson06_run(const cli_cfg *cfg)
     block_rule fa1_rule = BLOCK_RULE_KV_OUTER;
     lab_attn r2 = lab_attn_plan(cfg, ATTN_FLASH2, false, NULL), r1 = lab_attn_plan(cfg, ATTN_FLASH1, false, NULL);
     lab_attn rr = lab_attn_plan(cfg, ATTN_FLASH2, false, &fa1_rule), rc = r2, rn = r2, rt = r2;
-    rc.p.causal = true, rn.p.causal = false, rt.p.threads = 1;
+    rc.p.causal = true, rn.p.causal = false, rt.p.threads = 1, r2.api = true;   /* r2: through flash_attn_func */
     size_t Tr = r2.Tr, Tc = r2.Tc;
     lab_guard_tiles(heads * max_size(r2.Tr * r2.Tc, max_size(r1.Tr * r1.Tc, rr.Tr * rr.Tc)), "flash2");
     lab_guard_flops(cfg, 14.0 * (double)N * (double)N * (double)d * (double)heads, "six passes, two references");
@@ -68,8 +68,9 @@ int lesson06_run(const cli_cfg *cfg)
             lesson06_spec.title, cfg->B, cfg->H, heads > 1 ? "s" : "", N, d, dtype_name(dt),
             causal ? "; causal mask" : "", cfg->M_bytes);
     lab_say_wrapped(&L, "  ", r2.bc.rule);
-    lab_say(&L, "  Tr = %zu query blocks, Tc = %zu key blocks.\n\n"
-            "Part 1 — FlashAttention-2, Algorithm 1 (Dao 2023): the loops swapped\n", Tr, Tc);
+    lab_say(&L, "  Tr = %zu query blocks, Tc = %zu key blocks.\n\nPart 1 — FlashAttention-2, Algorithm 1 (Dao 2023): the "
+            "loops swapped. Called as in PyTorch (flash_api.h):\n  out = flash_attn_func(q, k, v, dropout_p=0.0, "
+            "softmax_scale=None, causal=%s)   # q, k, v: (B, N, H, d)\n", Tr, Tc, causal ? "True" : "False");
     lab_listing_print(&L, LAB_FA2_ALG1);
     lab_say(&L, "  SRAM: Qi, Kj, Vj in %s; Sij, Oi (fp32, unnormalized), mi, li: %zu bytes.\n\n", dtype_name(dt),
             attn_sram_need(ATTN_FLASH2, false, r2.p.Br, r2.p.Bc, d, dt));

@@ -6,7 +6,7 @@
  * by the forward (L = m + log l, or m and l), and gets D_i = sum_j P_ij dP_ij from D = rowsum(dO o O). It pays with
  * FLOPs (S twice) and dQ accumulated in HBM; it wins no O(N^2) traffic or memory. Heads run in parallel, never key
  * blocks j: each j adds into every dQi. Algorithm lines: Alg.3 lines 1-5 (a ledger phase each), Alg.4 lines 5-24,
- * FA2 Alg.2 lines 3-18 (sim/model/attn_backward.c). Checks: ledgers = closed forms; gradients against fp64 by Tri
+ * FA2 Alg.2 lines 3-18 (sim/model/attn_<algo>.c). Checks: ledgers = closed forms; gradients against fp64 by Tri
  * Dao's criterion; the reference against finite differences; peak HBM bytes over N.
  * Run:  ./lesson07  (standard beside flash2: N=256, d=64, fp16, M=192 KiB)   ./lesson07 --algo all --causal
  *       ./lesson07 -N 65536 --count-only --quiet      counts only, no arithmetic
@@ -67,7 +67,7 @@ int lesson07_run(const cli_cfg *cfg)
     if (all || !strcmp(cfg->algo, "flash1"))
         f1 = lab_attn_plan(cfg, ATTN_FLASH1, true, NULL), runs[nr++] = &f1;
     if (all || !strcmp(cfg->algo, "flash2"))
-        f2 = lab_attn_plan(cfg, ATTN_FLASH2, true, NULL), runs[nr++] = &f2;
+        f2 = lab_attn_plan(cfg, ATTN_FLASH2, true, NULL), f2.api = true, runs[nr++] = &f2;   /* flash_attn_func */
     lab_attn *main_run = runs[nr - 1];
     for (size_t a = 0; a < nr; a++)   /* standard walks the whole grid six times */
         lab_guard_tiles(6 * (uint64_t)runs[a]->Tr * runs[a]->Tc * heads, attn_algo_name(runs[a]->p.algo));
@@ -106,15 +106,16 @@ int lesson07_run(const cli_cfg *cfg)
 
     /* ---- standard attention's backward, per phase ---------------------------------------------------------------- */
     lab_say(&L, "Standard attention backward (Algorithm 3), every line its own pass through HBM:\n"
-            "  line 1  dV = P^T dO          line 2  dP = dO V^T (N x N, written)\n"
-            "  line 3  D = rowsum(P o dP), dS = P o (dP - D) (N x N, written; a row of P does not fit in SRAM,\n"
-            "          so D takes one pass over the row's tiles and dS a second)\n"
-            "  line 4  dQ = scale dS K      line 5  dK = scale dS^T Q\n");
+            "  line 1  dV = P^T dO          line 2  dP = dO V^T (N x N, written)\n  line 3  D = rowsum(P o dP), dS = P o "
+            "(dP - D) (N x N, written; %s)\n  line 4  dQ = scale dS K      line 5  dK = scale dS^T Q\n",
+            std.io.ds_passes == 1 ? "a row of P fits in SRAM (Tc = 1),\n          so D and dS come from one pass over "
+            "its tiles" : "a row of P does not fit in SRAM\n          (Tc > 1), so D takes one pass over the row's tiles "
+            "and dS a second");
     const char *const nn[] = {"P", "dP", "dS", NULL};   /* per phase; N x N tensors apart, they are standard's cost */
     uint64_t quad = L.say ? lab_table_phases(&std, nn) : 0;
-    lab_say(&L, "  N x N traffic: %llu elements = %.0f N^2%s (P read 3 times, dP written once and read twice, dS\n"
-            "  written once and read twice)\n\n", (unsigned long long)quad,
-            (double)quad / (double)((uint64_t)N * N * heads), heads > 1 ? " per head" : "");
+    lab_say(&L, "  N x N traffic: %llu elements = %.0f N^2%s (P read %d times, dP written once and read %s, dS\n"
+            "  written once and read twice)\n\n", (unsigned long long)quad, (double)quad / (double)((uint64_t)N * N *
+            heads), heads > 1 ? " per head" : "", 1 + std.io.ds_passes, std.io.ds_passes == 1 ? "once" : "twice");
 
     /* ---- the FlashAttention backward(s) ---------------------------------------------------------------------------- */
     if (nr > 1)
@@ -137,7 +138,7 @@ int lesson07_run(const cli_cfg *cfg)
                 runs[a]->io.skipped ? " (no loads, no FLOPs)" : "");
         lab_attn_print_map(&L, runs[a], ", rows: query blocks i, columns: key blocks j", false);
     }
-    lab_say(&L, "%sLedgers of the backward passes side by side (elements over all heads; FLOPs 2 per multiply-add):\n",
+    lab_say(&L, "%sLedgers of the backward passes side by side (elements over all heads; FLOPs by mem.h):\n",
             nr > 1 ? "\n" : "");
     if (L.say)
         lab_table_ledgers(&(lab_table){.indent = "  ", .label_w = 8, .cell_w = 12, .first = " | ", .sep = " | "},

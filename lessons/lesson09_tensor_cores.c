@@ -12,8 +12,9 @@
  *      sets every version beside PyTorch's SDPA backends; docs/lesson09.md has the table and the worklog.
  * Run:  ./lesson09                                  d=64, N=4096, B=4, H=32, fp16 (the benchmark's shape)
  *       ./lesson09 --causal -d 128 --heads 16       another case
- *       ./lesson09 --algo v04_mma                   any version of cuda/attn_tc.def (default: the fastest)
+ *       ./lesson09 --algo v04_mma                   any version of cuda/tc/attn_tc.def (default: the fastest)
  * Without a GPU it says so in one line and shows the simulator's prediction of the traffic (exit 0).
+ * Exit status (exitcode.h): 0 ok, 1 a check or the counters failed, 2 bad input, 4 a failing CUDA call.
  * Summary: the simulator's ledger (hbm_*, per tensor) for the version's blocks; kernel_counts_match; time_ms,
  *   tflops; max_abs_err (O), ref_err (the low-precision reference's), L_max_abs_err; gpu (no, or the device).
  */
@@ -22,6 +23,8 @@
 
 #include "attention.h"  // defines: attn_params, attn_alloc, attn_forward, attn_io_closed_form
 #include "cuda_check.h" // defines: cuda_device_count
+#include "exitcode.h"
+#include "gpu.h"        // defines: cuda_device_get
 #include "lessons.h"
 #include "summary.h"
 #include "tc_host.h"    // defines: tc_problem_new, tc_ref_new, tc_check_version, tc_count_version, tc_time_ms
@@ -39,7 +42,7 @@ static const char *const versions[] = {
     NULL};
 
 static const char DETAILS[] =
-    "--algo picks a kernel version (cuda/attn_tc.def); -M is only the SRAM the simulator is given for its ledger.\n"
+    "--algo picks a kernel version (cuda/tc/attn_tc.def); -M is only the SRAM the simulator is given for its ledger.\n"
     "Needs fp16 or bf16 and d = 64 or 128.";
 
 const cli_spec lesson09_spec = {
@@ -106,15 +109,36 @@ int lesson09_run(const cli_cfg *cfg)
         summary_str(&s, "time_ms", "na");
         summary_print(&s, stdout);
         mem_destroy(m);
-        return 0;
+        return FL_EXIT_OK;
     }
 
     char err[256];
-    tc_problem *pr = tc_problem_new(&sh, cfg->seed);
-    /* 2: counters of the counting build against the simulator and the closed form */
+    tc_problem *pr = NULL;
+    tc_ref *ref = NULL;
     tc_counts c;
-    if (tc_count_version(pr, cfg->causal, v, &c, err, sizeof err))
-        fl_fatal("%s", err);
+    tc_result r;
+    double ms = 0;
+    cuda_device dev;
+    /* 2: counters of the counting build against the simulator and the closed form; 3: O and L against fp64;
+     * 4: the time */
+    int rc = tc_problem_new(&sh, cfg->seed, &pr, err, sizeof err);
+    if (!rc)
+        rc = tc_count_version(pr, cfg->causal, v, &c, err, sizeof err);
+    if (!rc) {
+        ref = tc_ref_new(pr, cfg->causal, SAMPLE_ROWS, cfg->seed + 1);
+        rc = tc_check_version(pr, ref, v, &r, err, sizeof err);
+    }
+    if (!rc)
+        rc = tc_time_ms(pr, cfg->causal, v, WARMUP, REPS, &ms, err, sizeof err);
+    if (!rc)
+        rc = cuda_device_get(&dev, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "lesson09: error: %s\n", err);
+        tc_ref_free(ref);
+        tc_problem_free(pr, err, sizeof err);
+        mem_destroy(m);
+        return rc;
+    }
     if (!cfg->quiet) {
         printf("global traffic, elements    simulator       kernel  closed form\n");
         for (int x = 0; x < TC_NCOUNT; x++)
@@ -122,27 +146,18 @@ int lesson09_run(const cli_cfg *cfg)
                    (unsigned long long)c.kern[x], (unsigned long long)c.closed[x],
                    c.sim[x] == c.kern[x] && c.kern[x] == c.closed[x] ? "✓" : "✗");
     }
-    /* 3: O and L against fp64 */
-    tc_ref *ref = tc_ref_new(pr, cfg->causal, SAMPLE_ROWS, cfg->seed + 1);
-    tc_result r;
-    if (tc_check_version(pr, ref, v, &r, err, sizeof err))
-        fl_fatal("%s", err);
-    /* 4: time */
-    double ms = tc_time_ms(pr, cfg->causal, v, WARMUP, REPS);
     double tflops = tc_flops(&sh, cfg->causal) / ms / 1e9;
-    struct cudaDeviceProp prop;
-    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     if (!cfg->quiet) {
         printf("\nO vs fp64 on %zu rows: max |err| %.3g, the %s materialized reference's %.3g (allowed %.3g) %s\n",
                r.rows, r.err_o, dtype_name(cfg->dtype), r.ref_err_o,
-               TC_TRIDAO_FACTOR * r.ref_err_o, r.err_o <= TC_TRIDAO_FACTOR * r.ref_err_o ? "✓" : "✗");
+               ORACLE_TRIDAO_FACTOR * r.ref_err_o, verify_tridao(r.err_o, r.ref_err_o) ? "✓" : "✗");
         printf("L vs fp64: max |err| %.3g (allowed %.3g) %s; elements not written: %zu %s\n", r.err_l, TC_L_ATOL,
                r.err_l <= TC_L_ATOL ? "✓" : "✗", r.unwritten, r.unwritten ? "✗" : "✓");
-        printf("time on %s: %.3f ms (median of %d after %d warm-up) = %.1f TFLOP/s\n", prop.name, ms, REPS, WARMUP,
+        printf("time on %s: %.3f ms (median of %d after %d warm-up) = %.1f TFLOP/s\n", dev.name, ms, REPS, WARMUP,
                tflops);
     }
-    char gpu_name[sizeof prop.name];
-    snprintf(gpu_name, sizeof gpu_name, "%s", prop.name);
+    char gpu_name[sizeof dev.name];
+    snprintf(gpu_name, sizeof gpu_name, "%s", dev.name);
     for (char *x = gpu_name; *x; x++)
         *x = *x == ' ' ? '_' : *x;
     summary_str(&s, "gpu", gpu_name);
@@ -156,9 +171,13 @@ int lesson09_run(const cli_cfg *cfg)
     summary_f64(&s, "tflops", tflops);
     summary_print(&s, stdout);
     tc_ref_free(ref);
-    tc_problem_free(pr);
+    rc = tc_problem_free(pr, err, sizeof err);
     mem_destroy(m);
-    return r.ok && c.ok ? 0 : 1;
+    if (rc) {
+        fprintf(stderr, "lesson09: error: %s\n", err);
+        return rc;
+    }
+    return r.ok && c.ok ? FL_EXIT_OK : FL_EXIT_CHECK;
 }
 
 LESSON_MAIN(lesson09_spec, lesson09_run)

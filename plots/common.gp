@@ -3,7 +3,7 @@ if (!exists("fmt")) fmt = 'png'
 if (!exists("data")) data = 'plots/data'
 if (fmt eq 'png') set terminal pngcairo size 1280,860 enhanced font ',12' linewidth 1.5
 if (fmt eq 'svg') set terminal svg size 1280,860 enhanced font 'sans,12' linewidth 1.5 background '#ffffff'
-if (fmt eq 'dumb') set terminal dumb size 130,48 aspect 2,1
+if (fmt eq 'dumb') set terminal dumb size 79,40 aspect 2,1
 if (exists("out")) set output out
 dumb = (fmt eq 'dumb')
 

@@ -1,4 +1,4 @@
-# cuda_time_mem.gp — time and device memory of the CUDA teaching kernels over N (cuda/bench.sh writes the data).
+# cuda_time_mem.gp — time and device memory of the CUDA teaching kernels over N (cuda/tools/bench.sh writes the data).
 #   gnuplot -e "data='plots/data/cuda_time_mem_<device>_<date>.dat'; out='plots/out/cuda_time_mem.png'" plots/cuda_time_mem.gp
 # Columns: 1 N, 2 algo, 3 Br, 4 Bc, 5 ms, 6 device bytes, 7-8 counted read/write bytes, 9 match, 10 max error.
 if (!exists("data")) data = 'plots/data/cuda_time_mem.dat'

@@ -1,4 +1,4 @@
-# ncu_bytes.gp — simulated vs counted vs measured bytes of the CUDA teaching kernels (cuda/ncu.sh writes the data).
+# ncu_bytes.gp — simulated vs counted vs measured bytes of the CUDA teaching kernels (cuda/tools/ncu.sh writes the data).
 #   gnuplot -e "data='plots/data/ncu_<device>_<date>.dat'; out='plots/out/ncu_bytes.png'" plots/ncu_bytes.gp
 # Columns: 1 N, 2 algo, 3 kernel ('all' = a whole forward pass), 6-7 simulator read/write bytes (= the counting
 # twin's counters x 4), 8-9 DRAM read/write bytes, 10-11 L2 sectors read/written by the SMs, 12-13 bytes the kernel's

@@ -7,21 +7,27 @@
 #   make plots-data-regen   for maintainers, on purpose: the same run writing the tracked data in plots/data/ and
 #                     plots/hbm_vs_seqlen.png (figure 1, shown by the README); equal to PLOTS_DATA=plots/data make plots
 #
-# Figures 1-4 and 6 come from counts and are the same on every machine; figure 5 is a benchmark of this CPU.
+# Figures 1-4 and 6-8 come from counts and are the same on every machine; figure 5 is a benchmark of this CPU,
+# drawn from plots/data/bench_cpu.dat (make bench-cpu writes it: minutes, so make plots does not rerun it).
 
 PLOTS_DATA ?= plots/out/data
 PLOT_DATA := $(PLOTS_DATA)
 PLOT_OUT := plots/out
 # The README's figure is tracked: it is copied only when the tracked data is regenerated.
 PLOT_README := $(if $(filter plots/data plots/data/,$(PLOT_DATA)),plots/hbm_vs_seqlen.png)
-PLOT_BENCH := $(BUILD)/plots/bench_runtime
+PLOT_RING := $(BUILD)/plots/ring_data
 PLOT_FRAMES := $(BUILD)/plots/tile_frames
-PLOT_FIGS := fig1_hbm_vs_seqlen fig2_hbm_vs_sram fig3_blocksize fig4_peak_memory fig5_runtime
-gnuplot_fig = gnuplot -e "fmt='$(2)'; out='$(PLOT_OUT)/$(1).$(2)'; data='$(PLOT_DATA)'" plots/$(1).gp
+PLOT_FIGS := fig1_hbm_vs_seqlen fig2_hbm_vs_sram fig3_blocksize fig4_peak_memory fig5_runtime fig7_roofline \
+             fig8_ring_traffic fig8_ring_overlap fig8_ring_imbalance
+gnuplot_fig = gnuplot -e "fmt='$(2)'; out='$(PLOT_OUT)/$(1).$(2)'; data='$(PLOT_DATA)'; bench='plots/data/bench_cpu.dat'" plots/$(1).gp
 
 HELP_LINES += make_plots_______every_figure_in_plots/out/_(PNG_and_SVG)_from_the_simulator
 HELP_LINES += make_plots-term__figure_1_(HBM_traffic_vs_N)_drawn_in_the_terminal
 HELP_LINES += make_plots-data-regen__(maintainers,_on_purpose)_rewrite_the_tracked_data_in_plots/data/
+
+# tests/check_viewer.c runs tile_frames on lesson03's trace (figure 6's frames): built before the test runner.
+$(TEST_BIN): | $(PLOT_FRAMES)
+$(BUILD)/tests/check_viewer.o: CFLAGS += -DFRAMES_BIN='"$(PLOT_FRAMES)"'
 
 .PRECIOUS: $(BUILD)/plots/%.o
 $(BUILD)/plots/%: $(BUILD)/plots/%.o $(LIB)
@@ -33,13 +39,14 @@ $(BUILD)/plots/%: $(BUILD)/plots/%.o $(LIB)
 plots-deps:
 	@bash .ci/deps.sh gnuplot
 
-# Data: lesson05's count-only sweeps (fast), lesson03's tile schedule, the run-time benchmark (tens of seconds).
+# Data: lesson05's count-only sweeps, lesson03's tile schedule, lesson13's roofline, lesson12's rings (all counts: fast).
 # Every program makes the directory and writes each file whole or not at all (exit 3 on a failed write).
-plots-data: cpu $(PLOT_BENCH) $(PLOT_FRAMES)
+plots-data: cpu $(PLOT_RING) $(PLOT_FRAMES)
 	$(BINDIR)/lesson05 --quiet --out-dir $(PLOT_DATA)
 	$(BINDIR)/lesson03 --quiet --trace csv --trace-file $(PLOT_DATA)/lesson03_trace.csv >/dev/null
 	$(PLOT_FRAMES) $(PLOT_DATA)/lesson03_trace.csv $(PLOT_DATA)/lesson03_tiles.dat
-	$(PLOT_BENCH) --out-dir $(PLOT_DATA)
+	$(BINDIR)/lesson13 --quiet --out-dir $(PLOT_DATA) >/dev/null
+	$(PLOT_RING) --out-dir $(PLOT_DATA)
 
 plots-draw:
 	@mkdir -p $(PLOT_OUT)

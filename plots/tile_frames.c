@@ -3,9 +3,11 @@
  *   ./lesson03 --quiet --trace csv --trace-file plots/out/data/lesson03_trace.csv
  *   build/rel/plots/tile_frames plots/out/data/lesson03_trace.csv plots/out/data/lesson03_tiles.dat
  *
- * Each frame is the state after one tile (a 'step' event and the loads, arithmetic and stores that follow it): which
- * rows of Q, K, V and O sit in SRAM (the last rows loaded into the buffers Qi, Kj, Vj, Oi that are still allocated),
- * which score tiles S_ij are done, which one is current, and the running HBM counts. A trace holding several runs
+ * Each frame is the state after one tile (a 'step' event and the loads, arithmetic and stores that follow it, up to
+ * the next load or free after its last computation or store: the next key block's Kj, Vj load before the next step
+ * belongs to the next frame, and the buffers freed after the last tile are still in its picture): which rows of Q, K, V and O sit in SRAM (the last rows loaded into the buffers Qi, Kj, Vj, Oi
+ * that are still allocated), which score tiles S_ij are done, which one is current (tile (i, j) of the step: rows
+ * i*Br.., columns j*Bc.., the last ones ragged), and the running HBM counts. A trace holding several runs
  * (lesson03 runs tiled QK^T V, then FlashAttention; the sequence number starts again at 1) gives one run after the
  * other. Output: per frame, rectangles "x1 y1 x2 y2 0xRRGGBB" then labels "x y "text"", as gnuplot blocks (`index`).
  * The layout is Q | K | V | S = Q K^T | O, rows downward, one unit per element.
@@ -66,8 +68,10 @@ typedef struct { long r0, r1, c0, c1; } tile;
 static const struct { const char *name; double x; unsigned color; } MATS[] = {
     {"Q", 0, 0x4c9be8}, {"K", 1, 0xf2a541}, {"V", 2, 0x59b359}, {"S", 3, 0}, {"O", 4, 0x9d6fd0}};
 
+#define MAX_RUNS 8
+
 static FILE *out;
-static long N, d, Br, Bc;   /* Br, Bc: the rows of the first Q and K loads, for the grid of S */
+static long N, d, Br, Bc;   /* Br, Bc: the rows of the run's first Q and K loads, for the grid of S */
 
 static double mat_x(int k) { return k < 4 ? MATS[k].x * (d + 2) : 3 * (d + 2) + N + 2; }
 
@@ -119,7 +123,8 @@ int main(int argc, char **argv)
     if (!in)
         fl_fatal("cannot read '%s'", argv[1]);
     event *ev = xcalloc(MAX_EVENTS, sizeof *ev);
-    size_t n = 0;
+    size_t n = 0, runs = 0;
+    long run_Br[MAX_RUNS] = {0}, run_Bc[MAX_RUNS] = {0};
     char line[1024], *f[MAX_FIELDS];
     while (fgets(line, sizeof line, in)) {
         if (!strncmp(line, "seq,", 4) || !strncmp(line, "summary:", 8))
@@ -133,16 +138,21 @@ int main(int argc, char **argv)
         snprintf(e->name, sizeof e->name, "%s", f[3]);
         e->r0 = num(f[6]), e->r1 = num(f[7]), e->c0 = num(f[8]), e->c1 = num(f[9]);
         e->rd = num(f[14]), e->wr = num(f[15]), e->sram = num(f[16]);
+        if (n == 1 || e->seq <= ev[n - 2].seq)   /* a new run: its sequence numbers start again */
+            if (runs++ == MAX_RUNS)
+                fl_fatal("'%s' holds more than %d runs", argv[1], MAX_RUNS);
         if (!strcmp(e->kind, "load") || !strcmp(e->kind, "store")) {
             N = e->r1 > N ? e->r1 : N;
             d = !strcmp(e->tensor, "Q") && e->c1 > d ? e->c1 : d;
-            if (!strcmp(e->kind, "load") && !Br && !strcmp(e->tensor, "Q"))
-                Br = e->r1 - e->r0;
-            if (!strcmp(e->kind, "load") && !Bc && !strcmp(e->tensor, "K"))
-                Bc = e->r1 - e->r0;
+            if (!strcmp(e->kind, "load") && !run_Br[runs - 1] && !strcmp(e->tensor, "Q"))
+                run_Br[runs - 1] = e->r1 - e->r0;
+            if (!strcmp(e->kind, "load") && !run_Bc[runs - 1] && !strcmp(e->tensor, "K"))
+                run_Bc[runs - 1] = e->r1 - e->r0;
         }
     }
     fclose(in);
+    Br = run_Br[0];
+    Bc = run_Bc[0];
     if (!N || !d || !Br || !Bc)
         fl_fatal("'%s' has no loads of Q: is it lesson03's trace?", argv[1]);
     outfile *dat = outfile_open(argv[2]);   /* all or nothing: a failed write is exit 3 and no file */
@@ -157,17 +167,20 @@ int main(int argc, char **argv)
 
     resident res[16];
     tile *done = xcalloc(MAX_TILES, sizeof *done), cur = {0};
-    size_t nres = 0, ndone = 0, frames = 0;
-    bool have_cur = false;
+    size_t nres = 0, ndone = 0, frames = 0, run = 0;
+    bool have_cur = false, worked = false;   /* a tile is pending; it has computed or stored since its step */
     char title[200] = "part 1: tiled O = Q K^T V (no softmax)", step[260] = "";
-    long Bc_r0 = 0, Bc_r1 = 0;
     for (size_t k = 0; k <= n; k++) {
         const event *e = k < n ? &ev[k] : NULL;
         bool new_run = e && k > 0 && e->seq <= ev[k - 1].seq;
-        if ((!e || new_run || !strcmp(e->kind, "step")) && have_cur) {
+        /* The pending tile's frame: at the next step or the run's end, or at the first load after its work (the next
+         * key block's Kj, Vj come before the next step, and must not show in this tile's picture). */
+        bool ends = !e || new_run || !strcmp(e->kind, "step") ||
+                    (worked && (!strcmp(e->kind, "load") || !strcmp(e->kind, "sram_free")));
+        if (ends && have_cur) {
             frame(title, step, &ev[k - 1], res, nres, done, ndone, &cur, frames++ == 0);
             done[ndone < MAX_TILES - 1 ? ndone++ : ndone] = cur;
-            have_cur = false;
+            have_cur = worked = false;
         }
         if (!e || new_run) {   /* the run's last picture: every tile done, SRAM empty */
             snprintf(step, sizeof step, "all %zu tiles done", ndone);
@@ -175,14 +188,20 @@ int main(int argc, char **argv)
             if (!e)
                 break;
             nres = ndone = 0;
+            run++;
+            Br = run_Br[run] ? run_Br[run] : Br;
+            Bc = run_Bc[run] ? run_Bc[run] : Bc;
             snprintf(title, sizeof title, "part 2");
         }
         if (!strcmp(e->kind, "note") && !strncmp(e->name, "part ", 5))
             snprintf(title, sizeof title, "%.*s", (int)strcspn(e->name, ","), e->name);
-        else if (!strcmp(e->kind, "step")) {
+        else if (!strcmp(e->kind, "step")) {   /* tile (i, j): rows i*Br.., columns j*Bc.., ragged at N */
             snprintf(step, sizeof step, "(i=%ld, j=%ld) %s", e->r0, e->c0, e->name);
             have_cur = true;
-            cur = (tile){0, 0, Bc_r0, Bc_r1};
+            cur = (tile){e->r0 * Br, e->r0 * Br + Br < N ? e->r0 * Br + Br : N, e->c0 * Bc,
+                         e->c0 * Bc + Bc < N ? e->c0 * Bc + Bc : N};
+        } else if (!strcmp(e->kind, "compute") || !strcmp(e->kind, "store")) {
+            worked = have_cur;
         } else if (!strcmp(e->kind, "load")) {
             size_t b = 0;
             while (b < nres && strcmp(res[b].buf, e->name))
@@ -190,10 +209,6 @@ int main(int argc, char **argv)
             if (b == nres && nres < 16)
                 nres++;
             res[b] = (resident){ev[k].name, ev[k].tensor, e->r0, e->r1, true};
-            if (!strcmp(e->tensor, "K"))
-                Bc_r0 = e->r0, Bc_r1 = e->r1, cur.c0 = e->r0, cur.c1 = e->r1;
-            if (!strcmp(e->tensor, "Q"))
-                cur.r0 = e->r0, cur.r1 = e->r1;
         } else if (!strcmp(e->kind, "sram_free")) {
             for (size_t b = 0; b < nres; b++)
                 if (!strcmp(res[b].buf, e->name))

@@ -2,6 +2,7 @@
  * public API: attn_alloc, attn_forward, then attn_backward. Gradients against the double reference with Tri Dao's
  * tolerance method, counted ledgers against the closed forms, SRAM peak against the plans, thread and count-only
  * invariance, and the reference's own gradients against central finite differences. */
+#define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "check_util.h"
 #include "reference.h"
 #include "rng.h"
+#include "proc.h"
 #include "verify.h"
 
 /* Tri Dao's method (verify_tridao_bound): an algorithm's max error against the fp64 reference may be at most
@@ -513,16 +515,27 @@ END_TEST
 /* ---- limits ------------------------------------------------------------------------------------------------- */
 
 /* Blocks that fit the forward but not the backward: attn_backward refuses with exit 2, no crash. */
-START_TEST(sram_too_small_for_backward)
+static void backward_in_forward_sram(void *unused)
 {
+    (void)unused;
     size_t Br = 16, Bc = 16, d = 64, N = 64;
-    size_t fwd = attn_sram_need(ATTN_FLASH2, false, Br, Bc, d, DTYPE_FP16);
-    ck_assert_uint_lt(fwd, attn_sram_need(ATTN_FLASH2, true, Br, Bc, d, DTYPE_FP16));
-    mem_t *m = mem_create(fwd, false);
+    mem_t *m = mem_create(attn_sram_need(ATTN_FLASH2, false, Br, Bc, d, DTYPE_FP16), false);
     attn_params p = {.algo = ATTN_FLASH2, .B = 1, .N = N, .H = 1, .d = d, .Br = Br, .Bc = Bc};
     attn_tensors t = attn_alloc(m, &p, DTYPE_FP16, true);
     attn_forward(m, &p, &t);
     attn_backward(m, &p, &t);   /* exits 2 */
+}
+
+START_TEST(sram_too_small_for_backward)
+{
+    size_t need = attn_sram_need(ATTN_FLASH2, true, 16, 16, 64, DTYPE_FP16);
+    ck_assert_uint_lt(attn_sram_need(ATTN_FLASH2, false, 16, 16, 64, DTYPE_FP16), need);
+    proc p = run_fn(backward_in_forward_sram, NULL);
+    assert_one_error(&p, 2, "SRAM too small: flash2 backward with Br=16, Bc=16, d=64 (fp16)");
+    char fits[64];
+    snprintf(fits, sizeof fits, "fit from -M %zu", need);   /* the smallest M that holds the backward's plan */
+    ck_assert_msg(strstr(p.err, fits), "'%s' does not say '%s'", p.err, fits);
+    proc_free(&p);
 }
 END_TEST
 
@@ -545,6 +558,6 @@ Suite *backward_suite(void)
           {causal_skips_half}, {count_only_counts_the_same}, {hbm_peak_quadratic_vs_linear});
     TCASE(s, "Sram", 0, {sram_peak_is_plan}, {flash_allocs_follow_plan});
     TCASE(s, "Threads", 0, {threads_invariant});
-    TCASE(s, "Limits", 0, {sram_too_small_for_backward, .status = 2}, {backward_choice_fails_cleanly});
+    TCASE(s, "Limits", 0, {sram_too_small_for_backward}, {backward_choice_fails_cleanly});
     return s;
 }

@@ -49,7 +49,10 @@ static const cli_spec SPEC_ALL = {.name = "testall", .title = "t", .defaults = {
                                   .extra = CLI_OPT_CAUSAL | CLI_OPT_ALGO | CLI_OPT_STEP | CLI_OPT_TRACE,
                                   .algos = ALGOS};
 
-/* cli_parse with stderr captured: returns the status, *lines gets the number of lines written to stderr. */
+static char parse_err[1024];   /* what the last parse() wrote to stderr */
+
+/* cli_parse with stderr captured: returns the status, *lines gets the number of lines written to stderr (and
+ * parse_err their text). */
 static int parse(const cli_spec *spec, cli_cfg *cfg, int *lines, int argc, const char *const *argv)
 {
     char path[] = "/tmp/flashlab_cli_XXXXXX";
@@ -71,12 +74,25 @@ static int parse(const cli_spec *spec, cli_cfg *cfg, int *lines, int argc, const
     FILE *f = fdopen(fd, "r");
     rewind(f);
     int c, n = 0;
-    while ((c = fgetc(f)) != EOF)
+    size_t len = 0;
+    while ((c = fgetc(f)) != EOF) {
         n += c == '\n';
+        if (len + 1 < sizeof parse_err)
+            parse_err[len++] = (char)c;
+    }
+    parse_err[len] = 0;
     fclose(f);
     unlink(path);
     *lines = n;
     return rc;
+}
+
+static size_t count(const char *s, const char *what)
+{
+    size_t n = 0;
+    for (const char *p = strstr(s, what); p; p = strstr(p + 1, what))
+        n++;
+    return n;
 }
 
 #define PARSE(spec, cfg, lines, ...) \
@@ -136,7 +152,7 @@ START_TEST(bad_command_lines)
         {"--block-rows", "65"}, {"--block-cols", "0"}, {"--seed", "-1"}, {"--trace-file", "t.txt"},
         {"--causal"}, {"--algo", "a1"}, {"--step"}, {"--threads", "2"}, {"extra"}, {"-"}, {"--"},
         {"--seq-len-x=3"}, {"-Nx"}, {"--batch", "65537"}, {"--heads", "0"}, {"--trace", "csv"},
-        {"--trace-limit", "1G"}};
+        {"--trace-limit", "1G"}, {"--trace", "html"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int argc = 0;
         while (argc < 4 && bad[i][argc])
@@ -151,11 +167,46 @@ START_TEST(bad_command_lines)
     int lines;
     ck_assert_int_eq(PARSE(&SPEC_ALL, &c, &lines, "--algo", "a3"), CLI_ERROR);
     ck_assert_int_eq(lines, 1);
+    ck_assert_int_eq(PARSE(&SPEC_ALL, &c, &lines, "--trace", "html"), CLI_ERROR);   /* a page needs a file */
+    ck_assert(lines == 1 && strstr(parse_err, "--trace-file"));
+    ck_assert_int_eq(PARSE(&SPEC_ALL, &c, &lines, "--trace", "html", "--trace-file", "x.html"), CLI_OK);
+    ck_assert(c.trace == TRACE_HTML && cli_trace_limit(&c) == TRACE_HTML_LIMIT);
     /* where the lesson traces: a limit must be a byte count of at least 1 */
     static const char *const bad_limit[] = {"0", "-1", "1X", "", "99999999999999999999G"};
     for (size_t i = 0; i < sizeof bad_limit / sizeof bad_limit[0]; i++) {
         ck_assert_int_eq(PARSE(&SPEC_ALL, &c, &lines, "--trace-limit", bad_limit[i]), CLI_ERROR);
         ck_assert_int_eq(lines, 1);
+    }
+}
+END_TEST
+
+/* A near miss gets the name it probably meant; a far one gets none, and never an option the lesson does not take. */
+START_TEST(did_you_mean)
+{
+    static const struct { const cli_spec *spec; const char *a, *b, *hint; } cases[] = {
+        {&SPEC, "--seqlen", "5", "did you mean --seq-len?"},
+        {&SPEC, "--blockrows=3", NULL, "did you mean --block-rows?"},
+        {&SPEC, "--hlep", NULL, "did you mean --help?"},
+        {&SPEC_ALL, "--tracefile", "x", "did you mean --trace-file?"},
+        {&SPEC_ALL, "--trace", "htm", "did you mean html?"},
+        {&SPEC, "--dtype", "fp61", "did you mean fp16?"},
+        {&SPEC_ALL, "--algo", "a3", "did you mean a1?"},
+        {&SPEC, "--bogus", NULL, NULL},
+        {&SPEC, "--causl", NULL, NULL},        /* SPEC takes no --causal: not suggested */
+        {&SPEC, "--trace", "html", NULL},     /* nor --trace */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cli_cfg c;
+        int lines;
+        const char *argv[] = {cases[i].a, cases[i].b};
+        ck_assert_int_eq(parse(cases[i].spec, &c, &lines, cases[i].b ? 2 : 1, argv), CLI_ERROR);
+        ck_assert_int_eq(lines, 1);
+        if (cases[i].hint)
+            ck_assert_msg(strstr(parse_err, cases[i].hint), "'%s': '%s' lacks '%s'", cases[i].a, parse_err,
+                          cases[i].hint);
+        else
+            ck_assert_msg(!strstr(parse_err, "did you mean"), "'%s': '%s' suggests something", cases[i].a,
+                          parse_err);
     }
 }
 END_TEST
@@ -224,6 +275,129 @@ START_TEST(hostile_inputs)
         }
     }
     ck_assert_uint_ge(ran, 3);   /* lessons 01-03 at least are built before the tests run */
+}
+END_TEST
+
+/* An SRAM too small for one tile names the M that would do: following the hint (at most once per algorithm the
+ * lesson runs) gets a run that exits 0, and every hint asks for more than the M before it. */
+START_TEST(sram_error_names_the_m_that_fits)
+{
+    char bin[PATH_MAX];
+    size_t tried = 0;
+    for (size_t k = 0; k < NLESSONS; k++) {
+        if (!lesson_bin(k, bin, sizeof bin) || !strcmp(LESSONS[k].num, "05") || !strcmp(LESSONS[k].num, "13"))
+            continue;   /* lesson05 sweeps M itself; lesson13's Figure 2 runs GPT-2's fixed shape (1024 heads) at M */
+        unsigned long M = 16;
+        int runs = 0;
+        for (;; runs++) {
+            char m[32];
+            snprintf(m, sizeof m, "%lu", M);
+            /* N = 512 keeps the tile count of the smallest blocks under the walk limit in every lesson */
+            const char *args[] = {"-M", m, "-N", "512", "--quiet", "--count-only", NULL};
+            proc p = run_bin(bin, args, "/tmp");
+            if (p.status == 0) {
+                proc_free(&p);
+                break;
+            }
+            const char *hint = strstr(p.err, "-M ");
+            ck_assert_msg(p.status == 2 && strstr(p.err, "SRAM too small") && hint && runs < 4,
+                          "lesson%s -M %lu: exit %d, '%s'", LESSONS[k].num, M, p.status, p.err);
+            unsigned long next = strtoul(hint + 3, NULL, 10);
+            ck_assert_msg(next > M, "lesson%s -M %lu: the hint asks for -M %lu", LESSONS[k].num, M, next);
+            M = next;
+            proc_free(&p);
+        }
+        tried += runs > 0;
+    }
+    ck_assert_uint_ge(tried, 3);
+}
+END_TEST
+
+/* A lesson run with --step on a terminal (a pseudo-terminal here): "c" runs on without pausing, "q" stops at once
+ * with status 0 and no summary, the end of input (Ctrl-D) too. */
+static proc run_on_tty(const char *bin, const char *const *args, const char *answer)
+{
+    proc p = {.status = -1};
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    ck_assert_int_ge(master, 0);
+    ck_assert(grantpt(master) == 0 && unlockpt(master) == 0);
+    const char *slave = ptsname(master);
+    ck_assert_ptr_nonnull(slave);
+    const char *argv[16] = {bin};
+    for (int i = 0; args[i] && i < 14; i++)
+        argv[i + 1] = args[i];
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        setsid();
+        int fd = open(slave, O_RDWR);   /* the session's controlling terminal */
+        if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+            _exit(126);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    size_t cap = 1 << 20, len = 0;
+    char *out = calloc(cap, 1);
+    bool answered = false;
+    for (int waited = 0; waited < 60000;) {
+        struct timespec tick = {0, 2 * 1000 * 1000};
+        char buf[4096];
+        int fl = fcntl(master, F_GETFL);
+        fcntl(master, F_SETFL, fl | O_NONBLOCK);
+        ssize_t n = read(master, buf, sizeof buf);
+        if (n > 0) {
+            size_t take = (size_t)n < cap - 1 - len ? (size_t)n : cap - 1 - len;
+            memcpy(out + len, buf, take);
+            len += take;
+            if (!answered && strstr(out, "q: quit] ")) {
+                ck_assert_int_eq(write(master, answer, strlen(answer)), (ssize_t)strlen(answer));
+                answered = true;
+            }
+            continue;
+        }
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {   /* read what is left, then stop */
+            while ((n = read(master, buf, sizeof buf)) > 0 && len + (size_t)n < cap)
+                memcpy(out + len, buf, (size_t)n), len += (size_t)n;
+            p.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+            break;
+        }
+        nanosleep(&tick, NULL);
+        waited += 2;
+    }
+    if (p.status == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        p.timed_out = true;
+    }
+    close(master);
+    p.out = out;
+    p.err = calloc(1, 1);
+    return p;
+}
+
+START_TEST(step_answers)
+{
+    char bin[PATH_MAX];
+    size_t k = 0;
+    while (k < NLESSONS && strcmp(LESSONS[k].num, "03"))
+        k++;
+    ck_assert_msg(k < NLESSONS && lesson_bin(k, bin, sizeof bin), "lesson03 is not built");
+    const char *args[] = {"--step", NULL};
+    proc q = run_on_tty(bin, args, "q\n");
+    ck_assert_msg(q.status == 0 && strstr(q.out, "stopped at your request") && !strstr(q.out, "summary:"),
+                  "q: exit %d, output '%.2000s'", q.status, q.out);
+    ck_assert_uint_eq(count(q.out, "q: quit] "), 1);
+    proc_free(&q);
+    proc c = run_on_tty(bin, args, "c\n");
+    ck_assert_msg(c.status == 0 && strstr(c.out, "summary: lesson=lesson03"), "c: exit %d, output '%.300s'",
+                  c.status, c.out);
+    ck_assert_uint_eq(count(c.out, "q: quit] "), 1);   /* no pause after "c" */
+    proc_free(&c);
+    proc d = run_on_tty(bin, args, "\x04");   /* Ctrl-D: the end of input */
+    ck_assert_msg(d.status == 0 && strstr(d.out, "stopped at your request"), "Ctrl-D: exit %d", d.status);
+    proc_free(&d);
 }
 END_TEST
 
@@ -318,11 +492,14 @@ Suite *cli_suite(void)
     tcase_add_test(tc, byte_sizes);
     tcase_add_test(tc, good_command_lines);
     tcase_add_test(tc, bad_command_lines);
+    tcase_add_test(tc, did_you_mean);
     suite_add_tcase(s, tc);
     tc = tcase_create("Binaries");
     tcase_add_test(tc, every_cpu_lesson_exists);
     tcase_add_test(tc, hostile_inputs);
     tcase_add_test(tc, help_and_version);
+    tcase_add_test(tc, sram_error_names_the_m_that_fits);
+    tcase_add_test(tc, step_answers);
     tcase_add_test(tc, default_run_ends_with_summary);
     tcase_set_timeout(tc, 600);
     suite_add_tcase(s, tc);

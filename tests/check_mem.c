@@ -8,6 +8,7 @@
 #include "check_util.h"
 #include "mem.h"
 #include "rng.h"
+#include "proc.h"
 #include "trace.h"
 
 /* A tiled copy of an N x d tensor through SRAM, rows by blocks of br, ragged last block included. */
@@ -151,12 +152,20 @@ START_TEST(fork_join_is_exact)
 }
 END_TEST
 
-START_TEST(sram_capacity_is_enforced)
+static void overfill_sram(void *unused)
 {
+    (void)unused;
     mem_t *m = mem_create(1000, false);
     sram_alloc(m, 200, DTYPE_FP32, "Kj");   /* 800 B */
     sram_alloc(m, 51, DTYPE_FP32, "Sij");   /* 204 B: 1004 > 1000 — must exit 2 */
-    ck_abort_msg("sram_alloc did not stop at M");
+}
+
+START_TEST(sram_capacity_is_enforced)
+{
+    proc p = run_fn(overfill_sram, NULL);
+    assert_one_error(&p, 2, "SRAM too small: tile 'Sij' needs 204 B");
+    ck_assert_msg(strstr(p.err, "'Kj' 800 B") && strstr(p.err, "fit from M = 1004 bytes"), "%s", p.err);
+    proc_free(&p);
 }
 END_TEST
 
@@ -175,19 +184,35 @@ START_TEST(sram_exactly_full_is_fine)
 }
 END_TEST
 
-START_TEST(load_outside_tensor_dies)
+static void load_outside(void *unused)
 {
+    (void)unused;
     mem_t *m = mem_create(1 << 12, false);
     hbm_tensor *X = hbm_alloc_mat(m, "X", DTYPE_FP32, 4, 4);
     float t[16];
     hbm_load_rows(m, t, hbm_whole(X), 2, 3, "Xi");   /* rows 2..4 of 4 */
 }
+
+START_TEST(load_outside_tensor_dies)   /* an algorithm's bug, not the user's input: exit 4 */
+{
+    proc p = run_fn(load_outside, NULL);
+    assert_one_error(&p, 4, "internal error: load of X[2:5, 0:4] is outside its 4 x 4 head");
+    proc_free(&p);
+}
 END_TEST
+
+static void overflowing_tensor(void *unused)
+{
+    (void)unused;
+    mem_t *m = mem_create(1 << 12, true);
+    hbm_alloc_bnhd(m, "Q", DTYPE_FP32, (size_t)1 << 40, (size_t)1 << 20, 1, (size_t)1 << 10);
+}
 
 START_TEST(overflowing_tensor_dies)
 {
-    mem_t *m = mem_create(1 << 12, true);
-    hbm_alloc_bnhd(m, "Q", DTYPE_FP32, (size_t)1 << 40, (size_t)1 << 20, 1, (size_t)1 << 10);
+    proc p = run_fn(overflowing_tensor, NULL);
+    assert_one_error(&p, 2, "tensor 'Q' of 1099511627776 x 1048576 x 1 x 1024 elements overflows a 64-bit size");
+    proc_free(&p);
 }
 END_TEST
 
@@ -264,9 +289,8 @@ Suite *mem_suite(void)
     Suite *s = suite_create("mem");
     TCASE(s, "Counting", 0, {counts_match_closed_form}, {data_moves_and_rounds, .loops = 3}, {heads_and_windows},
           {phases_split_the_ledger}, {count_only_allocates_nothing}, {fork_join_is_exact});
-    /* a load outside its tensor exits 4: an algorithm's bug, not the user's input */
-    TCASE(s, "Capacity", 0, {sram_capacity_is_enforced, .status = 2}, {sram_exactly_full_is_fine},
-          {load_outside_tensor_dies, .status = 4}, {overflowing_tensor_dies, .status = 2});
+    TCASE(s, "Capacity", 0, {sram_capacity_is_enforced}, {sram_exactly_full_is_fine}, {load_outside_tensor_dies},
+          {overflowing_tensor_dies});
     TCASE(s, "Trace", 0, {observers_see_every_event}, {trace_formats});
     return s;
 }

@@ -1,7 +1,7 @@
-/* proc.h — run a program from a test: arguments, working directory, stdin from /dev/null, stdout and stderr
- * captured (or stdout into a file, and file writes capped), and a time limit so that a hang fails the test instead
- * of blocking the suite. Header-only (static inline): tests/ compiles only check_*.c files. Define _XOPEN_SOURCE 700
- * before the first include.
+/* proc.h — run a program (or a function) from a test: arguments, working directory, stdin from /dev/null, stdout
+ * and stderr captured (or stdout into a file, and file writes capped), and a time limit so that a hang fails the test
+ * instead of blocking the suite. Header-only (static inline): tests/ compiles only check_*.c files. Define
+ * _XOPEN_SOURCE 700 before the first include.
  *
  *   char bin[PATH_MAX];
  *   ck_assert_msg(bin_find("lesson12", bin, sizeof bin), "lesson12 is not built");
@@ -50,14 +50,11 @@ static inline char *slurp(int fd)
 /* The absolute path of BIN_DIR/name into path; false when it is not built (or not executable). */
 static inline bool bin_find(const char *name, char *path, size_t len)
 {
-    char rel[PATH_MAX];
-    snprintf(rel, sizeof rel, "%s/%s", BIN_DIR, name);
-    char *abs = realpath(rel, NULL);
-    if (!abs)
+    char cwd[PATH_MAX] = "";   /* absolute, so that it still runs from another working directory */
+    if (BIN_DIR[0] != '/' && !getcwd(cwd, sizeof cwd))
         return false;
-    snprintf(path, len, "%s", abs);
-    free(abs);
-    return access(path, X_OK) == 0;
+    int n = snprintf(path, len, "%s%s%s/%s", cwd, *cwd ? "/" : "", BIN_DIR, name);
+    return n > 0 && (size_t)n < len && access(path, X_OK) == 0;
 }
 
 typedef struct {
@@ -67,17 +64,17 @@ typedef struct {
                         * full disk (0: no cap) */
 } proc_opts;
 
-/* Run path with args (NULL-terminated), stdin from /dev/null, with a time limit, as opt says. */
-static inline proc run_bin_with(const char *path, const char *const *args, proc_opts opt)
+/* The child's side of run_bin and run_fn: exec path with argv (path NULL: call fn(ctx) and exit 0 when it returns),
+ * stdin from /dev/null, stdout and stderr into fo (or opt.out), fe; the parent's: wait (with a time limit) and read
+ * them back. */
+static inline proc run_child(const char *path, const char *const *argv, proc_opts opt, void (*fn)(void *),
+                             void *ctx)
 {
     char o[] = "/tmp/flashlab_out_XXXXXX", e[] = "/tmp/flashlab_err_XXXXXX";
     int fo = mkstemp(o), fe = mkstemp(e);
     ck_assert(fo >= 0 && fe >= 0);
     unlink(o);
     unlink(e);
-    const char *argv[40] = {path};
-    for (int i = 0; args[i] && i < 38; i++)
-        argv[i + 1] = args[i];
     fflush(NULL);
     pid_t pid = fork();
     ck_assert(pid >= 0);
@@ -90,6 +87,10 @@ static inline proc run_bin_with(const char *path, const char *const *args, proc_
             struct rlimit rl = {(rlim_t)opt.fsize, (rlim_t)opt.fsize};
             if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
                 _exit(126);
+        }
+        if (!path) {
+            fn(ctx);
+            exit(0);   /* exit, not _exit: stdio flushed and atexit handlers run, as after a program's main */
         }
         execv(path, (char *const *)argv);
         _exit(127);
@@ -116,17 +117,25 @@ static inline proc run_bin_with(const char *path, const char *const *args, proc_
     return p;
 }
 
+/* Run path with args (NULL-terminated), stdin from /dev/null, with a time limit, as opt says. */
+static inline proc run_bin_with(const char *path, const char *const *args, proc_opts opt)
+{
+    const char *argv[40] = {path};
+    for (int i = 0; args[i] && i < 38; i++)
+        argv[i + 1] = args[i];
+    return run_child(path, argv, opt, NULL, NULL);
+}
+
 /* Run path with args (NULL-terminated) in directory cwd (NULL: here), stdout and stderr captured. */
 static inline proc run_bin(const char *path, const char *const *args, const char *cwd)
 {
     return run_bin_with(path, args, (proc_opts){.cwd = cwd});
 }
 
-static inline void proc_free(proc *p)
-{
-    free(p->out);
-    free(p->err);
-}
+/* Run fn(ctx) in a child process, its stdout and stderr captured: a test of code that ends the program (fl_fatal's
+ * exit 2, fl_internal's 4) asserts on the status and the one line instead of letting the line reach the test log.
+ * fn returning is status 0. */
+static inline proc run_fn(void (*fn)(void *), void *ctx) { return run_child(NULL, NULL, (proc_opts){0}, fn, ctx); }
 
 static inline size_t count_lines(const char *s)
 {
@@ -136,11 +145,24 @@ static inline size_t count_lines(const char *s)
     return n;
 }
 
-/* Did p end with status after exactly one line on stderr that names an error (how bad input is refused)? */
-static inline bool proc_refused(const proc *p, int status)
+/* Did p end with status and exactly one line on stderr, which contains want? */
+static inline bool proc_one_line(const proc *p, int status, const char *want)
 {
-    return !p->timed_out && p->status == status && count_lines(p->err) == 1 && p->err[strlen(p->err) - 1] == '\n' &&
-           strstr(p->err, "error");
+    return !p->timed_out && p->status == status && count_lines(p->err) == 1 && strstr(p->err, want);
+}
+
+/* p ended with status and exactly one line on stderr, which contains want. */
+static inline void assert_one_error(const proc *p, int status, const char *want)
+{
+    size_t lines = count_lines(p->err);
+    ck_assert_msg(p->status == status && !p->timed_out, "exit %d (want %d), stderr '%s'", p->status, status, p->err);
+    ck_assert_msg(lines == 1 && strstr(p->err, want), "want one line saying '%s' on stderr, got '%s'", want, p->err);
+}
+
+static inline void proc_free(proc *p)
+{
+    free(p->out);
+    free(p->err);
 }
 
 #endif

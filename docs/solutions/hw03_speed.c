@@ -1,6 +1,6 @@
 /* Reference solution of hw03 (lessons/homework/hw03_speed.c): a timing loop done right — warm-up calls untimed,
  * each timed call timed alone with a monotonic clock, the median of the times — and a speed test that runs both
- * algorithms on the same inputs in the same run (plots/bench_runtime.c does the same for figure 5). */
+ * algorithms on the same inputs in the same run (plots/bench_cpu.c does the same for figure 5). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>

@@ -87,7 +87,9 @@ trace_t *cli_trace_open(const cli_cfg *cfg, mem_t *m);
 void cli_trace_close(const cli_cfg *cfg, trace_t *t);
 uint64_t cli_trace_limit(const cli_cfg *cfg);   /* --trace-limit, or CLI_TRACE_LIMIT */
 
-/* --step: wait for Enter, but only when stdin and stdout are terminals (never in CI or a pipe). */
+/* --step: wait for Enter, but only when stdin and stdout are terminals (never in CI or a pipe). "c" then Enter runs on
+ * without pausing; "q" (or the end of input, Ctrl-D) ends the program at once with status 0 and no summary line
+ * (an open trace file is removed, as for any exit before it is complete). */
 void cli_pause(const cli_cfg *cfg, const char *prompt);
 
 #endif

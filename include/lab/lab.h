@@ -112,6 +112,14 @@ typedef struct {
 void lab_sum_kvs(summary_t *s, const lab_kv *kv, size_t n);
 #define lab_sum_kv(s, ...) \
     lab_sum_kvs((s), (const lab_kv[]){__VA_ARGS__}, sizeof((const lab_kv[]){__VA_ARGS__}) / sizeof(lab_kv))
+/* The same for doubles (summary_f64: na for NaN): lab_sum_fkv(&s, {"gpt2_flash_gb", 8.7}, ...). */
+typedef struct {
+    const char *key;
+    double v;
+} lab_fkv;
+void lab_sum_fkvs(summary_t *s, const lab_fkv *kv, size_t n);
+#define lab_sum_fkv(s, ...) \
+    lab_sum_fkvs((s), (const lab_fkv[]){__VA_ARGS__}, sizeof((const lab_fkv[]){__VA_ARGS__}) / sizeof(lab_fkv))
 enum { LAB_KEY_ELEMS = 1, LAB_KEY_BYTES = 2, LAB_KEY_SRAM = 4, LAB_KEY_HBM = 8, LAB_KEY_WORK = 16, LAB_KEYS_ALL = 31 };
 void lab_sum_ledger(summary_t *s, const char *prefix, const mem_t *m, unsigned keys);
 

@@ -15,6 +15,7 @@
 #define FLASHLAB_LAB_ATTN_H
 
 #include "attention.h"  // defines: attn_params, attn_tensors, attn_io, block_rule
+#include "flash_api.h"  // defines: flash_attn_func, flash_attn_backward
 #include "lab.h"
 #include "tilemap.h"    // defines: tilemap
 
@@ -23,10 +24,13 @@ typedef struct {
     block_choice bc;        /* how the blocks were chosen; bc.rule is one sentence for people */
     size_t Tr, Tc;          /* ⌈N/Br⌉ query blocks, ⌈N/Bc⌉ key blocks */
     bool backward;
+    bool api;               /* flash2 only: run through flash_attn_func / flash_attn_backward (flash_api.h), as a
+                             * learner calls FlashAttention; the same passes, blocks and counts */
     cli_cfg cfg;            /* the options it was planned with (a lesson may plan other shapes than its own) */
     mem_t *m;               /* the run's own memory model: M = --sram, count-only = --count-only */
     attn_tensors t;
     tilemap *map;           /* set before lab_attn_run to have the pass paint its Tr x Tc tiles (NULL: none) */
+    const lab_inputs *in;   /* what lab_attn_open uploaded (an api backward run uploads dO after the forward) */
     tilewalk *walk;         /* lab_attn_walk's; lab_attn_run closes it, its map becomes r->map unless one is set */
     attn_io io;             /* closed form of the counted pass (the backward's, for a backward run) */
     bool closed_ok;         /* the counted ledger equals io, every tensor of it and the totals */
@@ -60,7 +64,7 @@ void lab_sum_begin(summary_t *s, const lab_attn *r, const char *algo);
 void lab_sum_run(summary_t *s, const char *prefix, const lab_attn *r, unsigned keys);
 
 /* ---- comparisons of counted ledgers ----------------------------------------------------------------------------- */
-/* Every tensor io names, and the totals, counted exactly as io says (elements). */
+/* Every tensor io names, and the totals, counted exactly as io says (elements); FLOPs and exps too. */
 bool lab_ledger_matches(const mem_t *m, const attn_io *io);
 /* io's row for tensor (zeros when io does not name it). */
 attn_io_row lab_io_row(const attn_io *io, const char *tensor);

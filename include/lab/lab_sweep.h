@@ -31,15 +31,20 @@ typedef struct {
     size_t N, d, M_bytes, Br, Bc;
     io_count io;
     uint64_t closed_rd, closed_wr, tiles, skipped;   /* the closed form's reads, writes and tiles */
+    uint64_t closed_flops, closed_exps;              /* and its work (matmul + non-matmul FLOPs, exps) */
+    uint64_t flops_mm;                               /* the closed form's matmul FLOPs (of flops) */
     uint64_t hbm_peak, flops, exps;                  /* peak HBM bytes allocated, FLOPs, exp() calls */
     double theta_std, theta_flash;   /* Nd + N² and N²d²/M (M in elements), constant 1, times B*H */
     bool in_range;                   /* d <= M <= Nd: where Theorem 2 and Proposition 3 speak */
+    bool fits;                       /* the blocks' plan fits M; LAB_AXIS_BLOCK records a point that does not (M_bytes:
+                                      * what it would need) and runs nothing */
 } lab_point;
 
 typedef struct {
     const cli_cfg *cfg;            /* dtype, B, H, threads, --out-dir; N, d, M come per point */
     size_t done, total, mismatches;   /* points measured, points planned, points != closed form */
     bool progress;                 /* a "\r" progress line on stderr */
+    lab_t *watch;                  /* non-NULL: the --trace of this session follows every point run from now on */
 } lab_sweep;
 
 /* The blocks of one point (requests clamped to N), or one line naming the case and the point and exit 2 when there
@@ -52,7 +57,9 @@ void lab_sweep_measure(lab_sweep *s, const lab_case *c, size_t N, size_t d, size
 void lab_sweep_done(lab_sweep *s);   /* clears the progress line */
 
 /* One axis swept, the others fixed: every value (outer) for every case (inner), the point of case a and value k at
- * pts[a*stride + k]. LAB_AXIS_BLOCK runs square blocks Br = Bc = value with M = exactly what the case's plan needs.
+ * pts[a*stride + k]. LAB_AXIS_BLOCK gives the value to the case's resident block (its rule's big one: flash1's Bc,
+ * flash2's Br), the other min(value, d), within the fixed M, as the paper's Figure 2 (middle) varies the block size
+ * inside the SRAM; blocks whose plan needs more than M are recorded as not fitting.
  * The fixed N, d, M are the ones the axis does not set; Br, Bc are requests (0: choose). pts NULL: plan every point
  * only (lab_sweep_plan), so a configuration that cannot run stops before any work is done. */
 typedef enum { LAB_AXIS_N, LAB_AXIS_D, LAB_AXIS_M, LAB_AXIS_BLOCK } lab_axis;
@@ -65,9 +72,11 @@ mem_t *lab_sweep_model(const lab_sweep *s, const lab_case *c, size_t N, size_t d
 
 uint64_t lab_point_elems(const lab_point *p);    /* reads + writes */
 uint64_t lab_point_bytes(const lab_point *p);    /* reads + writes, bytes */
-bool lab_point_exact(const lab_point *p);        /* counted == closed form */
+bool lab_point_exact(const lab_point *p);        /* counted == closed form: reads, writes, FLOPs, exps */
 double lab_point_ratio(const lab_case *c, const lab_point *p);   /* elements / the algorithm's Θ shape */
-double lab_point_model_us(const lab_point *p);   /* MODELLED runtime: trace.h's clock (1.5 TB/s, 312 TFLOP/s) */
+/* MODELLED runtime, µs, on an A100 40GB's roofline (lab_roof.h): max(bytes / 1.555 TB/s, matmul FLOPs / 312 T + other
+ * FLOPs / 19.5 T + exps / 2.44 T per s). *memory_bound (may be NULL): the bytes decide. */
+double lab_point_model_us(const lab_point *p, bool *memory_bound);
 
 /* A table of one axis, for people: the value (width w), the first case's elements, then for each case show[i] its
  * elements, ratio (with '*' outside Theorem 2's range) and blocks, and "=" when every case's point equals its

@@ -144,6 +144,11 @@ typedef struct {
     uint64_t rd, wr;        /* totals */
     uint64_t tiles, skipped; /* (i, j) tiles visited, and skipped by causal masking */
     unsigned softmax_passes; /* standard: reads of each row of S by its softmax (1 if a row fits, else 3) */
+    unsigned ds_passes;      /* standard backward, Alg.3 line 3: passes over a row block's tiles of P and dP (1 when
+                              * the row fits, Tc = 1: D and dS from the same loads; else 2: D first, then dS) */
+    /* Work, by mem.h's FLOP convention: matmul FLOPs, non-matmul FLOPs (their sum is what mem_flops counts), and
+     * exp()/log() calls (mem_exps). */
+    uint64_t flops_mm, flops_ew, exps;
 } attn_io;
 void attn_io_closed_form(const attn_params *p, bool backward, attn_io *out);
 

@@ -70,6 +70,8 @@ void hbm_free(mem_t *m, hbm_tensor *t);       /* releases storage; the tensor's 
 
 dtype_t hbm_dtype(const hbm_tensor *t);
 size_t hbm_numel(const hbm_tensor *t);
+/* Its layout, and its sizes in dim: MAT rows, cols; BNHD B, N, H, d; BHN B, H, N; BHNN B, H, N, N (unused: 1). */
+hbm_layout hbm_shape(const hbm_tensor *t, size_t dim[4]);
 hbm_mat hbm_whole(hbm_tensor *t);                       /* LAYOUT_MAT: the whole rows x cols matrix */
 hbm_mat hbm_head(hbm_tensor *t, size_t b, size_t h);    /* one head: N x d (BNHD), N x 1 (BHN), N x N (BHNN) */
 
@@ -100,11 +102,24 @@ size_t sram_used(const mem_t *m);             /* bytes resident now */
 size_t sram_peak(const mem_t *m);             /* the most bytes ever resident at once */
 
 /* ---- compute and annotations --------------------------------------------------------------------------------- */
-void mem_compute(mem_t *m, const char *what, uint64_t flops, uint64_t exps);  /* count work done on SRAM tiles */
+/* Count work done on SRAM tiles. The one FLOP convention, for every lesson, algorithm and closed form:
+ *   - a matrix product (m x k)(k x n) is 2mnk FLOPs, a multiply and an add per term; adding it into an accumulator
+ *     (C += AB) is included. These are the matmul FLOPs, the tensor cores' work;
+ *   - every other add, subtract, multiply, divide and max (or min) of two values is one FLOP: the non-matmul FLOPs
+ *     (softmax's max, subtract, sum, divide; the scale; rescaling O; dS = P o (dP - D)). A max over n values is n;
+ *     a factor shared by a row (e^(m_old - m_new)) is computed once per row;
+ *   - exp() and log() are not FLOPs: they are counted apart, as exps (the special-function units' work);
+ *   - masking by position, filling with 0 or -inf, and copying are not counted.
+ * GPU TFLOP/s (lessons 08-09 and the papers) divide the matmul FLOPs alone, 4·B·H·N²·d per forward, by the time. */
+void mem_compute(mem_t *m, const char *what, uint64_t flops, uint64_t exps);
 void mem_phase(mem_t *m, const char *name);   /* later counts go to this phase (standard attention: S, softmax, PV) */
 void mem_step(mem_t *m, long i, long j, const char *what); /* "now on tile (i, j)": lessons draw maps, --step waits */
 #define MEM_STEP_SKIP "skip"  /* the mem_step label of a tile the algorithm skips (causal masking): no traffic */
 void mem_note(mem_t *m, const char *fmt, ...) __attribute__((format(printf, 2, 3))); /* "Alg.1 line 8: ..." */
+/* The running softmax statistics of the rows in SRAM after an update: row r0 + r of head (b, h) has max m[r] and sum
+ * l[r] (m may be NULL: naive softmax keeps no max). Only for observers (the HTML replay shows them): not traffic, not
+ * counted, no sequence number of its own; nothing happens in count-only mode or when nobody observes. */
+void mem_rows(mem_t *m, size_t b, size_t h, size_t r0, size_t nrows, const float *mi, const float *li);
 
 /* ---- the ledger ---------------------------------------------------------------------------------------------- */
 /* Counts of one tensor (NULL: all tensors) in one phase (NULL: all phases). An unknown name gives zeros. */
@@ -127,7 +142,8 @@ void mem_join(mem_t *m, mem_t *worker);       /* add the worker's counts into m,
 /* ---- events (traces, ASCII maps and --step are observers) ---------------------------------------------------- */
 typedef enum {
     MEM_EV_LOAD, MEM_EV_STORE, MEM_EV_ALLOC, MEM_EV_FREE, MEM_EV_COMPUTE, MEM_EV_NOTE, MEM_EV_PHASE, MEM_EV_STEP,
-    MEM_EV_HBM_ALLOC, MEM_EV_HBM_FREE
+    MEM_EV_HBM_ALLOC, MEM_EV_HBM_FREE,
+    MEM_EV_ROWS              /* mem_rows: shares the seq of the event before it; text, CSV, JSON traces skip it */
 } mem_ev_kind;
 
 typedef struct {
@@ -135,11 +151,12 @@ typedef struct {
     uint64_t seq;            /* 1, 2, 3, ... per model */
     const char *tensor;      /* LOAD, STORE, HBM_*: the tensor's name */
     const char *name;        /* the tile (LOAD, STORE, ALLOC, FREE), what (COMPUTE, STEP), text (NOTE), phase */
-    size_t b, h;             /* LOAD, STORE: the head */
+    size_t b, h;             /* LOAD, STORE, ROWS: the head */
     size_t r0, nrows, c0, ncols; /* LOAD, STORE: the window within the head */
     long i, j;               /* STEP: tile indices */
     uint64_t elems, bytes;   /* LOAD, STORE, ALLOC, FREE, HBM_* */
     uint64_t flops, exps;    /* COMPUTE */
+    const float *mv, *lv;    /* ROWS: nrows values of m (NULL: none) and l, valid during the call; b, h, r0, nrows */
     const mem_t *mem;        /* for running totals (mem_io) and SRAM state (sram_used) */
 } mem_event;
 

@@ -13,8 +13,8 @@
  *   hbm_tensor *x = hbm_alloc_mat(m, "x", DTYPE_FP32, R, N), *y = hbm_alloc_mat(m, "y", DTYPE_FP32, R, N);
  *   softmax_run(m, SOFTMAX_SAFE, x, y, Br, Bc, NULL, NULL);        // counts 3RN reads of x, RN writes of y
  *
- * A FLOP here is one add, subtract, multiply, divide or max-comparison on a tile; exp() calls are counted apart.
- * A max over n values counts n comparisons (the running max starts at −inf).
+ * FLOPs follow the one convention of mem.h (mem_compute): an add, subtract, multiply, divide or max is one FLOP, a
+ * max over n values is n; exp() calls are counted apart.
  */
 #ifndef FLASHLAB_SOFTMAX_H
 #define FLASHLAB_SOFTMAX_H

@@ -206,6 +206,12 @@ void lab_sum_kvs(summary_t *s, const lab_kv *kv, size_t n)
         summary_u64(s, kv[k].key, kv[k].v);
 }
 
+void lab_sum_fkvs(summary_t *s, const lab_fkv *kv, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        summary_f64(s, kv[k].key, kv[k].v);
+}
+
 void lab_sum_ledger(summary_t *s, const char *prefix, const mem_t *m, unsigned keys)
 {
     io_count c = mem_io(m, NULL, NULL);

@@ -38,15 +38,47 @@ mem_t *lab_attn_model(lab_t *L, lab_attn *r)
     return r->m;
 }
 
+static void upload(hbm_tensor *t, const lab_inputs *in, int x)
+{
+    if (t && in && in->x[x])
+        hbm_upload(t, in->x[x]);
+}
+
 void lab_attn_open(lab_t *L, lab_attn *r, const lab_inputs *in)
 {
     if (!r->m)
         lab_attn_model(L, r);
-    r->t = attn_alloc(r->m, &r->p, r->cfg.dtype, r->backward);
+    r->in = in;
+    if (r->api) {   /* the caller's tensors only: flash_attn_func allocates O and L, the backward dQ, dK, dV */
+        if (r->p.algo != ATTN_FLASH2)
+            fl_internal("lab: flash_attn_func runs flash2, not %s", attn_algo_name(r->p.algo));
+        const attn_params *p = &r->p;
+        r->t = (attn_tensors){.q = hbm_alloc_bnhd(r->m, "Q", r->cfg.dtype, p->B, p->N, p->H, p->d),
+                              .k = hbm_alloc_bnhd(r->m, "K", r->cfg.dtype, p->B, p->N, p->H, p->d),
+                              .v = hbm_alloc_bnhd(r->m, "V", r->cfg.dtype, p->B, p->N, p->H, p->d)};
+    } else {
+        r->t = attn_alloc(r->m, &r->p, r->cfg.dtype, r->backward);
+    }
     hbm_tensor *dst[4] = {r->t.q, r->t.k, r->t.v, r->backward ? r->t.dout : NULL};
-    for (int x = 0; in && x < 4; x++)
-        if (dst[x] && in->x[x])
-            hbm_upload(dst[x], in->x[x]);
+    for (int x = 0; x < 4; x++)
+        upload(dst[x], in, x);
+}
+
+/* The pass through flash_attn_func (and flash_attn_backward), on r's blocks; r->t gets every tensor of the call. */
+static void api_pass(lab_attn *r, bool backward)
+{
+    char err[512];
+    if (!backward) {
+        flash_attn fa = {.Br = r->p.Br, .Bc = r->p.Bc};
+        if (flash_attn_func(r->m, r->t.q, r->t.k, r->t.v, 0.0, r->p.scale, r->p.causal, &fa, err, sizeof err))
+            fl_fatal("%s", err);
+        r->t = fa.t;
+        return;
+    }
+    flash_attn fa = {.Br = r->p.Br, .Bc = r->p.Bc, .out = r->t.out, .lse = r->t.lse, .fwd = r->p, .t = r->t};
+    if (flash_attn_backward(r->m, &fa, r->t.dout, err, sizeof err))
+        fl_fatal("%s", err);
+    r->t = fa.t;
 }
 
 static float *download(const hbm_tensor *t)
@@ -59,7 +91,13 @@ static float *download(const hbm_tensor *t)
 void lab_attn_run(lab_t *L, lab_attn *r)
 {
     if (r->backward) {   /* the forward saves what the backward needs; only the backward is counted */
-        attn_forward(r->m, &r->p, &r->t);
+        if (r->api) {
+            api_pass(r, false);
+            r->t.dout = hbm_alloc_bnhd(r->m, "dO", r->cfg.dtype, r->p.B, r->p.N, r->p.H, r->p.d);
+            upload(r->t.dout, r->in, 3);
+        } else {
+            attn_forward(r->m, &r->p, &r->t);
+        }
         r->fwd_hbm_peak = mem_hbm_peak(r->m);
         mem_ledger_reset(r->m);
         lab_watch(L, r->m);
@@ -67,7 +105,9 @@ void lab_attn_run(lab_t *L, lab_attn *r)
     }
     if (r->map)
         mem_observe(r->m, tilemap_paint_step, r->map);
-    if (r->backward)
+    if (r->api)
+        api_pass(r, r->backward);
+    else if (r->backward)
         attn_backward(r->m, &r->p, &r->t);
     else
         attn_forward(r->m, &r->p, &r->t);
@@ -126,7 +166,8 @@ void lab_attn_free(lab_attn *r)
 bool lab_ledger_matches(const mem_t *m, const attn_io *io)
 {
     io_count tot = mem_io(m, NULL, NULL);
-    bool ok = tot.rd_elems == io->rd && tot.wr_elems == io->wr;
+    bool ok = tot.rd_elems == io->rd && tot.wr_elems == io->wr && mem_flops(m, NULL) == io->flops_mm + io->flops_ew &&
+              mem_exps(m, NULL) == io->exps;
     for (size_t k = 0; k < io->n; k++) {
         io_count c = mem_io(m, io->row[k].tensor, NULL);
         ok = ok && c.rd_elems == io->row[k].rd && c.wr_elems == io->row[k].wr;

@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "outfile.h" // defines: outfile_open, outfile_commit, outfile_mkdirs (all-or-nothing files, exit 3)
-#include "trace.h"   // defines: TRACE_MODEL_* (the modelled clock of the JSON trace)
+#include "lab_roof.h" // defines: LAB_GPU, lab_kernel_time (the roofline of the modelled runtime)
+#include "outfile.h"  // defines: outfile_open, outfile_commit, outfile_mkdirs (all-or-nothing files, exit 3)
 #include "util.h"
 
 attn_params lab_sweep_plan(const lab_sweep *s, const lab_case *c, size_t N, size_t d, size_t M, size_t Br_req,
@@ -39,6 +39,8 @@ void lab_sweep_measure(lab_sweep *s, const lab_case *c, size_t N, size_t d, size
                 c->label, s->done, s->total);
     attn_params p = lab_sweep_plan(s, c, N, d, M, Br_req, Bc_req);
     mem_t *m = mem_create(M, true);
+    if (s->watch)
+        lab_watch(s->watch, m);
     attn_tensors t = attn_alloc(m, &p, cfg->dtype, false);
     attn_forward(m, &p, &t);
     attn_free(m, &t);
@@ -49,6 +51,8 @@ void lab_sweep_measure(lab_sweep *s, const lab_case *c, size_t N, size_t d, size
     double M_el = (double)(M / dtype_size(cfg->dtype));
     *out = (lab_point){.N = N, .d = d, .M_bytes = M, .Br = p.Br, .Bc = p.Bc, .io = mem_io(m, NULL, NULL),
                        .closed_rd = cf.rd, .closed_wr = cf.wr, .tiles = cf.tiles, .skipped = cf.skipped,
+                       .closed_flops = cf.flops_mm + cf.flops_ew, .closed_exps = cf.exps, .flops_mm = cf.flops_mm,
+                       .fits = true,
                        .hbm_peak = mem_hbm_peak(m), .flops = mem_flops(m, NULL), .exps = mem_exps(m, NULL),
                        .theta_std = heads * (Nd + (double)N * (double)N), .theta_flash = heads * Nd * Nd / M_el,
                        .in_range = (double)d <= M_el && M_el <= Nd};
@@ -68,9 +72,16 @@ void lab_sweep_axis(lab_sweep *s, const lab_case *const *cases, size_t ncases, l
         for (size_t a = 0; a < ncases; a++) {
             size_t v = values[k], n = axis == LAB_AXIS_N ? v : N, dd = axis == LAB_AXIS_D ? v : d;
             size_t m = axis == LAB_AXIS_M ? v : M, br = Br, bc = Bc;
-            if (axis == LAB_AXIS_BLOCK) {
-                br = bc = v;
-                m = attn_sram_need(cases[a]->algo, false, v, v, dd, s->cfg->dtype);
+            if (axis == LAB_AXIS_BLOCK) {   /* the resident block is v, the other min(v, d); a plan too big is noted */
+                bool kv = cases[a]->fa1_rule || attn_block_rule(cases[a]->algo, false) == BLOCK_RULE_KV_OUTER;
+                br = kv ? min_size(v, dd) : v;
+                bc = kv ? v : min_size(v, dd);
+                size_t need = attn_sram_need(cases[a]->algo, false, br, bc, dd, s->cfg->dtype);
+                if (need > m) {
+                    if (pts)
+                        pts[a * stride + k] = (lab_point){.N = n, .d = dd, .M_bytes = need, .Br = br, .Bc = bc};
+                    continue;
+                }
             }
             if (pts)
                 lab_sweep_measure(s, cases[a], n, dd, m, br, bc, &pts[a * stride + k], NULL, name[axis], v);
@@ -97,17 +108,21 @@ void lab_sweep_done(lab_sweep *s)
 
 uint64_t lab_point_elems(const lab_point *p) { return p->io.rd_elems + p->io.wr_elems; }
 uint64_t lab_point_bytes(const lab_point *p) { return p->io.rd_bytes + p->io.wr_bytes; }
-bool lab_point_exact(const lab_point *p) { return p->io.rd_elems == p->closed_rd && p->io.wr_elems == p->closed_wr; }
+bool lab_point_exact(const lab_point *p)
+{
+    return !p->fits || (p->io.rd_elems == p->closed_rd && p->io.wr_elems == p->closed_wr &&
+                        p->flops == p->closed_flops && p->exps == p->closed_exps);
+}
 
 double lab_point_ratio(const lab_case *c, const lab_point *p)
 {
     return (double)lab_point_elems(p) / (c->algo == ATTN_STANDARD ? p->theta_std : p->theta_flash);
 }
 
-double lab_point_model_us(const lab_point *p)
+double lab_point_model_us(const lab_point *p, bool *memory_bound)
 {
-    return ((double)lab_point_bytes(p) / TRACE_MODEL_HBM_BYTES_PER_NS + (double)p->flops / TRACE_MODEL_FLOPS_PER_NS +
-            (double)p->exps / TRACE_MODEL_EXPS_PER_NS) / 1000.0;
+    lab_kernel k = {"", "", p->flops_mm, p->flops - p->flops_mm, p->exps, lab_point_bytes(p), 0};
+    return lab_kernel_time(&k, &LAB_GPU[LAB_A100_40], false, memory_bound) * 1e6;
 }
 
 void lab_sweep_table_head(FILE *o, const char *what, int w, const char *first, const char *const *heads, size_t n)
@@ -167,8 +182,8 @@ static void dat_header(FILE *f, const cli_cfg *cfg, const char *name, const char
           "# 14 theta_flash    N^2 d^2 / M * dtype bytes, M in elements: Theta(N^2 d^2 / M), constant 1 (bytes)\n"
           "# 15 lower_bound    the same N^2 d^2 / M where Proposition 3 holds (d <= M <= N d), else nan (bytes)\n"
           "# 16 floor_bytes    4 N d * dtype bytes: read Q, K, V and write O once, the least any algorithm moves\n"
-          "# 17 model_us       MODELLED runtime, not measured: bytes / 1.5 TB/s + FLOPs / 312 TFLOP/s + exps / 2.4 "
-          "per ns (us)\n"
+          "# 17 model_us       MODELLED runtime on an A100 40GB's roofline, not measured: max(bytes / 1.555 TB/s, "
+          "matmul FLOPs / 312 T + other FLOPs / 19.5 T + exps / 2.44 T per s) (us)\n"
           "# 18 ratio          (6 + 7) / the algorithm's Theta shape in elements (standard: Nd + N^2; flash: N^2 d^2 / "
           "M)\n", f);
 }
@@ -186,7 +201,7 @@ static void dat_row(FILE *f, const cli_cfg *cfg, const lab_case *c, const lab_po
         fprintf(f, "%.6g ", p->theta_flash * sz);
     else
         fputs("nan ", f);
-    fprintf(f, "%.6g %.6g %.6g\n", floor_b, lab_point_model_us(p), lab_point_ratio(c, p));
+    fprintf(f, "%.6g %.6g %.6g\n", floor_b, lab_point_model_us(p, NULL), lab_point_ratio(c, p));
 }
 
 void lab_sweep_write(const lab_sweep *s, const char *name, const char *what, const lab_case *const *cases,
@@ -203,7 +218,8 @@ void lab_sweep_write(const lab_sweep *s, const char *name, const char *what, con
                          : c->fa1_rule ? " (flash1's block rule: Bc = ceil(M/4d), Br = min(Bc, d))" : "";
         fprintf(f, "%s# algo: %s%s\n", a == 0 ? "" : "\n\n", c->label, note);
         for (size_t k = 0; k < n; k++)
-            dat_row(f, s->cfg, c, &pts[a * stride + k]);
+            if (pts[a * stride + k].fits)   /* a block plan that did not fit M was not run */
+                dat_row(f, s->cfg, c, &pts[a * stride + k]);
     }
     outfile_commit(o);
 }

@@ -96,9 +96,11 @@ static void usage(const cli_spec *spec, FILE *f)
     }
     if (spec->extra & CLI_OPT_TRACE)
         fprintf(f,
-                "      --trace FMT        none, text, csv or json (Chrome trace, for Perfetto) (default %s)\n"
+                "      --trace FMT        none, text, csv, json (Chrome trace, for Perfetto) or html (a page that\n"
+                "                         replays the run tile by tile in a browser) (default %s)\n"
                 "      --trace-file PATH  write the trace there instead of stdout (all or nothing: no partial file)\n"
-                "      --trace-limit B    refuse a trace estimated above B bytes (default %llu = 1 GiB; K/M/G suffixes)\n",
+                "      --trace-limit B    refuse a trace estimated above B bytes (default %llu = 1 GiB, html 64 MiB;\n"
+                "                         K/M/G suffixes)\n",
                 trace_fmt_name(d->trace), (unsigned long long)CLI_TRACE_LIMIT);
     fprintf(f,
             "      --seed S           random seed for the inputs (default %llu)\n"
@@ -108,7 +110,7 @@ static void usage(const cli_spec *spec, FILE *f)
     if (spec->extra & CLI_OPT_THREADS)
         fprintf(f, "      --threads T        OpenMP threads (default: OMP_NUM_THREADS or all cores)\n");
     if (spec->extra & CLI_OPT_STEP)
-        fprintf(f, "      --step             pause after each step (only when run in a terminal)\n");
+        fprintf(f, "      --step             pause after each tile in a terminal (Enter: next, c: run on, q: quit)\n");
     if (spec->extra & CLI_OPT_OUT_DIR)
         fprintf(f, "      --out-dir DIR      where to write data files (default %s)\n", d->out_dir ? d->out_dir : ".");
     fprintf(f, "  -h, --help             this text\n      --version          print the version\n");
@@ -136,6 +138,68 @@ static const opt_def OPTS[] = {
     {"algo", 0, true, CLI_OPT_ALGO}, {"step", 0, false, CLI_OPT_STEP}, {"out-dir", 0, true, CLI_OPT_OUT_DIR},
     {"help", 'h', false, 0},        {"version", 0, false, 0},
 };
+
+/* Edit distance (insertions, deletions, substitutions and swaps of neighbours) between a and b, both short. */
+static size_t edits(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b), d[33][33];
+    if (n > 32 || m > 32)
+        return SIZE_MAX;
+    for (size_t i = 0; i <= n; i++)
+        for (size_t j = 0; j <= m; j++) {
+            if (!i || !j) {
+                d[i][j] = i + j;
+                continue;
+            }
+            size_t best = min_size(d[i - 1][j] + 1, d[i][j - 1] + 1);
+            best = min_size(best, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]));
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                best = min_size(best, d[i - 2][j - 2] + 1);
+            d[i][j] = best;
+        }
+    return d[n][m];
+}
+
+/* "; did you mean --seq-len?": the closest of names to s when it is close (a third of its letters wrong at most),
+ * else "". prefix goes before the name ("--" for options, "" for values). */
+static const char *did_you_mean(const char *s, const char *const *names, size_t n, const char *prefix, char *buf,
+                                size_t len)
+{
+    size_t best = SIZE_MAX, at = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t e = edits(s, names[k]);
+        if (e < best)
+            best = e, at = k;
+    }
+    *buf = 0;
+    if (best <= max_size(1, strlen(s) / 3))
+        snprintf(buf, len, "; did you mean %s%s?", prefix, names[at]);
+    return buf;
+}
+
+/* An unknown option: one line, with the closest option this lesson takes when there is one. */
+static int unknown_option(const cli_spec *spec, const char *arg)
+{
+    const char *names[sizeof OPTS / sizeof OPTS[0]];
+    size_t n = 0;
+    for (size_t k = 0; k < sizeof OPTS / sizeof OPTS[0]; k++)
+        if (!OPTS[k].needs || (spec->extra & OPTS[k].needs))
+            names[n++] = OPTS[k].lng;
+    char name[64], hint[96];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(arg + strspn(arg, "-"), "="), arg + strspn(arg, "-"));
+    return fail(spec, "unknown option '%s'%s", arg, did_you_mean(name, names, n, "--", hint, sizeof hint));
+}
+
+/* A value not among names: "--what must be one of ..., got 'x'; did you mean y?" */
+static int bad_name(const cli_spec *spec, const char *what, const char *const *names, size_t n, const char *val)
+{
+    char list[256] = "", hint[96];
+    size_t len = 0;
+    for (size_t k = 0; k < n && len < sizeof list - 32; k++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", !k ? "" : k + 1 == n ? " or " : ", ", names[k]);
+    return fail(spec, "--%s must be %s%s, got '%s'%s", what, n > 2 ? "one of " : "", list, val,
+                did_you_mean(val, names, n, "", hint, sizeof hint));
+}
 
 static int set_size(const cli_spec *spec, const char *opt, const char *val, size_t max, size_t *dst)
 {
@@ -179,11 +243,14 @@ static int apply(const cli_spec *spec, const opt_def *o, const char *val, cli_cf
         cfg->trace_limit = b;
         return CLI_OK;
     }
-    if (!strcmp(n, "dtype"))
-        return dtype_parse(val, &cfg->dtype) ? fail(spec, "--dtype must be fp32, fp16 or bf16, got '%s'", val) : CLI_OK;
-    if (!strcmp(n, "trace"))
-        return trace_fmt_parse(val, &cfg->trace) ? fail(spec, "--trace must be none, text, csv or json, got '%s'", val)
-                                                   : CLI_OK;
+    if (!strcmp(n, "dtype")) {
+        static const char *const dtypes[] = {"fp32", "fp16", "bf16"};
+        return dtype_parse(val, &cfg->dtype) ? bad_name(spec, n, dtypes, 3, val) : CLI_OK;
+    }
+    if (!strcmp(n, "trace")) {
+        static const char *const fmts[] = {"none", "text", "csv", "json", "html"};
+        return trace_fmt_parse(val, &cfg->trace) ? bad_name(spec, n, fmts, 5, val) : CLI_OK;
+    }
     if (!strcmp(n, "trace-file")) {
         if (!*val)
             return fail(spec, "--trace-file needs a path");
@@ -215,11 +282,10 @@ static int apply(const cli_spec *spec, const opt_def *o, const char *val, cli_cf
                 cfg->algo = *a;
                 return CLI_OK;
             }
-        char names[256] = "";
-        size_t len = 0;
-        for (const char *const *a = spec->algos; a && *a && len < sizeof names - 32; a++)
-            len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", len ? ", " : "", *a);
-        return fail(spec, "--algo must be one of %s, got '%s'", names, val);
+        size_t na = 0;
+        while (spec->algos && spec->algos[na])
+            na++;
+        return bad_name(spec, n, spec->algos, na, val);
     }
     if (!strcmp(n, "causal")) cfg->causal = true;
     else if (!strcmp(n, "count-only")) cfg->count_only = true;
@@ -240,7 +306,7 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, cli_cfg *cfg)
             const char *eq = strchr(arg + 2, '=');
             size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
             if (len >= sizeof name)
-                return fail(spec, "unknown option '%s'", arg);
+                return unknown_option(spec, arg);
             memcpy(name, arg + 2, len);
             name[len] = 0;
             for (size_t k = 0; k < sizeof OPTS / sizeof OPTS[0]; k++)
@@ -254,7 +320,7 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, cli_cfg *cfg)
                     o = &OPTS[k];
             if (o && arg[2]) {
                 if (!o->value)
-                    return fail(spec, "unknown option '%s'", arg);
+                    return unknown_option(spec, arg);
                 val = arg + 2;
             }
         } else {
@@ -265,7 +331,7 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, cli_cfg *cfg)
                 return fail(spec, "--causal is not meaningful for %s", spec->name);
             if (o && o->needs == CLI_OPT_TRACE)
                 return fail(spec, "--%s: %s writes no trace", o->lng, spec->name);
-            return fail(spec, "unknown option '%s'", arg);
+            return unknown_option(spec, arg);
         }
         if (!o->value && val)
             return fail(spec, "--%s takes no value", o->lng);
@@ -291,11 +357,19 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, cli_cfg *cfg)
     if (cfg->Bc > cfg->N)
         return fail(spec, "--block-cols %zu is larger than the sequence length N = %zu", cfg->Bc, cfg->N);
     if (cfg->trace_file && cfg->trace == TRACE_NONE)
-        return fail(spec, "--trace-file needs --trace text, csv or json");
+        return fail(spec, "--trace-file needs --trace text, csv, json or html");
+    if (cfg->trace == TRACE_HTML && !cfg->trace_file)   /* the lesson's own output would land inside the page */
+        return fail(spec, "--trace html writes a page: give it a file, --trace-file lesson.html");
     return CLI_OK;
 }
 
-uint64_t cli_trace_limit(const cli_cfg *cfg) { return cfg->trace_limit ? cfg->trace_limit : CLI_TRACE_LIMIT; }
+uint64_t cli_trace_limit(const cli_cfg *cfg)
+{
+    return cfg->trace_limit ? cfg->trace_limit : cfg->trace == TRACE_HTML ? TRACE_HTML_LIMIT : CLI_TRACE_LIMIT;
+}
+
+/* The command line as given, for the HTML replay's header (cli_main keeps it). */
+static char command_line[512];
 
 /* ---- the census: how big the trace would be, from a count-only dry run in a child process ----------------------- */
 
@@ -389,6 +463,12 @@ int cli_main(const cli_spec *spec, int argc, char **argv, lesson_fn run)
 {
     cli_cfg cfg;
     fl_set_progname(spec->name);
+    size_t len = 0;
+    for (int i = 0; i < argc && len + 2 < sizeof command_line; i++) {   /* 'quoted' when it needs it */
+        const char *a = i ? argv[i] : spec->name, *q = strpbrk(a, " \t'\"$\\;&|<>*?") ? "'" : "";
+        int n = snprintf(command_line + len, sizeof command_line - len, "%s%s%s%s%s", i ? " " : "./", q, a, q, "");
+        len = n > 0 ? min_size(len + (size_t)n, sizeof command_line - 1) : len;
+    }
     int parsed = cli_parse(spec, argc, argv, &cfg), rc = 0;
     if (parsed == CLI_ERROR)
         return FL_EXIT_USAGE;
@@ -427,6 +507,22 @@ static void trace_trouble(trace_t *t, int err, void *ctx)
              (unsigned long long)trace_events(t), ot->o ? " (its file is removed)" : "");
 }
 
+/* The HTML replay's header: the lesson, its command line and the options that shape the run. */
+static void trace_describe(trace_t *t, const cli_cfg *cfg)
+{
+    char buf[256];
+    trace_meta(t, "lesson", cfg->lesson);
+    if (*command_line)
+        trace_meta(t, "command", command_line);
+    char M[48] = "the device's";   /* lesson08: M = 0 asks the GPU */
+    if (cfg->M_bytes)
+        snprintf(M, sizeof M, "%zu bytes", cfg->M_bytes);
+    snprintf(buf, sizeof buf, "N=%zu d=%zu B=%zu H=%zu M=%s, %s%s%s%s%s", cfg->N, cfg->d, cfg->B, cfg->H, M,
+             dtype_name(cfg->dtype), cfg->causal ? ", causal" : "", cfg->count_only ? ", count-only" : "",
+             cfg->algo ? ", algo " : "", cfg->algo ? cfg->algo : "");
+    trace_meta(t, "options", buf);
+}
+
 trace_t *cli_trace_open(const cli_cfg *cfg, mem_t *m)
 {
     if (cfg->trace == TRACE_NONE)
@@ -451,6 +547,7 @@ trace_t *cli_trace_open(const cli_cfg *cfg, mem_t *m)
     ot->limit = limit;
     ot->t = trace_open(m, cfg->trace, ot->o ? outfile_stream(ot->o) : stdout);
     trace_guard(ot->t, limit, trace_trouble, ot);
+    trace_describe(ot->t, cfg);
     return ot->t;
 }
 
@@ -478,13 +575,22 @@ void cli_trace_close(const cli_cfg *cfg, trace_t *t)
         outfile_commit(ot->o);
 }
 
+static bool pause_off;   /* 'c' at a --step prompt: run on without pausing */
+
 void cli_pause(const cli_cfg *cfg, const char *prompt)
 {
-    if (!cfg->step || !isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
+    if (!cfg->step || pause_off || !isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
         return;
-    printf("%s [Enter] ", prompt ? prompt : "");
+    printf("%s [Enter: next, c: run to the end, q: quit] ", prompt ? prompt : "");
     fflush(stdout);
-    int c;
-    while ((c = getchar()) != '\n' && c != EOF)
+    int c, first = getchar();
+    for (c = first; c != '\n' && c != EOF; c = getchar())
         ;
+    if (first == 'c' || first == 'C')
+        pause_off = true;
+    if (first == 'q' || first == 'Q' || first == EOF) {   /* EOF: Ctrl-D, the terminal's end of input */
+        printf("%s: stopped at your request (q at a --step prompt); no summary line\n", cfg->lesson);
+        outfile_check_stdout();
+        exit(FL_EXIT_OK);
+    }
 }

@@ -1,4 +1,5 @@
-/* trace.c — text, CSV and Chrome-trace JSON writers for memory-model events (see include/course/trace.h). */
+/* trace.c — text, CSV and Chrome-trace JSON writers for memory-model events, and the stream every format shares
+ * (the HTML replay's records are trace_html.c's); see include/course/trace.h. */
 #include "trace.h"
 
 #include <errno.h>
@@ -6,34 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trace_impl.h"
 #include "util.h"
 
-#define TRACE_RECORD_MAX 4096   /* one event's text: a 255-byte note quoted as JSON (6 bytes a character) fits */
-#define CENSUS_KINDS (MEM_EV_HBM_FREE + 1)
-
-struct trace {
-    mem_t *m;
-    trace_fmt fmt;
-    FILE *out;                  /* NULL: a census, nothing is written */
-    double clock_ns;            /* JSON: modelled time */
-    bool first;                 /* JSON: no comma before the first event */
-    char rec[TRACE_RECORD_MAX]; /* the record being formatted, written with one fwrite */
-    size_t len;
-    uint64_t bytes, events;     /* written so far (a census: estimated) */
-    int err;                    /* errno of the first failed write; nothing more is written after it */
-    uint64_t limit;             /* 0: none */
-    trace_guard_fn guard;
-    void *guard_ctx;
-    /* census: events by kind, and the exact size of one in every TRACE_CENSUS_SAMPLE of them */
-    uint64_t n[CENSUS_KINDS], sampled_n[CENSUS_KINDS], sampled_bytes[CENSUS_KINDS], fixed_bytes;
-    char track[TRACE_MAX_TRACKS][32];   /* trace_span's tracks, in order of first use */
-    int ntracks;
-    uint64_t spans;
-};
-
 /* Append to the record being formatted (cut at TRACE_RECORD_MAX, which no record reaches). */
-static void put(trace_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(trace_t *t, const char *fmt, ...)
+void trace_put(trace_t *t, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -43,18 +21,20 @@ static void put(trace_t *t, const char *fmt, ...)
         t->len = t->len + (size_t)n < sizeof t->rec ? t->len + (size_t)n : sizeof t->rec - 1;
 }
 
-static void put_char(trace_t *t, char c)
+void trace_put_char(trace_t *t, char c)
 {
     if (t->len + 1 < sizeof t->rec) {
         t->rec[t->len++] = c;
         t->rec[t->len] = 0;
     }
 }
+#define put trace_put
+#define put_char trace_put_char
 
 int trace_fmt_parse(const char *s, trace_fmt *out)
 {
-    static const char *const names[] = {"none", "text", "csv", "json"};
-    for (int i = 0; i < 4; i++)
+    static const char *const names[] = {"none", "text", "csv", "json", "html"};
+    for (int i = 0; i < 5; i++)
         if (!strcmp(s, names[i])) {
             *out = (trace_fmt)i;
             return 0;
@@ -64,7 +44,7 @@ int trace_fmt_parse(const char *s, trace_fmt *out)
 
 const char *trace_fmt_name(trace_fmt f)
 {
-    static const char *const names[] = {"none", "text", "csv", "json"};
+    static const char *const names[] = {"none", "text", "csv", "json", "html"};
     return names[f];
 }
 
@@ -114,6 +94,8 @@ static void text_event(trace_t *t, const mem_event *ev)
     case MEM_EV_STEP:
         put(t, "        >> tile (i=%ld, j=%ld)%s%s\n", ev->i, ev->j, ev->name ? ": " : "", ev->name ? ev->name : "");
         break;
+    case MEM_EV_ROWS:   /* values for the HTML replay only */
+        break;
     case MEM_EV_HBM_ALLOC:
     case MEM_EV_HBM_FREE:
         put(t, "%6llu  %-5s %-26s    %-6s %6llu el %9s\n", (unsigned long long)ev->seq,
@@ -124,10 +106,10 @@ static void text_event(trace_t *t, const mem_event *ev)
 }
 
 static const char *const kind_name[] = {"load", "store", "sram_alloc", "sram_free", "compute", "note", "phase",
-                                        "step", "hbm_alloc", "hbm_free"};
+                                        "step", "hbm_alloc", "hbm_free", "rows"};
 
 /* Quote s for CSV (RFC 4180) or JSON. */
-static void put_quoted(trace_t *t, const char *s, bool json)
+void trace_put_quoted(trace_t *t, const char *s, bool json)
 {
     put_char(t, '"');
     for (; s && *s; s++) {
@@ -148,9 +130,9 @@ static void csv_event(trace_t *t, const mem_event *ev)
 {
     io_count tot = mem_io(ev->mem, NULL, NULL);
     put(t, "%llu,%s,", (unsigned long long)ev->seq, kind_name[ev->kind]);
-    put_quoted(t, ev->tensor ? ev->tensor : "", false);
+    trace_put_quoted(t, ev->tensor ? ev->tensor : "", false);
     put_char(t, ',');
-    put_quoted(t, ev->name ? ev->name : "", false);
+    trace_put_quoted(t, ev->name ? ev->name : "", false);
     bool xfer = ev->kind == MEM_EV_LOAD || ev->kind == MEM_EV_STORE;
     if (xfer)
         put(t, ",%zu,%zu,%zu,%zu,%zu,%zu", ev->b, ev->h, ev->r0, ev->r0 + ev->nrows, ev->c0, ev->c0 + ev->ncols);
@@ -197,12 +179,12 @@ static void json_event(trace_t *t, const mem_event *ev)
     json_begin_event(t);
     if (tid) {
         put(t, "{\"name\":");
-        put_quoted(t, label, true);
+        trace_put_quoted(t, label, true);
         put(t, ",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":1,\"tid\":%d,\"ts\":%.6f,\"dur\":%.6f,\"args\":{\"seq\":%llu",
             kind_name[ev->kind], tid, t->clock_ns / 1000.0, dur / 1000.0, (unsigned long long)ev->seq);
         if (tid != 3) {
             put(t, ",\"tile\":");
-            put_quoted(t, ev->name ? ev->name : "", true);
+            trace_put_quoted(t, ev->name ? ev->name : "", true);
             put(t, ",\"elems\":%llu,\"bytes\":%llu", (unsigned long long)ev->elems, (unsigned long long)ev->bytes);
         } else {
             put(t, ",\"flops\":%llu,\"exps\":%llu", (unsigned long long)ev->flops, (unsigned long long)ev->exps);
@@ -217,7 +199,7 @@ static void json_event(trace_t *t, const mem_event *ev)
         else
             snprintf(text, sizeof text, "%s%s", ev->kind == MEM_EV_PHASE ? "phase " : "", ev->name);
         put(t, "{\"name\":");
-        put_quoted(t, text, true);
+        trace_put_quoted(t, text, true);
         put(t, ",\"cat\":\"%s\",\"ph\":\"i\",\"s\":\"g\",\"pid\":1,\"tid\":3,\"ts\":%.6f}", kind_name[ev->kind],
             t->clock_ns / 1000.0);
     }
@@ -230,10 +212,13 @@ static void json_event(trace_t *t, const mem_event *ev)
 
 static void format_event(trace_t *t, const mem_event *ev)
 {
+    if (ev->kind == MEM_EV_ROWS)   /* row statistics: only the HTML replay shows them */
+        return;
     switch (t->fmt) {
     case TRACE_TEXT: text_event(t, ev); break;
     case TRACE_CSV: csv_event(t, ev); break;
     case TRACE_JSON: json_event(t, ev); break;
+    case TRACE_HTML:
     case TRACE_NONE: break;
     }
 }
@@ -248,20 +233,24 @@ static uint64_t census_bytes(const trace_t *t)
     return (uint64_t)b;
 }
 
-/* Write the formatted record (a census only measures it), keeping the guard's promises: never past the limit,
- * a failed write reported once and nothing written after it. */
-static void flush_record(trace_t *t)
+/* Write the formatted record, keeping the guard's promises: never past the limit, a failed write reported once and
+ * nothing written after it. A census writes nothing: what it flushes (headers) it counts as fixed bytes. */
+void trace_flush(trace_t *t)
 {
     size_t len = t->len;
     t->len = 0;
     if (!len || t->err)
         return;
+    if (!t->out) {
+        t->fixed_bytes += len;
+        return;
+    }
     if (t->limit && t->bytes + len > t->limit && t->guard) {
         t->guard(t, 0, t->guard_ctx);
         t->guard = NULL;   /* it returned: keep going without it */
     }
     errno = 0;
-    if (t->out && fwrite(t->rec, 1, len, t->out) != len) {
+    if (fwrite(t->rec, 1, len, t->out) != len) {
         t->err = errno ? errno : EIO;
         if (t->guard)
             t->guard(t, t->err, t->guard_ctx);
@@ -270,30 +259,46 @@ static void flush_record(trace_t *t)
     t->bytes += len;
 }
 
+bool trace_record_wanted(trace_t *t, int kind) { return t->out || t->n[kind]++ % TRACE_CENSUS_SAMPLE == 0; }
+
+void trace_record_done(trace_t *t, int kind)
+{
+    if (t->out) {
+        trace_flush(t);
+        return;
+    }
+    t->sampled_n[kind]++;
+    t->sampled_bytes[kind] += t->len;
+    t->len = 0;
+}
+
 static void observe(const mem_event *ev, void *ctx)
 {
     trace_t *t = ctx;
     t->events++;
-    if (t->out) {
+    if (t->fmt == TRACE_HTML) {
+        html_event(t, ev);
+    } else if (t->out) {
         format_event(t, ev);
-        flush_record(t);
+        trace_flush(t);
         return;
+    } else if (ev->kind != MEM_EV_ROWS) {
+        /* A census: format one event in TRACE_CENSUS_SAMPLE of each kind (the first always) to learn its size. */
+        int k = (int)ev->kind;
+        if (t->n[k]++ % TRACE_CENSUS_SAMPLE == 0) {
+            double clock = t->clock_ns;
+            format_event(t, ev);
+            t->clock_ns = clock;
+            t->sampled_n[k]++;
+            t->sampled_bytes[k] += t->len;
+            t->len = 0;
+        }
+        if (t->fmt == TRACE_JSON) {
+            int tid;
+            t->clock_ns += json_duration(ev, &tid);
+        }
     }
-    /* A census: format one event in TRACE_CENSUS_SAMPLE of each kind (the first always) to learn its size. */
-    int k = (int)ev->kind;
-    if (t->n[k]++ % TRACE_CENSUS_SAMPLE == 0) {
-        double clock = t->clock_ns;
-        format_event(t, ev);
-        t->clock_ns = clock;
-        t->sampled_n[k]++;
-        t->sampled_bytes[k] += t->len;
-        t->len = 0;
-    }
-    if (t->fmt == TRACE_JSON) {
-        int tid;
-        t->clock_ns += json_duration(ev, &tid);
-    }
-    if (t->limit && t->guard && t->events % 4096 == 0 && census_bytes(t) > t->limit)
+    if (!t->out && t->limit && t->guard && t->events % 4096 == 0 && census_bytes(t) > t->limit)
         t->guard(t, 0, t->guard_ctx);
 }
 
@@ -312,7 +317,7 @@ trace_t *trace_open(mem_t *m, trace_fmt fmt, FILE *out)
     else if (fmt == TRACE_CSV)
         put(t, "seq,event,tensor,name,b,h,r0,r1,c0,c1,elems,bytes,flops,exps,hbm_read_elems,hbm_write_elems,"
                "sram_used_bytes\n");
-    else {
+    else if (fmt == TRACE_JSON) {
         put(t, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"clock\":\"modelled: bytes/1.5TB/s, FLOPs/312TFLOP/s\"},"
                "\"traceEvents\":[");
         static const char *const track[] = {"", "HBM -> SRAM (load)", "SRAM -> HBM (store)", "compute"};
@@ -322,11 +327,14 @@ trace_t *trace_open(mem_t *m, trace_fmt fmt, FILE *out)
                 track[tid]);
         }
     }
-    if (!out) {
-        t->fixed_bytes = t->len + (fmt == TRACE_JSON ? 4 : 0);   /* the header, and JSON's footer "\n]}\n" */
-        t->len = 0;
+    if (!out)
+        t->fixed_bytes = fmt == TRACE_JSON ? 4 : 0;   /* JSON's footer "\n]}\n"; the header is flushed below */
+    trace_flush(t);
+    if (fmt == TRACE_HTML) {
+        html_open(t);
+        if (!out)
+            t->fixed_bytes += html_tail_bytes();
     }
-    flush_record(t);
     mem_observe(m, observe, t);
     return t;
 }
@@ -336,6 +344,8 @@ void trace_follow(trace_t *t, mem_t *m)
     if (!t)
         return;
     mem_unobserve(t->m, observe, t);
+    if (t->fmt == TRACE_HTML)
+        html_follow(t, m);
     t->m = m;
     mem_observe(m, observe, t);
 }
@@ -361,7 +371,7 @@ void trace_span(trace_t *t, const char *track, const char *what, double start_ns
             }
             json_begin_event(t);
             put(t, "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":2,\"tid\":%d,\"args\":{\"name\":", k + 1);
-            put_quoted(t, t->track[k], true);
+            trace_put_quoted(t, t->track[k], true);
             put(t, "}}");
         }
     }
@@ -377,27 +387,25 @@ void trace_span(trace_t *t, const char *track, const char *what, double start_ns
     }
     case TRACE_CSV:
         put(t, "%llu,span,", (unsigned long long)t->spans);
-        put_quoted(t, t->track[k], false);
+        trace_put_quoted(t, t->track[k], false);
         put_char(t, ',');
-        put_quoted(t, what, false);
+        trace_put_quoted(t, what, false);
         put(t, ",,,%.0f,%.0f,,,0,%llu,%llu,0,,,\n", start_ns, start_ns + dur_ns, (unsigned long long)bytes,
             (unsigned long long)flops);
         break;
     case TRACE_JSON:
         json_begin_event(t);
         put(t, "{\"name\":");
-        put_quoted(t, what, true);
+        trace_put_quoted(t, what, true);
         put(t, ",\"cat\":\"span\",\"ph\":\"X\",\"pid\":2,\"tid\":%d,\"ts\":%.6f,\"dur\":%.6f,\"args\":{\"bytes\":%llu,"
                "\"flops\":%llu}}", k + 1, start_ns / 1000.0, dur_ns / 1000.0, (unsigned long long)bytes,
             (unsigned long long)flops);
         break;
+    case TRACE_HTML:   /* the replay shows the memory models' events, not the caller's clock */
     case TRACE_NONE:
         break;
     }
-    if (t->out)
-        flush_record(t);
-    else   /* a census: spans are few, measured exactly */
-        t->fixed_bytes += t->len, t->len = 0;
+    trace_flush(t);   /* a census: spans are few, measured exactly (trace_flush counts them as fixed bytes) */
 }
 
 void trace_guard(trace_t *t, uint64_t limit, trace_guard_fn fn, void *ctx)
@@ -419,8 +427,10 @@ int trace_close(trace_t *t)
     mem_unobserve(t->m, observe, t);
     if (t->fmt == TRACE_JSON && t->out) {
         put(t, "\n]}\n");
-        flush_record(t);
+        trace_flush(t);
     }
+    if (t->fmt == TRACE_HTML)
+        html_close(t);
     errno = 0;
     if (t->out && !t->err && fflush(t->out) != 0)
         t->err = errno ? errno : EIO;

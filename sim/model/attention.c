@@ -141,9 +141,9 @@ static void check_sram(const mem_t *m, const attn_params *p, bool backward, dtyp
 {
     size_t need = attn_sram_need(p->algo, backward, p->Br, p->Bc, p->d, dt);
     if (need > mem_sram_capacity(m))
-        fl_fatal("SRAM too small: %s %s with Br=%zu, Bc=%zu, d=%zu (%s) needs %zu bytes, M = %zu bytes",
-                 attn_algo_name(p->algo), backward ? "backward" : "forward", p->Br, p->Bc, p->d, dtype_name(dt),
-                 need, mem_sram_capacity(m));
+        fl_fatal("SRAM too small: %s %s with Br=%zu, Bc=%zu, d=%zu (%s) needs %zu bytes, M = %zu bytes; these blocks "
+                 "fit from -M %zu", attn_algo_name(p->algo), backward ? "backward" : "forward", p->Br, p->Bc, p->d,
+                 dtype_name(dt), need, mem_sram_capacity(m), need);
 }
 
 /* Checks what every pass of every algorithm reads and writes (the algorithm checks what its forward saved), that
@@ -186,4 +186,9 @@ void attn_io_closed_form(const attn_params *p, bool backward, attn_io *out)
     }
     out->tiles = attn_mul(out->tiles, BH);
     out->skipped = attn_mul(out->skipped, BH);
+    out->flops_mm = attn_mul(out->flops_mm, BH);
+    out->flops_ew = attn_mul(out->flops_ew, BH);
+    out->exps = attn_mul(out->exps, BH);
+    if (out->flops_mm > UINT64_MAX - out->flops_ew)
+        fl_fatal("the closed-form ledger overflows 64 bits (N, B or H too large)");
 }

@@ -188,3 +188,13 @@ void attn_kv_sweep(const attn_params *p, uint64_t *tiles, uint64_t *rows)
     *tiles = Tc * Tr - F;
     *rows = Tc * N - Br * F;
 }
+
+void attn_kv_sums(const attn_params *p, uint64_t *keys, uint64_t *entries)
+{
+    const uint64_t N = p->N, Br = p->Br, Bc = p->Bc, Tr = ceil_div(p->N, p->Br), Tc = ceil_div(p->N, p->Bc);
+    uint64_t tiles, rows, fL = p->causal ? (Tc - 1) * Bc / Br : 0, kcL = N - (Tc - 1) * Bc;
+    attn_kv_sweep(p, &tiles, &rows);
+    uint64_t tL = Tr - fL, RL = N - Br * fL;
+    *keys = attn_mul(Bc, tiles - tL) + kcL * tL;
+    *entries = attn_mul(Bc, rows - RL) + attn_mul(kcL, RL);
+}

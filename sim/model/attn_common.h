@@ -109,5 +109,10 @@ uint64_t attn_floor_sum(uint64_t n, uint64_t c, uint64_t a, uint64_t b);
  * its last row N-1 >= j*Bc), that is Tr - ⌊j*Bc/Br⌋ tiles holding N - Br*⌊j*Bc/Br⌋ rows; over all j, with
  * F = Σ_{j<Tc} ⌊j*Bc/Br⌋: tiles = Tc*Tr - F, rows = Tc*N - Br*F. */
 void attn_kv_sweep(const attn_params *p, uint64_t *tiles, uint64_t *rows);
+/* The same sweep's *keys = Σ over visited tiles of their key rows kc, and *entries = Σ of their scores qr·kc (the
+ * work of everything done per score). Column j holds Bc keys (the last one kc_L = N - (Tc-1)Bc) and visits t_j tiles
+ * holding R_j rows, so keys = Bc·(tiles - t_L) + kc_L·t_L and entries = Bc·(rows - R_L) + kc_L·R_L. Without a mask
+ * keys = Tr·N and entries = N². */
+void attn_kv_sums(const attn_params *p, uint64_t *keys, uint64_t *entries);
 
 #endif

@@ -106,7 +106,7 @@ static void fwd_head(mem_t *m, const attn_params *p, attn_tensors *t, float *con
             /* Alg.1 line 9: Sij = scale Qi Kj^T (Br x Bc), masked scores -inf. */
             if (real)
                 attn_scores(Sij, Qi, Kj, qr, kc, d, scale, p->causal, q0, k0);
-            mem_compute(m, "Alg.1 9: Sij = Qi Kj^T", 2 * (uint64_t)qr * kc * d, 0);
+            mem_compute(m, "Alg.1 9: Sij = Qi Kj^T", 2 * (uint64_t)qr * kc * d + (uint64_t)qr * kc, 0);
 
             /* Alg.1 line 10: m~ij = rowmax(Sij), P~ij = exp(Sij - m~ij) (in place), l~ij = rowsum(P~ij). */
             if (real)
@@ -114,7 +114,7 @@ static void fwd_head(mem_t *m, const attn_params *p, attn_tensors *t, float *con
                     mtij[r] = tile_row_max(Sij + r * kc, kc, -INFINITY);
                     ltij[r] = tile_exp_sub_sum(Sij + r * kc, kc, attn_sub(mtij[r]));
                 }
-            mem_compute(m, "Alg.1 10: m~ij P~ij l~ij", 0, (uint64_t)qr * kc);
+            mem_compute(m, "Alg.1 10: m~ij P~ij l~ij", 3 * (uint64_t)qr * kc, (uint64_t)qr * kc);
 
             /* Alg.1 line 11: mi_new = max(mi, m~ij), li_new = e^(mi - mi_new) li + e^(m~ij - mi_new) l~ij.
              * Alg.1 line 12: Oi <- diag(li_new)^-1 (diag(li) e^(mi - mi_new) Oi + e^(m~ij - mi_new) P~ij Vj).
@@ -131,8 +131,9 @@ static void fwd_head(mem_t *m, const attn_params *p, attn_tensors *t, float *con
                 }
                 tile_pv_rescale(Sij, Vj, qr, kc, d, mtij, ltij, Oi);
             }
-            mem_compute(m, "Alg.1 11: mi_new li_new", 0, 2 * (uint64_t)qr);
-            mem_compute(m, "Alg.1 12: P~ij Vj, new Oi", 2 * (uint64_t)qr * kc * d, 0);
+            mem_compute(m, "Alg.1 11: mi_new li_new", 6 * (uint64_t)qr, 2 * (uint64_t)qr);
+            mem_rows(m, b, h, q0, qr, mi_new, li_new);                  /* for observers: the HTML replay */
+            mem_compute(m, "Alg.1 12: P~ij Vj, new Oi", 2 * (uint64_t)qr * kc * d + 4 * (uint64_t)qr * d + qr, 0);
             mem_note(m, "Alg.1 lines 12-13: write O%zu, l%zu, m%zu back to HBM", i, i, i);
             hbm_store_rows(m, O, q0, qr, Oi, "Oi");                     /* rounded to the storage dtype */
 
@@ -212,13 +213,14 @@ static void bwd_head(mem_t *m, const attn_params *p, attn_tensors *t, float *con
                 tile_ab_acc(dQi, dPij, Kj, nr, nc, d, scale);               /* line 21: dQi += scale dSij Kj */
                 tile_atb_acc(dKj, dPij, Qi, nr, nc, d, scale);              /* line 22: dKj~ += scale dSij^T Qi */
             }
-            mem_compute(m, "Sij = scale Qi Kj^T; Pij", 2 * (uint64_t)nr * nc * d, (uint64_t)nr * nc);
+            mem_compute(m, "Sij = scale Qi Kj^T; Pij", 2 * (uint64_t)nr * nc * d + 3 * (uint64_t)nr * nc, (uint64_t)nr * nc);
             mem_compute(m, "dVj += Pij^T dOi", 2 * (uint64_t)nr * nc * d, 0);
             mem_compute(m, "dPij = dOi Vj^T", 2 * (uint64_t)nr * nc * d, 0);
             mem_compute(m, "Di = rowsum(dOi o Oi)", 2 * (uint64_t)nr * d, 0);
-            mem_compute(m, "dQi += scale dSij Kj", 2 * (uint64_t)nr * nc * d, 0);
+            mem_compute(m, "dSij = Pij o (dPij - Di)", 2 * (uint64_t)nr * nc, 0);
+            mem_compute(m, "dQi += scale dSij Kj", 2 * (uint64_t)nr * nc * d + (uint64_t)nr * d, 0);
             hbm_store_rows(m, dQ, r0, nr, dQi, "dQi");                       /* line 21: write dQi to HBM */
-            mem_compute(m, "dKj += scale dSij^T Qi", 2 * (uint64_t)nr * nc * d, 0);
+            mem_compute(m, "dKj += scale dSij^T Qi", 2 * (uint64_t)nr * nc * d + (uint64_t)nc * d, 0);
         }
         hbm_store_rows(m, dK, c0, nc, dKj, "dKj");                          /* line 24: write dKj, dVj */
         hbm_store_rows(m, dV, c0, nc, dVj, "dVj");
@@ -242,8 +244,15 @@ static void backward(mem_t *m, const attn_params *p, attn_tensors *t)
 static void fwd_io(const attn_params *p, attn_io *io)
 {
     const uint64_t N = p->N, d = p->d, Nd = N * d;
-    uint64_t tiles, R;
+    uint64_t tiles, R, C, E;
     attn_kv_sweep(p, &tiles, &R);
+    attn_kv_sums(p, &C, &E);
+    /* Work over the E scores and R rows of the visited tiles: lines 9 and 12 two products (4Ed); line 9's scale (E);
+     * line 10 max, subtract, sum (3E, E exps); line 11 max, two subtracts, two multiplies, an add per row (6R, 2R
+     * exps); line 12 the rescale of both terms, the add and the divide by li_new (4Rd) and li e^(mi - mi_new) (R). */
+    io->flops_mm = attn_mul(4 * E, d);
+    io->flops_ew = 4 * E + 7 * R + attn_mul(4 * R, d);
+    io->exps = E + 2 * R;
     attn_io_add(io, "Q", R * d, 0);
     attn_io_add(io, "K", Nd, 0);
     attn_io_add(io, "V", Nd, 0);
@@ -257,8 +266,15 @@ static void fwd_io(const attn_params *p, attn_io *io)
 static void bwd_io(const attn_params *p, attn_io *io)
 {
     const uint64_t N = p->N, d = p->d, Nd = attn_mul(N, d);
-    uint64_t tiles, R;
+    uint64_t tiles, R, C, E;
     attn_kv_sweep(p, &tiles, &R);
+    attn_kv_sums(p, &C, &E);
+    /* Work per visited tile: five products (S again, dV, dP, dQ, dK: 10Ed); S's scale, P = exp(S - m) / l's subtract
+     * and divide, dS's subtract and multiply (5E, E exps); D recomputed on every tile (2Rd); the scale of dQ's and
+     * dK's products (Rd + Cd). */
+    io->flops_mm = attn_mul(10 * E, d);
+    io->flops_ew = 5 * E + attn_mul(3 * R, d) + attn_mul(C, d);
+    io->exps = E;
     /* line 5: dQ, dK, dV = 0 in HBM */
     attn_io_add(io, "dQ", 0, Nd);
     attn_io_add(io, "dK", 0, Nd);

@@ -116,15 +116,16 @@ static void fwd_rows(mem_t *m, const attn_params *p, hbm_mat Q, hbm_mat K, hbm_m
         /* FA2 Alg.1 line 8: Sij = scale Qi Kj^T, masked scores -inf. */
         if (real)
             attn_scores(Sij, Qi, Kj, qr, kc, d, scale, p->causal, q0, k0);
-        mem_compute(m, "FA2 8: Sij = Qi Kj^T", 2 * (uint64_t)qr * kc * d, 0);
+        mem_compute(m, "FA2 8: Sij = Qi Kj^T", 2 * (uint64_t)qr * kc * d + (uint64_t)qr * kc, 0);
 
         /* FA2 Alg.1 lines 9-10, per row (m_new and e^(mi - m_new) are per-row scalars: registers):
          *   m_new = max(mi, rowmax(Sij)), P~ij = exp(Sij - m_new), li = e^(mi - m_new) li + rowsum P~ij,
          *   Oi = diag(e^(mi - m_new)) Oi + P~ij Vj  (not divided by li: delayed rescaling). */
         if (real)
             tile_softmax_pv_update(Sij, qr, kc, Vj, d, mi, li, Oi);
-        mem_compute(m, "FA2 9: mi P~ij li", 0, (uint64_t)qr * kc + qr);
-        mem_compute(m, "FA2 10: Oi = a Oi + P~ij Vj", 2 * (uint64_t)qr * kc * d, 0);
+        mem_compute(m, "FA2 9: mi P~ij li", (uint64_t)qr * (3 * kc + 2), (uint64_t)qr * kc + qr);
+        mem_rows(m, b, h, q0, qr, mi, li);                              /* for observers: the HTML replay */
+        mem_compute(m, "FA2 10: Oi = a Oi + P~ij Vj", 2 * (uint64_t)qr * kc * d + (uint64_t)qr * d, 0);
     }
 
     /* FA2 Alg.1 line 12: Oi = diag(li)^-1 Oi.  Line 13: Li = mi + log(li), kept in mi's buffer.
@@ -135,7 +136,7 @@ static void fwd_rows(mem_t *m, const attn_params *p, hbm_mat Q, hbm_mat K, hbm_m
                 Oi[r * d + x] = li[r] > 0 ? Oi[r * d + x] / li[r] : 0.0f;
             mi[r] = li[r] > 0 ? mi[r] + logf(li[r]) : -INFINITY;
         }
-    mem_compute(m, "FA2 12-13: Oi /= li, Li", 0, 0);
+    mem_compute(m, "FA2 12-13: Oi /= li, Li", (uint64_t)qr * d + qr, qr);
     /* FA2 Alg.1 lines 14-15: write Oi and Li to HBM, once. */
     mem_note(m, "FA2 lines 14-15: write O%zu, L%zu to HBM, once", i, i);
     hbm_store_rows(m, O, q0, qr, Oi, "Oi");
@@ -250,17 +251,18 @@ static void bwd_head(mem_t *m, const attn_params *p, attn_tensors *t, float *con
                 tile_qkt(dOi, Vj, nr, nc, d, 1.0f, dPij);                   /* line 13: dPij = dOi Vj^T */
                 tile_dsoftmax(dPij, Sij, Di, nr, nc);                       /* line 14: dSij = Pij o (dPij - Di) */
             }
-            mem_compute(m, "Sij = scale Qi Kj^T; Pij", 2 * (uint64_t)nr * nc * d, (uint64_t)nr * nc);
+            mem_compute(m, "Sij = scale Qi Kj^T; Pij", 2 * (uint64_t)nr * nc * d + 2 * (uint64_t)nr * nc, (uint64_t)nr * nc);
             mem_compute(m, "dVj += Pij^T dOi", 2 * (uint64_t)nr * nc * d, 0);
             mem_compute(m, "dPij = dOi Vj^T", 2 * (uint64_t)nr * nc * d, 0);
+            mem_compute(m, "dSij = Pij o (dPij - Di)", 2 * (uint64_t)nr * nc, 0);
             hbm_load_rows(m, dQi, dQ, r0, nr, "dQi");                       /* line 15: load dQi, */
             if (real)
                 tile_ab_acc(dQi, dPij, Kj, nr, nc, d, scale);               /*   dQi += scale dSij Kj, */
-            mem_compute(m, "dQi += scale dSij Kj", 2 * (uint64_t)nr * nc * d, 0);
+            mem_compute(m, "dQi += scale dSij Kj", 2 * (uint64_t)nr * nc * d + (uint64_t)nr * d, 0);
             hbm_store_rows(m, dQ, r0, nr, dQi, "dQi");                      /*   write it back */
             if (real)
                 tile_atb_acc(dKj, dPij, Qi, nr, nc, d, scale);              /* line 16: dKj += scale dSij^T Qi */
-            mem_compute(m, "dKj += scale dSij^T Qi", 2 * (uint64_t)nr * nc * d, 0);
+            mem_compute(m, "dKj += scale dSij^T Qi", 2 * (uint64_t)nr * nc * d + (uint64_t)nc * d, 0);
         }
         hbm_store_rows(m, dK, c0, nc, dKj, "dKj");                          /* line 18: write dKj, dVj */
         hbm_store_rows(m, dV, c0, nc, dVj, "dVj");
@@ -313,13 +315,29 @@ static void fwd_io(const attn_params *p, attn_io *io)
     attn_io_add(io, "L", 0, N);
     io->tiles = tiles;
     io->skipped = Tr * Tc - tiles;
+    /* Work. Row block i holds Br rows (the last qL = N - (Tr-1)Br) and visits every key block of its causal prefix,
+     * the last one all Tc of them, N keys: rows R = Br(tiles - Tc) + qL·Tc and scores E = Br(C - N) + qL·N over the
+     * visited tiles. Lines 8 and 10 two products (4Ed); line 8's scale (E); line 9 max, subtract, sum (3E, E exps)
+     * and per row e^(m_old - m_new)'s subtract, its multiply of li (2R, R exps); line 10 e^(m_old - m_new) Oi (Rd);
+     * once per row block, line 12 Oi / li (Nd) and line 13 Li = mi + log li (N, N logs). */
+    const uint64_t qL = N - (Tr - 1) * Br, R = Br * (tiles - Tc) + qL * Tc, E = attn_mul(Br, C - N) + attn_mul(qL, N);
+    io->flops_mm = attn_mul(4 * E, d);
+    io->flops_ew = 4 * E + 2 * R + attn_mul(R, d) + Nd + N;
+    io->exps = E + R + N;
 }
 
 static void bwd_io(const attn_params *p, attn_io *io)
 {
     const uint64_t N = p->N, d = p->d, Nd = attn_mul(N, d);
-    uint64_t tiles, R;
+    uint64_t tiles, R, C, E;
     attn_kv_sweep(p, &tiles, &R);
+    attn_kv_sums(p, &C, &E);
+    /* Work: line 4 D = rowsum(dO o O) once (2Nd); per visited tile five products (S again, dV, dP, dQ, dK: 10Ed),
+     * S's scale and P = exp(S - L)'s subtract (2E, E exps), dS's subtract and multiply (2E), the scale of dQ's and
+     * dK's products (Rd + Cd). */
+    io->flops_mm = attn_mul(10 * E, d);
+    io->flops_ew = 4 * E + attn_mul(R, d) + attn_mul(C, d) + 2 * Nd;
+    io->exps = E;
     /* line 3: dQ = 0 in HBM */
     attn_io_add(io, "dQ", 0, Nd);
     /* line 4: D = rowsum(dO o O): read O and dO once, write D (N) */

@@ -134,7 +134,7 @@ static void s_head(mem_t *m, const attn_params *p, attn_tensors *t, float *const
             hbm_load_rows(m, Kj, K, k0, kc, "Kj");
             if (real)   /* no mask here: the softmax applies it */
                 attn_scores(Sij, Qi, Kj, qr, kc, d, scale, false, q0, k0);
-            mem_compute(m, "Sij = scale Qi Kj^T", 2 * (uint64_t)qr * kc * d, 0);
+            mem_compute(m, "Sij = scale Qi Kj^T", 2 * (uint64_t)qr * kc * d + (uint64_t)qr * kc, 0);
             hbm_store_tile(m, S, q0, qr, k0, kc, Sij, "Sij");
         }
     }
@@ -162,7 +162,7 @@ static void softmax_head(mem_t *m, const attn_params *p, attn_tensors *t, float 
                 memset(Si + keys, 0, (N - keys) * sizeof *Si);
                 tile_div(Si, keys, sum);
             }
-            mem_compute(m, "P = softmax(S) row", 0, keys);
+            mem_compute(m, "P = softmax(S) row", 4 * (uint64_t)keys, keys);
             hbm_store_tile(m, P, q, 1, 0, N, Si, "Pi");
             continue;
         }
@@ -174,13 +174,14 @@ static void softmax_head(mem_t *m, const attn_params *p, attn_tensors *t, float 
             hbm_load_tile(m, Si, S, q, 1, c0, cc, "Si");
             if (real)
                 mx = tile_row_max(Si, unmasked(c0, cc, keys), mx);
+            mem_compute(m, "max S", unmasked(c0, cc, keys), 0);
         }
         for (size_t c0 = 0; c0 < N; c0 += C) {                   /* pass 2: the sum of exponentials */
             size_t cc = min_size(C, N - c0);
             hbm_load_tile(m, Si, S, q, 1, c0, cc, "Si");
             if (real)   /* in place: this copy of the chunk is not needed again */
                 sum += tile_exp_sub_sum(Si, unmasked(c0, cc, keys), mx);
-            mem_compute(m, "sum exp(S - max)", 0, unmasked(c0, cc, keys));
+            mem_compute(m, "sum exp(S - max)", 2 * unmasked(c0, cc, keys), unmasked(c0, cc, keys));
         }
         for (size_t c0 = 0; c0 < N; c0 += C) {                   /* pass 3: normalize and write P */
             size_t cc = min_size(C, N - c0);
@@ -190,7 +191,7 @@ static void softmax_head(mem_t *m, const attn_params *p, attn_tensors *t, float 
                 tile_exp_affine(Si, u, 1.0f, mx, sum);
                 memset(Si + u, 0, (cc - u) * sizeof *Si);
             }
-            mem_compute(m, "P = exp(S - max) / sum", 0, unmasked(c0, cc, keys));
+            mem_compute(m, "P = exp(S - max) / sum", 2 * unmasked(c0, cc, keys), unmasked(c0, cc, keys));
             hbm_store_tile(m, P, q, 1, c0, cc, Si, "Pi");
         }
     }
@@ -277,7 +278,7 @@ static void accumulate(mem_t *m, const attn_params *p, int line, hbm_mat A, hbm_
                 tile_atb_acc(acc, Aij, Bk, nr, nc, d, alpha);
             else if (real)
                 tile_ab_acc(acc, Aij, Bk, nr, nc, d, alpha);
-            mem_compute(m, what, 2 * (uint64_t)nr * nc * d, 0);
+            mem_compute(m, what, 2 * (uint64_t)nr * nc * d + (line == 1 ? 0 : (uint64_t)(by_key ? nc : nr) * d), 0);
         }
         hbm_store_rows(m, X, o * Bo, min_size(Bo, N - o * Bo), acc, pl.buf[ACC].name);
     }
@@ -321,11 +322,12 @@ static void line2(mem_t *m, const attn_params *p, attn_tensors *t, float *const 
     attn_plan_free(m, &pl, buf);
 }
 
-/* Alg.3 line 3: read P, dP, compute dS_ij = P_ij (dP_ij - sum_l P_il dP_il), write dS. A row of P does not fit in
- * SRAM in general, so each block of rows takes two passes: the row sums D_i first, then dS. */
+/* Alg.3 line 3: read P, dP, compute dS_ij = P_ij (dP_ij - sum_l P_il dP_il), write dS. When a row of P does not fit
+ * in SRAM (Tc > 1), each block of rows takes two passes: the row sums D_i first, then dS. When it fits (Tc = 1), the
+ * tiles of pass 1 are still resident and pass 2 loads nothing. */
 static void line3(mem_t *m, const attn_params *p, attn_tensors *t, float *const *unused, size_t item)
 {
-    size_t b = item / p->H, h = item % p->H, N = p->N, Br = p->Br, Bc = p->Bc;
+    size_t b = item / p->H, h = item % p->H, N = p->N, Br = p->Br, Bc = p->Bc, Tc = ceil_div(N, Bc);
     bool real = !mem_count_only(m);
     hbm_mat P = hbm_head(t->P, b, h), dP = hbm_head(t->dP, b, h), dS = hbm_head(t->dS, b, h);
     sram_plan pl;
@@ -351,13 +353,15 @@ static void line3(mem_t *m, const attn_params *p, attn_tensors *t, float *const 
         for (size_t j = 0, c0 = 0; c0 < N; j++, c0 += Bc) {   /* pass 2: dS_ij = P_ij o (dP_ij - D_i) */
             size_t nc = min_size(Bc, N - c0);
             mem_step(m, (long)i, (long)j, "dSij = Pij o (dPij - Di)");
-            hbm_load_tile(m, Pij, P, r0, nr, c0, nc, "Pij");
-            hbm_load_tile(m, dPij, dP, r0, nr, c0, nc, "dPij");
+            if (Tc > 1) {   /* a row that fits is still in SRAM from pass 1 */
+                hbm_load_tile(m, Pij, P, r0, nr, c0, nc, "Pij");
+                hbm_load_tile(m, dPij, dP, r0, nr, c0, nc, "dPij");
+            }
             if (real) {
                 memcpy(dSij, dPij, nr * nc * sizeof *dSij);
                 tile_dsoftmax(dSij, Pij, Di, nr, nc);
             }
-            mem_compute(m, "dSij = Pij o (dPij - Di)", 0, 0);
+            mem_compute(m, "dSij = Pij o (dPij - Di)", 2 * (uint64_t)nr * nc, 0);
             hbm_store_tile(m, dS, r0, nr, c0, nc, dSij, "dSij");
         }
     }
@@ -421,6 +425,13 @@ static void fwd_io(const attn_params *p, attn_io *io)
     const uint64_t N = p->N, Tr = ceil_div(p->N, p->Br), Tc = ceil_div(p->N, p->Bc), Nd = N * p->d;
     unsigned passes = N <= (uint64_t)p->Br * p->Bc ? 1 : 3;
     io->softmax_passes = passes;
+    /* Work: S = scale Q K^T (2N²d + N²: the scale), O = P V (2N²d). Softmax of a row's U unmasked scores: in one
+     * pass max, subtract, sum, divide (4U) and U exps; in three, max (U), subtract and sum (2U, U exps), subtract and
+     * divide (2U, U exps). U = N² without the mask, N(N+1)/2 with it. */
+    uint64_t NN = attn_mul(N, N), U = p->causal ? N * (N + 1) / 2 : NN;
+    io->flops_mm = attn_mul(4 * NN, p->d);
+    io->flops_ew = NN + (passes == 1 ? 4 : 5) * U;
+    io->exps = (passes == 1 ? 1 : 2) * U;
     attn_io_add(io, "Q", Nd, 0);
     attn_io_add(io, "K", Tr * Nd, 0);
     attn_io_add(io, "V", Tr * Nd, 0);
@@ -436,6 +447,12 @@ static void bwd_io(const attn_params *p, attn_io *io)
 {
     const uint64_t N = p->N, Tr = ceil_div(p->N, p->Br), Tc = ceil_div(p->N, p->Bc);
     const uint64_t Nd = attn_mul(N, p->d), NN = attn_mul(N, N);
+    const unsigned passes = Tc == 1 ? 1 : 2;
+    io->ds_passes = passes;
+    /* Work: four products of 2N²d (lines 1, 2, 4, 5); line 3 D (multiply, add) and dS (subtract, multiply): 4N²;
+     * the scale of lines 4 and 5 on each tile's product: nr·d per tile for dQ (Tc·Nd), nc·d for dK (Tr·Nd). */
+    io->flops_mm = attn_mul(8 * NN, p->d);
+    io->flops_ew = 4 * NN + attn_mul(Tc + Tr, Nd);
     /* line 1: per key block j (Tc of them), every query block i: P_ij (all N^2 once), dO_i (N d per j);
      *         write dV_j (N d in all) */
     attn_io_add(io, "P", NN, 0);
@@ -445,9 +462,9 @@ static void bwd_io(const attn_params *p, attn_io *io)
     attn_io_add(io, "dO", Nd, 0);
     attn_io_add(io, "V", attn_mul(Tr, Nd), 0);
     attn_io_add(io, "dP", 0, NN);
-    /* line 3: two passes over every (i, j): P_ij and dP_ij each read twice, dS_ij written once */
-    attn_io_add(io, "P", 2 * NN, 0);
-    attn_io_add(io, "dP", 2 * NN, 0);
+    /* line 3: two passes over every (i, j), P_ij and dP_ij each read twice; one when a row fits; dS_ij written once */
+    attn_io_add(io, "P", passes * NN, 0);
+    attn_io_add(io, "dP", passes * NN, 0);
     attn_io_add(io, "dS", 0, NN);
     /* line 4: per query block i, every (i, j): dS_ij (N^2 in all) and K_j (N d per i); write dQ_i */
     attn_io_add(io, "dS", NN, 0);
@@ -457,7 +474,7 @@ static void bwd_io(const attn_params *p, attn_io *io)
     attn_io_add(io, "dS", NN, 0);
     attn_io_add(io, "Q", attn_mul(Tc, Nd), 0);
     attn_io_add(io, "dK", 0, Nd);
-    io->tiles = Tr * Tc;   /* the tile grid; every line walks all of it (line 3 twice) */
+    io->tiles = Tr * Tc;   /* the tile grid; every line walks all of it (line 3 twice, a row that fits once) */
     io->skipped = 0;
 }
 

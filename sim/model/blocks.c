@@ -79,7 +79,8 @@ int blocks_choose_ctx(size_t M_bytes, size_t N, size_t d, dtype_t dt, size_t Br_
         size_t b = need(ctx, Br_req, Bc_req, d, dt);
         if (b > M_bytes) {
             snprintf(err, errlen, "SRAM too small: blocks Br=%zu x Bc=%zu with d=%zu (%s) need %zu bytes of SRAM, "
-                     "M = %zu", Br_req, Bc_req, d, dtype_name(dt), b, M_bytes);
+                     "M = %zu; they fit from -M %zu (or choose smaller blocks)", Br_req, Bc_req, d, dtype_name(dt), b,
+                     M_bytes, b);
             return -1;
         }
         *out = (block_choice){Br_req, Bc_req, br0, bc0, b, false, ""};
@@ -106,7 +107,9 @@ int blocks_choose_ctx(size_t M_bytes, size_t N, size_t d, dtype_t dt, size_t Br_
         say_rule(out, rule, Br_req, Bc_req, M_bytes, need(ctx, br0 ? br0 : 1, bc0 ? bc0 : 1, d, dt));
         return 0;
     }
-    snprintf(err, errlen, "SRAM too small: M = %zu bytes cannot hold even 1 x 1 blocks with d=%zu (%s), which need "
-             "%zu bytes", M_bytes, d, dtype_name(dt), need(ctx, Br_req ? Br_req : 1, Bc_req ? Bc_req : 1, d, dt));
+    size_t least = need(ctx, Br_req ? Br_req : 1, Bc_req ? Bc_req : 1, d, dt);
+    snprintf(err, errlen, "SRAM too small: M = %zu bytes cannot hold even %zu x %zu blocks with d=%zu (%s), which "
+             "need %zu bytes: the smallest SRAM that fits is -M %zu", M_bytes, Br_req ? Br_req : 1,
+             Bc_req ? Bc_req : 1, d, dtype_name(dt), least, least);
     return -1;
 }

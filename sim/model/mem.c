@@ -236,6 +236,12 @@ void hbm_free(mem_t *m, hbm_tensor *t)
 dtype_t hbm_dtype(const hbm_tensor *t) { return t->dt; }
 size_t hbm_numel(const hbm_tensor *t) { return t->numel; }
 
+hbm_layout hbm_shape(const hbm_tensor *t, size_t dim[4])
+{
+    memcpy(dim, t->dim, sizeof t->dim);
+    return t->layout;
+}
+
 hbm_mat hbm_whole(hbm_tensor *t)
 {
     if (t->layout != LAYOUT_MAT)
@@ -392,9 +398,10 @@ float *sram_alloc(mem_t *m, size_t elems, dtype_t dt, const char *name)
         for (size_t i = 0; i < m->nsram && len < sizeof resident - 48; i++)
             len += (size_t)snprintf(resident + len, sizeof resident - len, "%s'%s' %zu B", i ? " + " : "",
                                     m->sram[i].name, m->sram[i].bytes);
-        fl_fatal("SRAM too small: tile '%s' needs %s (%zu %s elements) but %s is resident (%s) and M = %s", name,
-                 fmt_bytes(bytes, b1, sizeof b1), elems, dtype_name(dt), resident,
-                 fmt_bytes(m->sram_used, b2, sizeof b2), fmt_bytes(m->hbm->sram_capacity, b3, sizeof b3));
+        fl_fatal("SRAM too small: tile '%s' needs %s (%zu %s elements) but %s is resident (%s) and M = %s; all of "
+                 "them fit from M = %zu bytes", name, fmt_bytes(bytes, b1, sizeof b1), elems, dtype_name(dt), resident,
+                 fmt_bytes(m->sram_used, b2, sizeof b2), fmt_bytes(m->hbm->sram_capacity, b3, sizeof b3),
+                 m->sram_used + bytes);
     }
     sram_buf *s = &m->sram[m->nsram++];
     s->mapped = 0;
@@ -508,6 +515,16 @@ void mem_note(mem_t *m, const char *fmt, ...)
     va_end(ap);
     mem_event ev = {.kind = MEM_EV_NOTE, .name = text};
     emit(m, &ev);
+}
+
+void mem_rows(mem_t *m, size_t b, size_t h, size_t r0, size_t nrows, const float *mi, const float *li)
+{
+    if (!m->nobs || m->hbm->count_only || !li)
+        return;
+    mem_event ev = {.kind = MEM_EV_ROWS, .seq = m->seq, .b = b, .h = h, .r0 = r0, .nrows = nrows, .mv = mi,
+                    .lv = li, .mem = m};
+    for (size_t i = 0; i < m->nobs; i++)
+        m->obs[i](&ev, m->obs_ctx[i]);
 }
 
 /* ---- ledger -------------------------------------------------------------------------------------------------- */

@@ -69,8 +69,10 @@ int softmax_choose_blocks(softmax_algo a, size_t M_bytes, size_t R, size_t N, dt
     size_t need = Br && Bc ? softmax_sram_need(a, Br, Bc, dt) : SIZE_MAX;
     if (need > M_bytes) {
         size_t br = Br ? Br : 1, bc = Bc ? Bc : 1;
+        size_t least = softmax_sram_need(a, br, bc, dt);
         snprintf(err, errlen, "SRAM too small: a %zu x %zu tile of %s plus %zu statistics per row needs %zu bytes, "
-                 "M = %zu", br, bc, dtype_name(dt), stats_per_row(a), softmax_sram_need(a, br, bc, dt), M_bytes);
+                 "M = %zu: the smallest SRAM that fits is -M %zu", br, bc, dtype_name(dt), stats_per_row(a), least,
+                 M_bytes, least);
         return -1;
     }
     *out = (softmax_blocks){Br, Bc, need, ""};
@@ -131,6 +133,7 @@ static void naive_rows(sm_ctx *c, size_t i, hbm_mat e)
                 c->li[r] += sum;
             }
         mem_compute(c->m, "l += sum(e)", rows * cols, 0);
+        mem_rows(c->m, 0, 0, r0, rows, NULL, c->li);
     }
     mem_phase(c->m, "divide");
     for (size_t j = 0; j < c->Tc; j++) {
@@ -182,6 +185,7 @@ static void safe_rows(sm_ctx *c, size_t i)
                 for (size_t k = 0; k < cols; k++)
                     c->mi[r] = fmaxf(c->mi[r], c->X[r * cols + k]);
         mem_compute(c->m, "m = max(m, max(x))", rows * cols, 0);
+        mem_rows(c->m, 0, 0, r0, rows, c->mi, c->li);
     }
     mem_phase(c->m, "sum");
     for (size_t j = 0; j < c->Tc; j++) {
@@ -197,6 +201,7 @@ static void safe_rows(sm_ctx *c, size_t i)
                 c->li[r] += sum;
             }
         mem_compute(c->m, "l += sum(exp(x - m))", 2 * rows * cols, rows * cols);
+        mem_rows(c->m, 0, 0, r0, rows, c->mi, c->li);
     }
     normalize_rows(c, i);
 }
@@ -229,6 +234,7 @@ static void online_rows(sm_ctx *c, size_t i, softmax_probe probe, void *ctx)
                 }
             }
         mem_compute(c->m, "m, l = update(m, l, x)", rows * (3 * cols + 3), rows * (cols + 1));
+        mem_rows(c->m, 0, 0, r0, rows, c->mi, c->li);
     }
     normalize_rows(c, i);
 }

@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""tc_bench.py — the tensor-core kernels against PyTorch's SDPA backends, timed in one process with one timer.
+
+Run by `make bench-gpu` after tc_check has passed. The kernels come in through ctypes (libflashlab_tc.so) and get
+the same torch tensors, the same CUDA events and the same rotation of input sets as SDPA's flash, cuDNN and
+efficient backends, so every number in a row is measured the same way, minutes apart on the same GPU.
+
+  python3 cuda/tools/tc_bench.py --lib build/rel/cuda/libflashlab_tc.so --outdir docs/gpu-runs --datdir plots/data
+                                 [--quick] [--versions a,b]
+
+For d in (64, 128) and N in 512..16384, B = 16384/N and H = 2048/d (hidden 2048, as in ../shared/anchors): TFLOP/s
+= 4 B H N^2 d (halved when causal) / median time. Each timed call uses the next of ROT input sets, so inputs are
+not in L2 (50-60 MB) from the call before. Per case it also checks every version's O on two heads against an fp32
+reference (Tri Dao's criterion against the fp16 materialized math path) and reports the largest |O - O_flash|.
+Writes tc_bench_<device>_<date>.txt (the table) and .json (the record) to --outdir, with device, date and command,
+and tc_bench_<device>_<date>.dat (the figure's columns, plots/tc_bench.gp) to --datdir.
+"""
+import argparse
+import ctypes
+import datetime
+import json
+import math
+import os
+import statistics
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+ROT = 3            # input sets rotated through
+DTYPE_FP16 = 1     # dtype.h: DTYPE_FP32, DTYPE_FP16, DTYPE_BF16
+
+
+def load_lib(path):
+    lib = ctypes.CDLL(path)
+    lib.tc_version_name.restype = ctypes.c_char_p
+    lib.tc_forward.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 5 + [ctypes.c_longlong] * 4 + \
+                              [ctypes.c_float, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+    lib.tc_forward.restype = ctypes.c_int
+    return lib
+
+
+def time_ms(fn, warmup, reps):
+    """Median over reps calls, each between two CUDA events; fn(i) uses input set i % ROT. The calls are queued
+    back to back (no sync in between), so the GPU never waits for Python and each interval is one call's GPU time."""
+    for i in range(warmup):
+        fn(i)
+    ev = [torch.cuda.Event(enable_timing=True) for _ in range(reps + 1)]
+    ev[0].record()
+    for i in range(reps):
+        fn(i)
+        ev[i + 1].record()
+    ev[-1].synchronize()
+    ts = [ev[i].elapsed_time(ev[i + 1]) for i in range(reps)]
+    return statistics.median(ts), ts
+
+
+def ceilings():
+    """The two numbers first: dense fp16 matmul (cuBLAS, wgmma) and device copy bandwidth (read + write)."""
+    n = 8192
+    a = torch.randn(n, n, device="cuda", dtype=torch.float16)
+    b = torch.randn(n, n, device="cuda", dtype=torch.float16)
+    ms, _ = time_ms(lambda i: torch.mm(a, b), 3, 10)
+    mm = 2 * n ** 3 / ms / 1e9
+    x = torch.empty(2 ** 30, device="cuda", dtype=torch.uint8)   # 1 GiB, > L2
+    y = torch.empty_like(x)
+    ms, _ = time_ms(lambda i: y.copy_(x), 3, 10)
+    bw = 2 * x.numel() / ms / 1e9   # TB/s, bytes read + written
+    del a, b, x, y
+    return mm, bw
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--outdir", default="docs/gpu-runs", help="the run's record: .txt table and .json")
+    ap.add_argument("--datdir", default="plots/data", help="the figure's data: .dat")
+    ap.add_argument("--cmd", default="python3 cuda/tools/tc_bench.py")
+    ap.add_argument("--quick", action="store_true", help="N >= 4096 only, fewer repeats")
+    ap.add_argument("--versions", default="", help="comma-separated names (default: all)")
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--teach", default="", help="tc_teach's table: naive (v01) and teaching (v03) kernels")
+    ap.add_argument("--peak", default="", help="tc_peak's output, copied into the table's header")
+    args = ap.parse_args()
+
+    lib = load_lib(args.lib)
+    names = [lib.tc_version_name(i).decode() for i in range(lib.tc_version_count())]
+    pick = [i for i, n in enumerate(names) if not args.versions or n in args.versions.split(",")]
+    prop = torch.cuda.get_device_properties(0)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    head = {"device": prop.name, "sms": prop.multi_processor_count, "torch": torch.__version__,
+            "cuda": torch.version.cuda, "date": now.strftime("%Y-%m-%d %H:%M UTC"), "command": args.cmd,
+            "rot": ROT, "reps": args.reps}
+    mm, bw = ceilings()
+    head["matmul_fp16_tflops"], head["copy_tbps"] = round(mm, 1), round(bw, 3)
+    print(f"# {prop.name}, {prop.multi_processor_count} SMs, torch {torch.__version__}, {head['date']}", flush=True)
+    print(f"# ceilings: fp16 matmul 8192^3 {mm:.0f} TFLOP/s; device copy {bw:.2f} TB/s (read + write)", flush=True)
+
+    teach = {}
+    if args.teach and os.path.exists(args.teach):
+        for line in open(args.teach):
+            f = line.split()
+            if len(f) == 6 and f[0] in ("standard", "flash2"):
+                teach[(f[0], int(f[1]), int(f[2]), bool(int(f[3])))] = float(f[5])
+    peak = [l.strip() for l in open(args.peak)] if args.peak and os.path.exists(args.peak) else []
+
+    Ns = [4096, 8192, 16384] if args.quick else [512, 1024, 2048, 4096, 8192, 16384]
+    reps = max(5, args.reps // 2) if args.quick else args.reps
+    rows = []
+    for d in (64, 128):
+        H = 2048 // d
+        for N in Ns:
+            B = 16384 // N
+            sets = [[torch.randn(B, N, H, d, device="cuda", dtype=torch.float16) for _ in range(3)]
+                    for _ in range(ROT)]
+            out = torch.empty(B, N, H, d, device="cuda", dtype=torch.float16)
+            lse = torch.empty(B, H, N, device="cuda", dtype=torch.float32)
+            for causal in (False, True):
+                flops = 4.0 * B * H * N * N * d / (2 if causal else 1)
+                row = {"d": d, "N": N, "B": B, "H": H, "causal": causal,
+                       "naive": teach.get(("standard", d, N, causal)), "teaching": teach.get(("flash2", d, N, causal))}
+
+                def ours(v):
+                    def f(i):
+                        q, k, v_ = sets[i % ROT]
+                        rc = lib.tc_forward(v, q.data_ptr(), k.data_ptr(), v_.data_ptr(), out.data_ptr(),
+                                            lse.data_ptr(), B, N, H, d, 0.0, int(causal), DTYPE_FP16, None)
+                        if rc:
+                            raise RuntimeError(f"{names[v]} failed")
+                    return f
+
+                def sdpa(backend):
+                    def f(i):
+                        q, k, v_ = sets[i % ROT]
+                        with sdpa_kernel(backends=[backend]):
+                            F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v_.transpose(1, 2),
+                                                           is_causal=causal)
+                    return f
+
+                # correctness on two heads of set 0: fp32 reference, fp16 math path, flash, and each version
+                q, k, v_ = sets[0]
+                heads = [(0, 0), (B - 1, H - 1)]
+                def head_of(t, b, h):
+                    return t[b, :, h, :]
+                ref, lp = {}, {}
+                mask = torch.ones(N, N, device="cuda", dtype=torch.bool).tril() if causal else None
+                for (b, h) in heads:
+                    qh, kh, vh = (head_of(t, b, h) for t in (q, k, v_))
+                    s = (qh.float() @ kh.float().T) / math.sqrt(d)
+                    if causal:
+                        s = s.masked_fill(~mask, float("-inf"))
+                    ref[(b, h)] = torch.softmax(s, -1) @ vh.float()
+                    s16 = (qh @ kh.T) * (1.0 / math.sqrt(d))
+                    if causal:
+                        s16 = s16.masked_fill(~mask, float("-inf"))
+                    lp[(b, h)] = (torch.softmax(s16.float(), -1).half() @ vh).float()
+                    del s, s16
+                lp_err = max((lp[x] - ref[x]).abs().max().item() for x in heads)
+                with sdpa_kernel(backends=[SDPBackend.FLASH_ATTENTION]):
+                    o_flash = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
+                                                             v_.transpose(1, 2), is_causal=causal).transpose(1, 2)
+                flash_err = max((o_flash[b, :, h, :].float() - ref[(b, h)]).abs().max().item() for (b, h) in heads)
+                row["lp_err"], row["flash_err"] = lp_err, flash_err
+                checks = {}
+                for v in pick:
+                    out.fill_(float("nan"))
+                    ours(v)(0)
+                    torch.cuda.synchronize()
+                    err = max((out[b, :, h, :].float() - ref[(b, h)]).abs().max().item() for (b, h) in heads)
+                    unwritten = int(torch.isnan(out).sum().item())
+                    ok = unwritten == 0 and err <= 2 * lp_err
+                    checks[names[v]] = {"err": err, "vs_flash": (out.float() - o_flash.float()).abs().max().item(),
+                                        "ok": ok}
+                del o_flash, ref, lp
+                row["checks"] = checks
+
+                for v in pick:
+                    ms, _ = time_ms(ours(v), 3, reps)
+                    row[names[v]] = flops / ms / 1e9
+                for label, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION),
+                                  ("efficient", SDPBackend.EFFICIENT_ATTENTION)):
+                    try:
+                        ms, _ = time_ms(sdpa(be), 3, reps)
+                        row[label] = flops / ms / 1e9
+                    except RuntimeError as e:
+                        row[label] = None
+                        print(f"# {label} unavailable at d={d} N={N}: {str(e).splitlines()[0]}", flush=True)
+                # the spread: our headline kernel ("final" when timed, else the fastest) and flash again, alternating
+                best = names.index("final") if "final" in [names[v] for v in pick] else \
+                    max(pick, key=lambda v: row[names[v]])
+                again = []
+                for _ in range(2):
+                    for fn in (ours(best), sdpa(SDPBackend.FLASH_ATTENTION)):
+                        ms, _ = time_ms(fn, 1, reps)
+                        again.append(flops / ms / 1e9)
+                row["best"] = names[best]
+                row["again_best"], row["again_flash"] = again[0::2], again[1::2]
+                rows.append(row)
+                cells = " ".join(f"{names[v]}={row[names[v]]:.0f}" for v in pick)
+                fl = row["flash"] or float("nan")
+                bad = [n for n, c in checks.items() if not c["ok"]]
+                print(f"d={d:3d} N={N:5d} B={B:2d} H={H:2d} {'causal' if causal else 'full  '} | {cells} | "
+                      f"flash={fl:.0f} cudnn={row['cudnn'] or float('nan'):.0f} "
+                      f"efficient={row['efficient'] or float('nan'):.0f} | {names[best]} "
+                      f"{row[names[best]] / fl:.3f}x flash (again: {row['again_best'][0]:.0f}/{row['again_best'][1]:.0f} "
+                      f"vs {row['again_flash'][0]:.0f}/{row['again_flash'][1]:.0f}) | "
+                      f"checks {'OK' if not bad else 'FAIL ' + ','.join(bad)} (lp err {lp_err:.2e})", flush=True)
+            del sets, out, lse
+            torch.cuda.empty_cache()
+
+    stamp = now.strftime("%Y-%m-%d")
+    dev = prop.name.replace(" ", "_")
+    os.makedirs(args.outdir, exist_ok=True)
+    os.makedirs(args.datdir, exist_ok=True)
+    with open(os.path.join(args.outdir, f"tc_bench_{dev}_{stamp}.json"), "w") as f:
+        json.dump({"meta": head, "versions": [names[v] for v in pick], "rows": rows}, f, indent=1)
+    # a gnuplot-friendly table: one line per case
+    cols = ["naive", "teaching"] + [names[v] for v in pick] + ["flash", "cudnn", "efficient"]
+    with open(os.path.join(args.outdir, f"tc_bench_{dev}_{stamp}.txt"), "w") as f:
+        f.write(f"# {head['device']}, {head['date']}, torch {head['torch']}, command: {head['command']}\n")
+        f.write(f"# TFLOP/s = 4 B H N^2 d (/2 causal) / median of {reps} calls (CUDA events), {ROT} input sets "
+                f"rotated; fp16; hidden 2048 (H = 2048/d), B = 16384/N\n")
+        f.write(f"# ceilings: fp16 matmul {mm:.0f} TFLOP/s, copy {bw:.2f} TB/s\n")
+        for l in peak:
+            f.write(f"# {l}\n")
+        f.write("# naive = v01 standard, teaching = v03 flash2 (fp32 kernels of the GPU track, tc_teach: the runner's "
+                "event timer, same make invocation); nan = not measured\n")
+        f.write("d N B H causal " + " ".join(cols) + " best ratio_best_flash checks\n")
+        for r in rows:
+            vals = " ".join("nan" if r.get(c) is None else f"{r[c]:.1f}" for c in cols)
+            ok = all(c["ok"] for c in r["checks"].values())
+            f.write(f"{r['d']} {r['N']} {r['B']} {r['H']} {int(r['causal'])} {vals} {r['best']} "
+                    f"{r[r['best']] / r['flash']:.3f} {'OK' if ok else 'FAIL'}\n")
+    # gnuplot's table: fixed columns (plots/tc_bench.gp)
+    first = names[pick[0]]
+    with open(os.path.join(args.datdir, f"tc_bench_{dev}_{stamp}.dat"), "w") as f:
+        f.write(f"# {head['device']}, {head['date']}; columns: d N causal naive teaching {first} best(={rows[0]['best']}) "
+                "flash cudnn efficient (TFLOP/s; nan = not measured)\n")
+        for r in rows:
+            vals = [r.get(c) for c in ("naive", "teaching", first, r["best"], "flash", "cudnn", "efficient")]
+            f.write(f"{r['d']} {r['N']} {int(r['causal'])} " + " ".join("nan" if x is None else f"{x:.1f}" for x in vals)
+                    + "\n")
+    fails = sum(not c["ok"] for r in rows for c in r["checks"].values())
+    print(f"tc_bench: {len(rows)} cases, {fails} failed checks; table in {args.outdir}/tc_bench_{dev}_{stamp}.txt")
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
