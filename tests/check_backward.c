@@ -253,21 +253,7 @@ static void check_ledger(const run_t *r, const char *label)
 {
     attn_io io;
     attn_io_closed_form(&r->p, true, &io);
-    uint64_t rd = 0, wr = 0;
-    for (size_t k = 0; k < io.n; k++) {
-        io_count c = mem_io(r->m, io.row[k].tensor, NULL);
-        ck_assert_msg(c.rd_elems == io.row[k].rd && c.wr_elems == io.row[k].wr,
-                      "%s: %s counted rd %llu wr %llu, closed form rd %llu wr %llu", label, io.row[k].tensor,
-                      (unsigned long long)c.rd_elems, (unsigned long long)c.wr_elems,
-                      (unsigned long long)io.row[k].rd, (unsigned long long)io.row[k].wr);
-        rd += io.row[k].rd;
-        wr += io.row[k].wr;
-    }
-    io_count tot = mem_io(r->m, NULL, NULL);   /* no tensor outside the closed form moved */
-    ck_assert_msg(tot.rd_elems == io.rd && tot.wr_elems == io.wr && rd == io.rd && wr == io.wr,
-                  "%s: totals counted rd %llu wr %llu, closed form rd %llu wr %llu", label,
-                  (unsigned long long)tot.rd_elems, (unsigned long long)tot.wr_elems, (unsigned long long)io.rd,
-                  (unsigned long long)io.wr);
+    assert_ledger(r->m, &io, label);
 }
 
 /* Shapes for the ledger, counted in count-only mode (fast at any N), causal and not. */

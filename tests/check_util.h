@@ -1,5 +1,5 @@
-/* check_util.h — how the suites of tests/ are put together: each tcase in one statement, its tests in a list.
- * Header-only (static inline): tests/ compiles only check_*.c files.
+/* check_util.h — what the suites of tests/ share: each tcase put together in one statement, its tests in a list;
+ * a counted ledger held to its closed form. Header-only (static inline): tests/ compiles only check_*.c files.
  *
  *   Suite *s = suite_create("mem");
  *   TCASE(s, "Counting", 0, {counts_match_closed_form}, {data_moves_and_rounds, .loops = 3});
@@ -10,6 +10,9 @@
 
 #include <check.h>
 #include <stddef.h>
+
+#include "attention.h"   // defines: attn_io, attn_io_row
+#include "mem.h"         // defines: mem_t, mem_io, io_count
 
 /* One test of a tcase (a START_TEST name). */
 typedef struct {
@@ -43,5 +46,27 @@ static inline void tcase_add_all(Suite *s, const char *name, int timeout_s, cons
         _Pragma("GCC diagnostic pop")                                                                                \
         tcase_add_all((s), (name), (timeout_s), tests_, sizeof tests_ / sizeof tests_[0]);                           \
     } while (0)
+
+/* m's counted ledger is the closed form io: each tensor io names read and written exactly as io says (elements),
+ * and the totals too, so no other tensor moved. what names the case in a failure. */
+static inline void assert_ledger(const mem_t *m, const attn_io *io, const char *what)
+{
+    uint64_t rd = 0, wr = 0;
+    for (size_t k = 0; k < io->n; k++) {
+        const attn_io_row *row = &io->row[k];
+        io_count c = mem_io(m, row->tensor, NULL);
+        ck_assert_msg(c.rd_elems == row->rd && c.wr_elems == row->wr,
+                      "%s: %s counted rd %llu wr %llu, closed form rd %llu wr %llu", what, row->tensor,
+                      (unsigned long long)c.rd_elems, (unsigned long long)c.wr_elems, (unsigned long long)row->rd,
+                      (unsigned long long)row->wr);
+        rd += row->rd;
+        wr += row->wr;
+    }
+    io_count tot = mem_io(m, NULL, NULL);
+    ck_assert_msg(tot.rd_elems == io->rd && tot.wr_elems == io->wr && rd == io->rd && wr == io->wr,
+                  "%s: totals counted rd %llu wr %llu, closed form rd %llu wr %llu (its rows: %llu, %llu)", what,
+                  (unsigned long long)tot.rd_elems, (unsigned long long)tot.wr_elems, (unsigned long long)io->rd,
+                  (unsigned long long)io->wr, (unsigned long long)rd, (unsigned long long)wr);
+}
 
 #endif
