@@ -64,7 +64,7 @@ HAVE_GPU := $(shell nvidia-smi -L 2>/dev/null | grep -q GPU && echo 1)
 ifndef FLASHLAB_PROBED
   export FLASHLAB_PROBED := 1
   $(info $(if $(HAVE_OMP),✓ OpenMP ($(CC) -fopenmp),✗ no OpenMP: lessons run on one thread))
-  $(info $(if $(NVCC),✓ nvcc found ($(NVCC)),✗ no nvcc: CUDA lessons 08-09 not built))
+  $(info $(if $(NVCC),✓ nvcc found ($(NVCC)),✗ no nvcc: CUDA lessons 08-10 not built))
   $(info $(if $(HAVE_GPU),✓ CUDA device found,✗ no CUDA device: GPU tests skipped))
 endif
 
@@ -165,6 +165,8 @@ help:
 # A fragment adds its targets and a line of help each: HELP_LINES += make_plots__regenerate_every_figure
 # (underscores become spaces in the help text).
 -include cuda/cuda.mk
+-include cuda/decode/decode.mk
+-include cuda/hopper/hopper.mk
 -include cuda/ring/ring.mk
 -include plots/plots.mk
 -include plots/bench_cpu.mk

@@ -108,7 +108,7 @@ int lesson13_run(const cli_cfg *cfg)
     lab_say(&L, "  Why they differ, each by a count:\n  a. FLOPs. The products alone are 4·B·H·N²·d = %.1f GFLOPs "
             "forward, 2x that backward for standard\n     and 2.5x for flash: %.1f and %.1f; other FLOPs add %.1f and "
             "%.1f. The paper's are %.1fx and %.1fx\n     smaller: no one factor. Its author: the FLOPs were off by some "
-            "factor, the ratio holds\n     (flash-attention issue 741): products alone give %.3f, the paper %.3f.\n",
+            "factor, the ratio holds\n     (flash-attention GitHub #741): products alone give %.3f, the paper %.3f.\n",
             (double)mm_fwd / 1e9, (double)fs.flops_mm / 1e9, (double)ff.flops_mm / 1e9, (double)fs.flops_ew / 1e9,
             (double)ff.flops_ew / 1e9, gflops(&fs) / PAPER_STD_GFLOPS, gflops(&ff) / PAPER_FLASH_GFLOPS,
             (double)ff.flops_mm / (double)fs.flops_mm, PAPER_FLASH_GFLOPS / PAPER_STD_GFLOPS);

@@ -16,9 +16,10 @@ PLOT_OUT := plots/out
 # The README's figure is tracked: it is copied only when the tracked data is regenerated.
 PLOT_README := $(if $(filter plots/data plots/data/,$(PLOT_DATA)),plots/hbm_vs_seqlen.png)
 PLOT_RING := $(BUILD)/plots/ring_data
+PLOT_DECODE := $(BUILD)/plots/decode_bytes
 PLOT_FRAMES := $(BUILD)/plots/tile_frames
 PLOT_FIGS := fig1_hbm_vs_seqlen fig2_hbm_vs_sram fig3_blocksize fig4_peak_memory fig5_runtime fig7_roofline \
-             fig8_ring_traffic fig8_ring_overlap fig8_ring_imbalance
+             fig8_ring_traffic fig8_ring_overlap fig8_ring_imbalance fig9_decode_bytes
 gnuplot_fig = gnuplot -e "fmt='$(2)'; out='$(PLOT_OUT)/$(1).$(2)'; data='$(PLOT_DATA)'; bench='plots/data/bench_cpu.dat'" plots/$(1).gp
 
 HELP_LINES += make_plots_______every_figure_in_plots/out/_(PNG_and_SVG)_from_the_simulator
@@ -41,12 +42,13 @@ plots-deps:
 
 # Data: lesson05's count-only sweeps, lesson03's tile schedule, lesson13's roofline, lesson12's rings (all counts: fast).
 # Every program makes the directory and writes each file whole or not at all (exit 3 on a failed write).
-plots-data: cpu $(PLOT_RING) $(PLOT_FRAMES)
+plots-data: cpu $(PLOT_RING) $(PLOT_DECODE) $(PLOT_FRAMES)
 	$(BINDIR)/lesson05 --quiet --out-dir $(PLOT_DATA)
 	$(BINDIR)/lesson03 --quiet --trace csv --trace-file $(PLOT_DATA)/lesson03_trace.csv >/dev/null
 	$(PLOT_FRAMES) $(PLOT_DATA)/lesson03_trace.csv $(PLOT_DATA)/lesson03_tiles.dat
 	$(BINDIR)/lesson13 --quiet --out-dir $(PLOT_DATA) >/dev/null
 	$(PLOT_RING) --out-dir $(PLOT_DATA)
+	$(PLOT_DECODE) --out-dir $(PLOT_DATA)
 
 plots-draw:
 	@mkdir -p $(PLOT_OUT)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "attention.h"
+#include "check_util.h"
 #include "reference.h"
 #include "rng.h"
 #include "tile_math.h"
@@ -471,27 +472,13 @@ END_TEST
 Suite *attention_suite(void)
 {
     Suite *s = suite_create("attention");
-    TCase *tc = tcase_create("Accuracy");
-    tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, matches_reference, 0, (int)NSHAPES);
-    tcase_add_test(tc, standard_is_the_materialized_reference);
-    tcase_add_test(tc, flash1_pays_for_its_writebacks);
-    tcase_add_test(tc, masked_rows_have_no_nan);
-    tcase_add_test(tc, tridao_criterion);
-    tcase_add_test(tc, flash2_row_update_is_the_forward);
-    tcase_add_test(tc, flash2_row_update_guards_minus_inf);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Table");
-    tcase_add_test(tc, pseudocode_matches_the_cited_lines);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Limits");
-    tcase_add_loop_exit_test(tc, sram_too_small_exits, 2, 0, ATTN_NALGOS);
-    tcase_add_exit_test(tc, zero_size_exits, 2);
-    tcase_add_exit_test(tc, block_larger_than_n_exits, 2);
-    tcase_add_exit_test(tc, overflowing_shape_exits, 2);
-    tcase_add_exit_test(tc, unknown_algorithm_is_internal, 4);
-    tcase_add_loop_exit_test(tc, missing_tensor_is_internal, 4, 0, ATTN_NALGOS);
-    tcase_add_test(tc, choose_blocks_reports);
-    suite_add_tcase(s, tc);
+    TCASE(s, "Accuracy", 60, {matches_reference, .loops = (int)NSHAPES}, {standard_is_the_materialized_reference},
+          {flash1_pays_for_its_writebacks}, {masked_rows_have_no_nan}, {tridao_criterion},
+          {flash2_row_update_is_the_forward}, {flash2_row_update_guards_minus_inf});
+    TCASE(s, "Table", 0, {pseudocode_matches_the_cited_lines});
+    TCASE(s, "Limits", 0, {sram_too_small_exits, .loops = ATTN_NALGOS, .status = 2}, {zero_size_exits, .status = 2},
+          {block_larger_than_n_exits, .status = 2}, {overflowing_shape_exits, .status = 2},
+          {unknown_algorithm_is_internal, .status = 4}, {missing_tensor_is_internal, .loops = ATTN_NALGOS, .status = 4},
+          {choose_blocks_reports});
     return s;
 }

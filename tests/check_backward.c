@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "attention.h"
+#include "check_util.h"
 #include "reference.h"
 #include "rng.h"
 #include "proc.h"
@@ -172,6 +173,32 @@ static void check_grads_with(const run_t *r, const refs_t *R, dtype_t dt, const 
 
 /* ---- Gradients ---------------------------------------------------------------------------------------------- */
 
+/* The three algorithms on the same inputs (q and k scaled by amp), each by Tri Dao's check against references made
+ * once from the first run's inputs. */
+static void check_algorithms(const shape *sh, bool causal, dtype_t dt, uint64_t seed, float amp)
+{
+    refs_t R;
+    for (int a = 0; a < 3; a++) {
+        run_t r = run_backward((attn_algo)a, sh, causal, dt, 0, false, seed, amp, NULL, NULL);
+        if (a == 0) {
+            if (amp > 1) {   /* the inputs really are large: a normal sample of this size passes 2.5 sigma */
+                double mx = 0;
+                for (size_t i = 0; i < r.n; i++)
+                    mx = fmax(mx, fabs((double)r.q[i]));
+                ck_assert_msg(mx > 2.5 * amp, "max |q| %g, amp %g", mx, (double)amp);
+            }
+            R = refs_make(&r, dt);
+        }
+        char label[160];
+        snprintf(label, sizeof label, "%s %s B%zu H%zu N%zu d%zu Br%zu Bc%zu%s%s", attn_algo_name((attn_algo)a),
+                 dtype_name(dt), sh->B, sh->H, sh->N, sh->d, r.p.Br, r.p.Bc, amp > 1 ? " large logits" : "",
+                 causal ? " causal" : "");
+        check_grads_with(&r, &R, dt, label);
+        run_free(&r);
+    }
+    refs_free(&R);
+}
+
 /* Ragged N against the blocks, d from 1 to 128, B and H > 1, blocks with Br > Bc (tiles whose top rows are
  * fully masked under causal) and Br < Bc, and blocks chosen from M by the plans. */
 static const shape grad_shapes[] = {
@@ -189,21 +216,8 @@ START_TEST(gradients_match_reference)
     const shape *sh = &grad_shapes[s];
     if (t && sh->d == 128)
         return;   /* covered in fp32; keeps the suite fast */
-    for (int causal = 0; causal < 2; causal++) {
-        refs_t R;
-        for (int a = 0; a < 3; a++) {
-            run_t r = run_backward((attn_algo)a, sh, causal, (dtype_t)t, 0, false, 100 + (uint64_t)_i, 1.0f, NULL,
-                                   NULL);
-            if (a == 0)
-                R = refs_make(&r, (dtype_t)t);
-            char label[128];
-            snprintf(label, sizeof label, "%s %s B%zu H%zu N%zu d%zu Br%zu Bc%zu%s", attn_algo_name((attn_algo)a),
-                     dtype_name((dtype_t)t), sh->B, sh->H, sh->N, sh->d, r.p.Br, r.p.Bc, causal ? " causal" : "");
-            check_grads_with(&r, &R, (dtype_t)t, label);
-            run_free(&r);
-        }
-        refs_free(&R);
-    }
+    for (int causal = 0; causal < 2; causal++)
+        check_algorithms(sh, causal, (dtype_t)t, 100 + (uint64_t)_i, 1.0f);
 }
 END_TEST
 
@@ -213,25 +227,8 @@ START_TEST(large_logits)
 {
     shape sh = {1, 2, 40, 16, 8, 4, 0};
     for (int causal = 0; causal < 2; causal++)
-        for (int t = 0; t < 3; t++) {
-            refs_t R;
-            for (int a = 0; a < 3; a++) {
-                run_t r = run_backward((attn_algo)a, &sh, causal, (dtype_t)t, 0, false, 7, 60.0f, NULL, NULL);
-                if (a == 0) {
-                    double mx = 0;
-                    for (size_t i = 0; i < r.n; i++)
-                        mx = fmax(mx, fabs((double)r.q[i]));
-                    ck_assert(mx > 150);   /* the inputs really are large */
-                    R = refs_make(&r, (dtype_t)t);
-                }
-                char label[64];
-                snprintf(label, sizeof label, "%s %s large logits%s", attn_algo_name((attn_algo)a),
-                         dtype_name((dtype_t)t), causal ? " causal" : "");
-                check_grads_with(&r, &R, (dtype_t)t, label);
-                run_free(&r);
-            }
-            refs_free(&R);
-        }
+        for (int t = 0; t < 3; t++)
+            check_algorithms(&sh, causal, (dtype_t)t, 7, 60.0f);
 }
 END_TEST
 
@@ -256,21 +253,7 @@ static void check_ledger(const run_t *r, const char *label)
 {
     attn_io io;
     attn_io_closed_form(&r->p, true, &io);
-    uint64_t rd = 0, wr = 0;
-    for (size_t k = 0; k < io.n; k++) {
-        io_count c = mem_io(r->m, io.row[k].tensor, NULL);
-        ck_assert_msg(c.rd_elems == io.row[k].rd && c.wr_elems == io.row[k].wr,
-                      "%s: %s counted rd %llu wr %llu, closed form rd %llu wr %llu", label, io.row[k].tensor,
-                      (unsigned long long)c.rd_elems, (unsigned long long)c.wr_elems,
-                      (unsigned long long)io.row[k].rd, (unsigned long long)io.row[k].wr);
-        rd += io.row[k].rd;
-        wr += io.row[k].wr;
-    }
-    io_count tot = mem_io(r->m, NULL, NULL);   /* no tensor outside the closed form moved */
-    ck_assert_msg(tot.rd_elems == io.rd && tot.wr_elems == io.wr && rd == io.rd && wr == io.wr,
-                  "%s: totals counted rd %llu wr %llu, closed form rd %llu wr %llu", label,
-                  (unsigned long long)tot.rd_elems, (unsigned long long)tot.wr_elems, (unsigned long long)io.rd,
-                  (unsigned long long)io.wr);
+    assert_ledger(r->m, &io, label);
 }
 
 /* Shapes for the ledger, counted in count-only mode (fast at any N), causal and not. */
@@ -406,35 +389,39 @@ static void check_same_counts(const mem_t *a, const mem_t *b, const char *label)
     ck_assert_uint_eq(mem_hbm_peak(a), mem_hbm_peak(b));
 }
 
-START_TEST(threads_invariant)
+/* Each algorithm, causal or not, run twice on the same inputs: with threads1 threads, then with threads2 threads or
+ * count-only. Every count is the same and the first run's ledger is the closed form; gradients computed twice are
+ * the same bits. */
+static void check_invariant(const shape *sh, dtype_t dt, uint64_t seed, int threads1, int threads2, bool count_only2)
 {
-    shape sh = {2, 3, 37, 16, 8, 5, 0};   /* 6 heads over 2 threads */
     for (int a = 0; a < 3; a++)
         for (int causal = 0; causal < 2; causal++) {
-            run_t r1 = run_backward((attn_algo)a, &sh, causal, DTYPE_FP16, 1, false, 5, 1.0f, NULL, NULL);
-            run_t r2 = run_backward((attn_algo)a, &sh, causal, DTYPE_FP16, 2, false, 5, 1.0f, NULL, NULL);
-            check_same_counts(r1.m, r2.m, attn_algo_name((attn_algo)a));
-            ck_assert(!memcmp(r1.dq, r2.dq, r1.n * sizeof(float)));
-            ck_assert(!memcmp(r1.dk, r2.dk, r1.n * sizeof(float)));
-            ck_assert(!memcmp(r1.dv, r2.dv, r1.n * sizeof(float)));
+            const char *name = attn_algo_name((attn_algo)a);
+            run_t r1 = run_backward((attn_algo)a, sh, causal, dt, threads1, false, seed, 1.0f, NULL, NULL);
+            run_t r2 = run_backward((attn_algo)a, sh, causal, dt, threads2, count_only2, seed, 1.0f, NULL, NULL);
+            check_same_counts(r1.m, r2.m, name);
+            check_ledger(&r1, name);
+            if (!count_only2) {
+                ck_assert(!memcmp(r1.dq, r2.dq, r1.n * sizeof(float)));
+                ck_assert(!memcmp(r1.dk, r2.dk, r1.n * sizeof(float)));
+                ck_assert(!memcmp(r1.dv, r2.dv, r1.n * sizeof(float)));
+            }
             run_free(&r1);
             run_free(&r2);
         }
+}
+
+START_TEST(threads_invariant)
+{
+    shape sh = {2, 3, 37, 16, 8, 5, 0};   /* 6 heads over 2 threads */
+    check_invariant(&sh, DTYPE_FP16, 5, 1, 2, false);
 }
 END_TEST
 
 START_TEST(count_only_counts_the_same)
 {
     shape sh = {1, 2, 45, 24, 8, 6, 0};
-    for (int a = 0; a < 3; a++)
-        for (int causal = 0; causal < 2; causal++) {
-            run_t real = run_backward((attn_algo)a, &sh, causal, DTYPE_BF16, 0, false, 3, 1.0f, NULL, NULL);
-            run_t co = run_backward((attn_algo)a, &sh, causal, DTYPE_BF16, 0, true, 3, 1.0f, NULL, NULL);
-            check_same_counts(real.m, co.m, attn_algo_name((attn_algo)a));
-            check_ledger(&real, attn_algo_name((attn_algo)a));
-            run_free(&real);
-            run_free(&co);
-        }
+    check_invariant(&sh, DTYPE_BF16, 3, 0, 0, true);
 }
 END_TEST
 
@@ -551,33 +538,12 @@ END_TEST
 Suite *backward_suite(void)
 {
     Suite *s = suite_create("backward");
-    TCase *tc = tcase_create("Gradients");
-    tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, gradients_match_reference, 0, (int)(NGRAD * 3));
-    tcase_add_test(tc, large_logits);
-    tcase_add_test(tc, finite_differences);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("Counting");
-    tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, ledger_equals_closed_form, 0, (int)(sizeof count_shapes / sizeof count_shapes[0]));
-    tcase_add_test(tc, causal_skips_half);
-    tcase_add_test(tc, count_only_counts_the_same);
-    tcase_add_test(tc, hbm_peak_quadratic_vs_linear);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("Sram");
-    tcase_add_test(tc, sram_peak_is_plan);
-    tcase_add_test(tc, flash_allocs_follow_plan);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("Threads");
-    tcase_add_test(tc, threads_invariant);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("Limits");
-    tcase_add_test(tc, sram_too_small_for_backward);
-    tcase_add_test(tc, backward_choice_fails_cleanly);
-    suite_add_tcase(s, tc);
+    TCASE(s, "Gradients", 60, {gradients_match_reference, .loops = (int)(NGRAD * 3)}, {large_logits},
+          {finite_differences});
+    TCASE(s, "Counting", 60, {ledger_equals_closed_form, .loops = (int)(sizeof count_shapes / sizeof count_shapes[0])},
+          {causal_skips_half}, {count_only_counts_the_same}, {hbm_peak_quadratic_vs_linear});
+    TCASE(s, "Sram", 0, {sram_peak_is_plan}, {flash_allocs_follow_plan});
+    TCASE(s, "Threads", 0, {threads_invariant});
+    TCASE(s, "Limits", 0, {sram_too_small_for_backward}, {backward_choice_fails_cleanly});
     return s;
 }

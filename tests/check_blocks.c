@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "blocks.h"
+#include "check_util.h"
 #include "rng.h"
 #include "tiled.h"
 #include "util.h"
@@ -16,56 +17,123 @@ static size_t need_kj(size_t Br, size_t Bc, size_t d, dtype_t dt)
     return Bc * d * dtype_size(dt);
 }
 
-START_TEST(paper_rule_when_it_fits)
+/* A footprint the transposed rule always fits: only Qi, Br x d. */
+static size_t need_qi(size_t Br, size_t Bc, size_t d, dtype_t dt)
+{
+    (void)Bc;
+    return Br * d * dtype_size(dt);
+}
+
+/* FlashAttention-2's forward plan, written out (attention.h): Qi, Kj, Vj in dt; Sij, Oi, mi, li in fp32. */
+static size_t need_fa2(size_t Br, size_t Bc, size_t d, dtype_t dt)
+{
+    return (Br + 2 * Bc) * d * dtype_size(dt) + 4 * (Br * Bc + Br * d + 2 * Br);
+}
+
+/* A rule seen from its outer loop's block: the paper's sizes Bc = ⌈M/4d⌉ first and Br = min(Bc, d) from it; the
+ * transposed rule the other way round. The same tests run on both. */
+typedef struct {
+    const char *name;
+    block_rule rule;
+    sram_need_fn fits_always;   /* a footprint the rule's choice always fits */
+    sram_need_fn real;          /* a real footprint, which the rule's choice often overflows */
+    uint64_t seed_fits, seed_fitted;
+    const char *says;           /* in every sentence the rule gives (NULL: none asked) */
+    const char *says_fits;      /* in the sentence when the rule's blocks fit */
+    const char *says_shrunk;    /* in the sentence when they were shrunk to fit */
+} rule_case;
+
+static const rule_case KV_OUTER = {"the paper's rule (KV outer)", BLOCK_RULE_KV_OUTER, need_kj, tiled_sram_need,
+                                   10000, 11000, NULL, "paper's rule", "shrunk"};
+static const rule_case Q_OUTER = {"the transposed rule (Q outer)", BLOCK_RULE_Q_OUTER, need_qi, need_fa2, 12000, 13000,
+                                  "transposed", "transposed", "shrunk to the largest Br"};
+
+static bool q_outer(const rule_case *rc) { return rc->rule == BLOCK_RULE_Q_OUTER; }
+static size_t outer(const rule_case *rc, size_t Br, size_t Bc) { return q_outer(rc) ? Br : Bc; }
+static size_t inner(const rule_case *rc, size_t Br, size_t Bc) { return q_outer(rc) ? Bc : Br; }
+/* The real footprint at an outer block o and an inner block i. */
+static size_t real_at(const rule_case *rc, size_t o, size_t i, size_t d, dtype_t dt)
+{
+    return q_outer(rc) ? rc->real(o, i, d, dt) : rc->real(i, o, d, dt);
+}
+
+/* The paper's rule through blocks_choose, the transposed one through blocks_choose_rule. */
+static int choose(const rule_case *rc, size_t M, size_t N, size_t d, dtype_t dt, sram_need_fn need, block_choice *b,
+                  char *err, size_t len)
+{
+    if (rc->rule == BLOCK_RULE_KV_OUTER)
+        return blocks_choose(M, N, d, dt, 0, 0, need, b, err, len);
+    return blocks_choose_rule(M, N, d, dt, 0, 0, need, rc->rule, b, err, len);
+}
+
+/* When the rule's blocks fit: outer = min(⌈M/4d⌉, N), inner = min(outer, d, N), kept as they are. */
+static void rule_when_it_fits(const rule_case *rc, int i)
 {
     rng_t r;
-    rng_seed(&r, 10000 + (uint64_t)_i);
+    rng_seed(&r, rc->seed_fits + (uint64_t)i);
     for (int t = 0; t < 300; t++) {
         size_t N = 1 + rng_below(&r, 5000), d = 1 + rng_below(&r, 200), M = 4 * d * 4 + rng_below(&r, 1 << 18);
         dtype_t dt = (dtype_t)rng_below(&r, 3);
-        size_t Mel = M / dtype_size(dt), bc = min_size(ceil_div(Mel, 4 * d), N), br = min_size(min_size(bc, d), N);
+        size_t Mel = M / dtype_size(dt), o = min_size(ceil_div(Mel, 4 * d), N), in = min_size(min_size(o, d), N);
         block_choice b;
         char err[512];
-        ck_assert_int_eq(blocks_choose(M, N, d, dt, 0, 0, need_kj, &b, err, sizeof err), 0);
-        ck_assert_uint_eq(b.paper_Bc, bc);
-        ck_assert_uint_eq(b.paper_Br, br);
-        ck_assert_uint_eq(b.Bc, bc);
-        ck_assert_uint_eq(b.Br, br);
-        ck_assert(!b.fitted);
-        ck_assert_ptr_nonnull(strstr(b.rule, "paper's rule"));
+        ck_assert_msg(choose(rc, M, N, d, dt, rc->fits_always, &b, err, sizeof err) == 0, "%s: N=%zu d=%zu M=%zu: %s",
+                      rc->name, N, d, M, err);
+        ck_assert_msg(outer(rc, b.paper_Br, b.paper_Bc) == o && inner(rc, b.paper_Br, b.paper_Bc) == in &&
+                          outer(rc, b.Br, b.Bc) == o && inner(rc, b.Br, b.Bc) == in && !b.fitted &&
+                          strstr(b.rule, rc->says_fits),
+                      "%s: N=%zu d=%zu M=%zu %s: Br=%zu Bc=%zu (the rule's %zu, %zu), want outer %zu, inner %zu: %s",
+                      rc->name, N, d, M, dtype_name(dt), b.Br, b.Bc, b.paper_Br, b.paper_Bc, o, in, b.rule);
     }
 }
-END_TEST
 
-/* With what tiled_qkv really keeps (Sij too), the paper's choice often overflows M: the largest Bc that fits is
- * taken, Br = min(Bc, d), and the rule says so. */
-START_TEST(fitted_when_paper_overflows)
+/* With a real footprint the rule's choice often overflows M: the largest outer block that fits is taken, inner =
+ * min(outer, d), and the rule says so. */
+static void fitted_when_it_overflows(const rule_case *rc, int i)
 {
     rng_t r;
-    rng_seed(&r, 11000 + (uint64_t)_i);
+    rng_seed(&r, rc->seed_fitted + (uint64_t)i);
     int fitted = 0;
     for (int t = 0; t < 300; t++) {
         size_t N = 1 + rng_below(&r, 3000), d = 1 + rng_below(&r, 160), M = 64 + rng_below(&r, 1 << 17);
         dtype_t dt = (dtype_t)rng_below(&r, 3);
         block_choice b;
         char err[512];
-        if (blocks_choose(M, N, d, dt, 0, 0, tiled_sram_need, &b, err, sizeof err)) {
-            ck_assert(tiled_sram_need(1, 1, d, dt) > M);
-            ck_assert_ptr_nonnull(strstr(err, "SRAM too small"));
+        if (choose(rc, M, N, d, dt, rc->real, &b, err, sizeof err)) {
+            ck_assert_msg(rc->real(1, 1, d, dt) > M && strstr(err, "SRAM too small"),
+                          "%s: N=%zu d=%zu M=%zu refused though 1 x 1 fits: %s", rc->name, N, d, M, err);
             continue;
         }
-        ck_assert(b.need_bytes <= M && b.need_bytes == tiled_sram_need(b.Br, b.Bc, d, dt));
-        ck_assert(b.Bc <= b.paper_Bc || b.paper_Bc == 0);
-        ck_assert_uint_eq(b.Br, min_size(min_size(b.Bc, d), N));
-        if (b.fitted) {
-            fitted++;
-            size_t up = b.Bc + 1;   /* one wider no longer fits (within the paper's bound) */
-            ck_assert(up > b.paper_Bc || tiled_sram_need(min_size(up, d), up, d, dt) > M);
-            ck_assert(tiled_sram_need(b.paper_Br, b.paper_Bc, d, dt) > M);
-            ck_assert_ptr_nonnull(strstr(b.rule, "shrunk"));
-        }
+        size_t o = outer(rc, b.Br, b.Bc), paper_o = outer(rc, b.paper_Br, b.paper_Bc);
+        size_t up = o + 1;   /* fitted: one larger no longer fits (within the rule's bound) */
+        ck_assert_msg(b.need_bytes <= M && b.need_bytes == rc->real(b.Br, b.Bc, d, dt) &&
+                          (o <= paper_o || paper_o == 0) && inner(rc, b.Br, b.Bc) == min_size(min_size(o, d), N) &&
+                          (!rc->says || strstr(b.rule, rc->says)),
+                      "%s: N=%zu d=%zu M=%zu %s: Br=%zu Bc=%zu need %zu bytes (the rule's %zu, %zu): %s", rc->name,
+                      N, d, M, dtype_name(dt), b.Br, b.Bc, b.need_bytes, b.paper_Br, b.paper_Bc, b.rule);
+        ck_assert_msg(!b.fitted || ((up > paper_o || real_at(rc, up, min_size(up, d), d, dt) > M) &&
+                                    rc->real(b.paper_Br, b.paper_Bc, d, dt) > M && strstr(b.rule, rc->says_shrunk)),
+                      "%s: N=%zu d=%zu M=%zu %s: shrunk to Br=%zu Bc=%zu from %zu, %zu: %s", rc->name, N, d, M,
+                      dtype_name(dt), b.Br, b.Bc, b.paper_Br, b.paper_Bc, b.rule);
+        fitted += b.fitted;
     }
-    ck_assert_int_gt(fitted, 50);   /* the case this test is about really happened */
+    ck_assert_msg(fitted > 50, "%s: shrunk %d times of 300", rc->name, fitted);   /* the case really happened */
+}
+
+START_TEST(rules_when_they_fit)
+{
+    rule_when_it_fits(&KV_OUTER, _i);
+    rule_when_it_fits(&Q_OUTER, _i);
+}
+END_TEST
+
+/* With what tiled_qkv really keeps (Sij too) the paper's choice often overflows M, and with FlashAttention-2's real
+ * footprint the transposed one does: the largest Bc (Br) that fits is taken, Br = min(Bc, d) (Bc = min(Br, d)), and
+ * the rule says so. */
+START_TEST(fitted_when_the_rule_overflows)
+{
+    fitted_when_it_overflows(&KV_OUTER, _i);
+    fitted_when_it_overflows(&Q_OUTER, _i);
 }
 END_TEST
 
@@ -122,73 +190,6 @@ START_TEST(clamped_to_n)
 }
 END_TEST
 
-/* A footprint the transposed rule always fits: only Qi, Br x d. */
-static size_t need_qi(size_t Br, size_t Bc, size_t d, dtype_t dt)
-{
-    (void)Bc;
-    return Br * d * dtype_size(dt);
-}
-
-/* FlashAttention-2's forward plan, written out (attention.h): Qi, Kj, Vj in dt; Sij, Oi, mi, li in fp32. */
-static size_t need_fa2(size_t Br, size_t Bc, size_t d, dtype_t dt)
-{
-    return (Br + 2 * Bc) * d * dtype_size(dt) + 4 * (Br * Bc + Br * d + 2 * Br);
-}
-
-START_TEST(transposed_rule_when_it_fits)
-{
-    rng_t r;
-    rng_seed(&r, 12000 + (uint64_t)_i);
-    for (int t = 0; t < 300; t++) {
-        size_t N = 1 + rng_below(&r, 5000), d = 1 + rng_below(&r, 200), M = 4 * d * 4 + rng_below(&r, 1 << 18);
-        dtype_t dt = (dtype_t)rng_below(&r, 3);
-        size_t Mel = M / dtype_size(dt), br = min_size(ceil_div(Mel, 4 * d), N), bc = min_size(min_size(br, d), N);
-        block_choice b;
-        char err[512];
-        ck_assert_int_eq(blocks_choose_rule(M, N, d, dt, 0, 0, need_qi, BLOCK_RULE_Q_OUTER, &b, err, sizeof err), 0);
-        ck_assert_uint_eq(b.paper_Br, br);
-        ck_assert_uint_eq(b.paper_Bc, bc);
-        ck_assert_uint_eq(b.Br, br);
-        ck_assert_uint_eq(b.Bc, bc);
-        ck_assert(!b.fitted);
-        ck_assert_ptr_nonnull(strstr(b.rule, "transposed"));
-    }
-}
-END_TEST
-
-/* With FlashAttention-2's real footprint the transposed choice often overflows M: the largest Br that fits is
- * taken, Bc = min(Br, d), and the rule says so. */
-START_TEST(transposed_fitted_when_it_overflows)
-{
-    rng_t r;
-    rng_seed(&r, 13000 + (uint64_t)_i);
-    int fitted = 0;
-    for (int t = 0; t < 300; t++) {
-        size_t N = 1 + rng_below(&r, 3000), d = 1 + rng_below(&r, 160), M = 64 + rng_below(&r, 1 << 17);
-        dtype_t dt = (dtype_t)rng_below(&r, 3);
-        block_choice b;
-        char err[512];
-        if (blocks_choose_rule(M, N, d, dt, 0, 0, need_fa2, BLOCK_RULE_Q_OUTER, &b, err, sizeof err)) {
-            ck_assert(need_fa2(1, 1, d, dt) > M);
-            ck_assert_ptr_nonnull(strstr(err, "SRAM too small"));
-            continue;
-        }
-        ck_assert(b.need_bytes <= M && b.need_bytes == need_fa2(b.Br, b.Bc, d, dt));
-        ck_assert(b.Br <= b.paper_Br || b.paper_Br == 0);
-        ck_assert_uint_eq(b.Bc, min_size(min_size(b.Br, d), N));
-        ck_assert_ptr_nonnull(strstr(b.rule, "transposed"));
-        if (b.fitted) {
-            fitted++;
-            size_t up = b.Br + 1;   /* one taller no longer fits (within the rule's bound) */
-            ck_assert(up > b.paper_Br || need_fa2(up, min_size(up, d), d, dt) > M);
-            ck_assert(need_fa2(b.paper_Br, b.paper_Bc, d, dt) > M);
-            ck_assert_ptr_nonnull(strstr(b.rule, "shrunk to the largest Br"));
-        }
-    }
-    ck_assert_int_gt(fitted, 50);
-}
-END_TEST
-
 /* One block given: the other is the largest that fits, at most what the transposed rule gives it. */
 START_TEST(transposed_requested_blocks)
 {
@@ -241,18 +242,8 @@ END_TEST
 Suite *blocks_suite(void)
 {
     Suite *s = suite_create("blocks");
-    TCase *tc = tcase_create("Rules");
-    tcase_add_loop_test(tc, paper_rule_when_it_fits, 0, 2);
-    tcase_add_loop_test(tc, fitted_when_paper_overflows, 0, 2);
-    tcase_add_test(tc, requested_blocks);
-    tcase_add_test(tc, refusals);
-    tcase_add_test(tc, clamped_to_n);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Transposed");
-    tcase_add_loop_test(tc, transposed_rule_when_it_fits, 0, 2);
-    tcase_add_loop_test(tc, transposed_fitted_when_it_overflows, 0, 2);
-    tcase_add_test(tc, transposed_requested_blocks);
-    tcase_add_test(tc, blocks_choose_is_the_kv_rule);
-    suite_add_tcase(s, tc);
+    TCASE(s, "Rules", 0, {rules_when_they_fit, .loops = 2}, {fitted_when_the_rule_overflows, .loops = 2},
+          {requested_blocks}, {refusals}, {clamped_to_n});
+    TCASE(s, "Transposed", 0, {transposed_requested_blocks}, {blocks_choose_is_the_kv_rule});
     return s;
 }

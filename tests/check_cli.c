@@ -421,7 +421,7 @@ START_TEST(help_and_version)
 }
 END_TEST
 
-/* The summary keys every lesson must print (BRIEF.md, issue 2). */
+/* The summary keys every lesson must print. */
 static const char *const REQUIRED[] = {"lesson", "algo", "N", "d", "B", "H", "M_bytes", "Br", "Bc", "dtype",
                                        "hbm_read_elems", "hbm_write_elems", "hbm_read_bytes", "hbm_write_bytes",
                                        "sram_peak_bytes", "flops", "exps", "max_abs_err"};

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "check_util.h"
 #include "dtype.h"
 #include "rng.h"
 
@@ -87,12 +88,7 @@ END_TEST
 Suite *dtype_suite(void)
 {
     Suite *s = suite_create("dtype");
-    TCase *tc = tcase_create("Rounding");
-    tcase_add_test(tc, fp16_overflow_is_real);
-    tcase_add_test(tc, fp16_every_value_round_trips);
-    tcase_add_test(tc, fp16_ties_to_even);
-    tcase_add_test(tc, rounding_is_nearest_on_random_floats);
-    tcase_add_test(tc, bf16_known_values);
-    suite_add_tcase(s, tc);
+    TCASE(s, "Rounding", 0, {fp16_overflow_is_real}, {fp16_every_value_round_trips}, {fp16_ties_to_even},
+          {rounding_is_nearest_on_random_floats}, {bf16_known_values});
     return s;
 }

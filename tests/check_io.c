@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "attention.h"
+#include "check_util.h"
 #include "lessons.h"
 #include "proc.h"
 
@@ -318,23 +319,11 @@ END_TEST
 Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
-    TCase *tc = tcase_create("Counts");
-    tcase_add_test(tc, counts_equal_closed_forms);
-    tcase_add_test(tc, ratios_settle);
-    tcase_add_test(tc, flash2_rules_in_files);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Files");
-    tcase_add_test(tc, dat_files_are_well_formed);
-    tcase_set_timeout(tc, 60);   /* two sweeps; a sanitizer build on a busy machine needs more than Check's 4 s */
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Speed");
-    tcase_add_test(tc, default_sweep_finishes);
-    tcase_set_timeout(tc, 30);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Limits");
-    tcase_add_test(tc, trace_follows_the_summary_run);
-    tcase_add_test(tc, unwritable_out_dir_is_refused);
-    tcase_add_test(tc, too_many_tiles_is_refused);
-    suite_add_tcase(s, tc);
+    TCASE(s, "Counts", 0, {counts_equal_closed_forms}, {ratios_settle}, {flash2_rules_in_files});
+    /* Files: two sweeps; a sanitizer build on a busy machine needs more than Check's 4 s */
+    TCASE(s, "Files", 60, {dat_files_are_well_formed});
+    TCASE(s, "Speed", 30, {default_sweep_finishes});
+    TCASE(s, "Limits", 0, {trace_follows_the_summary_run}, {unwritable_out_dir_is_refused},
+          {too_many_tiles_is_refused});
     return s;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_util.h"
 #include "mem.h"
 #include "rng.h"
 #include "proc.h"
@@ -286,23 +287,10 @@ END_TEST
 Suite *mem_suite(void)
 {
     Suite *s = suite_create("mem");
-    TCase *tc = tcase_create("Counting");
-    tcase_add_test(tc, counts_match_closed_form);
-    tcase_add_loop_test(tc, data_moves_and_rounds, 0, 3);
-    tcase_add_test(tc, heads_and_windows);
-    tcase_add_test(tc, phases_split_the_ledger);
-    tcase_add_test(tc, count_only_allocates_nothing);
-    tcase_add_test(tc, fork_join_is_exact);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Capacity");
-    tcase_add_test(tc, sram_capacity_is_enforced);
-    tcase_add_test(tc, sram_exactly_full_is_fine);
-    tcase_add_test(tc, load_outside_tensor_dies);
-    tcase_add_test(tc, overflowing_tensor_dies);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Trace");
-    tcase_add_test(tc, observers_see_every_event);
-    tcase_add_test(tc, trace_formats);
-    suite_add_tcase(s, tc);
+    TCASE(s, "Counting", 0, {counts_match_closed_form}, {data_moves_and_rounds, .loops = 3}, {heads_and_windows},
+          {phases_split_the_ledger}, {count_only_allocates_nothing}, {fork_join_is_exact});
+    TCASE(s, "Capacity", 0, {sram_capacity_is_enforced}, {sram_exactly_full_is_fine}, {load_outside_tensor_dies},
+          {overflowing_tensor_dies});
+    TCASE(s, "Trace", 0, {observers_see_every_event}, {trace_formats});
     return s;
 }

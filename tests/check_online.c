@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "check_util.h"
 #include "rng.h"
 #include "softmax.h"
 #include "util.h"
@@ -180,14 +181,8 @@ END_TEST
 Suite *online_suite(void)
 {
     Suite *s = suite_create("online");
-    TCase *tc = tcase_create("State");
-    tcase_add_loop_test(tc, update_any_blocks, 0, 3);
-    tcase_add_loop_test(tc, merge_any_order, 0, 3);
-    tcase_add_test(tc, identities);
-    tcase_add_test(tc, minus_infinity);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Passes");
-    tcase_add_loop_test(tc, online_equals_safe, 0, 3);
-    suite_add_tcase(s, tc);
+    TCASE(s, "State", 0, {update_any_blocks, .loops = 3}, {merge_any_order, .loops = 3}, {identities},
+          {minus_infinity});
+    TCASE(s, "Passes", 0, {online_equals_safe, .loops = 3});
     return s;
 }

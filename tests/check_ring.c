@@ -12,16 +12,13 @@
 #include <string.h>
 
 #include "attention.h"
+#include "check_util.h"
 #include "proc.h"
 #include "reference.h"
 #include "ring.h"
 #include "rng.h"
 #include "util.h"
 #include "verify.h"
-
-#ifndef BIN_DIR
-#define BIN_DIR "."
-#endif
 
 #define RANDOM_RINGS 40      /* random configurations per property */
 /* Tri Dao's criterion (verify_tridao_bound): ORACLE_TRIDAO_FACTOR times a materialized dt implementation's error,
@@ -372,33 +369,18 @@ START_TEST(bad_rings_refused)
 }
 END_TEST
 
-static bool lesson12_bin(char *path, size_t len)
-{
-    char rel[PATH_MAX];
-    snprintf(rel, sizeof rel, "%s/lesson12", BIN_DIR);
-    char *abs = realpath(rel, NULL);
-    if (!abs)
-        return false;
-    snprintf(path, len, "%s", abs);
-    free(abs);
-    return access(path, X_OK) == 0;
-}
-
 START_TEST(lesson12_bad_input)
 {
     char bin[PATH_MAX];
-    ck_assert_msg(lesson12_bin(bin, sizeof bin), "lesson12 is not built");
+    ck_assert_msg(bin_find("lesson12", bin, sizeof bin), "lesson12 is not built");
     static const char *const bad[][4] = {{"--devices", "0"}, {"--devices", "65", "-N", "100"},
                                          {"--devices", "9", "-N", "8"}, {"--layout", "striped"},
                                          {"--layout"}, {"--devices", "x"}, {"--link-gbs", "0"},
                                          {"--peak-tflops", "-1"}, {"--devices=99999999999999999999999"}};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         proc p = run_bin(bin, bad[k], "/tmp");
-        size_t lines = 0;
-        for (const char *c = p.err; *c; c++)
-            lines += *c == '\n';
-        ck_assert_msg(p.status == 2 && lines == 1 && strstr(p.err, "error"), "lesson12 %s %s: exit %d, stderr '%s'",
-                      bad[k][0], bad[k][1] ? bad[k][1] : "", p.status, p.err);
+        ck_assert_msg(proc_one_line(&p, 2, "error"), "lesson12 %s %s: exit %d, stderr '%s'", bad[k][0],
+                      bad[k][1] ? bad[k][1] : "", p.status, p.err);
         proc_free(&p);
     }
 }
@@ -408,7 +390,7 @@ END_TEST
 START_TEST(lesson12_runs)
 {
     char bin[PATH_MAX];
-    ck_assert_msg(lesson12_bin(bin, sizeof bin), "lesson12 is not built");
+    ck_assert_msg(bin_find("lesson12", bin, sizeof bin), "lesson12 is not built");
     static const char *const runs[][14] = {{"--quiet"}, {"--quiet", "--causal", "--layout", "zigzag"},
                                           {"--quiet", "--causal", "--devices", "3", "-N", "50"},
                                           {"--quiet", "--count-only", "--causal", "-N", "65536", "-d", "64", "-M", "192K",
@@ -428,31 +410,11 @@ END_TEST
 Suite *ring_suite(void)
 {
     Suite *s = suite_create("ring");
-    TCase *t = tcase_create("Split");
-    tcase_add_test(t, split_covers_sequence_once);
-    tcase_add_test(t, steps_mask_whole_windows);
-    suite_add_tcase(s, t);
-    t = tcase_create("Ledgers");
-    tcase_set_timeout(t, 120);
-    tcase_add_test(t, ledgers_equal_closed_forms);
-    suite_add_tcase(s, t);
-    t = tcase_create("Output");
-    tcase_set_timeout(t, 120);
-    tcase_add_test(t, output_equals_single_device);
-    tcase_add_test(t, one_device_is_flash2);
-    suite_add_tcase(s, t);
-    t = tcase_create("Balance");
-    tcase_add_test(t, zigzag_balances_causal_tiles);
-    suite_add_tcase(s, t);
-    t = tcase_create("Clock");
-    tcase_set_timeout(t, 60);
-    tcase_add_test(t, clock_hides_transfers_when_compute_outlasts_them);
-    suite_add_tcase(s, t);
-    t = tcase_create("Limits");
-    tcase_set_timeout(t, 120);
-    tcase_add_test(t, bad_rings_refused);
-    tcase_add_test(t, lesson12_bad_input);
-    tcase_add_test(t, lesson12_runs);
-    suite_add_tcase(s, t);
+    TCASE(s, "Split", 0, {split_covers_sequence_once}, {steps_mask_whole_windows});
+    TCASE(s, "Ledgers", 120, {ledgers_equal_closed_forms});
+    TCASE(s, "Output", 120, {output_equals_single_device}, {one_device_is_flash2});
+    TCASE(s, "Balance", 0, {zigzag_balances_causal_tiles});
+    TCASE(s, "Clock", 60, {clock_hides_transfers_when_compute_outlasts_them});
+    TCASE(s, "Limits", 120, {bad_rings_refused}, {lesson12_bad_input}, {lesson12_runs});
     return s;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_util.h"
 #include "proc.h"
 #include "reference.h"
 #include "rng.h"
@@ -273,19 +274,10 @@ END_TEST
 Suite *softmax_suite(void)
 {
     Suite *s = suite_create("softmax");
-    TCase *tc = tcase_create("Accuracy");
-    tcase_add_loop_test(tc, safe_and_online_match_reference, 0, 3);
-    tcase_add_loop_test(tc, large_logits_stay_finite, 0, 3);
-    tcase_add_test(tc, naive_overflows);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Counting");
-    tcase_add_test(tc, ledger_equals_closed_form);
-    tcase_add_test(tc, one_step_per_tile_and_pass);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Blocks");
-    tcase_add_loop_test(tc, blocks_fit_and_are_maximal, 0, 3);
-    tcase_add_test(tc, bad_blocks_are_refused);
-    tcase_add_test(tc, tile_too_big_for_sram_exits);
-    suite_add_tcase(s, tc);
+    TCASE(s, "Accuracy", 0, {safe_and_online_match_reference, .loops = 3}, {large_logits_stay_finite, .loops = 3},
+          {naive_overflows});
+    TCASE(s, "Counting", 0, {ledger_equals_closed_form}, {one_step_per_tile_and_pass});
+    TCASE(s, "Blocks", 0, {blocks_fit_and_are_maximal, .loops = 3}, {bad_blocks_are_refused},
+          {tile_too_big_for_sram_exits});
     return s;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_util.h"
 #include "rng.h"
 #include "tile_math.h"
 
@@ -45,13 +46,17 @@ static int nrunnable(void)
     return n;
 }
 
-static void use(int i)
+/* Select the i-th kernel set this CPU runs, for one test (and seed r when given); returns its name. */
+static const char *use(int i, rng_t *r, uint64_t seed)
 {
     const char *name = runnable(i);
     ck_assert_ptr_nonnull(name);
     ck_assert_int_eq(tile_math_select(name), 0);
     ck_assert_str_eq(tile_math_isa(), name);
     nbad = 0;
+    if (r)
+        rng_seed(r, seed);
+    return name;
 }
 
 static float *randv(rng_t *r, size_t n, bool integers)
@@ -77,6 +82,13 @@ static void expect_close(const char *what, const char *isa, size_t i, double got
 static void expect_none(void)
 {
     ck_assert_msg(nbad == 0, "%zu mismatches, the first: %s", nbad, first_bad);
+}
+
+/* The end of a test that used expect_close: no mismatch was recorded, and the library picks its kernels again. */
+static void done(void)
+{
+    expect_none();
+    tile_math_select("auto");
 }
 
 /* ---- products ---------------------------------------------------------------------------------------------------- */
@@ -167,10 +179,8 @@ static void check_ab(const char *isa, rng_t *r, size_t m, size_t n, size_t k, bo
 
 START_TEST(products_match_double_loops)
 {
-    use(_i);
-    const char *isa = tile_math_isa();
     rng_t r;
-    rng_seed(&r, 1234);
+    const char *isa = use(_i, &r, 1234);
     for (int ints = 0; ints < 2; ints++)
         for (size_t a = 0; a < LEN(ROWS); a++)
             for (size_t b = 0; b < LEN(COLS); b++)
@@ -182,15 +192,14 @@ START_TEST(products_match_double_loops)
                     check_ab(isa, &r, R, C, D, ints, false);
                     check_ab(isa, &r, R, C, D, ints, true);
                 }
-    expect_none();
-    tile_math_select("auto");
+    done();
 }
 END_TEST
 
 /* An empty inner dimension: S = 0, and the accumulating forms leave C scaled by its own factor only. */
 START_TEST(empty_sums)
 {
-    use(_i);
+    use(_i, NULL, 0);
     float A[6] = {1, 2, 3, 4, 5, 6}, S[6], O[6] = {1, 2, 3, 4, 5, 6}, a[2] = {2, 3};
     for (size_t i = 0; i < 6; i++)
         S[i] = NAN;
@@ -216,7 +225,7 @@ static double ulps(float got, double x)
 
 START_TEST(exp_within_documented_ulps)
 {
-    use(_i);
+    use(_i, NULL, 0);
     /* Every 251st float from the smallest argument with a nonzero result to the largest with a finite one, both
      * signs, in batches through the vector path (and a ragged tail). */
     enum { BATCH = 1021 };
@@ -256,7 +265,7 @@ END_TEST
 
 START_TEST(exp_special_values)
 {
-    use(_i);
+    use(_i, NULL, 0);
     const float x[] = {0.0f, -0.0f, -INFINITY, INFINITY, NAN, -200.0f, 200.0f, 88.7229f, 88.72283f, -103.98f, 1.0f};
     float y[LEN(x)];
     tile_exp(y, x, LEN(x));
@@ -280,10 +289,8 @@ static const size_t ROWLEN[] = {1, 2, 7, 15, 16, 17, 31, 32, 33, 64, 100, 257};
 
 START_TEST(row_pieces_match_formulas)
 {
-    use(_i);
-    const char *isa = tile_math_isa();
     rng_t r;
-    rng_seed(&r, 99);
+    const char *isa = use(_i, &r, 99);
     for (size_t k = 0; k < LEN(ROWLEN); k++) {
         size_t n = ROWLEN[k];
         float *x = randv(&r, n, false), *y = randv(&r, n, false), *x0 = malloc(n * sizeof *x0);
@@ -334,8 +341,7 @@ START_TEST(row_pieces_match_formulas)
         free(y);
         free(x0);
     }
-    expect_none();
-    tile_math_select("auto");
+    done();
 }
 END_TEST
 
@@ -343,10 +349,8 @@ END_TEST
  * nothing unmasked (mi = -inf) and a whole row of a tile may be masked. */
 START_TEST(softmax_pv_update_matches_recurrence)
 {
-    use(_i);
-    const char *isa = tile_math_isa();
     rng_t r;
-    rng_seed(&r, 7);
+    const char *isa = use(_i, &r, 7);
     const size_t shapes[][3] = {{1, 1, 1}, {5, 7, 3}, {13, 64, 64}, {70, 33, 17}, {130, 64, 128}};
     for (size_t k = 0; k < LEN(shapes); k++) {
         size_t rows = shapes[k][0], kc = shapes[k][1], d = shapes[k][2];
@@ -404,8 +408,7 @@ START_TEST(softmax_pv_update_matches_recurrence)
         free(dO);
         free(mag);
     }
-    expect_none();
-    tile_math_select("auto");
+    done();
 }
 END_TEST
 
@@ -413,10 +416,8 @@ END_TEST
  * its rows one at a time give the same bits. FA2's one-row update (a lesson shows it) relies on that. */
 START_TEST(rows_alone_give_the_same_bits)
 {
-    use(_i);
-    const char *isa = tile_math_isa();
     rng_t r;
-    rng_seed(&r, 5);
+    const char *isa = use(_i, &r, 5);
     const size_t shapes[][3] = {{7, 33, 300}, {13, 64, 64}, {6, 17, 129}, {20, 82, 128}};
     for (size_t k = 0; k < LEN(shapes); k++) {
         size_t rows = shapes[k][0], cols = shapes[k][1], d = shapes[k][2];
@@ -453,15 +454,14 @@ START_TEST(rows_alone_give_the_same_bits)
         free(mi);
         free(li);
     }
-    expect_none();
-    tile_math_select("auto");
+    done();
 }
 END_TEST
 
 /* A NaN score or value comes out as NaN in that row, never as a number. */
 START_TEST(nan_propagates)
 {
-    use(_i);
+    use(_i, NULL, 0);
     float S[2 * 16], V[16 * 3], O[2 * 3] = {0}, mi[2] = {-INFINITY, -INFINITY}, li[2] = {0};
     for (size_t i = 0; i < 2 * 16; i++)
         S[i] = (float)i / 8;
@@ -501,22 +501,9 @@ Suite *tile_math_suite(void)
         if (tile_math_select(tile_math_isa_name(k)) != 0)
             fprintf(stderr, "tile_math: this CPU does not run the %s kernels: not tested here\n", tile_math_isa_name(k));
     tile_math_select("auto");
-    TCase *tc = tcase_create("Products");
-    tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, products_match_double_loops, 0, n);
-    tcase_add_loop_test(tc, empty_sums, 0, n);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Exp");
-    tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, exp_within_documented_ulps, 0, n);
-    tcase_add_loop_test(tc, exp_special_values, 0, n);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Rows");
-    tcase_add_loop_test(tc, row_pieces_match_formulas, 0, n);
-    tcase_add_loop_test(tc, softmax_pv_update_matches_recurrence, 0, n);
-    tcase_add_loop_test(tc, nan_propagates, 0, n);
-    tcase_add_loop_test(tc, rows_alone_give_the_same_bits, 0, n);
-    tcase_add_test(tc, selection);
-    suite_add_tcase(s, tc);
+    TCASE(s, "Products", 120, {products_match_double_loops, .loops = n}, {empty_sums, .loops = n});
+    TCASE(s, "Exp", 120, {exp_within_documented_ulps, .loops = n}, {exp_special_values, .loops = n});
+    TCASE(s, "Rows", 0, {row_pieces_match_formulas, .loops = n}, {softmax_pv_update_matches_recurrence, .loops = n},
+          {nan_propagates, .loops = n}, {rows_alone_give_the_same_bits, .loops = n}, {selection});
     return s;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "blocks.h"
+#include "check_util.h"
 #include "reference.h"
 #include "rng.h"
 #include "tiled.h"
@@ -353,23 +354,9 @@ END_TEST
 Suite *tiling_suite(void)
 {
     Suite *s = suite_create("tiling");
-    TCase *tc = tcase_create("Exact");
-    tcase_add_loop_test(tc, tiled_equals_plain_product_exactly, 0, 3);
-    tcase_add_test(tc, hand_example);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Counting");
-    tcase_add_test(tc, ledger_equals_closed_form);
-    tcase_add_loop_test(tc, ledger_random_shapes, 0, 2);
-    tcase_add_test(tc, steps_follow_algorithm_1);
-    tcase_add_loop_test(tc, chosen_blocks_fit, 0, 2);
-    tcase_add_test(tc, need_counts_every_buffer);
-    tcase_set_timeout(tc, 30);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Map");
-    tcase_add_test(tc, map_states);
-    tcase_add_test(tc, map_drawing);
-    tcase_add_test(tc, walk_views);
-    tcase_add_test(tc, skipped_steps);
-    suite_add_tcase(s, tc);
+    TCASE(s, "Exact", 0, {tiled_equals_plain_product_exactly, .loops = 3}, {hand_example});
+    TCASE(s, "Counting", 30, {ledger_equals_closed_form}, {ledger_random_shapes, .loops = 2},
+          {steps_follow_algorithm_1}, {chosen_blocks_fit, .loops = 2}, {need_counts_every_buffer});
+    TCASE(s, "Map", 0, {map_states}, {map_drawing}, {walk_views}, {skipped_steps});
     return s;
 }

@@ -14,25 +14,19 @@
 #include "attn_tc.def"
 #undef TC_VERSION
 
-/* "final": per case the version that measured fastest on an H200 (docs/lesson09.md, the recorded make bench-gpu in docs/gpu-runs),
- * as FA2 picks its kernel per case: v11 (lazy rescale) at d = 128 and for causal d = 64 (1-2% ahead of v09 at
- * N >= 4096), v09 (exact per-step rescale) for non-causal d = 64. Both have the same tile shape (4 warps x 32 rows),
- * so the blocks, and with them the counters, depend on d alone. */
-static int final_uses_v11(const tc_args *a) { return a->d == 128 || a->causal; }
-void attn_final_blocks(int d, int *Br, int *Bc)
-{
-    if (d == 128)
-        attn_v11_blocks(d, Br, Bc);
-    else
-        attn_v09_blocks(d, Br, Bc);
-}
+/* "final": the headline kernel, v09 (FA2's exact per-step rescale) in every case. It used to take v11 (lazy rescale)
+ * at d = 128 and causal d = 64, where v11 measured 0-4.5 % faster on an H200 (docs/lesson09.md); the H100 run of
+ * docs/gpu-runs/hopper_NVIDIA_H100_2026-12-06.md measured v11's error at up to 1.20-1.61x SDPA flash's
+ * (non-causal), v09's at 0.90-1.11x, so the accuracy is worth more than the speed. Same tile shape (4 warps x 32
+ * rows), so the same blocks and counters as before. Not re-timed on a GPU since the change. */
+void attn_final_blocks(int d, int *Br, int *Bc) { attn_v09_blocks(d, Br, Bc); }
 int attn_final_forward(const tc_args *a, void *stream, char *err, size_t errlen)
 {
-    return final_uses_v11(a) ? attn_v11_forward(a, stream, err, errlen) : attn_v09_forward(a, stream, err, errlen);
+    return attn_v09_forward(a, stream, err, errlen);
 }
 int attn_final_forward_count(const tc_args *a, void *stream, char *err, size_t errlen)
 {
-    return final_uses_v11(a) ? attn_v11_forward_count(a, stream, err, errlen) : attn_v09_forward_count(a, stream, err, errlen);
+    return attn_v09_forward_count(a, stream, err, errlen);
 }
 
 const tc_version tc_versions[] = {

@@ -8,7 +8,8 @@
  * --trace none|text|csv|json, --trace-file PATH and --trace-limit BYTES (lessons that trace), --seed, --count-only,
  * --quiet, --threads (lessons that run in parallel), --algo (lessons that offer a choice), --step (lessons that
  * pause), --out-dir (lessons that write files), -h/--help, --version. "--opt=value" and "--opt value" both work; so
- * do "-N16" and "-N 16". Bad input gets one line on stderr, every echoed value escaped (fl_escape), and exit status 2.
+ * do "-N16" and "-N 16". A lesson may add whole-number options of its own (lesson11's --kv-heads, --splits,
+ * --page-size): spec->own. Bad input gets one line on stderr, every echoed value escaped (fl_escape), and exit status 2.
  *
  * Output is never lost in silence: cli_main flushes stdout after the lesson and exits 3 (FL_EXIT_IO) with one line
  * if any write to it failed; a trace file is written all or nothing (outfile.h). A trace's size is known before it
@@ -34,6 +35,7 @@
 #define CLI_TRACE_LIMIT ((uint64_t)1 << 30)
 /* A dry run already past the limit stops counting after this many seconds and reports what it has seen. */
 #define CLI_CENSUS_MAX_S 2.0
+#define CLI_MAX_OWN 4         /* options of a lesson's own, at most */
 
 typedef struct {
     const char *lesson;      /* the program's name, "lesson03" */
@@ -50,7 +52,17 @@ typedef struct {
     const char *algo;        /* --algo; the spec's default when not given */
     const char *out_dir;     /* --out-dir */
     int threads;             /* --threads; 0: OpenMP's default (OMP_NUM_THREADS) */
+    size_t own[CLI_MAX_OWN]; /* the lesson's own options, in the order of spec->own; 0: not given */
 } cli_cfg;
+
+/* A whole-number option of one lesson, parsed like --batch: digits only, min..max (min >= 1), else exit 2.
+ * Its value lands in cfg->own[k] for spec->own[k]; 0 means not given (the lesson picks a default). */
+typedef struct {
+    const char *name;        /* "kv-heads" for --kv-heads; NULL ends the list */
+    const char *meta;        /* "HKV", for --help */
+    const char *help;        /* one line for --help */
+    size_t min, max;
+} cli_own_opt;
 
 /* Options a lesson may accept beyond the common ones. */
 enum {
@@ -65,6 +77,7 @@ typedef struct {
     cli_cfg defaults;
     unsigned extra;            /* CLI_OPT_* bits */
     const char *const *algos;  /* NULL-terminated names --algo accepts (with CLI_OPT_ALGO) */
+    cli_own_opt own[CLI_MAX_OWN + 1]; /* the lesson's own options, ended by one with name NULL */
 } cli_spec;
 
 enum { CLI_OK = 0, CLI_DONE = 1, CLI_ERROR = 2 };

@@ -20,6 +20,9 @@ void ref_softmax(const double *x, size_t n, double *y);
 /* One head. Q, K, V: N x d; O: N x d; L: N (may be NULL). */
 void ref_attention(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale, bool causal,
                    double *O, double *L);
+/* Row i of the same: Oi (d values) and, returned, its log-sum-exp; p is scratch of N doubles (row i of P after). */
+double ref_attention_row(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale,
+                         bool causal, size_t i, double *p, double *Oi);
 
 /* Gradients of sum(O * dO) for one head. dQ, dK, dV: N x d. */
 void ref_attention_backward(const double *Q, const double *K, const double *V, const double *dO, size_t N, size_t d,

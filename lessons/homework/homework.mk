@@ -54,8 +54,9 @@ $(HW_DIR)/ref/hw$(1): $(HW_OBJ)/tests/homework/check_hw$(1).o $(HW_COMMON) $(HW_
 endef
 $(foreach e,$(HW_LIST),$(eval $(call hw_rules,$(word 1,$(subst :, ,$(e))),$(word 2,$(subst :, ,$(e))))))
 
-# CI's student files, tests/homework/students/hwNN_*.c: each linked against exercise NN's tests.
-HW_STUDENTS := $(basename $(notdir $(wildcard tests/homework/students/hw*.c)))
+# CI's student files, tests/homework/students/hwNN_*.c and hwNN_*.patch (grade.sh makes the .c of a .patch under
+# $(HW_SRC)): each linked against exercise NN's tests.
+HW_STUDENTS := $(basename $(notdir $(wildcard tests/homework/students/hw*.c tests/homework/students/hw*.patch)))
 define hw_student_rule
 $(HW_DIR)/students/$(1): $(HW_OBJ)/tests/homework/check_$(firstword $(subst _, ,$(1))).o $(HW_COMMON) \
                          $(HW_OBJ)/tests/homework/students/$(1).o $(LIB)

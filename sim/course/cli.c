@@ -107,6 +107,11 @@ static void usage(const cli_spec *spec, FILE *f)
             "      --count-only       run the loops and count, without arithmetic or data\n"
             "      --quiet            print only the summary line\n",
             (unsigned long long)d->seed);
+    for (const cli_own_opt *o = spec->own; o->name; o++) {
+        char opt[40];
+        snprintf(opt, sizeof opt, "--%s %s", o->name, o->meta);
+        fprintf(f, "      %-19s%s\n", opt, o->help);
+    }
     if (spec->extra & CLI_OPT_THREADS)
         fprintf(f, "      --threads T        OpenMP threads (default: OMP_NUM_THREADS or all cores)\n");
     if (spec->extra & CLI_OPT_STEP)
@@ -314,6 +319,18 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, cli_cfg *cfg)
                     o = &OPTS[k];
             if (eq)
                 val = eq + 1;
+            for (size_t k = 0; !o && k < CLI_MAX_OWN && spec->own[k].name; k++)
+                if (!strcmp(spec->own[k].name, name)) {                   /* one of the lesson's own */
+                    if (!val && i + 1 >= argc)
+                        return fail(spec, "--%s needs a value", name);
+                    const cli_own_opt *w = &spec->own[k];
+                    int rc = set_size(spec, w->name, val ? val : argv[++i], w->max, &cfg->own[k]);
+                    if (rc != CLI_OK)
+                        return rc;
+                    if (cfg->own[k] < w->min)
+                        return fail(spec, "--%s must be at least %zu, got %zu", w->name, w->min, cfg->own[k]);
+                    goto next;
+                }
         } else if (arg[0] == '-' && arg[1] && arg[1] != '-') {              /* -N 16 or -N16 */
             for (size_t k = 0; k < sizeof OPTS / sizeof OPTS[0]; k++)
                 if (OPTS[k].shrt && OPTS[k].shrt == arg[1])
@@ -351,6 +368,7 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, cli_cfg *cfg)
         int rc = apply(spec, o, val, cfg);
         if (rc != CLI_OK)
             return rc;
+    next:;
     }
     if (cfg->Br > cfg->N)
         return fail(spec, "--block-rows %zu is larger than the sequence length N = %zu", cfg->Br, cfg->N);

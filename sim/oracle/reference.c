@@ -39,20 +39,27 @@ static double prob_row(const double *Q, const double *K, size_t N, size_t d, dou
     return mx + log(sum);
 }
 
+double ref_attention_row(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale,
+                         bool causal, size_t i, double *p, double *Oi)
+{
+    double lse = prob_row(Q, K, N, d, scale, causal, i, p);
+    for (size_t k = 0; k < d; k++) {
+        double o = 0;
+        for (size_t j = 0; j < N; j++)
+            o += p[j] * V[j * d + k];
+        Oi[k] = o;
+    }
+    return lse;
+}
+
 void ref_attention(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale, bool causal,
                    double *O, double *L)
 {
     double *p = xmalloc(N * sizeof *p);
     for (size_t i = 0; i < N; i++) {
-        double lse = prob_row(Q, K, N, d, scale, causal, i, p);
+        double lse = ref_attention_row(Q, K, V, N, d, scale, causal, i, p, O + i * d);
         if (L)
             L[i] = lse;
-        for (size_t k = 0; k < d; k++) {
-            double o = 0;
-            for (size_t j = 0; j < N; j++)
-                o += p[j] * V[j * d + k];
-            O[i * d + k] = o;
-        }
     }
     free(p);
 }
@@ -181,8 +188,9 @@ void ref_head_put(const double *x, size_t B, size_t N, size_t H, size_t d, size_
             out_bnhd[((b * N + n) * H + h) * d + k] = x[n * d + k];
 }
 
-void ref_attention_bnhd(const float *Q, const float *K, const float *V, size_t B, size_t N, size_t H, size_t d,
-                        double scale, bool causal, double *O, double *L)
+/* Every head of (B, N, H, d) inputs through ref_attention, or ref_attention_lowp in dt when lowp. */
+static void per_head(const float *Q, const float *K, const float *V, size_t B, size_t N, size_t H, size_t d,
+                     double scale, bool causal, bool lowp, dtype_t dt, double *O, double *L)
 {
     size_t nd = N * d;
     double *q = xmalloc(nd * sizeof *q), *k = xmalloc(nd * sizeof *k), *v = xmalloc(nd * sizeof *v),
@@ -192,13 +200,22 @@ void ref_attention_bnhd(const float *Q, const float *K, const float *V, size_t B
             ref_head_get(Q, B, N, H, d, b, h, q);
             ref_head_get(K, B, N, H, d, b, h, k);
             ref_head_get(V, B, N, H, d, b, h, v);
-            ref_attention(q, k, v, N, d, scale, causal, o, L ? L + (b * H + h) * N : NULL);
+            if (lowp)
+                ref_attention_lowp(q, k, v, N, d, scale, causal, dt, o);
+            else
+                ref_attention(q, k, v, N, d, scale, causal, o, L ? L + (b * H + h) * N : NULL);
             ref_head_put(o, B, N, H, d, b, h, O);
         }
     free(q);
     free(k);
     free(v);
     free(o);
+}
+
+void ref_attention_bnhd(const float *Q, const float *K, const float *V, size_t B, size_t N, size_t H, size_t d,
+                        double scale, bool causal, double *O, double *L)
+{
+    per_head(Q, K, V, B, N, H, d, scale, causal, false, DTYPE_FP32, O, L);
 }
 
 void ref_attention_lowp(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale,
@@ -232,19 +249,5 @@ void ref_attention_lowp(const double *Q, const double *K, const double *V, size_
 void ref_attention_lowp_bnhd(const float *Q, const float *K, const float *V, size_t B, size_t N, size_t H, size_t d,
                              double scale, bool causal, dtype_t dt, double *O)
 {
-    size_t nd = N * d;
-    double *q = xmalloc(nd * sizeof *q), *k = xmalloc(nd * sizeof *k), *v = xmalloc(nd * sizeof *v),
-           *o = xmalloc(nd * sizeof *o);
-    for (size_t b = 0; b < B; b++)
-        for (size_t h = 0; h < H; h++) {
-            ref_head_get(Q, B, N, H, d, b, h, q);
-            ref_head_get(K, B, N, H, d, b, h, k);
-            ref_head_get(V, B, N, H, d, b, h, v);
-            ref_attention_lowp(q, k, v, N, d, scale, causal, dt, o);
-            ref_head_put(o, B, N, H, d, b, h, O);
-        }
-    free(q);
-    free(k);
-    free(v);
-    free(o);
+    per_head(Q, K, V, B, N, H, d, scale, causal, true, dt, O, NULL);
 }

@@ -19,12 +19,7 @@ static const hw_case SHAPES[] = {
 
 static void check_output(const hw_case *c, uint64_t seed)
 {
-    hw_run r;
-    char msg[HW_MSG_LEN];
-    hw_attn_run(c, ATTN_FLASH1, hw02_flash1_forward, seed, &r);
-    bool ok = hw_output_ok(&r, msg, sizeof msg);
-    hw_run_free(&r);
-    ck_assert_msg(ok, "%s", msg);
+    hw_attn_check(c, ATTN_FLASH1, hw02_flash1_forward, seed, hw_output_ok, NULL);
 }
 
 START_TEST(correct_on_shapes)
@@ -53,8 +48,7 @@ END_TEST
 static bool traffic_ok(const hw_run *r, char *msg, size_t len)
 {
     const hw_case *c = &r->c;
-    char cs[160];
-    hw_case_str(c, cs, sizeof cs);
+    const char *cs = r->cs;
     uint64_t Nd = (uint64_t)c->B * c->H * c->N * c->d, Tr = (c->N + c->Br - 1) / c->Br;
     attn_io_row Q = hw_cf(&r->cf, "Q"), K = hw_cf(&r->cf, "K"), O = hw_cf(&r->cf, "O"), M = hw_cf(&r->cf, "m"),
                 L = hw_cf(&r->cf, "l");
@@ -95,12 +89,7 @@ static bool traffic_ok(const hw_run *r, char *msg, size_t len)
 /* The ledger: every input read at least once, O written, and no more traffic than Algorithm 1's closed form. */
 START_TEST(hbm_traffic_within_algorithm_1)
 {
-    hw_run r;
-    char msg[HW_MSG_LEN];
-    hw_attn_run(&SHAPES[_i], ATTN_FLASH1, hw02_flash1_forward, 200 + (uint64_t)_i, &r);
-    bool ok = traffic_ok(&r, msg, sizeof msg);
-    hw_run_free(&r);
-    ck_assert_msg(ok, "%s", msg);
+    hw_attn_check(&SHAPES[_i], ATTN_FLASH1, hw02_flash1_forward, 200 + (uint64_t)_i, traffic_ok, NULL);
 }
 END_TEST
 

@@ -21,12 +21,7 @@ static const hw_case SHAPES[] = {
 
 static void check_output(const hw_case *c, uint64_t seed)
 {
-    hw_run r;
-    char msg[HW_MSG_LEN];
-    hw_attn_run(c, ATTN_FLASH2, hw05_flash2_forward, seed, &r);
-    bool ok = hw_output_ok(&r, msg, sizeof msg) && hw_lse_ok(&r, msg, sizeof msg);
-    hw_run_free(&r);
-    ck_assert_msg(ok, "%s", msg);
+    hw_attn_check(c, ATTN_FLASH2, hw05_flash2_forward, seed, hw_output_ok, hw_lse_ok);
 }
 
 START_TEST(correct_on_shapes)
@@ -55,8 +50,7 @@ END_TEST
 static bool writes_ok(const hw_run *r, char *msg, size_t len)
 {
     const hw_case *c = &r->c;
-    char cs[160];
-    hw_case_str(c, cs, sizeof cs);
+    const char *cs = r->cs;
     uint64_t Nd = (uint64_t)c->B * c->H * c->N * c->d, NL = (uint64_t)c->B * c->H * c->N;
     uint64_t Tc = (c->N + c->Bc - 1) / c->Bc;
     if (r->o_io.wr_elems != Nd)
@@ -82,20 +76,14 @@ static bool writes_ok(const hw_run *r, char *msg, size_t len)
 
 START_TEST(writes_o_and_l_exactly_once)
 {
-    hw_run r;
-    char msg[HW_MSG_LEN];
-    hw_attn_run(&SHAPES[_i], ATTN_FLASH2, hw05_flash2_forward, 600 + (uint64_t)_i, &r);
-    bool ok = writes_ok(&r, msg, sizeof msg);
-    hw_run_free(&r);
-    ck_assert_msg(ok, "%s", msg);
+    hw_attn_check(&SHAPES[_i], ATTN_FLASH2, hw05_flash2_forward, 600 + (uint64_t)_i, writes_ok, NULL);
 }
 END_TEST
 
 static bool reads_ok(const hw_run *r, char *msg, size_t len)
 {
     const hw_case *c = &r->c;
-    char cs[160];
-    hw_case_str(c, cs, sizeof cs);
+    const char *cs = r->cs;
     uint64_t Nd = (uint64_t)c->B * c->H * c->N * c->d, K = hw_cf(&r->cf, "K").rd;
     if (r->q_io.rd_elems != Nd)
         snprintf(msg, len, "%s: Q read %llu elements; FA2 loads each Qi once, before the inner loop (line 4): %llu. "
@@ -118,12 +106,7 @@ static bool reads_ok(const hw_run *r, char *msg, size_t len)
 
 START_TEST(reads_within_closed_form)
 {
-    hw_run r;
-    char msg[HW_MSG_LEN];
-    hw_attn_run(&SHAPES[_i], ATTN_FLASH2, hw05_flash2_forward, 700 + (uint64_t)_i, &r);
-    bool ok = reads_ok(&r, msg, sizeof msg);
-    hw_run_free(&r);
-    ck_assert_msg(ok, "%s", msg);
+    hw_attn_check(&SHAPES[_i], ATTN_FLASH2, hw05_flash2_forward, 700 + (uint64_t)_i, reads_ok, NULL);
 }
 END_TEST
 

@@ -8,6 +8,12 @@
 #                                with stdout piped, leaving no process and no changed file behind
 #   grade.sh manifest            record the checksums of the grader, the answer key and the stubs
 #
+# A student file is hwNN_name.c, or hwNN_name.patch where it is a reference solution with one mistake: its header
+# comment (the same expect: lines a .c file has), then a unified diff of docs/solutions/hwNN_stem.c. Write one with
+#   diff -u --label docs/solutions/hwNN_stem.c --label tests/homework/students/hwNN_name.c \
+#       docs/solutions/hwNN_stem.c YOUR_COPY >> tests/homework/students/hwNN_name.patch
+# CI applies it here (mutate, below) to build $HW_DIR/src/tests/homework/students/hwNN_name.c, then grades that.
+#
 # Before anything is built, the grader's own files (tests/homework/, docs/solutions/, homework.h) must match
 # tests/homework/MANIFEST.sha256; everything is built from checked copies under $HW_DIR/src. Every file of the tree
 # (all but .git and build/) and the grader's build outputs are hashed and saved before the tests run; a file a run
@@ -34,8 +40,19 @@ stem_of() {   # 01 -> online_softmax, from HW_LIST (01:online_softmax 02:tiling 
 
 # The grader's files: what MANIFEST.sha256 lists (and what `manifest` records).
 grader_files() {
-    ls tests/homework/*.c tests/homework/*.h tests/homework/*.sh tests/homework/students/*.c docs/solutions/*.c \
-        lessons/homework/homework.h 2>/dev/null | LC_ALL=C sort
+    ls tests/homework/*.c tests/homework/*.h tests/homework/*.sh tests/homework/students/*.c \
+        tests/homework/students/*.patch docs/solutions/*.c lessons/homework/homework.h 2>/dev/null | LC_ALL=C sort
+}
+
+students() {   # the names of CI's student files (hwNN_name), .c and .patch
+    local f
+    for f in tests/homework/students/hw*.c tests/homework/students/hw*.patch; do f=${f##*/}; say "${f%.*}"; done |
+        LC_ALL=C sort
+}
+
+student_file() {   # student_file NAME: the committed file, .patch or .c
+    local f=tests/homework/students/$1
+    [[ -f $f.patch ]] && say "$f.patch" || say "$f.c"
 }
 
 make_manifest() {
@@ -68,6 +85,82 @@ verify_and_copy() {
         say "homework: the copies under $SRC do not match $MANIFEST: $bad"
         return 1
     fi
+}
+
+# ---- student files stored as a reference with one mistake --------------------------------------------------------
+# mutate PATCH OUT (paths under $SRC): PATCH's header comment, then the reference solution that PATCH's '--- ' line
+# names with PATCH's hunks applied, into OUT (rewritten only when it changes). No patch(1) needed, and no fuzz: each
+# hunk's old lines (context and '-') must stand exactly once in the reference, after the previous hunk, so a
+# reference that changed under a patch stops CI with a message instead of quietly building some other mistake.
+mutate() {
+    local patch=$1 out=$2 name ref="" plus=0 line
+    local -a head=() src=() res=() old=() new=()
+    name=$(basename "$patch" .patch)
+    local n=${name:2:2} pos=0 hunks=0 want=-1
+    while IFS= read -r line; do
+        if [[ -z $ref ]]; then
+            if [[ $line == '--- '* ]]; then
+                ref=${line#--- }; ref=${ref%%$'\t'*}
+                if [[ $ref != docs/solutions/hw${n}_*.c || ! -f $SRC/$ref ]]; then
+                    say "homework: $patch: '--- $ref' names no reference solution of hw$n"; return 1
+                fi
+                mapfile -t src < "$SRC/$ref"
+            else head+=("$line"); fi
+            continue
+        fi
+        if [[ $plus == 0 ]]; then
+            [[ $line == '+++ '* ]] || { say "homework: $patch: no '+++ ' line after '--- $ref'"; return 1; }
+            plus=1; continue
+        fi
+        [[ $want == -1 && $line != @@* ]] && { say "homework: $patch: no @@ line after '+++ '"; return 1; }
+        case $line in
+        @@*)
+            mutate_hunk || return 1
+            hunks=$((hunks + 1))
+            [[ $line =~ ^@@\ -[0-9]+(,([0-9]+))?\  ]] || { say "homework: $patch: a bad @@ line: $line"; return 1; }
+            want=${BASH_REMATCH[2]:-1} ;;
+        ' '*) old+=("${line:1}"); new+=("${line:1}") ;;
+        '') old+=(""); new+=("") ;;   # an empty context line whose leading space an editor trimmed
+        -*) old+=("${line:1}") ;;
+        +*) new+=("${line:1}") ;;
+        *) say "homework: $patch: not a line of a unified diff: $line"; return 1 ;;
+        esac
+    done < "$patch"
+    mutate_hunk || return 1
+    [[ $hunks -gt 0 ]] || { say "homework: $patch: no hunk (@@) to apply"; return 1; }
+    res+=("${src[@]:pos}")
+    { printf '%s\n' "${head[@]}"
+      say "/* Made by tests/homework/grade.sh from tests/homework/students/$name.patch: $ref, one mistake. */"
+      printf '%s\n' "${res[@]}"; } > "$out.tmp" || return 1
+    if cmp -s "$out.tmp" "$out"; then rm -f "$out.tmp"; else mv "$out.tmp" "$out"; fi
+}
+
+# One hunk of mutate (its variables, by bash's dynamic scope): find old[] in src[], append to res[] what precedes
+# it and new[], move pos past it.
+mutate_hunk() {
+    [[ $want == -1 ]] && return 0   # before the first @@
+    local i j at=-1 found=0 len=${#old[@]}
+    if [[ $len != "$want" || $len == 0 ]]; then
+        say "homework: $patch: hunk $hunks has $len old lines, its @@ line says $want (a hunk needs context)"
+        return 1
+    fi
+    for ((i = 0; i + len <= ${#src[@]}; i++)); do
+        for ((j = 0; j < len; j++)); do [[ ${src[i + j]} == "${old[j]}" ]] || break; done
+        [[ $j == "$len" ]] && { found=$((found + 1)); at=$i; }
+    done
+    if [[ $found != 1 || $at -lt $pos ]]; then
+        say "homework: $patch: hunk $hunks does not apply: its old lines stand $found time(s) in $ref (once, after" \
+            "the previous hunk, is needed): did the reference change? write the patch again (see the top of grade.sh)"
+        return 1
+    fi
+    res+=("${src[@]:pos:at - pos}" "${new[@]}")
+    pos=$((at + len)); old=(); new=()
+}
+
+# Every .patch of tests/homework/students/ into its .c under $SRC.
+make_mutants() {
+    local p
+    for p in "$SRC"/tests/homework/students/*.patch; do mutate "$p" "${p%.patch}.c" || return 1; done
 }
 
 # The student's file (or, for CI, the committed stub) into $SRC.
@@ -216,6 +309,7 @@ ci_run() {
 ci() {
     say "homework-ci: checking the grader's files and building"
     verify_and_copy || exit 1
+    make_mutants || exit 1
     local e n stem
     for e in "$@"; do   # the committed stubs, never someone's work in progress
         n=${e%%:*}; stem=${e#*:}
@@ -232,8 +326,7 @@ ci() {
         targets+=("$HW_DIR/grade_hw$n" "$HW_DIR/ref/hw$n" "$HW_DIR/hw$n" "$HW_DIR/check/docs/solutions/hw${n}_$stem.o"
                   "$HW_DIR/check/lessons/homework/hw${n}_$stem.o")
     done
-    for s in tests/homework/students/*.c; do
-        s=$(basename "$s" .c)
+    for s in $(students); do
         targets+=("$HW_DIR/students/$s" "$HW_DIR/check/tests/homework/students/$s.o")
     done
     build "${targets[@]}" || exit 1
@@ -259,10 +352,10 @@ ci() {
     # honest solution), "expect-output: TEXT" (somewhere in the output too), "expect-runtime: TEXT" (the verdict with
     # the check off: what the run-time defences say alone; '-' for none), "tamper: yes" (that run happens in a copy
     # of the tree).
-    local count=0
-    for s in tests/homework/students/*.c; do
-        local name expect expout runtime tamper
-        name=$(basename "$s" .c); n=${name:2:2}; stem=$(stem_of "$n")
+    local count=0 name
+    for name in $(students); do
+        local s expect expout runtime tamper
+        s=$(student_file "$name"); n=${name:2:2}; stem=$(stem_of "$n")
         expect=$(sed -n 's/^ \* expect: //p' "$s" | head -n 1)
         expout=$(sed -n 's/^ \* expect-output: //p' "$s" | head -n 1)
         runtime=$(sed -n 's/^ \* expect-runtime: //p' "$s" | head -n 1)
@@ -319,7 +412,7 @@ ci_tamper() {   # ci_tamper NAME NN STEM EXPECT
             tar -xf - -C "$copy"
         CI_COPIED=1
     fi
-    cp "tests/homework/students/$name.c" "$copy/lessons/homework/hw${n}_$stem.c"
+    cp "$SRC/tests/homework/students/$name.c" "$copy/lessons/homework/hw${n}_$stem.c"
     (cd "$copy" && find . -path ./build -prune -o -type f -print | LC_ALL=C sort | xargs -d '\n' sha256sum) \
         > "$HW_DIR/ci/before"
     ci_run env -C "$copy" HW_SYMBOL_CHECK=0 SAN="$([[ $BUILD == */san ]] && echo 1 || echo 0)" $MAKE -s homework \

@@ -11,11 +11,10 @@
 
 #include "hw_check.h"
 
-const char *hw_case_str(const hw_case *c, char *buf, size_t len)
+static void case_str(const hw_case *c, char *buf, size_t len)
 {
     snprintf(buf, len, "B=%zu N=%zu H=%zu d=%zu Br=%zu Bc=%zu%s%s", c->B, c->N, c->H, c->d, c->Br, c->Bc,
              c->causal ? " causal" : "", c->qk_std > 1 ? " large-logits" : "");
-    return buf;
 }
 
 attn_io_row hw_cf(const attn_io *cf, const char *tensor)
@@ -37,6 +36,7 @@ void hw_attn_run(const hw_case *c, attn_algo algo, hw_attn_fn fn, uint64_t seed,
 {
     memset(r, 0, sizeof *r);
     r->c = *c;
+    case_str(c, r->cs, sizeof r->cs);
     r->algo = algo;
     attn_params p = {.algo = algo, .B = c->B, .N = c->N, .H = c->H, .d = c->d, .causal = c->causal, .Br = c->Br,
                      .Bc = c->Bc, .threads = 1};
@@ -101,6 +101,17 @@ void hw_run_free(hw_run *r)
     free(r->o_ref);
     free(r->l_ref);
     memset(r, 0, sizeof *r);
+}
+
+void hw_attn_check(const hw_case *c, attn_algo algo, hw_attn_fn fn, uint64_t seed, hw_verdict first,
+                   hw_verdict second)
+{
+    hw_run r;
+    char msg[HW_MSG_LEN];
+    hw_attn_run(c, algo, fn, seed, &r);
+    bool ok = first(&r, msg, sizeof msg) && (!second || second(&r, msg, sizeof msg));
+    hw_run_free(&r);
+    ck_assert_msg(ok, "%s", msg);
 }
 
 /* ---- what the common mistakes compute --------------------------------------------------------------------------- */
@@ -322,8 +333,7 @@ static const char *algo_lines(const hw_run *r)
 bool hw_output_ok(const hw_run *r, char *msg, size_t len)
 {
     const hw_case *c = &r->c;
-    char cs[160];
-    hw_case_str(c, cs, sizeof cs);
+    const char *cs = r->cs;
     where w = locate(r);
     if (!w.bad)
         return true;
@@ -411,8 +421,6 @@ bool hw_lse_ok(const hw_run *r, char *msg, size_t len)
     }
     if (!bad)
         return true;
-    char cs[160];
-    hw_case_str(c, cs, sizeof cs);
     const char *hint = unset == nl ? "L (t->lse) was never written: store Li = mi + log(li) once per query block "
                                      "(FA2 lines 13, 15)."
                        : unset ? "Some rows of L were never written: every query block stores its Li (line 15)."
@@ -423,7 +431,7 @@ bool hw_lse_ok(const hw_run *r, char *msg, size_t len)
                                           : "L is the log-sum-exp of the row's scaled scores: mi + log(li) with mi "
                                             "and li after the last key block, before Oi is divided by li.";
     snprintf(msg, len, "%s: %zu of %zu values of L are wrong; worst L[b=%zu, h=%zu, row %zu] = %.6g but the double "
-             "reference says %.6g. %s", cs, bad, nl, worst / c->N / c->H, worst / c->N % c->H, worst % c->N,
+             "reference says %.6g. %s", r->cs, bad, nl, worst / c->N / c->H, worst / c->N % c->H, worst % c->N,
              (double)r->l[worst], r->l_ref[worst], hint);
     return false;
 }

@@ -122,13 +122,12 @@ typedef struct {
     float qk_std;    /* Q and K ~ N(0, qk_std^2): 1 for ordinary logits, 30 for logits in the thousands */
 } hw_case;
 
-const char *hw_case_str(const hw_case *c, char *buf, size_t len);
-
 typedef void (*hw_attn_fn)(mem_t *m, const attn_params *p, attn_tensors *t);
 
 /* What running a student's (or the reference's) forward on one case produced, and what it is compared with. */
 typedef struct {
     hw_case c;
+    char cs[160];                 /* c for messages: "B=1 N=7 H=1 d=3 Br=2 Bc=3 causal" */
     attn_algo algo;
     float *q, *k, *v;             /* the inputs (B, N, H, d) */
     float *dq, *dk, *dv;          /* the decoys HBM held outside counted loads */
@@ -154,5 +153,12 @@ attn_io_row hw_cf(const attn_io *cf, const char *tensor);
 bool hw_output_ok(const hw_run *r, char *msg, size_t len);
 /* Is L = m + log(l) right (flash2)? */
 bool hw_lse_ok(const hw_run *r, char *msg, size_t len);
+
+/* A verdict on a run, as hw_output_ok: true, or false with one message in msg. */
+typedef bool (*hw_verdict)(const hw_run *r, char *msg, size_t len);
+/* One test's body: run fn on case c (hw_attn_run), then fail the test with the message of the first verdict of
+ * first, then (unless NULL) second that is false. */
+void hw_attn_check(const hw_case *c, attn_algo algo, hw_attn_fn fn, uint64_t seed, hw_verdict first,
+                   hw_verdict second);
 
 #endif

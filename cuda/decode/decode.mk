@@ -1,0 +1,53 @@
+# cuda/decode/decode.mk — lesson11's decode as CUDA kernels (split-KV, grouped-query heads), included by the root
+# Makefile after the other CUDA fragments.
+#
+#   make decode-build    the library (libflashlab_decode.so, for the Python benchmark) and decode_check (no GPU needed)
+#   make decode-ptxas    registers, spills and shared memory of every decode kernel; atomics only in the counting twin
+#   make decode-check    (GPU) o vs fp64, counters vs closed form and simulator; the sanitizers on the small shapes
+#   make bench-decode    (GPU) decode-check, then the kernel against SDPA's flash and cuDNN backends in one process
+
+ifneq ($(NVCC),)
+DEC_DIR := $(BUILD)/decode
+DEC_NVFLAGS := -O3 -std=c++17 -arch=sm_90 $(INC_model) -Icuda/decode -Xcompiler -fPIC
+DEC_CFLAGS := $(CFLAGS) $(INC_ALL) -Icuda/decode -I$(CUDA_HOME)/include -fPIC
+DEC_SO := $(BUILD)/libflashlab_decode.so
+DEC_CHECK := $(BUILD)/decode_check
+DEC_OBJ := $(DEC_DIR)/decode_splitkv.o $(DEC_DIR)/decode_host.o
+
+$(DEC_DIR)/decode_splitkv.o: cuda/decode/decode_splitkv.cu cuda/decode/decode_cuda.h
+	@mkdir -p $(dir $@)
+	$(NVCC) $(DEC_NVFLAGS) -c $< -o $@
+$(DEC_DIR)/%.o: cuda/decode/%.c cuda/decode/decode_cuda.h
+	@mkdir -p $(dir $@)
+	$(CC) $(DEC_CFLAGS) -c $< -o $@
+# dtype_eps for the library's tolerance (and util.c, which dtype.c reports internal errors through), built
+# position-independent: the library links nothing else of sim/.
+$(DEC_DIR)/dtype_pic.o: sim/model/dtype.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_model) -fPIC -c $< -o $@
+$(DEC_DIR)/util_pic.o: sim/base/util.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_base) -fPIC -c $< -o $@
+
+# -z defs: an undefined symbol fails here, not at dlopen on the GPU machine.
+$(DEC_SO): $(DEC_OBJ) $(DEC_DIR)/dtype_pic.o $(DEC_DIR)/util_pic.o
+	$(NVCC) -shared -Xlinker -z,defs -o $@ $^ -lcudart_static -ldl -lrt -lpthread
+$(DEC_CHECK): $(DEC_DIR)/decode_check.o $(DEC_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $^ -L$(CUDA_LIBDIR) -lcudart_static -lstdc++ -ldl -lrt -lpthread $(LDLIBS) -o $@
+
+.PHONY: decode-build decode-ptxas decode-check bench-decode
+decode-build: $(DEC_SO) $(DEC_CHECK)
+
+decode-ptxas:
+	$(NVCC) $(DEC_NVFLAGS) -Xptxas -v -c cuda/decode/decode_splitkv.cu -o /dev/null 2>&1 | \
+	    grep -E 'Compiling entry|registers|spill' | sed 's/ptxas info *: //'
+
+decode-check: $(DEC_CHECK)
+	$(DEC_CHECK)
+
+bench-decode: decode-build
+	bash cuda/decode/decode_gpu.sh $(BUILD) plots/data
+
+HELP_LINES += make_decode-build___lesson11's_CUDA_decode:_library_and_decode_check_(no_GPU_needed)
+HELP_LINES += make_bench-decode___(GPU)_decode_checks,_sanitizers,_then_timed_against_SDPA_flash_and_cuDNN
+endif

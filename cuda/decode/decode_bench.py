@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""decode_bench.py — lesson11's CUDA decode against PyTorch SDPA's flash and cuDNN backends, one process, one timer.
+
+The kernel comes in through ctypes (libflashlab_decode.so) and gets the same torch tensors, the same stream and the
+same CUDA events as SDPA, so every number of a row is measured alike, seconds apart on the same GPU.
+
+  python3 decode_bench.py --lib build/rel/libflashlab_decode.so --out DIR [--quick]
+
+Shapes: the decode table of ../shared/anchors/h100_sdpa_2026-12-06.md (one query token, KV cache of L tokens, d = 128,
+fp16), q (B, Hq, 1, d), k and v (B, Hkv, L, d) as SDPA takes them (enable_gqa when Hq > Hkv). TB/s = bytes of K and V
+/ median time. Two timings per method: eager (an event between calls queued back to back, as the anchors were
+measured) and graph (a CUDA graph of the same calls replayed: no host gaps, what the GPU alone needs). Input sets
+rotate so that K and V are not in L2 from the call before. Before timing, every method's o on the first and last
+sequence is checked against an fp64 reference; ours must lie within decode_ref.h's tolerance (fl_decode_tolerance).
+Also measured in the same run: device copy bandwidth (bytes read + written) and a read-only pass (torch.sum).
+"""
+import argparse
+import ctypes
+import datetime
+import json
+import math
+import os
+import statistics
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+DTYPE_FP16 = 1   # dtype.h
+ANCHORS = [  # B, Hq, Hkv, L, anchor flash TB/s, anchor cuDNN TB/s (H100, 2026-12-06)
+    (1, 32, 32, 4096, 1.85, 2.10), (1, 32, 32, 32768, 2.91, 3.02), (1, 32, 32, 131072, 3.10, 3.17),
+    (1, 32, 8, 4096, 0.51, 0.55), (1, 32, 8, 32768, 2.13, 2.47), (1, 32, 8, 131072, 2.42, 2.99),
+    (16, 32, 8, 4096, 2.36, 2.94), (16, 32, 8, 32768, 3.14, 3.20), (16, 32, 8, 131072, 2.68, 3.22),
+    (64, 32, 8, 4096, 2.51, 2.65), (64, 32, 8, 32768, 2.47, 3.21), (64, 32, 8, 131072, 2.46, 3.21),
+    (8, 64, 8, 4096, 2.10, 2.47), (8, 64, 8, 32768, 2.58, 3.10), (8, 64, 8, 131072, 2.67, 3.19),
+]
+D = 128
+GRAPH_CALLS = 8          # calls captured in one graph (times the rotation)
+ROT_MAX = 8
+MEM_BUDGET = 44e9        # bytes of K and V sets held at once (H100: 80 GB)
+
+
+class Args(ctypes.Structure):
+    _fields_ = [("dtype", ctypes.c_int), ("B", ctypes.c_longlong), ("Hq", ctypes.c_longlong),
+                ("Hkv", ctypes.c_longlong), ("N", ctypes.c_longlong), ("d", ctypes.c_longlong),
+                ("splits", ctypes.c_longlong), ("q", ctypes.c_void_p), ("k", ctypes.c_void_p),
+                ("v", ctypes.c_void_p), ("k_sb", ctypes.c_longlong), ("k_sh", ctypes.c_longlong),
+                ("k_sn", ctypes.c_longlong), ("o", ctypes.c_void_p), ("work", ctypes.c_void_p),
+                ("scale", ctypes.c_float), ("variant", ctypes.c_int), ("count", ctypes.c_void_p)]
+
+
+def load(path):
+    lib = ctypes.CDLL(path)
+    lib.fl_decode.argtypes = [ctypes.POINTER(Args), ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+    lib.fl_decode.restype = ctypes.c_int
+    lib.fl_decode_splits.argtypes = [ctypes.c_longlong] * 3 + [ctypes.c_int]
+    lib.fl_decode_splits.restype = ctypes.c_longlong
+    lib.fl_decode_work_floats.argtypes = [ctypes.c_longlong] * 4
+    lib.fl_decode_work_floats.restype = ctypes.c_longlong
+    lib.fl_decode_nvariants.restype = ctypes.c_int
+    lib.fl_decode_variant_name.argtypes = [ctypes.c_int]
+    lib.fl_decode_variant_name.restype = ctypes.c_char_p
+    lib.fl_decode_tolerance.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_double, ctypes.c_longlong,
+                                        ctypes.c_longlong, ctypes.c_int, ctypes.c_double,
+                                        ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double)]
+    return lib
+
+
+def time_eager(fn, n_sets, reps, warmup=3):
+    """Median of reps calls, an event after each; the calls are queued back to back."""
+    for i in range(warmup):
+        fn(i % n_sets)
+    ev = [torch.cuda.Event(enable_timing=True) for _ in range(reps + 1)]
+    ev[0].record()
+    for i in range(reps):
+        fn(i % n_sets)
+        ev[i + 1].record()
+    ev[-1].synchronize()
+    return statistics.median(ev[i].elapsed_time(ev[i + 1]) for i in range(reps))
+
+
+def time_graph(fn, n_sets, reps):
+    """A graph of GRAPH_CALLS·n_sets calls (each set in turn), replayed reps times: median per call. None if the
+    calls cannot be captured."""
+    try:
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for i in range(2 * n_sets):
+                fn(i % n_sets)
+        torch.cuda.current_stream().wait_stream(s)
+        g = torch.cuda.CUDAGraph()
+        calls = GRAPH_CALLS * n_sets
+        with torch.cuda.graph(g):
+            for i in range(calls):
+                fn(i % n_sets)
+        g.replay()
+        torch.cuda.synchronize()
+        ev = [torch.cuda.Event(enable_timing=True) for _ in range(reps + 1)]
+        ev[0].record()
+        for i in range(reps):
+            g.replay()
+            ev[i + 1].record()
+        ev[-1].synchronize()
+        return statistics.median(ev[i].elapsed_time(ev[i + 1]) for i in range(reps)) / calls
+    except Exception as e:   # noqa: BLE001 — a backend that cannot be captured is reported, not fatal
+        print(f"    (graph capture failed: {type(e).__name__}: {str(e)[:80]})", flush=True)
+        torch.cuda.synchronize()
+        return None
+
+
+def ceilings():
+    x = torch.empty(2 ** 31, device="cuda", dtype=torch.uint8)   # 2 GiB, far past L2
+    y = torch.empty_like(x)
+    ms = time_eager(lambda i: y.copy_(x), 1, 10)
+    copy = 2 * x.numel() / ms / 1e9
+    h = x.view(torch.float16)
+    ms = time_eager(lambda i: h.sum(dtype=torch.float32), 1, 10)
+    read = x.numel() / ms / 1e9
+    del x, y, h
+    torch.cuda.empty_cache()
+    return copy, read
+
+
+def reference(q, k, v, b, scale):
+    """o for sequence b in fp64, and the size of the score sums (smag) and |v| (vmax) the tolerance needs."""
+    Hkv = k.shape[1]
+    qd = q[b, :, 0, :].double().reshape(Hkv, -1, q.shape[-1])     # (Hkv, G, d): query head h reads KV head h // G
+    kd, vd = k[b].double(), v[b].double()                         # (Hkv, L, d)
+    s = torch.einsum("hgd,hld->hgl", qd, kd) * scale
+    smag = (torch.einsum("hgd,hld->hgl", qd.abs(), kd.abs()) * scale).max().item()
+    o = torch.einsum("hgl,hld->hgd", torch.softmax(s, dim=-1), vd).reshape(q.shape[1], -1)
+    return o, smag, v[b].abs().max().item()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--out", default=".")
+    ap.add_argument("--quick", action="store_true", help="the first four shapes only")
+    ap.add_argument("--reps", type=int, default=30)
+    a = ap.parse_args()
+    lib = load(a.lib)
+    torch.manual_seed(0)
+    prop = torch.cuda.get_device_properties(0)
+    sms, l2 = prop.multi_processor_count, getattr(prop, "L2_cache_size", 50 * 2 ** 20)
+    date = datetime.date.today().isoformat()
+    nvar = lib.fl_decode_nvariants()
+    vnames = [lib.fl_decode_variant_name(i).decode() for i in range(nvar)]
+    copy_bw, read_bw = ceilings()
+    head = (f"decode_bench on {prop.name} ({sms} SMs, L2 {l2 / 2 ** 20:.0f} MiB), torch {torch.__version__}, {date}\n"
+            f"device copy {copy_bw:.2f} TB/s (read + write), read-only sum {read_bw:.2f} TB/s; d = {D}, fp16; "
+            f"ours = variant {vnames[0]} (rows per tile x tiles in flight), S = fl_decode_splits (SMs {sms})")
+    print(head, flush=True)
+    rows, ok_all = [], True
+    shapes = ANCHORS[:4] if a.quick else ANCHORS
+    for (B, Hq, Hkv, L, a_fl, a_cu) in shapes:
+        kv_bytes = 2 * B * Hkv * L * D * 2
+        n_sets = max(1, min(ROT_MAX, math.ceil(3 * l2 / kv_bytes), int(MEM_BUDGET // kv_bytes)))
+        sets = [(torch.randn(B, Hq, 1, D, device="cuda", dtype=torch.float16),
+                 torch.randn(B, Hkv, L, D, device="cuda", dtype=torch.float16),
+                 torch.randn(B, Hkv, L, D, device="cuda", dtype=torch.float16)) for _ in range(n_sets)]
+        S = lib.fl_decode_splits(B, Hkv, L, sms)
+        work = torch.empty(max(1, lib.fl_decode_work_floats(B, Hq, D, S)), device="cuda", dtype=torch.float32)
+        outs = [torch.empty(B, Hq, 1, D, device="cuda", dtype=torch.float16) for _ in range(n_sets)]
+        err = ctypes.create_string_buffer(256)
+        args = []
+        for variant in range(nvar):
+            per = []
+            for (q, k, v), o in zip(sets, outs):
+                x = Args(DTYPE_FP16, B, Hq, Hkv, L, D, S, q.data_ptr(), k.data_ptr(), v.data_ptr(), k.stride(0),
+                         k.stride(1), k.stride(2), o.data_ptr(), work.data_ptr(), 0.0, variant, None)
+                per.append(ctypes.byref(x))
+                per.append(x)
+            args.append(per)
+
+        def ours(variant):
+            def call(i):
+                rc = lib.fl_decode(args[variant][2 * i], torch.cuda.current_stream().cuda_stream, err, 256)
+                if rc:
+                    raise RuntimeError(err.value.decode())
+            return call
+
+        def sdpa(backend):
+            def call(i):
+                q, k, v = sets[i]
+                with sdpa_kernel(backend):
+                    return F.scaled_dot_product_attention(q, k, v, enable_gqa=Hq != Hkv)
+            return call
+
+        methods = [(f"ours_{vn}", ours(i)) for i, vn in enumerate(vnames)] + \
+                  [("flash", sdpa(SDPBackend.FLASH_ATTENTION)), ("cudnn", sdpa(SDPBackend.CUDNN_ATTENTION))]
+        # Check: every method's o on the first and last sequence of set 0 against fp64.
+        q, k, v = sets[0]
+        scale = 1 / math.sqrt(D)
+        res = {}
+        for name, fn in methods:
+            try:
+                o = fn(0)
+                torch.cuda.synchronize()
+                o = outs[0] if o is None else o
+                worst, bad = 0.0, False
+                for b in sorted({0, B - 1}):
+                    ref, smag, vmax = reference(q, k, v, b, scale)
+                    got = o[b, :, 0, :].double()
+                    diff = (got - ref).abs()
+                    bad |= bool(torch.isnan(got).any())
+                    worst = max(worst, diff.max().item())
+                    if name.startswith("ours"):
+                        at, rt = ctypes.c_double(), ctypes.c_double()
+                        lib.fl_decode_tolerance(DTYPE_FP16, D, smag, L, S, vnames.index(name[5:]), vmax,
+                                                ctypes.byref(at), ctypes.byref(rt))
+                        bad |= bool((diff > at.value + rt.value * ref.abs()).any())
+                res[name] = {"err": worst, "ok": not bad}
+            except Exception as e:   # noqa: BLE001 — a backend that refuses the shape is reported as na
+                torch.cuda.synchronize()
+                res[name] = {"err": None, "ok": False, "why": f"{type(e).__name__}: {str(e)[:100]}"}
+        for name, fn in methods:
+            r = res[name]
+            if r["err"] is None:
+                r["eager_ms"] = r["graph_ms"] = None
+                continue
+            est = time_eager(fn, n_sets, 3, warmup=1)
+            reps = max(5, min(a.reps, int(600 / max(est, 1e-3))))
+            r["eager_ms"] = time_eager(fn, n_sets, reps)
+            r["graph_ms"] = time_graph(fn, n_sets, max(3, reps // GRAPH_CALLS))
+        for r in res.values():
+            for key in ("eager", "graph"):
+                t = r.get(key + "_ms")
+                r[key + "_tbs"] = kv_bytes / t / 1e9 if t else None
+        checks = all(res[f"ours_{vn}"]["ok"] for vn in vnames)
+        ok_all &= checks
+        rows.append({"B": B, "Hq": Hq, "Hkv": Hkv, "L": L, "S": S, "kv_mb": kv_bytes / 1e6, "sets": n_sets,
+                     "anchor_flash": a_fl, "anchor_cudnn": a_cu, "checks_pass": checks, "res": res})
+        print(f"  B={B:<3} Hq={Hq:<3} Hkv={Hkv:<3} L={L:<7} S={S:<3} " +
+              " ".join(f"{n}={(res[n]['eager_tbs'] or 0):.2f}/{(res[n]['graph_tbs'] or 0):.2f}" for n, _ in methods) +
+              f" checks={'ok' if checks else 'FAIL'}", flush=True)
+        del sets, outs, work, args
+        torch.cuda.empty_cache()
+
+    def tb(r, n, key):
+        x = r["res"][n].get(key + "_tbs")
+        return f"{x:.2f}" if x else "na"
+
+    lines = [head, "", "TB/s of K+V read (eager: events between back-to-back calls, as the anchors; graph: CUDA-graph "
+             "replay)", "| B | Hq | Hkv | L | KV MB | S | flash | cuDNN | ours | ours/best | graph: flash | cuDNN | "
+             "ours | ours/best | best variant (eager) | max err ours | checks |",
+             "|" + "---|" * 17]
+    for r in rows:
+        v0 = f"ours_{vnames[0]}"
+        row = [str(r[x]) for x in ("B", "Hq", "Hkv", "L")] + [f"{r['kv_mb']:.0f}", str(r["S"])]
+        for key in ("eager", "graph"):
+            best = max([r["res"][n].get(key + "_tbs") or 0 for n in ("flash", "cudnn")])
+            mine = r["res"][v0].get(key + "_tbs") or 0
+            row += [tb(r, "flash", key), tb(r, "cudnn", key), tb(r, v0, key),
+                    f"{mine / best:.2f}x" if best and mine else "na"]
+        bv = max(vnames, key=lambda vn: r["res"][f"ours_{vn}"].get("eager_tbs") or 0)
+        row += [f"{bv} {tb(r, 'ours_' + bv, 'eager')}", f"{r['res'][v0]['err']:.2g}" if r["res"][v0]["err"] is not
+                None else "na", "pass" if r["checks_pass"] else "FAIL"]
+        lines.append("| " + " | ".join(row) + " |")
+    table = "\n".join(lines)
+    print("\n" + table)
+    stem = os.path.join(a.out, f"decode_bench_{prop.name.replace(' ', '_')}_{date}")
+    with open(stem + ".md", "w") as f:
+        f.write(table + "\n")
+    with open(stem + ".json", "w") as f:
+        json.dump({"device": prop.name, "sms": sms, "date": date, "torch": torch.__version__, "copy_tbs": copy_bw,
+                   "read_tbs": read_bw, "variants": vnames, "command": " ".join(sys.argv), "rows": rows}, f, indent=1)
+    return 0 if ok_all else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+/* decode_check.c — the CUDA decode held to lesson11: o against the fp64 reference (decode_ref) within decode_ref.h's
+ * tolerance, every element written (o poisoned with NaN first), the counting twin's output bitwise the plain one's,
+ * and its counts per tensor equal to decode.h's closed form and to the simulator's own ledger of the same shape.
+ * Needs no Check library: a plain program for the GPU machine (and for compute-sanitizer, with --quick).
+ *
+ *   decode_check [--quick] [--anchors]     exit 0 all pass, 1 a check failed, 2 bad usage or no GPU, 4 CUDA error
+ *
+ * --quick: a few small shapes (ragged N, S not dividing N, both layouts, every variant, G = 1 .. 16, fp16, bf16).
+ * Default: those and larger ones (the anchors' B=1 shapes at L = 4096, and N = 65536). --anchors: also every decode
+ * shape of ../shared/anchors/h100_sdpa_2026-12-06.md, counters only (no CPU reference at 34 GB).
+ */
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode.h"
+#include "decode_cuda.h"
+#include "decode_ref.h"
+#include "dtype.h"
+#include "exitcode.h"
+#include "rng.h"
+
+static const char *const NAMES[FL_DEC_NTENSORS] = {"Q", "K", "V", "O_split", "L_split", "O"};
+
+#define CK(call)                                                                                                  \
+    do {                                                                                                          \
+        cudaError_t e_ = (call);                                                                                  \
+        if (e_ != cudaSuccess) {                                                                                  \
+            fprintf(stderr, "decode_check: CUDA error at %s:%d: %s (%s)\n", __FILE__, __LINE__,                  \
+                    cudaGetErrorString(e_), #call);                                                               \
+            exit(FL_EXIT_INTERNAL);                                                                               \
+        }                                                                                                         \
+    } while (0)
+
+typedef struct {
+    dtype_t dt;
+    long long d, B, Hq, Hkv, N, S;   /* S = 0: fl_decode_splits */
+    int flash_layout;                /* 0: SDPA's (B, Hkv, N, d); 1: flash_attn's (B, N, Hkv, d) */
+    int variant;
+    bool data;                       /* false: counters only (no CPU reference) */
+} shape;
+
+static const shape QUICK[] = {
+    {DTYPE_FP16, 128, 1, 1, 1, 1, 1, 0, 0, true},     {DTYPE_FP16, 64, 2, 8, 2, 77, 5, 1, 0, true},
+    {DTYPE_BF16, 128, 3, 12, 3, 200, 7, 0, 1, true},  {DTYPE_FP16, 128, 1, 16, 1, 130, 1, 0, 2, true},
+    {DTYPE_BF16, 64, 2, 4, 4, 300, 0, 1, 3, true},    {DTYPE_FP16, 128, 2, 32, 8, 1000, 13, 1, 0, true},
+    {DTYPE_FP16, 128, 1, 8, 8, 129, 129, 0, 1, true},
+};
+static const shape FULL[] = {
+    {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 0, true},   {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 1, true},
+    {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 2, true},   {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 3, true},
+    {DTYPE_FP16, 128, 1, 32, 32, 4096, 0, 0, 0, true},  {DTYPE_BF16, 128, 2, 64, 8, 5000, 0, 1, 0, true},
+    {DTYPE_FP16, 128, 1, 8, 1, 65536, 0, 0, 0, true},   {DTYPE_BF16, 64, 4, 16, 4, 3001, 0, 0, 3, true},
+};
+/* The anchors' decode table: B, Hq, Hkv, L at d = 128, fp16. */
+static const long long ANCHORS[][4] = {
+    {1, 32, 32, 4096},  {1, 32, 32, 32768}, {1, 32, 32, 131072}, {1, 32, 8, 4096},   {1, 32, 8, 32768},
+    {1, 32, 8, 131072}, {16, 32, 8, 4096},  {16, 32, 8, 32768},  {16, 32, 8, 131072}, {64, 32, 8, 4096},
+    {64, 32, 8, 32768}, {64, 32, 8, 131072}, {8, 64, 8, 4096},   {8, 64, 8, 32768},  {8, 64, 8, 131072},
+};
+
+static int sms;
+
+/* Run the plain kernel (when data) and the counting twin on one shape; print one line; return pass. */
+static bool check(const shape *c)
+{
+    long long S = c->S ? c->S : fl_decode_splits(c->B, c->Hkv, c->N, sms);
+    size_t es = dtype_size(c->dt), nq = (size_t)(c->B * c->Hq * c->d), nkv = (size_t)(c->B * c->N * c->Hkv * c->d);
+    size_t nw = (size_t)fl_decode_work_floats(c->B, c->Hq, c->d, S);
+    void *dq, *dk, *dv, *dout;
+    float *dwork = NULL;
+    unsigned long long *dcount, count[FL_DEC_NCOUNT];
+    CK(cudaMalloc(&dq, nq * es));
+    CK(cudaMalloc(&dk, nkv * es));
+    CK(cudaMalloc(&dv, nkv * es));
+    CK(cudaMalloc(&dout, nq * es));
+    CK(cudaMalloc((void **)&dcount, sizeof count));
+    if (nw)
+        CK(cudaMalloc((void **)&dwork, nw * sizeof(float)));
+    fl_decode_args a = {.dtype = c->dt, .B = c->B, .Hq = c->Hq, .Hkv = c->Hkv, .N = c->N, .d = c->d, .splits = S,
+                        .q = dq, .k = dk, .v = dv, .o = dout, .work = dwork, .variant = c->variant};
+    if (c->flash_layout)
+        a.k_sb = c->N * c->Hkv * c->d, a.k_sh = c->d, a.k_sn = c->Hkv * c->d;
+    else
+        a.k_sb = c->Hkv * c->N * c->d, a.k_sh = c->N * c->d, a.k_sn = c->d;
+    char err[256];
+    bool ok = true;
+    double maxerr = NAN;
+    float *o = NULL, *o2 = NULL;
+    if (c->data) {
+        /* Inputs as stored; the device copy of K, V in the shape's layout; o poisoned with NaN. */
+        float *q = malloc(nq * sizeof *q), *k = malloc(nkv * sizeof *k), *v = malloc(nkv * sizeof *v);
+        unsigned char *hq = malloc(nq * es), *hk = malloc(nkv * es), *hv = malloc(nkv * es), *ho = malloc(nq * es);
+        rng_t r;
+        rng_seed(&r, (uint64_t)(c->N * 1000 + c->Hq * 10 + c->variant));
+        rng_fill_normal(&r, q, nq, 1.0f);
+        rng_fill_normal(&r, k, nkv, 1.0f);
+        rng_fill_normal(&r, v, nkv, 1.0f);
+        for (size_t i = 0; i < nq; i++)
+            dtype_set(c->dt, hq, i, q[i]), q[i] = dtype_get(c->dt, hq, i);
+        for (long long b = 0; b < c->B; b++)
+            for (long long n = 0; n < c->N; n++)
+                for (long long h = 0; h < c->Hkv; h++)
+                    for (long long x = 0; x < c->d; x++) {
+                        size_t src = (size_t)(((b * c->N + n) * c->Hkv + h) * c->d + x);
+                        size_t dst = (size_t)(b * a.k_sb + h * a.k_sh + n * a.k_sn + x);
+                        dtype_set(c->dt, hk, dst, k[src]), k[src] = dtype_get(c->dt, hk, dst);
+                        dtype_set(c->dt, hv, dst, v[src]), v[src] = dtype_get(c->dt, hv, dst);
+                    }
+        CK(cudaMemcpy(dq, hq, nq * es, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dk, hk, nkv * es, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dv, hv, nkv * es, cudaMemcpyHostToDevice));
+        CK(cudaMemset(dout, 0xff, nq * es));   /* NaN in fp16 and bf16 */
+        if (fl_decode(&a, NULL, err, sizeof err)) {
+            fprintf(stderr, "decode_check: %s\n", err);
+            exit(FL_EXIT_INTERNAL);
+        }
+        CK(cudaDeviceSynchronize());
+        CK(cudaMemcpy(ho, dout, nq * es, cudaMemcpyDeviceToHost));
+        o = malloc(nq * sizeof *o);
+        for (size_t i = 0; i < nq; i++)
+            o[i] = dtype_get(c->dt, ho, i);
+        decode_params p = {.B = (size_t)c->B, .N = (size_t)c->N, .Hq = (size_t)c->Hq, .Hkv = (size_t)c->Hkv,
+                           .d = (size_t)c->d, .splits = (size_t)S, .Bc = 16, .grouped = true};
+        bool close;
+        maxerr = decode_verify(&p, c->dt, q, k, v, o, true, NULL, &close);
+        ok &= close;
+        CK(cudaMemset(dout, 0xff, nq * es));
+        o2 = malloc(nq * es);
+        memcpy(o2, ho, nq * es);
+        free(q), free(k), free(v), free(hq), free(hk), free(hv), free(ho);
+    } else {
+        CK(cudaMemset(dq, 0, nq * es));   /* counts do not depend on the values */
+        CK(cudaMemset(dk, 0, nkv * es));
+        CK(cudaMemset(dv, 0, nkv * es));
+    }
+    /* The counting twin: same launch, counters on. */
+    CK(cudaMemset(dcount, 0, sizeof count));
+    a.count = dcount;
+    if (fl_decode(&a, NULL, err, sizeof err)) {
+        fprintf(stderr, "decode_check: %s\n", err);
+        exit(FL_EXIT_INTERNAL);
+    }
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(count, dcount, sizeof count, cudaMemcpyDeviceToHost));
+    bool same = true;
+    if (c->data) {
+        unsigned char *ho = malloc(nq * es);
+        CK(cudaMemcpy(ho, dout, nq * es, cudaMemcpyDeviceToHost));
+        same = !memcmp(ho, o2, nq * es);
+        free(ho);
+    }
+    /* Counters against the closed form and against the simulator's ledger of the same shape (count-only). */
+    decode_params p = {.B = (size_t)c->B, .N = (size_t)c->N, .Hq = (size_t)c->Hq, .Hkv = (size_t)c->Hkv,
+                       .d = (size_t)c->d, .splits = (size_t)S, .grouped = true, .threads = 1};
+    char why[256];
+    if (decode_choose_block(&p, (size_t)1 << 20, c->dt, 0, why, sizeof why)) {
+        fprintf(stderr, "decode_check: %s\n", why);
+        exit(FL_EXIT_INTERNAL);
+    }
+    decode_io cf;
+    decode_closed_form(&p, &cf);
+    mem_t *m = mem_create((size_t)1 << 20, true);
+    decode_tensors t = decode_alloc(m, &p, c->dt, NULL, 0);
+    decode_run(m, &p, &t);
+    bool counts = true;
+    for (int i = 0; i < FL_DEC_NTENSORS; i++) {
+        uint64_t want_rd = 0, want_wr = 0;
+        for (size_t j = 0; j < cf.n; j++)
+            if (!strcmp(cf.row[j].tensor, NAMES[i]))
+                want_rd = cf.row[j].rd, want_wr = cf.row[j].wr;
+        io_count sim = mem_io(m, NAMES[i], NULL);
+        bool eq = count[2 * i] == want_rd && count[2 * i + 1] == want_wr && sim.rd_elems == want_rd &&
+                  sim.wr_elems == want_wr;
+        if (!eq)
+            fprintf(stderr, "  %s: GPU rd %llu wr %llu, closed form rd %llu wr %llu, simulator rd %llu wr %llu\n",
+                    NAMES[i], count[2 * i], count[2 * i + 1], (unsigned long long)want_rd,
+                    (unsigned long long)want_wr, (unsigned long long)sim.rd_elems, (unsigned long long)sim.wr_elems);
+        counts &= eq;
+    }
+    decode_free(m, &t);
+    mem_destroy(m);
+    ok &= counts && same;
+    printf("%-4s d=%-3lld B=%-3lld Hq=%-3lld Hkv=%-3lld N=%-7lld S=%-4lld %s %-5s  max_err %-10.3g counters %s  "
+           "twin %s  %s\n", dtype_name(c->dt), c->d, c->B, c->Hq, c->Hkv, c->N, S, c->flash_layout ? "BNHD" : "BHND",
+           fl_decode_variant_name(c->variant), maxerr, counts ? "=" : "DIFFER", c->data ? (same ? "=" : "DIFFERS") : "-",
+           ok ? "ok" : "FAIL");
+    free(o), free(o2);
+    CK(cudaFree(dq));
+    CK(cudaFree(dk));
+    CK(cudaFree(dv));
+    CK(cudaFree(dout));
+    CK(cudaFree(dcount));
+    if (dwork)
+        CK(cudaFree(dwork));
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    bool quick = false, anchors = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick"))
+            quick = true;
+        else if (!strcmp(argv[i], "--anchors"))
+            anchors = true;
+        else {
+            fprintf(stderr, "decode_check: error: unknown option '%s' (--quick, --anchors)\n", argv[i]);
+            return FL_EXIT_USAGE;
+        }
+    }
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+        fprintf(stderr, "decode_check: error: no CUDA device\n");
+        return FL_EXIT_USAGE;
+    }
+    struct cudaDeviceProp prop;
+    CK(cudaGetDeviceProperties(&prop, 0));
+    sms = prop.multiProcessorCount;
+    printf("decode_check on %s (%d SMs): o vs fp64, counters vs closed form and simulator, twin vs plain\n",
+           prop.name, sms);
+    int pass = 0, total = 0;
+    for (size_t i = 0; i < sizeof QUICK / sizeof QUICK[0]; i++, total++)
+        pass += check(&QUICK[i]);
+    for (size_t i = 0; !quick && i < sizeof FULL / sizeof FULL[0]; i++, total++)
+        pass += check(&FULL[i]);
+    for (size_t i = 0; anchors && i < sizeof ANCHORS / sizeof ANCHORS[0]; i++, total++) {
+        shape c = {DTYPE_FP16, 128, ANCHORS[i][0], ANCHORS[i][1], ANCHORS[i][2], ANCHORS[i][3], 0, 0, 0, false};
+        pass += check(&c);
+    }
+    printf("decode_check: %d of %d shapes pass\n", pass, total);
+    return pass == total ? FL_EXIT_OK : FL_EXIT_CHECK;
+}

@@ -1,0 +1,68 @@
+/* decode_cuda.h — lesson11's decode as CUDA kernels: split-KV (Flash-Decoding) over a contiguous KV cache, grouped-
+ * query heads, fp16 or bf16, d = 64 or 128, and a counting twin whose per-tensor counts equal decode.h's ledger.
+ *
+ * Kernel 1, one thread block per (split s, KV head h, sequence b): its G = Hq/Hkv query rows (Qg) go to shared memory
+ * once; cache rows ⌊sN/S⌋ .. ⌊(s+1)N/S⌋−1 of K and V stream through a pipeline of shared-memory tiles (cp.async, 16
+ * bytes a copy, several tiles in flight); each warp takes 16 rows of a tile: S = Qg K^T and O += P~ V on the tensor
+ * cores (mma.sync m16n8k16, fp32 accumulators, the G heads padded to the instruction's 16 rows), online softmax in
+ * registers. The 4 warps' states are merged in shared memory; the block writes o (S = 1) or its partial O and
+ * log-sum-exp (fp32). Kernel 2 (S > 1), one warp per (sequence, query head): lesson02's merge of the S partials.
+ *
+ *   fl_decode_args a = {.dtype = DTYPE_FP16, .B = 1, .Hq = 32, .Hkv = 8, .N = 4096, .d = 128, .q = q, .k = k, ...};
+ *   a.splits = fl_decode_splits(1, 8, 4096, sms);           // or any S in 1..N
+ *   fl_decode(&a, stream, err, sizeof err);                 // 0, or -1 with one line in err (nothing launched)
+ *
+ * Layouts: q and o are (B, Hq, d), contiguous; K and V have element strides k_sb, k_sh, k_sn (batch, KV head, row)
+ * and d contiguous, so SDPA's (B, Hkv, N, d) and flash_attn's (B, N, Hkv, d) both work; every stride a multiple of
+ * 8 elements (16-byte copies). Paged caches are the simulator's only (lesson11 --page-size).
+ */
+#ifndef FLASHLAB_DECODE_CUDA_H
+#define FLASHLAB_DECODE_CUDA_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Counters of the counting twin, in elements: [2t] read and [2t+1] written for tensor t, in decode.h's names. */
+enum { FL_DEC_Q, FL_DEC_K, FL_DEC_V, FL_DEC_O_SPLIT, FL_DEC_L_SPLIT, FL_DEC_O, FL_DEC_NTENSORS };
+#define FL_DEC_NCOUNT (2 * FL_DEC_NTENSORS)
+#define FL_DEC_MAX_G 16         /* query heads per KV head: the mma's 16 rows */
+#define FL_DEC_MAX_SPLITS 2048  /* the merge keeps 4 rows' S weights in 48 KiB of shared memory */
+#define FL_DEC_WAVES 2          /* pieces of work per SM the split count aims for */
+#define FL_DEC_MIN_ROWS 128     /* no split shorter than this many cache rows */
+
+typedef struct {
+    int dtype;                        /* DTYPE_FP16 or DTYPE_BF16 (dtype.h) */
+    long long B, Hq, Hkv, N, d, splits;
+    const void *q;                    /* (B, Hq, d) */
+    const void *k, *v;                /* strides below, in elements */
+    long long k_sb, k_sh, k_sn;       /* batch, KV head, cache row */
+    void *o;                          /* (B, Hq, d) */
+    float *work;                      /* S > 1: fl_decode_work_floats() floats: O_split (S, B, Hq, d), L_split */
+    float scale;                      /* 0: 1/sqrt(d) */
+    int variant;                      /* tile rows and pipeline depth: 0 .. fl_decode_nvariants()-1 */
+    unsigned long long *count;        /* device, FL_DEC_NCOUNT zeroed counters: run the counting twin; NULL: not */
+} fl_decode_args;
+
+/* 0, or -1 with one line in err (bad arguments: nothing launched; a CUDA error: its name). Asynchronous on stream. */
+int fl_decode(const fl_decode_args *a, void *stream, char *err, size_t errlen);
+
+/* decode.h's rule with this GPU's SM count: S = ⌈FL_DEC_WAVES·sms/(B·Hkv)⌉, no split under FL_DEC_MIN_ROWS rows. */
+long long fl_decode_splits(long long B, long long Hkv, long long N, int sms);
+long long fl_decode_work_floats(long long B, long long Hq, long long d, long long splits);   /* S·B·Hq·(d + 1) */
+
+int fl_decode_nvariants(void);
+const char *fl_decode_variant_name(int variant);   /* "64x3": cache rows per tile x tiles in flight */
+int fl_decode_variant_rows(int variant);           /* cache rows per tile (the Bc of the tolerance) */
+
+/* decode_ref.h's tolerance for this kernel (P~ rounded to the storage type): for callers without the simulator. */
+void fl_decode_tolerance(int dtype, long long d, double smag, long long N, long long splits, int variant, double vmax,
+                         double *atol, double *rtol);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

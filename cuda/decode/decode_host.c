@@ -1,0 +1,31 @@
+/* decode_host.c — the rules the CUDA decode shares with the simulator: how many splits, how large the partials,
+ * how far from fp64 its output may be (decode.h and decode_ref.h, inline there). */
+#include "decode_cuda.h"
+
+#include <stdbool.h>
+
+#include "decode.h"
+#include "decode_ref.h"
+
+long long fl_decode_splits(long long B, long long Hkv, long long N, int sms)
+{
+    if (B < 1 || Hkv < 1 || N < 1 || sms < 1)
+        return 1;
+    long long S = (long long)decode_suggest_splits((size_t)sms, (size_t)B, (size_t)Hkv, (size_t)N, FL_DEC_WAVES,
+                                                   FL_DEC_MIN_ROWS);
+    return S < FL_DEC_MAX_SPLITS ? S : FL_DEC_MAX_SPLITS;
+}
+
+long long fl_decode_work_floats(long long B, long long Hq, long long d, long long splits)
+{
+    return splits > 1 ? splits * B * Hq * (d + 1) : 0;
+}
+
+/* The kernel sums a warp's rows 16 at a time (one mma's k), so its chunks are 16 rows: about N/16 of them. */
+void fl_decode_tolerance(int dtype, long long d, double smag, long long N, long long splits, int variant, double vmax,
+                         double *atol, double *rtol)
+{
+    long long rows = fl_decode_variant_rows(variant), chunks = (N + 15) / 16;
+    decode_tolerance((dtype_t)dtype, (size_t)d, smag, (size_t)rows, (size_t)chunks, (size_t)splits, vmax, true, atol,
+                     rtol);
+}

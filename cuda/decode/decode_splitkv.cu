@@ -1,0 +1,443 @@
+/* decode_splitkv.cu — split-KV decoding on the tensor cores (see decode_cuda.h), and its counting twin.
+ *
+ * The cost is reading K and V once, so everything here serves the stream: 16-byte cp.async copies, STAGES tiles of
+ * BN cache rows in flight per block (the next tiles load while this one is computed), two blocks per SM, splits
+ * chosen so that B·Hkv·S blocks cover the SMs about twice (decode.h's rule). The arithmetic is small beside it:
+ * per tile a warp does 2·D/8 + 2·D/16 m16n8k16 instructions for its 16 rows.
+ * COUNT = true compiles the counting twin: each load and store adds the elements it moves to per-thread counters,
+ * summed once per warp into FL_DEC_NCOUNT global counters; the plain kernels have no counting code at all.
+ */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "decode_cuda.h"
+#include "dtype.h"   /* the DTYPE_* values only */
+
+#define THREADS 128               /* 4 warps; each takes 16 rows of every tile */
+#define LOG2E 1.4426950408889634f
+#define LN2 0.6931471805599453f
+
+/* ---- pieces: tensor-core fragments, shared-memory moves (PTX ISA, mma.m16n8k16 and ldmatrix) ---------------- */
+template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float hi);
+template <> __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi)
+{
+    __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&h);
+}
+template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi)
+{
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&h);
+}
+
+/* c[16x8] += a[16x16] b[16x8], fp32 accumulators. A: a0 (row g, k 2t..), a1 (row g+8), a2 (row g, k 2t+8..), a3;
+ * B: b0 (k 2t.., col g), b1 (k 2t+8.., col g); C: c0 c1 (row g, cols 2t, 2t+1), c2 c3 (row g+8); g = lane/4. */
+template <typename T> __device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1);
+template <> __device__ __forceinline__ void mma16816<__half>(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <>
+__device__ __forceinline__ void mma16816<__nv_bfloat16>(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ void ldsm_x4(uint32_t r[4], uint32_t addr, bool trans)
+{
+    if (trans)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+    else
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+/* 16 bytes global -> shared, not through registers; ok = false reads nothing and writes 16 zero bytes. */
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, bool ok)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(ok ? 16 : 0));
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int n> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(n)); }
+
+/* Chunk c (16 bytes) of tile row r lives at chunk c ^ (r % 8): the 8 rows an ldmatrix reads at one logical chunk fall
+ * in 8 different bank groups. Returns the element offset in a tile of D-element rows. */
+template <int D> __device__ __forceinline__ int swz(int r, int c) { return r * D + ((c ^ (r & 7)) << 3); }
+
+__device__ __forceinline__ float ex2(float x)
+{
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+__device__ __forceinline__ float quad_max(float x)
+{
+    x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+    return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float quad_sum(float x)
+{
+    x += __shfl_xor_sync(0xffffffffu, x, 1);
+    return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+/* The counting twin's counters: a thread's counts summed over its warp, added once. */
+template <bool COUNT> __device__ __forceinline__ void flush(unsigned long long *counter, unsigned long long v)
+{
+    if constexpr (COUNT) {
+        for (int o = 16; o > 0; o >>= 1)
+            v += __shfl_xor_sync(0xffffffffu, v, o);
+        if ((threadIdx.x & 31) == 0 && v)
+            atomicAdd(counter, v);
+    }
+}
+
+struct kparams {
+    const void *q, *k, *v;
+    void *o;
+    float *o_split, *l_split;
+    long long k_sb, k_sh, k_sn;
+    int B, Hq, Hkv, G, N, S;
+    float scale_log2;   /* softmax scale · log2(e): e^x = 2^(x log2 e) */
+    unsigned long long *count;
+};
+
+/* ---- kernel 1: one split of one KV head of one sequence ----------------------------------------------------------- */
+template <typename T, int D, int BN, int STAGES, bool COUNT>
+__global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
+{
+    static_assert(BN % 64 == 0 && D % 64 == 0, "4 warps x 16 rows per sub-tile; D in 16-element k-steps and 8-wide chunks");
+    constexpr int KW = BN / 4;          /* rows of a tile each warp takes */
+    constexpr int CH = D / 8;           /* 16-byte chunks in a row */
+    extern __shared__ __align__(128) unsigned char smem_raw[];
+    T *Qs = reinterpret_cast<T *>(smem_raw);                       /* 16 x D, rows >= G zero */
+    T *Ks = Qs + 16 * D, *Vs = Ks + STAGES * BN * D;               /* STAGES tiles of BN x D each */
+
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+    const int s = blockIdx.x % p.S, h = blockIdx.x / p.S % p.Hkv, b = blockIdx.x / p.S / p.Hkv;
+    const int n0 = (int)((long long)s * p.N / p.S), n1 = (int)((long long)(s + 1) * p.N / p.S), G = p.G;
+    const int ntiles = (n1 - n0 + BN - 1) / BN;
+    const long long qrow = (long long)b * p.Hq + (long long)h * G;   /* first query row of this group */
+    const T *q = static_cast<const T *>(p.q) + qrow * D;
+    const T *kbase = static_cast<const T *>(p.k) + b * p.k_sb + h * p.k_sh;
+    const T *vbase = static_cast<const T *>(p.v) + b * p.k_sb + h * p.k_sh;
+    unsigned long long nq = 0, nk = 0, nv = 0;
+
+    /* Decode kernel 1: load Qg, the G query rows of this KV head, once (rows G..15 become zeros). */
+    for (int i = tid; i < 16 * CH; i += THREADS) {
+        int r = i / CH, c = i % CH;
+        cp_async16(smem_u32(Qs + swz<D>(r, c)), q + (r < G ? r : 0) * D + c * 8, r < G);
+        nq += r < G ? 8 : 0;
+    }
+    /* FA2 Alg.1 line 7, pipelined: tile j's rows of K and V into stage j % STAGES (rows past n1 become zeros). */
+    auto load_tile = [&](int j) {
+        int st = j % STAGES, r0 = n0 + j * BN;
+        for (int i = tid; i < BN * CH; i += THREADS) {
+            int r = i / CH, c = i % CH, n = r0 + r;
+            bool ok = n < n1;
+            long long off = (long long)(ok ? n : n0) * p.k_sn + c * 8;
+            cp_async16(smem_u32(Ks + st * BN * D + swz<D>(r, c)), kbase + off, ok);
+            cp_async16(smem_u32(Vs + st * BN * D + swz<D>(r, c)), vbase + off, ok);
+            nk += ok ? 8 : 0;
+            nv += ok ? 8 : 0;
+        }
+    };
+    for (int j = 0; j < STAGES - 1; j++) {
+        if (j < ntiles)
+            load_tile(j);
+        cp_commit();
+    }
+
+    /* FA2 Alg.1 line 5, per warp: Oi = 0, mi = -inf, li = 0 for rows g and g+8 (query heads; rows >= G padding). */
+    float o[D / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+    for (int x = 0; x < D / 8; x++)
+        o[x][0] = o[x][1] = o[x][2] = o[x][3] = 0.f;
+    uint32_t qa[D / 16][4];
+
+    for (int j = 0; j < ntiles; j++) {
+        cp_wait<STAGES - 2>();
+        __syncthreads();                                   /* tile j landed; every warp is done with tile j-1 */
+        if (j + STAGES - 1 < ntiles)
+            load_tile(j + STAGES - 1);                     /* into the stage tile j-1 used */
+        cp_commit();
+        if (j == 0)
+            for (int ks = 0; ks < D / 16; ks++)            /* Qg's A fragments, kept in registers */
+                ldsm_x4(qa[ks], smem_u32(Qs + swz<D>((lane & 7) + ((lane >> 3) & 1) * 8, ks * 2 + (lane >> 4))), false);
+        const T *Kt = Ks + (j % STAGES) * BN * D, *Vt = Vs + (j % STAGES) * BN * D;
+        for (int kb = warp * KW; kb < warp * KW + KW; kb += 16) {
+            /* FA2 Alg.1 line 8: S = scale Qg Kj^T for this warp's 16 rows (2 n-tiles of 8 keys). */
+            float sc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+            for (int ks = 0; ks < D / 16; ks++) {
+                uint32_t r[4];
+                ldsm_x4(r, smem_u32(Kt + swz<D>(kb + (lane >> 4) * 8 + (lane & 7), ks * 2 + ((lane >> 3) & 1))), false);
+                mma16816<T>(sc[0], qa[ks], r[0], r[1]);
+                mma16816<T>(sc[1], qa[ks], r[2], r[3]);
+            }
+            /* FA2 Alg.1 line 9: rows g, g+8: m_new = max(m, rowmax S), P~ = 2^(S - m_new), l = 2^(m - m_new) l + sum. */
+            int key0 = n0 + j * BN + kb + 2 * t;
+            float mt[2] = {-INFINITY, -INFINITY};
+            for (int nt = 0; nt < 2; nt++)
+                for (int e = 0; e < 4; e++) {
+                    bool ok = key0 + nt * 8 + (e & 1) < n1;
+                    sc[nt][e] = ok ? sc[nt][e] * p.scale_log2 : -INFINITY;
+                    mt[e >> 1] = fmaxf(mt[e >> 1], sc[nt][e]);
+                }
+            float alpha[2];
+            for (int r = 0; r < 2; r++) {
+                float mn = fmaxf(m[r], quad_max(mt[r]));
+                float sub = mn == -INFINITY ? 0.f : mn;    /* a warp with no key yet: keep 2^(-inf - 0) = 0 */
+                alpha[r] = ex2(m[r] - sub);
+                m[r] = mn;
+                mt[r] = sub;
+            }
+            uint32_t pa[4];
+            float rs[2] = {0.f, 0.f};
+            for (int nt = 0; nt < 2; nt++) {
+                float p0 = ex2(sc[nt][0] - mt[0]), p1 = ex2(sc[nt][1] - mt[0]);
+                float p2 = ex2(sc[nt][2] - mt[1]), p3 = ex2(sc[nt][3] - mt[1]);
+                rs[0] += p0 + p1;
+                rs[1] += p2 + p3;
+                pa[2 * nt] = pack2<T>(p0, p1);             /* the S accumulators are P~'s A fragment */
+                pa[2 * nt + 1] = pack2<T>(p2, p3);
+            }
+            l[0] = alpha[0] * l[0] + rs[0];                /* this lane's part of the row sum; summed at the end */
+            l[1] = alpha[1] * l[1] + rs[1];
+            /* FA2 Alg.1 line 10: O = diag(2^(m - m_new)) O + P~ Vj (V through ldmatrix.trans: keys become k). */
+            for (int dn = 0; dn < D / 16; dn++) {
+                uint32_t r[4];
+                ldsm_x4(r, smem_u32(Vt + swz<D>(kb + ((lane >> 3) & 1) * 8 + (lane & 7), dn * 2 + (lane >> 4))), true);
+                for (int x = 0; x < 2; x++) {
+                    float *c = o[2 * dn + x];
+                    c[0] *= alpha[0], c[1] *= alpha[0], c[2] *= alpha[1], c[3] *= alpha[1];
+                    mma16816<T>(c, pa, r[2 * x], r[2 * x + 1]);
+                }
+            }
+        }
+    }
+    cp_wait<0>();
+    __syncthreads();                                       /* the tiles are free: shared memory becomes the merge's */
+
+    /* The 4 warps saw different rows of every tile: merge their (m, l, O) per query row, as lesson02 merges halves. */
+    float *Om = reinterpret_cast<float *>(smem_raw);       /* [4][16][D] */
+    float *mw = Om + 4 * 16 * D, *lw = mw + 4 * 16;        /* [4][16] each */
+    for (int r = 0; r < 2; r++) {
+        float lr = quad_sum(l[r]);
+        int row = g + 8 * r;
+        if (t == 0 && row < G)
+            mw[warp * 16 + row] = m[r], lw[warp * 16 + row] = lr;
+        for (int x = 0; x < D / 8 && row < G; x++) {
+            Om[(warp * 16 + row) * D + x * 8 + 2 * t] = o[x][2 * r];
+            Om[(warp * 16 + row) * D + x * 8 + 2 * t + 1] = o[x][2 * r + 1];
+        }
+    }
+    __syncthreads();
+    unsigned long long no = 0, nos = 0, nls = 0;
+    for (int e = tid; e < G * (D / 4); e += THREADS) {     /* 4 consecutive values of a row per thread */
+        int row = e / (D / 4), x = (e % (D / 4)) * 4;
+        float M = -INFINITY, L = 0.f, w[4], acc[4] = {0.f, 0.f, 0.f, 0.f};
+        for (int k = 0; k < 4; k++)
+            M = fmaxf(M, mw[k * 16 + row]);
+        for (int k = 0; k < 4; k++) {
+            w[k] = ex2(mw[k * 16 + row] - M);               /* M is finite: the split holds a row */
+            L += w[k] * lw[k * 16 + row];
+        }
+        for (int k = 0; k < 4; k++)
+            for (int y = 0; y < 4; y++)
+                acc[y] += w[k] * Om[(k * 16 + row) * D + x + y];
+        /* FA2 Alg.1 lines 12-15: O = O / l; write o (one split) or the partial O and L = ln(sum e^s) (S > 1). */
+        float inv = 1.f / L;
+        long long orow = qrow + row;
+        if (p.S == 1) {
+            uint2 v = make_uint2(pack2<T>(acc[0] * inv, acc[1] * inv), pack2<T>(acc[2] * inv, acc[3] * inv));
+            *reinterpret_cast<uint2 *>(static_cast<T *>(p.o) + orow * D + x) = v;
+            no += 4;
+        } else {
+            long long prow = (long long)s * p.B * p.Hq + orow;
+            *reinterpret_cast<float4 *>(p.o_split + prow * D + x) =
+                make_float4(acc[0] * inv, acc[1] * inv, acc[2] * inv, acc[3] * inv);
+            nos += 4;
+            if (x == 0) {
+                p.l_split[prow] = M * LN2 + logf(L);       /* m is in log2 units: ln(2^M L) */
+                nls += 1;
+            }
+        }
+    }
+    flush<COUNT>(p.count + 2 * FL_DEC_Q, nq);
+    flush<COUNT>(p.count + 2 * FL_DEC_K, nk);
+    flush<COUNT>(p.count + 2 * FL_DEC_V, nv);
+    flush<COUNT>(p.count + 2 * FL_DEC_O + 1, no);
+    flush<COUNT>(p.count + 2 * FL_DEC_O_SPLIT + 1, nos);
+    flush<COUNT>(p.count + 2 * FL_DEC_L_SPLIT + 1, nls);
+}
+
+/* ---- kernel 2: one warp per (sequence, query head) merges its S partials ---------------------------------------- */
+template <typename T, int D, bool COUNT>
+__global__ void __launch_bounds__(THREADS) decode_merge(kparams p)
+{
+    extern __shared__ float wsm[];                         /* [4 warps][S]: the partials' weights */
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const long long rows = (long long)p.B * p.Hq, row = (long long)blockIdx.x * 4 + warp;
+    if (row >= rows)
+        return;
+    float *w = wsm + warp * p.S;
+    unsigned long long nl = 0, nos = 0, no = 0;
+    /* lesson02's merge with each partial as the state (L_s, l = 1): m = max L_s, l = sum 2^((L_s - m) log2 e). */
+    float M = -INFINITY;
+    for (int s = lane; s < p.S; s += 32) {
+        w[s] = p.l_split[s * rows + row];
+        nl++;
+        M = fmaxf(M, w[s]);
+    }
+    for (int o = 16; o > 0; o >>= 1)
+        M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+    float L = 0.f;
+    for (int s = lane; s < p.S; s += 32) {
+        w[s] = ex2((w[s] - M) * LOG2E);
+        L += w[s];
+    }
+    for (int o = 16; o > 0; o >>= 1)
+        L += __shfl_xor_sync(0xffffffffu, L, o);
+    __syncwarp();
+    /* O = sum_s 2^(L_s - m) O_s / l: each lane D/32 consecutive values, the warp's loads one row of O_s. */
+    constexpr int V = D / 32;
+    float acc[V] = {};
+    for (int s = 0; s < p.S; s++) {
+        const float *src = p.o_split + (s * rows + row) * D + lane * V;
+        float ws = w[s];
+        if constexpr (V == 4) {
+            float4 x = *reinterpret_cast<const float4 *>(src);
+            acc[0] += ws * x.x, acc[1] += ws * x.y, acc[2] += ws * x.z, acc[3] += ws * x.w;
+        } else {
+            float2 x = *reinterpret_cast<const float2 *>(src);
+            acc[0] += ws * x.x, acc[1] += ws * x.y;
+        }
+        nos += V;
+    }
+    T *dst = static_cast<T *>(p.o) + row * D + lane * V;
+    float inv = 1.f / L;
+    for (int y = 0; y < V; y += 2)
+        *reinterpret_cast<uint32_t *>(dst + y) = pack2<T>(acc[y] * inv, acc[y + 1] * inv);
+    no += V;
+    flush<COUNT>(p.count + 2 * FL_DEC_L_SPLIT, nl);
+    flush<COUNT>(p.count + 2 * FL_DEC_O_SPLIT, nos);
+    flush<COUNT>(p.count + 2 * FL_DEC_O + 1, no);
+}
+
+/* ---- the variants and the launch ------------------------------------------------------------------------------ */
+static const struct {
+    const char *name;
+    int rows, stages;
+} VARIANTS[] = {{"64x3", 64, 3}, {"64x2", 64, 2}, {"64x4", 64, 4}, {"128x3", 128, 3}};
+#define NVARIANTS (int)(sizeof VARIANTS / sizeof VARIANTS[0])
+
+extern "C" int fl_decode_nvariants(void) { return NVARIANTS; }
+extern "C" const char *fl_decode_variant_name(int v) { return v >= 0 && v < NVARIANTS ? VARIANTS[v].name : "?"; }
+extern "C" int fl_decode_variant_rows(int v) { return v >= 0 && v < NVARIANTS ? VARIANTS[v].rows : 0; }
+
+static int fail(char *err, size_t errlen, const char *what, cudaError_t e)
+{
+    snprintf(err, errlen, "decode: %s: %s", what, cudaGetErrorString(e));
+    return -1;
+}
+
+template <typename T, int D, int BN, int STAGES, bool COUNT>
+static int launch(const kparams &kp, long long blocks, cudaStream_t st, char *err, size_t errlen)
+{
+    auto k1 = decode_split<T, D, BN, STAGES, COUNT>;
+    size_t smem = (size_t)(16 + 2 * STAGES * BN) * D * sizeof(T), merge_smem = (4 * 16 * D + 2 * 4 * 16) * sizeof(float);
+    smem = smem > merge_smem ? smem : merge_smem;
+    static bool granted = false;   /* once per kernel (one device): the call costs host time on every launch */
+    cudaError_t e;
+    if (!granted) {
+        if ((e = cudaFuncSetAttribute(k1, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem)) != cudaSuccess)
+            return fail(err, errlen, "shared memory for kernel 1", e);
+        granted = true;
+    }
+    k1<<<(unsigned)blocks, THREADS, smem, st>>>(kp);
+    if ((e = cudaGetLastError()) != cudaSuccess)
+        return fail(err, errlen, "kernel 1 launch", e);
+    if (kp.S > 1) {
+        long long rows = (long long)kp.B * kp.Hq;
+        decode_merge<T, D, COUNT><<<(unsigned)((rows + 3) / 4), THREADS, 4 * kp.S * sizeof(float), st>>>(kp);
+        if ((e = cudaGetLastError()) != cudaSuccess)
+            return fail(err, errlen, "kernel 2 (merge) launch", e);
+    }
+    return 0;
+}
+
+template <typename T, int D, bool COUNT>
+static int by_variant(int v, const kparams &kp, long long blocks, cudaStream_t st, char *err, size_t errlen)
+{
+    switch (v) {
+    case 0: return launch<T, D, 64, 3, COUNT>(kp, blocks, st, err, errlen);
+    case 1: return launch<T, D, 64, 2, COUNT>(kp, blocks, st, err, errlen);
+    case 2: return launch<T, D, 64, 4, COUNT>(kp, blocks, st, err, errlen);
+    case 3: return launch<T, D, 128, 3, COUNT>(kp, blocks, st, err, errlen);
+    }
+    snprintf(err, errlen, "decode: variant %d is not one of 0..%d", v, NVARIANTS - 1);
+    return -1;
+}
+
+template <bool COUNT>
+static int by_type(const fl_decode_args *a, const kparams &kp, long long blocks, cudaStream_t st, char *err,
+                   size_t errlen)
+{
+    if (a->dtype == DTYPE_FP16)
+        return a->d == 64 ? by_variant<__half, 64, COUNT>(a->variant, kp, blocks, st, err, errlen)
+                          : by_variant<__half, 128, COUNT>(a->variant, kp, blocks, st, err, errlen);
+    return a->d == 64 ? by_variant<__nv_bfloat16, 64, COUNT>(a->variant, kp, blocks, st, err, errlen)
+                      : by_variant<__nv_bfloat16, 128, COUNT>(a->variant, kp, blocks, st, err, errlen);
+}
+
+extern "C" int fl_decode(const fl_decode_args *a, void *stream, char *err, size_t errlen)
+{
+    const long long S = a->splits, big = 1LL << 31;
+    if (!a->q || !a->k || !a->v || !a->o || (S > 1 && !a->work)) {
+        snprintf(err, errlen, "decode: q, k, v, o (and work when splits > 1) must be device pointers");
+        return -1;
+    }
+    if (a->dtype != DTYPE_FP16 && a->dtype != DTYPE_BF16) {
+        snprintf(err, errlen, "decode: dtype %d is not fp16 (%d) or bf16 (%d)", a->dtype, DTYPE_FP16, DTYPE_BF16);
+        return -1;
+    }
+    if (a->d != 64 && a->d != 128) {
+        snprintf(err, errlen, "decode: head dimension %lld is not 64 or 128", a->d);
+        return -1;
+    }
+    if (a->B < 1 || a->Hkv < 1 || a->N < 1 || a->Hq < a->Hkv || a->Hq % a->Hkv || a->Hq / a->Hkv > FL_DEC_MAX_G ||
+        a->N >= big || a->B * a->Hq >= big) {
+        snprintf(err, errlen, "decode: shape B=%lld Hq=%lld Hkv=%lld N=%lld: sizes >= 1, Hq a multiple of Hkv with "
+                 "Hq/Hkv <= %d, N and B·Hq below 2^31", a->B, a->Hq, a->Hkv, a->N, FL_DEC_MAX_G);
+        return -1;
+    }
+    if (S < 1 || S > a->N || S > FL_DEC_MAX_SPLITS || S * a->B * a->Hkv >= big) {
+        snprintf(err, errlen, "decode: %lld splits: S must lie in 1..min(N, %d)", S, FL_DEC_MAX_SPLITS);
+        return -1;
+    }
+    if (a->k_sb % 8 || a->k_sh % 8 || a->k_sn % 8 ||
+        ((uintptr_t)a->k | (uintptr_t)a->v | (uintptr_t)a->q | (uintptr_t)a->o | (uintptr_t)a->work) % 16) {
+        snprintf(err, errlen, "decode: K, V strides (%lld, %lld, %lld) and q, k, v, o, work must be 16-byte aligned",
+                 a->k_sb, a->k_sh, a->k_sn);
+        return -1;
+    }
+    if (!(a->scale >= 0) || isinf(a->scale)) {
+        snprintf(err, errlen, "decode: softmax scale %g must be finite and >= 0", (double)a->scale);
+        return -1;
+    }
+    kparams kp = {a->q, a->k, a->v, a->o, a->work, a->work ? a->work + S * a->B * a->Hq * a->d : nullptr,
+                  a->k_sb, a->k_sh, a->k_sn, (int)a->B, (int)a->Hq, (int)a->Hkv, (int)(a->Hq / a->Hkv), (int)a->N,
+                  (int)S, (a->scale ? a->scale : 1.f / sqrtf((float)a->d)) * LOG2E, a->count};
+    cudaStream_t st = static_cast<cudaStream_t>(stream);
+    long long blocks = S * a->Hkv * a->B;
+    return a->count ? by_type<true>(a, kp, blocks, st, err, errlen) : by_type<false>(a, kp, blocks, st, err, errlen);
+}

@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""hopper_bench.py — the Hopper kernels (cuda/hopper) against PyTorch's SDPA backends, one process, one timer.
+
+Run after hopper_check has passed. The kernels come in through ctypes (libflashlab_hopper.so); optionally lesson09's
+mma.sync `final` (v09; v09 and v11 come from a small library of those two files, --tclib) as the previous ceiling.
+Every kernel gets the same torch tensors, the same CUDA events and the same rotation of input sets as SDPA's flash
+and cuDNN backends.
+
+  python3 cuda/hopper/hopper_bench.py --lib build/rel/libflashlab_hopper.so [--tclib build/rel/libtcref.so]
+          [--outdir plots/data] [--quick] [--versions a,b] [--dims 64,128,256,96] [--efficient]
+
+1. Ceilings measured in the same run: fp16 matmul 8192^3 (cuBLAS) and device copy bandwidth.
+2. Error study: on ragged N (1000, 3001), fp16 and bf16, d = 128 (and 64), causal and not, max |O - O64| of every
+   kernel, of SDPA flash and cuDNN and of the mma.sync kernels, against an fp64 reference computed on the GPU, as a
+   ratio to SDPA flash's error on the same inputs.
+3. Speed: for d in 64, 128, 256, 96 and N in 512 .. 16384 (B = 16384 / N, H = 2048 // d), causal and not: TFLOP/s =
+   4 B H N^2 d (halved when causal) / median time; each call uses the next of ROT input sets. Each case also checks
+   every kernel's O on two heads against fp64 (Tri Dao's criterion against the fp16 materialized path) and reports
+   its error over SDPA flash's.
+Writes hopper_bench_<device>_<date>.{txt,json} with device, date and command.
+"""
+import argparse
+import ctypes
+import datetime
+import json
+import math
+import os
+import statistics
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+ROT = 3            # input sets rotated through
+DTYPE = {torch.float16: 1, torch.bfloat16: 2}   # dtype.h: DTYPE_FP32, DTYPE_FP16, DTYPE_BF16
+ERR_FACTOR = 1.25  # the error allowed over SDPA flash's on the same inputs
+
+
+class TcArgs(ctypes.Structure):   # attn_tc.h's tc_args
+    _fields_ = [("q", ctypes.c_void_p), ("k", ctypes.c_void_p), ("v", ctypes.c_void_p), ("o", ctypes.c_void_p),
+                ("lse", ctypes.c_void_p), ("B", ctypes.c_size_t), ("N", ctypes.c_size_t), ("H", ctypes.c_size_t),
+                ("d", ctypes.c_size_t), ("scale", ctypes.c_float), ("causal", ctypes.c_int), ("dtype", ctypes.c_int),
+                ("count", ctypes.c_void_p)]
+
+
+def load_lib(path):
+    lib = ctypes.CDLL(path)
+    lib.hp_version_name.restype = ctypes.c_char_p
+    lib.hp_forward.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 5 + [ctypes.c_longlong] * 4 + \
+                              [ctypes.c_float, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    lib.hp_forward.restype = ctypes.c_int
+    return lib
+
+
+def load_tclib(path):
+    """lesson09's mma.sync kernels v09 and v11, called through their launchers; `final` is v09, as in attn_tc.c."""
+    lib = ctypes.CDLL(path)
+    fns = {}
+    for name in ("attn_v09_forward", "attn_v11_forward"):
+        f = getattr(lib, name)
+        f.argtypes = [ctypes.POINTER(TcArgs), ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+        f.restype = ctypes.c_int
+        fns[name] = f
+    return fns
+
+
+def time_ms(fn, warmup, reps):
+    """Median over reps calls between CUDA events, queued back to back; fn(i) uses input set i % ROT."""
+    for i in range(warmup):
+        fn(i)
+    ev = [torch.cuda.Event(enable_timing=True) for _ in range(reps + 1)]
+    ev[0].record()
+    for i in range(reps):
+        fn(i)
+        ev[i + 1].record()
+    ev[-1].synchronize()
+    return statistics.median(ev[i].elapsed_time(ev[i + 1]) for i in range(reps))
+
+
+def ceilings():
+    n = 8192
+    a = torch.randn(n, n, device="cuda", dtype=torch.float16)
+    b = torch.randn(n, n, device="cuda", dtype=torch.float16)
+    mm = 2 * n ** 3 / time_ms(lambda i: torch.mm(a, b), 3, 10) / 1e9
+    x = torch.empty(2 ** 30, device="cuda", dtype=torch.uint8)
+    y = torch.empty_like(x)
+    bw = 2 * x.numel() / time_ms(lambda i: y.copy_(x), 3, 10) / 1e9
+    del a, b, x, y
+    return mm, bw
+
+
+def ref64(q, k, v, causal):
+    """fp64 attention of one head (N x d inputs), O (N x d) and L (N), in row chunks."""
+    N, d = q.shape
+    q, k, v = q.double(), k.double(), v.double()
+    o = torch.empty(N, d, device="cuda", dtype=torch.float64)
+    lse = torch.empty(N, device="cuda", dtype=torch.float64)
+    for r0 in range(0, N, 2048):
+        s = (q[r0:r0 + 2048] @ k.T) / math.sqrt(d)
+        if causal:
+            rows = torch.arange(r0, min(r0 + 2048, N), device="cuda")[:, None]
+            s = s.masked_fill(torch.arange(N, device="cuda")[None, :] > rows, float("-inf"))
+        lse[r0:r0 + 2048] = torch.logsumexp(s, -1)
+        o[r0:r0 + 2048] = torch.softmax(s, -1) @ v
+    return o, lse
+
+
+def lowp_err(q, k, v, causal, ref):
+    """Error of the materialized path in the inputs' precision (S, P rounded; PyTorch's math path)."""
+    N, d = q.shape
+    s = (q @ k.T) * (1.0 / math.sqrt(d))
+    if causal:
+        s = s.masked_fill(torch.ones(N, N, device="cuda", dtype=torch.bool).tril().logical_not(), float("-inf"))
+    o = (torch.softmax(s.float(), -1).to(q.dtype) @ v).double()
+    return (o - ref).abs().max().item()
+
+
+class Runner:
+    """Every kernel of the run as fn(q, k, v, out, lse, causal) on (B, N, H, d) tensors."""
+
+    def __init__(self, lib, tclib, names, pick):
+        self.lib, self.tclib, self.names, self.pick = lib, tclib, names, pick
+
+    def supports(self, name, d):
+        if name in ("flash", "cudnn", "efficient"):
+            return True
+        if name == "mma_final":
+            return self.tclib is not None and d in (64, 128)
+        return bool(self.lib.hp_version_supports(self.names.index(name), d))
+
+    def call(self, name, q, k, v, out, lse, causal):
+        B, N, H, d = q.shape
+        if name in ("flash", "cudnn", "efficient"):
+            be = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
+                  "efficient": SDPBackend.EFFICIENT_ATTENTION}[name]
+            with sdpa_kernel(backends=[be]):
+                r = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                                   is_causal=causal)
+            return r.transpose(1, 2)
+        if name == "mma_final":
+            a = TcArgs(q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(), lse.data_ptr(), B, N, H, d, 0.0,
+                       int(causal), DTYPE[q.dtype], None)
+            f = self.tclib["attn_v09_forward"]   # as attn_tc.c: v09 in every case
+            err = ctypes.create_string_buffer(256)
+            if f(ctypes.byref(a), None, err, 256):
+                raise RuntimeError(err.value.decode())
+            return out
+        idx = self.names.index(name)
+        if self.lib.hp_forward(idx, q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(), lse.data_ptr(), B, N, H,
+                               d, 0.0, int(causal), DTYPE[q.dtype], None, None):
+            raise RuntimeError(f"{name} failed")
+        return out
+
+
+def error_study(run, kernels, out_rows):
+    print("# error study: max |O - O64| / SDPA flash's, same inputs (B=1, H=4), fp64 reference on the GPU", flush=True)
+    for dt in (torch.float16, torch.bfloat16):
+        for d in (128, 64):
+            for N in (1000, 3001):
+                for causal in (False, True):
+                    torch.manual_seed(N * 7 + d + int(causal))
+                    q, k, v = (torch.randn(1, N, 4, d, device="cuda", dtype=dt) for _ in range(3))
+                    out = torch.empty_like(q)
+                    lse = torch.empty(1, 4, N, device="cuda", dtype=torch.float32)
+                    refs = [ref64(q[0, :, h], k[0, :, h], v[0, :, h], causal) for h in range(4)]
+                    lp = max(lowp_err(q[0, :, h], k[0, :, h], v[0, :, h], causal, refs[h][0]) for h in range(4))
+                    errs, lerrs = {}, {}
+                    for name in ["flash", "cudnn", "mma_final", "mma_v09", "mma_v11"] + kernels:
+                        try:
+                            if name in ("mma_v09", "mma_v11"):
+                                if run.tclib is None or d not in (64, 128):
+                                    continue
+                                a = TcArgs(q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(), lse.data_ptr(),
+                                           1, N, 4, d, 0.0, int(causal), DTYPE[dt], None)
+                                out.fill_(float("nan"))
+                                f = run.tclib["attn_v09_forward" if name == "mma_v09" else "attn_v11_forward"]
+                                if f(ctypes.byref(a), None, ctypes.create_string_buffer(256), 256):
+                                    continue
+                                o = out
+                            else:
+                                if not run.supports(name, d):
+                                    continue
+                                out.fill_(float("nan"))
+                                lse.fill_(float("nan"))
+                                o = run.call(name, q, k, v, out, lse, causal)
+                            torch.cuda.synchronize()
+                        except RuntimeError:
+                            continue
+                        errs[name] = max((o[0, :, h].double() - refs[h][0]).abs().max().item() for h in range(4))
+                        if name not in ("flash", "cudnn"):
+                            lerrs[name] = max((lse[0, h].double() - refs[h][1]).abs().max().item() for h in range(4))
+                    fl = errs.get("flash")
+                    cells = " ".join(f"{n}={e / fl:.2f}" for n, e in errs.items() if n != "flash")
+                    print(f"err {str(dt)[6:]:8s} d={d:3d} N={N:5d} {'causal' if causal else 'full  '} "
+                          f"flash={fl:.2e} lp={lp:.2e} | {cells}", flush=True)
+                    out_rows.append({"dtype": str(dt)[6:], "d": d, "N": N, "causal": causal, "flash_err": fl,
+                                     "lp_err": lp, "err": errs, "lse_err": lerrs})
+                    del q, k, v, out, lse, refs
+    torch.cuda.empty_cache()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--tclib", default="")
+    ap.add_argument("--outdir", default="plots/data")
+    ap.add_argument("--cmd", default="python3 cuda/hopper/hopper_bench.py")
+    ap.add_argument("--quick", action="store_true", help="N >= 4096 only, fewer repeats")
+    ap.add_argument("--versions", default="", help="comma-separated names (default: all)")
+    ap.add_argument("--dims", default="64,128,256,96")
+    ap.add_argument("--ns", default="512,1024,2048,4096,8192,16384")
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--efficient", action="store_true", help="time SDPA's efficient backend too (slow)")
+    ap.add_argument("--no-errors", action="store_true", help="skip the error study")
+    args = ap.parse_args()
+
+    lib = load_lib(args.lib)
+    tclib = load_tclib(args.tclib) if args.tclib and os.path.exists(args.tclib) else None
+    names = [lib.hp_version_name(i).decode() for i in range(lib.hp_version_count())]
+    pick = [n for n in names if not args.versions or n in args.versions.split(",")]
+    run = Runner(lib, tclib, names, pick)
+    prop = torch.cuda.get_device_properties(0)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    head = {"device": prop.name, "sms": prop.multi_processor_count, "torch": torch.__version__,
+            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
+            "date": now.strftime("%Y-%m-%d %H:%M UTC"), "command": args.cmd, "rot": ROT, "reps": args.reps}
+    mm, bw = ceilings()
+    head["matmul_fp16_tflops"], head["copy_tbps"] = round(mm, 1), round(bw, 3)
+    print(f"# {prop.name}, {prop.multi_processor_count} SMs, torch {torch.__version__}, cuDNN {head['cudnn']}, "
+          f"{head['date']}", flush=True)
+    print(f"# ceilings: fp16 matmul 8192^3 {mm:.0f} TFLOP/s; device copy {bw:.2f} TB/s (read + write)", flush=True)
+
+    err_rows = []
+    if not args.no_errors:
+        error_study(run, pick, err_rows)
+
+    Ns = [4096, 8192, 16384] if args.quick else [int(x) for x in args.ns.split(",")]
+    reps = max(5, args.reps // 2) if args.quick else args.reps
+    sdpa = ["flash", "cudnn"] + (["efficient"] if args.efficient else [])
+    rows = []
+    for d in [int(x) for x in args.dims.split(",")]:
+        H = 2048 // d
+        for N in Ns:
+            B = 16384 // N
+            torch.manual_seed(N + d)
+            sets = [[torch.randn(B, N, H, d, device="cuda", dtype=torch.float16) for _ in range(3)]
+                    for _ in range(ROT)]
+            out = torch.empty(B, N, H, d, device="cuda", dtype=torch.float16)
+            lse = torch.empty(B, H, N, device="cuda", dtype=torch.float32)
+            for causal in (False, True):
+                flops = 4.0 * B * H * N * N * d / (2 if causal else 1)
+                row = {"d": d, "N": N, "B": B, "H": H, "causal": causal}
+                q, k, v = sets[0]
+                heads = [(0, 0), (B - 1, H - 1)]
+                refs = {x: ref64(q[x[0], :, x[1]], k[x[0], :, x[1]], v[x[0], :, x[1]], causal)[0] for x in heads}
+                lp = max(lowp_err(q[b, :, h], k[b, :, h], v[b, :, h], causal, refs[(b, h)]) for (b, h) in heads)
+                kern = [n for n in pick if run.supports(n, d)] + (["mma_final"] if run.supports("mma_final", d) else [])
+                checks, live = {}, []
+                o_flash = run.call("flash", q, k, v, out, lse, causal).clone()
+                flash_err = max((o_flash[b, :, h].double() - refs[(b, h)]).abs().max().item() for (b, h) in heads)
+                for name in kern + ["cudnn"]:
+                    try:
+                        out.fill_(float("nan"))
+                        o = run.call(name, q, k, v, out, lse, causal)
+                        torch.cuda.synchronize()
+                    except RuntimeError as e:
+                        print(f"# {name} d={d} N={N}: {str(e).splitlines()[0]}", flush=True)
+                        continue
+                    err = max((o[b, :, h].double() - refs[(b, h)]).abs().max().item() for (b, h) in heads)
+                    unwritten = int(torch.isnan(o).sum().item())
+                    checks[name] = {"err": err, "ratio_flash": err / flash_err, "unwritten": unwritten,
+                                    "ok": unwritten == 0 and err <= 2 * lp}
+                    live.append(name)
+                del o_flash, refs
+                row["lp_err"], row["flash_err"], row["checks"] = lp, flash_err, checks
+                for name in [n for n in live if n != "cudnn"] + sdpa:
+                    try:
+                        ms = time_ms(lambda i: run.call(name, *sets[i % ROT], out, lse, causal), 3, reps)
+                        row[name] = flops / ms / 1e9
+                    except RuntimeError as e:
+                        row[name] = None
+                        print(f"# {name} unavailable at d={d} N={N}: {str(e).splitlines()[0]}", flush=True)
+                ours = [n for n in live if n in names and row.get(n)]
+                best = max(ours, key=lambda n: row[n]) if ours else None
+                row["best"] = best
+                if best:   # the spread: best and flash again, alternating
+                    again = []
+                    for _ in range(2):
+                        for name in (best, "flash"):
+                            ms = time_ms(lambda i: run.call(name, *sets[i % ROT], out, lse, causal), 1, reps)
+                            again.append(flops / ms / 1e9)
+                    row["again_best"], row["again_flash"] = again[0::2], again[1::2]
+                rows.append(row)
+                fl, cu = row.get("flash") or float("nan"), row.get("cudnn") or float("nan")
+                cells = " ".join(f"{n}={row[n]:.0f}" for n in kern if row.get(n))
+                bad = [n for n, c in checks.items() if not c["ok"]]
+                worst = max((c["ratio_flash"] for n, c in checks.items() if n in names), default=float("nan"))
+                bb = f"{best} {row[best]:.0f} = {row[best] / fl:.2f}x flash {row[best] / cu:.2f}x cudnn" if best else "-"
+                print(f"d={d:3d} N={N:5d} B={B:2d} H={H:2d} {'causal' if causal else 'full  '} | {cells} | "
+                      f"flash={fl:.0f} cudnn={cu:.0f} | {bb} | err/flash max {worst:.2f} | "
+                      f"checks {'OK' if not bad else 'FAIL ' + ','.join(bad)}", flush=True)
+            del sets, out, lse
+            torch.cuda.empty_cache()
+
+    stamp = now.strftime("%Y-%m-%d")
+    dev = prop.name.replace(" ", "_")
+    os.makedirs(args.outdir, exist_ok=True)
+    with open(os.path.join(args.outdir, f"hopper_bench_{dev}_{stamp}.json"), "w") as f:
+        json.dump({"meta": head, "versions": pick, "errors": err_rows, "rows": rows}, f, indent=1)
+    cols = pick + ["mma_final", "flash", "cudnn"] + (["efficient"] if args.efficient else [])
+    with open(os.path.join(args.outdir, f"hopper_bench_{dev}_{stamp}.txt"), "w") as f:
+        f.write(f"# {head['device']}, {head['date']}, torch {head['torch']}, cuDNN {head['cudnn']}, "
+                f"command: {head['command']}\n")
+        f.write(f"# TFLOP/s = 4 B H N^2 d (/2 causal) / median of {reps} calls (CUDA events), {ROT} input sets "
+                f"rotated; fp16; hidden 2048 (H = 2048 // d), B = 16384 / N; nan = not measured\n")
+        f.write(f"# ceilings: fp16 matmul {mm:.0f} TFLOP/s, copy {bw:.2f} TB/s\n")
+        f.write("d N B H causal " + " ".join(cols) + " best best/flash best/cudnn checks\n")
+        for r in rows:
+            vals = " ".join("nan" if r.get(c) is None else f"{r[c]:.1f}" for c in cols)
+            ok = all(c["ok"] for c in r["checks"].values())
+            b = r["best"]
+            ratio = f"{r[b] / r['flash']:.3f} {r[b] / r['cudnn']:.3f}" if b and r.get("flash") and r.get("cudnn") else "nan nan"
+            f.write(f"{r['d']} {r['N']} {r['B']} {r['H']} {int(r['causal'])} {vals} {b} {ratio} "
+                    f"{'OK' if ok else 'FAIL'}\n")
+    fails = sum(not c["ok"] for r in rows for c in r["checks"].values())
+    print(f"hopper_bench: {len(rows)} cases, {fails} failed checks; table in {args.outdir}/hopper_bench_{dev}_{stamp}.txt")
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
