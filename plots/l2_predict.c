@@ -1,6 +1,6 @@
 /* l2_predict — the DRAM bytes the L2 model (include/model/l2.h, docs/l2.md) predicts for the CUDA teaching kernels,
  * beside the ledger's requests and, where the repository holds an Nsight Compute table for the GPU, the measured
- * bytes and the error. The data of figure 9 (plots/fig9_l2.gp).
+ * bytes and the error. The data of figure 10 (plots/fig10_l2.gp).
  *
  *   build/rel/plots/l2_predict                   the recorded tables (H100 and H200): every kernel, N = 1024..16384
  *   build/rel/plots/l2_predict --ncu FILE        one table (the GPU from its device name, or --l2)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "attention.h"
+#include "check_util.h"   // defines: TCASE
 #include "l2.h"
 #include "l2_ncu.h"
 #include "mem.h"
@@ -411,27 +412,13 @@ END_TEST
 Suite *l2_suite(void)
 {
     Suite *s = suite_create("l2");
-    TCase *tc = tcase_create("Cache");
-    tcase_add_test(tc, working_set_under_and_over_capacity);
-    tcase_add_test(tc, two_interleaved_streams);
-    tcase_add_test(tc, write_back_only_when_evicted);
-    tcase_add_test(tc, dirty_high_water_mark);
-    tcase_add_test(tc, sectors_written_in_part);
-    tcase_add_test(tc, copies_in_the_near_partition);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Schedule");
-    tcase_add_test(tc, resident_blocks_take_turns);
-    tcase_add_test(tc, resident_blocks_of_the_teaching_kernels);
-    tcase_add_test(tc, config_presets_and_sizes);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Ledger");
-    tcase_add_test(tc, ledger_untouched_requests_equal);
-    tcase_set_timeout(tc, 60);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Recorded");
-    tcase_add_test(tc, recorded_h100);
-    tcase_add_test(tc, recorded_h200);
-    tcase_set_timeout(tc, 900);   /* fifteen forward passes per GPU, the largest sampled; minutes under ASan */
-    suite_add_tcase(s, tc);
+    TCASE(s, "Cache", 0, {working_set_under_and_over_capacity}, {two_interleaved_streams},
+          {write_back_only_when_evicted}, {dirty_high_water_mark}, {sectors_written_in_part},
+          {copies_in_the_near_partition});
+    TCASE(s, "Schedule", 0, {resident_blocks_take_turns}, {resident_blocks_of_the_teaching_kernels},
+          {config_presets_and_sizes});
+    TCASE(s, "Ledger", 60, {ledger_untouched_requests_equal});
+    /* fifteen forward passes per GPU, the largest sampled: a minute or two under ASan on a busy machine */
+    TCASE(s, "Recorded", 900, {recorded_h100}, {recorded_h200});
     return s;
 }

@@ -1,4 +1,4 @@
-# Figure 9: what DRAM moves vs what the kernels ask for: the ledger, the L2 model's prediction and Nsight Compute's
+# Figure 10: what DRAM moves vs what the kernels ask for: the ledger, the L2 model's prediction and Nsight Compute's
 # measurement, per algorithm, one forward pass of the CUDA teaching kernels (fp32, d = 64, B = 1, H = 16).
 # Data: l2_H100.dat, l2_H200.dat (build/rel/plots/l2_predict --out-dir DATA), the rows of kernel 'all'.
 load 'plots/common.gp'
