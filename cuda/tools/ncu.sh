@@ -9,7 +9,8 @@
 #   l1tex__t_bytes_pipe_lsu_mem_global_op_ld.sum / _st.sum           bytes the kernel's loads / stores asked for
 #   gpu__time_duration.sum
 # (only the metrics this ncu knows are asked for). Writes plots/data/ncu_<device>_<date>.dat (one row per kernel)
-# and draws plots/out/ncu_bytes.png when gnuplot is there.
+# and draws plots/out/ncu_bytes.png when gnuplot is there. Another shape: NCU_N="2048 8192" NCU_SHAPE="128 1 8"
+# (d B H) writes plots/data/ncu_<device>_<date>_d128_B1_H8.dat, which build/rel/plots/l2_predict --ncu reads.
 set -euo pipefail
 B=${1:?usage: ncu.sh CUDA_BUILD}
 command -v ncu >/dev/null || { echo "✗ ncu (Nsight Compute) not found" >&2; exit 2; }
@@ -17,8 +18,10 @@ nvidia-smi -L 2>/dev/null | grep -q GPU || { echo "✗ no CUDA device: make ncu 
 dev=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 tag=$(echo "$dev" | tr ' ' '_' | tr -cd 'A-Za-z0-9_-')
 day=$(date -u +%Y-%m-%d)
+Ns=${NCU_N:-1024 2048 4096 8192 16384}
+read -r d b h <<<"${NCU_SHAPE:-64 1 16}"
 mkdir -p plots/data
-out=plots/data/ncu_${tag}_${day}.dat
+out=plots/data/ncu_${tag}_${day}$([ "$d $b $h" = "64 1 16" ] || echo "_d${d}_B${b}_H${h}").dat
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -35,21 +38,21 @@ echo "ncu: $(ncu --version | tail -1); metrics: $metrics"
 
 : >"$work/all.csv"
 fail=0
-for N in 1024 2048 4096 8192 16384; do
+for N in $Ns; do
     for algo in standard flash1 flash2; do
         echo "  N=$N $algo"
         ncu --clock-control none --print-units base --csv --metrics "$metrics" \
             --kernel-name 'regex:^v0[0-9]_[a-z0-9]+$' \
-            "$B/cuda_bench" once "$algo" "$N" 64 1 16 >"$work/run.txt" 2>"$work/err.txt" ||
+            "$B/cuda_bench" once "$algo" "$N" "$d" "$b" "$h" >"$work/run.txt" 2>"$work/err.txt" ||
             { echo "✗ ncu failed here:"; tail -20 "$work/err.txt" "$work/run.txt"; fail=1; }
         grep -q '^counters_match=1' "$work/run.txt" || { echo "✗ counters differ from the simulator"; fail=1; }
         sed "s/^/$N $algo /" "$work/run.txt" >>"$work/all.csv"
     done
 done
 
-python3 - "$work/all.csv" "$out" "$dev" "$day" "$(echo $want | tr ' ' ,)" <<'EOF'
+python3 - "$work/all.csv" "$out" "$dev" "$day" "$(echo $want | tr ' ' ,)" "$d" "$b" "$h" <<'EOF'
 import csv, io, sys
-src, out, dev, day, metrics = sys.argv[1:]
+src, out, dev, day, metrics, d, b, h = sys.argv[1:]
 sim, meas, header = {}, {}, None
 for line in open(src):
     N, algo, rest = line.rstrip('\n').split(' ', 2)
@@ -67,7 +70,8 @@ for line in open(src):
 cols = metrics.split(',')
 with open(out, 'w') as f:
     f.write('# Nsight Compute (ncu --clock-control none, caches flushed per kernel) on %s, %s; cuda/tools/ncu.sh\n' % (dev, day))
-    f.write('# command per point: ncu --metrics ... build/rel/cuda/cuda_bench once ALGO N 64 1 16   (fp32, d=64, B=1, H=16)\n')
+    f.write('# command per point: ncu --metrics ... build/rel/cuda/cuda_bench once ALGO N %s %s %s   (fp32, d=%s, B=%s, H=%s)\n'
+            % (d, b, h, d, b, h))
     f.write('# sim_* = the simulator\'s bytes for the kernel\'s phase = the counting twin\'s counters x 4 (checked equal)\n')
     f.write('# N algo kernel Br Bc sim_rd_bytes sim_wr_bytes ' + ' '.join(cols) + '\n')
     total = {}

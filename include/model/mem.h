@@ -153,6 +153,8 @@ typedef struct {
     const char *name;        /* the tile (LOAD, STORE, ALLOC, FREE), what (COMPUTE, STEP), text (NOTE), phase */
     size_t b, h;             /* LOAD, STORE, ROWS: the head */
     size_t r0, nrows, c0, ncols; /* LOAD, STORE: the window within the head */
+    uint64_t off;            /* LOAD, STORE: element (r0, c0)'s index in the whole tensor (its address / element) */
+    size_t ld;               /* LOAD, STORE: elements from one row of the window to the next in the tensor */
     long i, j;               /* STEP: tile indices */
     uint64_t elems, bytes;   /* LOAD, STORE, ALLOC, FREE, HBM_* */
     uint64_t flops, exps;    /* COMPUTE */

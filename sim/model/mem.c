@@ -320,7 +320,8 @@ static void emit_transfer(mem_t *m, mem_ev_kind kind, hbm_mat a, size_t r0, size
         return;
     uint64_t elems = (uint64_t)nrows * ncols;
     mem_event ev = {.kind = kind, .tensor = a.t->name, .name = tile, .b = a.b, .h = a.h, .r0 = r0, .nrows = nrows,
-                    .c0 = c0, .ncols = ncols, .elems = elems, .bytes = elems * dtype_size(a.t->dt)};
+                    .c0 = c0, .ncols = ncols, .off = a.off + r0 * a.ld + c0, .ld = a.ld, .elems = elems,
+                    .bytes = elems * dtype_size(a.t->dt)};
     emit(m, &ev);
 }
 
