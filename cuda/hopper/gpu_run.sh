@@ -23,7 +23,7 @@ if [ $? -ne 2 ] || ! python3 -c "import ctypes; ctypes.CDLL('$B/libflashlab_hopp
         || { tail -30 /tmp/build.log; exit 1; }
     mkdir -p "$B/tcref"
     for v in v09_addressing v11_rescale; do
-        nvcc -O3 -std=c++17 -arch=sm_90 -Iinclude -Icuda -Xcompiler -fPIC -c cuda/attn_$v.cu -o "$B/tcref/$v.o" &
+        nvcc -O3 -std=c++17 -arch=sm_90 -Iinclude/base -Iinclude/model -Icuda/common -Icuda/tc -Xcompiler -fPIC -c cuda/tc/attn_$v.cu -o "$B/tcref/$v.o" &
     done
     wait
     nvcc -shared -o "$B/libtcref.so" "$B"/tcref/*.o -lcudart_static
