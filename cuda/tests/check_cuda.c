@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cuda_attn.h"
+#include "cuda_run.h"
 #include "exitcode.h"
 #include "reference.h"
 #include "rng.h"
@@ -467,6 +468,29 @@ START_TEST(backward_random_shapes)
 }
 END_TEST
 
+/* lesson08's harness (cuda_run.h) on both passes: counters equal, outputs compared and within tolerance, timed. */
+START_TEST(harness_runs_both_passes)
+{
+    attn_params p = {.algo = BWD_ALGOS[_i % 2], .B = 1, .N = 40, .H = 2, .d = 16, .causal = _i / 2 % 2};
+    const bool backward = _i >= 4;
+    block_choice ch;
+    char err[256];
+    ck_assert(!attn_choose_blocks(&p, backward, 8192, DTYPE_FP32, 0, 0, &ch, err, sizeof err));
+    cuda_attn_plan pl;
+    ck_assert_msg(!(backward ? cuda_attn_plan_make_backward : cuda_attn_plan_make)(&p, 8192, &pl, err, sizeof err),
+                  "%s", err);
+    cuda_counts sim;
+    ck_assert(!(backward ? cuda_sim_counts_backward : cuda_sim_counts)(&p, 8192, &sim, err, sizeof err));
+    cuda_run g;
+    ck_assert_msg(!cuda_run_gpu(&p, &pl, backward, 9, &g, err, sizeof err), "%s", err);
+    ck_assert(cuda_counts_equal(&sim, &g.gpu));
+    ck_assert(g.checked && cuda_run_ok(&g));
+    ck_assert_uint_eq(backward ? g.gs[0].heads : g.st[0].rows, backward ? 2 : 80);
+    ck_assert_double_le(cuda_run_max_err(&g), backward ? CUDA_GRAD_ATOL : CUDA_ATOL);
+    ck_assert(g.ms > 0 && g.reps == 10);
+}
+END_TEST
+
 /* ---- cuda_limits ---------------------------------------------------------------------------------------------- */
 
 static float zeros[512 * 128];
@@ -584,6 +608,9 @@ static Suite *backward_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, backward_finite_differences, 0, 12);
     suite_add_tcase(s, tc);
+    tc = tcase_create("Harness");
+    tcase_add_loop_test(tc, harness_runs_both_passes, 0, 8);
+    suite_add_tcase(s, tc);
     return s;
 }
 
@@ -663,7 +690,7 @@ int main(void)
 #endif
     } else {
         printf("check_cuda: SKIPPED suites cuda_kernels (%d tests), cuda_backward (%d tests) and cuda_big (1 test): no "
-               "CUDA device; run `make test-cuda` on a GPU machine\n", 6 * NSHAPES, 4 * (NBWD + BWD_RANDOM) + 12);
+               "CUDA device; run `make test-cuda` on a GPU machine\n", 6 * NSHAPES, 4 * (NBWD + BWD_RANDOM) + 20);
     }
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
