@@ -59,10 +59,11 @@ TC_CU := $(sort $(wildcard cuda/tc/attn_v*.cu))
 twins = $(foreach f,$(1),$(f:cuda/%.cu=$(CUDA_B)/%.o) $(f:cuda/%.cu=$(CUDA_B)/%_count.o))
 COMMON_OBJ := $(CUDA_B)/common/gpu.o $(CUDA_B)/common/ref_rows.o
 # the teaching kernels and their runner (cuda_attn.h)
-TEACH_OBJ := $(call twins,$(TEACH_CU)) $(CUDA_B)/teach/cuda_attn.o $(CUDA_B)/teach/cuda_attn_host.o $(COMMON_OBJ)
+TEACH_OBJ := $(call twins,$(TEACH_CU)) $(CUDA_B)/teach/cuda_attn.o $(CUDA_B)/teach/cuda_attn_host.o \
+             $(CUDA_B)/teach/cuda_run.o $(COMMON_OBJ)
 # the same kernels on the CPU emulator
 EMU_OBJ := $(call twins,$(TEACH_CU:cuda/%=cuda/emu/%)) $(CUDA_B)/emu/teach/emu/emu_session.o \
-           $(CUDA_B)/teach/cuda_attn_host.o $(CUDA_B)/common/ref_rows.o
+           $(CUDA_B)/teach/cuda_attn_host.o $(CUDA_B)/teach/cuda_run.o $(CUDA_B)/common/ref_rows.o
 # the tensor-core kernels and their table (attn_tc.h): all the shared library holds
 TC_SO_OBJ := $(call twins,$(TC_CU)) $(CUDA_B)/tc/attn_tc.o
 # ... and their host side (tc_host.h over fwd_host.h, which the Hopper kernels share)
@@ -147,6 +148,7 @@ else
 	$(CUDA_B)/check_cuda_emu
 endif
 	$(BINDIR)/lesson08 --quiet -N 300 --heads 2
+	$(BINDIR)/lesson08 --quiet --algo flash2-bwd -N 300 --heads 2 --causal
 
 # ---- on a GPU ------------------------------------------------------------------------------------------------------
 test-cuda: cuda
