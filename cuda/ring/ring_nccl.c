@@ -257,7 +257,7 @@ static void upload_rows(void *dst, const float *x, const ring_chunk *c, const op
     float *host = xmalloc(o->B * n * Hd * sizeof *host);
     for (size_t b = 0; b < o->B; b++)
         for (size_t i = 0; i < n; i++) {
-            size_t pos = i < c->piece[0].n ? c->piece[0].pos + i : c->piece[1].pos + i - c->piece[0].n;
+            size_t pos = ring_position(c, i);
             memcpy(host + (b * n + i) * Hd, x + (b * o->N + pos) * Hd, Hd * sizeof *host);
         }
     CK(cudaMemcpyAsync(stage, host, o->B * n * Hd * sizeof *host, cudaMemcpyHostToDevice, s));
@@ -357,31 +357,17 @@ static void transfers(ring_gpu *g, size_t s)
     CK(cudaEventRecord(g->received[s], g->comm));
 }
 
-/* Positions of rows w0 .. of chunk c: where the window starts, and the rest of its piece. */
-static tc_chunk_pos window_pos(const ring_chunk *c, size_t w0)
+/* The positions of rows w0 .. w0+n-1 of chunk c, as tc_chunk takes them. */
+static tc_chunk_pos window_pos(const ring_chunk *c, size_t w0, size_t n)
 {
-    if (w0 < c->piece[0].n)
-        return (tc_chunk_pos){{c->piece[0].pos + w0, c->piece[1].pos}, c->piece[0].n - w0};
-    return (tc_chunk_pos){{c->piece[1].pos + (w0 - c->piece[0].n), 0}, SIZE_MAX};
-}
-
-/* What device r computes at step s: ring_step_work's windows, or (--plan chunks) the whole chunk pair, nothing when
- * every key comes after every query. */
-static ring_work step_work(const ring_gpu *g, size_t r, size_t s)
-{
-    ring_work w = ring_step_work(&g->rp, r, s);
-    if (g->o.plan == PLAN_WINDOWS)
-        return w;
-    ring_chunk me = ring_chunk_of(&g->rp, r), it = ring_chunk_of(&g->rp, w.src);
-    tc_chunk_pos qp = window_pos(&me, 0), kp = window_pos(&it, 0);
-    bool hidden = g->o.causal && tc_chunk_pos_of(&kp, 0) > tc_chunk_pos_of(&qp, me.n - 1);
-    return (ring_work){.src = w.src, .q0 = 0, .nq = hidden ? 0 : me.n, .k0 = 0, .nk = it.n, .causal = g->o.causal};
+    ring_chunk w = ring_chunk_rows(c, w0, n);
+    return (tc_chunk_pos){{w.piece[0].pos, w.piece[1].pos}, w.piece[0].n};
 }
 
 static void compute(ring_gpu *g, vdev *D, size_t s)
 {
     const opts *o = &g->o;
-    ring_work w = step_work(g, D->r, s);
+    ring_work w = o->plan == PLAN_WINDOWS ? ring_step_work(&g->rp, D->r, s) : ring_step_whole(&g->rp, D->r, s);
     ring_chunk src = ring_chunk_of(&g->rp, w.src);
     size_t kv = o->B * src.n * o->H * o->d;
     if (s)
@@ -392,7 +378,8 @@ static void compute(ring_gpu *g, vdev *D, size_t s)
         if (o->kernel == KERNEL_TC) {
             tc_chunk_args a = {.q = D->q, .k = K, .v = K + kv * g->e, .o = O, .lse = L, .B = o->B, .H = o->H,
                                .d = o->d, .q_rows = D->c.n, .q0 = w.q0, .nq = w.nq, .kv_rows = src.n, .k0 = w.k0,
-                               .nk = w.nk, .qpos = window_pos(&D->c, w.q0), .kpos = window_pos(&src, w.k0),
+                               .nk = w.nk, .qpos = window_pos(&D->c, w.q0, w.nq),
+                               .kpos = window_pos(&src, w.k0, w.nk),
                                .causal = o->causal, .dtype = o->dt};
             TC(tc_chunk_forward(&a, D->compute, err_, sizeof err_));
         } else {
@@ -473,7 +460,7 @@ static void download(const ring_gpu *g, const vdev *D, float *o, float *l)
     CK(cudaMemcpy(host, stage, rows * sizeof *host, cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(lh, D->l, o_->B * o_->H * n * sizeof *lh, cudaMemcpyDeviceToHost));
     for (size_t i = 0; i < n; i++) {
-        size_t pos = i < D->c.piece[0].n ? D->c.piece[0].pos + i : D->c.piece[1].pos + i - D->c.piece[0].n;
+        size_t pos = ring_position(&D->c, i);
         for (size_t b = 0; b < o_->B; b++)
             memcpy(o + (b * o_->N + pos) * Hd, host + (b * n + i) * Hd, Hd * sizeof *host);
         for (size_t bh = 0; bh < o_->B * o_->H; bh++)
@@ -551,7 +538,7 @@ static accuracy check(const ring_gpu *g, const float *const x[3], const float *o
     for (size_t k = 0; k < g->count; k++) {
         const ring_chunk *c = &g->dev[k].c;
         for (size_t i = 0; i < c->n; i += stride) {
-            size_t pos = i < c->piece[0].n ? c->piece[0].pos + i : c->piece[1].pos + i - c->piece[0].n;
+            size_t pos = ring_position(c, i);
             for (size_t b = 0; b < op->B; b++)
                 for (size_t h = 0; h < op->H; h++) {
                     double L = ref_row64(&in, b, h, pos, p, orow);
