@@ -130,12 +130,12 @@ typedef struct {
     uint64_t *sent;                      /* [r * P + s]: bytes handed to the link by device r at step s */
 } ring_gpu;
 
+/* Bad input: one line on stderr, values escaped (fl_fatal), exit 2. */
 static _Noreturn void bad(const char *fmt, const char *val)
 {
-    fprintf(stderr, PROG ": error: ");
-    fprintf(stderr, fmt, val);
-    fputc('\n', stderr);
-    exit(FL_EXIT_USAGE);
+    char msg[400];
+    snprintf(msg, sizeof msg, fmt, val);
+    fl_fatal("%s", msg);
 }
 
 static size_t whole(const char *opt, const char *v, size_t lo, size_t hi)
@@ -148,6 +148,18 @@ static size_t whole(const char *opt, const char *v, size_t lo, size_t hi)
     if (*end || errno || x < lo || x > hi)
         bad("%s is out of range", opt);
     return (size_t)x;
+}
+
+/* Option opt's value v, one of two words: 0 for the first, 1 for the second; anything else is bad input. */
+static int one_of(const char *opt, const char *v, const char *first, const char *second)
+{
+    if (v && !strcmp(v, first))
+        return 0;
+    if (v && !strcmp(v, second))
+        return 1;
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s must be %s or %s, got '%.40s'", opt, first, second, v ? v : "");
+    bad("%s", msg);
 }
 
 static opts parse(int argc, char **argv)
@@ -178,25 +190,17 @@ static opts parse(int argc, char **argv)
             if (!v || ring_layout_parse(v, &o.layout))
                 bad("--layout must be contiguous or zigzag, got '%.40s'", v ? v : "");
             i++;
-        } else if (!strcmp(a, "--dtype")) {
-            if (!v || (strcmp(v, "fp16") && strcmp(v, "bf16")))
-                bad("--dtype must be fp16 or bf16, got '%.40s'", v ? v : "");
-            o.dt = strcmp(v, "fp16") ? DTYPE_BF16 : DTYPE_FP16, i++;
-        } else if (!strcmp(a, "--transport")) {
-            if (!v || (strcmp(v, "nccl") && strcmp(v, "copy")))
-                bad("--transport must be nccl or copy, got '%.40s'", v ? v : "");
-            o.nccl = !strcmp(v, "nccl"), i++;
+        } else if (!strcmp(a, "--dtype"))
+            o.dt = one_of(a, v, "fp16", "bf16") ? DTYPE_BF16 : DTYPE_FP16, i++;
+        else if (!strcmp(a, "--transport")) {
+            o.nccl = !one_of(a, v, "nccl", "copy"), i++;
             if (o.nccl && !have_nccl)
                 bad("--transport nccl: this program was built without NCCL (ring_nccl has it)%s", "");
-        } else if (!strcmp(a, "--kernel")) {
-            if (!v || (strcmp(v, "tc") && strcmp(v, "simple")))
-                bad("--kernel must be tc or simple, got '%.40s'", v ? v : "");
-            o.kernel = strcmp(v, "tc") ? KERNEL_SIMPLE : KERNEL_TC, i++;
-        } else if (!strcmp(a, "--plan")) {
-            if (!v || (strcmp(v, "windows") && strcmp(v, "chunks")))
-                bad("--plan must be windows or chunks, got '%.40s'", v ? v : "");
-            o.plan = strcmp(v, "windows") ? PLAN_CHUNKS : PLAN_WINDOWS, i++;
-        } else if (!strcmp(a, "--causal")) o.causal = 1;
+        } else if (!strcmp(a, "--kernel"))
+            o.kernel = one_of(a, v, "tc", "simple") ? KERNEL_SIMPLE : KERNEL_TC, i++;
+        else if (!strcmp(a, "--plan"))
+            o.plan = one_of(a, v, "windows", "chunks") ? PLAN_CHUNKS : PLAN_WINDOWS, i++;
+        else if (!strcmp(a, "--causal")) o.causal = 1;
         else if (!strcmp(a, "--serial")) o.serial = 1;
         else if (!strcmp(a, "--quiet")) o.quiet = 1;
         else
