@@ -25,28 +25,27 @@ struct chunk_kparams : tc_kparams {
     int kn0, ksh0, ksh1;
 };
 
-/* A query window against a key window at global positions (tc_pipeline.cuh's geometry contract). */
+/* A query window against a key window at global positions (tc_pipeline.cuh's geometry contract). Only what the key
+ * loop needs lives in registers (Q, K, V, the bounds); positions, strides and the output's addresses are read from
+ * the kernel's parameters (constant memory) where they are used. */
 template <int D, typename T, bool CAUSAL, int BR_, int BC> struct tc_geo_chunk {
+    const chunk_kparams &kp;
     const T *Q, *K, *V;
     size_t ld;
     int nq, nk, q0;
-    float *O, *lse;
-    int qn0, qsh0, qsh1, kn0, ksh0, ksh1;
 
     __device__ __forceinline__ explicit tc_geo_chunk(const tc_kparams &base)
+        : kp(static_cast<const chunk_kparams &>(base))
     {
-        const chunk_kparams &kp = static_cast<const chunk_kparams &>(base);
         const int i = kp.Tr - 1 - (int)(blockIdx.x % kp.Tr), bh = (int)(blockIdx.x / kp.Tr);
         const long long b = bh / kp.H, hd = (long long)(bh % kp.H) * D;
         ld = (size_t)kp.H * D;
-        Q = (const T *)kp.q + b * kp.qb + hd, O = (float *)kp.o + b * kp.qb + hd;
+        Q = (const T *)kp.q + b * kp.qb + hd;
         K = (const T *)kp.k + b * kp.kb + hd, V = (const T *)kp.v + b * kp.kb + hd;
-        lse = kp.lse + (size_t)bh * kp.lse_ld;
         nq = kp.nq, nk = kp.nk, q0 = i * BR_;
-        qn0 = kp.qn0, qsh0 = kp.qsh0, qsh1 = kp.qsh1, kn0 = kp.kn0, ksh0 = kp.ksh0, ksh1 = kp.ksh1;
     }
-    __device__ __forceinline__ int qpos(int i) const { return i + (i < qn0 ? qsh0 : qsh1); }
-    __device__ __forceinline__ int kpos(int j) const { return j + (j < kn0 ? ksh0 : ksh1); }
+    __device__ __forceinline__ int qpos(int i) const { return i + (i < kp.qn0 ? kp.qsh0 : kp.qsh1); }
+    __device__ __forceinline__ int kpos(int j) const { return j + (j < kp.kn0 ? kp.ksh0 : kp.ksh1); }
 
     /* Line 6's range: the keys at or before the block's last query form a prefix of the window (positions grow with
      * the row); at least one block, so that every block runs the body's loads to their end. */
@@ -54,8 +53,8 @@ template <int D, typename T, bool CAUSAL, int BR_, int BC> struct tc_geo_chunk {
     {
         if (!CAUSAL)
             return (nk + BC - 1) / BC;
-        const int x = qpos(min(q0 + BR_, nq) - 1);
-        const int seen = min(max(x - ksh0 + 1, 0), kn0) + min(max(x - ksh1 + 1 - kn0, 0), nk - kn0);
+        const int x = qpos(min(q0 + BR_, nq) - 1), kn0 = kp.kn0;
+        const int seen = min(max(x - kp.ksh0 + 1, 0), kn0) + min(max(x - kp.ksh1 + 1 - kn0, 0), nk - kn0);
         return max(1, (seen + BC - 1) / BC);
     }
     __device__ __forceinline__ bool crosses(int k0, int row) const
@@ -78,6 +77,8 @@ template <int D, typename T, bool CAUSAL, int BR_, int BC> struct tc_geo_chunk {
     __device__ __forceinline__ void store(int row0, int t, const float (&o)[D / 8][4], const float (&mi)[2],
                                           const float (&li)[2], float scale, unsigned long long &, unsigned long long &) const
     {
+        const int bh = (int)(blockIdx.x / kp.Tr);
+        float *O = (float *)kp.o + (bh / kp.H) * kp.qb + (long long)(bh % kp.H) * D, *lse = kp.lse + (size_t)bh * kp.lse_ld;
 #pragma unroll
         for (int r = 0; r < 2; r++) {
             const int row = row0 + r * 8;
