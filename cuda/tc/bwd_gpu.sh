@@ -26,7 +26,7 @@ step build 180 make -j16 $B/bwd_check $B/libflashlab_tc_bwd.so lesson09 || { tai
 step bwd_check 90 $B/bwd_check
 grep -E "FAIL|^bwd_check:" "$LOG" | cut -c1-400
 step lesson09 60 ./lesson09 --backward -N 1000 --batch 2 --heads 3 --causal
-step lesson09_d128 60 ./lesson09 --backward -N 4096 -d 128 --batch 2 --heads 16
+step lesson09_d128 60 ./lesson09 --backward -N 2048 -d 128 --batch 1 --heads 16
 grep -E "^summary:" "$LOG" | tr ' ' '\n' | grep -E "kernel_counts_match|check_ok|tflops|time_ms|N=|d=" | paste -sd' '
 step memcheck 90 compute-sanitizer --tool memcheck --error-exitcode 9 $B/bwd_check --quick
 step racecheck 120 compute-sanitizer --tool racecheck --error-exitcode 9 $B/bwd_check --quick
