@@ -5,7 +5,7 @@
 # simulator's ledger), ./lesson09 --backward on one shape, compute-sanitizer memcheck and racecheck on small shapes,
 # and the benchmark against SDPA's flash, cuDNN and efficient backwards (one Python process). Each step under timeout.
 # Writes OUTDIR/check.log (build, checks, lesson, sanitizers), OUTDIR/bench.log (the benchmark and its table).
-# Expected: build ~90 s, checks ~30 s, sanitizers ~40 s, benchmark ~70 s.
+# Expected: build ~90 s, checks ~30 s, lesson09 ~15 s, sanitizers ~40 s, benchmark ~70 s: ~240 s in all.
 set -uo pipefail
 OUT=${1:?usage: bash cuda/tc/bwd_gpu.sh OUTDIR}
 mkdir -p "$OUT"
