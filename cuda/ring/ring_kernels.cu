@@ -183,28 +183,26 @@ extern "C" int ring_cuda_merge(const ring_cuda_merge_args *a, void *stream)
     return (int)cudaGetLastError();
 }
 
-extern "C" int ring_cuda_from_float(void *dst, const float *src, size_t n, ring_cuda_dtype dt, void *stream)
+/* n elements through a conversion kernel on the stream: a grid-stride loop, at most 4096 blocks of 256 threads. */
+template <class D, class S>
+static int launch_convert(void (*kernel)(D *, const S *, size_t), D *dst, const S *src, size_t n, void *stream)
 {
     if (!n)
         return 0;
-    cudaStream_t s = (cudaStream_t)stream;
     unsigned blocks = (unsigned)min((n + 255) / 256, (size_t)4096);
-    if (dt == RING_CUDA_BF16)
-        from_float_kernel<<<blocks, 256, 0, s>>>((__nv_bfloat16 *)dst, src, n);
-    else
-        from_float_kernel<<<blocks, 256, 0, s>>>((__half *)dst, src, n);
+    kernel<<<blocks, 256, 0, (cudaStream_t)stream>>>(dst, src, n);
     return (int)cudaGetLastError();
+}
+
+extern "C" int ring_cuda_from_float(void *dst, const float *src, size_t n, ring_cuda_dtype dt, void *stream)
+{
+    return dt == RING_CUDA_BF16 ? launch_convert(from_float_kernel<__nv_bfloat16>, (__nv_bfloat16 *)dst, src, n, stream)
+                                : launch_convert(from_float_kernel<__half>, (__half *)dst, src, n, stream);
 }
 
 extern "C" int ring_cuda_to_float(float *dst, const void *src, size_t n, ring_cuda_dtype dt, void *stream)
 {
-    if (!n)
-        return 0;
-    cudaStream_t s = (cudaStream_t)stream;
-    unsigned blocks = (unsigned)min((n + 255) / 256, (size_t)4096);
-    if (dt == RING_CUDA_BF16)
-        to_float_kernel<<<blocks, 256, 0, s>>>(dst, (const __nv_bfloat16 *)src, n);
-    else
-        to_float_kernel<<<blocks, 256, 0, s>>>(dst, (const __half *)src, n);
-    return (int)cudaGetLastError();
+    return dt == RING_CUDA_BF16
+               ? launch_convert(to_float_kernel<__nv_bfloat16>, dst, (const __nv_bfloat16 *)src, n, stream)
+               : launch_convert(to_float_kernel<__half>, dst, (const __half *)src, n, stream);
 }
