@@ -415,7 +415,7 @@ START_TEST(lesson06_window_option)
     proc p7 = run_bin(l7, (const char *[]){"--window", "4", NULL}, "/tmp");
     assert_one_error(&p7, 2, "unknown option '--window'");
     proc_free(&p7);
-    static const char *const good[][5] = {{"--window", "5", "--quiet"}, {"--window=19", "--quiet"},
+    static const char *const good[][6] = {{"--window", "5", "--quiet"}, {"--window=19", "--quiet"},
                                           {"--window", "3", "--causal", "-N", "40"}};
     for (size_t k = 0; k < sizeof good / sizeof good[0]; k++) {
         proc p = run_bin(l6, good[k], "/tmp");
