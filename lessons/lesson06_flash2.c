@@ -24,7 +24,7 @@
 #include "lab_show.h"   // defines: lab_listing_print, lab_flash2_row_walk, lab_attn_print_map, lab_flash2_ledger_report
 #include "lab_table.h"  // defines: lab_table_runs
 #include "lessons.h"
-#include "report.h"     // defines: report_check, report_mark
+#include "report.h"     // defines: report_mark
 #include "util.h"
 
 #define SHOW_COLS 3          /* columns of O shown in the delayed-rescaling table */
