@@ -223,7 +223,7 @@ def tbs(c, ms):
 def plan(lib, B, Hq, Hkv, L, sms):
     x = Args(DTYPE_FP16, B, Hq, Hkv, L, D)
     lib.fl_decode_plan(ctypes.byref(x), sms)
-    return x.splits, x.variant, x.merge
+    return x.splits, x.variant, x.merge if x.splits > 1 else 0   # one split: nothing to merge
 
 
 # The sweep's rule family: decode.h's S = floor(waves * SMs / (B * Hkv)), no split under min_rows rows; a variant;
@@ -380,7 +380,7 @@ def main():
     for r in rows:
         v0 = f"ours_{r['variant']}"
         row = [str(r[x]) for x in ("B", "Hq", "Hkv", "L")] + [f"{r['kv_mb']:.0f}", str(r["S"]),
-                                                                f"{r['variant']} {'fused' if r['merge'] else 'kernel'}"]
+                                                                f"{r['variant']} {'-' if r['S'] == 1 else 'fused' if r['merge'] else 'kernel'}"]
         for key in ("eager", "graph"):
             best = max([r["res"][n].get(key + "_tbs") or 0 for n in ("flash", "cudnn")])
             mine = r["res"][v0].get(key + "_tbs") or 0

@@ -7,6 +7,7 @@
 #     bash cuda/decode/decode_gpu.sh BUILD_DIR OUTDIR      (BUILD_DIR holds decode_check and libflashlab_decode.so)
 #     QUICK=1 bash ...: a short run (about a minute): small shapes, memcheck only, the benchmark's first four shapes
 #     SWEEP=1 bash ...: the benchmark sweeps the split rules, variants and merges instead (decode_bench.py --sweep)
+#     BENCH=0 bash ...: no benchmark (the checks alone)
 # decode_bench.py is taken from beside this script. Exit status: the first failing step's, else 0.
 set -uo pipefail
 build=${1:?BUILD_DIR}; out=${2:?OUTDIR}; here=$(cd "$(dirname "$0")" && pwd)
@@ -43,6 +44,7 @@ for tool in memcheck $([ "$quick" = 1 ] || echo racecheck synccheck); do
     step sanitizers.log 120 compute-sanitizer --tool "$tool" --error-exitcode 1 "$build/decode_check" --quick
 done
 export PYTHONUNBUFFERED=1
+[ "${BENCH:-1}" = 0 ] && exit $status   # BENCH=0: the checks alone
 step bench.log 300 python3 "$here/decode_bench.py" --lib "$build/libflashlab_decode.so" --out "$out" \
     $([ "$quick" = 1 ] && echo --quick --reps 15) $([ "${SWEEP:-0}" = 1 ] && echo --sweep --reps 20)
 exit $status
