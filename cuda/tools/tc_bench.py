@@ -199,15 +199,20 @@ def main():
                 flash_err = max((o_flash[b, :, h, :].float() - ref[(b, h)]).abs().max().item() for (b, h) in heads)
                 row["lp_err"], row["flash_err"] = lp_err, flash_err
                 checks = {}
-                for name, fn in kern:
+                for name, fn in list(kern):
                     out.fill_(float("nan"))
-                    fn(0)
-                    torch.cuda.synchronize()
+                    try:
+                        fn(0)
+                        torch.cuda.synchronize()
+                    except RuntimeError as e:   # a version that refuses the case: reported, not timed
+                        checks[name] = {"err": None, "ok": False, "why": str(e).splitlines()[0]}
+                        kern.remove((name, fn))
+                        continue
                     err = max((out[b, :, h, :].float() - ref[(b, h)]).abs().max().item() for (b, h) in heads)
                     unwritten = int(torch.isnan(out).sum().item())
                     ok = unwritten == 0 and err <= 2 * lp_err
                     checks[name] = {"err": err, "vs_flash": (out.float() - o_flash.float()).abs().max().item(),
-                                        "ok": ok}
+                                    "ok": ok}
                 del o_flash, ref, lp
                 row["checks"] = checks
 
