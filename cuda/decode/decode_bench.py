@@ -273,7 +273,8 @@ def sweep(lib, a, sms, l2, vnames, head):
         print(f"  B={B:<3} Hq={Hq:<3} Hkv={Hkv:<3} L={L:<7} SDPA best {tbs(c, bar):.2f} TB/s "
               f"(flash {'/'.join(f'{tbs(c, t):.2f}' for t in base['flash']['ms'] if t)}, cuDNN "
               f"{'/'.join(f'{tbs(c, t):.2f}' for t in base['cudnn']['ms'] if t)}) | ours best S={best[0]} "
-              f"{vnames[best[1]]} {'fused' if best[2] else 'kernel'} {res[best]['tbs']:.2f} = {bar / res[best]['ms']:.3f}x"
+              f"{vnames[best[1]]} {'fused' if best[2] else 'kernel'} {res[best]['tbs']:.2f} = "
+              f"{bar / res[best]['ms']:.3f}x"
               f" | plan S={cur[0]} {vnames[cur[1]]} m={cur[2]} "
               f"{(bar / cur_ms) if cur_ms else float('nan'):.3f}x | {len(res)} configs", flush=True)
         c.free()
@@ -293,8 +294,8 @@ def sweep(lib, a, sms, l2, vnames, head):
                                   "geomean": gm, "ratios": ratios})
     rules.sort(key=lambda r: (-round(r["min"], 3), -r["geomean"]))
     lines = [head, "", "sweep: eager TB/s of K+V; bar = the fastest of SDPA flash and cuDNN, each timed before and "
-             "after ours", "| B | Hq | Hkv | L | KV MB | bar | best ours (S variant merge) | best/bar | plan (S variant "
-             "merge) | plan/bar |", "|" + "---|" * 10]
+             "after ours", "| B | Hq | Hkv | L | KV MB | bar | best ours (S variant merge) | best/bar | "
+             "plan (S variant merge) | plan/bar |", "|" + "---|" * 10]
     for r in rows:
         b, p = r["best"], r["plan"]
         lines.append(f"| {r['B']} | {r['Hq']} | {r['Hkv']} | {r['L']} | {r['kv_mb']:.0f} | {r['bar_tbs']:.2f} | "
@@ -379,8 +380,8 @@ def main():
              "|" + "---|" * 18]
     for r in rows:
         v0 = f"ours_{r['variant']}"
-        row = [str(r[x]) for x in ("B", "Hq", "Hkv", "L")] + [f"{r['kv_mb']:.0f}", str(r["S"]),
-                                                                f"{r['variant']} {'-' if r['S'] == 1 else 'fused' if r['merge'] else 'kernel'}"]
+        how = "-" if r["S"] == 1 else "fused" if r["merge"] else "kernel"
+        row = [str(r[x]) for x in ("B", "Hq", "Hkv", "L")] + [f"{r['kv_mb']:.0f}", str(r["S"]), f"{r['variant']} {how}"]
         for key in ("eager", "graph"):
             best = max([r["res"][n].get(key + "_tbs") or 0 for n in ("flash", "cudnn")])
             mine = r["res"][v0].get(key + "_tbs") or 0

@@ -192,7 +192,8 @@ static bool check(const shape *c, int merge)
     ok &= counts && same;
     printf("%-4s d=%-3lld B=%-3lld Hq=%-3lld Hkv=%-3lld N=%-7lld S=%-4lld %s %-5s %-6s max_err %-10.3g counters %s  "
            "twin %s  %s\n", dtype_name(c->dt), c->d, c->B, c->Hq, c->Hkv, c->N, S, c->flash_layout ? "BNHD" : "BHND",
-           fl_decode_variant_name(c->variant), S == 1 ? "-" : merge == FL_DEC_MERGE_FUSED ? "fused" : "kernel", maxerr, counts ? "=" : "DIFFER", c->data ? (same ? "=" : "DIFFERS") : "-",
+           fl_decode_variant_name(c->variant), S == 1 ? "-" : merge == FL_DEC_MERGE_FUSED ? "fused" : "kernel", maxerr,
+           counts ? "=" : "DIFFER", c->data ? (same ? "=" : "DIFFERS") : "-",
            ok ? "ok" : "FAIL");
     free(o), free(o2);
     CK(cudaFree(dq));

@@ -72,14 +72,10 @@ def main():
                 lines.append(f"HP_FINAL({d}, {int(causal)}, {0 if last else n}, {prefix[p]})   /* {p}"
                              f"{'' if last else f', N <= {n}'} */")
     meta = rec.get("meta", {})
-    head = f"""/* hopper_final.def — `final`'s dispatch rule (hopper_table.c): the first row whose head dimension and causality
- * match and whose n_max is 0 (any N) or at least N names the version that runs. Every row of one d must name a
- * version with the same blocks (final's counters are held to the simulator's ledger for those blocks; final
- * refuses a launch otherwise). Written by cuda/hopper/hopper_final.py from a make bench-gpu table, which it names.
- * HP_FINAL(d, causal, n_max, launcher prefix)
- * Source: {os.path.basename(a.json)} ({meta.get('command', '?')}, {meta.get('device', '?')}, {meta.get('date', '?')}):
- * per case the fastest checked version with d's blocks. */
-"""
+    # the file's own header, kept, then the source of these rows
+    keep = open(a.out).read().split(" * Source:")[0] if os.path.exists(a.out) else "/* hopper_final.def\n"
+    src = f"{os.path.basename(a.json)} ({meta.get('command', '?')}, {meta.get('device', '?')}, {meta.get('date', '?')})"
+    head = keep + f" * Source: {src}:\n * per case the fastest checked version with d's blocks. */\n"
     with open(a.out, "w") as f:
         f.write(head + "\n".join(lines) + "\n")
     print(f"hopper_final: {len(lines)} rows to {a.out}")

@@ -24,7 +24,8 @@ status=0
 keep() { [ "$1" = 0 ] || [ "$status" != 0 ] || status=$1; }
 
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,power.limit --format=csv
-  python3 -c 'import torch; print("torch", torch.__version__, "cudnn", torch.backends.cudnn.version())'; } 2>&1 | tee -a "$log"
+  python3 -c 'import torch; print("torch", torch.__version__, "cudnn", torch.backends.cudnn.version())'
+} 2>&1 | tee -a "$log"
 
 # 1. Build: the decode library first (its checks run while the rest compiles), then tc and Hopper in the background.
 say "build decode"
@@ -41,8 +42,8 @@ if [ -x $B/decode_check ]; then
     BENCH=0 timeout 200 bash cuda/decode/decode_gpu.sh $B "$tmp/decode" > "$tmp/decode_checks.log" 2>&1
     rc=$?; keep $rc
     say "decode checks: exit $rc"
-    grep -E "^sass|shapes pass|ERROR SUMMARY|RACECHECK SUMMARY|FAIL|DIFFER|== exit" "$tmp/decode_checks.log" | head -30 \
-        | tee -a "$log"
+    grep -E "^sass|shapes pass|ERROR SUMMARY|RACECHECK SUMMARY|FAIL|DIFFER|== exit" "$tmp/decode_checks.log" \
+        | head -30 | tee -a "$log"
 fi
 say "waiting for the build"
 wait $bpid

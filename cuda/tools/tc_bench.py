@@ -131,6 +131,46 @@ def main():
     Ns = [4096, 8192, 16384] if args.quick else [int(x) for x in args.ns.split(",")]
     reps = max(5, args.reps // 2) if args.quick else args.reps
     rows = []
+
+    stamp = now.strftime("%Y-%m-%d")
+    dev = prop.name.replace(" ", "_")
+
+    def write_out():
+        """The tables so far (rewritten after every N: a run cut short keeps what it measured)."""
+        if not rows:
+            return
+        os.makedirs(args.outdir, exist_ok=True)
+        os.makedirs(args.datdir, exist_ok=True)
+        with open(os.path.join(args.outdir, f"tc_bench_{dev}_{stamp}.json"), "w") as f:
+            json.dump({"meta": head, "versions": labels, "rows": rows}, f, indent=1)
+        # a gnuplot-friendly table: one line per case
+        cols = ["naive", "teaching"] + labels + ["flash", "cudnn", "efficient"]
+        with open(os.path.join(args.outdir, f"tc_bench_{dev}_{stamp}.txt"), "w") as f:
+            f.write(f"# {head['device']}, {head['date']}, torch {head['torch']}, command: {head['command']}\n")
+            f.write(f"# TFLOP/s = 4 B H N^2 d (/2 causal) / median of {reps} calls (CUDA events), {ROT} input sets "
+                    f"rotated; fp16; hidden 2048 (H = 2048/d), B = 16384/N\n")
+            f.write(f"# ceilings: fp16 matmul {mm:.0f} TFLOP/s, copy {bw:.2f} TB/s\n")
+            for l in peak:
+                f.write(f"# {l}\n")
+            f.write("# naive = v01 standard, teaching = v03 flash2 (fp32 kernels of the GPU track, tc_teach: the "
+                    "runner's event timer, same make invocation); nan = not measured\n")
+            f.write("d N B H causal " + " ".join(cols) + " best ratio_best_flash ratio_best_cudnn checks\n")
+            for r in rows:
+                vals = " ".join("nan" if r.get(c) is None else f"{r[c]:.1f}" for c in cols)
+                ok = all(c["ok"] for c in r["checks"].values())
+                f.write(f"{r['d']} {r['N']} {r['B']} {r['H']} {int(r['causal'])} {vals} {r['best']} "
+                        f"{r[r['best']] / r['flash']:.3f} {r[r['best']] / (r['cudnn'] or float('nan')):.3f} "
+                        f"{'OK' if ok else 'FAIL'}\n")
+        # gnuplot's table: fixed columns (plots/tc_bench.gp)
+        first = names[pick[0]]
+        with open(os.path.join(args.datdir, f"tc_bench_{dev}_{stamp}.dat"), "w") as f:
+            f.write(f"# {head['device']}, {head['date']}; columns: d N causal naive teaching {first} best (the "
+                    "fastest of ours in the case) flash cudnn efficient (TFLOP/s; nan = not measured)\n")
+            for r in rows:
+                vals = [r.get(c) for c in ("naive", "teaching", first, r["best"], "flash", "cudnn", "efficient")]
+                f.write(f"{r['d']} {r['N']} {int(r['causal'])} " +
+                        " ".join("nan" if x is None else f"{x:.1f}" for x in vals) + "\n")
+
     for d in [int(x) for x in args.dims.split(",")]:
         H = 2048 // d
         for N in Ns:
@@ -249,40 +289,9 @@ def main():
                       f"checks {'OK' if not bad else 'FAIL ' + ','.join(bad)} (lp err {lp_err:.2e})", flush=True)
             del sets, out, lse
             torch.cuda.empty_cache()
+            write_out()
 
-    stamp = now.strftime("%Y-%m-%d")
-    dev = prop.name.replace(" ", "_")
-    os.makedirs(args.outdir, exist_ok=True)
-    os.makedirs(args.datdir, exist_ok=True)
-    with open(os.path.join(args.outdir, f"tc_bench_{dev}_{stamp}.json"), "w") as f:
-        json.dump({"meta": head, "versions": labels, "rows": rows}, f, indent=1)
-    # a gnuplot-friendly table: one line per case
-    cols = ["naive", "teaching"] + labels + ["flash", "cudnn", "efficient"]
-    with open(os.path.join(args.outdir, f"tc_bench_{dev}_{stamp}.txt"), "w") as f:
-        f.write(f"# {head['device']}, {head['date']}, torch {head['torch']}, command: {head['command']}\n")
-        f.write(f"# TFLOP/s = 4 B H N^2 d (/2 causal) / median of {reps} calls (CUDA events), {ROT} input sets "
-                f"rotated; fp16; hidden 2048 (H = 2048/d), B = 16384/N\n")
-        f.write(f"# ceilings: fp16 matmul {mm:.0f} TFLOP/s, copy {bw:.2f} TB/s\n")
-        for l in peak:
-            f.write(f"# {l}\n")
-        f.write("# naive = v01 standard, teaching = v03 flash2 (fp32 kernels of the GPU track, tc_teach: the runner's "
-                "event timer, same make invocation); nan = not measured\n")
-        f.write("d N B H causal " + " ".join(cols) + " best ratio_best_flash ratio_best_cudnn checks\n")
-        for r in rows:
-            vals = " ".join("nan" if r.get(c) is None else f"{r[c]:.1f}" for c in cols)
-            ok = all(c["ok"] for c in r["checks"].values())
-            f.write(f"{r['d']} {r['N']} {r['B']} {r['H']} {int(r['causal'])} {vals} {r['best']} "
-                    f"{r[r['best']] / r['flash']:.3f} {r[r['best']] / (r['cudnn'] or float('nan')):.3f} "
-                    f"{'OK' if ok else 'FAIL'}\n")
-    # gnuplot's table: fixed columns (plots/tc_bench.gp)
-    first = names[pick[0]]
-    with open(os.path.join(args.datdir, f"tc_bench_{dev}_{stamp}.dat"), "w") as f:
-        f.write(f"# {head['device']}, {head['date']}; columns: d N causal naive teaching {first} best(={rows[0]['best']}) "
-                "flash cudnn efficient (TFLOP/s; nan = not measured)\n")
-        for r in rows:
-            vals = [r.get(c) for c in ("naive", "teaching", first, r["best"], "flash", "cudnn", "efficient")]
-            f.write(f"{r['d']} {r['N']} {int(r['causal'])} " + " ".join("nan" if x is None else f"{x:.1f}" for x in vals)
-                    + "\n")
+    write_out()
     fails = sum(not c["ok"] for r in rows for c in r["checks"].values())
     print(f"tc_bench: {len(rows)} cases, {fails} failed checks; table in {args.outdir}/tc_bench_{dev}_{stamp}.txt")
     return 1 if fails else 0
