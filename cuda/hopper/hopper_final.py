@@ -6,14 +6,17 @@
 
 For every (d, causal, N) of the table (make bench-gpu's record, tc_bench.py), the Hopper version (hopper.def; not
 final itself) with the highest TFLOP/s among those whose checks passed in that case. final's counters are held to
-the simulator's ledger for one pair of blocks per d, so per d the rule keeps to the blocks of the version that wins
-the most cases there, and takes the fastest version with those blocks; the cases where that costs are printed.
-Consecutive N with the same pick become one row; the last row of a (d, causal) covers any larger N.
+the simulator's ledger for one pair of blocks per d, so per d the rule keeps to the blocks whose fastest version loses
+least to the fastest of all (geometric mean over the cases), and takes the fastest version with those blocks; the
+cases where that costs are printed.
+Consecutive N with the same pick become one row; the last row of a (d, causal) covers any larger N. Rows of a d
+the table did not time are kept.
 No GPU needed: the blocks come from the library's host functions (attn_vNN_blocks).
 """
 import argparse
 import ctypes
 import json
+import math
 import os
 import re
 import sys
@@ -45,14 +48,17 @@ def main():
     lines, cost = [], []
     for d in sorted({r["d"] for r in rows}):
         here = [r for r in rows if r["d"] == d]
-        wins = {}
-        for r in here:
-            w = fastest(r, prefix)
-            if w:
-                wins[blocks(w, d)] = wins.get(blocks(w, d), 0) + 1
-        if not wins:
+        # the blocks whose fastest version loses least to the fastest of all, over the cases (geometric mean)
+        score = {}
+        for bl in {blocks(n, d) for n in prefix if blocks(n, d)[0] > 0}:
+            same = [n for n in prefix if blocks(n, d) == bl]
+            loss = [math.log(r[fastest(r, same)] / r[fastest(r, prefix)]) if fastest(r, same) else -9 for r in here
+                    if fastest(r, prefix)]
+            if loss:
+                score[bl] = sum(loss) / len(loss)
+        if not score:
             continue
-        bl = max(wins, key=wins.get)
+        bl = max(score, key=score.get)
         same = [n for n in prefix if blocks(n, d) == bl]
         for causal in (False, True):
             picks = []
@@ -71,6 +77,12 @@ def main():
                 last = i == len(picks) - 1
                 lines.append(f"HP_FINAL({d}, {int(causal)}, {0 if last else n}, {prefix[p]})   /* {p}"
                              f"{'' if last else f', N <= {n}'} */")
+    # head dimensions the table did not time keep their rows
+    timed = {r["d"] for r in rows}
+    if os.path.exists(a.out):
+        for m in re.finditer(r"^HP_FINAL\((\d+),.*$", open(a.out).read(), re.M):
+            if int(m.group(1)) not in timed:
+                lines.append(m.group(0) + ("" if "/*" in m.group(0) else "   /* kept: d not in the table */"))
     meta = rec.get("meta", {})
     # the file's own header, kept, then the source of these rows
     keep = open(a.out).read().split(" * Source:")[0] if os.path.exists(a.out) else "/* hopper_final.def\n"
