@@ -57,7 +57,7 @@ if [ -f $B/libflashlab_decode.so ]; then
         $([ "$mode" = sweep ] && echo --sweep) > "$tmp/decode/bench.log" 2>&1
     rc=$?; keep $rc
     say "decode_bench ($mode): exit $rc"
-    sed -n '/^decode_bench on/,/^device copy/p; /^  B=/p; /^| /p; /^rules/,$p' "$tmp/decode/bench.log" | cut -c1-240 \
+    sed -n '/^decode_bench on/,/^device copy/p; /^  B=/p; /^      S=/p; /^| /p; /^rules/,$p' "$tmp/decode/bench.log" | cut -c1-240 \
         | tee -a "$log"
 fi
 
