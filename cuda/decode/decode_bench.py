@@ -23,9 +23,12 @@ import os
 import statistics
 import sys
 
-import torch
-import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
+try:
+    import torch
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+except ImportError:   # --pick reads a sweep's record and needs neither torch nor a GPU
+    torch = None
 
 DTYPE_FP16 = 1   # dtype.h
 ANCHORS = [  # B, Hq, Hkv, L, anchor flash TB/s, anchor cuDNN TB/s (H100, 2026-12-06)
@@ -234,6 +237,66 @@ SWEEP_VARIANTS = (0, 1)                    # 64x3, 64x2 everywhere; every varian
 WEAK = [(1, 32, 8, 32768), (1, 32, 8, 131072), (16, 32, 8, 4096)]   # short of cuDNN on 2026-12-06
 
 
+def rule_splits(lib, shape, sms, r):
+    return lib.fl_decode_splits_rule(shape[0], shape[2], shape[3], sms, r["waves"], r["min_rows"])
+
+
+def rule_variant(shape, S, r):
+    """The variant a rule takes: one for all, or one for splits of at most rows_max rows and another beyond."""
+    if r.get("rows_max") is None:
+        return r["variant"]
+    return r["variant"] if -(-shape[3] // S) <= r["rows_max"] else r["variant_long"]
+
+
+def pick_rules(lib, meas, sms, vnames):
+    """Every rule of the families, scored on meas {shape: (bar_ms, {(S, variant, merge): {"ms"}})}: its worst ratio
+    bar / ours over the shapes, then the geometric mean; best first. Family 1: decode.h's S = floor(waves*SMs/(B*Hkv))
+    with splits of at least min_rows rows, one variant, one merge. Family 2: the same S, one variant for splits of at
+    most rows_max rows and another for longer ones."""
+    fams = [{"waves": w, "min_rows": mr, "variant": v, "merge": m} for w in SWEEP_WAVES for mr in SWEEP_MIN_ROWS
+            for v in SWEEP_VARIANTS for m in (0, 1)]
+    fams += [{"waves": w, "min_rows": mr, "variant": v, "variant_long": v2, "rows_max": t, "merge": m}
+             for w in SWEEP_WAVES for mr in SWEEP_MIN_ROWS for v in SWEEP_VARIANTS for v2 in SWEEP_VARIANTS if v2 != v
+             for t in (256, 512, 1024, 2048, 4096) for m in (0, 1)]
+    rules = []
+    for r in fams:
+        ratios = []
+        for shape, (bar, res) in meas.items():
+            S = rule_splits(lib, shape, sms, r)
+            t = res.get((S, rule_variant(shape, S, r), r["merge"] if S > 1 else 0), {}).get("ms")
+            ratios.append(bar / t if t else 0.0)
+        gm = math.exp(sum(math.log(max(x, 1e-9)) for x in ratios) / len(ratios))
+        rules.append({**r, "min": min(ratios), "geomean": gm, "ratios": ratios,
+                      "variant": vnames[r["variant"]], "variant_long": vnames[r["variant_long"]]
+                      if "variant_long" in r else None})
+    rules.sort(key=lambda r: (-round(r["min"], 3), -r["geomean"]))
+    return rules
+
+
+def rules_text(rules, n=10):
+    out = ["", "rules (S = floor(waves*SMs/(B*Hkv)), splits >= min_rows rows), best worst-case first; ratios in the "
+           "table's row order:"]
+    for r in rules[:n]:
+        v = r["variant"] if r.get("rows_max") is None else \
+            f"{r['variant']} (splits <= {r['rows_max']} rows) else {r['variant_long']}"
+        out.append(f"  waves={r['waves']} min_rows={r['min_rows']} variant={v} merge={r['merge']}: "
+                   f"min {r['min']:.3f} geomean {r['geomean']:.3f} | " + " ".join(f"{x:.3f}" for x in r["ratios"]))
+    return out
+
+
+def pick_from(lib, path, sms_default):
+    """--pick: the rules again from a sweep's record (no GPU)."""
+    rec = json.load(open(path))
+    vnames, sms = rec["variants"], rec.get("sms", sms_default)
+    meas = {}
+    for row in rec["rows"]:
+        bar = row["kv_mb"] * 1e6 / (row["bar_tbs"] * 1e9)   # ms, as tbs() inverted
+        meas[(row["B"], row["Hq"], row["Hkv"], row["L"])] = (bar, {
+            (c["S"], vnames.index(c["variant"]), c["merge"]): {"ms": c["ms"]} for c in row["configs"]})
+    print("\n".join(rules_text(pick_rules(lib, meas, sms, vnames), 15)))
+    return 0
+
+
 def sweep(lib, a, sms, l2, vnames, head):
     """Every S a rule of the family gives, each variant, both merges, on every anchor shape, eager; SDPA flash and
     cuDNN timed before and after (the faster of the four is the bar); then the rule with the best worst ratio."""
@@ -285,24 +348,11 @@ def sweep(lib, a, sms, l2, vnames, head):
               f"{(bar / cur_ms) if cur_ms else float('nan'):.3f}x | {len(res)} configs", flush=True)
         if shape in WEAK:   # the five fastest configurations of the shapes that were short
             for k in sorted((k for k in res if res[k]["ms"]), key=lambda k: res[k]["ms"])[:5]:
-                print(f"      S={k[0]:<4} {vnames[k[1]]:<6} {'fused' if k[2] else 'kernel':<6} {res[k]['tbs']:.3f} TB/s "
-                      f"{bar / res[k]['ms']:.3f}x", flush=True)
+                how = "fused" if k[2] else "kernel"
+                x = bar / res[k]["ms"]
+                print(f"      S={k[0]:<4} {vnames[k[1]]:<6} {how:<6} {res[k]['tbs']:.3f} TB/s {x:.3f}x", flush=True)
         c.free()
-    # The rule: the family member whose worst ratio over the shapes is the highest (then the geometric mean).
-    rules = []
-    for w in SWEEP_WAVES:
-        for mr in SWEEP_MIN_ROWS:
-            for v in SWEEP_VARIANTS:
-                for m in (0, 1):
-                    ratios = []
-                    for shape, (bar, res) in meas.items():
-                        S = lib.fl_decode_splits_rule(shape[0], shape[2], shape[3], sms, w, mr)
-                        r = res.get((S, v, m if S > 1 else 0), {}).get("ms")
-                        ratios.append(bar / r if r else 0.0)
-                    gm = math.exp(sum(math.log(max(x, 1e-9)) for x in ratios) / len(ratios))
-                    rules.append({"waves": w, "min_rows": mr, "variant": vnames[v], "merge": m, "min": min(ratios),
-                                  "geomean": gm, "ratios": ratios})
-    rules.sort(key=lambda r: (-round(r["min"], 3), -r["geomean"]))
+    rules = pick_rules(lib, meas, sms, vnames)
     lines = [head, "", "sweep: eager TB/s of K+V; bar = the fastest of SDPA flash and cuDNN, each timed before and "
              "after ours", "| B | Hq | Hkv | L | KV MB | bar | best ours (S variant merge) | best/bar | "
              "plan (S variant merge) | plan/bar |", "|" + "---|" * 10]
@@ -312,11 +362,7 @@ def sweep(lib, a, sms, l2, vnames, head):
                      f"{b['S']} {b['variant']} {'fused' if b['merge'] else 'kernel'} {b['tbs']:.2f} | "
                      f"{b['tbs'] / r['bar_tbs']:.3f} | {p['S']} {p['variant']} {p['merge']} "
                      f"{p['tbs'] or 0:.2f} | {(p['tbs'] or 0) / r['bar_tbs']:.3f} |")
-    lines += ["", "rules (S = floor(waves*SMs/(B*Hkv)), splits >= min_rows rows), best worst-case first; ratios in the "
-              "table's row order:"]
-    for r in rules[:8]:
-        lines.append(f"  waves={r['waves']} min_rows={r['min_rows']} variant={r['variant']} merge={r['merge']}: "
-                     f"min {r['min']:.3f} geomean {r['geomean']:.3f} | " + " ".join(f"{x:.3f}" for x in r["ratios"]))
+    lines += rules_text(rules)
     text = "\n".join(lines)
     print("\n" + text)
     stem = os.path.join(a.out, f"decode_sweep_{torch.cuda.get_device_properties(0).name.replace(' ', '_')}_"
@@ -336,8 +382,11 @@ def main():
     ap.add_argument("--quick", action="store_true", help="the first four shapes only")
     ap.add_argument("--sweep", action="store_true", help="time every rule of the family and pick (eager only)")
     ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--pick", default="", help="a sweep's .json: score the rules again (no GPU)")
     a = ap.parse_args()
     lib = load(a.lib)
+    if a.pick:
+        return pick_from(lib, a.pick, 132)
     torch.manual_seed(0)
     prop = torch.cuda.get_device_properties(0)
     sms, l2 = prop.multi_processor_count, getattr(prop, "L2_cache_size", 50 * 2 ** 20)
