@@ -236,9 +236,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; !quick && i < sizeof FULL / sizeof FULL[0]; i++, total++)
         pass += check(&FULL[i], FL_DEC_MERGE);
     for (size_t i = 0; anchors && i < sizeof ANCHORS / sizeof ANCHORS[0]; i++, total++) {
-        shape c = {DTYPE_FP16, 128, ANCHORS[i][0], ANCHORS[i][1], ANCHORS[i][2], ANCHORS[i][3], 0, 0, FL_DEC_VARIANT,
-                   false};
-        pass += check(&c, FL_DEC_MERGE);
+        fl_decode_args plan = {.B = ANCHORS[i][0], .Hq = ANCHORS[i][1], .Hkv = ANCHORS[i][2], .N = ANCHORS[i][3]};
+        fl_decode_plan(&plan, sms);
+        shape c = {DTYPE_FP16, 128, plan.B, plan.Hq, plan.Hkv, plan.N, plan.splits, 0, plan.variant, false};
+        pass += check(&c, plan.merge);
     }
     printf("decode_check: %d of %d shapes pass\n", pass, total);
     return pass == total ? FL_EXIT_OK : FL_EXIT_CHECK;

@@ -36,7 +36,9 @@ enum { FL_DEC_MERGE_KERNEL, FL_DEC_MERGE_FUSED };   /* how the S partials are me
 /* fl_decode_plan's rule (measured: docs/lesson11.md): */
 #define FL_DEC_WAVES 2          /* pieces of work per SM the split count aims for */
 #define FL_DEC_MIN_ROWS 128     /* no split shorter than this many cache rows */
-#define FL_DEC_VARIANT 0        /* the tile variant */
+#define FL_DEC_VARIANT 0        /* the tile variant (for splits of at most FL_DEC_ROWS_MAX rows) */
+#define FL_DEC_ROWS_MAX 0       /* longer splits take FL_DEC_VARIANT_LONG; 0: no limit */
+#define FL_DEC_VARIANT_LONG 0
 #define FL_DEC_MERGE FL_DEC_MERGE_FUSED
 
 typedef struct {

@@ -24,7 +24,8 @@ long long fl_decode_splits(long long B, long long Hkv, long long N, int sms)
 void fl_decode_plan(fl_decode_args *a, int sms)
 {
     a->splits = fl_decode_splits(a->B, a->Hkv, a->N, sms);
-    a->variant = FL_DEC_VARIANT;
+    long long rows = (a->N + a->splits - 1) / a->splits;   /* the longest split */
+    a->variant = FL_DEC_ROWS_MAX && rows > FL_DEC_ROWS_MAX ? FL_DEC_VARIANT_LONG : FL_DEC_VARIANT;
     a->merge = FL_DEC_MERGE;
 }
 
