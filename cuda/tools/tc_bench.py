@@ -21,58 +21,17 @@ and tc_bench_<device>_<date>.dat (the figure's columns, plots/tc_bench.gp) to --
 import argparse
 import ctypes
 import datetime
-import json
 import math
 import os
-import statistics
 import sys
 
 import torch
-import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
-ROT = 3            # input sets rotated through
+from gpu_bench import (ROT, bench_case, ceilings, fwd_flops, load_forward_lib, run_stem, sdpa, time_ms, version_names,
+                       write_record)
+
 DTYPE_FP16 = 1     # dtype.h: DTYPE_FP32, DTYPE_FP16, DTYPE_BF16
 TC_DIMS = (64, 128)   # the head dimensions of the mma.sync versions
-
-
-def load_lib(path):
-    lib = ctypes.CDLL(path)
-    lib.tc_version_name.restype = ctypes.c_char_p
-    lib.tc_forward.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 5 + [ctypes.c_longlong] * 4 + \
-                              [ctypes.c_float, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
-    lib.tc_forward.restype = ctypes.c_int
-    return lib
-
-
-def time_ms(fn, warmup, reps):
-    """Median over reps calls, each between two CUDA events; fn(i) uses input set i % ROT. The calls are queued
-    back to back (no sync in between), so the GPU never waits for Python and each interval is one call's GPU time."""
-    for i in range(warmup):
-        fn(i)
-    ev = [torch.cuda.Event(enable_timing=True) for _ in range(reps + 1)]
-    ev[0].record()
-    for i in range(reps):
-        fn(i)
-        ev[i + 1].record()
-    ev[-1].synchronize()
-    ts = [ev[i].elapsed_time(ev[i + 1]) for i in range(reps)]
-    return statistics.median(ts), ts
-
-
-def ceilings():
-    """The two numbers first: dense fp16 matmul (cuBLAS, wgmma) and device copy bandwidth (read + write)."""
-    n = 8192
-    a = torch.randn(n, n, device="cuda", dtype=torch.float16)
-    b = torch.randn(n, n, device="cuda", dtype=torch.float16)
-    ms, _ = time_ms(lambda i: torch.mm(a, b), 3, 10)
-    mm = 2 * n ** 3 / ms / 1e9
-    x = torch.empty(2 ** 30, device="cuda", dtype=torch.uint8)   # 1 GiB, > L2
-    y = torch.empty_like(x)
-    ms, _ = time_ms(lambda i: y.copy_(x), 3, 10)
-    bw = 2 * x.numel() / ms / 1e9   # TB/s, bytes read + written
-    del a, b, x, y
-    return mm, bw
 
 
 def main():
@@ -93,8 +52,8 @@ def main():
     ap.add_argument("--ns", default="512,1024,2048,4096,8192,16384")
     args = ap.parse_args()
 
-    lib = load_lib(args.lib)
-    names = [lib.tc_version_name(i).decode() for i in range(lib.tc_version_count())]
+    lib = load_forward_lib(args.lib, "tc")
+    names = version_names(lib, "tc")
     pick = [i for i, n in enumerate(names) if not args.versions or n in args.versions.split(",")]
     prop = torch.cuda.get_device_properties(0)
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -114,13 +73,11 @@ def main():
                 teach[(f[0], int(f[1]), int(f[2]), bool(int(f[3])))] = float(f[5])
     peak = [l.strip() for l in open(args.peak)] if args.peak and os.path.exists(args.peak) else []
 
-    hp, hp_pick = None, []
+    hp, hp_names, hp_pick = None, [], []
     if args.hplib:
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hopper"))
-        from hopper_bench import load_lib as load_hplib   # noqa: E402 — the Hopper library's ctypes signatures
-        hp = load_hplib(args.hplib)
+        hp = load_forward_lib(args.hplib, "hp", counters=True)
         hp.hp_version_supports.argtypes = [ctypes.c_int, ctypes.c_int]
-        hp_names = [hp.hp_version_name(i).decode() for i in range(hp.hp_version_count())]
+        hp_names = version_names(hp, "hp")
         hp_pick = [i for i, n in enumerate(hp_names) if not args.hp_versions or n in args.hp_versions.split(",")]
         head["hopper_versions"] = [hp_names[i] for i in hp_pick]
 
@@ -131,21 +88,17 @@ def main():
     Ns = [4096, 8192, 16384] if args.quick else [int(x) for x in args.ns.split(",")]
     reps = max(5, args.reps // 2) if args.quick else args.reps
     rows = []
-
-    stamp = now.strftime("%Y-%m-%d")
-    dev = prop.name.replace(" ", "_")
+    stem = run_stem("tc_bench", prop, now)
 
     def write_out():
         """The tables so far (rewritten after every N: a run cut short keeps what it measured)."""
         if not rows:
             return
-        os.makedirs(args.outdir, exist_ok=True)
+        write_record(args.outdir, stem, {"meta": head, "versions": labels, "rows": rows})
         os.makedirs(args.datdir, exist_ok=True)
-        with open(os.path.join(args.outdir, f"tc_bench_{dev}_{stamp}.json"), "w") as f:
-            json.dump({"meta": head, "versions": labels, "rows": rows}, f, indent=1)
         # a gnuplot-friendly table: one line per case
         cols = ["naive", "teaching"] + labels + ["flash", "cudnn", "efficient"]
-        with open(os.path.join(args.outdir, f"tc_bench_{dev}_{stamp}.txt"), "w") as f:
+        with open(os.path.join(args.outdir, f"{stem}.txt"), "w") as f:
             f.write(f"# {head['device']}, {head['date']}, torch {head['torch']}, command: {head['command']}\n")
             f.write(f"# TFLOP/s = 4 B H N^2 d (/2 causal) / median of {reps} calls (CUDA events), {ROT} input sets "
                     f"rotated; fp16; hidden 2048 (H = 2048/d), B = 16384/N\n")
@@ -163,7 +116,7 @@ def main():
                         f"{'OK' if ok else 'FAIL'}\n")
         # gnuplot's table: fixed columns (plots/tc_bench.gp)
         first = names[pick[0]]
-        with open(os.path.join(args.datdir, f"tc_bench_{dev}_{stamp}.dat"), "w") as f:
+        with open(os.path.join(args.datdir, f"{stem}.dat"), "w") as f:
             f.write(f"# {head['device']}, {head['date']}; columns: d N causal naive teaching {first} best (the "
                     "fastest of ours in the case) flash cudnn efficient (TFLOP/s; nan = not measured)\n")
             for r in rows:
@@ -172,15 +125,10 @@ def main():
                         " ".join("nan" if x is None else f"{x:.1f}" for x in vals) + "\n")
 
     for d in [int(x) for x in args.dims.split(",")]:
-        H = 2048 // d
         for N in Ns:
-            B = 16384 // N
-            sets = [[torch.randn(B, N, H, d, device="cuda", dtype=torch.float16) for _ in range(3)]
-                    for _ in range(ROT)]
-            out = torch.empty(B, N, H, d, device="cuda", dtype=torch.float16)
-            lse = torch.empty(B, H, N, device="cuda", dtype=torch.float32)
+            B, H, sets, out, lse = bench_case(d, N)
             for causal in (False, True):
-                flops = 4.0 * B * H * N * N * d / (2 if causal else 1)
+                flops = fwd_flops(B, H, N, d, causal)
                 row = {"d": d, "N": N, "B": B, "H": H, "causal": causal,
                        "naive": teach.get(("standard", d, N, causal)), "teaching": teach.get(("flash2", d, N, causal))}
 
@@ -206,13 +154,8 @@ def main():
                     print(f"# d={d}: no version of ours takes it", flush=True)
                     continue
 
-                def sdpa(backend):
-                    def f(i):
-                        q, k, v_ = sets[i % ROT]
-                        with sdpa_kernel(backends=[backend]):
-                            F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v_.transpose(1, 2),
-                                                           is_causal=causal)
-                    return f
+                def theirs(backend):
+                    return lambda i: sdpa(backend, *sets[i % ROT], causal)
 
                 # correctness on two heads of set 0: fp32 reference, fp16 math path, flash, and each version
                 q, k, v_ = sets[0]
@@ -233,9 +176,7 @@ def main():
                     lp[(b, h)] = (torch.softmax(s16.float(), -1).half() @ vh).float()
                     del s, s16
                 lp_err = max((lp[x] - ref[x]).abs().max().item() for x in heads)
-                with sdpa_kernel(backends=[SDPBackend.FLASH_ATTENTION]):
-                    o_flash = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
-                                                             v_.transpose(1, 2), is_causal=causal).transpose(1, 2)
+                o_flash = sdpa("flash", q, k, v_, causal)
                 flash_err = max((o_flash[b, :, h, :].float() - ref[(b, h)]).abs().max().item() for (b, h) in heads)
                 row["lp_err"], row["flash_err"] = lp_err, flash_err
                 checks = {}
@@ -257,12 +198,11 @@ def main():
                 row["checks"] = checks
 
                 for name, fn in kern:
-                    ms, _ = time_ms(fn, 3, reps)
+                    ms = time_ms(fn, 3, reps)
                     row[name] = flops / ms / 1e9
-                for label, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION),
-                                  ("efficient", SDPBackend.EFFICIENT_ATTENTION)):
+                for label in ("flash", "cudnn", "efficient"):
                     try:
-                        ms, _ = time_ms(sdpa(be), 3, reps)
+                        ms = time_ms(theirs(label), 3, reps)
                         row[label] = flops / ms / 1e9
                     except RuntimeError as e:
                         row[label] = None
@@ -271,8 +211,8 @@ def main():
                 best = max(range(len(kern)), key=lambda x: row[kern[x][0]])
                 again = []
                 for _ in range(2):
-                    for fn in (kern[best][1], sdpa(SDPBackend.FLASH_ATTENTION)):
-                        ms, _ = time_ms(fn, 1, reps)
+                    for fn in (kern[best][1], theirs("flash")):
+                        ms = time_ms(fn, 1, reps)
                         again.append(flops / ms / 1e9)
                 row["best"] = kern[best][0]
                 row["again_best"], row["again_flash"] = again[0::2], again[1::2]
@@ -293,7 +233,7 @@ def main():
 
     write_out()
     fails = sum(not c["ok"] for r in rows for c in r["checks"].values())
-    print(f"tc_bench: {len(rows)} cases, {fails} failed checks; table in {args.outdir}/tc_bench_{dev}_{stamp}.txt")
+    print(f"tc_bench: {len(rows)} cases, {fails} failed checks; table in {args.outdir}/{stem}.txt")
     return 1 if fails else 0
 
 
