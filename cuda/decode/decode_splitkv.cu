@@ -3,7 +3,7 @@
  * The cost is reading K and V once, so everything here serves the stream: 16-byte cp.async copies, STAGES tiles of
  * BN cache rows in flight per block (the next tiles load while this one is computed), one to three blocks per SM
  * (the variant's shared memory decides), splits from fl_decode_plan (decode.h's rule with measured constants), the
- * merge fused into the last block of each (sequence, KV head). The arithmetic is small beside it: per tile a warp
+ * merge as a second kernel or fused into the last block of each (sequence, KV head). The arithmetic is small beside it: per tile a warp
  * does 2·D/8 + 2·D/16 m16n8k16 instructions for its 16 rows.
  * COUNT = true compiles the counting twin: each load and store adds the elements it moves to per-thread counters,
  * summed once per warp into FL_DEC_NCOUNT global counters; the plain kernels have no counting code at all (their
