@@ -8,8 +8,9 @@
 #                    on the CPU emulator and ./lesson08; the GPU suites say SKIPPED without a GPU
 #   make test-cuda   (GPU) the CUDA suites, the counting-free SASS check, compute-sanitizer on lesson08
 #   make tc-check    (GPU) every tensor-core version: O and L vs fp64 (Tri Dao's criterion), counters vs simulator
-#   make bench-gpu   (GPU) tc_check, then every version and PyTorch's SDPA timed in one process; the run's record
-#                    goes to docs/gpu-runs/, the figure's data to plots/data/
+#   make bench-gpu   (GPU) tc_check and the Hopper gate, then every version (v04-v12 and the Hopper v13+) and
+#                    PyTorch's SDPA timed in one process; the run's record goes to docs/gpu-runs/, the figure's data
+#                    to plots/data/, the figure to plots/out/
 #   make cuda-bench  (GPU) time and device memory of v01-v03 over N -> plots/data/
 #   make ncu         (GPU) Nsight Compute DRAM and L2 bytes per teaching kernel -> plots/data/
 #   make tc-ptxas    registers, spills and shared memory of every tensor-core kernel (no GPU needed)
@@ -166,15 +167,25 @@ TC_BENCH_ARGS ?=
 # TC_CHECK_ARGS=--quick checks small shapes (every row) and counters only; TC_TEACH_MAXN caps N for v01/v03
 TC_CHECK_ARGS ?=
 TC_TEACH_MAXN ?= 16384
+# The Hopper versions (cuda/hopper, sm_90a) in the same process, those that pass hopper_gate.sh's checks
+# (hopper_check --quick; a version never run before in a process of its own); the head dimensions and N timed.
+HP_GPU_SO := $(BUILD)/libflashlab_hopper.so
+BENCH_DIMS ?= 64,128,256
+BENCH_NS ?= 512,1024,2048,4096,8192,16384
 # One make invocation, one GPU: ceilings, every check, the teaching kernels (C, gpu_time_ms), then every
-# tensor-core version and SDPA's backends in one Python process (ctypes + torch, the same event timing).
-bench-gpu: $(CUDA_B)/tc_check $(TC_SO) $(CUDA_B)/tc_peak $(CUDA_B)/tc_teach
+# tensor-core version, the Hopper versions and SDPA's backends in one Python process (ctypes + torch, one timer);
+# the figure (gnuplot, where installed) to plots/out/ with the table's device and date.
+bench-gpu: $(CUDA_B)/tc_check $(TC_SO) $(CUDA_B)/tc_peak $(CUDA_B)/tc_teach $(BUILD)/hopper_check $(HP_GPU_SO)
 	@mkdir -p $(RUNS) plots/data plots/out
 	set -o pipefail; $(CUDA_B)/tc_peak 2>&1 | tee $(RUNS)/tc_peak_$(TC_STAMP).txt
 	set -o pipefail; $(CUDA_B)/tc_check $(TC_CHECK_ARGS) 2>&1 | tee $(RUNS)/tc_check_$(TC_STAMP).log
 	$(CUDA_B)/tc_teach $(RUNS)/tc_teach_$(TC_STAMP).txt $(TC_TEACH_MAXN)
+	hp=$$(bash cuda/hopper/hopper_gate.sh $(BUILD)/hopper_check $(RUNS)/hopper_check_$(TC_STAMP).log) && \
 	python3 cuda/tools/tc_bench.py --lib $(TC_SO) --outdir $(RUNS) --datdir plots/data --cmd "make bench-gpu" \
-	    --teach $(RUNS)/tc_teach_$(TC_STAMP).txt --peak $(RUNS)/tc_peak_$(TC_STAMP).txt $(TC_BENCH_ARGS)
+	    --teach $(RUNS)/tc_teach_$(TC_STAMP).txt --peak $(RUNS)/tc_peak_$(TC_STAMP).txt --hplib $(HP_GPU_SO) \
+	    --hp-versions "$$hp" --dims $(BENCH_DIMS) --ns $(BENCH_NS) $(TC_BENCH_ARGS)
+	-dat=$$(ls -t plots/data/tc_bench_*_$(TC_STAMP).dat | head -1); command -v gnuplot > /dev/null && \
+	    gnuplot -e "data='$$dat'; out='plots/out/$$(basename $$dat .dat).png'" plots/tc_bench.gp
 
 tc-ptxas:
 	@for f in $(TC_CU); do echo "== $$f"; $(NVCC) $(NVCCFLAGS) -Xptxas -v -c $$f -o /dev/null 2>&1 \

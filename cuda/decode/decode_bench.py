@@ -23,9 +23,12 @@ import os
 import statistics
 import sys
 
-import torch
-import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
+try:
+    import torch
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+except ImportError:   # --pick reads a sweep's record and needs neither torch nor a GPU
+    torch = None
 
 DTYPE_FP16 = 1   # dtype.h
 ANCHORS = [  # B, Hq, Hkv, L, anchor flash TB/s, anchor cuDNN TB/s (H100, 2026-12-06)
@@ -47,15 +50,18 @@ class Args(ctypes.Structure):
                 ("splits", ctypes.c_longlong), ("q", ctypes.c_void_p), ("k", ctypes.c_void_p),
                 ("v", ctypes.c_void_p), ("k_sb", ctypes.c_longlong), ("k_sh", ctypes.c_longlong),
                 ("k_sn", ctypes.c_longlong), ("o", ctypes.c_void_p), ("work", ctypes.c_void_p),
-                ("scale", ctypes.c_float), ("variant", ctypes.c_int), ("count", ctypes.c_void_p)]
+                ("scale", ctypes.c_float), ("variant", ctypes.c_int), ("count", ctypes.c_void_p),
+                ("merge", ctypes.c_int)]
 
 
 def load(path):
     lib = ctypes.CDLL(path)
     lib.fl_decode.argtypes = [ctypes.POINTER(Args), ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
     lib.fl_decode.restype = ctypes.c_int
-    lib.fl_decode_splits.argtypes = [ctypes.c_longlong] * 3 + [ctypes.c_int]
-    lib.fl_decode_splits.restype = ctypes.c_longlong
+    lib.fl_decode_splits_rule.argtypes = [ctypes.c_longlong] * 3 + [ctypes.c_int] * 3
+    lib.fl_decode_splits_rule.restype = ctypes.c_longlong
+    lib.fl_decode_plan.argtypes = [ctypes.POINTER(Args), ctypes.c_int]
+    lib.fl_decode_plan.restype = None
     lib.fl_decode_work_floats.argtypes = [ctypes.c_longlong] * 4
     lib.fl_decode_work_floats.restype = ctypes.c_longlong
     lib.fl_decode_nvariants.restype = ctypes.c_int
@@ -134,14 +140,253 @@ def reference(q, k, v, b, scale):
     return o, smag, v[b].abs().max().item()
 
 
+class Case:
+    """One decode shape: rotated input sets, outputs, the work buffer, the fp64 references of set 0, and the methods:
+    ours(S, variant, merge) and sdpa(backend) as fn(i) on set i, each checked by check(name, fn, ...)."""
+
+    def __init__(self, lib, shape, l2, s_max):
+        self.lib, (self.B, self.Hq, self.Hkv, self.L) = lib, shape
+        B, Hq, Hkv, L = shape
+        self.kv_bytes = 2 * B * Hkv * L * D * 2
+        self.n_sets = max(1, min(ROT_MAX, math.ceil(3 * l2 / self.kv_bytes), int(MEM_BUDGET // self.kv_bytes)))
+        self.sets = [(torch.randn(B, Hq, 1, D, device="cuda", dtype=torch.float16),
+                      torch.randn(B, Hkv, L, D, device="cuda", dtype=torch.float16),
+                      torch.randn(B, Hkv, L, D, device="cuda", dtype=torch.float16)) for _ in range(self.n_sets)]
+        self.outs = [torch.empty(B, Hq, 1, D, device="cuda", dtype=torch.float16) for _ in range(self.n_sets)]
+        # one buffer for every S up to s_max; zeroed whenever S changes (the completion counts move with S)
+        self.work = torch.zeros(max(1, lib.fl_decode_work_floats(B, Hq, D, s_max)), device="cuda",
+                                dtype=torch.float32)
+        self.work_s = None
+        self.err = ctypes.create_string_buffer(256)
+        q, k, v = self.sets[0]
+        self.refs = {b: reference(q, k, v, b, 1 / math.sqrt(D)) for b in sorted({0, B - 1})}
+
+    def ours(self, S, variant, merge):
+        if S != self.work_s:
+            self.work.zero_()
+            self.work_s = S
+        args = []
+        for (q, k, v), o in zip(self.sets, self.outs):
+            x = Args(DTYPE_FP16, self.B, self.Hq, self.Hkv, self.L, D, S, q.data_ptr(), k.data_ptr(), v.data_ptr(),
+                     k.stride(0), k.stride(1), k.stride(2), o.data_ptr(), self.work.data_ptr(), 0.0, variant, None,
+                     merge)
+            args.append((x, ctypes.byref(x)))
+        lib, err = self.lib, self.err
+
+        def call(i):
+            if lib.fl_decode(args[i][1], torch.cuda.current_stream().cuda_stream, err, 256):
+                raise RuntimeError(err.value.decode())
+        call.args = args   # kept alive with the function
+        return call
+
+    def sdpa(self, backend):
+        def call(i):
+            q, k, v = self.sets[i]
+            with sdpa_kernel(backend):
+                return F.scaled_dot_product_attention(q, k, v, enable_gqa=self.Hq != self.Hkv)
+        return call
+
+    def check(self, fn, tol=None):
+        """o of set 0's first and last sequence against fp64: {"err", "ok"}; tol = (S, variant) for ours (NaN-
+        poisoned output first, decode_ref.h's tolerance), None for SDPA (reported, not judged)."""
+        try:
+            self.outs[0].fill_(float("nan"))
+            o = fn(0)
+            torch.cuda.synchronize()
+            o = self.outs[0] if o is None else o
+            worst, bad = 0.0, False
+            for b, (ref, smag, vmax) in self.refs.items():
+                got = o[b, :, 0, :].double()
+                diff = (got - ref).abs()
+                bad |= bool(torch.isnan(got).any())
+                worst = max(worst, diff.max().item())
+                if tol:
+                    at, rt = ctypes.c_double(), ctypes.c_double()
+                    self.lib.fl_decode_tolerance(DTYPE_FP16, D, smag, self.L, tol[0], tol[1], vmax, ctypes.byref(at),
+                                                 ctypes.byref(rt))
+                    bad |= bool((diff > at.value + rt.value * ref.abs()).any())
+            return {"err": worst, "ok": not bad}
+        except Exception as e:   # noqa: BLE001 — a backend that refuses the shape is reported as na
+            torch.cuda.synchronize()
+            return {"err": None, "ok": False, "why": f"{type(e).__name__}: {str(e)[:100]}"}
+
+    def time(self, fn, reps, budget_ms=600):
+        est = time_eager(fn, self.n_sets, 3, warmup=1)
+        return time_eager(fn, self.n_sets, max(5, min(reps, int(budget_ms / max(est, 1e-3)))))
+
+    def free(self):
+        del self.sets, self.outs, self.work
+        torch.cuda.empty_cache()
+
+
+def tbs(c, ms):
+    return c.kv_bytes / ms / 1e9 if ms else None
+
+
+def plan(lib, B, Hq, Hkv, L, sms):
+    x = Args(DTYPE_FP16, B, Hq, Hkv, L, D)
+    lib.fl_decode_plan(ctypes.byref(x), sms)
+    return x.splits, x.variant, x.merge if x.splits > 1 else 0   # one split: nothing to merge
+
+
+# The sweep's rule family: decode.h's S = floor(waves * SMs / (B * Hkv)), no split under min_rows rows; a variant;
+# the merge as a second kernel (0) or fused (1).
+SWEEP_WAVES = (1, 2, 3, 4, 6, 8, 12, 16)
+SWEEP_MIN_ROWS = (64, 128, 256, 512)
+SWEEP_VARIANTS = (0, 1)                    # 64x3, 64x2 everywhere; every variant on WEAK
+WEAK = [(1, 32, 8, 32768), (1, 32, 8, 131072), (16, 32, 8, 4096)]   # short of cuDNN on 2026-12-06
+
+
+def rule_splits(lib, shape, sms, r):
+    return lib.fl_decode_splits_rule(shape[0], shape[2], shape[3], sms, r["waves"], r["min_rows"])
+
+
+def rule_variant(shape, S, r):
+    """The variant a rule takes: one for all, or one for splits of at most rows_max rows and another beyond."""
+    if r.get("rows_max") is None:
+        return r["variant"]
+    return r["variant"] if -(-shape[3] // S) <= r["rows_max"] else r["variant_long"]
+
+
+def pick_rules(lib, meas, sms, vnames):
+    """Every rule of the families, scored on meas {shape: (bar_ms, {(S, variant, merge): {"ms"}})}: its worst ratio
+    bar / ours over the shapes, then the geometric mean; best first. Family 1: decode.h's S = floor(waves*SMs/(B*Hkv))
+    with splits of at least min_rows rows, one variant, one merge. Family 2: the same S, one variant for splits of at
+    most rows_max rows and another for longer ones."""
+    fams = [{"waves": w, "min_rows": mr, "variant": v, "merge": m} for w in SWEEP_WAVES for mr in SWEEP_MIN_ROWS
+            for v in SWEEP_VARIANTS for m in (0, 1)]
+    fams += [{"waves": w, "min_rows": mr, "variant": v, "variant_long": v2, "rows_max": t, "merge": m}
+             for w in SWEEP_WAVES for mr in SWEEP_MIN_ROWS for v in SWEEP_VARIANTS for v2 in SWEEP_VARIANTS if v2 != v
+             for t in (256, 512, 1024, 2048, 4096) for m in (0, 1)]
+    rules = []
+    for r in fams:
+        ratios = []
+        for shape, (bar, res) in meas.items():
+            S = rule_splits(lib, shape, sms, r)
+            t = res.get((S, rule_variant(shape, S, r), r["merge"] if S > 1 else 0), {}).get("ms")
+            ratios.append(bar / t if t else 0.0)
+        gm = math.exp(sum(math.log(max(x, 1e-9)) for x in ratios) / len(ratios))
+        rules.append({**r, "min": min(ratios), "geomean": gm, "ratios": ratios,
+                      "variant": vnames[r["variant"]], "variant_long": vnames[r["variant_long"]]
+                      if "variant_long" in r else None})
+    rules.sort(key=lambda r: (-round(r["min"], 3), -r["geomean"]))
+    return rules
+
+
+def rules_text(rules, n=10):
+    out = ["", "rules (S = floor(waves*SMs/(B*Hkv)), splits >= min_rows rows), best worst-case first; ratios in the "
+           "table's row order:"]
+    for r in rules[:n]:
+        v = r["variant"] if r.get("rows_max") is None else \
+            f"{r['variant']} (splits <= {r['rows_max']} rows) else {r['variant_long']}"
+        out.append(f"  waves={r['waves']} min_rows={r['min_rows']} variant={v} merge={r['merge']}: "
+                   f"min {r['min']:.3f} geomean {r['geomean']:.3f} | " + " ".join(f"{x:.3f}" for x in r["ratios"]))
+    return out
+
+
+def pick_from(lib, path, sms_default):
+    """--pick: the rules again from a sweep's record (no GPU)."""
+    rec = json.load(open(path))
+    vnames, sms = rec["variants"], rec.get("sms", sms_default)
+    meas = {}
+    for row in rec["rows"]:
+        bar = row["kv_mb"] * 1e6 / (row["bar_tbs"] * 1e9)   # ms, as tbs() inverted
+        meas[(row["B"], row["Hq"], row["Hkv"], row["L"])] = (bar, {
+            (c["S"], vnames.index(c["variant"]), c["merge"]): {"ms": c["ms"]} for c in row["configs"]})
+    print("\n".join(rules_text(pick_rules(lib, meas, sms, vnames), 15)))
+    return 0
+
+
+def sweep(lib, a, sms, l2, vnames, head):
+    """Every S a rule of the family gives, each variant, both merges, on every anchor shape, eager; SDPA flash and
+    cuDNN timed before and after (the faster of the four is the bar); then the rule with the best worst ratio."""
+    shapes = [s[:4] for s in ANCHORS]
+    meas, rows, ok_all = {}, [], True
+    for shape in shapes:
+        B, Hq, Hkv, L = shape
+        svals = sorted({lib.fl_decode_splits_rule(B, Hkv, L, sms, w, m) for w in SWEEP_WAVES for m in SWEEP_MIN_ROWS})
+        c = Case(lib, shape, l2, max(svals))
+        base = {}
+        for name, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
+            fn = c.sdpa(be)
+            chk = c.check(fn)   # a backend that refuses the shape is not timed
+            base[name] = {"check": chk, "ms": [c.time(fn, a.reps) if chk["err"] is not None else None]}
+        variants = range(len(vnames)) if shape in WEAK else SWEEP_VARIANTS
+        res = {}
+        for S in svals:
+            for v in variants:
+                for m in ((0, 1) if S > 1 else (0,)):
+                    fn = c.ours(S, v, m)
+                    chk = c.check(fn, (S, v))
+                    ok_all &= chk["ok"]
+                    ms = c.time(fn, a.reps) if chk["ok"] else None
+                    res[(S, v, m)] = {"ms": ms, "tbs": tbs(c, ms), "err": chk["err"], "ok": chk["ok"]}
+        for name, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
+            if base[name]["check"]["err"] is not None:
+                base[name]["ms"].append(c.time(c.sdpa(be), a.reps))
+        bar = min((t for b in base.values() for t in b["ms"] if t), default=None)
+        if not bar or not any(r["ms"] for r in res.values()):
+            print(f"  B={B} Hq={Hq} Hkv={Hkv} L={L}: no SDPA time or no passing config of ours: left out", flush=True)
+            c.free()
+            continue
+        meas[shape] = (bar, res)
+        best = min((k for k in res if res[k]["ms"]), key=lambda k: res[k]["ms"])
+        cur = plan(lib, B, Hq, Hkv, L, sms)
+        cur_ms = res.get(tuple(cur), {}).get("ms")
+        rows.append({"B": B, "Hq": Hq, "Hkv": Hkv, "L": L, "kv_mb": c.kv_bytes / 1e6, "bar_tbs": tbs(c, bar),
+                     "sdpa": {n: {"tbs": [tbs(c, t) for t in b["ms"]], "err": b["check"]["err"]}
+                              for n, b in base.items()},
+                     "best": {"S": best[0], "variant": vnames[best[1]], "merge": best[2], "tbs": res[best]["tbs"]},
+                     "plan": {"S": cur[0], "variant": vnames[cur[1]], "merge": cur[2], "tbs": tbs(c, cur_ms)},
+                     "configs": [{"S": k[0], "variant": vnames[k[1]], "merge": k[2], **r} for k, r in res.items()]})
+        print(f"  B={B:<3} Hq={Hq:<3} Hkv={Hkv:<3} L={L:<7} SDPA best {tbs(c, bar):.2f} TB/s "
+              f"(flash {'/'.join(f'{tbs(c, t):.2f}' for t in base['flash']['ms'] if t)}, cuDNN "
+              f"{'/'.join(f'{tbs(c, t):.2f}' for t in base['cudnn']['ms'] if t)}) | ours best S={best[0]} "
+              f"{vnames[best[1]]} {'fused' if best[2] else 'kernel'} {res[best]['tbs']:.2f} = "
+              f"{bar / res[best]['ms']:.3f}x"
+              f" | plan S={cur[0]} {vnames[cur[1]]} m={cur[2]} "
+              f"{(bar / cur_ms) if cur_ms else float('nan'):.3f}x | {len(res)} configs", flush=True)
+        if shape in WEAK:   # the five fastest configurations of the shapes that were short
+            for k in sorted((k for k in res if res[k]["ms"]), key=lambda k: res[k]["ms"])[:5]:
+                how = "fused" if k[2] else "kernel"
+                x = bar / res[k]["ms"]
+                print(f"      S={k[0]:<4} {vnames[k[1]]:<6} {how:<6} {res[k]['tbs']:.3f} TB/s {x:.3f}x", flush=True)
+        c.free()
+    rules = pick_rules(lib, meas, sms, vnames)
+    lines = [head, "", "sweep: eager TB/s of K+V; bar = the fastest of SDPA flash and cuDNN, each timed before and "
+             "after ours", "| B | Hq | Hkv | L | KV MB | bar | best ours (S variant merge) | best/bar | "
+             "plan (S variant merge) | plan/bar |", "|" + "---|" * 10]
+    for r in rows:
+        b, p = r["best"], r["plan"]
+        lines.append(f"| {r['B']} | {r['Hq']} | {r['Hkv']} | {r['L']} | {r['kv_mb']:.0f} | {r['bar_tbs']:.2f} | "
+                     f"{b['S']} {b['variant']} {'fused' if b['merge'] else 'kernel'} {b['tbs']:.2f} | "
+                     f"{b['tbs'] / r['bar_tbs']:.3f} | {p['S']} {p['variant']} {p['merge']} "
+                     f"{p['tbs'] or 0:.2f} | {(p['tbs'] or 0) / r['bar_tbs']:.3f} |")
+    lines += rules_text(rules)
+    text = "\n".join(lines)
+    print("\n" + text)
+    stem = os.path.join(a.out, f"decode_sweep_{torch.cuda.get_device_properties(0).name.replace(' ', '_')}_"
+                               f"{datetime.date.today().isoformat()}")
+    with open(stem + ".md", "w") as f:
+        f.write(text + "\n")
+    with open(stem + ".json", "w") as f:
+        json.dump({"sms": sms, "variants": vnames, "command": " ".join(sys.argv), "rows": rows, "rules": rules[:40]},
+                  f, indent=1)
+    return 0 if ok_all else 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out", default=".")
     ap.add_argument("--quick", action="store_true", help="the first four shapes only")
+    ap.add_argument("--sweep", action="store_true", help="time every rule of the family and pick (eager only)")
     ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--pick", default="", help="a sweep's .json: score the rules again (no GPU)")
     a = ap.parse_args()
     lib = load(a.lib)
+    if a.pick:
+        return pick_from(lib, a.pick, 132)
     torch.manual_seed(0)
     prop = torch.cuda.get_device_properties(0)
     sms, l2 = prop.multi_processor_count, getattr(prop, "L2_cache_size", 50 * 2 ** 20)
@@ -151,110 +396,56 @@ def main():
     copy_bw, read_bw = ceilings()
     head = (f"decode_bench on {prop.name} ({sms} SMs, L2 {l2 / 2 ** 20:.0f} MiB), torch {torch.__version__}, {date}\n"
             f"device copy {copy_bw:.2f} TB/s (read + write), read-only sum {read_bw:.2f} TB/s; d = {D}, fp16; "
-            f"ours = variant {vnames[0]} (rows per tile x tiles in flight), S = fl_decode_splits (SMs {sms})")
+            f"ours = fl_decode_plan (S, variant = rows per tile x tiles in flight, merge), SMs {sms}")
     print(head, flush=True)
+    if a.sweep:
+        return sweep(lib, a, sms, l2, vnames, head)
     rows, ok_all = [], True
     shapes = ANCHORS[:4] if a.quick else ANCHORS
     for (B, Hq, Hkv, L, a_fl, a_cu) in shapes:
-        kv_bytes = 2 * B * Hkv * L * D * 2
-        n_sets = max(1, min(ROT_MAX, math.ceil(3 * l2 / kv_bytes), int(MEM_BUDGET // kv_bytes)))
-        sets = [(torch.randn(B, Hq, 1, D, device="cuda", dtype=torch.float16),
-                 torch.randn(B, Hkv, L, D, device="cuda", dtype=torch.float16),
-                 torch.randn(B, Hkv, L, D, device="cuda", dtype=torch.float16)) for _ in range(n_sets)]
-        S = lib.fl_decode_splits(B, Hkv, L, sms)
-        work = torch.empty(max(1, lib.fl_decode_work_floats(B, Hq, D, S)), device="cuda", dtype=torch.float32)
-        outs = [torch.empty(B, Hq, 1, D, device="cuda", dtype=torch.float16) for _ in range(n_sets)]
-        err = ctypes.create_string_buffer(256)
-        args = []
-        for variant in range(nvar):
-            per = []
-            for (q, k, v), o in zip(sets, outs):
-                x = Args(DTYPE_FP16, B, Hq, Hkv, L, D, S, q.data_ptr(), k.data_ptr(), v.data_ptr(), k.stride(0),
-                         k.stride(1), k.stride(2), o.data_ptr(), work.data_ptr(), 0.0, variant, None)
-                per.append(ctypes.byref(x))
-                per.append(x)
-            args.append(per)
-
-        def ours(variant):
-            def call(i):
-                rc = lib.fl_decode(args[variant][2 * i], torch.cuda.current_stream().cuda_stream, err, 256)
-                if rc:
-                    raise RuntimeError(err.value.decode())
-            return call
-
-        def sdpa(backend):
-            def call(i):
-                q, k, v = sets[i]
-                with sdpa_kernel(backend):
-                    return F.scaled_dot_product_attention(q, k, v, enable_gqa=Hq != Hkv)
-            return call
-
-        methods = [(f"ours_{vn}", ours(i)) for i, vn in enumerate(vnames)] + \
-                  [("flash", sdpa(SDPBackend.FLASH_ATTENTION)), ("cudnn", sdpa(SDPBackend.CUDNN_ATTENTION))]
-        # Check: every method's o on the first and last sequence of set 0 against fp64.
-        q, k, v = sets[0]
-        scale = 1 / math.sqrt(D)
-        res = {}
-        for name, fn in methods:
-            try:
-                o = fn(0)
-                torch.cuda.synchronize()
-                o = outs[0] if o is None else o
-                worst, bad = 0.0, False
-                for b in sorted({0, B - 1}):
-                    ref, smag, vmax = reference(q, k, v, b, scale)
-                    got = o[b, :, 0, :].double()
-                    diff = (got - ref).abs()
-                    bad |= bool(torch.isnan(got).any())
-                    worst = max(worst, diff.max().item())
-                    if name.startswith("ours"):
-                        at, rt = ctypes.c_double(), ctypes.c_double()
-                        lib.fl_decode_tolerance(DTYPE_FP16, D, smag, L, S, vnames.index(name[5:]), vmax,
-                                                ctypes.byref(at), ctypes.byref(rt))
-                        bad |= bool((diff > at.value + rt.value * ref.abs()).any())
-                res[name] = {"err": worst, "ok": not bad}
-            except Exception as e:   # noqa: BLE001 — a backend that refuses the shape is reported as na
-                torch.cuda.synchronize()
-                res[name] = {"err": None, "ok": False, "why": f"{type(e).__name__}: {str(e)[:100]}"}
-        for name, fn in methods:
+        S, v0, merge = plan(lib, B, Hq, Hkv, L, sms)
+        c = Case(lib, (B, Hq, Hkv, L), l2, S)
+        methods = [(f"ours_{vn}", c.ours(S, i, merge), (S, i)) for i, vn in enumerate(vnames)] + \
+                  [("flash", c.sdpa(SDPBackend.FLASH_ATTENTION), None),
+                   ("cudnn", c.sdpa(SDPBackend.CUDNN_ATTENTION), None)]
+        res = {name: c.check(fn, tol) for name, fn, tol in methods}
+        for name, fn, _ in methods:
             r = res[name]
             if r["err"] is None:
                 r["eager_ms"] = r["graph_ms"] = None
                 continue
-            est = time_eager(fn, n_sets, 3, warmup=1)
-            reps = max(5, min(a.reps, int(600 / max(est, 1e-3))))
-            r["eager_ms"] = time_eager(fn, n_sets, reps)
-            r["graph_ms"] = time_graph(fn, n_sets, max(3, reps // GRAPH_CALLS))
+            r["eager_ms"] = c.time(fn, a.reps)
+            r["graph_ms"] = time_graph(fn, c.n_sets, max(8, a.reps // 2))
         for r in res.values():
             for key in ("eager", "graph"):
-                t = r.get(key + "_ms")
-                r[key + "_tbs"] = kv_bytes / t / 1e9 if t else None
+                r[key + "_tbs"] = tbs(c, r.get(key + "_ms"))
         checks = all(res[f"ours_{vn}"]["ok"] for vn in vnames)
         ok_all &= checks
-        rows.append({"B": B, "Hq": Hq, "Hkv": Hkv, "L": L, "S": S, "kv_mb": kv_bytes / 1e6, "sets": n_sets,
-                     "anchor_flash": a_fl, "anchor_cudnn": a_cu, "checks_pass": checks, "res": res})
+        rows.append({"B": B, "Hq": Hq, "Hkv": Hkv, "L": L, "S": S, "variant": vnames[v0], "merge": merge,
+                     "kv_mb": c.kv_bytes / 1e6, "sets": c.n_sets, "anchor_flash": a_fl, "anchor_cudnn": a_cu,
+                     "checks_pass": checks, "res": res})
         print(f"  B={B:<3} Hq={Hq:<3} Hkv={Hkv:<3} L={L:<7} S={S:<3} " +
-              " ".join(f"{n}={(res[n]['eager_tbs'] or 0):.2f}/{(res[n]['graph_tbs'] or 0):.2f}" for n, _ in methods) +
-              f" checks={'ok' if checks else 'FAIL'}", flush=True)
-        del sets, outs, work, args
-        torch.cuda.empty_cache()
+              " ".join(f"{n}={(res[n]['eager_tbs'] or 0):.2f}/{(res[n]['graph_tbs'] or 0):.2f}" for n, _, _ in methods)
+              + f" checks={'ok' if checks else 'FAIL'}", flush=True)
+        c.free()
 
     def tb(r, n, key):
         x = r["res"][n].get(key + "_tbs")
         return f"{x:.2f}" if x else "na"
 
     lines = [head, "", "TB/s of K+V read (eager: events between back-to-back calls, as the anchors; graph: CUDA-graph "
-             "replay)", "| B | Hq | Hkv | L | KV MB | S | flash | cuDNN | ours | ours/best | graph: flash | cuDNN | "
-             "ours | ours/best | best variant (eager) | max err ours | checks |",
-             "|" + "---|" * 17]
+             "replay)", "| B | Hq | Hkv | L | KV MB | S | ours | flash | cuDNN | ours | ours/best | graph: flash | "
+             "cuDNN | ours | ours/best | best variant (eager) | max err ours | checks |",
+             "|" + "---|" * 18]
     for r in rows:
-        v0 = f"ours_{vnames[0]}"
-        row = [str(r[x]) for x in ("B", "Hq", "Hkv", "L")] + [f"{r['kv_mb']:.0f}", str(r["S"])]
+        v0 = f"ours_{r['variant']}"
+        how = "-" if r["S"] == 1 else "fused" if r["merge"] else "kernel"
+        row = [str(r[x]) for x in ("B", "Hq", "Hkv", "L")] + [f"{r['kv_mb']:.0f}", str(r["S"]), f"{r['variant']} {how}"]
         for key in ("eager", "graph"):
             best = max([r["res"][n].get(key + "_tbs") or 0 for n in ("flash", "cudnn")])
             mine = r["res"][v0].get(key + "_tbs") or 0
             row += [tb(r, "flash", key), tb(r, "cudnn", key), tb(r, v0, key),
-                    f"{mine / best:.2f}x" if best and mine else "na"]
+                    f"{mine / best:.3f}x" if best and mine else "na"]
         bv = max(vnames, key=lambda vn: r["res"][f"ours_{vn}"].get("eager_tbs") or 0)
         row += [f"{bv} {tb(r, 'ours_' + bv, 'eager')}", f"{r['res'][v0]['err']:.2g}" if r["res"][v0]["err"] is not
                 None else "na", "pass" if r["checks_pass"] else "FAIL"]

@@ -5,9 +5,11 @@
  *
  *   decode_check [--quick] [--anchors]     exit 0 all pass, 1 a check failed, 2 bad usage or no GPU, 4 CUDA error
  *
- * --quick: a few small shapes (ragged N, S not dividing N, both layouts, every variant, G = 1 .. 16, fp16, bf16).
+ * --quick: a few small shapes (ragged N, S not dividing N, both layouts, every variant, G = 1 .. 16, fp16, bf16),
+ * each with both merges (a second kernel, fused).
  * Default: those and larger ones (the anchors' B=1 shapes at L = 4096, and N = 65536). --anchors: also every decode
- * shape of ../shared/anchors/h100_sdpa_2026-12-06.md, counters only (no CPU reference at 34 GB).
+ * shape of ../shared/anchors/h100_sdpa_2026-12-06.md with fl_decode_plan's variant and merge, counters only (no CPU
+ * reference at 34 GB).
  */
 #include <cuda_runtime.h>
 #include <math.h>
@@ -64,8 +66,9 @@ static const long long ANCHORS[][4] = {
 
 static int sms;
 
-/* Run the plain kernel (when data) and the counting twin on one shape; print one line; return pass. */
-static bool check(const shape *c)
+/* Run the plain kernel (when data) and the counting twin on one shape; print one line; return pass. The twin runs
+ * second on the same work buffer: a fused merge that left its completion counts dirty would show as DIFFERS. */
+static bool check(const shape *c, int merge)
 {
     long long S = c->S ? c->S : fl_decode_splits(c->B, c->Hkv, c->N, sms);
     size_t es = dtype_size(c->dt), nq = (size_t)(c->B * c->Hq * c->d), nkv = (size_t)(c->B * c->N * c->Hkv * c->d);
@@ -80,8 +83,11 @@ static bool check(const shape *c)
     CK(cudaMalloc((void **)&dcount, sizeof count));
     if (nw)
         CK(cudaMalloc((void **)&dwork, nw * sizeof(float)));
+    if (nw)
+        CK(cudaMemset(dwork, 0, nw * sizeof(float)));   /* the completion counts start at zero */
     fl_decode_args a = {.dtype = c->dt, .B = c->B, .Hq = c->Hq, .Hkv = c->Hkv, .N = c->N, .d = c->d, .splits = S,
-                        .q = dq, .k = dk, .v = dv, .o = dout, .work = dwork, .variant = c->variant};
+                        .q = dq, .k = dk, .v = dv, .o = dout, .work = dwork, .variant = c->variant,
+                        .merge = merge};
     if (c->flash_layout)
         a.k_sb = c->N * c->Hkv * c->d, a.k_sh = c->d, a.k_sn = c->Hkv * c->d;
     else
@@ -184,9 +190,10 @@ static bool check(const shape *c)
     decode_free(m, &t);
     mem_destroy(m);
     ok &= counts && same;
-    printf("%-4s d=%-3lld B=%-3lld Hq=%-3lld Hkv=%-3lld N=%-7lld S=%-4lld %s %-5s  max_err %-10.3g counters %s  "
+    printf("%-4s d=%-3lld B=%-3lld Hq=%-3lld Hkv=%-3lld N=%-7lld S=%-4lld %s %-5s %-6s max_err %-10.3g counters %s  "
            "twin %s  %s\n", dtype_name(c->dt), c->d, c->B, c->Hq, c->Hkv, c->N, S, c->flash_layout ? "BNHD" : "BHND",
-           fl_decode_variant_name(c->variant), maxerr, counts ? "=" : "DIFFER", c->data ? (same ? "=" : "DIFFERS") : "-",
+           fl_decode_variant_name(c->variant), S == 1 ? "-" : merge == FL_DEC_MERGE_FUSED ? "fused" : "kernel", maxerr,
+           counts ? "=" : "DIFFER", c->data ? (same ? "=" : "DIFFERS") : "-",
            ok ? "ok" : "FAIL");
     free(o), free(o2);
     CK(cudaFree(dq));
@@ -223,13 +230,16 @@ int main(int argc, char **argv)
     printf("decode_check on %s (%d SMs): o vs fp64, counters vs closed form and simulator, twin vs plain\n",
            prop.name, sms);
     int pass = 0, total = 0;
-    for (size_t i = 0; i < sizeof QUICK / sizeof QUICK[0]; i++, total++)
-        pass += check(&QUICK[i]);
+    for (int merge = FL_DEC_MERGE_KERNEL; merge <= FL_DEC_MERGE_FUSED; merge++)   /* the small shapes both ways */
+        for (size_t i = 0; i < sizeof QUICK / sizeof QUICK[0]; i++, total++)
+            pass += check(&QUICK[i], merge);
     for (size_t i = 0; !quick && i < sizeof FULL / sizeof FULL[0]; i++, total++)
-        pass += check(&FULL[i]);
+        pass += check(&FULL[i], FL_DEC_MERGE);
     for (size_t i = 0; anchors && i < sizeof ANCHORS / sizeof ANCHORS[0]; i++, total++) {
-        shape c = {DTYPE_FP16, 128, ANCHORS[i][0], ANCHORS[i][1], ANCHORS[i][2], ANCHORS[i][3], 0, 0, 0, false};
-        pass += check(&c);
+        fl_decode_args plan = {.B = ANCHORS[i][0], .Hq = ANCHORS[i][1], .Hkv = ANCHORS[i][2], .N = ANCHORS[i][3]};
+        fl_decode_plan(&plan, sms);
+        shape c = {DTYPE_FP16, 128, plan.B, plan.Hq, plan.Hkv, plan.N, plan.splits, 0, plan.variant, false};
+        pass += check(&c, plan.merge);
     }
     printf("decode_check: %d of %d shapes pass\n", pass, total);
     return pass == total ? FL_EXIT_OK : FL_EXIT_CHECK;

@@ -6,10 +6,12 @@
  * bytes a copy, several tiles in flight); each warp takes 16 rows of a tile: S = Qg K^T and O += P~ V on the tensor
  * cores (mma.sync m16n8k16, fp32 accumulators, the G heads padded to the instruction's 16 rows), online softmax in
  * registers. The 4 warps' states are merged in shared memory; the block writes o (S = 1) or its partial O and
- * log-sum-exp (fp32). Kernel 2 (S > 1), one warp per (sequence, query head): lesson02's merge of the S partials.
+ * log-sum-exp (fp32). Then (S > 1) lesson02's merge of the S partials, one warp per (sequence, query head): either
+ * kernel 2, or fused (merge = FL_DEC_MERGE_FUSED) into kernel 1, where the last of the S blocks of each (sequence, KV
+ * head) to finish merges its G rows — it knows it is last from a completion count in the work buffer (an atomic).
  *
  *   fl_decode_args a = {.dtype = DTYPE_FP16, .B = 1, .Hq = 32, .Hkv = 8, .N = 4096, .d = 128, .q = q, .k = k, ...};
- *   a.splits = fl_decode_splits(1, 8, 4096, sms);           // or any S in 1..N
+ *   fl_decode_plan(&a, sms);                                // splits, variant, merge (or set them yourself)
  *   fl_decode(&a, stream, err, sizeof err);                 // 0, or -1 with one line in err (nothing launched)
  *
  * Layouts: q and o are (B, Hq, d), contiguous; K and V have element strides k_sb, k_sh, k_sn (batch, KV head, row)
@@ -30,8 +32,14 @@ enum { FL_DEC_Q, FL_DEC_K, FL_DEC_V, FL_DEC_O_SPLIT, FL_DEC_L_SPLIT, FL_DEC_O, F
 #define FL_DEC_NCOUNT (2 * FL_DEC_NTENSORS)
 #define FL_DEC_MAX_G 16         /* query heads per KV head: the mma's 16 rows */
 #define FL_DEC_MAX_SPLITS 2048  /* the merge keeps 4 rows' S weights in 48 KiB of shared memory */
+enum { FL_DEC_MERGE_KERNEL, FL_DEC_MERGE_FUSED };   /* how the S partials are merged: a second kernel, or fused */
+/* fl_decode_plan's rule (the 2026-12-06 H100 run, docs/lesson11.md; decode_bench.py --sweep measures others): */
 #define FL_DEC_WAVES 2          /* pieces of work per SM the split count aims for */
 #define FL_DEC_MIN_ROWS 128     /* no split shorter than this many cache rows */
+#define FL_DEC_VARIANT 0        /* the tile variant (for splits of at most FL_DEC_ROWS_MAX rows) */
+#define FL_DEC_ROWS_MAX 0       /* longer splits take FL_DEC_VARIANT_LONG; 0: no limit */
+#define FL_DEC_VARIANT_LONG 0
+#define FL_DEC_MERGE FL_DEC_MERGE_KERNEL   /* the fused merge has not run on a GPU yet: the sweep decides */
 
 typedef struct {
     int dtype;                        /* DTYPE_FP16 or DTYPE_BF16 (dtype.h) */
@@ -40,18 +48,25 @@ typedef struct {
     const void *k, *v;                /* strides below, in elements */
     long long k_sb, k_sh, k_sn;       /* batch, KV head, cache row */
     void *o;                          /* (B, Hq, d) */
-    float *work;                      /* S > 1: fl_decode_work_floats() floats: O_split (S, B, Hq, d), L_split */
+    float *work;                      /* S > 1: fl_decode_work_floats() floats: O_split (S, B, Hq, d), L_split
+                                         (S, B, Hq), B·Hq completion counts; zeroed once when allocated (every
+                                         call leaves the counts zero); one call at a time per buffer */
     float scale;                      /* 0: 1/sqrt(d) */
     int variant;                      /* tile rows and pipeline depth: 0 .. fl_decode_nvariants()-1 */
     unsigned long long *count;        /* device, FL_DEC_NCOUNT zeroed counters: run the counting twin; NULL: not */
+    int merge;                        /* S > 1: FL_DEC_MERGE_KERNEL or FL_DEC_MERGE_FUSED */
 } fl_decode_args;
 
 /* 0, or -1 with one line in err (bad arguments: nothing launched; a CUDA error: its name). Asynchronous on stream. */
 int fl_decode(const fl_decode_args *a, void *stream, char *err, size_t errlen);
 
-/* decode.h's rule with this GPU's SM count: S = ⌈FL_DEC_WAVES·sms/(B·Hkv)⌉, no split under FL_DEC_MIN_ROWS rows. */
+/* decode.h's rule with this GPU's SM count: S = ⌊FL_DEC_WAVES·sms/(B·Hkv)⌋, no split under FL_DEC_MIN_ROWS rows. */
 long long fl_decode_splits(long long B, long long Hkv, long long N, int sms);
-long long fl_decode_work_floats(long long B, long long Hq, long long d, long long splits);   /* S·B·Hq·(d + 1) */
+/* The same rule with other constants (the benchmark's sweep): S = ⌊waves·sms/(B·Hkv)⌋, splits >= min_rows rows. */
+long long fl_decode_splits_rule(long long B, long long Hkv, long long N, int sms, int waves, int min_rows);
+/* What fl_decode is best called with, as measured: splits, variant and merge into *a from a's shape. */
+void fl_decode_plan(fl_decode_args *a, int sms);
+long long fl_decode_work_floats(long long B, long long Hq, long long d, long long splits);   /* S·B·Hq·(d+1) + B·Hq */
 
 int fl_decode_nvariants(void);
 const char *fl_decode_variant_name(int variant);   /* "64x3": cache rows per tile x tiles in flight */

@@ -1,11 +1,13 @@
 /* decode_splitkv.cu — split-KV decoding on the tensor cores (see decode_cuda.h), and its counting twin.
  *
  * The cost is reading K and V once, so everything here serves the stream: 16-byte cp.async copies, STAGES tiles of
- * BN cache rows in flight per block (the next tiles load while this one is computed), two blocks per SM, splits
- * chosen so that B·Hkv·S blocks cover the SMs about twice (decode.h's rule). The arithmetic is small beside it:
- * per tile a warp does 2·D/8 + 2·D/16 m16n8k16 instructions for its 16 rows.
+ * BN cache rows in flight per block (the next tiles load while this one is computed), one to three blocks per SM
+ * (the variant's shared memory decides), splits from fl_decode_plan (decode.h's rule with measured constants), the
+ * merge as a second kernel or fused into the last block of each (sequence, KV head). The arithmetic is small beside it: per tile a warp
+ * does 2·D/8 + 2·D/16 m16n8k16 instructions for its 16 rows.
  * COUNT = true compiles the counting twin: each load and store adds the elements it moves to per-thread counters,
- * summed once per warp into FL_DEC_NCOUNT global counters; the plain kernels have no counting code at all.
+ * summed once per warp into FL_DEC_NCOUNT global counters; the plain kernels have no counting code at all (their
+ * one atomic is the fused merge's completion count).
  */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -110,7 +112,58 @@ struct kparams {
     int B, Hq, Hkv, G, N, S;
     float scale_log2;   /* softmax scale · log2(e): e^x = 2^(x log2 e) */
     unsigned long long *count;
+    unsigned *done;     /* fuse: per (b, KV head), how many of its S blocks have written their partials */
+    int fuse;           /* S > 1: the last block of each (b, KV head) merges; else kernel 2 does */
 };
+
+/* lesson02's merge of one query row's S partials, by one warp, each partial a state (L_s, l = 1): m = max L_s,
+ * w_s = e^(L_s - m), O = sum_s w_s O_s / sum_s w_s. w: S floats of shared memory, this warp's. Loads bypass L1
+ * (ld.cg): in the fused merge the partials come from other blocks of the same launch. */
+template <typename T, int D, bool COUNT>
+__device__ __forceinline__ void merge_row(const kparams &p, long long row, float *w, unsigned long long &nl,
+                                          unsigned long long &nos, unsigned long long &no)
+{
+    const int lane = threadIdx.x & 31;
+    const long long rows = (long long)p.B * p.Hq;
+    __syncwarp();                                          /* w may still be read for the warp's previous row */
+    float M = -INFINITY;
+    for (int s = lane; s < p.S; s += 32) {
+        w[s] = __ldcg(p.l_split + s * rows + row);
+        nl++;
+        M = fmaxf(M, w[s]);
+    }
+    for (int o = 16; o > 0; o >>= 1)
+        M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+    float L = 0.f;
+    for (int s = lane; s < p.S; s += 32) {
+        w[s] = ex2((w[s] - M) * LOG2E);
+        L += w[s];
+    }
+    for (int o = 16; o > 0; o >>= 1)
+        L += __shfl_xor_sync(0xffffffffu, L, o);
+    __syncwarp();
+    /* O = sum_s 2^(L_s - m) O_s / l: each lane D/32 consecutive values, the warp's loads one row of O_s. */
+    constexpr int V = D / 32;
+    float acc[V] = {};
+#pragma unroll 4
+    for (int s = 0; s < p.S; s++) {
+        const float *src = p.o_split + (s * rows + row) * D + lane * V;
+        float ws = w[s];
+        if constexpr (V == 4) {
+            float4 x = __ldcg(reinterpret_cast<const float4 *>(src));
+            acc[0] += ws * x.x, acc[1] += ws * x.y, acc[2] += ws * x.z, acc[3] += ws * x.w;
+        } else {
+            float2 x = __ldcg(reinterpret_cast<const float2 *>(src));
+            acc[0] += ws * x.x, acc[1] += ws * x.y;
+        }
+        nos += V;
+    }
+    T *dst = static_cast<T *>(p.o) + row * D + lane * V;
+    float inv = 1.f / L;
+    for (int y = 0; y < V; y += 2)
+        *reinterpret_cast<uint32_t *>(dst + y) = pack2<T>(acc[y] * inv, acc[y + 1] * inv);
+    no += V;
+}
 
 /* ---- kernel 1: one split of one KV head of one sequence ----------------------------------------------------------- */
 template <typename T, int D, int BN, int STAGES, bool COUNT>
@@ -272,12 +325,35 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
             }
         }
     }
+    unsigned long long rl = 0, ros = 0;
+    if (p.S > 1 && p.fuse) {
+        /* Decode kernel 2 fused: the last of the S blocks of (b, h) to finish merges its G rows (one launch, no
+         * second kernel's start). The one atomic of the plain kernel: a completion count, not a count of data. */
+        __shared__ bool last;
+        __threadfence();                                   /* this block's partials are visible before it counts */
+        __syncthreads();
+        if (tid == 0) {
+            unsigned *c = p.done + (long long)b * p.Hkv + h;
+            last = atomicAdd(c, 1u) == (unsigned)p.S - 1;
+            if (last)
+                *c = 0;                                    /* all S have counted: zero again for the next call */
+        }
+        __syncthreads();
+        if (last) {
+            __threadfence();
+            float *w = reinterpret_cast<float *>(smem_raw) + warp * p.S;
+            for (int r = warp; r < G; r += 4)
+                merge_row<T, D, COUNT>(p, qrow + r, w, rl, ros, no);
+        }
+    }
     flush<COUNT>(p.count + 2 * FL_DEC_Q, nq);
     flush<COUNT>(p.count + 2 * FL_DEC_K, nk);
     flush<COUNT>(p.count + 2 * FL_DEC_V, nv);
     flush<COUNT>(p.count + 2 * FL_DEC_O + 1, no);
     flush<COUNT>(p.count + 2 * FL_DEC_O_SPLIT + 1, nos);
     flush<COUNT>(p.count + 2 * FL_DEC_L_SPLIT + 1, nls);
+    flush<COUNT>(p.count + 2 * FL_DEC_L_SPLIT, rl);
+    flush<COUNT>(p.count + 2 * FL_DEC_O_SPLIT, ros);
 }
 
 /* ---- kernel 2: one warp per (sequence, query head) merges its S partials ---------------------------------------- */
@@ -285,49 +361,12 @@ template <typename T, int D, bool COUNT>
 __global__ void __launch_bounds__(THREADS) decode_merge(kparams p)
 {
     extern __shared__ float wsm[];                         /* [4 warps][S]: the partials' weights */
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
     const long long rows = (long long)p.B * p.Hq, row = (long long)blockIdx.x * 4 + warp;
     if (row >= rows)
         return;
-    float *w = wsm + warp * p.S;
     unsigned long long nl = 0, nos = 0, no = 0;
-    /* lesson02's merge with each partial as the state (L_s, l = 1): m = max L_s, l = sum 2^((L_s - m) log2 e). */
-    float M = -INFINITY;
-    for (int s = lane; s < p.S; s += 32) {
-        w[s] = p.l_split[s * rows + row];
-        nl++;
-        M = fmaxf(M, w[s]);
-    }
-    for (int o = 16; o > 0; o >>= 1)
-        M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
-    float L = 0.f;
-    for (int s = lane; s < p.S; s += 32) {
-        w[s] = ex2((w[s] - M) * LOG2E);
-        L += w[s];
-    }
-    for (int o = 16; o > 0; o >>= 1)
-        L += __shfl_xor_sync(0xffffffffu, L, o);
-    __syncwarp();
-    /* O = sum_s 2^(L_s - m) O_s / l: each lane D/32 consecutive values, the warp's loads one row of O_s. */
-    constexpr int V = D / 32;
-    float acc[V] = {};
-    for (int s = 0; s < p.S; s++) {
-        const float *src = p.o_split + (s * rows + row) * D + lane * V;
-        float ws = w[s];
-        if constexpr (V == 4) {
-            float4 x = *reinterpret_cast<const float4 *>(src);
-            acc[0] += ws * x.x, acc[1] += ws * x.y, acc[2] += ws * x.z, acc[3] += ws * x.w;
-        } else {
-            float2 x = *reinterpret_cast<const float2 *>(src);
-            acc[0] += ws * x.x, acc[1] += ws * x.y;
-        }
-        nos += V;
-    }
-    T *dst = static_cast<T *>(p.o) + row * D + lane * V;
-    float inv = 1.f / L;
-    for (int y = 0; y < V; y += 2)
-        *reinterpret_cast<uint32_t *>(dst + y) = pack2<T>(acc[y] * inv, acc[y + 1] * inv);
-    no += V;
+    merge_row<T, D, COUNT>(p, row, wsm + warp * p.S, nl, nos, no);
     flush<COUNT>(p.count + 2 * FL_DEC_L_SPLIT, nl);
     flush<COUNT>(p.count + 2 * FL_DEC_O_SPLIT, nos);
     flush<COUNT>(p.count + 2 * FL_DEC_O + 1, no);
@@ -354,8 +393,11 @@ template <typename T, int D, int BN, int STAGES, bool COUNT>
 static int launch(const kparams &kp, long long blocks, cudaStream_t st, char *err, size_t errlen)
 {
     auto k1 = decode_split<T, D, BN, STAGES, COUNT>;
+    /* the tiles; then the 4 warps' merge; then (fused) the S weights of 4 rows: the largest of the three */
     size_t smem = (size_t)(16 + 2 * STAGES * BN) * D * sizeof(T), merge_smem = (4 * 16 * D + 2 * 4 * 16) * sizeof(float);
+    size_t fused_smem = 4 * FL_DEC_MAX_SPLITS * sizeof(float);
     smem = smem > merge_smem ? smem : merge_smem;
+    smem = smem > fused_smem ? smem : fused_smem;
     static bool granted = false;   /* once per kernel (one device): the call costs host time on every launch */
     cudaError_t e;
     if (!granted) {
@@ -366,7 +408,7 @@ static int launch(const kparams &kp, long long blocks, cudaStream_t st, char *er
     k1<<<(unsigned)blocks, THREADS, smem, st>>>(kp);
     if ((e = cudaGetLastError()) != cudaSuccess)
         return fail(err, errlen, "kernel 1 launch", e);
-    if (kp.S > 1) {
+    if (kp.S > 1 && !kp.fuse) {
         long long rows = (long long)kp.B * kp.Hq;
         decode_merge<T, D, COUNT><<<(unsigned)((rows + 3) / 4), THREADS, 4 * kp.S * sizeof(float), st>>>(kp);
         if ((e = cudaGetLastError()) != cudaSuccess)
@@ -430,13 +472,20 @@ extern "C" int fl_decode(const fl_decode_args *a, void *stream, char *err, size_
                  a->k_sb, a->k_sh, a->k_sn);
         return -1;
     }
+    if (a->merge != FL_DEC_MERGE_KERNEL && a->merge != FL_DEC_MERGE_FUSED) {
+        snprintf(err, errlen, "decode: merge %d is not %d (a second kernel) or %d (fused)", a->merge,
+                 FL_DEC_MERGE_KERNEL, FL_DEC_MERGE_FUSED);
+        return -1;
+    }
     if (!(a->scale >= 0) || isinf(a->scale)) {
         snprintf(err, errlen, "decode: softmax scale %g must be finite and >= 0", (double)a->scale);
         return -1;
     }
     kparams kp = {a->q, a->k, a->v, a->o, a->work, a->work ? a->work + S * a->B * a->Hq * a->d : nullptr,
                   a->k_sb, a->k_sh, a->k_sn, (int)a->B, (int)a->Hq, (int)a->Hkv, (int)(a->Hq / a->Hkv), (int)a->N,
-                  (int)S, (a->scale ? a->scale : 1.f / sqrtf((float)a->d)) * LOG2E, a->count};
+                  (int)S, (a->scale ? a->scale : 1.f / sqrtf((float)a->d)) * LOG2E, a->count,
+                  a->work ? reinterpret_cast<unsigned *>(a->work + S * a->B * a->Hq * (a->d + 1)) : nullptr,
+                  S > 1 && a->merge == FL_DEC_MERGE_FUSED};
     cudaStream_t st = static_cast<cudaStream_t>(stream);
     long long blocks = S * a->Hkv * a->B;
     return a->count ? by_type<true>(a, kp, blocks, st, err, errlen) : by_type<false>(a, kp, blocks, st, err, errlen);

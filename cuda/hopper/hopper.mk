@@ -31,7 +31,8 @@ $(BUILD)/hopper/count/%.o: $(HP_DIR)/%.cu $(HP_DEPS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(HP_NVFLAGS) -DFL_COUNT -c $< -o $@
 
-$(BUILD)/hopper/hopper_table.o: $(HP_DIR)/hopper_table.c $(HP_DIR)/hopper.def $(HP_DIR)/hopper.h
+$(BUILD)/hopper/hopper_table.o: $(HP_DIR)/hopper_table.c $(HP_DIR)/hopper.def $(HP_DIR)/hopper_final.def \
+                             $(HP_DIR)/hopper.h
 	@mkdir -p $(dir $@)
 	$(CC) $(HP_CFLAGS) -c $< -o $@
 

@@ -12,36 +12,58 @@
 #include "hopper.def"
 #undef HP_VERSION
 
-/* "final": per head dimension the version measured fastest among those checked on the GPU (H100, 2026-12-06,
- * docs/gpu-runs/): v14 at d = 64, where two blocks of two warpgroups per SM beat one warp-specialised block;
- * v17 (ping-pong + overlap, one tile per block) at d = 128; v18 (persistent) at d = 96; v18_wide (Bc = 80) at
- * d = 256. One version per d, so its blocks, and with them the counters, depend on d alone, as the table's rows
- * require. v19 (dynamic scheduler) is not in it: compiled, not yet run. */
-static tc_forward_fn final_pick(size_t d, bool count)
-{
-    switch (d) {
-    case 64: return count ? attn_v14_forward_count : attn_v14_forward;
-    case 96: return count ? attn_v18_forward_count : attn_v18_forward;
-    case 256: return count ? attn_v18_wide_forward_count : attn_v18_wide_forward;
-    default: return count ? attn_v17_forward_count : attn_v17_forward;   /* d = 128; others: its own error */
-    }
-}
+/* "final": the version measured fastest per case, from hopper_final.def (its rows name their source run). All rows
+ * of one d share their blocks, so final's blocks, and with them its counters, depend on d alone, as the table's
+ * rows require; a row that broke this would be refused at launch. */
+typedef struct {
+    size_t d;
+    int causal;
+    size_t n_max;   /* 0: any N */
+    tc_forward_fn forward, forward_count;
+    void (*blocks)(int d, int *Br, int *Bc);
+} final_row;
+static const final_row FINAL[] = {
+#define HP_FINAL(d, causal, n_max, fn) {d, causal, n_max, fn##_forward, fn##_forward_count, fn##_blocks},
+#include "hopper_final.def"
+#undef HP_FINAL
+};
+#define NFINAL (sizeof FINAL / sizeof FINAL[0])
+
 void attn_hfinal_blocks(int d, int *Br, int *Bc)
 {
-    switch (d) {
-    case 64: attn_v14_blocks(d, Br, Bc); break;
-    case 96: attn_v18_blocks(d, Br, Bc); break;
-    case 256: attn_v18_wide_blocks(d, Br, Bc); break;
-    default: attn_v17_blocks(d, Br, Bc);
+    *Br = *Bc = 0;
+    for (size_t i = 0; i < NFINAL; i++)
+        if (FINAL[i].d == (size_t)d) {
+            FINAL[i].blocks(d, Br, Bc);
+            return;
+        }
+}
+static int final_run(const tc_args *a, void *stream, char *err, size_t errlen, bool count)
+{
+    for (size_t i = 0; i < NFINAL; i++) {
+        const final_row *r = &FINAL[i];
+        if (r->d != a->d || r->causal != (a->causal != 0) || (r->n_max && a->N > r->n_max))
+            continue;
+        int br, bc, fbr, fbc;
+        r->blocks((int)a->d, &br, &bc);
+        attn_hfinal_blocks((int)a->d, &fbr, &fbc);
+        if (br != fbr || bc != fbc) {
+            snprintf(err, errlen, "final: hopper_final.def row %zu has blocks %dx%d, not d = %zu's %dx%d", i, br, bc,
+                     a->d, fbr, fbc);
+            return -1;
+        }
+        return (count ? r->forward_count : r->forward)(a, stream, err, errlen);
     }
+    snprintf(err, errlen, "final: no version for d = %zu (hopper_final.def)", a->d);
+    return -1;
 }
 int attn_hfinal_forward(const tc_args *a, void *stream, char *err, size_t errlen)
 {
-    return final_pick(a->d, false)(a, stream, err, errlen);
+    return final_run(a, stream, err, errlen, false);
 }
 int attn_hfinal_forward_count(const tc_args *a, void *stream, char *err, size_t errlen)
 {
-    return final_pick(a->d, true)(a, stream, err, errlen);
+    return final_run(a, stream, err, errlen, true);
 }
 
 const tc_version hp_versions[] = {

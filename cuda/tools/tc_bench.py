@@ -6,8 +6,11 @@ the same torch tensors, the same CUDA events and the same rotation of input sets
 efficient backends, so every number in a row is measured the same way, minutes apart on the same GPU.
 
   python3 cuda/tools/tc_bench.py --lib build/rel/cuda/libflashlab_tc.so --outdir docs/gpu-runs --datdir plots/data
-                                 [--quick] [--versions a,b]
+                                 [--quick] [--versions a,b] [--hplib build/rel/libflashlab_hopper.so
+                                 --hp-versions a,b --dims 64,128,256] [--ns 512,...]
 
+With --hplib, the Hopper versions (cuda/hopper, hopper.def; their `final` is labelled final_hopper) are timed in the
+same loop beside lesson09's, at every d a version supports (the mma.sync ones take d = 64 and 128).
 For d in (64, 128) and N in 512..16384, B = 16384/N and H = 2048/d (hidden 2048, as in ../shared/anchors): TFLOP/s
 = 4 B H N^2 d (halved when causal) / median time. Each timed call uses the next of ROT input sets, so inputs are
 not in L2 (50-60 MB) from the call before. Per case it also checks every version's O on two heads against an fp32
@@ -16,6 +19,7 @@ Writes tc_bench_<device>_<date>.txt (the table) and .json (the record) to --outd
 and tc_bench_<device>_<date>.dat (the figure's columns, plots/tc_bench.gp) to --datdir.
 """
 import argparse
+import ctypes
 import datetime
 import math
 import os
@@ -27,6 +31,7 @@ from gpu_bench import (ROT, bench_case, ceilings, fwd_flops, load_forward_lib, r
                        write_record)
 
 DTYPE_FP16 = 1     # dtype.h: DTYPE_FP32, DTYPE_FP16, DTYPE_BF16
+TC_DIMS = (64, 128)   # the head dimensions of the mma.sync versions
 
 
 def main():
@@ -40,6 +45,11 @@ def main():
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--teach", default="", help="tc_teach's table: naive (v01) and teaching (v03) kernels")
     ap.add_argument("--peak", default="", help="tc_peak's output, copied into the table's header")
+    ap.add_argument("--hplib", default="", help="libflashlab_hopper.so: time the Hopper versions too")
+    ap.add_argument("--hp-versions", default="", help="comma-separated Hopper names (default: all; those that "
+                    "passed hopper_check)")
+    ap.add_argument("--dims", default="64,128")
+    ap.add_argument("--ns", default="512,1024,2048,4096,8192,16384")
     args = ap.parse_args()
 
     lib = load_forward_lib(args.lib, "tc")
@@ -63,10 +73,58 @@ def main():
                 teach[(f[0], int(f[1]), int(f[2]), bool(int(f[3])))] = float(f[5])
     peak = [l.strip() for l in open(args.peak)] if args.peak and os.path.exists(args.peak) else []
 
-    Ns = [4096, 8192, 16384] if args.quick else [512, 1024, 2048, 4096, 8192, 16384]
+    hp, hp_names, hp_pick = None, [], []
+    if args.hplib:
+        hp = load_forward_lib(args.hplib, "hp", counters=True)
+        hp.hp_version_supports.argtypes = [ctypes.c_int, ctypes.c_int]
+        hp_names = version_names(hp, "hp")
+        hp_pick = [i for i, n in enumerate(hp_names) if not args.hp_versions or n in args.hp_versions.split(",")]
+        head["hopper_versions"] = [hp_names[i] for i in hp_pick]
+
+    def hp_label(v):
+        return "final_hopper" if hp_names[v] == "final" else hp_names[v]
+    labels = [names[v] for v in pick] + [hp_label(v) for v in hp_pick]
+
+    Ns = [4096, 8192, 16384] if args.quick else [int(x) for x in args.ns.split(",")]
     reps = max(5, args.reps // 2) if args.quick else args.reps
     rows = []
-    for d in (64, 128):
+    stem = run_stem("tc_bench", prop, now)
+
+    def write_out():
+        """The tables so far (rewritten after every N: a run cut short keeps what it measured)."""
+        if not rows:
+            return
+        write_record(args.outdir, stem, {"meta": head, "versions": labels, "rows": rows})
+        os.makedirs(args.datdir, exist_ok=True)
+        # a gnuplot-friendly table: one line per case
+        cols = ["naive", "teaching"] + labels + ["flash", "cudnn", "efficient"]
+        with open(os.path.join(args.outdir, f"{stem}.txt"), "w") as f:
+            f.write(f"# {head['device']}, {head['date']}, torch {head['torch']}, command: {head['command']}\n")
+            f.write(f"# TFLOP/s = 4 B H N^2 d (/2 causal) / median of {reps} calls (CUDA events), {ROT} input sets "
+                    f"rotated; fp16; hidden 2048 (H = 2048/d), B = 16384/N\n")
+            f.write(f"# ceilings: fp16 matmul {mm:.0f} TFLOP/s, copy {bw:.2f} TB/s\n")
+            for l in peak:
+                f.write(f"# {l}\n")
+            f.write("# naive = v01 standard, teaching = v03 flash2 (fp32 kernels of the GPU track, tc_teach: the "
+                    "runner's event timer, same make invocation); nan = not measured\n")
+            f.write("d N B H causal " + " ".join(cols) + " best ratio_best_flash ratio_best_cudnn checks\n")
+            for r in rows:
+                vals = " ".join("nan" if r.get(c) is None else f"{r[c]:.1f}" for c in cols)
+                ok = all(c["ok"] for c in r["checks"].values())
+                f.write(f"{r['d']} {r['N']} {r['B']} {r['H']} {int(r['causal'])} {vals} {r['best']} "
+                        f"{r[r['best']] / r['flash']:.3f} {r[r['best']] / (r['cudnn'] or float('nan')):.3f} "
+                        f"{'OK' if ok else 'FAIL'}\n")
+        # gnuplot's table: fixed columns (plots/tc_bench.gp)
+        first = names[pick[0]]
+        with open(os.path.join(args.datdir, f"{stem}.dat"), "w") as f:
+            f.write(f"# {head['device']}, {head['date']}; columns: d N causal naive teaching {first} best (the "
+                    "fastest of ours in the case) flash cudnn efficient (TFLOP/s; nan = not measured)\n")
+            for r in rows:
+                vals = [r.get(c) for c in ("naive", "teaching", first, r["best"], "flash", "cudnn", "efficient")]
+                f.write(f"{r['d']} {r['N']} {int(r['causal'])} " +
+                        " ".join("nan" if x is None else f"{x:.1f}" for x in vals) + "\n")
+
+    for d in [int(x) for x in args.dims.split(",")]:
         for N in Ns:
             B, H, sets, out, lse = bench_case(d, N)
             for causal in (False, True):
@@ -82,6 +140,19 @@ def main():
                         if rc:
                             raise RuntimeError(f"{names[v]} failed")
                     return f
+
+                def hopper(v):
+                    def f(i):
+                        q, k, v_ = sets[i % ROT]
+                        if hp.hp_forward(v, q.data_ptr(), k.data_ptr(), v_.data_ptr(), out.data_ptr(), lse.data_ptr(),
+                                         B, N, H, d, 0.0, int(causal), DTYPE_FP16, None, None):
+                            raise RuntimeError(f"{hp_names[v]} failed")
+                    return f
+                kern = [(names[v], ours(v)) for v in pick if d in TC_DIMS] + \
+                       [(hp_label(v), hopper(v)) for v in hp_pick if hp.hp_version_supports(v, d)]
+                if not kern:
+                    print(f"# d={d}: no version of ours takes it", flush=True)
+                    continue
 
                 def theirs(backend):
                     return lambda i: sdpa(backend, *sets[i % ROT], causal)
@@ -109,21 +180,26 @@ def main():
                 flash_err = max((o_flash[b, :, h, :].float() - ref[(b, h)]).abs().max().item() for (b, h) in heads)
                 row["lp_err"], row["flash_err"] = lp_err, flash_err
                 checks = {}
-                for v in pick:
+                for name, fn in list(kern):
                     out.fill_(float("nan"))
-                    ours(v)(0)
-                    torch.cuda.synchronize()
+                    try:
+                        fn(0)
+                        torch.cuda.synchronize()
+                    except RuntimeError as e:   # a version that refuses the case: reported, not timed
+                        checks[name] = {"err": None, "ok": False, "why": str(e).splitlines()[0]}
+                        kern.remove((name, fn))
+                        continue
                     err = max((out[b, :, h, :].float() - ref[(b, h)]).abs().max().item() for (b, h) in heads)
                     unwritten = int(torch.isnan(out).sum().item())
                     ok = unwritten == 0 and err <= 2 * lp_err
-                    checks[names[v]] = {"err": err, "vs_flash": (out.float() - o_flash.float()).abs().max().item(),
-                                        "ok": ok}
+                    checks[name] = {"err": err, "vs_flash": (out.float() - o_flash.float()).abs().max().item(),
+                                    "ok": ok}
                 del o_flash, ref, lp
                 row["checks"] = checks
 
-                for v in pick:
-                    ms = time_ms(ours(v), 3, reps)
-                    row[names[v]] = flops / ms / 1e9
+                for name, fn in kern:
+                    ms = time_ms(fn, 3, reps)
+                    row[name] = flops / ms / 1e9
                 for label in ("flash", "cudnn", "efficient"):
                     try:
                         ms = time_ms(theirs(label), 3, reps)
@@ -131,58 +207,31 @@ def main():
                     except RuntimeError as e:
                         row[label] = None
                         print(f"# {label} unavailable at d={d} N={N}: {str(e).splitlines()[0]}", flush=True)
-                # the spread: our headline kernel ("final" when timed, else the fastest) and flash again, alternating
-                best = names.index("final") if "final" in [names[v] for v in pick] else \
-                    max(pick, key=lambda v: row[names[v]])
+                # the spread: our fastest kernel of the case and flash again, alternating
+                best = max(range(len(kern)), key=lambda x: row[kern[x][0]])
                 again = []
                 for _ in range(2):
-                    for fn in (ours(best), theirs("flash")):
+                    for fn in (kern[best][1], theirs("flash")):
                         ms = time_ms(fn, 1, reps)
                         again.append(flops / ms / 1e9)
-                row["best"] = names[best]
+                row["best"] = kern[best][0]
                 row["again_best"], row["again_flash"] = again[0::2], again[1::2]
                 rows.append(row)
-                cells = " ".join(f"{names[v]}={row[names[v]]:.0f}" for v in pick)
+                cells = " ".join(f"{n}={row[n]:.0f}" for n, _ in kern)
                 fl = row["flash"] or float("nan")
                 bad = [n for n, c in checks.items() if not c["ok"]]
                 print(f"d={d:3d} N={N:5d} B={B:2d} H={H:2d} {'causal' if causal else 'full  '} | {cells} | "
                       f"flash={fl:.0f} cudnn={row['cudnn'] or float('nan'):.0f} "
-                      f"efficient={row['efficient'] or float('nan'):.0f} | {names[best]} "
-                      f"{row[names[best]] / fl:.3f}x flash (again: {row['again_best'][0]:.0f}/{row['again_best'][1]:.0f} "
+                      f"efficient={row['efficient'] or float('nan'):.0f} | {row['best']} "
+                      f"{row[row['best']] / fl:.3f}x flash {row[row['best']] / (row['cudnn'] or float('nan')):.3f}x "
+                      f"cudnn (again: {row['again_best'][0]:.0f}/{row['again_best'][1]:.0f} "
                       f"vs {row['again_flash'][0]:.0f}/{row['again_flash'][1]:.0f}) | "
                       f"checks {'OK' if not bad else 'FAIL ' + ','.join(bad)} (lp err {lp_err:.2e})", flush=True)
             del sets, out, lse
             torch.cuda.empty_cache()
+            write_out()
 
-    stem = run_stem("tc_bench", prop, now)
-    write_record(args.outdir, stem, {"meta": head, "versions": [names[v] for v in pick], "rows": rows})
-    os.makedirs(args.datdir, exist_ok=True)
-    # a gnuplot-friendly table: one line per case
-    cols = ["naive", "teaching"] + [names[v] for v in pick] + ["flash", "cudnn", "efficient"]
-    with open(os.path.join(args.outdir, f"{stem}.txt"), "w") as f:
-        f.write(f"# {head['device']}, {head['date']}, torch {head['torch']}, command: {head['command']}\n")
-        f.write(f"# TFLOP/s = 4 B H N^2 d (/2 causal) / median of {reps} calls (CUDA events), {ROT} input sets "
-                f"rotated; fp16; hidden 2048 (H = 2048/d), B = 16384/N\n")
-        f.write(f"# ceilings: fp16 matmul {mm:.0f} TFLOP/s, copy {bw:.2f} TB/s\n")
-        for l in peak:
-            f.write(f"# {l}\n")
-        f.write("# naive = v01 standard, teaching = v03 flash2 (fp32 kernels of the GPU track, tc_teach: the runner's "
-                "event timer, same make invocation); nan = not measured\n")
-        f.write("d N B H causal " + " ".join(cols) + " best ratio_best_flash checks\n")
-        for r in rows:
-            vals = " ".join("nan" if r.get(c) is None else f"{r[c]:.1f}" for c in cols)
-            ok = all(c["ok"] for c in r["checks"].values())
-            f.write(f"{r['d']} {r['N']} {r['B']} {r['H']} {int(r['causal'])} {vals} {r['best']} "
-                    f"{r[r['best']] / r['flash']:.3f} {'OK' if ok else 'FAIL'}\n")
-    # gnuplot's table: fixed columns (plots/tc_bench.gp)
-    first = names[pick[0]]
-    with open(os.path.join(args.datdir, f"{stem}.dat"), "w") as f:
-        f.write(f"# {head['device']}, {head['date']}; columns: d N causal naive teaching {first} best(={rows[0]['best']}) "
-                "flash cudnn efficient (TFLOP/s; nan = not measured)\n")
-        for r in rows:
-            vals = [r.get(c) for c in ("naive", "teaching", first, r["best"], "flash", "cudnn", "efficient")]
-            f.write(f"{r['d']} {r['N']} {int(r['causal'])} " + " ".join("nan" if x is None else f"{x:.1f}" for x in vals)
-                    + "\n")
+    write_out()
     fails = sum(not c["ok"] for r in rows for c in r["checks"].values())
     print(f"tc_bench: {len(rows)} cases, {fails} failed checks; table in {args.outdir}/{stem}.txt")
     return 1 if fails else 0
