@@ -8,6 +8,7 @@
 
 #include "exitcode.h"
 #include "lab_table.h"   // defines: lab_table, lab_table_head, lab_table_pair
+#include "summary.h"     // defines: summary_t, summary_begin, summary_u64, summary_f64, summary_str
 #include "util.h"
 
 #define MB 1e6
@@ -22,7 +23,8 @@ static const struct {
 };
 
 /* The rows the model misses (docs/l2.md, "Where the model misses"). */
-#define WHY_DRAIN "compute-bound: the GPU writes dirty O back while DRAM idles, the model only on eviction (low, never high)"
+#define WHY_DRAIN \
+    "compute-bound: the GPU writes dirty O back while DRAM idles, the model only on eviction (low, never high)"
 #define WHY_EDGE "Q and O of 16 heads cycle on the edge of the 50 MiB L2: a few MB of capacity swing the misses by half"
 static const lab_l2_miss MISSES[] = {
     {"H100", "v02_flash1", 2048, false, 0.0, 0.1, WHY_DRAIN},  {"H100", "v03_flash2", 2048, false, 0.0, 0.1, WHY_DRAIN},
@@ -69,7 +71,7 @@ static l2_config config(const char *gpu)
 
 /* What one run's forward pass asks of HBM and what the L2 would pass on to DRAM, per tensor of the run's model. */
 typedef struct {
-    bool fits;                       /* every kernel's block fits an SM of the GPU */
+    bool fits;                       /* every kernel's block fits the GPU's shared memory (else: one per SM) */
     size_t n;
     const char *name[MEM_MAX_TENSORS];   /* mem_tensor_name(r->m, i) */
     l2_count io[MEM_MAX_TENSORS];
@@ -85,10 +87,9 @@ static replayed replay(const l2_config *c, const lab_attn *r)
     p.threads = 1;
     l2_kernel k[L2_MAX_KERNELS];
     int nk = l2_attn_kernels(&p, k);
-    for (int x = 0; x < nk; x++)
-        out.fits &= l2_resident(c, &k[x]) > 0;
-    if (!out.fits)
-        return out;
+    for (int x = 0; x < nk; x++)   /* a block bigger than the GPU allows: one per SM, as the largest that fits */
+        if (k[x].smem > c->smem_optin)
+            k[x].smem = c->smem_optin, out.fits = false;
     l2_config cs = *c;
     cs.sample = l2_sample_for(&p);
     mem_t *m = mem_create(r->cfg.M_bytes, true);
@@ -151,12 +152,9 @@ void lab_l2_show(const lab_t *L, const lab_attn *const *runs, size_t n)
         heads[2 * r] = hb[2 * r], heads[2 * r + 1] = hb[2 * r + 1];
         pairs[4 * r] = pairs[4 * r + 2] = "ledger", pairs[4 * r + 1] = pairs[4 * r + 3] = "DRAM";
     }
-    if (!fits) {
-        printf("    no prediction: a block of these kernels needs more shared memory than one block of the %s may have "
-               "(%s; -M sets it)\n\n", c.name, fmt_bytes(c.smem_optin, b[0], 32));
-        free(rp);
-        return;
-    }
+    if (!fits)
+        printf("  (blocks of M = %zu bytes, as fp32 kernels, need more shared memory than an %s block may have, %s: "
+               "scheduled one per SM)\n", cfg->M_bytes, c.name, fmt_bytes(c.smem_optin, b[0], 32));
     lab_table_head(&t, "", heads, 2 * n);
     lab_table_pair(&t, "tensor", pairs, 2 * n, NULL);
     for (size_t i = 0; i < nnames; i++) {
@@ -184,6 +182,45 @@ void lab_l2_show(const lab_t *L, const lab_attn *const *runs, size_t n)
            "  (what is there when a kernel ends is not written yet); DRAM moves whole %d-byte sectors.\n\n",
            L2_SECTOR_BYTES);
     free(rp);
+}
+
+void lab_l2_sweep(const lab_t *L, const size_t *Ns, size_t nN)
+{
+    const cli_cfg *cfg = L->cfg;
+    if (!cfg->l2 || !L->show)
+        return;
+    static const attn_algo algos[] = {ATTN_STANDARD, ATTN_FLASH1, ATTN_FLASH2};
+    l2_config c = config(cfg->l2);
+    char b[4][32];
+    bool fits = true;
+    printf("\n6. With an L2 (--l2 %s, %s): HBM bytes read + written, the ledger's and what DRAM would see (the teaching\n"
+           "   kernels' grids on %u SMs, each kernel on an empty L2; B = %zu, H = %zu):\n%8s", c.name,
+           fmt_bytes(c.bytes, b[0], 32), c.sms, cfg->B, cfg->H, "N");
+    for (size_t a = 0; a < 3; a++)
+        printf("  %11s %11s %6s", attn_algo_name(algos[a]), "DRAM", "ratio");
+    printf("\n");
+    for (size_t k = 0; k < nN; k++) {
+        printf("%8zu", Ns[k]);
+        for (size_t a = 0; a < 3; a++) {
+            cli_cfg at = *cfg;
+            at.N = Ns[k], at.count_only = true;
+            lab_attn r = lab_attn_plan(&at, algos[a], false, NULL);
+            lab_attn_go(NULL, &r, NULL);
+            replayed rp = replay(&c, &r);
+            fits &= rp.fits;
+            uint64_t led = rp.all.req_rd + rp.all.req_wr, dram = rp.all.dram_rd + rp.all.dram_wr;
+            printf("  %11s %11s %6.3f", fmt_bytes(led, b[0], 32), fmt_bytes(dram, b[1], 32),
+                   led ? (double)dram / (double)led : 0.0);
+            lab_attn_free(&r);
+        }
+        printf("\n");
+        fflush(stdout);
+    }
+    if (!fits)
+        printf("   (some blocks, as fp32 kernels, need more shared memory than an %s block may have: one per SM)\n",
+               c.name);
+    printf("   The ledger grows as Theorem 2 says; DRAM sees the re-reads only once the working set of the blocks in\n"
+           "   flight outgrows the L2: standard's N x N scores do, flash's Q, K, V, O (4·N·d elements a head) rarely.\n");
 }
 
 /* ---- every teaching kernel against the recorded tables --------------------------------------------------------- */
@@ -235,7 +272,11 @@ static void row(FILE *out, const l2_config *c, const l2_kernel_result *k, const 
     pct(er, sizeof er, k->io.dram_rd, meas ? meas->dram_rd : 0, meas != NULL);
     pct(ew, sizeof ew, k->io.dram_wr, meas ? meas->dram_wr : 0, meas != NULL);
     t->rows++;
+    t->N_max = p->N > t->N_max ? p->N : t->N_max;
+    t->ledger_rd += k->io.req_rd, t->ledger_wr += k->io.req_wr;
+    t->pred_rd += k->io.dram_rd, t->pred_wr += k->io.dram_wr;
     if (meas) {
+        t->meas_rd += meas->dram_rd, t->meas_wr += meas->dram_wr;
         const lab_l2_miss *mrd, *mwr;
         int vr = judge(c->name, k->name, p->N, true, k->io.dram_rd, meas->dram_rd, t, &mrd);
         int vw = judge(c->name, k->name, p->N, false, k->io.dram_wr, meas->dram_wr, t, &mwr);
@@ -385,4 +426,48 @@ int lab_l2_report(FILE *out, const char *gpu, const lab_l2_opts *o, lab_l2_tally
     if (tally)
         *tally = t;
     return t.unexplained || t.stale ? FL_EXIT_CHECK : FL_EXIT_OK;
+}
+
+int lab_l2_lesson(const cli_cfg *cfg)
+{
+    FILE *out = cfg->quiet ? fopen("/dev/null", "w") : stdout;
+    if (!out)
+        fl_fatal("cannot open /dev/null to discard the report under --quiet");
+    lab_l2_tally t;
+    int rc = lab_l2_report(out, cfg->l2, NULL, &t);
+    if (out != stdout)
+        fclose(out);
+    const char *path = lab_l2_table(cfg->l2);
+    l2_ncu_table tab = {.d = 64, .B = 1, .H = 16};   /* lab_l2_report's shape without a table */
+    char err[512];
+    if (path && l2_ncu_load(path, &tab, err, sizeof err))
+        fl_fatal("%s", err);
+    cli_cfg at = *cfg;
+    at.N = t.N_max, at.d = tab.d, at.B = tab.B, at.H = tab.H, at.dtype = DTYPE_FP32, at.count_only = true;
+    l2_ncu_free(&tab);
+    summary_t s;
+    summary_begin(&s, &at, "all", 0, 0);
+    summary_u64(&s, "hbm_read_elems", t.ledger_rd / 4);   /* fp32 */
+    summary_u64(&s, "hbm_write_elems", t.ledger_wr / 4);
+    summary_u64(&s, "hbm_read_bytes", t.ledger_rd);
+    summary_u64(&s, "hbm_write_bytes", t.ledger_wr);
+    const char *na[] = {"sram_peak_bytes", "flops", "exps", "max_abs_err"};
+    for (size_t i = 0; i < sizeof na / sizeof na[0]; i++)
+        summary_str(&s, na[i], "na");
+    summary_str(&s, "l2", cfg->l2);
+    summary_u64(&s, "rows", t.rows);
+    summary_u64(&s, "measured", t.measured);
+    summary_u64(&s, "reads_within", t.rd_ok);
+    summary_u64(&s, "writes_within", t.wr_ok);
+    summary_u64(&s, "known_misses", t.known);
+    summary_u64(&s, "unexplained", t.unexplained);
+    summary_u64(&s, "stale", t.stale);
+    summary_u64(&s, "dram_pred_read_bytes", t.pred_rd);
+    summary_u64(&s, "dram_pred_write_bytes", t.pred_wr);
+    summary_f64(&s, "dram_meas_read_bytes", t.measured ? (double)t.meas_rd : NAN);
+    summary_f64(&s, "dram_meas_write_bytes", t.measured ? (double)t.meas_wr : NAN);
+    summary_f64(&s, "worst_read_err", t.measured ? t.rd_worst : NAN);
+    summary_f64(&s, "worst_write_err", t.measured ? t.wr_worst : NAN);
+    summary_print(&s, stdout);
+    return rc;
 }
