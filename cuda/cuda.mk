@@ -59,14 +59,16 @@ TC_CU := $(sort $(wildcard cuda/tc/attn_v*.cu))
 twins = $(foreach f,$(1),$(f:cuda/%.cu=$(CUDA_B)/%.o) $(f:cuda/%.cu=$(CUDA_B)/%_count.o))
 COMMON_OBJ := $(CUDA_B)/common/gpu.o $(CUDA_B)/common/ref_rows.o
 # the teaching kernels and their runner (cuda_attn.h)
-TEACH_OBJ := $(call twins,$(TEACH_CU)) $(CUDA_B)/teach/cuda_attn.o $(CUDA_B)/teach/cuda_attn_host.o $(COMMON_OBJ)
+TEACH_OBJ := $(call twins,$(TEACH_CU)) $(CUDA_B)/teach/cuda_attn.o $(CUDA_B)/teach/cuda_attn_host.o \
+             $(CUDA_B)/teach/cuda_run.o $(COMMON_OBJ)
 # the same kernels on the CPU emulator
 EMU_OBJ := $(call twins,$(TEACH_CU:cuda/%=cuda/emu/%)) $(CUDA_B)/emu/teach/emu/emu_session.o \
-           $(CUDA_B)/teach/cuda_attn_host.o $(CUDA_B)/common/ref_rows.o
+           $(CUDA_B)/teach/cuda_attn_host.o $(CUDA_B)/teach/cuda_run.o $(CUDA_B)/common/ref_rows.o
 # the tensor-core kernels and their table (attn_tc.h): all the shared library holds
 TC_SO_OBJ := $(call twins,$(TC_CU)) $(CUDA_B)/tc/attn_tc.o
-# ... and their host side (tc_host.h)
-TC_OBJ := $(TC_SO_OBJ) $(CUDA_B)/tc/tc_host.o $(COMMON_OBJ)
+# ... and their host side (tc_host.h over fwd_host.h, which the Hopper kernels share)
+FWD_OBJ := $(CUDA_B)/common/fwd_host.o
+TC_OBJ := $(TC_SO_OBJ) $(FWD_OBJ) $(COMMON_OBJ)
 TC_SO := $(CUDA_B)/libflashlab_tc.so
 CUDA_TOOLS := $(addprefix $(CUDA_B)/,check_cuda check_cuda_emu cuda_bench tc_check tc_peak tc_teach)
 CUDA_HDRS := $(wildcard cuda/*/*.h cuda/*/*.cuh cuda/teach/emu/*.h include/*/*.h)
@@ -146,6 +148,7 @@ else
 	$(CUDA_B)/check_cuda_emu
 endif
 	$(BINDIR)/lesson08 --quiet -N 300 --heads 2
+	$(BINDIR)/lesson08 --quiet --algo flash2-bwd -N 300 --heads 2 --causal
 
 # ---- on a GPU ------------------------------------------------------------------------------------------------------
 test-cuda: cuda

@@ -10,17 +10,25 @@
  * double-precision reference and timed. docs/lesson08.md explains why the DRAM traffic Nsight Compute measures is
  * much smaller than either (the L2 cache).
  *
+ * The backward pass (lesson07 on a GPU): --algo standard-bwd runs Algorithm 3 as five kernels handing dP and dS
+ * through HBM (cuda/teach/attn_v01_naive_bwd.cu), --algo flash2-bwd FA2's Algorithm 2, P recomputed from the saved
+ * L, dK and dV on chip, dQ read-modify-written in HBM by the one block that owns the head (attn_v03_flash2_bwd.cu);
+ * after a forward pass, the backward alone is counted, beside the simulator's backward ledger, and dQ, dK, dV are
+ * checked against the fp64 reference.
+ *
  * Algorithm lines: Alg.0 (standard: S, softmax, PV phases), Alg.1 lines 1-13 (flash1), FA2 Alg.1 lines 4-15
- * (flash2), as comments in the kernels.
+ * (flash2), Alg.3 lines 1-5 (standard-bwd), FA2 Alg.2 lines 3-18 (flash2-bwd), as comments in the kernels.
  *
  * Run:  ./lesson08                          flash2, N=2048, d=64, B=1, H=8, M = this GPU's shared memory per block
  *       ./lesson08 --algo standard -N 4096 --causal
  *       ./lesson08 --algo flash1 -M 48K     (smaller SRAM: smaller blocks, more tiles, same equality)
+ *       ./lesson08 --algo flash2-bwd -N 1000 --causal
  * Without a GPU it says so in one line and shows the simulator's prediction for M = 227 KiB (an H100's or H200's
  * shared memory per block).
  *
  * Summary: the simulator's ledger (hbm_*), and gpu_rd_elems, gpu_wr_elems (the kernel's counters, "na" without a
- * GPU), counters_match, gpu_ms (median of repeats, CUDA events), max_abs_err (O against the reference), device.
+ * GPU), counters_match, gpu_ms (median of repeats, CUDA events), max_abs_err (O, or dQ dK dV, against the
+ * reference; na where not compared), device, pass (forward or backward).
  * Exit status (exitcode.h): 0 ok (or no GPU: the prediction only), 1 counters or outputs differ, 2 bad input or a
  * device too small for it, 4 a failing CUDA call.
  */
@@ -30,6 +38,7 @@
 #include <string.h>
 
 #include "cuda_attn.h"
+#include "cuda_run.h"   // defines: cuda_run_gpu, cuda_print_ledgers, cuda_summary_gpu
 #include "exitcode.h"
 #include "lessons.h"
 #include "summary.h"
@@ -38,18 +47,17 @@
 /* An H100's and an H200's shared memory per block (cudaDevAttrMaxSharedMemoryPerBlockOptin, 227 KiB): the M of the
  * prediction when there is no GPU to ask. */
 #define HOPPER_SMEM 232448
-/* Rows per head (and heads) compared with the double reference once a full check would be slow. */
-#define CHECK_ROWS 64
-#define CHECK_HEADS 4
 
-static const char *const algos[] = {"standard", "flash1", "flash2", NULL};
+static const char *const algos[] = {"standard", "flash1", "flash2", "standard-bwd", "flash2-bwd", NULL};
 
 const cli_spec lesson08_spec = {
     .name = "lesson08",
     .title = "The same algorithms as CUDA kernels, counters against the simulator",
     .details = "Runs the teaching kernel of --algo on the GPU: its counting twin (global loads and stores per\n"
                "tensor) beside the simulator's ledger, then the plain kernel against the double reference, timed.\n"
-               "M defaults to the GPU's shared memory per block; -M chooses a smaller one. The kernels are fp32.",
+               "standard-bwd and flash2-bwd run the backward pass (Alg.3, FA2 Alg.2) after a forward pass and\n"
+               "count the backward alone. M defaults to the GPU's shared memory per block; -M chooses a smaller\n"
+               "one. The kernels are fp32.",
     .defaults = {.N = 2048, .d = 64, .B = 1, .H = 8, .M_bytes = 0, .dtype = DTYPE_FP32, .seed = 42,
                  .algo = "flash2"},
     .extra = CLI_OPT_CAUSAL | CLI_OPT_ALGO | CLI_OPT_TRACE,
@@ -63,84 +71,13 @@ static int runner_failed(int rc, const char *err)
     return rc;
 }
 
-/* The GPU part: the counting twin, then the plain kernels, each checked against the reference; then timed. */
-typedef struct {
-    cuda_counts gpu;
-    cuda_check_stats st[2];   /* [counting] */
-    double ms;
-    int reps;
-    uint64_t dev_bytes;
-} gpu_run;
-
-static int run_on_gpu(const attn_params *p, const cuda_attn_plan *pl, uint64_t seed, gpu_run *g, char *err,
-                      size_t errlen)
-{
-    size_t n = p->B * p->N * p->H * p->d, nl = p->B * p->H * p->N;
-    float *q = xmalloc(n * sizeof *q), *k = xmalloc(n * sizeof *k), *v = xmalloc(n * sizeof *v);
-    float *o = xmalloc(n * sizeof *o), *L = xmalloc(nl * sizeof *L);
-    cuda_attn_inputs(p, seed, q, k, v);
-    cuda_attn_session *s = NULL;
-    int rc = cuda_attn_open(pl, q, k, v, &s, err, errlen);
-    size_t rows = p->N * p->N * p->d <= ((size_t)1 << 24) ? 0 : CHECK_ROWS;   /* every row when cheap */
-    g->dev_bytes = s ? cuda_attn_device_bytes(s) : 0;
-    for (int counting = 1; !rc && counting >= 0; counting--) {   /* the counting twin, then the plain kernels */
-        bool hasL;
-        rc = cuda_attn_exec(s, counting, counting ? &g->gpu : NULL, err, errlen);
-        if (!rc)
-            rc = cuda_attn_download(s, o, L, &hasL, err, errlen);
-        if (!rc)
-            cuda_attn_check(p, q, k, v, o, hasL ? L : NULL, CHECK_HEADS, rows, &g->st[counting]);
-    }
-    g->reps = p->N >= 8192 ? 5 : 10;
-    if (!rc)
-        rc = cuda_attn_time_ms(s, 2, g->reps, &g->ms, err, errlen);
-    char ignored[8];
-    int rc_close = cuda_attn_close(s, rc ? ignored : err, rc ? sizeof ignored : errlen);
-    free(q), free(k), free(v), free(o), free(L);
-    return rc ? rc : rc_close;
-}
-
-/* --trace html: the simulator's count-only run of this configuration is the kernels' schedule; each kernel's launch
- * as a line the page reads, with how blockIdx.x maps to the tiles (cuda/attn_v0*.cu): one block per head and query
- * block, (b*H + h)*Tr + i (v01 scores and PV, v03), one per head, b*H + h (v02), one per query row (v01 softmax). */
-static void trace_kernels(trace_t *tr, const cuda_attn_plan *pl)
-{
-    static const char *const phase[] = {"S", "softmax", "PV"};
-    for (int k = 0; k < pl->nkernels; k++) {
-        const cuda_kernel_plan *kp = &pl->k[k];
-        bool std = pl->p.algo == ATTN_STANDARD;
-        char line[256];
-        snprintf(line, sizeof line, "kernel=%s phase=%s grid=%s blocks=%llu threads=%u smem=%zu H=%zu Tr=%zu",
-                 kp->name, std ? phase[k] : "forward", pl->p.algo == ATTN_FLASH1 ? "head" : std && k == 1 ? "row" :
-                 "qblock", (unsigned long long)kp->blocks, kp->threads, kp->dyn_bytes + kp->static_bytes, pl->p.H,
-                 ceil_div(pl->p.N, pl->p.Br));
-        trace_meta(tr, "cuda_kernel", line);
-    }
-}
-
-static void print_ledgers(const cuda_counts *sim, const cuda_counts *gpu, bool have)
-{
-    printf("\n  %-6s %16s %16s   %16s %16s   %s\n", "tensor", "simulator reads", "writes", "kernel reads", "writes",
-           "match");
-    for (int t = 0; t < CT_NTENSORS; t++) {
-        if (!sim->rd[t] && !sim->wr[t] && (!have || (!gpu->rd[t] && !gpu->wr[t])))
-            continue;
-        printf("  %-6s %16llu %16llu   ", cuda_tensor_name(t), (unsigned long long)sim->rd[t],
-               (unsigned long long)sim->wr[t]);
-        if (have)
-            printf("%16llu %16llu   %s\n", (unsigned long long)gpu->rd[t], (unsigned long long)gpu->wr[t],
-                   gpu->rd[t] == sim->rd[t] && gpu->wr[t] == sim->wr[t] ? "✓" : "✗");
-        else
-            printf("%16s %16s   %s\n", "-", "-", "-");
-    }
-    printf("  (elements; bytes = elements x 4, fp32)\n");
-}
-
 int lesson08_run(const cli_cfg *cfg)
 {
     attn_algo algo;
-    char err[512];
-    if (attn_algo_parse(cfg->algo, &algo))
+    char err[512], name[32];
+    const bool bwd = strstr(cfg->algo, "-bwd") != NULL;   /* the backward pass of standard or flash2 */
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(cfg->algo, "-"), cfg->algo);
+    if (attn_algo_parse(name, &algo))
         fl_fatal("unknown --algo %s", cfg->algo);
     if (cfg->dtype != DTYPE_FP32)
         fl_fatal("the teaching kernels compute in fp32; --dtype %s is for the tensor-core kernels (lesson09)",
@@ -156,23 +93,29 @@ int lesson08_run(const cli_cfg *cfg)
     bool count_only = have && cfg->count_only;   /* --count-only, and --trace's dry run: the prediction alone */
     have = have && !cfg->count_only;
 
-    /* Alg.1 line 1: the blocks, from M, exactly as the simulator chooses them. */
+    /* Alg.1 line 1: the blocks, from M, exactly as the simulator chooses them (the backward's for a backward run:
+     * its forward runs on them too, as in lesson07). */
     attn_params p = {.algo = algo, .B = cfg->B, .N = cfg->N, .H = cfg->H, .d = cfg->d, .causal = cfg->causal};
     block_choice ch;
-    if (attn_choose_blocks(&p, false, M, DTYPE_FP32, cfg->Br, cfg->Bc, &ch, err, sizeof err))
+    if (attn_choose_blocks(&p, bwd, M, DTYPE_FP32, cfg->Br, cfg->Bc, &ch, err, sizeof err))
         fl_fatal("%s", err);
     cuda_attn_plan pl;
-    if (cuda_attn_plan_make(&p, M, &pl, err, sizeof err))
+    if ((bwd ? cuda_attn_plan_make_backward : cuda_attn_plan_make)(&p, M, &pl, err, sizeof err))
         fl_fatal("%s", err);
 
-    /* The simulator's prediction: the same algorithm in count-only mode. */
+    /* The simulator's prediction: the same algorithm in count-only mode (a backward after its forward, the ledger
+     * zeroed in between, so that it counts the backward alone). */
     mem_t *m = mem_create(M, true);
+    attn_tensors t = attn_alloc(m, &p, DTYPE_FP32, bwd);
+    if (bwd) {
+        attn_forward(m, &p, &t);
+        mem_ledger_reset(m);
+    }
     trace_t *tr = cli_trace_open(cfg, m);
-    trace_kernels(tr, &pl);
-    attn_tensors t = attn_alloc(m, &p, DTYPE_FP32, false);
-    attn_forward(m, &p, &t);
+    cuda_trace_kernels(tr, &pl, bwd);
+    (bwd ? attn_backward : attn_forward)(m, &p, &t);
     cuda_counts sim;
-    gpu_run g;
+    cuda_run g;
     memset(&g, 0, sizeof g);
     if ((rc = cuda_counts_from_ledger(m, &sim, err, sizeof err))) {
         attn_free(m, &t);
@@ -184,51 +127,27 @@ int lesson08_run(const cli_cfg *cfg)
         fprintf(stderr, "lesson08: %s: showing only the simulator's prediction for M = %zu bytes\n",
                 count_only ? "--count-only" : "no CUDA device", M);
     if (!cfg->quiet) {
-        printf("lesson08: %s on %s\n", attn_algo_name(algo), have ? dev.name : "no GPU (prediction only)");
+        printf("lesson08: %s%s on %s\n", attn_algo_name(algo), bwd ? " backward" : "",
+               have ? dev.name : "no GPU (prediction only)");
         printf("  B=%zu N=%zu H=%zu d=%zu%s, M = %zu bytes of shared memory per block\n", p.B, p.N, p.H, p.d,
                p.causal ? " causal" : "", M);
         printf("  blocks: %s\n", ch.rule);
-        for (int k = 0; k < pl.nkernels; k++) {
-            const cuda_kernel_plan *kp = &pl.k[k];
-            printf("  kernel %-12s %llu blocks x %u threads, %zu bytes of shared memory:", kp->name,
-                   (unsigned long long)kp->blocks, kp->threads, kp->dyn_bytes + kp->static_bytes);
-            for (size_t b = 0; b < kp->plan.n; b++)
-                printf(" %s@%zu", kp->plan.buf[b].name, kp->off[b]);
-            printf(kp->static_bytes ? " (+%zu B reduction scratch)\n" : "\n", kp->static_bytes);
-        }
+        cuda_print_plan(&pl, bwd);
     }
 
-    double max_err = NAN, ms = NAN;
-    bool match = false, ok = false;
-    uint64_t dev_bytes = 0;
-    const cuda_counts *gpu = &g.gpu;
+    bool match = false;
     if (have) {
-        if ((rc = run_on_gpu(&p, &pl, cfg->seed, &g, err, sizeof err))) {
+        if ((rc = cuda_run_gpu(&p, &pl, bwd, cfg->seed, &g, err, sizeof err))) {
             attn_free(m, &t);
             mem_destroy(m);
             return runner_failed(rc, err);
         }
-        const cuda_check_stats *st = g.st;
-        match = cuda_counts_equal(&sim, gpu);
-        ok = st[0].ok && st[1].ok;
-        max_err = fmax(st[0].max_abs_O, st[1].max_abs_O);
-        ms = g.ms, dev_bytes = g.dev_bytes;
-        int reps = g.reps;
-        if (!cfg->quiet) {
-            print_ledgers(&sim, gpu, true);
-            printf("  counters %s the simulator's ledger\n", match ? "EQUAL" : "DIFFER FROM");
-            printf("  O vs the double reference (%zu rows): max |err| %.3g (counting kernels %.3g)", st[0].rows,
-                   st[0].max_abs_O, st[1].max_abs_O);
-            if (algo != ATTN_STANDARD)   /* standard attention writes no log-sum-exp */
-                printf(", L %.3g", st[0].max_abs_L);
-            printf(" -> %s (atol %g, rtol %g)\n", ok ? "OK" : "FAIL", CUDA_ATOL, CUDA_RTOL);
-            double flops = 4.0 * p.B * p.H * (double)p.N * p.N * p.d * (p.causal ? 0.5 : 1.0);
-            char b1[32];
-            printf("  time: %.3f ms (median of %d after 2 warm-ups, CUDA events), %.2f TFLOP/s; device memory %s\n",
-                   ms, reps, flops / ms / 1e9, fmt_bytes(dev_bytes, b1, sizeof b1));
-        }
-    } else if (!cfg->quiet) {
-        print_ledgers(&sim, gpu, false);
+        match = cuda_counts_equal(&sim, &g.gpu);
+    }
+    if (!cfg->quiet) {
+        cuda_print_ledgers(&sim, &g.gpu, have);
+        if (have)
+            cuda_print_run(&p, &g, match);
     }
 
     char said[400];
@@ -241,32 +160,14 @@ int lesson08_run(const cli_cfg *cfg)
     summary_t sm;
     cli_cfg used = *cfg;
     used.M_bytes = M;
-    summary_begin(&sm, &used, attn_algo_name(algo), p.Br, p.Bc);
+    summary_begin(&sm, &used, cfg->algo, p.Br, p.Bc);
     summary_ledger(&sm, m);
-    uint64_t grd = 0, gwr = 0;
-    for (int x = 0; x < CT_NTENSORS; x++)
-        grd += gpu->rd[x], gwr += gpu->wr[x];
-    if (have) {
-        summary_u64(&sm, "gpu_rd_elems", grd);
-        summary_u64(&sm, "gpu_wr_elems", gwr);
-        summary_u64(&sm, "counters_match", match);
-        summary_f64(&sm, "gpu_ms", ms);
-        summary_u64(&sm, "gpu_bytes", dev_bytes);
-    } else {
-        summary_str(&sm, "gpu_rd_elems", "na");
-        summary_str(&sm, "gpu_wr_elems", "na");
-        summary_str(&sm, "counters_match", "na");
-        summary_str(&sm, "gpu_ms", "na");
-    }
-    if (have)
-        summary_f64(&sm, "max_abs_err", max_err);
-    else
-        summary_str(&sm, "max_abs_err", "na");
-    summary_str(&sm, "device", have ? dev.name : "none");
+    summary_str(&sm, "pass", bwd ? "backward" : "forward");
+    cuda_summary_gpu(&sm, &g, have, match, have ? dev.name : "none");
     summary_print(&sm, stdout);
     attn_free(m, &t);
     mem_destroy(m);
-    return !have || (match && ok) ? FL_EXIT_OK : FL_EXIT_CHECK;
+    return !have || (match && cuda_run_ok(&g)) ? FL_EXIT_OK : FL_EXIT_CHECK;
 }
 
 LESSON_MAIN(lesson08_spec, lesson08_run)

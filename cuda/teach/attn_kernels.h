@@ -20,6 +20,9 @@ struct attn_kargs {
     float *o;                    /* (B, N, H, d) */
     float *S, *P;                /* standard: (B, H, N, N) */
     float *L, *m, *l;            /* flash2: L; flash1: m, l; (B, H, N) */
+    const float *dout;           /* backward: dO (B, N, H, d) */
+    float *dq, *dk, *dv;         /* backward: (B, N, H, d) */
+    float *dP, *dS, *D;          /* backward's intermediates: standard dP, dS (B, H, N, N); flash2 D (B, H, N) */
     int B, N, H, d, Br, Bc, Tr, Tc;
     float scale;
     int causal;
@@ -40,6 +43,8 @@ typedef int (*attn_launch_fn)(const attn_kargs &a, const cuda_attn_plan *pl, cud
 ATTN_DECLARE(v01)
 ATTN_DECLARE(v02)
 ATTN_DECLARE(v03)
+ATTN_DECLARE(v01_bwd)
+ATTN_DECLARE(v03_bwd)
 #undef ATTN_DECLARE
 
 /* The plain kernels and their counting twins, in cuda_attn_algos' order (a missing row is a compile error, not a
@@ -49,18 +54,47 @@ static const attn_prepare_fn attn_prepare_fns[CUDA_ATTN_NALGOS][2] = {
 static const attn_launch_fn attn_launch_fns[CUDA_ATTN_NALGOS][2] = {
     {v01_launch, v01_launch_count}, {v02_launch, v02_launch_count}, {v03_launch, v03_launch_count}};
 
-/* Before a session: the plan's algorithm has kernels, and their shared memory fits (plain and counting). */
-static inline int attn_prepare_plan(const cuda_attn_plan *pl, char *err, size_t errlen)
+/* The backward kernels, the same way; flash1 has none (cuda_attn_plan_make_backward refuses it). */
+static const attn_prepare_fn attn_bwd_prepare_fns[CUDA_ATTN_NALGOS][2] = {
+    {v01_bwd_prepare, v01_bwd_prepare_count}, {NULL, NULL}, {v03_bwd_prepare, v03_bwd_prepare_count}};
+static const attn_launch_fn attn_bwd_launch_fns[CUDA_ATTN_NALGOS][2] = {
+    {v01_bwd_launch, v01_bwd_launch_count}, {NULL, NULL}, {v03_bwd_launch, v03_bwd_launch_count}};
+
+/* Before a session (or its backward): the plan's algorithm has kernels for the pass, and their shared memory fits
+ * (plain and counting). */
+static inline int attn_prepare_pass(const cuda_attn_plan *pl, bool backward, char *err, size_t errlen)
 {
     const int kern = cuda_attn_kernel_of(pl->p.algo);
-    if (kern < 0) {
-        snprintf(err, errlen, "%s has no teaching kernel", attn_algo_name(pl->p.algo));
+    if (kern < 0 || (backward && (!pl->nbwd || !attn_bwd_prepare_fns[kern][0]))) {
+        snprintf(err, errlen, "%s has no teaching %s kernel", attn_algo_name(pl->p.algo),
+                 backward ? "backward" : "forward");
         return FL_EXIT_USAGE;
     }
     for (int counting = 0; counting < 2; counting++)
-        if (int rc = attn_prepare_fns[kern][counting](pl, err, errlen))
+        if (int rc = (backward ? attn_bwd_prepare_fns : attn_prepare_fns)[kern][counting](pl, err, errlen))
             return rc;
     return 0;
+}
+static inline int attn_prepare_plan(const cuda_attn_plan *pl, char *err, size_t errlen)
+{
+    return attn_prepare_pass(pl, false, err, errlen);
+}
+
+/* A backward pass reads dO and what a forward pass left: FL_EXIT_INTERNAL when a runner is asked for it too early. */
+static inline int backward_ready(bool have_dout, bool forward_done, char *err, size_t errlen)
+{
+    if (have_dout && forward_done)
+        return 0;
+    snprintf(err, errlen, "internal: a backward pass needs cuda_attn_set_dout and a forward pass before it");
+    return FL_EXIT_INTERNAL;
+}
+
+/* Launch one pass's kernels (plain or counting twins) with a's tensors and counters. */
+static inline int attn_launch_pass(const attn_kargs &a, const cuda_attn_plan *pl, bool backward, bool counting,
+                                   cudaStream_t s, char *err, size_t errlen)
+{
+    const int kern = cuda_attn_kernel_of(pl->p.algo);
+    return (backward ? attn_bwd_launch_fns : attn_launch_fns)[kern][counting](a, pl, s, err, errlen);
 }
 
 /* FL_EXIT_USAGE unless the kernel's shared memory fits this device; then allow it (> 48 KB needs the opt-in). */

@@ -331,6 +331,94 @@ __device__ __forceinline__ void pv(float *Oi, const float *Pij, const float *Vj,
     }
 }
 
+/* ---- the backward's products: C(m, n) from sum_k A(m, k) B(k, n), any strides ------------------------------------ *
+ * A(m, k) = A[m*am + k*ak], B(k, n) = B[k*bk + n*bn]; epi(r, c, sum) stores each of the m x n sums (the epilogue:
+ * C = sum, C += alpha sum, P = exp(scale sum - Li), ...). Each thread sums a TM x TM block in k order, so every
+ * entry is one thread's, deterministic. Neighbouring threads take neighbouring columns n: with bn = 1 their words
+ * of B are neighbours (no bank conflicts); A's word is shared when they share a row. */
+template <int TM, class Epi>
+__device__ __forceinline__ void mm_tile(int m, int n, int K, const float *A, int am, int ak, const float *B, int bk,
+                                        int bn, Epi epi)
+{
+    const int nR = (m + TM - 1) / TM, nC = (n + TM - 1) / TM;
+    for (int x = threadIdx.x; x < nR * nC; x += NTHR) {
+        const int ra = x / nC, cb = x - ra * nC;
+        const float *a[TM], *b[TM];
+#pragma unroll
+        for (int t = 0; t < TM; t++) {
+            a[t] = A + min(ra + nR * t, m - 1) * am;   /* past the tile: recompute the last row, never stored */
+            b[t] = B + min(cb + nC * t, n - 1) * bn;
+        }
+        float acc[TM][TM];
+#pragma unroll
+        for (int u = 0; u < TM; u++)
+#pragma unroll
+            for (int v = 0; v < TM; v++)
+                acc[u][v] = 0.0f;
+        for (int k = 0; k < K; k++) {
+            float av[TM], bv[TM];
+#pragma unroll
+            for (int t = 0; t < TM; t++) {
+                av[t] = a[t][k * ak];
+                bv[t] = b[t][k * bk];
+            }
+#pragma unroll
+            for (int u = 0; u < TM; u++)
+#pragma unroll
+                for (int v = 0; v < TM; v++)
+                    acc[u][v] = fmaf(av[u], bv[v], acc[u][v]);
+        }
+#pragma unroll
+        for (int u = 0; u < TM; u++)
+#pragma unroll
+            for (int v = 0; v < TM; v++) {
+                const int rr = ra + nR * u, cc = cb + nC * v;
+                if (rr < m && cc < n)
+                    epi(rr, cc, acc[u][v]);
+            }
+    }
+}
+
+template <class Epi>
+__device__ __forceinline__ void mm(int m, int n, int K, const float *A, int am, int ak, const float *B, int bk, int bn,
+                                   Epi epi)
+{
+    switch (micro_tile(m, n)) {
+    case 4: mm_tile<4>(m, n, K, A, am, ak, B, bk, bn, epi); break;
+    case 2: mm_tile<2>(m, n, K, A, am, ak, B, bk, bn, epi); break;
+    default: mm_tile<1>(m, n, K, A, am, ak, B, bk, bn, epi); break;
+    }
+}
+
+/* C(r, c) += alpha sum, C dense with row stride ldc: the accumulators dVj, dKj, dQi. */
+struct epi_acc {
+    float *C;
+    int ldc;
+    float alpha;
+    __device__ void operator()(int r, int c, float v) const { C[r * ldc + c] += alpha * v; }
+};
+/* C(r, c) = sum: dPij = dOi Vj^T. */
+struct epi_set {
+    float *C;
+    int ldc;
+    __device__ void operator()(int r, int c, float v) const { C[r * ldc + c] = v; }
+};
+
+/* out[r] (+)= sum_c x[r*ld + c] y[r*ld + c] for r < rows, one warp per row (lanes split the columns, in order). */
+__device__ __forceinline__ void rows_dot(float *out, bool add, const float *x, const float *y, int ld, int rows,
+                                         int cols)
+{
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    for (int r = warp; r < rows; r += NWARPS) {
+        float s = 0.0f;
+        for (int c = lane; c < cols; c += 32)
+            s = fmaf(x[r * ld + c], y[r * ld + c], s);
+        s = warp_sum(s);
+        if (lane == 0)
+            out[r] = add ? out[r] + s : s;
+    }
+}
+
 /* ---- where a block's head lives ------------------------------------------------------------------------------ */
 /* (B, N, H, d): head (b, h) starts at (b*N*H + h)*d and its rows are H*d apart. */
 __device__ __forceinline__ int64_t bnhd_head(const attn_kargs &a, int64_t bh)

@@ -52,6 +52,7 @@ struct cuda_attn_session {
     unsigned long long *counters;     /* device, [CT_NTENSORS][2] */
     std::vector<void *> owned;        /* every cudaMalloc, freed at close */
     uint64_t dev_bytes;
+    bool forward_done;                /* a forward pass left O and L (or P) for the backward */
 };
 
 static int dev_alloc(cuda_attn_session *s, uint64_t bytes, void **p, char *err, size_t errlen)
@@ -61,30 +62,25 @@ static int dev_alloc(cuda_attn_session *s, uint64_t bytes, void **p, char *err, 
     return 0;
 }
 
-/* The outputs of one forward pass: what is poisoned before it and copied back after it. */
-static void outputs(const cuda_attn_session *s, float **ptr, uint64_t *elems, int *n)
+/* The outputs of one pass: what is poisoned before it. */
+static void outputs(const cuda_attn_session *s, bool backward, float **ptr, uint64_t *elems, int *n)
 {
     const attn_params *p = &s->pl.p;
     uint64_t bhnd = (uint64_t)p->B * p->H * p->N * p->d, bhn = (uint64_t)p->B * p->H * p->N, bhnn = bhn * p->N;
+    const attn_kargs &a = s->a;
+    float *const fwd[6] = {a.o, a.S, a.P, a.L, a.m, a.l}, *const bwd[6] = {a.dq, a.dk, a.dv, a.dP, a.dS, a.D};
+    const uint64_t fwd_n[6] = {bhnd, bhnn, bhnn, bhn, bhn, bhn}, bwd_n[6] = {bhnd, bhnd, bhnd, bhnn, bhnn, bhn};
     *n = 0;
-    ptr[*n] = s->a.o, elems[(*n)++] = bhnd;
-    if (s->a.S)
-        ptr[*n] = s->a.S, elems[(*n)++] = bhnn;
-    if (s->a.P)
-        ptr[*n] = s->a.P, elems[(*n)++] = bhnn;
-    if (s->a.L)
-        ptr[*n] = s->a.L, elems[(*n)++] = bhn;
-    if (s->a.m)
-        ptr[*n] = s->a.m, elems[(*n)++] = bhn;
-    if (s->a.l)
-        ptr[*n] = s->a.l, elems[(*n)++] = bhn;
+    for (int x = 0; x < 6; x++)
+        if ((backward ? bwd : fwd)[x])
+            ptr[*n] = (backward ? bwd : fwd)[x], elems[(*n)++] = (backward ? bwd_n : fwd_n)[x];
 }
 
-static int launch(cuda_attn_session *s, bool counting, char *err, size_t errlen)
+static int launch(cuda_attn_session *s, bool backward, bool counting, char *err, size_t errlen)
 {
     attn_kargs a = s->a;
     a.counters = counting ? s->counters : NULL;
-    return attn_launch_fns[cuda_attn_kernel_of(s->pl.p.algo)][counting](a, &s->pl, 0, err, errlen);
+    return attn_launch_pass(a, &s->pl, backward, counting, 0, err, errlen);
 }
 
 /* Everything open does after the session exists; on failure open frees what was taken. */
@@ -162,20 +158,66 @@ extern "C" int cuda_attn_open(const cuda_attn_plan *pl, const float *q, const fl
 
 extern "C" uint64_t cuda_attn_device_bytes(const cuda_attn_session *s) { return s->dev_bytes; }
 
+extern "C" int cuda_attn_set_dout(cuda_attn_session *s, const float *dout, char *err, size_t errlen)
+{
+    const attn_params *p = &s->pl.p;
+    uint64_t bhnd = (uint64_t)p->B * p->H * p->N * p->d, bhn = (uint64_t)p->B * p->H * p->N, bhnn = bhn * p->N;
+    int rc = attn_prepare_pass(&s->pl, true, err, errlen);
+    if (rc)
+        return rc;
+    if (s->a.dout) {
+        snprintf(err, errlen, "internal: cuda_attn_set_dout called twice on one session");
+        return FL_EXIT_INTERNAL;
+    }
+    const bool std_ = p->algo == ATTN_STANDARD;
+    uint64_t need = 4 * bhnd + (std_ ? 2 * bhnn : bhn);
+    size_t free0, total;
+    CUDA_TRY(cudaMemGetInfo(&free0, &total));
+    if (need * sizeof(float) > free0) {
+        char b1[32], b2[32];
+        snprintf(err, errlen, "the backward of %s with B=%zu N=%zu H=%zu d=%zu needs %s more device memory, %s is "
+                 "free", attn_algo_name(p->algo), p->B, p->N, p->H, p->d,
+                 fmt_bytes(need * sizeof(float), b1, sizeof b1), fmt_bytes(free0, b2, sizeof b2));
+        return FL_EXIT_USAGE;
+    }
+    attn_kargs &a = s->a;
+    float **dst[7] = {(float **)&a.dout, &a.dq, &a.dk, &a.dv, std_ ? &a.dP : &a.D, std_ ? &a.dS : NULL, NULL};
+    for (int x = 0; dst[x]; x++) {
+        void *ptr;
+        if ((rc = dev_alloc(s, (x < 4 ? bhnd : std_ ? bhnn : bhn) * sizeof(float), &ptr, err, errlen)))
+            return rc;
+        *dst[x] = (float *)ptr;
+    }
+    CUDA_TRY(cudaMemcpy((void *)a.dout, dout, bhnd * sizeof(float), cudaMemcpyHostToDevice));
+    size_t free1;
+    CUDA_TRY(cudaMemGetInfo(&free1, &total));
+    s->dev_bytes += free0 > free1 ? free0 - free1 : 0;
+    return 0;
+}
+
 extern "C" int cuda_attn_exec(cuda_attn_session *s, bool counting, cuda_counts *io, char *err, size_t errlen)
 {
+    return cuda_attn_run(s, false, counting, io, err, errlen);
+}
+
+extern "C" int cuda_attn_run(cuda_attn_session *s, bool backward, bool counting, cuda_counts *io, char *err,
+                             size_t errlen)
+{
+    if (int rc = backward ? backward_ready(s->a.dout != NULL, s->forward_done, err, errlen) : 0)
+        return rc;
     float *ptr[6];
     uint64_t elems[6];
     int n, rc;
-    outputs(s, ptr, elems, &n);
+    outputs(s, backward, ptr, elems, &n);
     for (int x = 0; x < n; x++)   /* all bits set: a NaN in every element nobody writes */
         CUDA_TRY(cudaMemset(ptr[x], 0xff, elems[x] * sizeof(float)));
     unsigned long long c[2 * CT_NTENSORS];
     if (counting)
         CUDA_TRY(cudaMemset(s->counters, 0, sizeof c));
-    if ((rc = launch(s, counting, err, errlen)))
+    if ((rc = launch(s, backward, counting, err, errlen)))
         return rc;
     CUDA_TRY(cudaDeviceSynchronize());
+    s->forward_done = s->forward_done || !backward;
     if (io) {
         memset(io, 0, sizeof *io);
         if (counting) {
@@ -189,11 +231,38 @@ extern "C" int cuda_attn_exec(cuda_attn_session *s, bool counting, cuda_counts *
     return 0;
 }
 
-static int launch_plain(void *s, char *err, size_t errlen) { return launch((cuda_attn_session *)s, false, err, errlen); }
+static int launch_forward(void *s, char *err, size_t errlen)
+{
+    return launch((cuda_attn_session *)s, false, false, err, errlen);
+}
+static int launch_backward(void *s, char *err, size_t errlen)
+{
+    return launch((cuda_attn_session *)s, true, false, err, errlen);
+}
 
 extern "C" int cuda_attn_time_ms(cuda_attn_session *s, int warmup, int repeats, double *ms, char *err, size_t errlen)
 {
-    return gpu_time_ms(launch_plain, s, warmup, repeats, ms, err, errlen);
+    return cuda_attn_time_pass_ms(s, false, warmup, repeats, ms, err, errlen);
+}
+
+extern "C" int cuda_attn_time_pass_ms(cuda_attn_session *s, bool backward, int warmup, int repeats, double *ms,
+                                      char *err, size_t errlen)
+{
+    if (int rc = backward ? backward_ready(s->a.dout != NULL, s->forward_done, err, errlen) : 0)
+        return rc;
+    return gpu_time_ms(backward ? launch_backward : launch_forward, s, warmup, repeats, ms, err, errlen);
+}
+
+extern "C" int cuda_attn_download_grads(const cuda_attn_session *s, float *dq, float *dk, float *dv, char *err,
+                                        size_t errlen)
+{
+    const attn_params *p = &s->pl.p;
+    uint64_t bytes = (uint64_t)p->B * p->H * p->N * p->d * sizeof(float);
+    float *const host[3] = {dq, dk, dv}, *const dev[3] = {s->a.dq, s->a.dk, s->a.dv};
+    for (int g = 0; g < 3; g++)
+        if (host[g] && dev[g])
+            CUDA_TRY(cudaMemcpy(host[g], dev[g], bytes, cudaMemcpyDeviceToHost));
+    return 0;
 }
 
 extern "C" int cuda_attn_download(const cuda_attn_session *s, float *out, float *lse, bool *has_lse, char *err,

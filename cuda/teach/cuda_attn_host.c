@@ -17,7 +17,8 @@
 #include "util.h"
 #include "verify.h"
 
-static const char *const tensor_names[CT_NTENSORS] = {"Q", "K", "V", "O", "S", "P", "L", "m", "l"};
+static const char *const tensor_names[CT_NTENSORS] = {"Q", "K", "V", "O", "S", "P", "L", "m", "l",
+                                                      "dO", "dQ", "dK", "dV", "dP", "dS", "D"};
 
 const char *cuda_tensor_name(int t) { return t >= 0 && t < CT_NTENSORS ? tensor_names[t] : "?"; }
 
@@ -51,15 +52,30 @@ int cuda_counts_from_ledger(const mem_t *m, cuda_counts *out, char *err, size_t 
     return 0;
 }
 
-int cuda_sim_counts(const attn_params *p, size_t M_bytes, cuda_counts *out, char *err, size_t errlen)
+static int sim_counts(const attn_params *p, size_t M_bytes, bool backward, cuda_counts *out, char *err,
+                      size_t errlen)
 {
     mem_t *m = mem_create(M_bytes, true);
-    attn_tensors t = attn_alloc(m, p, DTYPE_FP32, false);
+    attn_tensors t = attn_alloc(m, p, DTYPE_FP32, backward);
     attn_forward(m, p, &t);
+    if (backward) {
+        mem_ledger_reset(m);
+        attn_backward(m, p, &t);
+    }
     int rc = cuda_counts_from_ledger(m, out, err, errlen);
     attn_free(m, &t);
     mem_destroy(m);
     return rc;
+}
+
+int cuda_sim_counts(const attn_params *p, size_t M_bytes, cuda_counts *out, char *err, size_t errlen)
+{
+    return sim_counts(p, M_bytes, false, out, err, errlen);
+}
+
+int cuda_sim_counts_backward(const attn_params *p, size_t M_bytes, cuda_counts *out, char *err, size_t errlen)
+{
+    return sim_counts(p, M_bytes, true, out, err, errlen);
 }
 
 bool cuda_counts_equal(const cuda_counts *a, const cuda_counts *b)
@@ -115,6 +131,27 @@ static void kernel_plan(cuda_kernel_plan *kp, const char *name, const sram_plan 
     kp->static_bytes = static_bytes;
     kp->blocks = blocks;
     kp->threads = CUDA_ATTN_THREADS;
+}
+
+/* Every kernel's shared memory within smem_limit and its grid within a grid's limit: 0, or -1 with err. */
+static int kernels_fit(const cuda_kernel_plan *k, int n, const attn_params *p, size_t smem_limit, char *err,
+                       size_t errlen)
+{
+    for (int x = 0; x < n; x++) {
+        const cuda_kernel_plan *kp = &k[x];
+        if (kp->dyn_bytes > smem_limit || kp->static_bytes > smem_limit - kp->dyn_bytes) {
+            snprintf(err, errlen, "%s with Br=%zu, Bc=%zu, d=%zu needs %zu bytes of shared memory per block, the "
+                     "device allows %zu", kp->name, p->Br, p->Bc, p->d, kp->dyn_bytes + kp->static_bytes,
+                     smem_limit);
+            return -1;
+        }
+        if (kp->blocks > INT_MAX) {
+            snprintf(err, errlen, "%s would need %llu thread blocks, more than a grid holds (2^31 - 1)", kp->name,
+                     (unsigned long long)kp->blocks);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 int cuda_attn_plan_make(const attn_params *p, size_t smem_limit, cuda_attn_plan *out, char *err, size_t errlen)
@@ -176,26 +213,58 @@ int cuda_attn_plan_make(const attn_params *p, size_t smem_limit, cuda_attn_plan 
         snprintf(err, errlen, "%s has no teaching kernel (standard, flash1, flash2 have)", attn_algo_name(p->algo));
         return -1;
     }
-    for (int k = 0; k < out->nkernels; k++) {
-        const cuda_kernel_plan *kp = &out->k[k];
-        if (kp->dyn_bytes > smem_limit || kp->static_bytes > smem_limit - kp->dyn_bytes) {
-            snprintf(err, errlen, "%s with Br=%zu, Bc=%zu, d=%zu needs %zu bytes of shared memory per block, the "
-                     "device allows %zu", kp->name, p->Br, p->Bc, p->d, kp->dyn_bytes + kp->static_bytes,
-                     smem_limit);
-            return -1;
-        }
-        if (kp->blocks > INT_MAX) {
-            snprintf(err, errlen, "%s would need %llu thread blocks, more than a grid holds (2^31 - 1)", kp->name,
-                     (unsigned long long)kp->blocks);
-            return -1;
-        }
+    return kernels_fit(out->k, out->nkernels, p, smem_limit, err, errlen);
+}
+
+/* ---- the backward's plans ------------------------------------------------------------------------------------- *
+ * The simulator allocates these buffers inside attn_standard.c and attn_flash2.c, one plan per pass, and exports
+ * only the hungriest (attn_sram_plan with backward): the per-pass lists are written again here, fp32, in the
+ * simulator's order, and check_cuda holds their largest to attn_sram_need. */
+static void plan_add(sram_plan *pl, const char *name, size_t elems)
+{
+    pl->buf[pl->n++] = (sram_buf_spec){.name = name, .elems = elems, .dt = DTYPE_FP32};
+    pl->bytes += elems * sizeof(float);
+}
+
+int cuda_attn_plan_make_backward(const attn_params *p, size_t smem_limit, cuda_attn_plan *out, char *err,
+                                 size_t errlen)
+{
+    if (p->algo != ATTN_STANDARD && p->algo != ATTN_FLASH2) {
+        snprintf(err, errlen, "%s has no teaching backward kernel (standard and flash2 have)", attn_algo_name(p->algo));
+        return -1;
     }
-    return 0;
+    int rc = cuda_attn_plan_make(p, smem_limit, out, err, errlen);
+    if (rc)
+        return rc;
+    const size_t Br = p->Br, Bc = p->Bc, d = p->d;
+    const uint64_t BH = (uint64_t)p->B * p->H, Tr = ceil_div(p->N, p->Br), Tc = ceil_div(p->N, p->Bc);
+    sram_plan pl[5];
+    memset(pl, 0, sizeof pl);
+    if (p->algo == ATTN_STANDARD) {   /* Alg.3 lines 1-5, each its own kernel */
+        static const char *const names[5] = {"v01_bwd_dv", "v01_bwd_dp", "v01_bwd_ds", "v01_bwd_dq", "v01_bwd_dk"};
+        const uint64_t blocks[5] = {BH * Tc, BH * Tr, BH * Tr, BH * Tr, BH * Tc};
+        plan_add(&pl[0], "dVj", Bc * d), plan_add(&pl[0], "Pij", Br * Bc), plan_add(&pl[0], "dOi", Br * d);
+        plan_add(&pl[1], "dOi", Br * d), plan_add(&pl[1], "Vj", Bc * d), plan_add(&pl[1], "dPij", Br * Bc);
+        plan_add(&pl[2], "Di", Br), plan_add(&pl[2], "Pij", Br * Bc), plan_add(&pl[2], "dPij", Br * Bc);
+        plan_add(&pl[2], "dSij", Br * Bc);
+        plan_add(&pl[3], "dQi", Br * d), plan_add(&pl[3], "dSij", Br * Bc), plan_add(&pl[3], "Kj", Bc * d);
+        plan_add(&pl[4], "dKj", Bc * d), plan_add(&pl[4], "dSij", Br * Bc), plan_add(&pl[4], "Qi", Br * d);
+        out->nbwd = 5;
+        for (int k = 0; k < 5; k++)
+            kernel_plan(&out->kb[k], names[k], &pl[k], 0, blocks[k]);
+    } else {                          /* FA2 Alg.2 lines 3-4, then lines 5-18 one block per head */
+        plan_add(&pl[0], "Oi", Br * d), plan_add(&pl[0], "dOi", Br * d), plan_add(&pl[0], "Di", Br);
+        attn_sram_plan(ATTN_FLASH2, true, Br, Bc, d, DTYPE_FP32, &pl[1]);
+        out->nbwd = 2;
+        kernel_plan(&out->kb[0], "v03_bwd_d", &pl[0], 0, BH * Tr);
+        kernel_plan(&out->kb[1], "v03_bwd", &pl[1], 0, BH);
+    }
+    return kernels_fit(out->kb, out->nbwd, p, smem_limit, err, errlen);
 }
 
 /* ---- inputs and checks --------------------------------------------------------------------------------------- */
 
-void cuda_attn_inputs(const attn_params *p, uint64_t seed, float *q, float *k, float *v)
+void cuda_attn_inputs_dout(const attn_params *p, uint64_t seed, float *q, float *k, float *v, float *dout)
 {
     size_t n = p->B * p->N * p->H * p->d;
     rng_t r;
@@ -203,6 +272,13 @@ void cuda_attn_inputs(const attn_params *p, uint64_t seed, float *q, float *k, f
     rng_fill_normal(&r, q, n, 1.0f);
     rng_fill_normal(&r, k, n, 1.0f);
     rng_fill_normal(&r, v, n, 1.0f);
+    if (dout)
+        rng_fill_normal(&r, dout, n, 1.0f);
+}
+
+void cuda_attn_inputs(const attn_params *p, uint64_t seed, float *q, float *k, float *v)
+{
+    cuda_attn_inputs_dout(p, seed, q, k, v, NULL);
 }
 
 /* The x-th of n picks spread over 0 .. total-1, first and last included. */
@@ -249,4 +325,81 @@ void cuda_attn_check(const attn_params *p, const float *q, const float *k, const
     }
     st->ok = st->bad == 0;
     free(Q), free(K), free(V), free(Oref), free(Lref), free(pr), free(got);
+}
+
+/* ---- gradients -------------------------------------------------------------------------------------------------- */
+
+static double scale_of(const attn_params *p) { return p->scale ? p->scale : 1.0 / sqrt((double)p->d); }
+
+void cuda_attn_check_grads(const attn_params *p, const float *q, const float *k, const float *v, const float *dout,
+                           float *const grads[3], size_t max_heads, cuda_grad_stats *st)
+{
+    static const char *const names[3] = {"dQ", "dK", "dV"};
+    const size_t B = p->B, N = p->N, H = p->H, d = p->d, BH = B * H, nd = N * d;
+    const size_t nh = max_heads && max_heads < BH ? max_heads : BH;
+    double worst[3] = {0, 0, 0};
+    size_t bad = 0;
+    /* heads in parallel: each is a full fp64 backward (~10 N^2 d flops) */
+#pragma omp parallel for schedule(dynamic) reduction(+ : bad) reduction(max : worst[:3])
+    for (size_t x = 0; x < nh; x++) {
+        size_t bh = spread(x, nh, BH), b = bh / H, h = bh % H;
+        double *in = xmalloc(4 * nd * sizeof *in), *ref = xmalloc(3 * nd * sizeof *ref);
+        float *got = xmalloc(nd * sizeof *got);
+        const float *src[4] = {q, k, v, dout};
+        for (int t = 0; t < 4; t++)
+            ref_head_get(src[t], B, N, H, d, b, h, in + t * nd);
+        ref_attention_backward(in, in + nd, in + 2 * nd, in + 3 * nd, N, d, scale_of(p), p->causal, ref, ref + nd,
+                               ref + 2 * nd);
+        for (int g = 0; g < 3; g++) {
+            for (size_t r = 0; r < N; r++)
+                memcpy(got + r * d, grads[g] + ((b * N + r) * H + h) * d, d * sizeof *got);
+            verify_stats vs;
+            verify_close(ref + g * nd, got, nd, CUDA_GRAD_ATOL, CUDA_GRAD_RTOL, names[g], &vs, NULL);
+            bad += vs.bad;
+            worst[g] = worst[g] > vs.max_abs ? worst[g] : vs.max_abs;   /* inf on NaN: fmax would keep it too */
+        }
+        free(in), free(ref), free(got);
+    }
+    memset(st, 0, sizeof *st);
+    for (int g = 0; g < 3; g++)
+        st->max_abs[g] = worst[g];
+    st->heads = nh;
+    st->bad = bad;
+    st->ok = bad == 0;
+}
+
+/* sum(O o dO) of head (0, 0) through the fp64 forward. */
+static double loss64(const double *in, size_t N, size_t d, double scale, bool causal, double *O)
+{
+    ref_attention(in, in + N * d, in + 2 * N * d, N, d, scale, causal, O, NULL);
+    double s = 0;
+    for (size_t e = 0; e < N * d; e++)
+        s += O[e] * in[3 * N * d + e];
+    return s;
+}
+
+double cuda_attn_fd_err(const attn_params *p, const float *q, const float *k, const float *v, const float *dout,
+                        float *const grads[3])
+{
+    const size_t N = p->N, d = p->d, nd = N * d;
+    double *in = xmalloc(4 * nd * sizeof *in), *O = xmalloc(nd * sizeof *O), *got = xmalloc(nd * sizeof *got);
+    const float *src[4] = {q, k, v, dout};
+    for (int t = 0; t < 4; t++)
+        ref_head_get(src[t], p->B, N, p->H, d, 0, 0, in + t * nd);
+    double worst = 0;
+    for (int g = 0; g < 3; g++) {
+        ref_head_get(grads[g], p->B, N, p->H, d, 0, 0, got);
+        for (size_t e = 0; e < nd; e++) {
+            double *x = in + g * nd + e, x0 = *x;
+            *x = x0 + CUDA_FD_STEP;
+            double up = loss64(in, N, d, scale_of(p), p->causal, O);
+            *x = x0 - CUDA_FD_STEP;
+            double down = loss64(in, N, d, scale_of(p), p->causal, O);
+            *x = x0;
+            double err = fabs((up - down) / (2 * CUDA_FD_STEP) - got[e]);
+            worst = isnan(err) || isnan(worst) ? NAN : fmax(worst, err);
+        }
+    }
+    free(in), free(O), free(got);
+    return worst;
 }

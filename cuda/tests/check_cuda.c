@@ -8,7 +8,9 @@
  * Suites: cuda_host (plans, layouts, ledgers, the sampled reference: no GPU needed), cuda_kernels (counters equal
  * the simulator's ledger and outputs match the double reference, over a table of shapes), cuda_limits (shared
  * memory that does not fit, no GPU: refused with FL_EXIT_USAGE and one line), cuda_big (B*N*H*d beyond 2^31,
- * GPU only).
+ * GPU only), cuda_backward (the backward kernels: counters equal the simulator's backward ledger over a table of
+ * shapes and random ragged ones, dQ, dK, dV match the fp64 reference and finite differences, runs are bitwise
+ * deterministic).
  * CK_RUN_SUITE=cuda_kernels runs one suite.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "cuda_attn.h"
+#include "cuda_run.h"
 #include "exitcode.h"
 #include "reference.h"
 #include "rng.h"
@@ -237,6 +240,257 @@ END_TEST
 START_TEST(flash2_matches) { run_case(ATTN_FLASH2, _i / 2, _i % 2); }
 END_TEST
 
+/* ---- cuda_backward: Alg.3 (standard) and FA2 Alg.2 (flash2) ------------------------------------------------------ */
+
+static const attn_algo BWD_ALGOS[2] = {ATTN_STANDARD, ATTN_FLASH2};
+
+/* The backward's kernels lay out the simulator's backward plans: the hungriest is what the simulator charges. */
+START_TEST(backward_plans_are_the_simulators)
+{
+    static const size_t Ns[] = {1, 50, 1000}, ds[] = {3, 16, 64, 128}, Ms[] = {8192, 65536, HOPPER_SMEM};
+    for (int a = 0; a < 2; a++)
+        for (size_t x = 0; x < 3; x++)
+            for (size_t y = 0; y < 4; y++)
+                for (size_t z = 0; z < 3; z++) {
+                    attn_params p = {.algo = BWD_ALGOS[a], .B = 2, .N = Ns[x], .H = 3, .d = ds[y]};
+                    block_choice ch;
+                    char err[256];
+                    if (attn_choose_blocks(&p, true, Ms[z], DTYPE_FP32, 0, 0, &ch, err, sizeof err))
+                        continue;
+                    cuda_attn_plan pl;
+                    ck_assert_msg(!cuda_attn_plan_make_backward(&p, Ms[z], &pl, err, sizeof err), "%s", err);
+                    ck_assert_int_eq(pl.nbwd, a ? 2 : 5);
+                    size_t most = 0;
+                    for (int k = 0; k < pl.nbwd; k++) {
+                        const cuda_kernel_plan *kp = &pl.kb[k];
+                        ck_assert_uint_eq(kp->dyn_bytes, kp->plan.bytes);
+                        ck_assert_uint_le(kp->dyn_bytes, Ms[z]);
+                        ck_assert_uint_eq(kp->off[kp->plan.n - 1] + kp->plan.buf[kp->plan.n - 1].elems * 4,
+                                          kp->dyn_bytes);
+                        most = kp->dyn_bytes > most ? kp->dyn_bytes : most;
+                    }
+                    ck_assert_uint_eq(most, attn_sram_need(p.algo, true, p.Br, p.Bc, p.d, DTYPE_FP32));
+                    ck_assert_uint_eq(pl.kb[pl.nbwd - 1].blocks, a ? 6 : 6 * ceil_div(p.N, p.Bc));
+                }
+    attn_params p = {.algo = ATTN_FLASH1, .B = 1, .N = 64, .H = 1, .d = 16, .Br = 16, .Bc = 16};
+    cuda_attn_plan pl;
+    char err[256] = "";
+    ck_assert_int_eq(cuda_attn_plan_make_backward(&p, HOPPER_SMEM, &pl, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "flash1"), "message: %s", err);
+}
+END_TEST
+
+/* The backward's counter names map onto the simulator's backward ledger, which equals its closed form. */
+START_TEST(backward_sim_counts_follow_the_closed_form)
+{
+    static const size_t Ns[] = {1, 37, 300}, ds[] = {16, 80};
+    for (int a = 0; a < 2; a++)
+        for (int causal = 0; causal < 2; causal++)
+            for (size_t x = 0; x < 3; x++)
+                for (size_t y = 0; y < 2; y++) {
+                    attn_params p = {.algo = BWD_ALGOS[a], .B = 2, .N = Ns[x], .H = 3, .d = ds[y], .causal = causal};
+                    block_choice ch;
+                    char err[256];
+                    ck_assert(!attn_choose_blocks(&p, true, 16384, DTYPE_FP32, 0, 0, &ch, err, sizeof err));
+                    cuda_counts c;
+                    ck_assert_msg(!cuda_sim_counts_backward(&p, 16384, &c, err, sizeof err), "%s", err);
+                    attn_io io;
+                    attn_io_closed_form(&p, true, &io);
+                    uint64_t rd = 0, wr = 0;
+                    for (int t = 0; t < CT_NTENSORS; t++)
+                        rd += c.rd[t], wr += c.wr[t];
+                    ck_assert_uint_eq(rd, io.rd);
+                    ck_assert_uint_eq(wr, io.wr);
+                    for (size_t r = 0; r < io.n; r++) {
+                        int t = 0;
+                        while (t < CT_NTENSORS && strcmp(cuda_tensor_name(t), io.row[r].tensor))
+                            t++;
+                        ck_assert_msg(t < CT_NTENSORS, "tensor %s has no kernel counter", io.row[r].tensor);
+                        ck_assert_uint_eq(c.rd[t], io.row[r].rd);
+                        ck_assert_uint_eq(c.wr[t], io.row[r].wr);
+                    }
+                }
+}
+END_TEST
+
+/* The gradient check passes the reference's own gradients and catches a wrong element and a NaN. */
+START_TEST(grad_check_catches_errors)
+{
+    attn_params p = {.B = 1, .N = 9, .H = 2, .d = 4, .causal = _i};
+    size_t n = p.B * p.N * p.H * p.d, nd = p.N * p.d;
+    float *x[4], *g[3];
+    for (int t = 0; t < 4; t++)
+        x[t] = malloc(n * sizeof(float));
+    for (int t = 0; t < 3; t++)
+        g[t] = malloc(n * sizeof(float));
+    double *in = malloc(4 * nd * sizeof *in), *ref = malloc(3 * nd * sizeof *ref);
+    cuda_attn_inputs_dout(&p, 5, x[0], x[1], x[2], x[3]);
+    for (size_t h = 0; h < p.H; h++) {
+        for (int t = 0; t < 4; t++)
+            ref_head_get(x[t], p.B, p.N, p.H, p.d, 0, h, in + t * nd);
+        ref_attention_backward(in, in + nd, in + 2 * nd, in + 3 * nd, p.N, p.d, 1.0 / sqrt((double)p.d), p.causal,
+                               ref, ref + nd, ref + 2 * nd);
+        for (int t = 0; t < 3; t++)
+            for (size_t r = 0; r < p.N; r++)
+                for (size_t c = 0; c < p.d; c++)
+                    g[t][(r * p.H + h) * p.d + c] = (float)ref[t * nd + r * p.d + c];
+    }
+    cuda_grad_stats st;
+    cuda_attn_check_grads(&p, x[0], x[1], x[2], x[3], g, 0, &st);
+    ck_assert(st.ok && st.heads == 2);
+    ck_assert_double_le(cuda_attn_fd_err(&p, x[0], x[1], x[2], x[3], g), CUDA_FD_TOL);
+    g[1][n - 1] += 1e-2f;   /* dK, the last entry of the last head */
+    cuda_attn_check_grads(&p, x[0], x[1], x[2], x[3], g, 0, &st);
+    ck_assert(!st.ok && st.bad == 1);
+    g[2][0] = NAN;
+    cuda_attn_check_grads(&p, x[0], x[1], x[2], x[3], g, 0, &st);
+    ck_assert(!st.ok && isinf(st.max_abs[2]));
+    ck_assert(isnan(cuda_attn_fd_err(&p, x[0], x[1], x[2], x[3], g)));
+    for (int t = 0; t < 4; t++)
+        free(x[t]);
+    for (int t = 0; t < 3; t++)
+        free(g[t]);
+    free(in), free(ref);
+}
+END_TEST
+
+#ifdef CHECK_EMU
+static const shape BWD_SHAPES[] = {
+    {1, 1, 2, 16, 0}, {1, 37, 2, 16, 8192}, {2, 20, 1, 3, 4096}, {1, 70, 1, 64, 0}, {1, 33, 1, 80, 32768},
+    {1, 45, 2, 128, 0},
+};
+#define BWD_RANDOM 12   /* random ragged shapes, each causal and not */
+#else
+static const shape BWD_SHAPES[] = {
+    {2, 1, 3, 16, 0},  {1, 63, 2, 64, 0},    {2, 200, 3, 80, 0},      {1, 257, 2, 128, 0}, {3, 97, 5, 16, 0},
+    {1, 1000, 2, 64, 0}, {2, 777, 2, 128, 0}, {2, 77, 2, 64, 16384}, {1, 301, 3, 64, 8192}, {1, 50, 2, 3, 0},
+    {2, 65, 1, 7, 4096}, {1, 2049, 1, 64, 0},
+};
+#define BWD_RANDOM 10
+#endif
+#define NBWD (int)(sizeof BWD_SHAPES / sizeof BWD_SHAPES[0])
+
+/* One backward configuration: the counting twin's counters equal the simulator's backward ledger; dQ, dK, dV of the
+ * counting and the plain kernels match the fp64 reference on up to 2 heads, and two plain runs agree bit for bit
+ * (dQ's accumulation is deterministic). fd: the gradients against finite differences too (tiny shapes). */
+static void run_backward(const attn_params *p0, size_t M, uint64_t seed, bool fd)
+{
+    attn_params p = *p0;
+    block_choice ch;
+    char err[256], name[160];
+    snprintf(name, sizeof name, "%s backward B=%zu N=%zu H=%zu d=%zu M=%zu%s", attn_algo_name(p.algo), p.B, p.N, p.H,
+             p.d, M, p.causal ? " causal" : "");
+    ck_assert_msg(!attn_choose_blocks(&p, true, M, DTYPE_FP32, p0->Br, p0->Bc, &ch, err, sizeof err), "%s: %s", name,
+                  err);
+    cuda_attn_plan pl;
+    ck_assert_msg(!cuda_attn_plan_make_backward(&p, M, &pl, err, sizeof err), "%s: %s", name, err);
+    size_t n = p.B * p.N * p.H * p.d;
+    float *x[4], *g[3], *again[3];
+    for (int t = 0; t < 4; t++)
+        x[t] = malloc(n * sizeof(float));
+    for (int t = 0; t < 3; t++)
+        g[t] = malloc(n * sizeof(float)), again[t] = malloc(n * sizeof(float));
+    cuda_attn_inputs_dout(&p, seed, x[0], x[1], x[2], x[3]);
+    cuda_counts sim, gpu;
+    ck_assert_msg(!cuda_sim_counts_backward(&p, M, &sim, err, sizeof err), "%s", err);
+
+    cuda_attn_session *ses;
+    ck_assert_msg(!cuda_attn_open(&pl, x[0], x[1], x[2], &ses, err, sizeof err), "%s: %s", name, err);
+    ck_assert_msg(!cuda_attn_set_dout(ses, x[3], err, sizeof err), "%s: %s", name, err);
+    ck_assert_msg(!cuda_attn_exec(ses, false, NULL, err, sizeof err), "%s: %s", name, err);
+    for (int counting = 1; counting >= 0; counting--) {
+        ck_assert_msg(!cuda_attn_run(ses, true, counting, &gpu, err, sizeof err), "%s: %s", name, err);
+        if (counting)
+            for (int t = 0; t < CT_NTENSORS; t++)
+                ck_assert_msg(gpu.rd[t] == sim.rd[t] && gpu.wr[t] == sim.wr[t],
+                              "%s (Br=%zu Bc=%zu): tensor %s: kernel read %llu wrote %llu, simulator read %llu "
+                              "wrote %llu", name, p.Br, p.Bc, cuda_tensor_name(t), (unsigned long long)gpu.rd[t],
+                              (unsigned long long)gpu.wr[t], (unsigned long long)sim.rd[t],
+                              (unsigned long long)sim.wr[t]);
+        ck_assert_msg(!cuda_attn_download_grads(ses, g[0], g[1], g[2], err, sizeof err), "%s: %s", name, err);
+        cuda_grad_stats st;
+        cuda_attn_check_grads(&p, x[0], x[1], x[2], x[3], g, 2, &st);
+        ck_assert_msg(st.ok, "%s (%s kernels, Br=%zu Bc=%zu): %zu elements off, max |err| dQ %.3g dK %.3g dV %.3g",
+                      name, counting ? "counting" : "plain", p.Br, p.Bc, st.bad, st.max_abs[0], st.max_abs[1],
+                      st.max_abs[2]);
+    }
+    ck_assert_msg(!cuda_attn_run(ses, true, false, NULL, err, sizeof err), "%s: %s", name, err);
+    ck_assert_msg(!cuda_attn_download_grads(ses, again[0], again[1], again[2], err, sizeof err), "%s", err);
+    for (int t = 0; t < 3; t++)
+        ck_assert_msg(!memcmp(g[t], again[t], n * sizeof(float)), "%s: gradient %d differs between two runs", name, t);
+    if (fd) {
+        double e = cuda_attn_fd_err(&p, x[0], x[1], x[2], x[3], g);
+        ck_assert_msg(e <= CUDA_FD_TOL, "%s: finite differences differ by %.3g", name, e);
+    }
+    ck_assert_msg(!cuda_attn_close(ses, err, sizeof err), "%s: %s", name, err);
+    for (int t = 0; t < 4; t++)
+        free(x[t]);
+    for (int t = 0; t < 3; t++)
+        free(g[t]), free(again[t]);
+}
+
+START_TEST(backward_matches)
+{
+    const shape *s = &BWD_SHAPES[_i / 4];
+    attn_params p = {.algo = BWD_ALGOS[_i % 2], .B = s->B, .N = s->N, .H = s->H, .d = s->d, .causal = _i / 2 % 2};
+    run_backward(&p, s->M ? s->M : dev.smem_optin, 2000 + (uint64_t)_i, false);
+}
+END_TEST
+
+/* Tiny shapes, ragged tiles of 3 queries x 2 keys (1 x 7 in the last four): the gradients against
+ * central finite differences of the fp64 forward. */
+START_TEST(backward_finite_differences)
+{
+    attn_params p = {.algo = BWD_ALGOS[_i % 2], .B = 1, .N = 7 + (size_t)(_i / 4), .H = 1, .d = 4,
+                     .causal = _i / 2 % 2, .Br = _i < 8 ? 3 : 1, .Bc = _i < 8 ? 2 : 7};
+    run_backward(&p, 4096, 3000 + (uint64_t)_i, true);
+}
+END_TEST
+
+/* Random ragged shapes and SRAM sizes (seeded), causal and not: counters == ledger, gradients == reference. */
+START_TEST(backward_random_shapes)
+{
+    rng_t r;
+    rng_seed(&r, 4000 + (uint64_t)_i);
+    static const size_t Ms[] = {2048, 4096, 8192, 16384, 65536, HOPPER_SMEM};
+    for (int tries = 0; tries < 100; tries++) {
+        attn_params p = {.algo = BWD_ALGOS[_i % 2], .B = 1 + rng_below(&r, 2), .N = 1 + rng_below(&r, 90),
+                         .H = 1 + rng_below(&r, 2), .d = 1 + rng_below(&r, 72), .causal = _i / 2 % 2};
+        size_t M = Ms[rng_below(&r, 6)];
+        block_choice ch;
+        char err[256];
+        if (attn_choose_blocks(&p, true, M, DTYPE_FP32, 0, 0, &ch, err, sizeof err))
+            continue;   /* too small an M for this d: drawn again */
+        run_backward(&p, M, 5000 + (uint64_t)_i, false);
+        return;
+    }
+    ck_abort_msg("no shape fit in 100 draws");
+}
+END_TEST
+
+/* lesson08's harness (cuda_run.h) on both passes: counters equal, outputs compared and within tolerance, timed. */
+START_TEST(harness_runs_both_passes)
+{
+    attn_params p = {.algo = BWD_ALGOS[_i % 2], .B = 1, .N = 40, .H = 2, .d = 16, .causal = _i / 2 % 2};
+    const bool backward = _i >= 4;
+    block_choice ch;
+    char err[256];
+    ck_assert(!attn_choose_blocks(&p, backward, 8192, DTYPE_FP32, 0, 0, &ch, err, sizeof err));
+    cuda_attn_plan pl;
+    ck_assert_msg(!(backward ? cuda_attn_plan_make_backward : cuda_attn_plan_make)(&p, 8192, &pl, err, sizeof err),
+                  "%s", err);
+    cuda_counts sim;
+    ck_assert(!(backward ? cuda_sim_counts_backward : cuda_sim_counts)(&p, 8192, &sim, err, sizeof err));
+    cuda_run g;
+    ck_assert_msg(!cuda_run_gpu(&p, &pl, backward, 9, &g, err, sizeof err), "%s", err);
+    ck_assert(cuda_counts_equal(&sim, &g.gpu));
+    ck_assert(g.checked && cuda_run_ok(&g));
+    ck_assert_uint_eq(backward ? g.gs[0].heads : g.st[0].rows, backward ? 2 : 80);
+    ck_assert_double_le(cuda_run_max_err(&g), backward ? CUDA_GRAD_ATOL : CUDA_ATOL);
+    ck_assert(g.ms > 0 && g.reps == 10);
+}
+END_TEST
+
 /* ---- cuda_limits ---------------------------------------------------------------------------------------------- */
 
 static float zeros[512 * 128];
@@ -333,6 +587,30 @@ static Suite *host_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("Reference");
     tcase_add_loop_test(tc, sampled_check_catches_errors, 0, 2);
+    tcase_add_loop_test(tc, grad_check_catches_errors, 0, 2);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("Backward");
+    tcase_set_timeout(tc, 60);   /* a few hundred simulator runs, count-only */
+    tcase_add_test(tc, backward_plans_are_the_simulators);
+    tcase_add_test(tc, backward_sim_counts_follow_the_closed_form);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+static Suite *backward_suite(void)
+{
+    Suite *s = suite_create("cuda_backward");
+    TCase *tc = tcase_create("Counting");   /* counters == the backward ledger, gradients == the reference */
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, backward_matches, 0, 4 * NBWD);
+    tcase_add_loop_test(tc, backward_random_shapes, 0, 4 * BWD_RANDOM);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("Gradients");
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, backward_finite_differences, 0, 12);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("Harness");
+    tcase_add_loop_test(tc, harness_runs_both_passes, 0, 8);
     suite_add_tcase(s, tc);
     return s;
 }
@@ -407,12 +685,13 @@ int main(void)
     if (have) {
         printf("check_cuda: running on %s (shared memory per block %zu bytes)\n", dev.name, dev.smem_optin);
         srunner_add_suite(sr, kernels_suite());
+        srunner_add_suite(sr, backward_suite());
 #ifndef CHECK_EMU
         srunner_add_suite(sr, big_suite());
 #endif
     } else {
-        printf("check_cuda: SKIPPED suite cuda_kernels (%d tests) and cuda_big (1 test): no CUDA device; "
-               "run `make test-cuda` on a GPU machine\n", 6 * NSHAPES);
+        printf("check_cuda: SKIPPED suites cuda_kernels (%d tests), cuda_backward (%d tests) and cuda_big (1 test): no "
+               "CUDA device; run `make test-cuda` on a GPU machine\n", 6 * NSHAPES, 4 * (NBWD + BWD_RANDOM) + 20);
     }
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -232,17 +232,18 @@ struct cuda_attn_session {
     attn_kargs a;
     unsigned long long counters[2 * CT_NTENSORS];
     std::vector<float *> owned;
-    std::vector<std::pair<float *, uint64_t>> outs;
+    std::vector<std::pair<float *, uint64_t>> outs, grads;   /* what a forward pass, a backward pass writes */
     uint64_t bytes;
+    bool forward_done;
 };
 
-static float *host_alloc(cuda_attn_session *s, uint64_t elems, bool output)
+static float *host_alloc(cuda_attn_session *s, uint64_t elems, std::vector<std::pair<float *, uint64_t>> *outs)
 {
     float *p = (float *)xmalloc(elems * sizeof(float));
     s->owned.push_back(p);
     s->bytes += elems * sizeof(float);
-    if (output)
-        s->outs.push_back({p, elems});
+    if (outs)
+        outs->push_back({p, elems});
     return p;
 }
 
@@ -264,20 +265,20 @@ extern "C" int cuda_attn_open(const cuda_attn_plan *pl, const float *q, const fl
     s->pl = *pl;
     attn_kargs &a = s->a;
     memset(&a, 0, sizeof a);
-    float *dq = host_alloc(s, bhnd, false), *dk = host_alloc(s, bhnd, false), *dv = host_alloc(s, bhnd, false);
+    float *dq = host_alloc(s, bhnd, NULL), *dk = host_alloc(s, bhnd, NULL), *dv = host_alloc(s, bhnd, NULL);
     memcpy(dq, q, bhnd * sizeof(float));
     memcpy(dk, k, bhnd * sizeof(float));
     memcpy(dv, v, bhnd * sizeof(float));
     a.q = dq, a.k = dk, a.v = dv;
-    a.o = host_alloc(s, bhnd, true);
+    a.o = host_alloc(s, bhnd, &s->outs);
     if (p->algo == ATTN_STANDARD) {
-        a.S = host_alloc(s, bhnn, true);
-        a.P = host_alloc(s, bhnn, true);
+        a.S = host_alloc(s, bhnn, &s->outs);
+        a.P = host_alloc(s, bhnn, &s->outs);
     } else if (p->algo == ATTN_FLASH1) {
-        a.m = host_alloc(s, bhn, true);
-        a.l = host_alloc(s, bhn, true);
+        a.m = host_alloc(s, bhn, &s->outs);
+        a.l = host_alloc(s, bhn, &s->outs);
     } else {
-        a.L = host_alloc(s, bhn, true);
+        a.L = host_alloc(s, bhn, &s->outs);
     }
     a.B = (int)p->B, a.N = (int)p->N, a.H = (int)p->H, a.d = (int)p->d;
     a.Br = (int)p->Br, a.Bc = (int)p->Bc;
@@ -290,20 +291,57 @@ extern "C" int cuda_attn_open(const cuda_attn_plan *pl, const float *q, const fl
 
 extern "C" uint64_t cuda_attn_device_bytes(const cuda_attn_session *s) { return s->bytes; }
 
-static int launch(cuda_attn_session *s, bool counting, char *err, size_t errlen)
+extern "C" int cuda_attn_set_dout(cuda_attn_session *s, const float *dout, char *err, size_t errlen)
+{
+    if (int rc = attn_prepare_pass(&s->pl, true, err, errlen))
+        return rc;
+    const attn_params *p = &s->pl.p;
+    uint64_t bhnd = (uint64_t)p->B * p->H * p->N * p->d, bhn = (uint64_t)p->B * p->H * p->N, bhnn = bhn * p->N;
+    const bool std_ = p->algo == ATTN_STANDARD;
+    if (s->bytes + (4 * bhnd + (std_ ? 2 * bhnn : bhn)) * sizeof(float) > EMU_MAX_BYTES) {
+        snprintf(err, errlen, "emulator: the backward of B=%zu N=%zu H=%zu d=%zu is too large to emulate; run it on "
+                 "a GPU", p->B, p->N, p->H, p->d);
+        return FL_EXIT_USAGE;
+    }
+    attn_kargs &a = s->a;
+    float *d = host_alloc(s, bhnd, NULL);
+    memcpy(d, dout, bhnd * sizeof(float));
+    a.dout = d;
+    a.dq = host_alloc(s, bhnd, &s->grads);
+    a.dk = host_alloc(s, bhnd, &s->grads);
+    a.dv = host_alloc(s, bhnd, &s->grads);
+    if (std_) {
+        a.dP = host_alloc(s, bhnn, &s->grads);
+        a.dS = host_alloc(s, bhnn, &s->grads);
+    } else {
+        a.D = host_alloc(s, bhn, &s->grads);
+    }
+    return 0;
+}
+
+static int launch(cuda_attn_session *s, bool backward, bool counting, char *err, size_t errlen)
 {
     attn_kargs a = s->a;
     a.counters = counting ? s->counters : NULL;
-    return attn_launch_fns[cuda_attn_kernel_of(s->pl.p.algo)][counting](a, &s->pl, 0, err, errlen);
+    if (int rc = backward ? backward_ready(a.dout != NULL, s->forward_done, err, errlen) : 0)
+        return rc;
+    return attn_launch_pass(a, &s->pl, backward, counting, 0, err, errlen);
 }
 
 extern "C" int cuda_attn_exec(cuda_attn_session *s, bool counting, cuda_counts *io, char *err, size_t errlen)
 {
-    for (auto &o : s->outs)
+    return cuda_attn_run(s, false, counting, io, err, errlen);
+}
+
+extern "C" int cuda_attn_run(cuda_attn_session *s, bool backward, bool counting, cuda_counts *io, char *err,
+                             size_t errlen)
+{
+    for (auto &o : backward ? s->grads : s->outs)
         memset(o.first, 0xff, o.second * sizeof(float));
     memset(s->counters, 0, sizeof s->counters);
-    if (int rc = launch(s, counting, err, errlen))
+    if (int rc = launch(s, backward, counting, err, errlen))
         return rc;
+    s->forward_done = s->forward_done || !backward;
     if (io) {
         memset(io, 0, sizeof *io);
         for (int t = 0; counting && t < CT_NTENSORS; t++) {
@@ -317,13 +355,19 @@ extern "C" int cuda_attn_exec(cuda_attn_session *s, bool counting, cuda_counts *
 /* Wall-clock time of the emulated launches (no CUDA events here), median as gpu_time_ms takes it. */
 extern "C" int cuda_attn_time_ms(cuda_attn_session *s, int warmup, int repeats, double *ms, char *err, size_t errlen)
 {
+    return cuda_attn_time_pass_ms(s, false, warmup, repeats, ms, err, errlen);
+}
+
+extern "C" int cuda_attn_time_pass_ms(cuda_attn_session *s, bool backward, int warmup, int repeats, double *ms,
+                                      char *err, size_t errlen)
+{
     for (int x = 0; x < warmup; x++)
-        if (int rc = launch(s, false, err, errlen))
+        if (int rc = launch(s, backward, false, err, errlen))
             return rc;
     std::vector<double> t;
     for (int x = 0; x < repeats; x++) {
         auto t0 = std::chrono::steady_clock::now();
-        if (int rc = launch(s, false, err, errlen))
+        if (int rc = launch(s, backward, false, err, errlen))
             return rc;
         t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
@@ -349,6 +393,19 @@ extern "C" int cuda_attn_download(const cuda_attn_session *s, float *out, float 
     }
     for (uint64_t x = 0; x < bhn; x++)   /* flash1 keeps m and l: L = m + log l */
         lse[x] = s->a.l[x] > 0 ? s->a.m[x] + logf(s->a.l[x]) : -INFINITY;
+    return 0;
+}
+
+extern "C" int cuda_attn_download_grads(const cuda_attn_session *s, float *dq, float *dk, float *dv, char *err,
+                                        size_t errlen)
+{
+    (void)err, (void)errlen;
+    const attn_params *p = &s->pl.p;
+    uint64_t bytes = (uint64_t)p->B * p->H * p->N * p->d * sizeof(float);
+    float *const host[3] = {dq, dk, dv}, *const dev[3] = {s->a.dq, s->a.dk, s->a.dv};
+    for (int g = 0; g < 3; g++)
+        if (host[g] && dev[g])
+            memcpy(host[g], dev[g], bytes);
     return 0;
 }
 
