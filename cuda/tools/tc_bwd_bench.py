@@ -20,43 +20,33 @@ import datetime
 import json
 import math
 import os
-import statistics
 import sys
 
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-ROT = 3            # input sets rotated through
-DTYPE_FP16 = 1     # dtype.h: DTYPE_FP32, DTYPE_FP16, DTYPE_BF16
-TRIDAO = 2.0       # verify.h: ORACLE_TRIDAO_FACTOR
-FORWARD = "final"  # the forward kernel whose O and L the backward consumes
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tc_bench  # noqa: E402  the forward's benchmark: its library loader, its timer, its rotation of input sets
+
+ROT = tc_bench.ROT   # input sets rotated through
+DTYPE_FP16 = tc_bench.DTYPE_FP16
+TRIDAO = 2.0         # verify.h: ORACLE_TRIDAO_FACTOR
+FORWARD = "final"    # the forward kernel whose O and L the backward consumes
 
 
 def load_lib(path):
-    lib = ctypes.CDLL(path)
-    lib.tc_version_name.restype = ctypes.c_char_p
-    lib.tc_bwd_config_name.restype = ctypes.c_char_p
-    lib.tc_forward.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 5 + [ctypes.c_longlong] * 4 + \
-                              [ctypes.c_float, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
-    lib.tc_forward.restype = ctypes.c_int
-    lib.tc_bwd.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 11 + [ctypes.c_longlong] * 4 + \
-                          [ctypes.c_float, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
-    lib.tc_bwd.restype = ctypes.c_int
+    """tc_bench's loader (the forward, tc_forward), plus the backward's entries (bwd.h)."""
+    lib = tc_bench.load_lib(path)
+    ptr, ll, i32 = ctypes.c_void_p, ctypes.c_longlong, ctypes.c_int
+    for name, args, res in (("tc_bwd_config_name", [i32], ctypes.c_char_p),
+                            ("tc_bwd", [i32] + [ptr] * 11 + [ll] * 4 + [ctypes.c_float, i32, i32, ptr], i32)):
+        getattr(lib, name).argtypes, getattr(lib, name).restype = args, res
     return lib
 
 
 def time_ms(fn, warmup, reps):
-    """Median over reps calls, each between two CUDA events, queued back to back; fn(i) uses input set i % ROT."""
-    for i in range(warmup):
-        fn(i)
-    ev = [torch.cuda.Event(enable_timing=True) for _ in range(reps + 1)]
-    ev[0].record()
-    for i in range(reps):
-        fn(i)
-        ev[i + 1].record()
-    ev[-1].synchronize()
-    return statistics.median(ev[i].elapsed_time(ev[i + 1]) for i in range(reps))
+    return tc_bench.time_ms(fn, warmup, reps)[0]
 
 
 def ref_grads(q, k, v, do, causal):
@@ -81,7 +71,9 @@ def main():
 
     lib = load_lib(args.lib)
     fwd = [lib.tc_version_name(i).decode() for i in range(lib.tc_version_count())].index(FORWARD)
-    cfgs = [lib.tc_bwd_config_name(i).decode() for i in range(lib.tc_bwd_config_count())]
+    cfgs = []
+    while lib.tc_bwd_config_name(len(cfgs)):
+        cfgs.append(lib.tc_bwd_config_name(len(cfgs)).decode())
     prop = torch.cuda.get_device_properties(0)
     now = datetime.datetime.now(datetime.timezone.utc)
     head = {"device": prop.name, "sms": prop.multi_processor_count, "torch": torch.__version__,
@@ -203,18 +195,22 @@ def main():
     with open(os.path.join(args.outdir, f"tc_bwd_bench_{dev}_{stamp}.json"), "w") as f:
         json.dump({"meta": head, "configs": cfgs, "rows": rows}, f, indent=1)
     cols = cfgs + ["flash", "cudnn", "efficient"]
-    with open(os.path.join(args.outdir, f"tc_bwd_bench_{dev}_{stamp}.txt"), "w") as f:
-        f.write(f"# {head['device']}, {head['date']}, torch {head['torch']}, command: {head['command']}\n")
-        f.write(f"# backward TFLOP/s = 2.5 * 4 B H N^2 d (/2 causal) / median of {args.reps} calls (CUDA events), "
-                f"{ROT} input sets rotated; fp16; hidden 2048 (H = 2048/d), B = 16384/N\n")
-        f.write("d N B H causal " + " ".join(cols) + " best ratio_best_flash checks\n")
-        for r in rows:
-            vals = " ".join("nan" if r.get(c) is None else f"{r[c]:.1f}" for c in cols)
-            ok = all(c["ok"] for c in r["checks"].values())
-            f.write(f"{r['d']} {r['N']} {r['B']} {r['H']} {int(r['causal'])} {vals} {r['best']} "
-                    f"{r[r['best']] / r['flash']:.3f} {'OK' if ok else 'FAIL'}\n")
     fails = sum(not c["ok"] for r in rows for c in r["checks"].values())
-    print(f"tc_bwd_bench: {len(rows)} cases, {fails} failed checks; table in {args.outdir}/tc_bwd_bench_{dev}_{stamp}.txt")
+    table = [f"# {head['device']}, {head['date']}, torch {head['torch']}, command: {head['command']}",
+             f"# backward TFLOP/s = 2.5 * 4 B H N^2 d (/2 causal) / median of {args.reps} calls (CUDA events), {ROT} "
+             "input sets rotated; fp16; hidden 2048 (H = 2048/d), B = 16384/N; checks: dQ, dK, dV error <= 2x "
+             "PyTorch's fp16 backward's, vs fp32",
+             "d N B H causal " + " ".join(cols) + " best ratio_best_flash checks"]
+    for r in rows:
+        cells = [r["d"], r["N"], r["B"], r["H"], int(r["causal"])] + \
+                ["nan" if r.get(c) is None else f"{r[c]:.1f}" for c in cols] + \
+                [r["best"], f"{r[r['best']] / r['flash']:.3f}" if r["flash"] else "nan",
+                 "OK" if all(c["ok"] for c in r["checks"].values()) else "FAIL"]
+        table.append(" ".join(str(x) for x in cells))
+    path = os.path.join(args.outdir, f"tc_bwd_bench_{dev}_{stamp}.txt")
+    with open(path, "w") as f:
+        f.write("\n".join(table) + "\n")
+    print(f"tc_bwd_bench: {len(rows)} cases, {fails} failed checks; table in {path}")
     return 1 if fails else 0
 
 
