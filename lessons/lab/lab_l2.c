@@ -447,27 +447,19 @@ int lab_l2_lesson(const cli_cfg *cfg)
     l2_ncu_free(&tab);
     summary_t s;
     summary_begin(&s, &at, "all", 0, 0);
-    summary_u64(&s, "hbm_read_elems", t.ledger_rd / 4);   /* fp32 */
-    summary_u64(&s, "hbm_write_elems", t.ledger_wr / 4);
-    summary_u64(&s, "hbm_read_bytes", t.ledger_rd);
-    summary_u64(&s, "hbm_write_bytes", t.ledger_wr);
+    lab_sum_kv(&s, {"hbm_read_elems", t.ledger_rd / 4}, {"hbm_write_elems", t.ledger_wr / 4},   /* fp32 */
+               {"hbm_read_bytes", t.ledger_rd}, {"hbm_write_bytes", t.ledger_wr});
     const char *na[] = {"sram_peak_bytes", "flops", "exps", "max_abs_err"};
     for (size_t i = 0; i < sizeof na / sizeof na[0]; i++)
         summary_str(&s, na[i], "na");
     summary_str(&s, "l2", cfg->l2);
-    summary_u64(&s, "rows", t.rows);
-    summary_u64(&s, "measured", t.measured);
-    summary_u64(&s, "reads_within", t.rd_ok);
-    summary_u64(&s, "writes_within", t.wr_ok);
-    summary_u64(&s, "known_misses", t.known);
-    summary_u64(&s, "unexplained", t.unexplained);
-    summary_u64(&s, "stale", t.stale);
-    summary_u64(&s, "dram_pred_read_bytes", t.pred_rd);
-    summary_u64(&s, "dram_pred_write_bytes", t.pred_wr);
-    summary_f64(&s, "dram_meas_read_bytes", t.measured ? (double)t.meas_rd : NAN);
-    summary_f64(&s, "dram_meas_write_bytes", t.measured ? (double)t.meas_wr : NAN);
-    summary_f64(&s, "worst_read_err", t.measured ? t.rd_worst : NAN);
-    summary_f64(&s, "worst_write_err", t.measured ? t.wr_worst : NAN);
+    lab_sum_kv(&s, {"rows", t.rows}, {"measured", t.measured}, {"reads_within", t.rd_ok}, {"writes_within", t.wr_ok},
+               {"known_misses", t.known}, {"unexplained", t.unexplained}, {"stale", t.stale},
+               {"dram_pred_read_bytes", t.pred_rd}, {"dram_pred_write_bytes", t.pred_wr});
+    double measured = t.measured ? 1.0 : NAN;   /* na without a table */
+    lab_sum_fkv(&s, {"dram_meas_read_bytes", measured * (double)t.meas_rd},
+                {"dram_meas_write_bytes", measured * (double)t.meas_wr}, {"worst_read_err", measured * t.rd_worst},
+                {"worst_write_err", measured * t.wr_worst});
     summary_print(&s, stdout);
     return rc;
 }
