@@ -12,8 +12,8 @@
  * double-precision reference: in fp16/bf16 FlashAttention-1 rounds Oi to the storage type after every key block.
  * Algorithm lines: Alg.1 lines 1-13 (sim/model/attn_flash1.c), Alg.0 lines 1-3 (sim/model/attn_standard.c).
  * Run:  ./lesson04                         N=11, d=4, M=512 B: 3 x 3 tiles, the last ones short, walked one by one
- *       ./lesson04 --step                  pause after each tile (in a terminal)
- *       ./lesson04 --causal                skip the tiles above the diagonal
+ *       ./lesson04 --step / --causal       pause after each tile (in a terminal) / skip the tiles above the diagonal
+ *       ./lesson04 -N 4096 -d 64 --heads 16 -M 64K --count-only --l2 H100    what an H100's L2 passes on to DRAM
  *       ./lesson04 -N 1024 -d 64 -M 64K --dtype fp16        bigger; --count-only for N in the tens of thousands
  *       ./lesson04 --trace text            every load, store and computation of both algorithms
  * Summary: algo=flash1 with its ledger and max_abs_err; std_* keys for standard attention; closed_form_ok and
@@ -23,6 +23,7 @@
 
 #include "lab_attn.h"   // defines: lab_attn_plan, lab_attn_open, lab_attn_walk, lab_attn_run, lab_io_row
 #include "lab_check.h"  // defines: lab_ref_attention
+#include "lab_l2.h"     // defines: lab_l2_show
 #include "lab_show.h"   // defines: lab_listing_print, lab_attn_print_map
 #include "lab_table.h"  // defines: lab_table_tensors, lab_table_total, lab_table_bytes
 #include "lessons.h"
@@ -45,7 +46,7 @@ const cli_spec lesson04_spec = {
     .title = "FlashAttention forward (Algorithm 1) beside standard attention (Algorithm 0)",
     .details = DETAILS,
     .defaults = {.N = 11, .d = 4, .B = 1, .H = 1, .M_bytes = 512, .dtype = DTYPE_FP32, .seed = 1},
-    .extra = CLI_OPT_CAUSAL | CLI_OPT_STEP | CLI_OPT_TRACE,
+    .extra = CLI_OPT_CAUSAL | CLI_OPT_STEP | CLI_OPT_TRACE | CLI_OPT_L2,
 };
 
 static void pause_after_tile(void *cfg) { cli_pause(cfg, "  next tile"); }
@@ -182,6 +183,7 @@ int lesson04_run(const cli_cfg *cfg)
     lab_say(&L, "  FlashAttention moves %.3g x the HBM bytes of standard attention here (Theorem 2: Θ(N²d²/M) against\n"
             "  Θ(Nd + N²); the gap grows with N and with M).\n\n",
             (double)(b.rd_bytes + b.wr_bytes) / (double)(a.rd_bytes + a.wr_bytes));
+    lab_l2_show(&L, (const lab_attn *[]){&rs, &rf}, 2);   /* --l2: what DRAM would see of those bytes */
 
     /* ---- errors against the double-precision reference -------------------------------------------------------- */
     lab_ref ref = lab_ref_attention(cfg, &in, causal, false);

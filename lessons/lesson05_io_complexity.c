@@ -9,7 +9,7 @@
  * an A100's roofline: it falls with the traffic until the arithmetic decides, and b = 512 does not fit). The big
  * block belongs to the resident loop: flash1 keeps Kj, Vj (big Bc), flash2 keeps Qi (big Br); under flash1's rule
  * flash2 re-reads K, V N/d times, Θ(N²). Every count is checked against attn_io_closed_form.
- * Run:   ./lesson05      ./lesson05 -N 8192 -M 64K      ./lesson05 --quiet --out-dir /tmp/io
+ * Run:   ./lesson05    ./lesson05 -N 8192 -M 64K    ./lesson05 --quiet --out-dir /tmp/io    ./lesson05 --l2 H100
  * Files: lesson05_{seqlen,headdim,sram,blocksize}.dat, gnuplot-ready; their comment lines name every column.
  * Summary: flash1's ledger at the largest N (Theorem 2's algorithm), the others' totals and ratios there, flash2's
  *          blocks under both rules, points swept, mismatches (must be 0). --trace follows that one run of flash1.
@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "lab_l2.h"      // defines: lab_l2_sweep
 #include "lab_sweep.h"   // defines: lab_case, lab_point, lab_sweep_axis, lab_sweep_write
 #include "lessons.h"
 #include "util.h"
@@ -167,6 +168,7 @@ int lesson05_run(const cli_cfg *cfg)
             }
             fputc('\n', o);
         }
+        lab_l2_sweep(&L, Ns, nN);   /* --l2: what DRAM would see of table 1's bytes */
         fprintf(o, "\nwrote lesson05_seqlen.dat, lesson05_headdim.dat, lesson05_sram.dat and lesson05_blocksize.dat "
                    "to %s/ (make plots draws them)\n", cfg->out_dir);
         if (s.mismatches)
@@ -212,7 +214,7 @@ const cli_spec lesson05_spec = {
     /* M = 192 KiB: the A100's on-chip SRAM per SM as the FlashAttention paper quotes it (Section 2.1). */
     .defaults = {.N = 65536, .d = 64, .B = 1, .H = 1, .M_bytes = 192 * 1024, .dtype = DTYPE_FP16, .seed = 42,
                  .count_only = true, .out_dir = "plots/out/data"},
-    .extra = CLI_OPT_OUT_DIR | CLI_OPT_THREADS | CLI_OPT_TRACE,
+    .extra = CLI_OPT_OUT_DIR | CLI_OPT_THREADS | CLI_OPT_TRACE | CLI_OPT_L2,
 };
 
 LESSON_MAIN(lesson05_spec, lesson05_run)

@@ -7,8 +7,9 @@
 #   make plots-data-regen   for maintainers, on purpose: the same run writing the tracked data in plots/data/ and
 #                     plots/hbm_vs_seqlen.png (figure 1, shown by the README); equal to PLOTS_DATA=plots/data make plots
 #
-# Figures 1-4 and 6-8 come from counts and are the same on every machine; figure 5 is a benchmark of this CPU,
-# drawn from plots/data/bench_cpu.dat (make bench-cpu writes it: minutes, so make plots does not rerun it).
+# Figures 1-4 and 6-9 come from counts and are the same on every machine; figure 5 is a benchmark of this CPU,
+# drawn from plots/data/bench_cpu.dat (make bench-cpu writes it: minutes, so make plots does not rerun it); figure 10
+# puts the L2 model's predictions (counts too) beside the Nsight Compute tables recorded in plots/data.
 
 PLOTS_DATA ?= plots/out/data
 PLOT_DATA := $(PLOTS_DATA)
@@ -17,9 +18,10 @@ PLOT_OUT := plots/out
 PLOT_README := $(if $(filter plots/data plots/data/,$(PLOT_DATA)),plots/hbm_vs_seqlen.png)
 PLOT_RING := $(BUILD)/plots/ring_data
 PLOT_DECODE := $(BUILD)/plots/decode_bytes
+PLOT_L2 := $(BUILD)/plots/l2_predict
 PLOT_FRAMES := $(BUILD)/plots/tile_frames
 PLOT_FIGS := fig1_hbm_vs_seqlen fig2_hbm_vs_sram fig3_blocksize fig4_peak_memory fig5_runtime fig7_roofline \
-             fig8_ring_traffic fig8_ring_overlap fig8_ring_imbalance fig9_decode_bytes
+             fig8_ring_traffic fig8_ring_overlap fig8_ring_imbalance fig9_decode_bytes fig10_l2
 gnuplot_fig = gnuplot -e "fmt='$(2)'; out='$(PLOT_OUT)/$(1).$(2)'; data='$(PLOT_DATA)'; bench='plots/data/bench_cpu.dat'" plots/$(1).gp
 
 HELP_LINES += make_plots_______every_figure_in_plots/out/_(PNG_and_SVG)_from_the_simulator
@@ -40,15 +42,17 @@ $(BUILD)/plots/%: $(BUILD)/plots/%.o $(LIB)
 plots-deps:
 	@bash .ci/deps.sh gnuplot
 
-# Data: lesson05's count-only sweeps, lesson03's tile schedule, lesson13's roofline, lesson12's rings (all counts: fast).
+# Data: lesson05's count-only sweeps, lesson03's tile schedule, lesson13's roofline, lesson12's rings (all counts: fast);
+# the L2 model's predictions for the recorded ncu tables (about half a minute: two GPUs, fifteen forward passes each).
 # Every program makes the directory and writes each file whole or not at all (exit 3 on a failed write).
-plots-data: cpu $(PLOT_RING) $(PLOT_DECODE) $(PLOT_FRAMES)
+plots-data: cpu $(PLOT_RING) $(PLOT_DECODE) $(PLOT_FRAMES) $(PLOT_L2)
 	$(BINDIR)/lesson05 --quiet --out-dir $(PLOT_DATA)
 	$(BINDIR)/lesson03 --quiet --trace csv --trace-file $(PLOT_DATA)/lesson03_trace.csv >/dev/null
 	$(PLOT_FRAMES) $(PLOT_DATA)/lesson03_trace.csv $(PLOT_DATA)/lesson03_tiles.dat
 	$(BINDIR)/lesson13 --quiet --out-dir $(PLOT_DATA) >/dev/null
 	$(PLOT_RING) --out-dir $(PLOT_DATA)
 	$(PLOT_DECODE) --out-dir $(PLOT_DATA)
+	$(PLOT_L2) --out-dir $(PLOT_DATA) >/dev/null
 
 plots-draw:
 	@mkdir -p $(PLOT_OUT)

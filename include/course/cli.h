@@ -7,7 +7,7 @@
  * --block-rows, --block-cols, --dtype fp32|fp16|bf16, --batch, --heads, --causal (lessons that mask),
  * --trace none|text|csv|json, --trace-file PATH and --trace-limit BYTES (lessons that trace), --seed, --count-only,
  * --quiet, --threads (lessons that run in parallel), --algo (lessons that offer a choice), --step (lessons that
- * pause), --out-dir (lessons that write files), -h/--help, --version. "--opt=value" and "--opt value" both work; so
+ * pause), --out-dir (lessons that write files), --l2 (lessons that predict DRAM bytes), -h/--help, --version. "--opt=value" and "--opt value" both work; so
  * do "-N16" and "-N 16". A lesson may add whole-number options of its own (lesson11's --kv-heads, --splits,
  * --page-size): spec->own. Bad input gets one line on stderr, every echoed value escaped (fl_escape), and exit status 2.
  *
@@ -53,6 +53,7 @@ typedef struct {
     const char *out_dir;     /* --out-dir */
     int threads;             /* --threads; 0: OpenMP's default (OMP_NUM_THREADS) */
     size_t own[CLI_MAX_OWN]; /* the lesson's own options, in the order of spec->own; 0: not given */
+    const char *l2;          /* --l2: a GPU's L2 (A100, H100, H200) or a size (50M); NULL: no L2 (l2.h) */
 } cli_cfg;
 
 /* A whole-number option of one lesson, parsed like --batch: digits only, min..max (min >= 1), else exit 2.
@@ -67,7 +68,8 @@ typedef struct {
 /* Options a lesson may accept beyond the common ones. */
 enum {
     CLI_OPT_CAUSAL = 1u, CLI_OPT_ALGO = 2u, CLI_OPT_STEP = 4u, CLI_OPT_OUT_DIR = 8u, CLI_OPT_THREADS = 16u,
-    CLI_OPT_TRACE = 32u   /* --trace, --trace-file, --trace-limit: the lesson opens its trace with cli_trace_open */
+    CLI_OPT_TRACE = 32u,  /* --trace, --trace-file, --trace-limit: the lesson opens its trace with cli_trace_open */
+    CLI_OPT_L2 = 1u << 8  /* --l2 GPU|SIZE: predicted DRAM bytes beside the ledger (lab_l2.h) */
 };
 
 typedef struct {

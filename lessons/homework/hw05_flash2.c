@@ -21,9 +21,17 @@
  *   void hw05_flash2_forward(mem_t *m, const attn_params *p, attn_tensors *t);
  *   p: B, N, H, d, Br, Bc, scale (0: 1/sqrt(d)), causal. t: q, k, v, out (B, N, H, d), lse (B, H, N) fp32.
  *
+ * The API you call next. In PyTorch: out = flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False)
+ *   (flash-attn 2.x; include/model/flash_api.h has it on the memory model, docs/lesson06.md maps it to PyTorch's
+ *   scaled_dot_product_attention). Your function is what it runs: q, k, v, out are (B, N, H, d) = (batch, seqlen,
+ *   nheads, headdim) like t's; softmax_scale is p->scale (None is 0 here: 1/sqrt(d)); causal is p->causal; its
+ *   softmax_lse is your t->lse. The test matches_flash_attn_func calls flash_attn_func on your inputs, with and
+ *   without softmax_scale, and holds your O and L to what it returns.
+ *
  * Rules the tests check
  *   - t->out and t->lse match a double-precision reference (ragged N, d not a power of two, causal and not, Br < Bc
- *     and Br > Bc, B = 2 and H = 3, logits in the thousands). NaN is always wrong.
+ *     and Br > Bc, B = 2 and H = 3, logits in the thousands, a given scale) and what flash_attn_func returns. NaN
+ *     is always wrong.
  *   - O is written exactly B·H·N·d elements and never read; L exactly B·H·N; Q read exactly once; K and V at most
  *     attn_io_closed_form(p)'s reads (with causal: only the key blocks a query block needs).
  *   - SRAM M is exactly attn_sram_plan(ATTN_FLASH2, false, Br, Bc, d, DTYPE_FP32)'s buffers: Qi, Kj, Vj, Sij

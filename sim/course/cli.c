@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "l2.h"
 #include "outfile.h"
 #include "util.h"
 
@@ -116,6 +117,9 @@ static void usage(const cli_spec *spec, FILE *f)
         fprintf(f, "      --threads T        OpenMP threads (default: OMP_NUM_THREADS or all cores)\n");
     if (spec->extra & CLI_OPT_STEP)
         fprintf(f, "      --step             pause after each tile in a terminal (Enter: next, c: run on, q: quit)\n");
+    if (spec->extra & CLI_OPT_L2)
+        fprintf(f, "      --l2 GPU|SIZE      predict the DRAM bytes an L2 leaves: A100, H100, H200 or a size like 50M\n"
+                   "                         (powers of 1024; default: no L2, the ledger alone)\n");
     if (spec->extra & CLI_OPT_OUT_DIR)
         fprintf(f, "      --out-dir DIR      where to write data files (default %s)\n", d->out_dir ? d->out_dir : ".");
     fprintf(f, "  -h, --help             this text\n      --version          print the version\n");
@@ -142,6 +146,7 @@ static const opt_def OPTS[] = {
     {"count-only", 0, false, 0},    {"quiet", 0, false, 0},         {"threads", 0, true, CLI_OPT_THREADS},
     {"algo", 0, true, CLI_OPT_ALGO}, {"step", 0, false, CLI_OPT_STEP}, {"out-dir", 0, true, CLI_OPT_OUT_DIR},
     {"help", 'h', false, 0},        {"version", 0, false, 0},
+    {"l2", 0, true, CLI_OPT_L2},
 };
 
 /* Edit distance (insertions, deletions, substitutions and swaps of neighbours) between a and b, both short. */
@@ -291,6 +296,15 @@ static int apply(const cli_spec *spec, const opt_def *o, const char *val, cli_cf
         while (spec->algos && spec->algos[na])
             na++;
         return bad_name(spec, n, spec->algos, na, val);
+    }
+    if (!strcmp(n, "l2")) {
+        l2_config c;
+        char err[256], least[32];
+        if (l2_config_parse(val, &c, err, sizeof err))   /* err escapes val already: say it here, escaped once */
+            return fail(spec, "--l2 takes A100, H100, H200 or an L2 size from %s to 1 TiB like 50M, got '%s'",
+                        fmt_bytes((uint64_t)L2_LINE_BYTES * L2_WAYS * L2_PARTITIONS, least, sizeof least), val);
+        cfg->l2 = val;
+        return CLI_OK;
     }
     if (!strcmp(n, "causal")) cfg->causal = true;
     else if (!strcmp(n, "count-only")) cfg->count_only = true;

@@ -11,9 +11,9 @@ const char *const homework_allowed[] = {HW_ALLOW_MEMORY_MODEL, "attn_sram_plan",
 
 /* N, d ragged against the blocks; Br != Bc; a block as large as N; one row; one column. */
 static const hw_case SHAPES[] = {
-    {1, 1, 1, 1, 1, 1, false, 1},    {1, 7, 1, 3, 2, 3, false, 1},   {1, 16, 1, 16, 4, 8, false, 1},
-    {1, 33, 1, 5, 8, 4, false, 1},   {1, 100, 1, 80, 16, 32, false, 1}, {1, 129, 1, 64, 32, 64, false, 1},
-    {1, 50, 1, 7, 50, 50, false, 1}, {1, 257, 1, 3, 5, 17, false, 1},
+    {1, 1, 1, 1, 1, 1, false, 1, 0},    {1, 7, 1, 3, 2, 3, false, 1, 0},   {1, 16, 1, 16, 4, 8, false, 1, 0},
+    {1, 33, 1, 5, 8, 4, false, 1, 0},   {1, 100, 1, 80, 16, 32, false, 1, 0}, {1, 129, 1, 64, 32, 64, false, 1, 0},
+    {1, 50, 1, 7, 50, 50, false, 1, 0}, {1, 257, 1, 3, 5, 17, false, 1, 0},
 };
 #define NSHAPES (sizeof SHAPES / sizeof SHAPES[0])
 
@@ -30,14 +30,14 @@ END_TEST
 
 START_TEST(correct_with_heads)
 {
-    static const hw_case c = {2, 19, 3, 8, 4, 5, false, 1};
+    static const hw_case c = {2, 19, 3, 8, 4, 5, false, 1, 0};
     check_output(&c, 7);
 }
 END_TEST
 
 START_TEST(correct_with_large_logits)
 {
-    static const hw_case c = {1, 70, 1, 16, 8, 16, false, 30};   /* logits in the thousands: e^s overflows */
+    static const hw_case c = {1, 70, 1, 16, 8, 16, false, 30, 0};   /* logits in the thousands: e^s overflows */
     check_output(&c, 8);
 }
 END_TEST

@@ -13,9 +13,13 @@
 
 static void case_str(const hw_case *c, char *buf, size_t len)
 {
-    snprintf(buf, len, "B=%zu N=%zu H=%zu d=%zu Br=%zu Bc=%zu%s%s", c->B, c->N, c->H, c->d, c->Br, c->Bc,
-             c->causal ? " causal" : "", c->qk_std > 1 ? " large-logits" : "");
+    int n = snprintf(buf, len, "B=%zu N=%zu H=%zu d=%zu Br=%zu Bc=%zu%s%s", c->B, c->N, c->H, c->d, c->Br, c->Bc,
+                     c->causal ? " causal" : "", c->qk_std > 1 ? " large-logits" : "");
+    if (c->scale > 0 && n > 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, " scale=%g", c->scale);
 }
+
+double hw_scale(const hw_case *c) { return c->scale > 0 ? c->scale : 1.0 / sqrt((double)c->d); }
 
 attn_io_row hw_cf(const attn_io *cf, const char *tensor)
 {
@@ -39,7 +43,7 @@ void hw_attn_run(const hw_case *c, attn_algo algo, hw_attn_fn fn, uint64_t seed,
     case_str(c, r->cs, sizeof r->cs);
     r->algo = algo;
     attn_params p = {.algo = algo, .B = c->B, .N = c->N, .H = c->H, .d = c->d, .causal = c->causal, .Br = c->Br,
-                     .Bc = c->Bc, .threads = 1};
+                     .Bc = c->Bc, .scale = c->scale, .threads = 1};
     size_t n = c->B * c->N * c->H * c->d, nl = c->B * c->H * c->N;
     rng_t g;
     rng_seed(&g, seed);
@@ -49,7 +53,7 @@ void hw_attn_run(const hw_case *c, attn_algo algo, hw_attn_fn fn, uint64_t seed,
     r->o = xmalloc(n * sizeof *r->o);
     r->o_ref = xmalloc(n * sizeof *r->o_ref);
     r->l_ref = xmalloc(nl * sizeof *r->l_ref);
-    ref_attention_bnhd(r->q, r->k, r->v, c->B, c->N, c->H, c->d, 1.0 / sqrt((double)c->d), c->causal, r->o_ref,
+    ref_attention_bnhd(r->q, r->k, r->v, c->B, c->N, c->H, c->d, hw_scale(c), c->causal, r->o_ref,
                        r->l_ref);
 
     mem_t *m = mem_create(attn_sram_need(algo, false, c->Br, c->Bc, c->d, DTYPE_FP32), false);
@@ -214,12 +218,13 @@ static bool known_mistake(const hw_run *r, char *hint, size_t len)
     bool fa2 = r->algo == ATTN_FLASH2, found = true;
     size_t N = c->N, Bc = c->Bc, n = c->B * N * c->H * c->d;
     double *buf = xmalloc(n * sizeof *buf);
-    const variant right = {V_RIGHT, 1.0 / sqrt((double)c->d), c->causal, false, 0, N};
+    const variant right = {V_RIGHT, hw_scale(c), c->causal, false, 0, N};
     variant unnorm = right, norescale = right, noscale = right, mask = right, noragged = right, last = right,
-            first = right, tilemask = right;
+            first = right, tilemask = right, defscale = right;
     unnorm.kind = V_UNNORMALIZED;
     norescale.kind = V_NO_RESCALE;
     noscale.scale = 1.0;
+    defscale.scale = 1.0 / sqrt((double)c->d);
     mask.causal = !c->causal;
     noragged.k_hi = N - N % Bc;
     last.k_lo = (N - 1) / Bc * Bc;
@@ -245,6 +250,9 @@ static bool known_mistake(const hw_run *r, char *hint, size_t len)
     else if (c->d > 1 && variant_matches(r, &noscale, false, buf))
         snprintf(hint, len, "O is attention without the scale: Sij = scale Qi Kj^T with scale = p->scale, or "
                  "1/sqrt(d) when p->scale is 0.");
+    else if (c->scale > 0 && variant_matches(r, &defscale, false, buf))
+        snprintf(hint, len, "O is attention with scale 1/sqrt(d), but p->scale = %g here: p->scale is flash_attn_func's "
+                 "softmax_scale, and only 0 (Python's None) means 1/sqrt(d).", c->scale);
     else if (N > 1 && variant_matches(r, &mask, false, buf))
         snprintf(hint, len, "%s", c->causal
                  ? "O is attention WITHOUT the causal mask: with p->causal, score (row r, key c) is -inf when c > r, "
@@ -396,7 +404,7 @@ bool hw_lse_ok(const hw_run *r, char *msg, size_t len)
 {
     const hw_case *c = &r->c;
     size_t nl = c->B * c->H * c->N, bad = 0, nan = 0, unset = 0, worst = 0, near_m = 0, near_logl = 0;
-    double worst_err = 0, scale = 1.0 / sqrt((double)c->d);
+    double worst_err = 0, scale = hw_scale(c);
     for (size_t i = 0; i < nl; i++) {
         size_t row = i % c->N, h = i / c->N % c->H, b = i / c->N / c->H;
         /* the row's max score: L - log(l) */

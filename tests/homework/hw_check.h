@@ -120,7 +120,10 @@ typedef struct {
     size_t B, N, H, d, Br, Bc;
     bool causal;
     float qk_std;    /* Q and K ~ N(0, qk_std^2): 1 for ordinary logits, 30 for logits in the thousands */
+    double scale;    /* p->scale, flash_attn_func's softmax_scale: 0 is its None, 1/sqrt(d) */
 } hw_case;
+/* The scale the case's scores get: c->scale, or 1/sqrt(d) when it is 0. */
+double hw_scale(const hw_case *c);
 
 typedef void (*hw_attn_fn)(mem_t *m, const attn_params *p, attn_tensors *t);
 
