@@ -165,6 +165,7 @@ help:
 # A fragment adds its targets and a line of help each: HELP_LINES += make_plots__regenerate_every_figure
 # (underscores become spaces in the help text).
 -include cuda/cuda.mk
+-include cuda/tc/bwd.mk
 -include cuda/decode/decode.mk
 -include cuda/hopper/hopper.mk
 -include cuda/ring/ring.mk

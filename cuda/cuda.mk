@@ -66,8 +66,9 @@ EMU_OBJ := $(call twins,$(TEACH_CU:cuda/%=cuda/emu/%)) $(CUDA_B)/emu/teach/emu/e
            $(CUDA_B)/teach/cuda_attn_host.o $(CUDA_B)/teach/cuda_run.o $(CUDA_B)/common/ref_rows.o
 # the tensor-core kernels and their table (attn_tc.h): all the shared library holds
 TC_SO_OBJ := $(call twins,$(TC_CU)) $(CUDA_B)/tc/attn_tc.o
-# ... and their host side (tc_host.h)
-TC_OBJ := $(TC_SO_OBJ) $(CUDA_B)/tc/tc_host.o $(COMMON_OBJ)
+# ... and their host side (tc_host.h over fwd_host.h, which the Hopper kernels share)
+FWD_OBJ := $(CUDA_B)/common/fwd_host.o
+TC_OBJ := $(TC_SO_OBJ) $(FWD_OBJ) $(COMMON_OBJ)
 TC_SO := $(CUDA_B)/libflashlab_tc.so
 CUDA_TOOLS := $(addprefix $(CUDA_B)/,check_cuda check_cuda_emu cuda_bench tc_check tc_peak tc_teach)
 CUDA_HDRS := $(wildcard cuda/*/*.h cuda/*/*.cuh cuda/teach/emu/*.h include/*/*.h)

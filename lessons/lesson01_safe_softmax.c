@@ -16,11 +16,11 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "lab.h"        // defines: lab_softmax, lab_softmax_err, lab_guard_tiles, lab_sum_f64
+#include "lab.h"        // defines: lab_softmax_plan, lab_softmax, lab_softmax_err, lab_sum_f64
 #include "lessons.h"
 #include "reference.h"  // defines: ref_softmax
 #include "rng.h"
-#include "softmax.h"    // defines: softmax_run, softmax_choose_blocks, softmax_closed_form
+#include "softmax.h"    // defines: softmax_run, softmax_io
 #include "util.h"
 
 #define LOGIT_STD 30.0f   /* large logits, as unscaled scores can be: the naive version overflows */
@@ -67,16 +67,9 @@ int lesson01_run(const cli_cfg *cfg)
     dtype_t dt = cfg->dtype;
     bool data = !cfg->count_only;
     lab_t L = lab_begin(cfg);
-    char why[256];
-
-    softmax_blocks blk;
-    if (softmax_choose_blocks(SOFTMAX_SAFE, cfg->M_bytes, R, N, dt, cfg->Br, cfg->Bc, &blk, why, sizeof why))
-        fl_fatal("%s", why);
-    size_t Br = blk.Br, Bc = blk.Bc;
     softmax_io cf;
-    softmax_closed_form(SOFTMAX_SAFE, R, N, Br, Bc, &cf);
-    lab_guard_tiles(cf.tiles * 3, "safe softmax");
-    lab_guard_elems(cfg, R, N, "R·N");
+    softmax_blocks blk = lab_softmax_plan(cfg, SOFTMAX_SAFE, "safe softmax", &cf);
+    size_t Br = blk.Br, Bc = blk.Bc;
 
     lab_say(&L, "lesson01 — %s\n\n1. Naive softmax overflows\n"
             "  softmax(x)_i = e^(x_i) / sum_j e^(x_j), done naively as three kernels: e = exp(x) (stored in HBM in\n"

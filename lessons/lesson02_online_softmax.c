@@ -16,7 +16,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "lab.h"        // defines: lab_softmax, lab_softmax_err, lab_guard_tiles, lab_sum_f64
+#include "lab.h"        // defines: lab_softmax_plan, lab_softmax, lab_softmax_err, lab_sum_f64
 #include "lessons.h"
 #include "rng.h"
 #include "softmax.h"    // defines: softmax_online_update, softmax_merge, softmax_closed_form
@@ -75,17 +75,10 @@ int lesson02_run(const cli_cfg *cfg)
     dtype_t dt = cfg->dtype;
     bool data = !cfg->count_only;
     lab_t L = lab_begin(cfg);
-    char why[256];
-
-    softmax_blocks blk;
-    if (softmax_choose_blocks(SOFTMAX_ONLINE, cfg->M_bytes, R, N, dt, cfg->Br, cfg->Bc, &blk, why, sizeof why))
-        fl_fatal("%s", why);
-    size_t Br = blk.Br, Bc = blk.Bc, Tc = ceil_div(N, Bc);
     softmax_io cf, cs;
-    softmax_closed_form(SOFTMAX_ONLINE, R, N, Br, Bc, &cf);
+    softmax_blocks blk = lab_softmax_plan(cfg, SOFTMAX_ONLINE, "online softmax", &cf);
+    size_t Br = blk.Br, Bc = blk.Bc, Tc = ceil_div(N, Bc);
     softmax_closed_form(SOFTMAX_SAFE, R, N, Br, Bc, &cs);
-    lab_guard_tiles(cf.tiles * 3, "online softmax");
-    lab_guard_elems(cfg, R, N, "R·N");
 
     float *x = data ? xmalloc(n * sizeof *x) : NULL, *y = data ? xmalloc(n * sizeof *y) : NULL,
           *ys = data ? xmalloc(n * sizeof *ys) : NULL;

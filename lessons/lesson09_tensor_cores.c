@@ -13,6 +13,7 @@
  * Run:  ./lesson09                                  d=64, N=4096, B=4, H=32, fp16 (the benchmark's shape)
  *       ./lesson09 --causal -d 128 --heads 16       another case
  *       ./lesson09 --algo v04_mma                   any version of cuda/tc/attn_tc.def (default: the fastest)
+ *       ./lesson09 --backward --causal -N 1000      the backward, FA2 Alg.2 (--algo: a row of cuda/tc/bwd.def)
  * Without a GPU it says so in one line and shows the simulator's prediction of the traffic (exit 0).
  * Exit status (exitcode.h): 0 ok, 1 a check or the counters failed, 2 bad input, 4 a failing CUDA call.
  * Summary: the simulator's ledger (hbm_*, per tensor) for the version's blocks; kernel_counts_match; time_ms,
@@ -22,6 +23,7 @@
 #include <string.h>
 
 #include "attention.h"  // defines: attn_params, attn_alloc, attn_forward, attn_io_closed_form
+#include "bwd_host.h"   // defines: tc_bwd_report_run, tc_bwd_report_print, tc_bwd_report_summary
 #include "cuda_check.h" // defines: cuda_device_count
 #include "exitcode.h"
 #include "gpu.h"        // defines: cuda_device_get
@@ -30,6 +32,7 @@
 #include "tc_host.h"    // defines: tc_problem_new, tc_ref_new, tc_check_version, tc_count_version, tc_time_ms
 #include "util.h"
 
+#define SAMPLE_HEADS 2    /* heads whose gradients are checked against fp64 (--backward): ~15 N^2 d flops each */
 #define SAMPLE_ROWS 256   /* rows checked against fp64 when B*H*N is larger: each costs 4 N d flops on the CPU */
 #define WARMUP 3
 #define REPS 20
@@ -39,11 +42,14 @@ static const char *const versions[] = {
 #define TC_VERSION(name, fn, change) #name,
 #include "attn_tc.def"
 #undef TC_VERSION
+#define TC_BWD_CONFIG(name, br64, br128, change) #name,
+#include "bwd.def"
+#undef TC_BWD_CONFIG
     NULL};
 
 static const char DETAILS[] =
     "--algo picks a kernel version (cuda/tc/attn_tc.def); -M is only the SRAM the simulator is given for its ledger.\n"
-    "Needs fp16 or bf16 and d = 64 or 128.";
+    "Needs fp16 or bf16 and d = 64 or 128. --backward runs the backward pass (--algo: a cuda/tc/bwd.def name).";
 
 const cli_spec lesson09_spec = {
     .name = "lesson09",
@@ -69,8 +75,30 @@ static mem_t *sim_ledger(const cli_cfg *cfg, int Br, int Bc, attn_io *io)
     return m;
 }
 
+static bool backward;   /* --backward (main takes it out of argv: the common options have no flags of a lesson's) */
+/* FA2 Alg.2 on the tensor cores (attn_bwd.cu); the harness in bwd_host.h, dQ's atomics vs the ledger in bwd_ledger.h */
+static int lesson09_backward(const cli_cfg *cfg, int c)
+{
+    tc_bwd_report r;
+    char err[256];
+    int rc = tc_bwd_report_run(&(tc_bwd_shape){cfg->B, cfg->N, cfg->H, cfg->d, cfg->causal, cfg->dtype}, c,
+                               cfg->seed, SAMPLE_HEADS, WARMUP, REPS, &r, err, sizeof err);
+    if (rc)
+        fl_fatal_status(rc, "%s", err);
+    if (!cfg->quiet)
+        tc_bwd_report_print(&r, stdout);
+    summary_t s;
+    summary_begin(&s, cfg, tc_bwd_configs[c].name, r.lg.Br, r.lg.Bc);
+    tc_bwd_report_summary(&r, &s);
+    summary_print(&s, stdout);
+    return !r.gpu || (r.lg.ok && r.r.ok) ? FL_EXIT_OK : FL_EXIT_CHECK;
+}
+
 int lesson09_run(const cli_cfg *cfg)
 {
+    int bw = tc_bwd_find(cfg->algo);   /* a backward configuration's name implies --backward */
+    if (backward || bw >= 0)
+        return lesson09_backward(cfg, bw < 0 ? 0 : bw);
     int v = tc_find(cfg->algo);
     if (v < 0)
         fl_fatal("unknown kernel version '%s'", cfg->algo);
@@ -180,4 +208,13 @@ int lesson09_run(const cli_cfg *cfg)
     return r.ok && c.ok ? FL_EXIT_OK : FL_EXIT_CHECK;
 }
 
-LESSON_MAIN(lesson09_spec, lesson09_run)
+#ifndef FLASHLAB_NO_MAIN
+int main(int argc, char **argv)
+{
+    int n = 0;
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--backward") || !(backward = true))
+            argv[n++] = argv[i];
+    return cli_main(&lesson09_spec, n, argv, lesson09_run);
+}
+#endif

@@ -1,7 +1,8 @@
 /* decode_bytes — figure 7's data: HBM bytes per decoded token against the cache length, for MHA, GQA and MQA,
  * counted by lesson11's decode on the memory model (count-only) and held to its closed form.
  *
- *   build/rel/plots/decode_bytes [--out-dir plots/data]      writes decode_bytes.dat; exit 1 if a count differs
+ *   build/rel/plots/decode_bytes [--out-dir plots/data]      writes decode_bytes.dat; exit 1 if a count differs,
+ *                                                            3 if the file cannot be written (outfile.h)
  *
  * One token for one sequence (B = 1), Hq = 32 query heads, d = 128, fp16, an H100's SRAM per SM (227 KiB), S from
  * decode.h's rule for its 132 SMs. Per configuration a gnuplot block (index 0 MHA Hkv = 32, 1 GQA Hkv = 8, 2 MQA
@@ -9,13 +10,13 @@
  * 2·Hkv·N·d·2 (K and V once) and alone_bytes is the same decode with each query head reading its KV head alone.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "decode.h"
 #include "exitcode.h"
+#include "outfile.h"
 #include "util.h"
 
 #define HQ 32
@@ -57,11 +58,8 @@ int main(int argc, char **argv)
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/decode_bytes.dat", dir);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "decode_bytes: error: cannot write '%s': %s\n", path, strerror(errno));
-        return FL_EXIT_IO;
-    }
+    outfile *o = outfile_open(path);   /* all or nothing: a failed write exits 3 and leaves no partial file */
+    FILE *f = outfile_stream(o);
     fprintf(f, "# decode_bytes (plots/decode_bytes.c): lesson11's decode, count-only, B = 1, Hq = %d, d = %d, fp16, "
                "M = %d bytes, S = decode_suggest_splits(%d SMs, waves 2, 128 rows)\n"
                "# columns: N S Bc read_bytes write_bytes bytes kv_bytes alone_bytes closed_form_ok\n",
@@ -85,11 +83,7 @@ int main(int argc, char **argv)
             all &= ok;
         }
     }
-    if (ferror(f) | fclose(f)) {
-        fprintf(stderr, "decode_bytes: error: writing '%s' failed\n", path);
-        remove(path);
-        return FL_EXIT_IO;
-    }
+    outfile_commit(o);
     printf("decode_bytes: wrote %s (closed forms %s)\n", path, all ? "equal" : "DIFFERENT");
     return all ? FL_EXIT_OK : FL_EXIT_CHECK;
 }

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_util.h"   // defines: TCASE, str_count
 #include "cli.h"
 #include "proc.h"
 #include "summary.h"
@@ -85,14 +86,6 @@ static int parse(const cli_spec *spec, cli_cfg *cfg, int *lines, int argc, const
     unlink(path);
     *lines = n;
     return rc;
-}
-
-static size_t count(const char *s, const char *what)
-{
-    size_t n = 0;
-    for (const char *p = strstr(s, what); p; p = strstr(p + 1, what))
-        n++;
-    return n;
 }
 
 #define PARSE(spec, cfg, lines, ...) \
@@ -388,12 +381,12 @@ START_TEST(step_answers)
     proc q = run_on_tty(bin, args, "q\n");
     ck_assert_msg(q.status == 0 && strstr(q.out, "stopped at your request") && !strstr(q.out, "summary:"),
                   "q: exit %d, output '%.2000s'", q.status, q.out);
-    ck_assert_uint_eq(count(q.out, "q: quit] "), 1);
+    ck_assert_uint_eq(str_count(q.out, "q: quit] "), 1);
     proc_free(&q);
     proc c = run_on_tty(bin, args, "c\n");
     ck_assert_msg(c.status == 0 && strstr(c.out, "summary: lesson=lesson03"), "c: exit %d, output '%.300s'",
                   c.status, c.out);
-    ck_assert_uint_eq(count(c.out, "q: quit] "), 1);   /* no pause after "c" */
+    ck_assert_uint_eq(str_count(c.out, "q: quit] "), 1);   /* no pause after "c" */
     proc_free(&c);
     proc d = run_on_tty(bin, args, "\x04");   /* Ctrl-D: the end of input */
     ck_assert_msg(d.status == 0 && strstr(d.out, "stopped at your request"), "Ctrl-D: exit %d", d.status);
@@ -488,20 +481,8 @@ END_TEST
 Suite *cli_suite(void)
 {
     Suite *s = suite_create("cli");
-    TCase *tc = tcase_create("Parse");
-    tcase_add_test(tc, byte_sizes);
-    tcase_add_test(tc, good_command_lines);
-    tcase_add_test(tc, bad_command_lines);
-    tcase_add_test(tc, did_you_mean);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Binaries");
-    tcase_add_test(tc, every_cpu_lesson_exists);
-    tcase_add_test(tc, hostile_inputs);
-    tcase_add_test(tc, help_and_version);
-    tcase_add_test(tc, sram_error_names_the_m_that_fits);
-    tcase_add_test(tc, step_answers);
-    tcase_add_test(tc, default_run_ends_with_summary);
-    tcase_set_timeout(tc, 600);
-    suite_add_tcase(s, tc);
+    TCASE(s, "Parse", 0, {byte_sizes}, {good_command_lines}, {bad_command_lines}, {did_you_mean});
+    TCASE(s, "Binaries", 600, {every_cpu_lesson_exists}, {hostile_inputs}, {help_and_version},
+          {sram_error_names_the_m_that_fits}, {step_answers}, {default_run_ends_with_summary});
     return s;
 }

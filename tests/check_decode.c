@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_util.h"   // defines: TCASE
 #include "decode.h"
 #include "decode_ref.h"
 #include "lessons.h"
@@ -227,7 +228,7 @@ START_TEST(same_answer_every_way)
 END_TEST
 
 /* decode_choose_block: the most rows that fit, no more than the longest split; SRAM too small is an error. */
-START_TEST(block_choice)
+START_TEST(decode_blocks_chosen)
 {
     char err[256];
     rng_t r;
@@ -334,24 +335,11 @@ END_TEST
 Suite *decode_suite(void)
 {
     Suite *s = suite_create("decode");
-    TCase *tc = tcase_create("ClosedForm");
-    tcase_add_test(tc, ledger_is_closed_form_on_random_shapes);
-    tcase_add_test(tc, closed_form_by_hand);
-    tcase_set_timeout(tc, 120);   /* 400 shapes: a second here, tens under ASan */
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Output");
-    tcase_add_loop_test(tc, output_matches_fp64, 0, (int)(sizeof OUT_SHAPES / sizeof OUT_SHAPES[0]));
-    tcase_add_test(tc, same_answer_every_way);
-    tcase_set_timeout(tc, 60);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Limits");
-    tcase_add_test(tc, block_choice);
-    tcase_add_test(tc, bad_shapes_are_refused);
-    tcase_add_test(tc, splits_rule_and_cache_bytes);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Lesson");
-    tcase_add_test(tc, lesson_runs_and_refuses);
-    tcase_set_timeout(tc, 60);
-    suite_add_tcase(s, tc);
+    /* 400 shapes: a second here, tens under ASan */
+    TCASE(s, "ClosedForm", 120, {ledger_is_closed_form_on_random_shapes}, {closed_form_by_hand});
+    TCASE(s, "Output", 60, {output_matches_fp64, .loops = (int)(sizeof OUT_SHAPES / sizeof OUT_SHAPES[0])},
+          {same_answer_every_way});
+    TCASE(s, "Limits", 0, {decode_blocks_chosen}, {bad_shapes_are_refused}, {splits_rule_and_cache_bytes});
+    TCASE(s, "Lesson", 60, {lesson_runs_and_refuses});
     return s;
 }

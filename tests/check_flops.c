@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "attention.h"
+#include "check_util.h"   // defines: TCASE
 #include "rng.h"
 #include "util.h"
 
@@ -190,15 +191,8 @@ END_TEST
 Suite *flops_suite(void)
 {
     Suite *s = suite_create("flops");
-    TCase *tc = tcase_create("Counting");
-    tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, closed_form, 0, NSHAPES);
-    tcase_add_loop_test(tc, convention, 0, NSHAPES);
-    tcase_add_test(tc, gpu_convention);
-    tcase_add_test(tc, fa2_fewer_nonmatmul);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Passes");
-    tcase_add_test(tc, standard_backward_passes);
-    suite_add_tcase(s, tc);
+    TCASE(s, "Counting", 60, {closed_form, .loops = NSHAPES}, {convention, .loops = NSHAPES}, {gpu_convention},
+          {fa2_fewer_nonmatmul});
+    TCASE(s, "Passes", 0, {standard_backward_passes});
     return s;
 }

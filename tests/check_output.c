@@ -39,64 +39,13 @@
 
 /* ---- helpers ------------------------------------------------------------------------------------------------- */
 
-static void bin_path(const char *lesson, char *path, size_t len)
-{
-    char rel[256];
-    snprintf(rel, sizeof rel, "%s/%s", BIN_DIR, lesson);
-    char *abs = realpath(rel, NULL);
-    ck_assert_msg(abs != NULL, "%s is not built", rel);
-    snprintf(path, len, "%s", abs);
-    free(abs);
-}
-
 /* Run a lesson with stdout sent to out (NULL: captured in p.out), in cwd (NULL: here), and with writes to regular
  * files limited to fsize bytes (0: no limit; past it a write fails with EFBIG, as on a full disk). */
 static proc run_lesson(const char *lesson, const char *const *args, const char *out, long fsize, const char *cwd)
 {
-    char path[PATH_MAX], o[] = "/tmp/flashlab_out_XXXXXX", e[] = "/tmp/flashlab_err_XXXXXX";
-    bin_path(lesson, path, sizeof path);
-    int fo = mkstemp(o), fe = mkstemp(e);
-    ck_assert(fo >= 0 && fe >= 0);
-    unlink(o);
-    unlink(e);
-    const char *argv[40] = {path};
-    for (int i = 0; args[i] && i < 38; i++)
-        argv[i + 1] = args[i];
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert(pid >= 0);
-    if (pid == 0) {
-        int in = open("/dev/null", O_RDONLY), to = out ? open(out, O_WRONLY | O_CREAT | O_TRUNC, 0666) : fo;
-        if (in < 0 || to < 0 || dup2(in, 0) < 0 || dup2(to, 1) < 0 || dup2(fe, 2) < 0 || (cwd && chdir(cwd)))
-            _exit(126);
-        if (fsize) {
-            signal(SIGXFSZ, SIG_IGN);   /* past the limit write() fails with EFBIG instead of killing */
-            struct rlimit rl = {(rlim_t)fsize, (rlim_t)fsize};
-            if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
-                _exit(126);
-        }
-        execv(path, (char *const *)argv);
-        _exit(127);
-    }
-    proc p = {.status = -1};
-    int st = 0;
-    struct timespec tick = {0, 5 * 1000 * 1000};
-    for (long waited = 0;; waited += 5) {
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            break;
-        if (waited >= RUN_TIMEOUT_S * 1000L) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            p.timed_out = true;
-            break;
-        }
-        nanosleep(&tick, NULL);
-    }
-    if (!p.timed_out && WIFEXITED(st))
-        p.status = WEXITSTATUS(st);
-    p.out = slurp(fo);
-    p.err = slurp(fe);
-    return p;
+    char path[PATH_MAX];
+    ck_assert_msg(bin_find(lesson, path, sizeof path), "%s/%s is not built", BIN_DIR, lesson);
+    return run_bin_with(path, args, (proc_opts){.cwd = cwd, .out = out, .fsize = fsize});
 }
 
 /* The status, and exactly one line on stderr naming an error. */
@@ -113,6 +62,12 @@ static char *scratch(char *buf)
     strcpy(buf, "/tmp/flashlab_outp_XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(buf));
     return buf;
+}
+
+/* A new scratch directory dir, and path = dir/name (not created). */
+static void scratch_file(char *dir, char *path, size_t len, const char *name)
+{
+    snprintf(path, len, "%s/%s", scratch(dir), name);
 }
 
 static void remove_tree(const char *dir)
@@ -204,8 +159,7 @@ END_TEST
 START_TEST(trace_where_no_file_can_be)
 {
     char dir[64], in_the_way[128], under[192];
-    scratch(dir);
-    snprintf(in_the_way, sizeof in_the_way, "%s/plain", dir);
+    scratch_file(dir, in_the_way, sizeof in_the_way, "plain");
     write_file(in_the_way, "a regular file\n");
     snprintf(under, sizeof under, "%s/sub/t.csv", in_the_way);
     const char *args[] = {"--trace", "csv", "--trace-file", under, NULL};
@@ -228,8 +182,7 @@ END_TEST
 START_TEST(trace_disk_full_half_way)
 {
     char dir[64], path[128];
-    scratch(dir);
-    snprintf(path, sizeof path, "%s/t.json", dir);
+    scratch_file(dir, path, sizeof path, "t.json");
     const char *args[] = {"--trace", "json", "--trace-file", path, "--quiet", "-N", "32", NULL};
     proc p = run_lesson("lesson03", args, "/dev/null", 8192, NULL);
     expect_one_line(&p, FL_EXIT_IO, "lesson03 --trace json on a full disk");
@@ -254,8 +207,7 @@ END_TEST
 START_TEST(trace_written_whole)
 {
     char dir[64], sub[96], path[128];
-    scratch(dir);
-    snprintf(sub, sizeof sub, "%s/a/b", dir);
+    scratch_file(dir, sub, sizeof sub, "a/b");
     snprintf(path, sizeof path, "%s/t.json", sub);
     const char *args[] = {"--trace", "json", "--trace-file", path, "--quiet", NULL};
     proc p = run_lesson("lesson03", args, NULL, 0, NULL);
@@ -281,8 +233,7 @@ END_TEST
 START_TEST(huge_trace_refused_at_once)
 {
     char dir[64], path[128];
-    scratch(dir);
-    snprintf(path, sizeof path, "%s/t.json", dir);
+    scratch_file(dir, path, sizeof path, "t.json");
     const char *args[] = {"--count-only", "--trace", "json", "-N", "65536", "-d", "64", "-M", "64K", NULL};
     proc p = run_lesson("lesson04", args, NULL, 0, dir);
     expect_one_line(&p, FL_EXIT_USAGE, "lesson04 --trace json -N 65536");
@@ -311,8 +262,7 @@ static long file_size(const char *path)
 START_TEST(trace_limit_follows_the_estimate)
 {
     char dir[64], path[128], limit[32];
-    scratch(dir);
-    snprintf(path, sizeof path, "%s/t.csv", dir);
+    scratch_file(dir, path, sizeof path, "t.csv");
     const char *args[] = {"--count-only", "--quiet", "--trace", "csv", "-N", "512", "-d", "16", "-M", "4K",
                           "--trace-file", path, "--trace-limit", limit, NULL};
     snprintf(limit, sizeof limit, "1G");
@@ -344,8 +294,7 @@ END_TEST
 START_TEST(trace_limit_holds_while_writing)
 {
     char dir[64], path[128], err[] = "/tmp/flashlab_err_XXXXXX";
-    scratch(dir);
-    snprintf(path, sizeof path, "%s/t.csv", dir);
+    scratch_file(dir, path, sizeof path, "t.csv");
     int fe = mkstemp(err);
     ck_assert_int_ge(fe, 0);
     unlink(err);
@@ -466,8 +415,7 @@ END_TEST
 START_TEST(dat_files_all_or_nothing)
 {
     char dir[64], in_the_way[96], bad[128], out[128], data[160];
-    scratch(dir);
-    snprintf(in_the_way, sizeof in_the_way, "%s/plain", dir);
+    scratch_file(dir, in_the_way, sizeof in_the_way, "plain");
     write_file(in_the_way, "x\n");
     snprintf(bad, sizeof bad, "%s/sub", in_the_way);
     const char *args[] = {"--quiet", "-N", "256", "--out-dir", bad, NULL};
@@ -497,8 +445,7 @@ END_TEST
 START_TEST(outfile_commits_and_aborts)
 {
     char dir[64], path[128], keep[128];
-    scratch(dir);
-    snprintf(path, sizeof path, "%s/x/y/z.dat", dir);
+    scratch_file(dir, path, sizeof path, "x/y/z.dat");
     outfile *o = outfile_open(path);
     fprintf(outfile_stream(o), "1 2 3\n");
     ck_assert_int_eq(access(path, F_OK), -1);   /* not there until committed */

@@ -100,8 +100,7 @@ START_TEST(steps_mask_whole_windows)
                          * rows and keys outside the window must see nothing, inside (unmasked) everything */
                         for (size_t i = 0; i < me.n; i++)
                             for (size_t k = 0; k < it.n; k++) {
-                                size_t qp = i < me.piece[0].n ? me.piece[0].pos + i : me.piece[1].pos + i - me.piece[0].n;
-                                size_t kp = k < it.piece[0].n ? it.piece[0].pos + k : it.piece[1].pos + k - it.piece[0].n;
+                                size_t qp = ring_position(&me, i), kp = ring_position(&it, k);
                                 bool in = i >= w.q0 && i < w.q0 + w.nq && k >= w.k0 && k < w.k0 + w.nk;
                                 bool sees = kp <= qp;
                                 if (w.causal)
@@ -112,6 +111,137 @@ START_TEST(steps_mask_whole_windows)
                             }
                     }
             }
+}
+END_TEST
+
+/* ring_chunk_rows: a window's rows keep the positions they have in the chunk, in increasing pieces. */
+START_TEST(window_rows_keep_positions)
+{
+    for (int layout = 0; layout < 2; layout++)
+        for (size_t P = 1; P <= 6; P++)
+            for (size_t N = P; N <= 4 * P + 9; N += 2) {
+                ring_params rp = {.P = P, .layout = (ring_layout)layout, .a = {.N = N}};
+                for (size_t r = 0; r < P; r++) {
+                    ring_chunk c = ring_chunk_of(&rp, r);
+                    for (size_t w0 = 0; w0 < c.n; w0++)
+                        for (size_t n = 1; w0 + n <= c.n; n++) {
+                            ring_chunk w = ring_chunk_rows(&c, w0, n);
+                            ck_assert_uint_eq(w.n, n);
+                            ck_assert_uint_eq(w.piece[0].n + (w.npieces > 1 ? w.piece[1].n : 0), n);
+                            if (w.npieces > 1)
+                                ck_assert_uint_le(w.piece[0].pos + w.piece[0].n, w.piece[1].pos);
+                            for (size_t i = 0; i < n; i++)
+                                ck_assert_uint_eq(ring_position(&w, i), ring_position(&c, w0 + i));
+                        }
+                }
+            }
+}
+END_TEST
+
+/* What the GPU's chunk kernel computes (cuda/tc/tc_chunk.h), in fp64: window rows of chunk `me` against window keys
+ * of chunk `it`, a key hidden when its position is after the query's (causal); O normalized, L = m + log l, and a
+ * row that sees no key O = 0, L = -inf. Q, K, V: one head, (N, d). */
+static void chunk_attention(const double *Q, const double *K, const double *V, size_t d, bool causal,
+                            const ring_chunk *me, size_t q0, size_t nq, const ring_chunk *it, size_t k0, size_t nk,
+                            double *O, double *L)
+{
+    ring_chunk qw = ring_chunk_rows(me, q0, nq), kw = ring_chunk_rows(it, k0, nk);
+    double scale = 1.0 / sqrt((double)d), *s = malloc(nk * sizeof *s);
+    for (size_t i = 0; i < nq; i++) {
+        size_t qp = ring_position(&qw, i);
+        double m = -INFINITY, l = 0;
+        for (size_t j = 0; j < nk; j++) {
+            size_t kp = ring_position(&kw, j);
+            s[j] = -INFINITY;
+            if (!causal || kp <= qp) {
+                s[j] = 0;
+                for (size_t x = 0; x < d; x++)
+                    s[j] += Q[qp * d + x] * K[kp * d + x] * scale;
+            }
+            m = fmax(m, s[j]);
+        }
+        for (size_t x = 0; x < d; x++)
+            O[i * d + x] = 0;
+        for (size_t j = 0; m > -INFINITY && j < nk; j++) {
+            double p = exp(s[j] - m);
+            l += p;
+            for (size_t x = 0; x < d; x++)
+                O[i * d + x] += p * V[ring_position(&kw, j) * d + x];
+        }
+        for (size_t x = 0; l > 0 && x < d; x++)
+            O[i * d + x] /= l;
+        L[i] = l > 0 ? m + log(l) : -INFINITY;
+    }
+    free(s);
+}
+
+/* Both plans of the GPU path (step windows, or whole chunk pairs masked by position and skipped when hidden), with
+ * the GPU's merge rule and its L = -inf identity, give single-device attention: fp64 throughout, so only the sums'
+ * order differs (PLAN_TOL). And a whole pair is skipped exactly when no query of it sees a key. */
+#define PLAN_TOL 1e-12   /* fp64 sums reordered: ~1e-16 per operation, well below */
+START_TEST(plans_give_single_device_attention)
+{
+    rng_t g;
+    rng_seed(&g, 2024);
+    for (int k = 0; k < RANDOM_RINGS; k++)
+        for (int causal = 0; causal < 2; causal++)
+            for (int layout = 0; layout < 2; layout++)
+                for (int whole = 0; whole < 2; whole++) {
+                    ring_params rp = {.P = 1 + rng_below(&g, 8), .layout = (ring_layout)layout};
+                    rp.a = (attn_params){.N = rp.P + rng_below(&g, 60), .d = 1 + rng_below(&g, 6), .causal = causal};
+                    size_t N = rp.a.N, d = rp.a.d;
+                    double *x[3], *ro = malloc(N * d * sizeof *ro), *rl = malloc(N * sizeof *rl);
+                    for (int t = 0; t < 3; t++) {
+                        x[t] = malloc(N * d * sizeof *x[t]);
+                        for (size_t i = 0; i < N * d; i++)
+                            x[t][i] = rng_normal(&g);
+                    }
+                    ref_attention(x[0], x[1], x[2], N, d, 1.0 / sqrt((double)d), causal, ro, rl);
+                    for (size_t r = 0; r < rp.P; r++) {
+                        ring_chunk me = ring_chunk_of(&rp, r);
+                        double *O = malloc(me.n * d * sizeof *O), *L = malloc(me.n * sizeof *L),
+                               *Os = malloc(me.n * d * sizeof *Os), *Ls = malloc(me.n * sizeof *Ls);
+                        for (size_t s = 0; s < rp.P; s++) {
+                            ring_work w = whole ? ring_step_whole(&rp, r, s) : ring_step_work(&rp, r, s);
+                            ring_chunk it = ring_chunk_of(&rp, w.src);
+                            if (whole) {
+                                ck_assert(w.q0 == 0 && w.k0 == 0 && w.nk == it.n);
+                                bool any = !causal;
+                                for (size_t i = 0; i < me.n; i++)
+                                    for (size_t j = 0; j < it.n; j++)
+                                        any |= ring_position(&it, j) <= ring_position(&me, i);
+                                ck_assert_msg(any == (w.nq == me.n) && (any || w.nq == 0), "P=%zu r=%zu s=%zu",
+                                              rp.P, r, s);
+                            }
+                            if (!w.nq)
+                                continue;
+                            ck_assert_msg(s || (w.q0 == 0 && w.nq == me.n), "step 0 sets every row");
+                            chunk_attention(x[0], x[1], x[2], d, causal, &me, w.q0, w.nq, &it, w.k0, w.nk,
+                                            (s ? Os : O) + w.q0 * d, (s ? Ls : L) + w.q0);
+                            for (size_t i = w.q0; s && i < w.q0 + w.nq; i++) {   /* the merge, as the GPU's */
+                                double mx = fmax(L[i], Ls[i]);
+                                if (mx == -INFINITY)
+                                    continue;
+                                double ea = exp(L[i] - mx), eb = exp(Ls[i] - mx);
+                                for (size_t c = 0; c < d; c++)
+                                    O[i * d + c] = (ea * O[i * d + c] + eb * Os[i * d + c]) / (ea + eb);
+                                L[i] = mx + log(ea + eb);
+                            }
+                        }
+                        for (size_t i = 0; i < me.n; i++) {
+                            size_t pos = ring_position(&me, i);
+                            ck_assert_msg(fabs(L[i] - rl[pos]) <= PLAN_TOL * (1 + fabs(rl[pos])),
+                                          "P=%zu N=%zu %s %s %s: L at %zu", rp.P, N, ring_layout_name(rp.layout),
+                                          causal ? "causal" : "full", whole ? "chunks" : "windows", pos);
+                            for (size_t c = 0; c < d; c++)
+                                ck_assert_msg(fabs(O[i * d + c] - ro[pos * d + c]) <= PLAN_TOL, "O at %zu", pos);
+                        }
+                        free(O), free(L), free(Os), free(Ls);
+                    }
+                    for (int t = 0; t < 3; t++)
+                        free(x[t]);
+                    free(ro), free(rl);
+                }
 }
 END_TEST
 
@@ -410,7 +540,8 @@ END_TEST
 Suite *ring_suite(void)
 {
     Suite *s = suite_create("ring");
-    TCASE(s, "Split", 0, {split_covers_sequence_once}, {steps_mask_whole_windows});
+    TCASE(s, "Split", 0, {split_covers_sequence_once}, {steps_mask_whole_windows}, {window_rows_keep_positions});
+    TCASE(s, "Plans", 60, {plans_give_single_device_attention});
     TCASE(s, "Ledgers", 120, {ledgers_equal_closed_forms});
     TCASE(s, "Output", 120, {output_equals_single_device}, {one_device_is_flash2});
     TCASE(s, "Balance", 0, {zigzag_balances_causal_tiles});

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "attention.h"
+#include "check_util.h"   // defines: TCASE
 #include "lessons.h"
 #include "summary.h"
 #include "util.h"
@@ -190,10 +191,6 @@ END_TEST
 Suite *roofline_suite(void)
 {
     Suite *s = suite_create("roofline");
-    TCase *tc = tcase_create("Lesson13");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, lesson13_numbers);
-    tcase_add_test(tc, lesson05_blocks_inside_M);
-    suite_add_tcase(s, tc);
+    TCASE(s, "Lesson13", 120, {lesson13_numbers}, {lesson05_blocks_inside_M});
     return s;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "attention.h"
+#include "check_util.h"   // defines: TCASE
 #include "proc.h"
 #include "summary.h"
 
@@ -73,9 +74,6 @@ END_TEST
 Suite *tc_suite(void)
 {
     Suite *s = suite_create("tc");
-    TCase *t = tcase_create("Lesson09");
-    tcase_set_timeout(t, 300);
-    tcase_add_test(t, ledger_is_closed_form);
-    suite_add_tcase(s, t);
+    TCASE(s, "Lesson09", 300, {ledger_is_closed_form});
     return s;
 }

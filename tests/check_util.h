@@ -1,5 +1,5 @@
 /* check_util.h — what the suites of tests/ share: each tcase put together in one statement, its tests in a list;
- * a counted ledger held to its closed form. Header-only (static inline): tests/ compiles only check_*.c files.
+ * a counted ledger held to its closed form; substrings counted. Header-only (static inline): tests/ compiles only check_*.c files.
  *
  *   Suite *s = suite_create("mem");
  *   TCASE(s, "Counting", 0, {counts_match_closed_form}, {data_moves_and_rounds, .loops = 3});
@@ -10,6 +10,7 @@
 
 #include <check.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "attention.h"   // defines: attn_io, attn_io_row
 #include "mem.h"         // defines: mem_t, mem_io, io_count
@@ -35,6 +36,15 @@ static inline void tcase_add_all(Suite *s, const char *name, int timeout_s, cons
             tcase_add_loop_test(tc, t->test, 0, t->loops ? t->loops : 1);
     }
     suite_add_tcase(s, tc);
+}
+
+/* How many times what occurs in s (overlapping occurrences too). */
+static inline size_t str_count(const char *s, const char *what)
+{
+    size_t n = 0;
+    for (const char *p = strstr(s, what); p; p = strstr(p + 1, what))
+        n++;
+    return n;
 }
 
 /* TCASE(suite, "Name", timeout_s, {test}, {test, .loops = n}, {test, .status = 2}, ...): a field left out is 0

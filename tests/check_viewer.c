@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "attention.h"
+#include "check_util.h"   // defines: TCASE, str_count
 #include "cli.h"
 #include "proc.h"
 #include "softmax.h"
@@ -58,14 +59,6 @@ static page trace_attention(attn_algo a, size_t N, size_t d, size_t Br, size_t B
     return pg;
 }
 
-static size_t count(const char *s, const char *what)
-{
-    size_t n = 0;
-    for (const char *p = strstr(s, what); p; p = strstr(p + 1, what))
-        n++;
-    return n;
-}
-
 /* The numbers after `["tag",` of the last such record, into v (up to n); how many were read. */
 static int last_record(const char *s, const char *tag, unsigned long long *v, int n)
 {
@@ -92,8 +85,8 @@ START_TEST(page_is_self_contained)
     page pg = trace_attention(ATTN_FLASH2, 19, 4, 6, 4, false, false, &m);
     ck_assert_msg(!strncmp(pg.text, "<!doctype html>\n", 16), "%.40s", pg.text);
     ck_assert_msg(pg.len > 7 && !strcmp(pg.text + pg.len - 8, "</html>\n"), "the page does not end with </html>");
-    ck_assert_uint_eq(count(pg.text, "<script id=\"flashlab-data\" type=\"application/json\">"), 1);
-    ck_assert_uint_eq(count(pg.text, "<!--FLASHLAB-DATA-->"), 0);   /* replaced by the data */
+    ck_assert_uint_eq(str_count(pg.text, "<script id=\"flashlab-data\" type=\"application/json\">"), 1);
+    ck_assert_uint_eq(str_count(pg.text, "<!--FLASHLAB-DATA-->"), 0);   /* replaced by the data */
     /* nothing fetched from anywhere: no URL, no external script, style sheet or image */
     static const char *const outside[] = {"http:", "https:", "src=", "<link", "@import", "url("};
     for (size_t k = 0; k < sizeof outside / sizeof outside[0]; k++)
@@ -103,8 +96,8 @@ START_TEST(page_is_self_contained)
     ck_assert_ptr_nonnull(end);
     for (const char *c = data + strlen("application/json\">"); c < end; c++)
         ck_assert_msg(*c != '<', "a raw '<' in the data at offset %td", c - pg.text);
-    ck_assert_uint_eq(count(pg.text, "[\"run\","), 1);
-    ck_assert_uint_eq(count(pg.text, "[\"code\","), 2 * ATTN_NALGOS);   /* every pass's pseudocode */
+    ck_assert_uint_eq(str_count(pg.text, "[\"run\","), 1);
+    ck_assert_uint_eq(str_count(pg.text, "[\"code\","), 2 * ATTN_NALGOS);   /* every pass's pseudocode */
     ck_assert_ptr_nonnull(strstr(pg.text, "[\"meta\",\"lesson\",\"check_viewer\"]"));
     free(pg.text);
     mem_destroy(m);
@@ -145,14 +138,14 @@ START_TEST(large_run_is_sampled)
     mem_t *m;
     page pg = trace_attention(ATTN_FLASH1, N, d, B, B, false, true, &m);
     uint64_t tiles = (N / B) * (N / B);
-    ck_assert_uint_eq(count(pg.text, "[\"T\","), tiles);
+    ck_assert_uint_eq(str_count(pg.text, "[\"T\","), tiles);
     unsigned long long s[4];
     ck_assert_int_eq(last_record(pg.text, "sample", s, 4), 4);
     ck_assert_uint_eq(s[0], tiles);
     ck_assert_uint_eq(s[3], TRACE_HTML_DETAIL_TILES);
     ck_assert_msg(s[1] > TRACE_HTML_DETAIL_TILES && s[1] < tiles / 2, "%llu of %llu tiles kept", s[1], s[0]);
     ck_assert_uint_gt(s[2], 0);
-    ck_assert_uint_gt(count(pg.text, "[\"K\","), 0);
+    ck_assert_uint_gt(str_count(pg.text, "[\"K\","), 0);
     unsigned long long v[2];
     ck_assert_int_eq(last_record(pg.text, "end", v, 2), 2);
     ck_assert_uint_eq(v[0], mem_io(m, NULL, NULL).rd_elems);
@@ -220,9 +213,9 @@ START_TEST(rows_in_flight_are_exact)
         trace_close(t);
         fclose(f);
         if (co) {
-            ck_assert_uint_eq(count(text, "[\"R\","), 0);
+            ck_assert_uint_eq(str_count(text, "[\"R\","), 0);
         } else {
-            ck_assert_uint_eq(count(text, "[\"R\","), 3);   /* Tc = 3 tiles in the max_sum pass, none in normalize */
+            ck_assert_uint_eq(str_count(text, "[\"R\","), 3);   /* Tc = 3 tiles in the max_sum pass, none in normalize */
             float mv[R], lv[R];
             ck_assert_int_eq(last_rows(text, mv, lv, R), R);
             for (int r = 0; r < R; r++) {
@@ -418,18 +411,8 @@ END_TEST
 Suite *viewer_suite(void)
 {
     Suite *s = suite_create("viewer");
-    TCase *tc = tcase_create("Page");
-    tcase_add_test(tc, page_is_self_contained);
-    tcase_add_test(tc, end_record_is_the_ledger);
-    tcase_add_test(tc, large_run_is_sampled);
-    tcase_add_test(tc, rows_in_flight_are_exact);
-    tcase_add_test(tc, other_formats_skip_rows);
-    tcase_add_test(tc, html_limit_and_names);
-    tcase_set_timeout(tc, 60);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("Frames");
-    tcase_add_test(tc, figure6_marks_the_right_tile);
-    tcase_set_timeout(tc, 60);
-    suite_add_tcase(s, tc);
+    TCASE(s, "Page", 60, {page_is_self_contained}, {end_record_is_the_ledger}, {large_run_is_sampled},
+          {rows_in_flight_are_exact}, {other_formats_skip_rows}, {html_limit_and_names});
+    TCASE(s, "Frames", 60, {figure6_marks_the_right_tile});
     return s;
 }

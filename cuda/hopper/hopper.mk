@@ -35,11 +35,11 @@ $(BUILD)/hopper/hopper_table.o: $(HP_DIR)/hopper_table.c $(HP_DIR)/hopper.def $(
 	@mkdir -p $(dir $@)
 	$(CC) $(HP_CFLAGS) -c $< -o $@
 
-$(BUILD)/hopper/hopper_host.o: $(HP_DIR)/hopper_host.c $(HP_DIR)/hopper_host.h $(HP_DIR)/hopper.h
+$(BUILD)/hopper/hopper_host.o: $(HP_DIR)/hopper_host.c $(HP_DIR)/hopper_host.h $(HP_DIR)/hopper.h cuda/common/fwd_host.h
 	@mkdir -p $(dir $@)
 	$(CC) $(HP_CFLAGS) -c $< -o $@
 
-$(BUILD)/hopper/hopper_check.o: $(HP_DIR)/hopper_check.c $(HP_DIR)/hopper_host.h $(HP_DIR)/hopper.h
+$(BUILD)/hopper/hopper_check.o: $(HP_DIR)/hopper_check.c $(HP_DIR)/hopper.h cuda/common/fwd_host.h
 	@mkdir -p $(dir $@)
 	$(CC) $(HP_CFLAGS) -c $< -o $@
 
@@ -47,14 +47,16 @@ $(BUILD)/hopper/hopper_check.o: $(HP_DIR)/hopper_check.c $(HP_DIR)/hopper_host.h
 $(HP_SO): $(HP_KOBJ)
 	$(NVCC) -shared -o $@ $^ -lcudart_static
 
-$(HP_CHECK): $(BUILD)/hopper/hopper_check.o $(BUILD)/hopper/hopper_host.o $(HP_KOBJ) $(LIB)
+# The host side (inputs, references, checks, counters, timing) is cuda/common's fwd_host, shared with cuda/tc.
+$(HP_CHECK): $(BUILD)/hopper/hopper_check.o $(FWD_OBJ) $(COMMON_OBJ) $(HP_KOBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(HP_LINK) $(LDLIBS) -o $@
 
-# lesson10 links the host API and the kernels (hopper_host.h); gpu.o gives it the device's name and compute capability.
+# lesson10 links the host API and the kernels (hopper_host.h over fwd_host.h); gpu.o also gives it the device's name
+# and compute capability.
 HP_LESSON := $(BINDIR)/lesson10
 HP_LESSON_OBJ := $(BUILD)/lessons/lesson10_hopper.o
 $(HP_LESSON_OBJ): CFLAGS += -I$(HP_DIR)
-$(HP_LESSON): $(HP_LESSON_OBJ) $(BUILD)/hopper/hopper_host.o $(HP_KOBJ) $(CUDA_B)/common/gpu.o $(LIB)
+$(HP_LESSON): $(HP_LESSON_OBJ) $(BUILD)/hopper/hopper_host.o $(FWD_OBJ) $(COMMON_OBJ) $(HP_KOBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(HP_LINK) $(LDLIBS) -o $@
 

@@ -22,17 +22,16 @@ Writes hopper_bench_<device>_<date>.{txt,json} with device, date and command.
 import argparse
 import ctypes
 import datetime
-import json
 import math
 import os
-import statistics
 import sys
 
 import torch
-import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
-ROT = 3            # input sets rotated through
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from gpu_bench import (BACKENDS, ROT, bench_case, ceilings, fwd_flops, load_forward_lib, run_stem,  # noqa: E402
+                       sdpa, time_ms, version_names, write_record)
+
 DTYPE = {torch.float16: 1, torch.bfloat16: 2}   # dtype.h: DTYPE_FP32, DTYPE_FP16, DTYPE_BF16
 ERR_FACTOR = 1.25  # the error allowed over SDPA flash's on the same inputs
 
@@ -42,15 +41,6 @@ class TcArgs(ctypes.Structure):   # attn_tc.h's tc_args
                 ("lse", ctypes.c_void_p), ("B", ctypes.c_size_t), ("N", ctypes.c_size_t), ("H", ctypes.c_size_t),
                 ("d", ctypes.c_size_t), ("scale", ctypes.c_float), ("causal", ctypes.c_int), ("dtype", ctypes.c_int),
                 ("count", ctypes.c_void_p)]
-
-
-def load_lib(path):
-    lib = ctypes.CDLL(path)
-    lib.hp_version_name.restype = ctypes.c_char_p
-    lib.hp_forward.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 5 + [ctypes.c_longlong] * 4 + \
-                              [ctypes.c_float, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
-    lib.hp_forward.restype = ctypes.c_int
-    return lib
 
 
 def load_tclib(path):
@@ -63,31 +53,6 @@ def load_tclib(path):
         f.restype = ctypes.c_int
         fns[name] = f
     return fns
-
-
-def time_ms(fn, warmup, reps):
-    """Median over reps calls between CUDA events, queued back to back; fn(i) uses input set i % ROT."""
-    for i in range(warmup):
-        fn(i)
-    ev = [torch.cuda.Event(enable_timing=True) for _ in range(reps + 1)]
-    ev[0].record()
-    for i in range(reps):
-        fn(i)
-        ev[i + 1].record()
-    ev[-1].synchronize()
-    return statistics.median(ev[i].elapsed_time(ev[i + 1]) for i in range(reps))
-
-
-def ceilings():
-    n = 8192
-    a = torch.randn(n, n, device="cuda", dtype=torch.float16)
-    b = torch.randn(n, n, device="cuda", dtype=torch.float16)
-    mm = 2 * n ** 3 / time_ms(lambda i: torch.mm(a, b), 3, 10) / 1e9
-    x = torch.empty(2 ** 30, device="cuda", dtype=torch.uint8)
-    y = torch.empty_like(x)
-    bw = 2 * x.numel() / time_ms(lambda i: y.copy_(x), 3, 10) / 1e9
-    del a, b, x, y
-    return mm, bw
 
 
 def ref64(q, k, v, causal):
@@ -123,7 +88,7 @@ class Runner:
         self.lib, self.tclib, self.names, self.pick = lib, tclib, names, pick
 
     def supports(self, name, d):
-        if name in ("flash", "cudnn", "efficient"):
+        if name in BACKENDS:
             return True
         if name == "mma_final":
             return self.tclib is not None and d in (64, 128)
@@ -131,13 +96,8 @@ class Runner:
 
     def call(self, name, q, k, v, out, lse, causal):
         B, N, H, d = q.shape
-        if name in ("flash", "cudnn", "efficient"):
-            be = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
-                  "efficient": SDPBackend.EFFICIENT_ATTENTION}[name]
-            with sdpa_kernel(backends=[be]):
-                r = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-                                                   is_causal=causal)
-            return r.transpose(1, 2)
+        if name in BACKENDS:
+            return sdpa(name, q, k, v, causal)
         if name == "mma_final":
             a = TcArgs(q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(), lse.data_ptr(), B, N, H, d, 0.0,
                        int(causal), DTYPE[q.dtype], None)
@@ -215,9 +175,9 @@ def main():
     ap.add_argument("--no-errors", action="store_true", help="skip the error study")
     args = ap.parse_args()
 
-    lib = load_lib(args.lib)
+    lib = load_forward_lib(args.lib, "hp", counters=True)
     tclib = load_tclib(args.tclib) if args.tclib and os.path.exists(args.tclib) else None
-    names = [lib.hp_version_name(i).decode() for i in range(lib.hp_version_count())]
+    names = version_names(lib, "hp")
     pick = [n for n in names if not args.versions or n in args.versions.split(",")]
     run = Runner(lib, tclib, names, pick)
     prop = torch.cuda.get_device_properties(0)
@@ -237,19 +197,14 @@ def main():
 
     Ns = [4096, 8192, 16384] if args.quick else [int(x) for x in args.ns.split(",")]
     reps = max(5, args.reps // 2) if args.quick else args.reps
-    sdpa = ["flash", "cudnn"] + (["efficient"] if args.efficient else [])
+    backends = ["flash", "cudnn"] + (["efficient"] if args.efficient else [])
     rows = []
     for d in [int(x) for x in args.dims.split(",")]:
-        H = 2048 // d
         for N in Ns:
-            B = 16384 // N
             torch.manual_seed(N + d)
-            sets = [[torch.randn(B, N, H, d, device="cuda", dtype=torch.float16) for _ in range(3)]
-                    for _ in range(ROT)]
-            out = torch.empty(B, N, H, d, device="cuda", dtype=torch.float16)
-            lse = torch.empty(B, H, N, device="cuda", dtype=torch.float32)
+            B, H, sets, out, lse = bench_case(d, N)
             for causal in (False, True):
-                flops = 4.0 * B * H * N * N * d / (2 if causal else 1)
+                flops = fwd_flops(B, H, N, d, causal)
                 row = {"d": d, "N": N, "B": B, "H": H, "causal": causal}
                 q, k, v = sets[0]
                 heads = [(0, 0), (B - 1, H - 1)]
@@ -274,7 +229,7 @@ def main():
                     live.append(name)
                 del o_flash, refs
                 row["lp_err"], row["flash_err"], row["checks"] = lp, flash_err, checks
-                for name in [n for n in live if n != "cudnn"] + sdpa:
+                for name in [n for n in live if n != "cudnn"] + backends:
                     try:
                         ms = time_ms(lambda i: run.call(name, *sets[i % ROT], out, lse, causal), 3, reps)
                         row[name] = flops / ms / 1e9
@@ -303,13 +258,10 @@ def main():
             del sets, out, lse
             torch.cuda.empty_cache()
 
-    stamp = now.strftime("%Y-%m-%d")
-    dev = prop.name.replace(" ", "_")
-    os.makedirs(args.outdir, exist_ok=True)
-    with open(os.path.join(args.outdir, f"hopper_bench_{dev}_{stamp}.json"), "w") as f:
-        json.dump({"meta": head, "versions": pick, "errors": err_rows, "rows": rows}, f, indent=1)
+    stem = run_stem("hopper_bench", prop, now)
+    write_record(args.outdir, stem, {"meta": head, "versions": pick, "errors": err_rows, "rows": rows})
     cols = pick + ["mma_final", "flash", "cudnn"] + (["efficient"] if args.efficient else [])
-    with open(os.path.join(args.outdir, f"hopper_bench_{dev}_{stamp}.txt"), "w") as f:
+    with open(os.path.join(args.outdir, f"{stem}.txt"), "w") as f:
         f.write(f"# {head['device']}, {head['date']}, torch {head['torch']}, cuDNN {head['cudnn']}, "
                 f"command: {head['command']}\n")
         f.write(f"# TFLOP/s = 4 B H N^2 d (/2 causal) / median of {reps} calls (CUDA events), {ROT} input sets "
@@ -324,7 +276,7 @@ def main():
             f.write(f"{r['d']} {r['N']} {r['B']} {r['H']} {int(r['causal'])} {vals} {b} {ratio} "
                     f"{'OK' if ok else 'FAIL'}\n")
     fails = sum(not c["ok"] for r in rows for c in r["checks"].values())
-    print(f"hopper_bench: {len(rows)} cases, {fails} failed checks; table in {args.outdir}/hopper_bench_{dev}_{stamp}.txt")
+    print(f"hopper_bench: {len(rows)} cases, {fails} failed checks; table in {args.outdir}/{stem}.txt")
     return 1 if fails else 0
 
 

@@ -22,7 +22,7 @@
 #include <cuda_runtime.h>
 
 #include "hopper.h"
-#include "hopper_host.h"
+#include "fwd_host.h"   // defines: tc_problem_new, tc_ref_new, fwd_check, fwd_count, fwd_print_check, ...
 #include "rng.h"
 #include "util.h"
 
@@ -51,6 +51,16 @@ static bool supports(int v, size_t d)
     int br, bc;
     hp_versions[v].blocks((int)d, &br, &bc);
     return br > 0;
+}
+
+/* A failing cudaFree is a broken device: said, and counted like a failed launch. */
+static void free_problem(tc_problem *p)
+{
+    char err[256];
+    if (tc_problem_free(p, err, sizeof err)) {
+        printf("freeing the problem  FAIL (%s)\n", err);
+        broken = 1;
+    }
 }
 
 static void probe(int d, int bc, dtype_t dt)
@@ -111,44 +121,40 @@ static void probe(int d, int bc, dtype_t dt)
     free(h), free(s), free(o), free(raw);
 }
 
-static void check_shape(const hp_shape *s, size_t max_rows)
+static void check_shape(const tc_shape *s, size_t max_rows)
 {
     char err[256];
-    hp_problem *p = hp_problem_new(s, SEED + s->N * 31 + s->d, err, sizeof err);
-    if (!p) {
+    tc_problem *p;
+    if (tc_problem_new(s, SEED + s->N * 31 + s->d, &p, err, sizeof err)) {
         printf("problem B=%zu N=%zu H=%zu d=%zu  FAIL (%s)\n", s->B, s->N, s->H, s->d, err);
         checks++, broken = 1;
         return;
     }
     for (int causal = 0; causal <= 1; causal++) {
-        hp_ref *ref = hp_ref_new(p, causal, max_rows, SEED + 7);
+        tc_ref *ref = tc_ref_new(p, causal, max_rows, SEED + 7);
         for (int v = 0; v < hp_nversions; v++) {
             if (!wanted(v) || !supports(v, s->d))
                 continue;
-            hp_report r;
+            tc_result r;
             checks++;
-            if (hp_check(p, ref, v, &r, err, sizeof err)) {
+            if (fwd_check(p, ref, &hp_versions[v], &r, err, sizeof err)) {
                 printf("%-13s d=%-3zu %s  FAIL (%s)\n", hp_versions[v].name, s->d, dtype_name(s->dt), err);
                 broken = 1;
                 continue;
             }
-            passed += r.check_ok;
-            printf("%-13s d=%-3zu %s %-6s B=%zu N=%-5zu H=%-2zu rows=%-5zu errO %.2e (2x ref %.2e) errL %.1e "
-                   "unwritten %zu  %s\n",
-                   hp_versions[v].name, s->d, dtype_name(s->dt), causal ? "causal" : "full", s->B, s->N, s->H, r.rows,
-                   r.err_o, HP_TRIDAO_FACTOR * r.ref_err_o, r.err_l, r.unwritten, r.check_ok ? "OK" : "FAIL");
-            fflush(stdout);
+            passed += r.ok;
+            fwd_print_check(hp_versions[v].name, s, causal, &r);
         }
-        hp_ref_free(ref);
+        tc_ref_free(ref);
     }
-    hp_problem_free(p);
+    free_problem(p);
 }
 
-static void check_counts(const hp_shape *s)
+static void check_counts(const tc_shape *s)
 {
     char err[256];
-    hp_problem *p = hp_problem_new(s, SEED, err, sizeof err);
-    if (!p) {
+    tc_problem *p;
+    if (tc_problem_new(s, SEED, &p, err, sizeof err)) {
         printf("problem B=%zu N=%zu H=%zu d=%zu  FAIL (%s)\n", s->B, s->N, s->H, s->d, err);
         checks++, broken = 1;
         return;
@@ -157,22 +163,17 @@ static void check_counts(const hp_shape *s)
         for (int v = 0; v < hp_nversions; v++) {
             if (!wanted(v) || !supports(v, s->d))
                 continue;
-            hp_report c;
+            tc_counts c;
             checks++;
-            if (hp_count(p, causal, v, &c, err, sizeof err)) {
+            if (fwd_count(p, causal, &hp_versions[v], &c, err, sizeof err)) {
                 printf("%-13s counters FAIL (%s)\n", hp_versions[v].name, err);
                 broken = 1;
                 continue;
             }
-            passed += c.counts_ok;
-            printf("%-13s counters d=%-3zu %-6s B=%zu N=%-5zu H=%zu Br=%d Bc=%d  kernel/sim/closed:", hp_versions[v].name,
-                   s->d, causal ? "causal" : "full", s->B, s->N, s->H, c.Br, c.Bc);
-            for (int i = 0; i < TC_NCOUNT; i++)
-                printf(" %s %llu/%llu/%llu", hp_count_name(i), (unsigned long long)c.kern[i],
-                       (unsigned long long)c.sim[i], (unsigned long long)c.closed[i]);
-            printf("  %s\n", c.counts_ok ? "OK" : "FAIL");
+            passed += c.ok;
+            fwd_print_counts(hp_versions[v].name, s, causal, &c);
         }
-    hp_problem_free(p);
+    free_problem(p);
 }
 
 int main(int argc, char **argv)
@@ -219,31 +220,31 @@ int main(int argc, char **argv)
     }
     static const size_t dims[] = {64, 96, 128, 256};
     if (tiny) {
-        check_shape(&(hp_shape){2, 17, 3, 64, DTYPE_FP16}, SIZE_MAX);
-        check_shape(&(hp_shape){1, 333, 2, 128, DTYPE_FP16}, SIZE_MAX);
-        check_shape(&(hp_shape){1, 200, 1, 256, DTYPE_FP16}, SIZE_MAX);
+        check_shape(&(tc_shape){2, 17, 3, 64, DTYPE_FP16}, SIZE_MAX);
+        check_shape(&(tc_shape){1, 333, 2, 128, DTYPE_FP16}, SIZE_MAX);
+        check_shape(&(tc_shape){1, 200, 1, 256, DTYPE_FP16}, SIZE_MAX);
     } else if (!big) {
         /* Small shapes, every row: N = 1, ragged blocks, N below and above the blocks, B and H > 1. */
         static const size_t small[][3] = {{1, 1, 1}, {2, 17, 3}, {1, 200, 2}, {2, 333, 1}, {1, 1000, 1}};
         for (size_t x = 0; x < sizeof dims / sizeof dims[0]; x++)
             for (int dt = DTYPE_FP16; dt <= DTYPE_BF16; dt++)
                 for (size_t y = 0; y < sizeof small / sizeof small[0]; y++)
-                    check_shape(&(hp_shape){small[y][0], small[y][1], small[y][2], dims[x], (dtype_t)dt}, SIZE_MAX);
+                    check_shape(&(tc_shape){small[y][0], small[y][1], small[y][2], dims[x], (dtype_t)dt}, SIZE_MAX);
     }
     if (!quick && !tiny) {
         /* The benchmark's shapes (hidden 2048, B N = 16384), sampled rows; a ragged one. */
         static const size_t big[][4] = {{4, 4096, 32, 64}, {1, 16384, 32, 64}, {4, 4096, 16, 128}, {1, 16384, 16, 128},
                                         {2, 8192, 21, 96}, {2, 8192, 8, 256}, {3, 5000, 16, 128}};
         for (size_t x = 0; x < sizeof big / sizeof big[0]; x++)
-            check_shape(&(hp_shape){big[x][0], big[x][1], big[x][2], big[x][3], DTYPE_FP16}, BIG_ROWS);
-        check_shape(&(hp_shape){2, 8192, 16, 128, DTYPE_BF16}, BIG_ROWS);
+            check_shape(&(tc_shape){big[x][0], big[x][1], big[x][2], big[x][3], DTYPE_FP16}, BIG_ROWS);
+        check_shape(&(tc_shape){2, 8192, 16, 128, DTYPE_BF16}, BIG_ROWS);
     }
     if (!tiny && !big) {
         /* Counters: ragged and exact blocks, N below a block, causal and not. */
         static const size_t cnt[][3] = {{1, 17, 1}, {2, 1000, 3}, {1, 4096, 2}};
         for (size_t x = 0; x < sizeof dims / sizeof dims[0]; x++)
             for (size_t y = 0; y < sizeof cnt / sizeof cnt[0]; y++)
-                check_counts(&(hp_shape){cnt[y][0], cnt[y][1], cnt[y][2], dims[x], DTYPE_FP16});
+                check_counts(&(tc_shape){cnt[y][0], cnt[y][1], cnt[y][2], dims[x], DTYPE_FP16});
     }
     printf("hopper_check: %d of %d checks passed\n", passed, checks);
     return broken ? 3 : passed == checks ? 0 : 1;

@@ -2,14 +2,17 @@
  *
  *   ring_cuda_attn   FlashAttention-2's forward (Dao 2023, Alg.1) on windows of a device's tensors: query rows
  *                    q0 .. q0+nq-1 against key rows k0 .. k0+nk-1 of the chunk the device holds; writes O (normalized,
- *                    storage dtype) and L = m + log l (fp32) for those rows. Causal masks key k > query q of the
- *                    windows (the diagonal step, nq = nk).
- *   ring_cuda_merge  lesson02's rule on rows q0 .. q0+nq-1: (O, L) <- merge((O, L), (Os, Ls)),
- *                    L = log(e^La + e^Lb), O = e^(La - L) Oa + e^(Lb - L) Ob.
+ *                    fp32) and L = m + log l (fp32) for those rows. Causal masks key k > query q of the windows (the
+ *                    diagonal step, nq = nk). The simple kernel, kept to compare with: the ring's own local kernel is
+ *                    the tensor-core one (cuda/tc/tc_chunk.h).
+ *   ring_cuda_merge  lesson02's rule on rows q0 .. q0+nq-1, fp32: (O, L) <- merge((O, L), (Os, Ls)),
+ *                    L = log(e^La + e^Lb), O = e^(La - L) Oa + e^(Lb - L) Ob; a row with Lb = -inf (no key seen
+ *                    in the step) keeps (Oa, La).
  *
  * Layouts as flash_attn's (and the simulator's): q, o, os (B, rows, H, d) and l, ls (B, H, rows) for the device's
- * rows; the chunk held, k and v, (B, kv_rows, H, d) each. fp16 or bf16 storage, fp32 arithmetic. One warp per query
- * row, key tiles of RING_CUDA_BC rows in shared memory: written to be read next to the paper, not to be fast.
+ * rows; the chunk held, k and v, (B, kv_rows, H, d) each. q, k, v in fp16 or bf16; the outputs fp32, so that the
+ * ring rounds O to the storage dtype once (ring_cuda_from_float), whatever P is. The simple kernel: one warp per
+ * query row, key tiles of RING_CUDA_BC rows in shared memory, written to be read next to the paper, not to be fast.
  * Both return a cudaError_t (as int): 0 when the launch went in. The stream is a cudaStream_t.
  */
 #ifndef FLASHLAB_RING_CUDA_H
@@ -26,7 +29,7 @@ typedef enum { RING_CUDA_FP16, RING_CUDA_BF16 } ring_cuda_dtype;
 typedef struct {
     const void *q;        /* (B, rows, H, d) */
     const void *k, *v;    /* (B, kv_rows, H, d) each */
-    void *o;              /* (B, rows, H, d) */
+    float *o;             /* (B, rows, H, d) */
     float *l;             /* (B, H, rows) */
     size_t rows, kv_rows, q0, nq, k0, nk, B, H, d;
     float scale;
@@ -36,12 +39,11 @@ typedef struct {
 int ring_cuda_attn(const ring_cuda_attn_args *a, void *stream);
 
 typedef struct {
-    void *o;              /* (B, rows, H, d): the running output, updated in place */
+    float *o;             /* (B, rows, H, d): the running output, updated in place */
     float *l;             /* (B, H, rows) */
-    const void *os;       /* the step's partial output and statistics, same shapes */
+    const float *os;      /* the step's partial output and statistics, same shapes */
     const float *ls;
     size_t rows, q0, nq, B, H, d;
-    ring_cuda_dtype dt;
 } ring_cuda_merge_args;
 int ring_cuda_merge(const ring_cuda_merge_args *a, void *stream);
 

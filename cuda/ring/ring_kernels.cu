@@ -1,5 +1,5 @@
-// ring_kernels.cu — ring attention's kernels (cuda/ring/ring_cuda.h): FlashAttention-2's forward on windows, one warp
-// per query row, and the log-sum-exp merge. Plain CUDA C++, fp32 arithmetic on fp16/bf16 storage.
+// ring_kernels.cu — ring attention's kernels (cuda/ring/ring_cuda.h): the simple FlashAttention-2 forward on windows,
+// one warp per query row, and the log-sum-exp merge. Plain CUDA C++, fp32 arithmetic and outputs, fp16/bf16 inputs.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -104,21 +104,21 @@ __global__ void __launch_bounds__(WARPS * 32) attn_kernel(ring_cuda_attn_args a)
     if (!active)
         return;
     // lines 12-15: O = O / l, L = m + log l, written once. A row that saw no key: O = 0, L = -inf.
-    T *O = (T *)a.o;
     for (int j = 0; j < MAXJ; j++) {
         int x = lane + 32 * j;
         if (x < d)
-            O[at(b, a.q0 + i, h, x, a.rows, a.H, a.d)] = fromf<T>(l > 0 ? o[j] / l : 0.0f);
+            a.o[at(b, a.q0 + i, h, x, a.rows, a.H, a.d)] = l > 0 ? o[j] / l : 0.0f;
     }
     if (lane == 0)
         a.l[(b * a.H + h) * a.rows + a.q0 + i] = l > 0 ? m + logf(l) : -INFINITY;
 }
 
-// One thread per (row, head): the row's two statistics, then its d outputs.
-template <class T>
+// One warp per (row, head): the row's two statistics, then its d outputs, one lane per column (coalesced). Both
+// -inf (no key yet): nothing to do; one -inf: its weight is e^-inf = 0.
 __global__ void merge_kernel(ring_cuda_merge_args a)
 {
-    size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    size_t t = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
+    const int lane = threadIdx.x % 32;
     if (t >= a.nq * a.B * a.H)
         return;
     size_t i = a.q0 + t % a.nq, bh = t / a.nq, b = bh / a.H, h = bh % a.H;
@@ -127,11 +127,13 @@ __global__ void merge_kernel(ring_cuda_merge_args a)
     if (mx == -INFINITY)
         return;
     float ea = expf(la - mx), eb = expf(lb - mx), sum = ea + eb;
-    T *O = (T *)a.o + at(b, i, h, 0, a.rows, a.H, a.d);
-    const T *Os = (const T *)a.os + at(b, i, h, 0, a.rows, a.H, a.d);
-    for (size_t x = 0; x < a.d; x++)
-        O[x] = fromf<T>((ea * tof(O[x]) + eb * tof(Os[x])) / sum);
-    *L = mx + logf(sum);
+    float *O = a.o + at(b, i, h, 0, a.rows, a.H, a.d);
+    const float *Os = a.os + at(b, i, h, 0, a.rows, a.H, a.d);
+    for (size_t x = lane; x < a.d; x += 32)
+        O[x] = (ea * O[x] + eb * Os[x]) / sum;
+    __syncwarp();   // every lane has read *L
+    if (lane == 0)
+        *L = mx + logf(sum);
 }
 
 template <class T>
@@ -156,13 +158,6 @@ int launch_attn(const ring_cuda_attn_args *a, cudaStream_t s)
     return (int)cudaGetLastError();
 }
 
-template <class T>
-int launch_merge(const ring_cuda_merge_args *a, cudaStream_t s)
-{
-    size_t n = a->nq * a->B * a->H;
-    merge_kernel<T><<<(unsigned)((n + 255) / 256), 256, 0, s>>>(*a);
-    return (int)cudaGetLastError();
-}
 
 }  // namespace
 
@@ -183,32 +178,31 @@ extern "C" int ring_cuda_merge(const ring_cuda_merge_args *a, void *stream)
         return 0;
     if (a->q0 + a->nq > a->rows || !a->d || a->d > RING_CUDA_MAX_D)
         return (int)cudaErrorInvalidValue;
-    cudaStream_t s = (cudaStream_t)stream;
-    return a->dt == RING_CUDA_BF16 ? launch_merge<__nv_bfloat16>(a, s) : launch_merge<__half>(a, s);
+    size_t n = a->nq * a->B * a->H * 32;   // one warp per row and head
+    merge_kernel<<<(unsigned)((n + 255) / 256), 256, 0, (cudaStream_t)stream>>>(*a);
+    return (int)cudaGetLastError();
+}
+
+/* n elements through a conversion kernel on the stream: a grid-stride loop, at most 4096 blocks of 256 threads. */
+template <class D, class S>
+static int launch_convert(void (*kernel)(D *, const S *, size_t), D *dst, const S *src, size_t n, void *stream)
+{
+    if (!n)
+        return 0;
+    unsigned blocks = (unsigned)min((n + 255) / 256, (size_t)4096);
+    kernel<<<blocks, 256, 0, (cudaStream_t)stream>>>(dst, src, n);
+    return (int)cudaGetLastError();
 }
 
 extern "C" int ring_cuda_from_float(void *dst, const float *src, size_t n, ring_cuda_dtype dt, void *stream)
 {
-    if (!n)
-        return 0;
-    cudaStream_t s = (cudaStream_t)stream;
-    unsigned blocks = (unsigned)min((n + 255) / 256, (size_t)4096);
-    if (dt == RING_CUDA_BF16)
-        from_float_kernel<<<blocks, 256, 0, s>>>((__nv_bfloat16 *)dst, src, n);
-    else
-        from_float_kernel<<<blocks, 256, 0, s>>>((__half *)dst, src, n);
-    return (int)cudaGetLastError();
+    return dt == RING_CUDA_BF16 ? launch_convert(from_float_kernel<__nv_bfloat16>, (__nv_bfloat16 *)dst, src, n, stream)
+                                : launch_convert(from_float_kernel<__half>, (__half *)dst, src, n, stream);
 }
 
 extern "C" int ring_cuda_to_float(float *dst, const void *src, size_t n, ring_cuda_dtype dt, void *stream)
 {
-    if (!n)
-        return 0;
-    cudaStream_t s = (cudaStream_t)stream;
-    unsigned blocks = (unsigned)min((n + 255) / 256, (size_t)4096);
-    if (dt == RING_CUDA_BF16)
-        to_float_kernel<<<blocks, 256, 0, s>>>(dst, (const __nv_bfloat16 *)src, n);
-    else
-        to_float_kernel<<<blocks, 256, 0, s>>>(dst, (const __half *)src, n);
-    return (int)cudaGetLastError();
+    return dt == RING_CUDA_BF16
+               ? launch_convert(to_float_kernel<__nv_bfloat16>, dst, (const __nv_bfloat16 *)src, n, stream)
+               : launch_convert(to_float_kernel<__half>, dst, (const __half *)src, n, stream);
 }

@@ -8,13 +8,52 @@
  *
  * Called from each version's __global__ kernel, which declares the dynamic shared memory (16-byte aligned for v07,
  * 1024 for v09 on) and passes it in.
+ *
+ * GEO says where a block works and which keys it sees: by default (tc_geo_self) one query block of one head of the
+ * whole sequence, keys 0 .. N-1, masked key j > query i. Another geometry (cuda/tc/tc_chunk.cu: a query chunk against
+ * one K, V chunk at global positions, ring attention's step) gives its own pointers, bounds, mask and store; the
+ * versions' kernels take the default, and their code is what it was (the cubins are byte for byte the same).
  */
 #ifndef FLASHLAB_TC_PIPELINE_CUH
 #define FLASHLAB_TC_PIPELINE_CUH
 
 #include "tc_fa2.cuh"
 
-template <int D, typename T, bool CAUSAL, int NW, int MT, int BC, bool QREG, bool XOR, bool LAZY>
+/* The whole sequence of one head: tc_head's block, N query rows and N keys, line 6's causal range, warp_mask,
+ * warp_store. What a geometry provides: Q, K, V (the head's row 0), ld, nq, nk, q0 (the block's first query row),
+ * key_blocks() (line 6's range), crosses(k0, row) (may a key of block k0 be masked for query rows row.. of a warp),
+ * mask(s, row, k0, t) and store(...) (lines 12-15 for one m-tile). */
+template <int D, typename T, bool CAUSAL, int BR, int BC> struct tc_geo_self {
+    int nq, nk, Tc;               /* first, in the order the code computed them before there were geometries */
+    tc_head<D, T> h;
+    const T *Q, *K, *V;
+    size_t ld;
+    int q0;
+    float *lse;
+    __device__ __forceinline__ explicit tc_geo_self(const tc_kparams &kp)
+        : nq(kp.N), nk(kp.N), Tc((kp.N + BC - 1) / BC), h(kp)
+    {
+        Q = h.Q, K = h.K, V = h.V, ld = h.ld, q0 = h.i * BR, lse = kp.lse;
+    }
+    __device__ __forceinline__ int key_blocks() const { return tc_key_blocks<CAUSAL, BR, BC>(q0, nk, Tc); }
+    __device__ __forceinline__ bool crosses(int k0, int row) const
+    {
+        return k0 + BC > nk || (CAUSAL && k0 + BC - 1 > row);
+    }
+    __device__ __forceinline__ void mask(float (&s)[BC / 8][4], int row, int k0, int t) const
+    {
+        warp_mask<BC, CAUSAL>(s, row, k0, nk, t);
+    }
+    __device__ __forceinline__ void store(int row0, int t, const float (&o)[D / 8][4], const float (&mi)[2],
+                                          const float (&li)[2], float scale, unsigned long long &no,
+                                          unsigned long long &nl) const
+    {
+        warp_store<D>(h.O, lse, ld, h.bh, nq, row0, t, o, mi, li, scale, no, nl);
+    }
+};
+
+template <int D, typename T, bool CAUSAL, int NW, int MT, int BC, bool QREG, bool XOR, bool LAZY,
+          class GEO = tc_geo_self<D, T, CAUSAL, NW * MT * 16, BC>>
 __device__ __forceinline__ void fa2_pipelined_mt(const tc_kparams &kp, unsigned char *smem)
 {
     constexpr int NT = NW * 32, BR = NW * MT * 16;
@@ -28,13 +67,12 @@ __device__ __forceinline__ void fa2_pipelined_mt(const tc_kparams &kp, unsigned 
     else
         Qs = reinterpret_cast<T *>(smem), Ks = Qs + BR * D, Vs = Ks + 2 * BC * D;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    const int N = kp.N, Tc = (N + BC - 1) / BC;
-    const tc_head<D, T> h(kp);
-    const int q0 = h.i * BR, w0 = warp * MT * 16;                        /* w0: the warp's first row in Qi */
+    const GEO h(kp);
+    const int q0 = h.q0, w0 = warp * MT * 16;                            /* w0: the warp's first row in Qi */
     uint32_t qbase = 0, kbase = 0, vbase = 0;
     if constexpr (XOR)
         qbase = frag_base_a<D>(sQ, w0, lane), kbase = frag_base_b<D>(sK, lane), vbase = frag_base_bt<D>(sV, lane);
-    const int jend = tc_key_blocks<CAUSAL, BR, BC>(q0, N, Tc);
+    const int jend = h.key_blocks();
     unsigned long long nq = 0, nk = 0, nv = 0, no = 0, nl = 0;
     /* Qi's A-fragment of m-tile mt, k-step kk, from shared memory */
     auto ldsm_q = [&](uint32_t (&a)[4], int mt, int kk) {
@@ -46,17 +84,17 @@ __device__ __forceinline__ void fa2_pipelined_mt(const tc_kparams &kp, unsigned 
 
     /* FA2 Alg.1 line 4: load Qi (with K0: one group), then V0. */
     if constexpr (XOR) {
-        FL_ADD(nq, (tc_load_tile_fast<BR, D, NT>(sQ, h.Q, q0, N, h.ld)));
-        FL_ADD(nk, (tc_load_tile_fast<BC, D, NT>(sK, h.K, 0, N, h.ld)));
+        FL_ADD(nq, (tc_load_tile_fast<BR, D, NT>(sQ, h.Q, q0, h.nq, h.ld)));
+        FL_ADD(nk, (tc_load_tile_fast<BC, D, NT>(sK, h.K, 0, h.nk, h.ld)));
     } else {
-        FL_ADD(nq, (tc_load_tile<BR, D, NT, true>(Qs, h.Q, q0, N, h.ld)));
-        FL_ADD(nk, (tc_load_tile<BC, D, NT, true>(Ks, h.K, 0, N, h.ld)));
+        FL_ADD(nq, (tc_load_tile<BR, D, NT, true>(Qs, h.Q, q0, h.nq, h.ld)));
+        FL_ADD(nk, (tc_load_tile<BC, D, NT, true>(Ks, h.K, 0, h.nk, h.ld)));
     }
     cp_async_commit();
     if constexpr (XOR)
-        FL_ADD(nv, (tc_load_tile_fast<BC, D, NT>(sV, h.V, 0, N, h.ld)));
+        FL_ADD(nv, (tc_load_tile_fast<BC, D, NT>(sV, h.V, 0, h.nk, h.ld)));
     else
-        FL_ADD(nv, (tc_load_tile<BC, D, NT, true>(Vs, h.V, 0, N, h.ld)));
+        FL_ADD(nv, (tc_load_tile<BC, D, NT, true>(Vs, h.V, 0, h.nk, h.ld)));
     cp_async_commit();
     cp_async_wait<1>();
     __syncthreads();
@@ -86,9 +124,9 @@ __device__ __forceinline__ void fa2_pipelined_mt(const tc_kparams &kp, unsigned 
         __syncthreads();
         if (j + 1 < jend) {
             if constexpr (XOR)
-                FL_ADD(nk, (tc_load_tile_fast<BC, D, NT>(sK + ((j + 1) & 1) * BC * RB, h.K, k0 + BC, N, h.ld)));
+                FL_ADD(nk, (tc_load_tile_fast<BC, D, NT>(sK + ((j + 1) & 1) * BC * RB, h.K, k0 + BC, h.nk, h.ld)));
             else
-                FL_ADD(nk, (tc_load_tile<BC, D, NT, true>(Ks + ((j + 1) & 1) * BC * D, h.K, k0 + BC, N, h.ld)));
+                FL_ADD(nk, (tc_load_tile<BC, D, NT, true>(Ks + ((j + 1) & 1) * BC * D, h.K, k0 + BC, h.nk, h.ld)));
         }
         cp_async_commit();
 
@@ -113,10 +151,10 @@ __device__ __forceinline__ void fa2_pipelined_mt(const tc_kparams &kp, unsigned 
                     else
                         ldsm_x4(b, smem_u32(Kj + swz<D>(n * 16 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1))));
                 });
-        if (k0 + BC > N || (CAUSAL && k0 + BC - 1 > q0 + w0))           /* this warp's rows cross the diagonal */
+        if (h.crosses(k0, q0 + w0))                                      /* this warp's rows cross the diagonal */
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
-                warp_mask<BC, CAUSAL>(s[mt], q0 + w0 + mt * 16 + g, k0, N, t);
+                h.mask(s[mt], q0 + w0 + mt * 16 + g, k0, t);
 
         if constexpr (LAZY) {
             /* Line 9 with a lazy maximum: mi moves (and Oi, li are rescaled, line 10) only when some row of the
@@ -150,9 +188,9 @@ __device__ __forceinline__ void fa2_pipelined_mt(const tc_kparams &kp, unsigned 
         __syncthreads();
         if (j + 1 < jend) {
             if constexpr (XOR)
-                FL_ADD(nv, (tc_load_tile_fast<BC, D, NT>(sV + ((j + 1) & 1) * BC * RB, h.V, k0 + BC, N, h.ld)));
+                FL_ADD(nv, (tc_load_tile_fast<BC, D, NT>(sV + ((j + 1) & 1) * BC * RB, h.V, k0 + BC, h.nk, h.ld)));
             else
-                FL_ADD(nv, (tc_load_tile<BC, D, NT, true>(Vs + ((j + 1) & 1) * BC * D, h.V, k0 + BC, N, h.ld)));
+                FL_ADD(nv, (tc_load_tile<BC, D, NT, true>(Vs + ((j + 1) & 1) * BC * D, h.V, k0 + BC, h.nk, h.ld)));
         }
         cp_async_commit();
 
@@ -167,7 +205,7 @@ __device__ __forceinline__ void fa2_pipelined_mt(const tc_kparams &kp, unsigned 
 
 #pragma unroll
     for (int mt = 0; mt < MT; mt++)                                       /* lines 12-15 */
-        warp_store<D>(h.O, kp.lse, h.ld, h.bh, N, q0 + w0 + mt * 16 + g, t, o[mt], mi[mt], li[mt], kp.scale, no, nl);
+        h.store(q0 + w0 + mt * 16 + g, t, o[mt], mi[mt], li[mt], kp.scale, no, nl);
     tc_flush_counts(kp.count, nq, nk, nv, no, nl);
 }
 

@@ -45,10 +45,7 @@ static void check_shape(const tc_shape *s, size_t max_rows)
                 continue;
             }
             passed += r.ok;
-            printf("%-13s d=%-3zu %s %-6s B=%zu N=%-5zu H=%-2zu rows=%-5zu errO %.2e (2x ref %.2e) errL %.1e "
-                   "unwritten %zu  %s\n",
-                   tc_versions[v].name, s->d, dtype_name(s->dt), causal ? "causal" : "full", s->B, s->N, s->H, r.rows,
-                   r.err_o, ORACLE_TRIDAO_FACTOR * r.ref_err_o, r.err_l, r.unwritten, r.ok ? "OK" : "FAIL");
+            fwd_print_check(tc_versions[v].name, s, causal, &r);
         }
         tc_ref_free(ref);
     }
@@ -70,12 +67,7 @@ static void check_counts(const tc_shape *s)
                 continue;
             }
             passed += c.ok;
-            printf("%-13s counters d=%-3zu %-6s B=%zu N=%-5zu H=%zu Br=%d Bc=%d  kernel/sim/closed:", tc_versions[v].name,
-                   s->d, causal ? "causal" : "full", s->B, s->N, s->H, c.Br, c.Bc);
-            for (int i = 0; i < TC_NCOUNT; i++)
-                printf(" %s %llu/%llu/%llu", tc_count_name(i), (unsigned long long)c.kern[i],
-                       (unsigned long long)c.sim[i], (unsigned long long)c.closed[i]);
-            printf("  %s\n", c.ok ? "OK" : "FAIL");
+            fwd_print_counts(tc_versions[v].name, s, causal, &c);
         }
     gpu_or_exit(tc_problem_free(p, err, sizeof err), err);
 }

@@ -16,59 +16,17 @@ Writes tc_bench_<device>_<date>.txt (the table) and .json (the record) to --outd
 and tc_bench_<device>_<date>.dat (the figure's columns, plots/tc_bench.gp) to --datdir.
 """
 import argparse
-import ctypes
 import datetime
-import json
 import math
 import os
-import statistics
 import sys
 
 import torch
-import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
-ROT = 3            # input sets rotated through
+from gpu_bench import (ROT, bench_case, ceilings, fwd_flops, load_forward_lib, run_stem, sdpa, time_ms, version_names,
+                       write_record)
+
 DTYPE_FP16 = 1     # dtype.h: DTYPE_FP32, DTYPE_FP16, DTYPE_BF16
-
-
-def load_lib(path):
-    lib = ctypes.CDLL(path)
-    lib.tc_version_name.restype = ctypes.c_char_p
-    lib.tc_forward.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 5 + [ctypes.c_longlong] * 4 + \
-                              [ctypes.c_float, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
-    lib.tc_forward.restype = ctypes.c_int
-    return lib
-
-
-def time_ms(fn, warmup, reps):
-    """Median over reps calls, each between two CUDA events; fn(i) uses input set i % ROT. The calls are queued
-    back to back (no sync in between), so the GPU never waits for Python and each interval is one call's GPU time."""
-    for i in range(warmup):
-        fn(i)
-    ev = [torch.cuda.Event(enable_timing=True) for _ in range(reps + 1)]
-    ev[0].record()
-    for i in range(reps):
-        fn(i)
-        ev[i + 1].record()
-    ev[-1].synchronize()
-    ts = [ev[i].elapsed_time(ev[i + 1]) for i in range(reps)]
-    return statistics.median(ts), ts
-
-
-def ceilings():
-    """The two numbers first: dense fp16 matmul (cuBLAS, wgmma) and device copy bandwidth (read + write)."""
-    n = 8192
-    a = torch.randn(n, n, device="cuda", dtype=torch.float16)
-    b = torch.randn(n, n, device="cuda", dtype=torch.float16)
-    ms, _ = time_ms(lambda i: torch.mm(a, b), 3, 10)
-    mm = 2 * n ** 3 / ms / 1e9
-    x = torch.empty(2 ** 30, device="cuda", dtype=torch.uint8)   # 1 GiB, > L2
-    y = torch.empty_like(x)
-    ms, _ = time_ms(lambda i: y.copy_(x), 3, 10)
-    bw = 2 * x.numel() / ms / 1e9   # TB/s, bytes read + written
-    del a, b, x, y
-    return mm, bw
 
 
 def main():
@@ -84,8 +42,8 @@ def main():
     ap.add_argument("--peak", default="", help="tc_peak's output, copied into the table's header")
     args = ap.parse_args()
 
-    lib = load_lib(args.lib)
-    names = [lib.tc_version_name(i).decode() for i in range(lib.tc_version_count())]
+    lib = load_forward_lib(args.lib, "tc")
+    names = version_names(lib, "tc")
     pick = [i for i, n in enumerate(names) if not args.versions or n in args.versions.split(",")]
     prop = torch.cuda.get_device_properties(0)
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -109,15 +67,10 @@ def main():
     reps = max(5, args.reps // 2) if args.quick else args.reps
     rows = []
     for d in (64, 128):
-        H = 2048 // d
         for N in Ns:
-            B = 16384 // N
-            sets = [[torch.randn(B, N, H, d, device="cuda", dtype=torch.float16) for _ in range(3)]
-                    for _ in range(ROT)]
-            out = torch.empty(B, N, H, d, device="cuda", dtype=torch.float16)
-            lse = torch.empty(B, H, N, device="cuda", dtype=torch.float32)
+            B, H, sets, out, lse = bench_case(d, N)
             for causal in (False, True):
-                flops = 4.0 * B * H * N * N * d / (2 if causal else 1)
+                flops = fwd_flops(B, H, N, d, causal)
                 row = {"d": d, "N": N, "B": B, "H": H, "causal": causal,
                        "naive": teach.get(("standard", d, N, causal)), "teaching": teach.get(("flash2", d, N, causal))}
 
@@ -130,13 +83,8 @@ def main():
                             raise RuntimeError(f"{names[v]} failed")
                     return f
 
-                def sdpa(backend):
-                    def f(i):
-                        q, k, v_ = sets[i % ROT]
-                        with sdpa_kernel(backends=[backend]):
-                            F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v_.transpose(1, 2),
-                                                           is_causal=causal)
-                    return f
+                def theirs(backend):
+                    return lambda i: sdpa(backend, *sets[i % ROT], causal)
 
                 # correctness on two heads of set 0: fp32 reference, fp16 math path, flash, and each version
                 q, k, v_ = sets[0]
@@ -157,9 +105,7 @@ def main():
                     lp[(b, h)] = (torch.softmax(s16.float(), -1).half() @ vh).float()
                     del s, s16
                 lp_err = max((lp[x] - ref[x]).abs().max().item() for x in heads)
-                with sdpa_kernel(backends=[SDPBackend.FLASH_ATTENTION]):
-                    o_flash = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
-                                                             v_.transpose(1, 2), is_causal=causal).transpose(1, 2)
+                o_flash = sdpa("flash", q, k, v_, causal)
                 flash_err = max((o_flash[b, :, h, :].float() - ref[(b, h)]).abs().max().item() for (b, h) in heads)
                 row["lp_err"], row["flash_err"] = lp_err, flash_err
                 checks = {}
@@ -176,12 +122,11 @@ def main():
                 row["checks"] = checks
 
                 for v in pick:
-                    ms, _ = time_ms(ours(v), 3, reps)
+                    ms = time_ms(ours(v), 3, reps)
                     row[names[v]] = flops / ms / 1e9
-                for label, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION),
-                                  ("efficient", SDPBackend.EFFICIENT_ATTENTION)):
+                for label in ("flash", "cudnn", "efficient"):
                     try:
-                        ms, _ = time_ms(sdpa(be), 3, reps)
+                        ms = time_ms(theirs(label), 3, reps)
                         row[label] = flops / ms / 1e9
                     except RuntimeError as e:
                         row[label] = None
@@ -191,8 +136,8 @@ def main():
                     max(pick, key=lambda v: row[names[v]])
                 again = []
                 for _ in range(2):
-                    for fn in (ours(best), sdpa(SDPBackend.FLASH_ATTENTION)):
-                        ms, _ = time_ms(fn, 1, reps)
+                    for fn in (ours(best), theirs("flash")):
+                        ms = time_ms(fn, 1, reps)
                         again.append(flops / ms / 1e9)
                 row["best"] = names[best]
                 row["again_best"], row["again_flash"] = again[0::2], again[1::2]
@@ -209,15 +154,12 @@ def main():
             del sets, out, lse
             torch.cuda.empty_cache()
 
-    stamp = now.strftime("%Y-%m-%d")
-    dev = prop.name.replace(" ", "_")
-    os.makedirs(args.outdir, exist_ok=True)
+    stem = run_stem("tc_bench", prop, now)
+    write_record(args.outdir, stem, {"meta": head, "versions": [names[v] for v in pick], "rows": rows})
     os.makedirs(args.datdir, exist_ok=True)
-    with open(os.path.join(args.outdir, f"tc_bench_{dev}_{stamp}.json"), "w") as f:
-        json.dump({"meta": head, "versions": [names[v] for v in pick], "rows": rows}, f, indent=1)
     # a gnuplot-friendly table: one line per case
     cols = ["naive", "teaching"] + [names[v] for v in pick] + ["flash", "cudnn", "efficient"]
-    with open(os.path.join(args.outdir, f"tc_bench_{dev}_{stamp}.txt"), "w") as f:
+    with open(os.path.join(args.outdir, f"{stem}.txt"), "w") as f:
         f.write(f"# {head['device']}, {head['date']}, torch {head['torch']}, command: {head['command']}\n")
         f.write(f"# TFLOP/s = 4 B H N^2 d (/2 causal) / median of {reps} calls (CUDA events), {ROT} input sets "
                 f"rotated; fp16; hidden 2048 (H = 2048/d), B = 16384/N\n")
@@ -234,7 +176,7 @@ def main():
                     f"{r[r['best']] / r['flash']:.3f} {'OK' if ok else 'FAIL'}\n")
     # gnuplot's table: fixed columns (plots/tc_bench.gp)
     first = names[pick[0]]
-    with open(os.path.join(args.datdir, f"tc_bench_{dev}_{stamp}.dat"), "w") as f:
+    with open(os.path.join(args.datdir, f"{stem}.dat"), "w") as f:
         f.write(f"# {head['device']}, {head['date']}; columns: d N causal naive teaching {first} best(={rows[0]['best']}) "
                 "flash cudnn efficient (TFLOP/s; nan = not measured)\n")
         for r in rows:
@@ -242,7 +184,7 @@ def main():
             f.write(f"{r['d']} {r['N']} {int(r['causal'])} " + " ".join("nan" if x is None else f"{x:.1f}" for x in vals)
                     + "\n")
     fails = sum(not c["ok"] for r in rows for c in r["checks"].values())
-    print(f"tc_bench: {len(rows)} cases, {fails} failed checks; table in {args.outdir}/tc_bench_{dev}_{stamp}.txt")
+    print(f"tc_bench: {len(rows)} cases, {fails} failed checks; table in {args.outdir}/{stem}.txt")
     return 1 if fails else 0
 
 

@@ -32,6 +32,13 @@ _Noreturn void fl_internal(const char *fmt, ...) __attribute__((format(printf, 1
 _Noreturn void fl_fatal_status(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void fl_vreport(const char *fmt, va_list ap);   /* just the escaped line on stderr, for callers that clean up first */
 
+/* For functions that report to their caller (err, errlen) instead of exiting: the message into err, then -1.
+ *   if (n == 0) return fl_err(err, errlen, "N = %zu must be at least 1", n); */
+int fl_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Append to the text buf[0..len) of a buffer of cap bytes, cut so that it stays 0-terminated; the new length. */
+size_t fl_vappendf(char *buf, size_t cap, size_t len, const char *fmt, va_list ap);
+
 /* s made safe to print on one line: control bytes as \n, \t, \r or \xNN, a backslash as \\, and every byte that
  * is not part of well-formed UTF-8 as \xNN (valid UTF-8, such as "·" or "中", stays as it is). Writes at most len
  * bytes with the terminating 0, cutting only between escapes; returns buf. */

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "cli.h"       // defines: cli_cfg, cli_trace_open
-#include "softmax.h"   // defines: softmax_algo, softmax_probe
+#include "softmax.h"   // defines: softmax_algo, softmax_probe, softmax_blocks, softmax_io
 #include "summary.h"   // defines: summary_t
 #include "trace.h"     // defines: trace_t
 #include "verify.h"    // defines: ORACLE_TRIDAO_FACTOR, verify_tridao_bound
@@ -63,6 +63,10 @@ void lab_say_wrapped(const lab_t *L, const char *indent, const char *text);
 int lab_end(lab_t *L, bool ok);
 
 /* ---- softmax runs ---------------------------------------------------------------------------------------------- */
+/* The blocks for softmax a over the B·H rows of N of cfg (--block-rows/--block-cols kept, the rest fitted to M by
+ * softmax_choose_blocks; exit 2 with its reason when nothing fits), its closed form into cf, and the guards for its
+ * passes' tiles (what names it) and the R·N floats of input. */
+softmax_blocks lab_softmax_plan(const cli_cfg *cfg, softmax_algo a, const char *what, softmax_io *cf);
 /* Softmax of the R x N rows x (floats, stored as dt) into y on a fresh model of M bytes (--count-only from L). traced:
  * the lesson's trace covers this model until the pass ends, then closes (lab_unwatch). y untouched under --count-only. Returns the model, its
  * ledger intact (x and y freed), for the caller to read and mem_destroy. probe: online softmax only (NULL: none). */

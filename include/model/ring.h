@@ -71,6 +71,7 @@ typedef struct {
     size_t n;                 /* rows the device holds */
 } ring_chunk;
 ring_chunk ring_chunk_of(const ring_params *rp, size_t r);
+size_t ring_position(const ring_chunk *c, size_t i);       /* the sequence position of the chunk's row i */
 size_t ring_max_rows(const ring_params *rp);                /* the longest chunk: the receive slots' rows */
 
 /* What device r computes at step s: its rows q0 .. q0+nq-1 against rows k0 .. k0+nk-1 of the chunk it holds (device
@@ -80,6 +81,11 @@ typedef struct {
     bool causal;
 } ring_work;
 ring_work ring_step_work(const ring_params *rp, size_t r, size_t s);
+/* The GPU path's other plan (cuda/ring/, --plan chunks): every step the whole chunk pair, its kernel masking by
+ * position (causal: key position > query position hidden); nq = 0 only when every key comes after every query. */
+ring_work ring_step_whole(const ring_params *rp, size_t r, size_t s);
+/* Rows w0 .. w0+n-1 of chunk c as a chunk of their own: their positions, in one piece or two (w0 + n <= c->n). */
+ring_chunk ring_chunk_rows(const ring_chunk *c, size_t w0, size_t n);
 
 /* Each device's FA2 blocks, by FA2's rule for the longest chunk (requests clamped to it): attn_choose_blocks. */
 int ring_choose_blocks(ring_params *rp, size_t M_bytes, dtype_t dt, size_t Br_req, size_t Bc_req, block_choice *out,

@@ -79,6 +79,19 @@ int lab_end(lab_t *L, bool ok)
     return ok ? FL_EXIT_OK : FL_EXIT_CHECK;
 }
 
+softmax_blocks lab_softmax_plan(const cli_cfg *cfg, softmax_algo a, const char *what, softmax_io *cf)
+{
+    size_t R = cfg->B * cfg->H, N = cfg->N;
+    softmax_blocks blk;
+    char why[256];
+    if (softmax_choose_blocks(a, cfg->M_bytes, R, N, cfg->dtype, cfg->Br, cfg->Bc, &blk, why, sizeof why))
+        fl_fatal("%s", why);
+    softmax_closed_form(a, R, N, blk.Br, blk.Bc, cf);
+    lab_guard_tiles(cf->tiles * 3, what);
+    lab_guard_elems(cfg, R, N, "R·N");
+    return blk;
+}
+
 mem_t *lab_softmax(lab_t *L, bool traced, softmax_algo a, dtype_t dt, size_t M, size_t R, size_t N, size_t Br,
                    size_t Bc, const float *x, float *y, softmax_probe probe, void *ctx)
 {

@@ -70,6 +70,21 @@ static void say(const char *what, const char *fmt, va_list ap)
 
 void fl_vreport(const char *fmt, va_list ap) { say("error", fmt, ap); }
 
+int fl_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+size_t fl_vappendf(char *buf, size_t cap, size_t len, const char *fmt, va_list ap)
+{
+    int n = vsnprintf(buf + len, cap - len, fmt, ap);
+    return n > 0 ? (len + (size_t)n < cap ? len + (size_t)n : cap - 1) : len;
+}
+
 void fl_fatal_status(int status, const char *fmt, ...)
 {
     va_list ap;

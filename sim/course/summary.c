@@ -5,17 +5,15 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "util.h"
+
 static void add(summary_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void add(summary_t *s, const char *fmt, ...)
 {
-    if (s->len >= sizeof s->buf - 1)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(s->buf + s->len, sizeof s->buf - s->len, fmt, ap);
+    s->len = fl_vappendf(s->buf, sizeof s->buf, s->len, fmt, ap);
     va_end(ap);
-    if (n > 0)
-        s->len = s->len + (size_t)n < sizeof s->buf ? s->len + (size_t)n : sizeof s->buf - 1;
 }
 
 void summary_u64(summary_t *s, const char *key, uint64_t v) { add(s, " %s=%llu", key, (unsigned long long)v); }

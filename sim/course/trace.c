@@ -1,33 +1,16 @@
-/* trace.c — text, CSV and Chrome-trace JSON writers for memory-model events, and the stream every format shares
- * (the HTML replay's records are trace_html.c's); see include/course/trace.h. */
+/* trace.c — a trace of memory-model events: opening, following and closing it, the census that sizes it, and the
+ * text, CSV and Chrome-trace JSON writers (the HTML replay's records are trace_html.c's; the record stream every
+ * format writes through is trace_stream.c's); see include/course/trace.h. */
 #include "trace.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "trace_impl.h"
+#include "trace_html.h"     // defines: html_open, html_event, html_follow, html_close
+#include "trace_stream.h"   // defines: struct trace, trace_put, trace_flush, trace_record_wanted, ...
 #include "util.h"
 
-/* Append to the record being formatted (cut at TRACE_RECORD_MAX, which no record reaches). */
-void trace_put(trace_t *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(t->rec + t->len, sizeof t->rec - t->len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        t->len = t->len + (size_t)n < sizeof t->rec ? t->len + (size_t)n : sizeof t->rec - 1;
-}
-
-void trace_put_char(trace_t *t, char c)
-{
-    if (t->len + 1 < sizeof t->rec) {
-        t->rec[t->len++] = c;
-        t->rec[t->len] = 0;
-    }
-}
 #define put trace_put
 #define put_char trace_put_char
 
@@ -107,24 +90,6 @@ static void text_event(trace_t *t, const mem_event *ev)
 
 static const char *const kind_name[] = {"load", "store", "sram_alloc", "sram_free", "compute", "note", "phase",
                                         "step", "hbm_alloc", "hbm_free", "rows"};
-
-/* Quote s for CSV (RFC 4180) or JSON. */
-void trace_put_quoted(trace_t *t, const char *s, bool json)
-{
-    put_char(t, '"');
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"')
-            put(t, "%s", json ? "\\\"" : "\"\"");
-        else if (json && c == '\\')
-            put(t, "\\\\");
-        else if (c < 0x20)
-            json ? put(t, "\\u%04x", c) : put_char(t, ' ');
-        else
-            put_char(t, (char)c);
-    }
-    put_char(t, '"');
-}
 
 static void csv_event(trace_t *t, const mem_event *ev)
 {
@@ -233,45 +198,6 @@ static uint64_t census_bytes(const trace_t *t)
     return (uint64_t)b;
 }
 
-/* Write the formatted record, keeping the guard's promises: never past the limit, a failed write reported once and
- * nothing written after it. A census writes nothing: what it flushes (headers) it counts as fixed bytes. */
-void trace_flush(trace_t *t)
-{
-    size_t len = t->len;
-    t->len = 0;
-    if (!len || t->err)
-        return;
-    if (!t->out) {
-        t->fixed_bytes += len;
-        return;
-    }
-    if (t->limit && t->bytes + len > t->limit && t->guard) {
-        t->guard(t, 0, t->guard_ctx);
-        t->guard = NULL;   /* it returned: keep going without it */
-    }
-    errno = 0;
-    if (fwrite(t->rec, 1, len, t->out) != len) {
-        t->err = errno ? errno : EIO;
-        if (t->guard)
-            t->guard(t, t->err, t->guard_ctx);
-        return;
-    }
-    t->bytes += len;
-}
-
-bool trace_record_wanted(trace_t *t, int kind) { return t->out || t->n[kind]++ % TRACE_CENSUS_SAMPLE == 0; }
-
-void trace_record_done(trace_t *t, int kind)
-{
-    if (t->out) {
-        trace_flush(t);
-        return;
-    }
-    t->sampled_n[kind]++;
-    t->sampled_bytes[kind] += t->len;
-    t->len = 0;
-}
-
 static void observe(const mem_event *ev, void *ctx)
 {
     trace_t *t = ctx;
@@ -284,14 +210,11 @@ static void observe(const mem_event *ev, void *ctx)
         return;
     } else if (ev->kind != MEM_EV_ROWS) {
         /* A census: format one event in TRACE_CENSUS_SAMPLE of each kind (the first always) to learn its size. */
-        int k = (int)ev->kind;
-        if (t->n[k]++ % TRACE_CENSUS_SAMPLE == 0) {
+        if (trace_record_wanted(t, (int)ev->kind)) {
             double clock = t->clock_ns;
             format_event(t, ev);
             t->clock_ns = clock;
-            t->sampled_n[k]++;
-            t->sampled_bytes[k] += t->len;
-            t->len = 0;
+            trace_record_done(t, (int)ev->kind);
         }
         if (t->fmt == TRACE_JSON) {
             int tid;

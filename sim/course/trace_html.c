@@ -20,7 +20,8 @@
 #include <string.h>
 
 #include "attention.h"   // defines: attn_algo_pseudocode, ATTN_NALGOS
-#include "trace_impl.h"
+#include "trace_html.h"
+#include "trace_stream.h"   // defines: struct trace, trace_put, trace_flush, trace_record_wanted, ...
 #include "util.h"
 
 /* The page: sim/course/viewer.html as C strings, one per line (generated at build time by sim/course/viewer.mk). */

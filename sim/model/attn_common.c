@@ -60,6 +60,32 @@ void attn_plan_add(sram_plan *pl, size_t k, const char *name, size_t rows, size_
     pl->bytes = (b > SIZE_MAX - pl->bytes) ? SIZE_MAX : pl->bytes + b;
 }
 
+static size_t plan_dim(char c, size_t Br, size_t Bc, size_t d)
+{
+    switch (c) {
+    case 'r':
+        return Br;
+    case 'c':
+        return Bc;
+    case 'd':
+        return d;
+    case '1':
+        return 1;
+    }
+    fl_internal("SRAM plan dimension '%c' (r, c, d or 1)", c);
+}
+
+void attn_plan_table(sram_plan *pl, const attn_buf *bufs, size_t n, size_t Br, size_t Bc, size_t d, dtype_t dt)
+{
+    *pl = (sram_plan){.n = 0};
+    for (size_t k = 0; k < n; k++) {
+        if (!bufs[k].name)
+            fl_internal("SRAM plan table: no buffer at index %zu of %zu", k, n);
+        attn_plan_add(pl, k, bufs[k].name, plan_dim(bufs[k].rows, Br, Bc, d), plan_dim(bufs[k].cols, Br, Bc, d),
+                      bufs[k].fp32 ? DTYPE_FP32 : dt);
+    }
+}
+
 void attn_plan_max(sram_plan *out, const sram_plan *x)
 {
     if (!out->n || x->bytes > out->bytes)
@@ -197,4 +223,52 @@ void attn_kv_sums(const attn_params *p, uint64_t *keys, uint64_t *entries)
     uint64_t tL = Tr - fL, RL = N - Br * fL;
     *keys = attn_mul(Bc, tiles - tL) + kcL * tL;
     *entries = attn_mul(Bc, rows - RL) + attn_mul(kcL, RL);
+}
+
+void attn_kv_io(const attn_params *p, attn_io *io, uint64_t *R, uint64_t *C, uint64_t *E)
+{
+    uint64_t tiles;
+    attn_kv_sweep(p, &tiles, R);
+    attn_kv_sums(p, C, E);
+    io->tiles = tiles;
+    io->skipped = attn_mul(ceil_div(p->N, p->Br), ceil_div(p->N, p->Bc)) - tiles;
+}
+
+void attn_bwd_sweep(mem_t *m, const attn_params *p, attn_tensors *t, size_t item, const sram_plan *pl,
+                    void (*tile)(const attn_tile *x))
+{
+    static const char *const kv_names[4] = {"Kj", "Vj", "dKj", "dVj"};
+    for (size_t k = 0; k < 4; k++)
+        if (pl->n < 4 || strcmp(pl->buf[k].name, kv_names[k]))
+            fl_internal("a backward plan must start with Kj, Vj, dKj, dVj (buffer %zu)", k);
+    size_t b = item / p->H, h = item % p->H, N = p->N, d = p->d, Br = p->Br, Bc = p->Bc;
+    size_t Tr = ceil_div(N, Br), Tc = ceil_div(N, Bc);
+    hbm_mat K = hbm_head(t->k, b, h), V = hbm_head(t->v, b, h), dK = hbm_head(t->dk, b, h), dV = hbm_head(t->dv, b, h);
+    float *buf[sizeof pl->buf / sizeof pl->buf[0]];
+    attn_plan_alloc(m, pl, buf);
+    float *Kj = buf[0], *Vj = buf[1], *dKj = buf[2], *dVj = buf[3];
+    attn_tile x = {.m = m, .p = p, .t = t, .b = b, .h = h, .buf = buf, .scale = attn_scale(p),
+                   .real = !mem_count_only(m)};
+
+    for (size_t j = 0; j < Tc; j++) {                                  /* FA1 Alg.4 line 6, FA2 Alg.2 line 5 */
+        x.j = j, x.c0 = j * Bc, x.nc = min_size(Bc, N - x.c0);
+        hbm_load_rows(m, Kj, K, x.c0, x.nc, "Kj");                      /* load Kj, Vj */
+        hbm_load_rows(m, Vj, V, x.c0, x.nc, "Vj");
+        if (x.real) {                                                   /* dKj = 0, dVj = 0 on chip */
+            memset(dKj, 0, Bc * d * sizeof *dKj);
+            memset(dVj, 0, Bc * d * sizeof *dVj);
+        }
+        for (size_t i = 0; i < Tr; i++) {                              /* FA1 line 9, FA2 line 8 */
+            x.i = i, x.r0 = i * Br, x.nr = min_size(Br, N - x.r0);
+            if (attn_tile_skipped(p, i, j)) {
+                mem_step(m, (long)i, (long)j, ATTN_STEP_SKIP);
+                continue;
+            }
+            mem_step(m, (long)i, (long)j, "tile");
+            tile(&x);
+        }
+        hbm_store_rows(m, dK, x.c0, x.nc, dKj, "dKj");                  /* FA1 line 24, FA2 line 18 */
+        hbm_store_rows(m, dV, x.c0, x.nc, dVj, "dVj");
+    }
+    attn_plan_free(m, pl, buf);
 }

@@ -66,6 +66,20 @@ void attn_need(const hbm_tensor *x, const char *name, const char *algo);
  * and code takes them by the same index). Sizes saturate: a plan too large to count is SIZE_MAX bytes, which no M
  * holds. */
 void attn_plan_add(sram_plan *pl, size_t k, const char *name, size_t rows, size_t cols, dtype_t dt);
+/* A plan as a table, buffer k in entry k (designated by the enum the code takes the buffers by): its name, its shape
+ * as two letters (r: Br, c: Bc, d: d, 1: one) and its type, fp32 (computed on chip) or the storage dtype (a copy of
+ * HBM). *pl = those n buffers, in order:
+ *   static const attn_buf bufs[B_NBUF] = {[B_Kj] = {"Kj", 'c', 'd', ATTN_STORED},
+ *                                         [B_Di] = {"Di", 'r', '1', ATTN_FP32}};
+ *   attn_plan_table(out, bufs, B_NBUF, Br, Bc, d, dt); */
+#define ATTN_FP32 true
+#define ATTN_STORED false
+typedef struct {
+    const char *name;
+    char rows, cols;
+    bool fp32;
+} attn_buf;
+void attn_plan_table(sram_plan *pl, const attn_buf *bufs, size_t n, size_t Br, size_t Bc, size_t d, dtype_t dt);
 /* *out = x if x needs more bytes than *out, or *out is empty: the peak of passes run one after the other. */
 void attn_plan_max(sram_plan *out, const sram_plan *x);
 /* Allocate buf[k] for every buffer of the plan in m's SRAM, in order; free them in reverse order. */
@@ -82,6 +96,37 @@ void attn_plan_free(mem_t *m, const sram_plan *pl, float **buf);
 typedef void (*attn_item_fn)(mem_t *m, const attn_params *p, attn_tensors *t, float *const *buf, size_t item);
 void attn_run(mem_t *m, const attn_params *p, attn_tensors *t, const sram_plan *plan, size_t nitems,
               attn_item_fn fn);
+
+/* ---- the backward of FlashAttention and FlashAttention-2 ------------------------------------------------------
+ * Both sweep key blocks outside and query blocks inside (FA1 Alg.4 lines 6-9 and 24, FA2 Alg.2 lines 5-8 and 18):
+ * for each key block j, Kj and Vj are loaded once, dKj and dVj start from 0 on chip and are written once; in between,
+ * every query block i the causal mask leaves gets the algorithm's own lines for tile (i, j). */
+
+/* What the algorithm's lines see of one tile. */
+typedef struct {
+    mem_t *m;
+    const attn_params *p;
+    attn_tensors *t;
+    size_t b, h;           /* the head */
+    float *const *buf;     /* the algorithm's backward plan, allocated */
+    float scale;
+    bool real;             /* false under --count-only: the ledger is counted, nothing computed */
+    size_t i, r0, nr;      /* query block i: rows r0 .. r0+nr-1 */
+    size_t j, c0, nc;      /* key block j: rows c0 .. c0+nc-1 */
+} attn_tile;
+
+/* The key block's buffers, the first four of every plan the sweep runs (FA1 Alg.4 lines 7-8, FA2 Alg.2 lines 6-7):
+ *   enum { B_Kj, B_Vj, B_dKj, B_dVj, B_Qi, ... };
+ *   static const attn_buf bwd_bufs[B_NBUF] = {ATTN_BWD_KV_BUFS, [B_Qi] = {"Qi", 'r', 'd', ATTN_STORED}, ...}; */
+#define ATTN_BWD_KV_BUFS                                                                                              \
+    {"Kj", 'c', 'd', ATTN_STORED}, {"Vj", 'c', 'd', ATTN_STORED}, {"dKj", 'c', 'd', ATTN_FP32},                       \
+        {"dVj", 'c', 'd', ATTN_FP32}
+
+/* One head of the sweep (item: b = item / H, h = item % H): the plan allocated (it must start with
+ * ATTN_BWD_KV_BUFS), then per key block its loads, 0s and stores around tile(x) for each query block left
+ * (mem_step names each tile, ATTN_STEP_SKIP a skipped one), the plan freed. */
+void attn_bwd_sweep(mem_t *m, const attn_params *p, attn_tensors *t, size_t item, const sram_plan *pl,
+                    void (*tile)(const attn_tile *x));
 
 /* ---- arithmetic on SRAM tiles (row-major, dense) ------------------------------------------------------------
  * The products and row pieces are tile_math.h's blocked, vectorised kernels (tile_qkt, tile_pv_acc, tile_ab_acc,
@@ -109,6 +154,9 @@ uint64_t attn_floor_sum(uint64_t n, uint64_t c, uint64_t a, uint64_t b);
  * its last row N-1 >= j*Bc), that is Tr - ⌊j*Bc/Br⌋ tiles holding N - Br*⌊j*Bc/Br⌋ rows; over all j, with
  * F = Σ_{j<Tc} ⌊j*Bc/Br⌋: tiles = Tc*Tr - F, rows = Tc*N - Br*F. */
 void attn_kv_sweep(const attn_params *p, uint64_t *tiles, uint64_t *rows);
+/* io->tiles and io->skipped of such a sweep, and R, C, E: the query rows, key rows and scores (entries) of its
+ * visited tiles (attn_kv_sweep, attn_kv_sums): what flash1's forward and both backward closed forms are built on. */
+void attn_kv_io(const attn_params *p, attn_io *io, uint64_t *R, uint64_t *C, uint64_t *E);
 /* The same sweep's *keys = Σ over visited tiles of their key rows kc, and *entries = Σ of their scores qr·kc (the
  * work of everything done per score). Column j holds Bc keys (the last one kc_L = N - (Tc-1)Bc) and visits t_j tiles
  * holding R_j rows, so keys = Bc·(tiles - t_L) + kc_L·t_L and entries = Bc·(rows - R_L) + kc_L·R_L. Without a mask

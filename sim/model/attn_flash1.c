@@ -26,39 +26,42 @@ enum { F_Kj, F_Vj, F_Qi, F_Oi, F_li, F_mi, F_Sij, F_mtij, F_ltij, F_mi_new, F_li
 enum { B_Kj, B_Vj, B_dKj, B_dVj, B_Qi, B_Oi, B_dOi, B_dQi, B_li, B_mi, B_Sij, B_dPij, B_Di, B_NBUF };
 
 /* Alg.1: tiles are copies of HBM (dt); scores and row statistics are fp32. */
+static const attn_buf fwd_bufs[F_NBUF] = {
+    [F_Kj] = {"Kj", 'c', 'd', ATTN_STORED},
+    [F_Vj] = {"Vj", 'c', 'd', ATTN_STORED},
+    [F_Qi] = {"Qi", 'r', 'd', ATTN_STORED},
+    [F_Oi] = {"Oi", 'r', 'd', ATTN_STORED},
+    [F_li] = {"li", 'r', '1', ATTN_FP32},
+    [F_mi] = {"mi", 'r', '1', ATTN_FP32},
+    [F_Sij] = {"Sij", 'r', 'c', ATTN_FP32},                         /* Sij, then P~ij in place */
+    [F_mtij] = {"m~ij", 'r', '1', ATTN_FP32},
+    [F_ltij] = {"l~ij", 'r', '1', ATTN_FP32},
+    [F_mi_new] = {"mi_new", 'r', '1', ATTN_FP32},
+    [F_li_new] = {"li_new", 'r', '1', ATTN_FP32},
+};
+
 static void fwd_plan(size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out)
 {
-    *out = (sram_plan){.n = 0};
-    attn_plan_add(out, F_Kj, "Kj", Bc, d, dt);
-    attn_plan_add(out, F_Vj, "Vj", Bc, d, dt);
-    attn_plan_add(out, F_Qi, "Qi", Br, d, dt);
-    attn_plan_add(out, F_Oi, "Oi", Br, d, dt);
-    attn_plan_add(out, F_li, "li", Br, 1, DTYPE_FP32);
-    attn_plan_add(out, F_mi, "mi", Br, 1, DTYPE_FP32);
-    attn_plan_add(out, F_Sij, "Sij", Br, Bc, DTYPE_FP32);   /* Sij, then P~ij in place */
-    attn_plan_add(out, F_mtij, "m~ij", Br, 1, DTYPE_FP32);
-    attn_plan_add(out, F_ltij, "l~ij", Br, 1, DTYPE_FP32);
-    attn_plan_add(out, F_mi_new, "mi_new", Br, 1, DTYPE_FP32);
-    attn_plan_add(out, F_li_new, "li_new", Br, 1, DTYPE_FP32);
+    attn_plan_table(out, fwd_bufs, F_NBUF, Br, Bc, d, dt);
 }
 
 /* Alg.4: lines 7-8 (Kj, Vj, dKj~, dVj~), line 10 (Qi, Oi, dOi, dQi, li, mi), lines 11-20. */
+static const attn_buf bwd_bufs[B_NBUF] = {
+    ATTN_BWD_KV_BUFS,
+    [B_Qi] = {"Qi", 'r', 'd', ATTN_STORED},
+    [B_Oi] = {"Oi", 'r', 'd', ATTN_STORED},
+    [B_dOi] = {"dOi", 'r', 'd', ATTN_STORED},
+    [B_dQi] = {"dQi", 'r', 'd', ATTN_STORED},
+    [B_li] = {"li", 'r', '1', ATTN_FP32},
+    [B_mi] = {"mi", 'r', '1', ATTN_FP32},
+    [B_Sij] = {"Sij", 'r', 'c', ATTN_FP32},                         /* Sij, then Pij in place */
+    [B_dPij] = {"dPij", 'r', 'c', ATTN_FP32},                       /* dPij, then dSij in place */
+    [B_Di] = {"Di", 'r', '1', ATTN_FP32},
+};
+
 static void bwd_plan(size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out)
 {
-    *out = (sram_plan){.n = 0};
-    attn_plan_add(out, B_Kj, "Kj", Bc, d, dt);
-    attn_plan_add(out, B_Vj, "Vj", Bc, d, dt);
-    attn_plan_add(out, B_dKj, "dKj", Bc, d, DTYPE_FP32);
-    attn_plan_add(out, B_dVj, "dVj", Bc, d, DTYPE_FP32);
-    attn_plan_add(out, B_Qi, "Qi", Br, d, dt);
-    attn_plan_add(out, B_Oi, "Oi", Br, d, dt);
-    attn_plan_add(out, B_dOi, "dOi", Br, d, dt);
-    attn_plan_add(out, B_dQi, "dQi", Br, d, dt);
-    attn_plan_add(out, B_li, "li", Br, 1, DTYPE_FP32);
-    attn_plan_add(out, B_mi, "mi", Br, 1, DTYPE_FP32);
-    attn_plan_add(out, B_Sij, "Sij", Br, Bc, DTYPE_FP32);    /* Sij, then Pij in place */
-    attn_plan_add(out, B_dPij, "dPij", Br, Bc, DTYPE_FP32);  /* dPij, then dSij in place */
-    attn_plan_add(out, B_Di, "Di", Br, 1, DTYPE_FP32);
+    attn_plan_table(out, bwd_bufs, B_NBUF, Br, Bc, d, dt);
 }
 
 /* ---- forward: Algorithm 1 ------------------------------------------------------------------------------------- */
@@ -156,76 +159,57 @@ static void forward(mem_t *m, const attn_params *p, attn_tensors *t)
 
 /* ---- backward: Algorithm 4 (no dropout) ----------------------------------------------------------------------- */
 
-static void bwd_head(mem_t *m, const attn_params *p, attn_tensors *t, float *const *unused, size_t item)
+/* Alg.4 lines 10-22 on tile (i, j); lines 6-9 and 24 around it are attn_bwd_sweep's. */
+static void bwd_tile(const attn_tile *x)
 {
-    size_t b = item / p->H, h = item % p->H, N = p->N, d = p->d, Br = p->Br, Bc = p->Bc;
-    size_t Tr = ceil_div(N, Br), Tc = ceil_div(N, Bc);
-    float scale = attn_scale(p);
-    bool real = !mem_count_only(m);
-    hbm_mat Q = hbm_head(t->q, b, h), K = hbm_head(t->k, b, h), V = hbm_head(t->v, b, h),
-            O = hbm_head(t->out, b, h), dO = hbm_head(t->dout, b, h), l = hbm_head(t->l, b, h),
-            mm = hbm_head(t->m, b, h), dQ = hbm_head(t->dq, b, h), dK = hbm_head(t->dk, b, h),
-            dV = hbm_head(t->dv, b, h);
-    (void)unused;
-
-    /* Alg.4 line 5: dQ = 0, dK = 0, dV = 0 in HBM (dK, dV are overwritten at line 24; the paper zeroes them) */
-    hbm_fill_rows(m, dQ, 0, N, 0.0f, "dQ = 0");
-    hbm_fill_rows(m, dK, 0, N, 0.0f, "dK = 0");
-    hbm_fill_rows(m, dV, 0, N, 0.0f, "dV = 0");
-
-    sram_plan pl;
-    float *buf[B_NBUF];
-    bwd_plan(Br, Bc, d, hbm_dtype(t->q), &pl);
-    attn_plan_alloc(m, &pl, buf);
+    mem_t *m = x->m;
+    size_t b = x->b, h = x->h, r0 = x->r0, nr = x->nr, c0 = x->c0, nc = x->nc, d = x->p->d;
+    float scale = x->scale;
+    hbm_mat Q = hbm_head(x->t->q, b, h), O = hbm_head(x->t->out, b, h), dO = hbm_head(x->t->dout, b, h),
+            dQ = hbm_head(x->t->dq, b, h), l = hbm_head(x->t->l, b, h), mm = hbm_head(x->t->m, b, h);
+    float *const *buf = x->buf;
     float *Kj = buf[B_Kj], *Vj = buf[B_Vj], *dKj = buf[B_dKj], *dVj = buf[B_dVj], *Qi = buf[B_Qi], *Oi = buf[B_Oi],
           *dOi = buf[B_dOi], *dQi = buf[B_dQi], *li = buf[B_li], *mi = buf[B_mi], *Sij = buf[B_Sij],
           *dPij = buf[B_dPij], *Di = buf[B_Di];
 
-    for (size_t j = 0; j < Tc; j++) {                                      /* Alg.4 line 6 */
-        size_t c0 = j * Bc, nc = min_size(Bc, N - c0);
-        hbm_load_rows(m, Kj, K, c0, nc, "Kj");                              /* line 7: load Kj, Vj */
-        hbm_load_rows(m, Vj, V, c0, nc, "Vj");
-        if (real) {                                                         /* line 8: dKj~ = 0, dVj~ = 0 */
-            memset(dKj, 0, Bc * d * sizeof *dKj);
-            memset(dVj, 0, Bc * d * sizeof *dVj);
-        }
-        for (size_t i = 0; i < Tr; i++) {                                  /* line 9 */
-            size_t r0 = i * Br, nr = min_size(Br, N - r0);
-            if (attn_tile_skipped(p, i, j)) {
-                mem_step(m, (long)i, (long)j, ATTN_STEP_SKIP);
-                continue;
-            }
-            mem_step(m, (long)i, (long)j, "tile");
-            hbm_load_rows(m, Qi, Q, r0, nr, "Qi");                          /* line 10: Qi, Oi, dOi, dQi, li, mi */
-            hbm_load_rows(m, Oi, O, r0, nr, "Oi");
-            hbm_load_rows(m, dOi, dO, r0, nr, "dOi");
-            hbm_load_rows(m, dQi, dQ, r0, nr, "dQi");
-            hbm_load_rows(m, li, l, r0, nr, "li");
-            hbm_load_rows(m, mi, mm, r0, nr, "mi");
-            if (real) {
-                attn_scores(Sij, Qi, Kj, nr, nc, d, scale, p->causal, r0, c0);  /* lines 11-12: Sij, masked */
-                for (size_t r = 0; r < nr; r++)                             /* line 13: */
-                    tile_exp_affine(Sij + r * nc, nc, 1.0f, mi[r], li[r]);  /* Pij = diag(li)^-1 exp(Sij - mi) */
-                tile_atb_acc(dVj, Sij, dOi, nr, nc, d, 1.0f);               /* line 16: dVj~ += Pij^T dOi */
-                tile_qkt(dOi, Vj, nr, nc, d, 1.0f, dPij);                   /* line 17: dPij = dOi Vj^T */
-                tile_rowdot(Di, dOi, Oi, nr, d);                            /* line 19: Di = rowsum(dOi o Oi) */
-                tile_dsoftmax(dPij, Sij, Di, nr, nc);                       /* line 20: dSij = Pij o (dPij - Di) */
-                tile_ab_acc(dQi, dPij, Kj, nr, nc, d, scale);               /* line 21: dQi += scale dSij Kj */
-                tile_atb_acc(dKj, dPij, Qi, nr, nc, d, scale);              /* line 22: dKj~ += scale dSij^T Qi */
-            }
-            mem_compute(m, "Sij = scale Qi Kj^T; Pij", 2 * (uint64_t)nr * nc * d + 3 * (uint64_t)nr * nc, (uint64_t)nr * nc);
-            mem_compute(m, "dVj += Pij^T dOi", 2 * (uint64_t)nr * nc * d, 0);
-            mem_compute(m, "dPij = dOi Vj^T", 2 * (uint64_t)nr * nc * d, 0);
-            mem_compute(m, "Di = rowsum(dOi o Oi)", 2 * (uint64_t)nr * d, 0);
-            mem_compute(m, "dSij = Pij o (dPij - Di)", 2 * (uint64_t)nr * nc, 0);
-            mem_compute(m, "dQi += scale dSij Kj", 2 * (uint64_t)nr * nc * d + (uint64_t)nr * d, 0);
-            hbm_store_rows(m, dQ, r0, nr, dQi, "dQi");                       /* line 21: write dQi to HBM */
-            mem_compute(m, "dKj += scale dSij^T Qi", 2 * (uint64_t)nr * nc * d + (uint64_t)nc * d, 0);
-        }
-        hbm_store_rows(m, dK, c0, nc, dKj, "dKj");                          /* line 24: write dKj, dVj */
-        hbm_store_rows(m, dV, c0, nc, dVj, "dVj");
+    hbm_load_rows(m, Qi, Q, r0, nr, "Qi");                              /* line 10: Qi, Oi, dOi, dQi, li, mi */
+    hbm_load_rows(m, Oi, O, r0, nr, "Oi");
+    hbm_load_rows(m, dOi, dO, r0, nr, "dOi");
+    hbm_load_rows(m, dQi, dQ, r0, nr, "dQi");
+    hbm_load_rows(m, li, l, r0, nr, "li");
+    hbm_load_rows(m, mi, mm, r0, nr, "mi");
+    if (x->real) {
+        attn_scores(Sij, Qi, Kj, nr, nc, d, scale, x->p->causal, r0, c0);   /* lines 11-12: Sij, masked */
+        for (size_t r = 0; r < nr; r++)                                 /* line 13: */
+            tile_exp_affine(Sij + r * nc, nc, 1.0f, mi[r], li[r]);      /* Pij = diag(li)^-1 exp(Sij - mi) */
+        tile_atb_acc(dVj, Sij, dOi, nr, nc, d, 1.0f);                   /* line 16: dVj~ += Pij^T dOi */
+        tile_qkt(dOi, Vj, nr, nc, d, 1.0f, dPij);                       /* line 17: dPij = dOi Vj^T */
+        tile_rowdot(Di, dOi, Oi, nr, d);                                /* line 19: Di = rowsum(dOi o Oi) */
+        tile_dsoftmax(dPij, Sij, Di, nr, nc);                           /* line 20: dSij = Pij o (dPij - Di) */
+        tile_ab_acc(dQi, dPij, Kj, nr, nc, d, scale);                   /* line 21: dQi += scale dSij Kj */
+        tile_atb_acc(dKj, dPij, Qi, nr, nc, d, scale);                  /* line 22: dKj~ += scale dSij^T Qi */
     }
-    attn_plan_free(m, &pl, buf);
+    mem_compute(m, "Sij = scale Qi Kj^T; Pij", 2 * (uint64_t)nr * nc * d + 3 * (uint64_t)nr * nc, (uint64_t)nr * nc);
+    mem_compute(m, "dVj += Pij^T dOi", 2 * (uint64_t)nr * nc * d, 0);
+    mem_compute(m, "dPij = dOi Vj^T", 2 * (uint64_t)nr * nc * d, 0);
+    mem_compute(m, "Di = rowsum(dOi o Oi)", 2 * (uint64_t)nr * d, 0);
+    mem_compute(m, "dSij = Pij o (dPij - Di)", 2 * (uint64_t)nr * nc, 0);
+    mem_compute(m, "dQi += scale dSij Kj", 2 * (uint64_t)nr * nc * d + (uint64_t)nr * d, 0);
+    hbm_store_rows(m, dQ, r0, nr, dQi, "dQi");                           /* line 21: write dQi to HBM */
+    mem_compute(m, "dKj += scale dSij^T Qi", 2 * (uint64_t)nr * nc * d + (uint64_t)nc * d, 0);
+}
+
+static void bwd_head(mem_t *m, const attn_params *p, attn_tensors *t, float *const *unused, size_t item)
+{
+    size_t b = item / p->H, h = item % p->H, N = p->N;
+    (void)unused;
+    /* Alg.4 line 5: dQ = 0, dK = 0, dV = 0 in HBM (dK, dV are overwritten at line 24; the paper zeroes them) */
+    hbm_fill_rows(m, hbm_head(t->dq, b, h), 0, N, 0.0f, "dQ = 0");
+    hbm_fill_rows(m, hbm_head(t->dk, b, h), 0, N, 0.0f, "dK = 0");
+    hbm_fill_rows(m, hbm_head(t->dv, b, h), 0, N, 0.0f, "dV = 0");
+    sram_plan pl;
+    bwd_plan(p->Br, p->Bc, p->d, hbm_dtype(t->q), &pl);
+    attn_bwd_sweep(m, p, t, item, &pl, bwd_tile);                       /* Alg.4 lines 6-24 */
 }
 
 static void backward(mem_t *m, const attn_params *p, attn_tensors *t)
@@ -244,9 +228,8 @@ static void backward(mem_t *m, const attn_params *p, attn_tensors *t)
 static void fwd_io(const attn_params *p, attn_io *io)
 {
     const uint64_t N = p->N, d = p->d, Nd = N * d;
-    uint64_t tiles, R, C, E;
-    attn_kv_sweep(p, &tiles, &R);
-    attn_kv_sums(p, &C, &E);
+    uint64_t R, C, E;
+    attn_kv_io(p, io, &R, &C, &E);
     /* Work over the E scores and R rows of the visited tiles: lines 9 and 12 two products (4Ed); line 9's scale (E);
      * line 10 max, subtract, sum (3E, E exps); line 11 max, two subtracts, two multiplies, an add per row (6R, 2R
      * exps); line 12 the rescale of both terms, the add and the divide by li_new (4Rd) and li e^(mi - mi_new) (R). */
@@ -259,16 +242,13 @@ static void fwd_io(const attn_params *p, attn_io *io)
     attn_io_add(io, "O", R * d, Nd + R * d);
     attn_io_add(io, "m", R, N + R);
     attn_io_add(io, "l", R, N + R);
-    io->tiles = tiles;
-    io->skipped = (uint64_t)ceil_div(p->N, p->Br) * ceil_div(p->N, p->Bc) - tiles;
 }
 
 static void bwd_io(const attn_params *p, attn_io *io)
 {
     const uint64_t N = p->N, d = p->d, Nd = attn_mul(N, d);
-    uint64_t tiles, R, C, E;
-    attn_kv_sweep(p, &tiles, &R);
-    attn_kv_sums(p, &C, &E);
+    uint64_t R, C, E;
+    attn_kv_io(p, io, &R, &C, &E);
     /* Work per visited tile: five products (S again, dV, dP, dQ, dK: 10Ed); S's scale, P = exp(S - m) / l's subtract
      * and divide, dS's subtract and multiply (5E, E exps); D recomputed on every tile (2Rd); the scale of dQ's and
      * dK's products (Rd + Cd). */
@@ -294,8 +274,6 @@ static void bwd_io(const attn_params *p, attn_io *io)
     /* line 24: write dKj, dVj once per key block */
     attn_io_add(io, "dK", 0, Nd);
     attn_io_add(io, "dV", 0, Nd);
-    io->tiles = tiles;
-    io->skipped = attn_mul(ceil_div(p->N, p->Br), ceil_div(p->N, p->Bc)) - tiles;
 }
 
 /* ---- the row -------------------------------------------------------------------------------------------------- */

@@ -45,28 +45,31 @@ static void fwd_plan(size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out)
 }
 
 /* FA2 Alg.2: lines 6-7, line 9 (Qi, dOi, Li, Di), line 15 (dQi), lines 10-14. The pass of lines 3-4 needs less. */
+static const attn_buf bwd_bufs[B_NBUF] = {
+    ATTN_BWD_KV_BUFS,
+    [B_Qi] = {"Qi", 'r', 'd', ATTN_STORED},
+    [B_dOi] = {"dOi", 'r', 'd', ATTN_STORED},
+    [B_dQi] = {"dQi", 'r', 'd', ATTN_STORED},
+    [B_Li] = {"Li", 'r', '1', ATTN_FP32},
+    [B_Di] = {"Di", 'r', '1', ATTN_FP32},
+    [B_Sij] = {"Sij", 'r', 'c', ATTN_FP32},
+    [B_dPij] = {"dPij", 'r', 'c', ATTN_FP32},
+};
+
 static void bwd_plan(size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out)
 {
-    *out = (sram_plan){.n = 0};
-    attn_plan_add(out, B_Kj, "Kj", Bc, d, dt);
-    attn_plan_add(out, B_Vj, "Vj", Bc, d, dt);
-    attn_plan_add(out, B_dKj, "dKj", Bc, d, DTYPE_FP32);
-    attn_plan_add(out, B_dVj, "dVj", Bc, d, DTYPE_FP32);
-    attn_plan_add(out, B_Qi, "Qi", Br, d, dt);
-    attn_plan_add(out, B_dOi, "dOi", Br, d, dt);
-    attn_plan_add(out, B_dQi, "dQi", Br, d, dt);
-    attn_plan_add(out, B_Li, "Li", Br, 1, DTYPE_FP32);
-    attn_plan_add(out, B_Di, "Di", Br, 1, DTYPE_FP32);
-    attn_plan_add(out, B_Sij, "Sij", Br, Bc, DTYPE_FP32);
-    attn_plan_add(out, B_dPij, "dPij", Br, Bc, DTYPE_FP32);
+    attn_plan_table(out, bwd_bufs, B_NBUF, Br, Bc, d, dt);
 }
+
+static const attn_buf bwd_d_bufs[D_NBUF] = {
+    [D_Oi] = {"Oi", 'r', 'd', ATTN_STORED},
+    [D_dOi] = {"dOi", 'r', 'd', ATTN_STORED},
+    [D_Di] = {"Di", 'r', '1', ATTN_FP32},
+};
 
 static void bwd_d_plan(size_t Br, size_t d, dtype_t dt, sram_plan *out)
 {
-    *out = (sram_plan){.n = 0};
-    attn_plan_add(out, D_Oi, "Oi", Br, d, dt);
-    attn_plan_add(out, D_dOi, "dOi", Br, d, dt);
-    attn_plan_add(out, D_Di, "Di", Br, 1, DTYPE_FP32);
+    attn_plan_table(out, bwd_d_bufs, D_NBUF, Br, 0, d, dt);
 }
 
 /* ---- forward: Algorithm 1 ------------------------------------------------------------------------------------- */
@@ -205,69 +208,51 @@ static void bwd_d_head(mem_t *m, const attn_params *p, attn_tensors *t, float *c
     attn_plan_free(m, &pl, buf);
 }
 
-static void bwd_head(mem_t *m, const attn_params *p, attn_tensors *t, float *const *unused, size_t item)
+/* FA2 Alg.2 lines 9-16 on tile (i, j); lines 5-8 and 18 around it are attn_bwd_sweep's. */
+static void bwd_tile(const attn_tile *x)
 {
-    size_t b = item / p->H, h = item % p->H, N = p->N, d = p->d, Br = p->Br, Bc = p->Bc;
-    size_t Tr = ceil_div(N, Br), Tc = ceil_div(N, Bc);
-    float scale = attn_scale(p);
-    bool real = !mem_count_only(m);
-    hbm_mat Q = hbm_head(t->q, b, h), K = hbm_head(t->k, b, h), V = hbm_head(t->v, b, h),
-            dO = hbm_head(t->dout, b, h), L = hbm_head(t->lse, b, h), D = hbm_head(t->D, b, h),
-            dQ = hbm_head(t->dq, b, h), dK = hbm_head(t->dk, b, h), dV = hbm_head(t->dv, b, h);
-    (void)unused;
-
-    sram_plan pl;
-    float *buf[B_NBUF];
-    bwd_plan(Br, Bc, d, hbm_dtype(t->q), &pl);
-    attn_plan_alloc(m, &pl, buf);
+    mem_t *m = x->m;
+    size_t b = x->b, h = x->h, r0 = x->r0, nr = x->nr, c0 = x->c0, nc = x->nc, d = x->p->d;
+    float scale = x->scale;
+    hbm_mat Q = hbm_head(x->t->q, b, h), dO = hbm_head(x->t->dout, b, h), L = hbm_head(x->t->lse, b, h),
+            D = hbm_head(x->t->D, b, h), dQ = hbm_head(x->t->dq, b, h);
+    float *const *buf = x->buf;
     float *Kj = buf[B_Kj], *Vj = buf[B_Vj], *dKj = buf[B_dKj], *dVj = buf[B_dVj], *Qi = buf[B_Qi],
           *dOi = buf[B_dOi], *dQi = buf[B_dQi], *Li = buf[B_Li], *Di = buf[B_Di], *Sij = buf[B_Sij],
           *dPij = buf[B_dPij];
 
-    for (size_t j = 0; j < Tc; j++) {                                      /* line 5 */
-        size_t c0 = j * Bc, nc = min_size(Bc, N - c0);
-        hbm_load_rows(m, Kj, K, c0, nc, "Kj");                              /* line 6: load Kj, Vj */
-        hbm_load_rows(m, Vj, V, c0, nc, "Vj");
-        if (real) {                                                         /* line 7: dKj = 0, dVj = 0 on chip */
-            memset(dKj, 0, Bc * d * sizeof *dKj);
-            memset(dVj, 0, Bc * d * sizeof *dVj);
-        }
-        for (size_t i = 0; i < Tr; i++) {                                  /* line 8 */
-            size_t r0 = i * Br, nr = min_size(Br, N - r0);
-            if (attn_tile_skipped(p, i, j)) {
-                mem_step(m, (long)i, (long)j, ATTN_STEP_SKIP);
-                continue;
-            }
-            mem_step(m, (long)i, (long)j, "tile");
-            hbm_load_rows(m, Qi, Q, r0, nr, "Qi");                          /* line 9: Qi, dOi, Li, Di (O is */
-            hbm_load_rows(m, dOi, dO, r0, nr, "dOi");                       /* not needed: line 4 folded it */
-            hbm_load_rows(m, Li, L, r0, nr, "Li");                          /* into D) */
-            hbm_load_rows(m, Di, D, r0, nr, "Di");
-            if (real) {
-                attn_scores(Sij, Qi, Kj, nr, nc, d, scale, p->causal, r0, c0);  /* line 10, masked: exp(-inf) = 0 */
-                for (size_t r = 0; r < nr; r++)
-                    tile_exp_affine(Sij + r * nc, nc, 1.0f, Li[r], 1.0f);   /* line 11: Pij = exp(Sij - Li) */
-                tile_atb_acc(dVj, Sij, dOi, nr, nc, d, 1.0f);               /* line 12: dVj += Pij^T dOi */
-                tile_qkt(dOi, Vj, nr, nc, d, 1.0f, dPij);                   /* line 13: dPij = dOi Vj^T */
-                tile_dsoftmax(dPij, Sij, Di, nr, nc);                       /* line 14: dSij = Pij o (dPij - Di) */
-            }
-            mem_compute(m, "Sij = scale Qi Kj^T; Pij", 2 * (uint64_t)nr * nc * d + 2 * (uint64_t)nr * nc, (uint64_t)nr * nc);
-            mem_compute(m, "dVj += Pij^T dOi", 2 * (uint64_t)nr * nc * d, 0);
-            mem_compute(m, "dPij = dOi Vj^T", 2 * (uint64_t)nr * nc * d, 0);
-            mem_compute(m, "dSij = Pij o (dPij - Di)", 2 * (uint64_t)nr * nc, 0);
-            hbm_load_rows(m, dQi, dQ, r0, nr, "dQi");                       /* line 15: load dQi, */
-            if (real)
-                tile_ab_acc(dQi, dPij, Kj, nr, nc, d, scale);               /*   dQi += scale dSij Kj, */
-            mem_compute(m, "dQi += scale dSij Kj", 2 * (uint64_t)nr * nc * d + (uint64_t)nr * d, 0);
-            hbm_store_rows(m, dQ, r0, nr, dQi, "dQi");                      /*   write it back */
-            if (real)
-                tile_atb_acc(dKj, dPij, Qi, nr, nc, d, scale);              /* line 16: dKj += scale dSij^T Qi */
-            mem_compute(m, "dKj += scale dSij^T Qi", 2 * (uint64_t)nr * nc * d + (uint64_t)nc * d, 0);
-        }
-        hbm_store_rows(m, dK, c0, nc, dKj, "dKj");                          /* line 18: write dKj, dVj */
-        hbm_store_rows(m, dV, c0, nc, dVj, "dVj");
+    hbm_load_rows(m, Qi, Q, r0, nr, "Qi");                              /* line 9: Qi, dOi, Li, Di (O is */
+    hbm_load_rows(m, dOi, dO, r0, nr, "dOi");                           /* not needed: line 4 folded it */
+    hbm_load_rows(m, Li, L, r0, nr, "Li");                              /* into D) */
+    hbm_load_rows(m, Di, D, r0, nr, "Di");
+    if (x->real) {
+        attn_scores(Sij, Qi, Kj, nr, nc, d, scale, x->p->causal, r0, c0);   /* line 10, masked: exp(-inf) = 0 */
+        for (size_t r = 0; r < nr; r++)
+            tile_exp_affine(Sij + r * nc, nc, 1.0f, Li[r], 1.0f);       /* line 11: Pij = exp(Sij - Li) */
+        tile_atb_acc(dVj, Sij, dOi, nr, nc, d, 1.0f);                   /* line 12: dVj += Pij^T dOi */
+        tile_qkt(dOi, Vj, nr, nc, d, 1.0f, dPij);                       /* line 13: dPij = dOi Vj^T */
+        tile_dsoftmax(dPij, Sij, Di, nr, nc);                           /* line 14: dSij = Pij o (dPij - Di) */
     }
-    attn_plan_free(m, &pl, buf);
+    mem_compute(m, "Sij = scale Qi Kj^T; Pij", 2 * (uint64_t)nr * nc * d + 2 * (uint64_t)nr * nc, (uint64_t)nr * nc);
+    mem_compute(m, "dVj += Pij^T dOi", 2 * (uint64_t)nr * nc * d, 0);
+    mem_compute(m, "dPij = dOi Vj^T", 2 * (uint64_t)nr * nc * d, 0);
+    mem_compute(m, "dSij = Pij o (dPij - Di)", 2 * (uint64_t)nr * nc, 0);
+    hbm_load_rows(m, dQi, dQ, r0, nr, "dQi");                           /* line 15: load dQi, */
+    if (x->real)
+        tile_ab_acc(dQi, dPij, Kj, nr, nc, d, scale);                   /*   dQi += scale dSij Kj, */
+    mem_compute(m, "dQi += scale dSij Kj", 2 * (uint64_t)nr * nc * d + (uint64_t)nr * d, 0);
+    hbm_store_rows(m, dQ, r0, nr, dQi, "dQi");                          /*   write it back */
+    if (x->real)
+        tile_atb_acc(dKj, dPij, Qi, nr, nc, d, scale);                  /* line 16: dKj += scale dSij^T Qi */
+    mem_compute(m, "dKj += scale dSij^T Qi", 2 * (uint64_t)nr * nc * d + (uint64_t)nc * d, 0);
+}
+
+static void bwd_head(mem_t *m, const attn_params *p, attn_tensors *t, float *const *unused, size_t item)
+{
+    (void)unused;
+    sram_plan pl;
+    bwd_plan(p->Br, p->Bc, p->d, hbm_dtype(t->q), &pl);
+    attn_bwd_sweep(m, p, t, item, &pl, bwd_tile);                       /* FA2 Alg.2 lines 5-18 */
 }
 
 static void backward(mem_t *m, const attn_params *p, attn_tensors *t)
@@ -329,9 +314,8 @@ static void fwd_io(const attn_params *p, attn_io *io)
 static void bwd_io(const attn_params *p, attn_io *io)
 {
     const uint64_t N = p->N, d = p->d, Nd = attn_mul(N, d);
-    uint64_t tiles, R, C, E;
-    attn_kv_sweep(p, &tiles, &R);
-    attn_kv_sums(p, &C, &E);
+    uint64_t R, C, E;
+    attn_kv_io(p, io, &R, &C, &E);
     /* Work: line 4 D = rowsum(dO o O) once (2Nd); per visited tile five products (S again, dV, dP, dQ, dK: 10Ed),
      * S's scale and P = exp(S - L)'s subtract (2E, E exps), dS's subtract and multiply (2E), the scale of dQ's and
      * dK's products (Rd + Cd). */
@@ -357,8 +341,6 @@ static void bwd_io(const attn_params *p, attn_io *io)
     /* line 18: write dKj, dVj once per key block */
     attn_io_add(io, "dK", 0, Nd);
     attn_io_add(io, "dV", 0, Nd);
-    io->tiles = tiles;
-    io->skipped = attn_mul(ceil_div(p->N, p->Br), ceil_div(p->N, p->Bc)) - tiles;
 }
 
 /* ---- the row -------------------------------------------------------------------------------------------------- */

@@ -58,39 +58,25 @@ enum { ACC, TILE, ROWS };                     /* lines 1, 4, 5 */
 enum { L2_dOi, L2_Vj, L2_dPij };              /* line 2 */
 enum { L3_Di, L3_Pij, L3_dPij, L3_dSij };     /* line 3 */
 
+/* Each line's buffers, at the indices above. */
+static const attn_buf bwd_bufs[BWD_LINES][4] = {
+    {[ACC] = {"dVj", 'c', 'd', ATTN_FP32}, [TILE] = {"Pij", 'r', 'c', ATTN_STORED},
+     [ROWS] = {"dOi", 'r', 'd', ATTN_STORED}},
+    {[L2_dOi] = {"dOi", 'r', 'd', ATTN_STORED}, [L2_Vj] = {"Vj", 'c', 'd', ATTN_STORED},
+     [L2_dPij] = {"dPij", 'r', 'c', ATTN_FP32}},
+    {[L3_Di] = {"Di", 'r', '1', ATTN_FP32}, [L3_Pij] = {"Pij", 'r', 'c', ATTN_STORED},
+     [L3_dPij] = {"dPij", 'r', 'c', ATTN_STORED}, [L3_dSij] = {"dSij", 'r', 'c', ATTN_FP32}},
+    {[ACC] = {"dQi", 'r', 'd', ATTN_FP32}, [TILE] = {"dSij", 'r', 'c', ATTN_STORED},
+     [ROWS] = {"Kj", 'c', 'd', ATTN_STORED}},
+    {[ACC] = {"dKj", 'c', 'd', ATTN_FP32}, [TILE] = {"dSij", 'r', 'c', ATTN_STORED},
+     [ROWS] = {"Qi", 'r', 'd', ATTN_STORED}},
+};
+
 static void bwd_line_plan(int line, size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *pl)
 {
-    *pl = (sram_plan){.n = 0};
-    switch (line) {
-    case 1:
-        attn_plan_add(pl, ACC, "dVj", Bc, d, DTYPE_FP32);
-        attn_plan_add(pl, TILE, "Pij", Br, Bc, dt);
-        attn_plan_add(pl, ROWS, "dOi", Br, d, dt);
-        break;
-    case 2:
-        attn_plan_add(pl, L2_dOi, "dOi", Br, d, dt);
-        attn_plan_add(pl, L2_Vj, "Vj", Bc, d, dt);
-        attn_plan_add(pl, L2_dPij, "dPij", Br, Bc, DTYPE_FP32);
-        break;
-    case 3:
-        attn_plan_add(pl, L3_Di, "Di", Br, 1, DTYPE_FP32);
-        attn_plan_add(pl, L3_Pij, "Pij", Br, Bc, dt);
-        attn_plan_add(pl, L3_dPij, "dPij", Br, Bc, dt);
-        attn_plan_add(pl, L3_dSij, "dSij", Br, Bc, DTYPE_FP32);
-        break;
-    case 4:
-        attn_plan_add(pl, ACC, "dQi", Br, d, DTYPE_FP32);
-        attn_plan_add(pl, TILE, "dSij", Br, Bc, dt);
-        attn_plan_add(pl, ROWS, "Kj", Bc, d, dt);
-        break;
-    case 5:
-        attn_plan_add(pl, ACC, "dKj", Bc, d, DTYPE_FP32);
-        attn_plan_add(pl, TILE, "dSij", Br, Bc, dt);
-        attn_plan_add(pl, ROWS, "Qi", Br, d, dt);
-        break;
-    default:
+    if (line < 1 || line > BWD_LINES)
         fl_internal("standard attention's backward has no line %d", line);
-    }
+    attn_plan_table(pl, bwd_bufs[line - 1], line == 3 ? 4 : 3, Br, Bc, d, dt);
 }
 
 /* The peak is the hungriest of the passes (the first of equals). */
@@ -442,6 +428,17 @@ static void fwd_io(const attn_params *p, attn_io *io)
     io->skipped = 0;
 }
 
+/* Lines 1, 4 and 5 of Algorithm 3 (an accumulator over a tile of an N x N tensor and a block of rows of an N x d one):
+ * the tile tensor read once in all (NN), the rows read once per block of the other loop (blocks x Nd), the
+ * accumulator written once (Nd). */
+static void acc_line_io(attn_io *io, const char *tile, const char *rows, uint64_t blocks, const char *acc, uint64_t NN,
+                        uint64_t Nd)
+{
+    attn_io_add(io, tile, NN, 0);
+    attn_io_add(io, rows, attn_mul(blocks, Nd), 0);
+    attn_io_add(io, acc, 0, Nd);
+}
+
 /* Nothing is skipped: P is 0 where masked and dS = P o (...) is 0 there, but every tile is still moved. */
 static void bwd_io(const attn_params *p, attn_io *io)
 {
@@ -455,9 +452,7 @@ static void bwd_io(const attn_params *p, attn_io *io)
     io->flops_ew = 4 * NN + attn_mul(Tc + Tr, Nd);
     /* line 1: per key block j (Tc of them), every query block i: P_ij (all N^2 once), dO_i (N d per j);
      *         write dV_j (N d in all) */
-    attn_io_add(io, "P", NN, 0);
-    attn_io_add(io, "dO", attn_mul(Tc, Nd), 0);
-    attn_io_add(io, "dV", 0, Nd);
+    acc_line_io(io, "P", "dO", Tc, "dV", NN, Nd);
     /* line 2: per query block i, dO_i once (N d); per (i, j), V_j (N d per i) and a dP_ij store (N^2) */
     attn_io_add(io, "dO", Nd, 0);
     attn_io_add(io, "V", attn_mul(Tr, Nd), 0);
@@ -467,13 +462,9 @@ static void bwd_io(const attn_params *p, attn_io *io)
     attn_io_add(io, "dP", passes * NN, 0);
     attn_io_add(io, "dS", 0, NN);
     /* line 4: per query block i, every (i, j): dS_ij (N^2 in all) and K_j (N d per i); write dQ_i */
-    attn_io_add(io, "dS", NN, 0);
-    attn_io_add(io, "K", attn_mul(Tr, Nd), 0);
-    attn_io_add(io, "dQ", 0, Nd);
+    acc_line_io(io, "dS", "K", Tr, "dQ", NN, Nd);
     /* line 5: per key block j, every (i, j): dS_ij (N^2) and Q_i (N d per j); write dK_j */
-    attn_io_add(io, "dS", NN, 0);
-    attn_io_add(io, "Q", attn_mul(Tc, Nd), 0);
-    attn_io_add(io, "dK", 0, Nd);
+    acc_line_io(io, "dS", "Q", Tc, "dK", NN, Nd);
     io->tiles = Tr * Tc;   /* the tile grid; every line walks all of it (line 3 twice, a row that fits once) */
     io->skipped = 0;
 }

@@ -16,7 +16,6 @@
 #include "decode.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,37 +29,38 @@
 
 static inline float sub(float m) { return m == -INFINITY ? 0.0f : m; }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+/* R rows of online-softmax state before their first key: mi = -inf, li = 0, Oi = 0. */
+static void rows_start(size_t R, size_t d, float *mi, float *li, float *Oi)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
+    for (size_t r = 0; r < R; r++) {
+        mi[r] = -INFINITY;
+        li[r] = 0;
+        for (size_t x = 0; x < d; x++)
+            Oi[r * d + x] = 0;
+    }
 }
 
 int decode_check(const decode_params *p, char *err, size_t errlen)
 {
     size_t n;
     if (!p->B || !p->N || !p->Hq || !p->Hkv || !p->d || !p->splits)
-        return fail(err, errlen, "decode shape B=%zu N=%zu Hq=%zu Hkv=%zu d=%zu S=%zu: every size must be at least 1",
+        return fl_err(err, errlen, "decode shape B=%zu N=%zu Hq=%zu Hkv=%zu d=%zu S=%zu: every size must be at least 1",
                     p->B, p->N, p->Hq, p->Hkv, p->d, p->splits);
     if (p->Hq % p->Hkv)
-        return fail(err, errlen, "%zu query heads do not split evenly over %zu KV heads: Hq must be a multiple of Hkv",
+        return fl_err(err, errlen, "%zu query heads do not split evenly over %zu KV heads: Hq must be a multiple of Hkv",
                     p->Hq, p->Hkv);
     if (p->splits > p->N)
-        return fail(err, errlen, "%zu splits of a %zu-token cache: S must lie in 1..N, every split holding a row",
+        return fl_err(err, errlen, "%zu splits of a %zu-token cache: S must lie in 1..N, every split holding a row",
                     p->splits, p->N);
     /* The largest count: the FLOPs 4·B·Hq·N·d (and S·B·Hq·d, S <= N, is smaller). */
     if (!size_mul4_ok(p->B, p->Hq, p->N, p->d, &n) || !size_mul_ok(n, 4, &n))
-        return fail(err, errlen, "decode shape B=%zu N=%zu Hq=%zu d=%zu: its counts (4·B·Hq·N·d FLOPs) overflow 64 bits",
+        return fl_err(err, errlen, "decode shape B=%zu N=%zu Hq=%zu d=%zu: its counts (4·B·Hq·N·d FLOPs) overflow 64 bits",
                     p->B, p->N, p->Hq, p->d);
     if (p->page_size && (!size_mul_ok(p->B, ceil_div(p->N, p->page_size), &n) || n > DECODE_MAX_PAGES))
-        return fail(err, errlen, "%zu sequences of %zu pages of %zu rows: more than %zu pages", p->B,
+        return fl_err(err, errlen, "%zu sequences of %zu pages of %zu rows: more than %zu pages", p->B,
                     ceil_div(p->N, p->page_size), p->page_size, DECODE_MAX_PAGES);
     if (!(p->scale >= 0) || isinf(p->scale))
-        return fail(err, errlen, "softmax scale %g must be finite and >= 0 (0 means 1/sqrt(d))", p->scale);
+        return fl_err(err, errlen, "softmax scale %g must be finite and >= 0 (0 means 1/sqrt(d))", p->scale);
     return 0;
 }
 
@@ -152,7 +152,7 @@ int decode_choose_block(decode_params *p, size_t M_bytes, dtype_t dt, size_t Bc_
     }
     size_t need = decode_sram_need(p, dt, max_size(Bc, 1));
     if (!Bc || need > M_bytes)
-        return fail(err, errlen, "SRAM too small: decode chunks of Bc=%zu cache rows beside G=%zu query rows (d=%zu, "
+        return fl_err(err, errlen, "SRAM too small: decode chunks of Bc=%zu cache rows beside G=%zu query rows (d=%zu, "
                     "%s) need %zu bytes, M = %zu bytes: the smallest SRAM that fits is -M %zu", max_size(Bc, 1),
                     rows_per_pass(p), p->d, dtype_name(dt), need, M_bytes, need);
     p->Bc = Bc;
@@ -291,12 +291,7 @@ static void kv_split(mem_t *m, const decode_params *p, decode_tensors *t, float 
     hbm_load_rows(m, Qg, hbm_whole(t->q), q0, R, "Qg");
     /* FA2 Alg.1 line 5: on chip, Oi = 0, li = 0, mi = -inf. */
     if (real)
-        for (size_t r = 0; r < R; r++) {
-            mi[r] = -INFINITY;
-            li[r] = 0;
-            for (size_t x = 0; x < d; x++)
-                Oi[r * d + x] = 0;
-        }
+        rows_start(R, d, mi, li, Oi);
 
     for (size_t c0 = n0; c0 < n1; c0 += Bc) {                          /* this split's chunks of the cache */
         size_t kc = min_size(Bc, n1 - c0);
@@ -346,12 +341,7 @@ static void merge_rows(mem_t *m, const decode_params *p, decode_tensors *t, floa
 
     mem_note(m, "merge: sequence %zu, query heads %zu..%zu, %zu partials", b, h0, h0 + R - 1, p->splits);
     if (real)
-        for (size_t r = 0; r < R; r++) {
-            mi[r] = -INFINITY;
-            li[r] = 0;
-            for (size_t x = 0; x < d; x++)
-                Oi[r * d + x] = 0;
-        }
+        rows_start(R, d, mi, li, Oi);
     for (size_t s = 0; s < p->splits; s++) {
         mem_step(m, (long)(b * U + g), (long)s, "merge");
         /* FD kernel 2: load split s's partial Os and its log-sum-exp Ls. */

@@ -3,36 +3,25 @@
 #include "flash_api.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "util.h"
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* x must be a (batch, seqlen, nheads, headdim) tensor with q's sizes and dtype (q itself: dim NULL). */
 static int check_like(const hbm_tensor *x, const char *name, const size_t *qdim, dtype_t qdt, size_t dim[4],
                       char *err, size_t errlen)
 {
     if (!x)
-        return fail(err, errlen, "%s is missing", name);
+        return fl_err(err, errlen, "%s is missing", name);
     if (hbm_shape(x, dim) != LAYOUT_BNHD)
-        return fail(err, errlen, "%s must be a (batch, seqlen, nheads, headdim) tensor (hbm_alloc_bnhd)", name);
+        return fl_err(err, errlen, "%s must be a (batch, seqlen, nheads, headdim) tensor (hbm_alloc_bnhd)", name);
     if (qdim && memcmp(dim, qdim, 4 * sizeof *dim))
-        return fail(err, errlen, "q is (%zu, %zu, %zu, %zu) but %s is (%zu, %zu, %zu, %zu): here q, k, v and dout "
+        return fl_err(err, errlen, "q is (%zu, %zu, %zu, %zu) but %s is (%zu, %zu, %zu, %zu): here q, k, v and dout "
                     "have one shape (no cross-attention, no grouped heads)", qdim[0], qdim[1], qdim[2], qdim[3], name,
                     dim[0], dim[1], dim[2], dim[3]);
     if (qdim && hbm_dtype(x) != qdt)
-        return fail(err, errlen, "q is %s but %s is %s: one dtype for all", dtype_name(qdt), name,
+        return fl_err(err, errlen, "q is %s but %s is %s: one dtype for all", dtype_name(qdt), name,
                     dtype_name(hbm_dtype(x)));
     return 0;
 }
@@ -46,20 +35,20 @@ int flash_attn_func(mem_t *m, hbm_tensor *q, hbm_tensor *k, hbm_tensor *v, doubl
         check_like(v, "v", dq, hbm_dtype(q), dv, err, errlen))
         return -1;
     if (dropout_p != 0)   /* NaN too */
-        return fail(err, errlen, "dropout_p = %g: only 0 is supported (this simulator has no dropout; pass 0.0, as "
+        return fl_err(err, errlen, "dropout_p = %g: only 0 is supported (this simulator has no dropout; pass 0.0, as "
                     "flash_attn_func takes at evaluation)", dropout_p);
     if (!isfinite(softmax_scale))
-        return fail(err, errlen, "softmax_scale = %g must be a finite number (0 or negative: 1/sqrt(headdim))",
+        return fl_err(err, errlen, "softmax_scale = %g must be a finite number (0 or negative: 1/sqrt(headdim))",
                     softmax_scale);
     attn_params p = {.algo = ATTN_FLASH2, .B = dq[0], .N = dq[1], .H = dq[2], .d = dq[3],
                      .scale = softmax_scale > 0 ? softmax_scale : 0, .causal = causal};
     if (!size_mul_ok(p.B, p.H, &n) || !size_mul4_ok(n, p.N, p.N, p.d, &n) || !size_mul_ok(n, 4, &n))
-        return fail(err, errlen, "q is (%zu, %zu, %zu, %zu): its counts (4·B·H·N²·d FLOPs) overflow 64 bits", p.B, p.N,
+        return fl_err(err, errlen, "q is (%zu, %zu, %zu, %zu): its counts (4·B·H·N²·d FLOPs) overflow 64 bits", p.B, p.N,
                     p.H, p.d);
     block_choice bc;
     char why[512];
     if (attn_choose_blocks(&p, false, mem_sram_capacity(m), hbm_dtype(q), Br, Bc, &bc, why, sizeof why))
-        return fail(err, errlen, "flash_attn_func: %s", why);
+        return fl_err(err, errlen, "flash_attn_func: %s", why);
     fa->fwd = p;
     fa->t = (attn_tensors){.q = q, .k = k, .v = v};
     fa->t.out = fa->out = hbm_alloc_bnhd(m, "O", hbm_dtype(q), p.B, p.N, p.H, p.d);
@@ -72,9 +61,9 @@ int flash_attn_backward(mem_t *m, flash_attn *fa, hbm_tensor *dout, char *err, s
 {
     size_t dq[4], dd[4];
     if (!fa->out)
-        return fail(err, errlen, "flash_attn_backward needs the result of flash_attn_func");
+        return fl_err(err, errlen, "flash_attn_backward needs the result of flash_attn_func");
     if (fa->dq)
-        return fail(err, errlen, "flash_attn_backward was already called on this result");
+        return fl_err(err, errlen, "flash_attn_backward was already called on this result");
     hbm_shape(fa->t.q, dq);
     if (check_like(dout, "dout", dq, hbm_dtype(fa->t.q), dd, err, errlen))
         return -1;
@@ -82,7 +71,7 @@ int flash_attn_backward(mem_t *m, flash_attn *fa, hbm_tensor *dout, char *err, s
     block_choice bc;
     char why[512];
     if (attn_choose_blocks(&p, true, mem_sram_capacity(m), hbm_dtype(dout), fa->Br, fa->Bc, &bc, why, sizeof why))
-        return fail(err, errlen, "flash_attn_backward: %s", why);
+        return fl_err(err, errlen, "flash_attn_backward: %s", why);
     fa->bwd = p;
     fa->t.dout = dout;
     fa->t.dq = fa->dq = hbm_alloc_bnhd(m, "dQ", hbm_dtype(dout), p.B, p.N, p.H, p.d);

@@ -111,6 +111,28 @@ ring_work ring_step_work(const ring_params *rp, size_t r, size_t s)
     return w;
 }
 
+ring_chunk ring_chunk_rows(const ring_chunk *c, size_t w0, size_t n)
+{
+    ring_chunk out = {.npieces = 1, .n = n};
+    if (w0 < c->piece[0].n) {
+        size_t n0 = min_size(n, c->piece[0].n - w0);
+        out.piece[0] = (ring_piece){c->piece[0].pos + w0, n0};
+        if (n0 < n)
+            out.piece[1] = (ring_piece){c->piece[1].pos, n - n0}, out.npieces = 2;
+    } else
+        out.piece[0] = (ring_piece){c->piece[1].pos + (w0 - c->piece[0].n), n};
+    return out;
+}
+
+ring_work ring_step_whole(const ring_params *rp, size_t r, size_t s)
+{
+    size_t src = (r + rp->P - s % rp->P) % rp->P;
+    ring_chunk me = ring_chunk_of(rp, r), it = ring_chunk_of(rp, src);
+    size_t last = me.piece[1].n ? me.piece[1].pos + me.piece[1].n - 1 : me.piece[0].pos + me.piece[0].n - 1;
+    bool hidden = rp->a.causal && it.piece[0].pos > last;   /* the chunk's first key after the last query */
+    return (ring_work){.src = src, .nq = hidden ? 0 : me.n, .nk = it.n, .causal = rp->a.causal};
+}
+
 int ring_choose_blocks(ring_params *rp, size_t M_bytes, dtype_t dt, size_t Br_req, size_t Bc_req, block_choice *out,
                        char *err, size_t errlen)
 {
@@ -185,8 +207,7 @@ void ring_destroy(ring_t *R)
 const ring_params *ring_params_of(const ring_t *R) { return &R->p; }
 mem_t *ring_mem(ring_t *R, size_t r) { return R->dev[r].m; }
 
-/* Sequence position of device row i. */
-static size_t position(const ring_chunk *c, size_t i)
+size_t ring_position(const ring_chunk *c, size_t i)
 {
     return i < c->piece[0].n ? c->piece[0].pos + i : c->piece[1].pos + (i - c->piece[0].n);
 }
@@ -196,7 +217,7 @@ static void deal_rows(const ring_chunk *c, float *dev, float *x, size_t B, size_
 {
     for (size_t b = 0; b < B; b++)
         for (size_t i = 0; i < c->n; i++) {
-            float *mine = dev + (b * c->n + i) * H * d, *all = x + (b * ntot + position(c, i)) * H * d;
+            float *mine = dev + (b * c->n + i) * H * d, *all = x + (b * ntot + ring_position(c, i)) * H * d;
             if (dir == 0)
                 memcpy(mine, all, H * d * sizeof *mine);
             else
@@ -236,7 +257,7 @@ void ring_gather(ring_t *R, float *o, float *lse)
         hbm_download(D->L, buf);   /* (B, H, n): row i of head (b, h) at (b*H + h)*n + i */
         for (size_t bh = 0; bh < a->B * a->H; bh++)
             for (size_t i = 0; i < n; i++)
-                lse[bh * a->N + position(&D->c, i)] = buf[bh * n + i];
+                lse[bh * a->N + ring_position(&D->c, i)] = buf[bh * n + i];
         free(buf);
     }
 }

@@ -81,15 +81,6 @@ typedef int tm_i4 __attribute__((vector_size(16)));
 #define MR 6
 #define NV 2
 #include "tile_math_kernels.inc"
-#undef TM
-#undef TM_ATTR
-#undef TM_NAME
-#undef V
-#undef VI
-#undef VW
-#undef VFMA
-#undef MR
-#undef NV
 
 #if TM_X86
 /* ---- AVX2 + FMA: 8 lanes, 16 registers: 6 x 2 accumulators ------------------------------------------------------ */
@@ -153,15 +144,6 @@ __attribute__((target("avx2,fma"))) static inline tm_v8 tm_masked_load_avx2(cons
 #define MR 6
 #define NV 2
 #include "tile_math_kernels.inc"
-#undef TM
-#undef TM_ATTR
-#undef TM_NAME
-#undef V
-#undef VI
-#undef VW
-#undef VFMA
-#undef MR
-#undef NV
 
 /* ---- AVX-512: 16 lanes, 32 registers: 6 x 4 accumulators (a 64-column block: Bc = 64 at d = 64) ----------------- */
 typedef float tm_v16 __attribute__((vector_size(64)));
@@ -211,15 +193,6 @@ __attribute__((target("avx2,fma,avx512f"))) static inline void tm_transpose_avx5
 #define MR 6
 #define NV 4
 #include "tile_math_kernels.inc"
-#undef TM
-#undef TM_ATTR
-#undef TM_NAME
-#undef V
-#undef VI
-#undef VW
-#undef VFMA
-#undef MR
-#undef NV
 #endif
 
 /* ---- picking a kernel set ------------------------------------------------------------------------------------ */

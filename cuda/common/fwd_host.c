@@ -1,5 +1,6 @@
-/* tc_host.c — inputs, references, checks, counters and timing for the tensor-core kernels (see tc_host.h). */
-#include "tc_host.h"
+/* fwd_host.c — inputs, references, checks, counters and timing for any forward kernel of the tc_version ABI (see
+ * fwd_host.h). */
+#include "fwd_host.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -55,12 +56,12 @@ int tc_problem_new(const tc_shape *s, uint64_t seed, tc_problem **out, char *err
     if (rc)
         return rc;
     if (s->dt != DTYPE_FP16 && s->dt != DTYPE_BF16) {
-        snprintf(err, errlen, "tensor-core kernels take fp16 or bf16, not %s", dtype_name(s->dt));
+        snprintf(err, errlen, "the tensor-core kernels take fp16 or bf16, not %s", dtype_name(s->dt));
         return FL_EXIT_USAGE;
     }
     size_t n;
-    if (!size_mul4_ok(s->B, s->N, s->H, s->d, &n)) {
-        snprintf(err, errlen, "shape B=%zu N=%zu H=%zu d=%zu overflows", s->B, s->N, s->H, s->d);
+    if (!s->B || !s->N || !s->H || !s->d || !size_mul4_ok(s->B, s->N, s->H, s->d, &n) || n > SIZE_MAX / 4) {
+        snprintf(err, errlen, "shape B=%zu N=%zu H=%zu d=%zu is empty or overflows", s->B, s->N, s->H, s->d);
         return FL_EXIT_USAGE;
     }
     tc_problem *p = xcalloc(1, sizeof *p);
@@ -168,15 +169,15 @@ static int download(void *h, const void *d, size_t bytes, char *err, size_t errl
     return 0;
 }
 
-static int launch(const tc_problem *p, bool causal, int v, bool count, char *err, size_t errlen)
+static int launch(const tc_problem *p, bool causal, const tc_version *ver, bool count, char *err, size_t errlen)
 {
     tc_args a = {p->dq, p->dk, p->dv, p->dout, p->dlse, p->s.B, p->s.N, p->s.H, p->s.d, 0.0f, causal, p->s.dt,
                  count ? p->dcount : NULL};
-    tc_forward_fn f = count ? tc_versions[v].forward_count : tc_versions[v].forward;
+    tc_forward_fn f = count ? ver->forward_count : ver->forward;
     return f(&a, NULL, err, errlen);
 }
 
-int tc_check_version(const tc_problem *p, const tc_ref *ref, int v, tc_result *res, char *err, size_t errlen)
+int fwd_check(const tc_problem *p, const tc_ref *ref, const tc_version *ver, tc_result *res, char *err, size_t errlen)
 {
     const tc_shape *s = &p->s;
     size_t nl = s->B * s->H * s->N;
@@ -184,7 +185,7 @@ int tc_check_version(const tc_problem *p, const tc_ref *ref, int v, tc_result *r
     /* Poison: 0xFFFF is a NaN in fp16 and bf16, 0xFFFFFFFF in fp32. */
     CUDA_TRY(cudaMemset(p->dout, 0xFF, p->n * 2));
     CUDA_TRY(cudaMemset(p->dlse, 0xFF, nl * sizeof(float)));
-    int rc = launch(p, ref->causal, v, false, err, errlen);
+    int rc = launch(p, ref->causal, ver, false, err, errlen);
     if (rc)
         return rc;
     CUDA_TRY(cudaDeviceSynchronize());
@@ -226,17 +227,17 @@ const char *tc_count_name(int i)
     return i >= 0 && i < TC_NCOUNT ? names[i] : "?";
 }
 
-int tc_count_version(const tc_problem *p, bool causal, int v, tc_counts *c, char *err, size_t errlen)
+int fwd_count(const tc_problem *p, bool causal, const tc_version *ver, tc_counts *c, char *err, size_t errlen)
 {
     const tc_shape *s = &p->s;
     memset(c, 0, sizeof *c);
-    tc_versions[v].blocks((int)s->d, &c->Br, &c->Bc);
+    ver->blocks((int)s->d, &c->Br, &c->Bc);
     if (!c->Br) {
-        snprintf(err, errlen, "%s: no blocks for d = %zu", tc_versions[v].name, s->d);
+        snprintf(err, errlen, "%s: no blocks for d = %zu", ver->name, s->d);
         return FL_EXIT_USAGE;
     }
     CUDA_TRY(cudaMemset(p->dcount, 0, TC_NCOUNT * sizeof(unsigned long long)));
-    int rc = launch(p, causal, v, true, err, errlen);
+    int rc = launch(p, causal, ver, true, err, errlen);
     if (rc)
         return rc;
     unsigned long long k[TC_NCOUNT];
@@ -272,17 +273,18 @@ int tc_count_version(const tc_problem *p, bool causal, int v, tc_counts *c, char
 struct timed {
     const tc_problem *p;
     bool causal;
-    int v;
+    const tc_version *ver;
 };
 static int launch_timed(void *ctx, char *err, size_t errlen)
 {
     const struct timed *t = ctx;
-    return launch(t->p, t->causal, t->v, false, err, errlen);
+    return launch(t->p, t->causal, t->ver, false, err, errlen);
 }
 
-int tc_time_ms(const tc_problem *p, bool causal, int v, int warmup, int reps, double *ms, char *err, size_t errlen)
+int fwd_time_ms(const tc_problem *p, bool causal, const tc_version *ver, int warmup, int reps, double *ms, char *err,
+                size_t errlen)
 {
-    struct timed t = {p, causal, v};
+    struct timed t = {p, causal, ver};
     return gpu_time_ms(launch_timed, &t, warmup, reps, ms, err, errlen);
 }
 
@@ -290,4 +292,23 @@ double tc_flops(const tc_shape *s, bool causal)
 {
     double f = 4.0 * (double)s->B * (double)s->H * (double)s->N * (double)s->N * (double)s->d;
     return causal ? f / 2 : f;
+}
+
+void fwd_print_check(const char *name, const tc_shape *s, bool causal, const tc_result *r)
+{
+    printf("%-13s d=%-3zu %s %-6s B=%zu N=%-5zu H=%-2zu rows=%-5zu errO %.2e (2x ref %.2e) errL %.1e "
+           "unwritten %zu  %s\n",
+           name, s->d, dtype_name(s->dt), causal ? "causal" : "full", s->B, s->N, s->H, r->rows, r->err_o,
+           ORACLE_TRIDAO_FACTOR * r->ref_err_o, r->err_l, r->unwritten, r->ok ? "OK" : "FAIL");
+    fflush(stdout);
+}
+
+void fwd_print_counts(const char *name, const tc_shape *s, bool causal, const tc_counts *c)
+{
+    printf("%-13s counters d=%-3zu %-6s B=%zu N=%-5zu H=%zu Br=%d Bc=%d  kernel/sim/closed:", name, s->d,
+           causal ? "causal" : "full", s->B, s->N, s->H, c->Br, c->Bc);
+    for (int i = 0; i < TC_NCOUNT; i++)
+        printf(" %s %llu/%llu/%llu", tc_count_name(i), (unsigned long long)c->kern[i], (unsigned long long)c->sim[i],
+               (unsigned long long)c->closed[i]);
+    printf("  %s\n", c->ok ? "OK" : "FAIL");
 }

@@ -1,7 +1,9 @@
-/* trace_impl.h — what trace.c shares with trace_html.c, its HTML writer: the trace's state and the record buffer.
- * Not part of the course layer's API (include/course/trace.h is). */
-#ifndef FLASHLAB_TRACE_IMPL_H
-#define FLASHLAB_TRACE_IMPL_H
+/* trace_stream.h — what every trace writer (trace.c's text, CSV and JSON; trace_html.c's replay page) shares: the
+ * trace's state and the record stream (trace_stream.c). Not part of the course layer's API (include/course/trace.h is).
+ *
+ *   if (trace_record_wanted(t, kind)) {  trace_put(t, "[%zu", i);  ...  trace_record_done(t, kind);  } */
+#ifndef FLASHLAB_TRACE_STREAM_H
+#define FLASHLAB_TRACE_STREAM_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -45,12 +47,5 @@ void trace_flush(trace_t *t);
  * nothing). trace_record_done then writes the record, or lets the census measure it. */
 bool trace_record_wanted(trace_t *t, int kind);
 void trace_record_done(trace_t *t, int kind);
-
-/* The HTML writer (trace_html.c): the page's head at open, every event, a new run at follow, the tail at close. */
-void html_open(trace_t *t);
-void html_event(trace_t *t, const mem_event *ev);
-void html_follow(trace_t *t, mem_t *next);
-void html_close(trace_t *t);
-uint64_t html_tail_bytes(void);   /* the bytes html_close writes after the last event, about */
 
 #endif

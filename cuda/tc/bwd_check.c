@@ -1,0 +1,103 @@
+/* bwd_check.c — the tensor-core backward (cuda/tc/attn_bwd.cu), every configuration, checked: dQ, dK, dV against
+ * fp64 by Tri Dao's criterion on ragged shapes, causal and not, fp16 and bf16, d = 64 and 128, every element
+ * written; then the counting twin's global traffic against the simulator's flash2 backward ledger and its closed
+ * form, per tensor, exactly (bwd_ledger.h says how the kernel's dQ atomics correspond to the simulator's dQ).
+ *
+ *   ./build/rel/cuda/bwd_check            every shape
+ *   ./build/rel/cuda/bwd_check --quick    two small shapes, fp16 only (the sanitizers' run)
+ *
+ * One line per check, then "bwd_check: X of Y checks passed" last; exit status 1 if any failed, 2 without a GPU,
+ * 4 on a failing CUDA call.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "bwd_host.h"
+#include "gpu.h"        // defines: cuda_device_get
+#include "gpu_main.h"   // defines: gpu_or_exit
+#include "verify.h"     // defines: ORACLE_TRIDAO_FACTOR
+#include "util.h"
+
+#define SEED 20261206u
+#define MAX_HEADS 4   /* heads checked per shape: each costs ~15 N^2 d flops of fp64 and fp32 on the CPU */
+
+static int checks, passed;
+
+static void failed_run(int rc, const char *name, const char *what, const char *err)
+{
+    if (rc != FL_EXIT_USAGE)
+        gpu_or_exit(rc, err);
+    printf("%-10s %s FAIL (%s)\n", name, what, err);
+}
+
+static void check_shape(const tc_bwd_shape *s, bool counters)
+{
+    tc_bwd_problem *p;
+    char err[256];
+    gpu_or_exit(tc_bwd_problem_new(s, SEED + s->N * 31 + s->d + s->causal, &p, err, sizeof err), err);
+    for (int c = 0; c < tc_bwd_nconfigs; c++) {
+        const char *name = tc_bwd_configs[c].name;
+        tc_bwd_result r;
+        checks++;
+        int rc = tc_bwd_check(p, c, MAX_HEADS, &r, err, sizeof err);
+        if (rc) {
+            failed_run(rc, name, dtype_name(s->dt), err);
+            continue;
+        }
+        passed += r.ok;
+        printf("%-10s d=%-3zu %s %-6s B=%zu N=%-5zu H=%zu heads=%zu", name, s->d, dtype_name(s->dt),
+               s->causal ? "causal" : "full", s->B, s->N, s->H, r.heads);
+        for (int x = 0; x < 3; x++)
+            printf(" | d%c err %.2e (%gx ref %.2e) ratio %.2f", "QKV"[x], r.err[x], ORACLE_TRIDAO_FACTOR,
+                   r.ref_err[x], r.ratio[x]);
+        printf(" | unwritten %zu  %s\n", r.unwritten, r.ok ? "OK" : "FAIL");
+        if (!counters)
+            continue;
+        tc_bwd_ledger lg;
+        checks++;
+        if ((rc = tc_bwd_count(p, c, &lg, err, sizeof err))) {
+            failed_run(rc, name, "counters", err);
+            continue;
+        }
+        passed += lg.ok;
+        printf("%-10s counters Br=%zu Bc=%zu tiles=%llu kernel/sim/closed:", name, lg.Br, lg.Bc,
+               (unsigned long long)lg.tiles);
+        for (int x = 0; x < TC_BWD_ROWS; x++)
+            printf(" %s %llu/%llu%s/%llu;", lg.row[x].name, (unsigned long long)lg.row[x].kern,
+                   (unsigned long long)lg.row[x].sim, lg.row[x].no_sim ? "(closed)" : "",
+                   (unsigned long long)lg.row[x].closed);
+        printf("  %s\n", lg.ok ? "OK" : "FAIL");
+    }
+    gpu_or_exit(tc_bwd_problem_free(p, err, sizeof err), err);
+}
+
+int main(int argc, char **argv)
+{
+    fl_set_progname("bwd_check");
+    bool quick = argc > 1 && !strcmp(argv[1], "--quick");
+    if (argc > 2 || (argc == 2 && !quick))
+        fl_fatal("usage: bwd_check [--quick]");
+    cuda_device dev;
+    char err[256];
+    gpu_or_exit(cuda_device_get(&dev, err, sizeof err), err);
+    printf("bwd_check: %s, %d SMs; %d configurations\n", dev.name, dev.sms, tc_bwd_nconfigs);
+    /* N = 1, ragged blocks, N below, at and above the blocks, B and H > 1 */
+    static const size_t full[][3] = {{1, 1, 1}, {2, 17, 3}, {1, 200, 2}, {2, 333, 1}, {1, 700, 2}};
+    static const size_t small[][3] = {{2, 77, 2}, {2, 200, 1}};   /* --quick: fp16 only */
+    const size_t(*shapes)[3] = quick ? small : full;
+    size_t ns = quick ? sizeof small / sizeof small[0] : sizeof full / sizeof full[0];
+    for (int d = 64; d <= 128; d *= 2)
+        for (int dt = DTYPE_FP16; dt <= (quick ? DTYPE_FP16 : DTYPE_BF16); dt++)
+            for (int causal = 0; causal <= 1; causal++)
+                for (size_t x = 0; x < ns; x++)
+                    check_shape(&(tc_bwd_shape){shapes[x][0], shapes[x][1], shapes[x][2], (size_t)d, (bool)causal,
+                                                (dtype_t)dt},
+                                dt == DTYPE_FP16);
+    /* a longer sequence: the loop over many query blocks, ragged at both ends of the sweep */
+    if (!quick)
+        for (int d = 64; d <= 128; d *= 2)
+            for (int causal = 0; causal <= 1; causal++)
+                check_shape(&(tc_bwd_shape){1, 1100, 2, (size_t)d, (bool)causal, DTYPE_FP16}, true);
+    printf("bwd_check: %d of %d checks passed\n", passed, checks);
+    return passed == checks ? FL_EXIT_OK : FL_EXIT_CHECK;
+}
