@@ -4,6 +4,7 @@
  *   load_rows<CT_V>(Vj, V + k0 * ld, ld, kc, d, cnt)      rows of a tensor -> a dense row-major tile, counted
  *   load_rows_T<CT_K>(Kj, Bc, K + k0 * ld, ld, kc, d, cnt) the same, stored transposed (k-major, ld Bc)
  *   store_rows<CT_O>(O + q0 * ld, ld, Oi, qr, d, cnt)     a dense tile -> rows of a tensor, counted
+ *   mm(m, n, K, A, am, ak, B, bk, bn, epi)                 epi(r, c, sum_k A(r, k) B(k, c)), any strides
  *   qk(Sij, Qi, Br, Kj, Bc, qr, kc, d, scale, causal, q0, k0)
  *   pv(Oi, Pij, Vj, qr, kc, d, rowf)                      Oi = alpha_r Oi + beta_r Pij Vj, (alpha, beta) = rowf(r)
  *
@@ -197,54 +198,6 @@ __device__ __forceinline__ void fill_rows(float *dst, int64_t ld, int rows, int 
         }
 }
 
-/* ---- Sij = scale Qi Kj^T ------------------------------------------------------------------------------------- *
- * Each thread computes a TM x TM block of scores: rows ra + nR*u, columns cb + nC*v (strided, so that neighbouring
- * threads hold neighbouring columns). Per key dimension k it reads TM words of Qi^T and TM of Kj^T and does TM*TM
- * fused multiply-adds. Causal: scores of keys after the query (k0 + c > q0 + r) are -inf. */
-template <int TM>
-__device__ __forceinline__ void qk_tile(float *Sij, const float *QiT, int ldq, const float *KjT, int ldk, int qr,
-                                        int kc, int d, float scale, bool causal, int q0, int k0)
-{
-    const int nR = (qr + TM - 1) / TM, nC = (kc + TM - 1) / TM;
-    for (int x = threadIdx.x; x < nR * nC; x += NTHR) {
-        const int ra = x / nC, cb = x - ra * nC;
-        int r[TM], c[TM];
-#pragma unroll
-        for (int t = 0; t < TM; t++) {
-            r[t] = min(ra + nR * t, qr - 1);   /* past the tile: recompute the last row, never stored */
-            c[t] = min(cb + nC * t, kc - 1);
-        }
-        float acc[TM][TM];
-#pragma unroll
-        for (int u = 0; u < TM; u++)
-#pragma unroll
-            for (int v = 0; v < TM; v++)
-                acc[u][v] = 0.0f;
-        for (int k = 0; k < d; k++) {
-            const float *qk_ = QiT + k * ldq, *kk_ = KjT + k * ldk;
-            float a[TM], b[TM];
-#pragma unroll
-            for (int t = 0; t < TM; t++) {
-                a[t] = qk_[r[t]];
-                b[t] = kk_[c[t]];
-            }
-#pragma unroll
-            for (int u = 0; u < TM; u++)
-#pragma unroll
-                for (int v = 0; v < TM; v++)
-                    acc[u][v] = fmaf(a[u], b[v], acc[u][v]);
-        }
-#pragma unroll
-        for (int u = 0; u < TM; u++)
-#pragma unroll
-            for (int v = 0; v < TM; v++) {
-                const int rr = ra + nR * u, cc = cb + nC * v;
-                if (rr < qr && cc < kc)
-                    Sij[rr * kc + cc] = causal && k0 + cc > q0 + rr ? -INFINITY : scale * acc[u][v];
-            }
-    }
-}
-
 /* The largest micro-tile that still gives every thread of the block some work. */
 __device__ __forceinline__ int micro_tile(int rows, int cols)
 {
@@ -255,83 +208,7 @@ __device__ __forceinline__ int micro_tile(int rows, int cols)
     return 1;
 }
 
-__device__ __forceinline__ void qk(float *Sij, const float *QiT, int ldq, const float *KjT, int ldk, int qr, int kc,
-                                   int d, float scale, bool causal, int q0, int k0)
-{
-    switch (micro_tile(qr, kc)) {
-    case 4: qk_tile<4>(Sij, QiT, ldq, KjT, ldk, qr, kc, d, scale, causal, q0, k0); break;
-    case 2: qk_tile<2>(Sij, QiT, ldq, KjT, ldk, qr, kc, d, scale, causal, q0, k0); break;
-    default: qk_tile<1>(Sij, QiT, ldq, KjT, ldk, qr, kc, d, scale, causal, q0, k0); break;
-    }
-}
-
-/* ---- Oi = alpha_r Oi + beta_r Pij Vj --------------------------------------------------------------------------- *
- * Each thread computes a TM x TM block of Oi (rows ra + nR*u, columns kb + nK*v; neighbouring threads hold
- * neighbouring columns), summing over the tile's kc keys; rowf(r) gives the row's (alpha, beta) once per row. */
-struct rows_add {   /* Oi += Pij Vj */
-    __device__ float2 operator()(int) const { return make_float2(1.0f, 1.0f); }
-};
-
-template <int TM, class RowF>
-__device__ __forceinline__ void pv_tile(float *Oi, const float *Pij, const float *Vj, int qr, int kc, int d, RowF rowf)
-{
-    const int nR = (qr + TM - 1) / TM, nK = (d + TM - 1) / TM;
-    for (int x = threadIdx.x; x < nR * nK; x += NTHR) {
-        const int ra = x / nK, kb = x - ra * nK;
-        const float *p[TM];
-        int k[TM];
-#pragma unroll
-        for (int t = 0; t < TM; t++) {
-            p[t] = Pij + min(ra + nR * t, qr - 1) * kc;
-            k[t] = min(kb + nK * t, d - 1);
-        }
-        float acc[TM][TM];
-#pragma unroll
-        for (int u = 0; u < TM; u++)
-#pragma unroll
-            for (int v = 0; v < TM; v++)
-                acc[u][v] = 0.0f;
-        for (int c = 0; c < kc; c++) {
-            const float *vr = Vj + c * d;
-            float a[TM], b[TM];
-#pragma unroll
-            for (int t = 0; t < TM; t++) {
-                a[t] = p[t][c];
-                b[t] = vr[k[t]];
-            }
-#pragma unroll
-            for (int u = 0; u < TM; u++)
-#pragma unroll
-                for (int v = 0; v < TM; v++)
-                    acc[u][v] = fmaf(a[u], b[v], acc[u][v]);
-        }
-#pragma unroll
-        for (int u = 0; u < TM; u++) {
-            const int rr = ra + nR * u;
-            if (rr >= qr)
-                continue;
-            const float2 f = rowf(rr);
-#pragma unroll
-            for (int v = 0; v < TM; v++) {
-                const int kk = kb + nK * v;
-                if (kk < d)
-                    Oi[rr * d + kk] = f.x * Oi[rr * d + kk] + f.y * acc[u][v];
-            }
-        }
-    }
-}
-
-template <class RowF>
-__device__ __forceinline__ void pv(float *Oi, const float *Pij, const float *Vj, int qr, int kc, int d, RowF rowf)
-{
-    switch (micro_tile(qr, d)) {
-    case 4: pv_tile<4>(Oi, Pij, Vj, qr, kc, d, rowf); break;
-    case 2: pv_tile<2>(Oi, Pij, Vj, qr, kc, d, rowf); break;
-    default: pv_tile<1>(Oi, Pij, Vj, qr, kc, d, rowf); break;
-    }
-}
-
-/* ---- the backward's products: C(m, n) from sum_k A(m, k) B(k, n), any strides ------------------------------------ *
+/* ---- tile products: C(m, n) from sum_k A(m, k) B(k, n), any strides ---------------------------------------------- *
  * A(m, k) = A[m*am + k*ak], B(k, n) = B[k*bk + n*bn]; epi(r, c, sum) stores each of the m x n sums (the epilogue:
  * C = sum, C += alpha sum, P = exp(scale sum - Li), ...). Each thread sums a TM x TM block in k order, so every
  * entry is one thread's, deterministic. Neighbouring threads take neighbouring columns n: with bn = 1 their words
@@ -390,6 +267,52 @@ __device__ __forceinline__ void mm(int m, int n, int K, const float *A, int am, 
     }
 }
 
+/* ---- Sij = scale Qi Kj^T ------------------------------------------------------------------------------------- *
+ * Qi and Kj held transposed (QiT[k*ldq + r], KjT[k*ldk + c]): per key dimension k a thread reads TM words of each,
+ * neighbouring threads neighbouring words of Kj and one broadcast word of Qi. Causal: scores of keys after the query
+ * (k0 + c > q0 + r) are -inf. */
+struct epi_scores {
+    float *S;
+    int ld;
+    float scale;
+    bool causal;
+    int q0, k0;
+    __device__ void operator()(int r, int c, float v) const
+    {
+        S[r * ld + c] = causal && k0 + c > q0 + r ? -INFINITY : scale * v;
+    }
+};
+
+__device__ __forceinline__ void qk(float *Sij, const float *QiT, int ldq, const float *KjT, int ldk, int qr, int kc,
+                                   int d, float scale, bool causal, int q0, int k0)
+{
+    mm(qr, kc, d, QiT, 1, ldq, KjT, ldk, 1, epi_scores{Sij, kc, scale, causal, q0, k0});
+}
+
+/* ---- Oi = alpha_r Oi + beta_r Pij Vj --------------------------------------------------------------------------- *
+ * Summed over the tile's kc keys; rowf(r) gives the row's (alpha, beta). */
+struct rows_add {   /* Oi += Pij Vj */
+    __device__ float2 operator()(int) const { return make_float2(1.0f, 1.0f); }
+};
+
+template <class RowF>
+struct epi_rows {
+    float *O;
+    int d;
+    RowF rowf;
+    __device__ void operator()(int r, int c, float v) const
+    {
+        const float2 f = rowf(r);
+        O[r * d + c] = f.x * O[r * d + c] + f.y * v;
+    }
+};
+
+template <class RowF>
+__device__ __forceinline__ void pv(float *Oi, const float *Pij, const float *Vj, int qr, int kc, int d, RowF rowf)
+{
+    mm(qr, d, kc, Pij, kc, 1, Vj, d, 1, epi_rows<RowF>{Oi, d, rowf});
+}
+
 /* C(r, c) += alpha sum, C dense with row stride ldc: the accumulators dVj, dKj, dQi. */
 struct epi_acc {
     float *C;
@@ -426,5 +349,31 @@ __device__ __forceinline__ int64_t bnhd_head(const attn_kargs &a, int64_t bh)
     const int64_t b = bh / a.H, h = bh - b * a.H;
     return (b * a.N * a.H + h) * a.d;
 }
+
+/* Block blockIdx.x of a grid with `per` blocks per head ((b*H + h)*per + o): its head bh = b*H + h, where the head
+ * starts in the (B, N, H, d) tensors and their row stride, and its block o of rows (a query or a key block). */
+struct head_block {
+    int64_t bh, head, ld;
+    int o;
+};
+__device__ __forceinline__ head_block block_of(const attn_kargs &a, int per)
+{
+    head_block hb;
+    hb.o = (int)(blockIdx.x % (unsigned)per);
+    hb.bh = blockIdx.x / (unsigned)per;
+    hb.head = bnhd_head(a, hb.bh);
+    hb.ld = (int64_t)a.H * a.d;
+    return hb;
+}
+
+/* In a launcher (err, errlen in scope): bind a copy of a0 to kernel plan kp's buffers, in the kernel's order
+ * (names[0 .. n-1], cuda_bind_smem), and launch kernel with it on stream s. */
+#define ATTN_BIND_LAUNCH(kernel, kp, names, n, s, a0)                                                         \
+    do {                                                                                                       \
+        attn_kargs ab_ = (a0);                                                                                 \
+        if (int rcb_ = cuda_bind_smem(kp, names, n, ab_.off, err, errlen))                                     \
+            return rcb_;                                                                                       \
+        ATTN_LAUNCH(kernel, kp, s, ab_);                                                                       \
+    } while (0)
 
 #endif

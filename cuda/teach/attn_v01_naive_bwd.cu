@@ -41,12 +41,13 @@ __global__ void __launch_bounds__(CUDA_ATTN_THREADS) FL_NAME(v01_bwd_acc)(const 
           *Bk = (float *)(smem + a.off[A_ROWS]);
     fl_counts cnt = {};
 
-    const int N = a.N, d = a.d, Br = a.Br, Bc = a.Bc, To = by_key ? a.Tc : a.Tr, Ti = by_key ? a.Tr : a.Tc;
-    const int o = (int)(blockIdx.x % (unsigned)To);
-    const int64_t bh = blockIdx.x / (unsigned)To, head = bnhd_head(a, bh), ld = (int64_t)a.H * d;
-    const float *A = (LINE == 1 ? a.P : a.dS) + bh * N * (int64_t)N;
-    const float *Bt = (LINE == 1 ? a.dout : LINE == 4 ? a.k : a.q) + head;
-    float *Xt = (LINE == 1 ? a.dv : LINE == 4 ? a.dq : a.dk) + head;
+    const int N = a.N, d = a.d, Br = a.Br, Bc = a.Bc, Ti = by_key ? a.Tr : a.Tc;
+    const head_block hb = block_of(a, by_key ? a.Tc : a.Tr);
+    const int o = hb.o;
+    const int64_t ld = hb.ld;
+    const float *A = (LINE == 1 ? a.P : a.dS) + hb.bh * N * (int64_t)N;
+    const float *Bt = (LINE == 1 ? a.dout : LINE == 4 ? a.k : a.q) + hb.head;
+    float *Xt = (LINE == 1 ? a.dv : LINE == 4 ? a.dq : a.dk) + hb.head;
     const float alpha = LINE == 1 ? 1.0f : a.scale;
     const int x0 = o * (by_key ? Bc : Br), xr = min(by_key ? Bc : Br, N - x0);
 
@@ -78,16 +79,16 @@ __global__ void __launch_bounds__(CUDA_ATTN_THREADS) FL_NAME(v01_bwd_dp)(const a
           *dPij = (float *)(smem + a.off[P2_dPij]);
     fl_counts cnt = {};
 
-    const int N = a.N, d = a.d, Br = a.Br, Bc = a.Bc;
-    const int i = (int)(blockIdx.x % (unsigned)a.Tr);
-    const int64_t bh = blockIdx.x / (unsigned)a.Tr, head = bnhd_head(a, bh), ld = (int64_t)a.H * d;
-    const int r0 = i * Br, nr = min(Br, N - r0);
-    float *dP = a.dP + bh * N * (int64_t)N;
+    const int N = a.N, d = a.d, Bc = a.Bc;
+    const head_block hb = block_of(a, a.Tr);
+    const int64_t ld = hb.ld;
+    const int r0 = hb.o * a.Br, nr = min(a.Br, N - r0);
+    float *dP = a.dP + hb.bh * N * (int64_t)N;
 
-    load_rows<CT_dO>(dOi, a.dout + head + r0 * ld, ld, nr, d, cnt);
+    load_rows<CT_dO>(dOi, a.dout + hb.head + r0 * ld, ld, nr, d, cnt);
     for (int j = 0; j < a.Tc; j++) {
         const int c0 = j * Bc, nc = min(Bc, N - c0);
-        load_rows_T<CT_V>(VjT, Bc, a.v + head + c0 * ld, ld, nc, d, cnt);   /* keys along a row: no conflicts */
+        load_rows_T<CT_V>(VjT, Bc, a.v + hb.head + c0 * ld, ld, nc, d, cnt);   /* keys along a row: no conflicts */
         __syncthreads();
         mm(nr, nc, d, dOi, d, 1, VjT, Bc, 1, epi_set{dPij, nc});
         __syncthreads();
@@ -104,10 +105,10 @@ __global__ void __launch_bounds__(CUDA_ATTN_THREADS) FL_NAME(v01_bwd_ds)(const a
           *dPij = (float *)(smem + a.off[P3_dPij]), *dSij = (float *)(smem + a.off[P3_dSij]);
     fl_counts cnt = {};
 
-    const int N = a.N, Br = a.Br, Bc = a.Bc;
-    const int i = (int)(blockIdx.x % (unsigned)a.Tr);
-    const int64_t bh = blockIdx.x / (unsigned)a.Tr, nn = bh * N * (int64_t)N;
-    const int r0 = i * Br, nr = min(Br, N - r0);
+    const int N = a.N, Bc = a.Bc;
+    const head_block hb = block_of(a, a.Tr);
+    const int64_t nn = hb.bh * N * (int64_t)N;
+    const int r0 = hb.o * a.Br, nr = min(a.Br, N - r0);
 
     for (int j = 0; j < a.Tc; j++) {                      /* pass 1: Di = sum_j rowsum(Pij o dPij) */
         const int c0 = j * Bc, nc = min(Bc, N - c0);
@@ -148,23 +149,10 @@ int FL_NAME(v01_bwd_prepare)(const cuda_attn_plan *pl, char *err, size_t errlen)
 /* Alg.3's five lines, one launch each, in order on stream s (each reads what the one before wrote). */
 int FL_NAME(v01_bwd_launch)(const attn_kargs &a0, const cuda_attn_plan *pl, cudaStream_t s, char *err, size_t errlen)
 {
-    attn_kargs a = a0;
-#define BIND(x, names, n)                                                                                         \
-    do {                                                                                                          \
-        a = a0;                                                                                                   \
-        if (int rc = cuda_bind_smem(&pl->kb[x], names, n, a.off, err, errlen))                                   \
-            return rc;                                                                                            \
-    } while (0)
-    BIND(0, acc_buffers[1], A_NBUF);
-    ATTN_LAUNCH(FL_NAME(v01_bwd_acc)<1>, &pl->kb[0], s, a);
-    BIND(1, dp_buffers, P2_NBUF);
-    ATTN_LAUNCH(FL_NAME(v01_bwd_dp), &pl->kb[1], s, a);
-    BIND(2, ds_buffers, P3_NBUF);
-    ATTN_LAUNCH(FL_NAME(v01_bwd_ds), &pl->kb[2], s, a);
-    BIND(3, acc_buffers[4], A_NBUF);
-    ATTN_LAUNCH(FL_NAME(v01_bwd_acc)<4>, &pl->kb[3], s, a);
-    BIND(4, acc_buffers[5], A_NBUF);
-    ATTN_LAUNCH(FL_NAME(v01_bwd_acc)<5>, &pl->kb[4], s, a);
-#undef BIND
+    ATTN_BIND_LAUNCH(FL_NAME(v01_bwd_acc)<1>, &pl->kb[0], acc_buffers[1], A_NBUF, s, a0);
+    ATTN_BIND_LAUNCH(FL_NAME(v01_bwd_dp), &pl->kb[1], dp_buffers, P2_NBUF, s, a0);
+    ATTN_BIND_LAUNCH(FL_NAME(v01_bwd_ds), &pl->kb[2], ds_buffers, P3_NBUF, s, a0);
+    ATTN_BIND_LAUNCH(FL_NAME(v01_bwd_acc)<4>, &pl->kb[3], acc_buffers[4], A_NBUF, s, a0);
+    ATTN_BIND_LAUNCH(FL_NAME(v01_bwd_acc)<5>, &pl->kb[4], acc_buffers[5], A_NBUF, s, a0);
     return 0;
 }

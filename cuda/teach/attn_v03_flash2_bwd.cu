@@ -36,20 +36,20 @@ __global__ void __launch_bounds__(CUDA_ATTN_THREADS) FL_NAME(v03_bwd_d)(const at
     float *Oi = (float *)(smem + a.off[D_Oi]), *dOi = (float *)(smem + a.off[D_dOi]), *Di = (float *)(smem + a.off[D_Di]);
     fl_counts cnt = {};
 
-    const int N = a.N, d = a.d, Br = a.Br;
-    const int i = (int)(blockIdx.x % (unsigned)a.Tr);
-    const int64_t bh = blockIdx.x / (unsigned)a.Tr, head = bnhd_head(a, bh), ld = (int64_t)a.H * d;
-    const int r0 = i * Br, nr = min(Br, N - r0);
+    const int d = a.d;
+    const head_block hb = block_of(a, a.Tr);
+    const int r0 = hb.o * a.Br, nr = min(a.Br, a.N - r0);
+    const int64_t rows = hb.head + r0 * hb.ld;   /* row r0 of the head in (B, N, H, d) */
 
     /* line 3: dQ = 0 in HBM (this block's rows of it) */
-    fill_rows<CT_dQ>(a.dq + head + r0 * ld, ld, nr, d, 0.0f, cnt);
+    fill_rows<CT_dQ>(a.dq + rows, hb.ld, nr, d, 0.0f, cnt);
     /* line 4: D = rowsum(dO o O), written to HBM */
-    load_rows<CT_O>(Oi, a.o + head + r0 * ld, ld, nr, d, cnt);
-    load_rows<CT_dO>(dOi, a.dout + head + r0 * ld, ld, nr, d, cnt);
+    load_rows<CT_O>(Oi, a.o + rows, hb.ld, nr, d, cnt);
+    load_rows<CT_dO>(dOi, a.dout + rows, hb.ld, nr, d, cnt);
     __syncthreads();
     rows_dot(Di, false, dOi, Oi, d, nr, d);
     __syncthreads();
-    store_vec<CT_D>(a.D + bh * N + r0, Di, nr, cnt);
+    store_vec<CT_D>(a.D + hb.bh * a.N + r0, Di, nr, cnt);
     fl_flush(cnt, a.counters);
 }
 
@@ -139,15 +139,10 @@ int FL_NAME(v03_bwd_prepare)(const cuda_attn_plan *pl, char *err, size_t errlen)
     return rc ? rc : attn_prepare_launch((const void *)FL_NAME(v03_bwd), &pl->kb[1], err, errlen);
 }
 
+/* Lines 3-4, then lines 5-18, in order on stream s (the main loop reads the D and the zeroed dQ they write). */
 int FL_NAME(v03_bwd_launch)(const attn_kargs &a0, const cuda_attn_plan *pl, cudaStream_t s, char *err, size_t errlen)
 {
-    attn_kargs a = a0;
-    if (int rc = cuda_bind_smem(&pl->kb[0], d_buffers, D_NBUF, a.off, err, errlen))
-        return rc;
-    ATTN_LAUNCH(FL_NAME(v03_bwd_d), &pl->kb[0], s, a);
-    a = a0;
-    if (int rc = cuda_bind_smem(&pl->kb[1], bwd_buffers, B_NBUF, a.off, err, errlen))
-        return rc;
-    ATTN_LAUNCH(FL_NAME(v03_bwd), &pl->kb[1], s, a);
+    ATTN_BIND_LAUNCH(FL_NAME(v03_bwd_d), &pl->kb[0], d_buffers, D_NBUF, s, a0);
+    ATTN_BIND_LAUNCH(FL_NAME(v03_bwd), &pl->kb[1], bwd_buffers, B_NBUF, s, a0);
     return 0;
 }

@@ -92,22 +92,24 @@ START_TEST(plan_refuses_what_does_not_fit)
 }
 END_TEST
 
-/* The kernels' counter names map onto the simulator's ledger, which equals its closed form. */
-START_TEST(sim_counts_follow_the_closed_form)
+/* The kernels' counter names map onto the simulator's ledger (forward or backward), which equals its closed form,
+ * for the algorithms given, causal and not, ragged N. */
+static void counts_follow_closed_form(const attn_algo *algos, int nalgos, bool backward, size_t M)
 {
     static const size_t Ns[] = {1, 37, 300}, ds[] = {16, 80};
-    for (int a = 0; a < ATTN_NALGOS; a++)
+    for (int a = 0; a < nalgos; a++)
         for (int causal = 0; causal < 2; causal++)
             for (size_t x = 0; x < 3; x++)
                 for (size_t y = 0; y < 2; y++) {
-                    attn_params p = {.algo = (attn_algo)a, .B = 2, .N = Ns[x], .H = 3, .d = ds[y], .causal = causal};
+                    attn_params p = {.algo = algos[a], .B = 2, .N = Ns[x], .H = 3, .d = ds[y], .causal = causal};
                     block_choice ch;
                     char err[256];
-                    ck_assert(!attn_choose_blocks(&p, false, 8192, DTYPE_FP32, 0, 0, &ch, err, sizeof err));
+                    ck_assert(!attn_choose_blocks(&p, backward, M, DTYPE_FP32, 0, 0, &ch, err, sizeof err));
                     cuda_counts c;
-                    ck_assert_msg(!cuda_sim_counts(&p, 8192, &c, err, sizeof err), "%s", err);
+                    ck_assert_msg(!(backward ? cuda_sim_counts_backward : cuda_sim_counts)(&p, M, &c, err, sizeof err),
+                                  "%s", err);
                     attn_io io;
-                    attn_io_closed_form(&p, false, &io);
+                    attn_io_closed_form(&p, backward, &io);
                     uint64_t rd = 0, wr = 0;
                     for (int t = 0; t < CT_NTENSORS; t++)
                         rd += c.rd[t], wr += c.wr[t];
@@ -122,6 +124,12 @@ START_TEST(sim_counts_follow_the_closed_form)
                         ck_assert_uint_eq(c.wr[t], io.row[r].wr);
                     }
                 }
+}
+
+START_TEST(sim_counts_follow_the_closed_form)
+{
+    static const attn_algo all[ATTN_NALGOS] = {ATTN_STANDARD, ATTN_FLASH1, ATTN_FLASH2};
+    counts_follow_closed_form(all, ATTN_NALGOS, false, 8192);
 }
 END_TEST
 
@@ -188,6 +196,16 @@ static const shape SHAPES[] = {
 
 static cuda_device dev;
 
+/* The counting twin's counters equal the simulator's ledger, tensor by tensor (the failure names the tensor). */
+static void counts_equal(const char *name, const attn_params *p, const cuda_counts *gpu, const cuda_counts *sim)
+{
+    for (int t = 0; t < CT_NTENSORS; t++)
+        ck_assert_msg(gpu->rd[t] == sim->rd[t] && gpu->wr[t] == sim->wr[t],
+                      "%s (Br=%zu Bc=%zu): tensor %s: kernel read %llu wrote %llu, simulator read %llu wrote %llu",
+                      name, p->Br, p->Bc, cuda_tensor_name(t), (unsigned long long)gpu->rd[t],
+                      (unsigned long long)gpu->wr[t], (unsigned long long)sim->rd[t], (unsigned long long)sim->wr[t]);
+}
+
 static void run_case(attn_algo algo, int idx, bool causal)
 {
     const shape *s = &SHAPES[idx];
@@ -214,12 +232,7 @@ static void run_case(attn_algo algo, int idx, bool causal)
     for (int counting = 1; counting >= 0; counting--) {
         ck_assert_msg(!cuda_attn_exec(ses, counting, &gpu, err, sizeof err), "%s: %s", name, err);
         if (counting)
-            for (int t = 0; t < CT_NTENSORS; t++)
-                ck_assert_msg(gpu.rd[t] == sim.rd[t] && gpu.wr[t] == sim.wr[t],
-                              "%s (Br=%zu Bc=%zu): tensor %s: kernel read %llu wrote %llu, simulator read %llu "
-                              "wrote %llu", name, p.Br, p.Bc, cuda_tensor_name(t), (unsigned long long)gpu.rd[t],
-                              (unsigned long long)gpu.wr[t], (unsigned long long)sim.rd[t],
-                              (unsigned long long)sim.wr[t]);
+            counts_equal(name, &p, &gpu, &sim);
         bool hasL;
         ck_assert_msg(!cuda_attn_download(ses, o, L, &hasL, err, sizeof err), "%s: %s", name, err);
         cuda_check_stats st;
@@ -280,37 +293,8 @@ START_TEST(backward_plans_are_the_simulators)
 }
 END_TEST
 
-/* The backward's counter names map onto the simulator's backward ledger, which equals its closed form. */
-START_TEST(backward_sim_counts_follow_the_closed_form)
-{
-    static const size_t Ns[] = {1, 37, 300}, ds[] = {16, 80};
-    for (int a = 0; a < 2; a++)
-        for (int causal = 0; causal < 2; causal++)
-            for (size_t x = 0; x < 3; x++)
-                for (size_t y = 0; y < 2; y++) {
-                    attn_params p = {.algo = BWD_ALGOS[a], .B = 2, .N = Ns[x], .H = 3, .d = ds[y], .causal = causal};
-                    block_choice ch;
-                    char err[256];
-                    ck_assert(!attn_choose_blocks(&p, true, 16384, DTYPE_FP32, 0, 0, &ch, err, sizeof err));
-                    cuda_counts c;
-                    ck_assert_msg(!cuda_sim_counts_backward(&p, 16384, &c, err, sizeof err), "%s", err);
-                    attn_io io;
-                    attn_io_closed_form(&p, true, &io);
-                    uint64_t rd = 0, wr = 0;
-                    for (int t = 0; t < CT_NTENSORS; t++)
-                        rd += c.rd[t], wr += c.wr[t];
-                    ck_assert_uint_eq(rd, io.rd);
-                    ck_assert_uint_eq(wr, io.wr);
-                    for (size_t r = 0; r < io.n; r++) {
-                        int t = 0;
-                        while (t < CT_NTENSORS && strcmp(cuda_tensor_name(t), io.row[r].tensor))
-                            t++;
-                        ck_assert_msg(t < CT_NTENSORS, "tensor %s has no kernel counter", io.row[r].tensor);
-                        ck_assert_uint_eq(c.rd[t], io.row[r].rd);
-                        ck_assert_uint_eq(c.wr[t], io.row[r].wr);
-                    }
-                }
-}
+/* The same for the backward passes that have kernels. */
+START_TEST(backward_sim_counts_follow_the_closed_form) { counts_follow_closed_form(BWD_ALGOS, 2, true, 16384); }
 END_TEST
 
 /* The gradient check passes the reference's own gradients and catches a wrong element and a NaN. */
@@ -401,12 +385,7 @@ static void run_backward(const attn_params *p0, size_t M, uint64_t seed, bool fd
     for (int counting = 1; counting >= 0; counting--) {
         ck_assert_msg(!cuda_attn_run(ses, true, counting, &gpu, err, sizeof err), "%s: %s", name, err);
         if (counting)
-            for (int t = 0; t < CT_NTENSORS; t++)
-                ck_assert_msg(gpu.rd[t] == sim.rd[t] && gpu.wr[t] == sim.wr[t],
-                              "%s (Br=%zu Bc=%zu): tensor %s: kernel read %llu wrote %llu, simulator read %llu "
-                              "wrote %llu", name, p.Br, p.Bc, cuda_tensor_name(t), (unsigned long long)gpu.rd[t],
-                              (unsigned long long)gpu.wr[t], (unsigned long long)sim.rd[t],
-                              (unsigned long long)sim.wr[t]);
+            counts_equal(name, &p, &gpu, &sim);
         ck_assert_msg(!cuda_attn_download_grads(ses, g[0], g[1], g[2], err, sizeof err), "%s: %s", name, err);
         cuda_grad_stats st;
         cuda_attn_check_grads(&p, x[0], x[1], x[2], x[3], g, 2, &st);
