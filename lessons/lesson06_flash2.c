@@ -8,21 +8,23 @@
  *   3  which block is the big one: FA1 (big Bc), FA2 under FA1's rule (Br <= d) and FA2 under its own rule.
  *   4  causal masking: tiles after the diagonal are never loaded; rows fully masked in a tile give no NaN.
  *   5  parallelism: (batch, head, query block) triples are independent; counts and outputs match one thread's.
+ *   6  (--window W) a sliding window: key k visible to query q iff q - W < k <= q; only the band of tiles is loaded.
  * Every ledger is checked against its closed form (✓/✗); a failed check exits 1. Algorithm lines: FA2 Alg.1 lines
  * 3-15 (sim/model/attn_flash2.c); FlashAttention-1's Alg.1 for comparison.
  * Run:  ./lesson06   (N=19, d=4, M=512 B: 4 x 5 tiles of 6 x 4)   ./lesson06 --causal   (part 1 masked too)
  *       ./lesson06 -N 4096 -d 64 -M 96K --threads 2 --count-only      the ledgers at scale
+ *       ./lesson06 -N 64 --window 9        part 6 (the window implies the causal mask; --causal masks part 1 too)
  * Summary: algo=flash2 with part 1's ledger, max_abs_err, L_max_abs_err; fa1_* (FlashAttention-1), fa2_fa1_rule_*
- *   (FA2 under FA1's rule), causal_* (tiles, skipped, elements saved), threads_identical, closed_form_ok.
+ *   (FA2 under FA1's rule), causal_* (tiles, skipped, elements saved), threads_identical, closed_form_ok; window_*.
  */
 #include <math.h>
 
 #include "lab_attn.h"   // defines: lab_attn_plan, lab_attn_open, lab_attn_run, lab_attn_identical, lab_sum_run
-#include "lab_check.h"  // defines: lab_ref_attention
-#include "lab_show.h"   // defines: lab_listing_print, lab_flash2_row_walk, lab_attn_print_map
+#include "lab_check.h"  // defines: lab_ref_attention, lab_ref_attention_window, lab_fwd_check
+#include "lab_show.h"   // defines: lab_listing_print, lab_flash2_row_walk, lab_attn_print_map, lab_flash2_ledger_report
 #include "lab_table.h"  // defines: lab_table_runs
 #include "lessons.h"
-#include "report.h"     // defines: report_check, report_mark
+#include "report.h"     // defines: report_mark
 #include "util.h"
 
 #define SHOW_COLS 3          /* columns of O shown in the delayed-rescaling table */
@@ -42,11 +44,12 @@ const cli_spec lesson06_spec = {
     .details = DETAILS,
     .defaults = {.N = 19, .d = 4, .B = 1, .H = 1, .M_bytes = 512, .dtype = DTYPE_FP32, .seed = 1},
     .extra = CLI_OPT_CAUSAL | CLI_OPT_THREADS | CLI_OPT_TRACE,
+    .own = {{"window", "W", "part 6: a sliding window of W keys, q - W < k <= q (implies --causal)", 1, 1u << 24}},
 };
 
 int lesson06_run(const cli_cfg *cfg)
 {
-    size_t N = cfg->N, d = cfg->d, heads = cfg->B * cfg->H, nl = heads * N;
+    size_t N = cfg->N, d = cfg->d, heads = cfg->B * cfg->H, W = cfg->own[0];   /* W: --window, 0 when not given */
     dtype_t dt = cfg->dtype;
     bool count_only = cfg->count_only, causal = cfg->causal;
     lab_t L = lab_begin(cfg);
@@ -54,13 +57,13 @@ int lesson06_run(const cli_cfg *cfg)
     /* Each algorithm's own rule (the resident block is the big one), and flash2 under flash1's rule (part 3). */
     block_rule fa1_rule = BLOCK_RULE_KV_OUTER;
     lab_attn r2 = lab_attn_plan(cfg, ATTN_FLASH2, false, NULL), r1 = lab_attn_plan(cfg, ATTN_FLASH1, false, NULL);
-    lab_attn rr = lab_attn_plan(cfg, ATTN_FLASH2, false, &fa1_rule), rc = r2, rn = r2, rt = r2;
+    lab_attn rr = lab_attn_plan(cfg, ATTN_FLASH2, false, &fa1_rule), rc = r2, rn = r2, rt = r2, rw = r2;
     rc.p.causal = true, rn.p.causal = false, rt.p.threads = 1, r2.api = true;   /* r2: through flash_attn_func */
+    rw.p.causal = true, rw.p.window = W, rw.api = true;                       /* window_size = (W - 1, 0) */
     size_t Tr = r2.Tr, Tc = r2.Tc;
     lab_guard_tiles(heads * max_size(r2.Tr * r2.Tc, max_size(r1.Tr * r1.Tc, rr.Tr * rr.Tc)), "flash2");
     lab_guard_flops(cfg, 14.0 * (double)N * (double)N * (double)d * (double)heads, "six passes, two references");
     lab_inputs in = lab_inputs_normal(cfg, 3);
-    bool ok;
 
     /* ---- part 1: the loop order ------------------------------------------------------------------------------- */
     lab_say(&L, "lesson06 — %s\n\nQ, K, V: %zu x %zu head%s of N=%zu rows x d=%zu, %s, in HBM%s.  "
@@ -75,40 +78,14 @@ int lesson06_run(const cli_cfg *cfg)
     lab_say(&L, "  SRAM: Qi, Kj, Vj in %s; Sij, Oi (fp32, unnormalized), mi, li: %zu bytes.\n\n", dtype_name(dt),
             attn_sram_need(ATTN_FLASH2, false, r2.p.Br, r2.p.Bc, d, dt));
     bool brief = L.show && !causal && heads == 1 && Tr * Tc <= LAB_BRIEF_MAX_TILES;
-    r2.map = L.show && causal && Tr * Tc <= LAB_MAP_MAX_TILES ? tilemap_create(Tr, Tc) : NULL;
-    if (brief)
-        printf("  one line per tile: Qi is loaded once per row, Oi and Li stored once, at the row's last tile\n");
-    lab_attn_open(&L, &r2, &in);
-    if (brief)
-        lab_attn_walk(&r2, TILEWALK_BRIEF, NULL, NULL);
-    lab_attn_run(&L, &r2);
-    if (!brief)   /* the brief walk's map is not shown again */
-        lab_attn_print_map(&L, &r2, "", true);
+    r2.map = causal ? lab_attn_map(&L, &r2) : NULL;
+    lab_attn_go_shown(&L, &r2, &in, brief, "  one line per tile: Qi is loaded once per row, Oi and Li stored "
+                      "once, at the row's last tile\n");
     io_count t2 = mem_io(r2.m, NULL, NULL);
-    uint64_t Nd = (uint64_t)N * d;
-    lab_say(&L, "\n  FlashAttention-2's ledger from its lines%s, against the count (elements):\n",
-            heads > 1 ? " (per head, times B·H)" : "");
-    const char *kv = causal ? "line 7: key rows visited·d" : "line 7: Tr·N·d";
-    bool ok2 = r2.closed_ok;
-    ok2 &= report_check(L.say, 14, "Q reads", "line 4: N·d, once", heads * Nd, mem_io(r2.m, "Q", NULL).rd_elems);
-    ok2 &= report_check(L.say, 14, "K reads", kv, r2.io.row[1].rd, mem_io(r2.m, "K", NULL).rd_elems);
-    ok2 &= report_check(L.say, 14, "V reads", kv, r2.io.row[2].rd, mem_io(r2.m, "V", NULL).rd_elems);
-    ok2 &= report_check(L.say, 14, "O writes", "line 14: N·d, once", heads * Nd, mem_io(r2.m, "O", NULL).wr_elems);
-    ok2 &= report_check(L.say, 14, "L writes", "line 15: N, once", heads * N, mem_io(r2.m, "L", NULL).wr_elems);
-    if (!causal)
-        ok2 &= report_check(L.say, 14, "total reads", "Nd + 2Nd·Tr", heads * (Nd + 2 * Nd * Tr), t2.rd_elems);
-    ok2 &= report_check(L.say, 14, "total writes", "Nd + N", heads * (Nd + N), t2.wr_elems);
-
-    /* errors against the double reference: O by Tri Dao's criterion, L to L_RTOL */
-    lab_ref ref = lab_ref_attention(cfg, &in, causal, true);
-    double err_o = lab_max_abs(ref.o, r2.o, in.n), err_L = lab_max_abs(ref.lse, r2.lse, nl);
-    double tol = verify_tridao_bound(ref.err_lowp, FLOOR_ROUNDINGS * dtype_eps(dt) * ref.o_max);
-    double tol_L = L_RTOL * (1 + ref.lse_max);
-    ok = ok2 && (count_only || (lab_within(err_o, tol) && lab_within(err_L, tol_L)));
-    if (!count_only)
-        lab_say(&L, "  max |O - O_ref| = %.3g (allowed %.3g: 2 x a materialized %s implementation's %.3g + 2u·max|O|) "
-                "%s\n  max |L - L_ref| = %.3g (allowed %.3g) %s\n", err_o, tol, dtype_name(dt), ref.err_lowp,
-                report_mark(lab_within(err_o, tol)), err_L, tol_L, report_mark(lab_within(err_L, tol_L)));
+    bool ok2 = lab_flash2_ledger_report(&L, &r2);
+    lab_ref ref = lab_ref_attention(cfg, &in, causal, true);   /* O by Tri Dao's criterion, L to L_RTOL */
+    lab_fwd_err e2 = lab_fwd_check(&L, &ref, &r2, FLOOR_ROUNDINGS, L_RTOL);
+    bool ok = ok2 && e2.ok;
 
     /* ---- part 2: delayed rescaling and the log-sum-exp --------------------------------------------------------- */
     lab_say(&L, "\nPart 2 — delayed rescaling: Oi is divided by li once, after the last key block\n"
@@ -124,8 +101,7 @@ int lesson06_run(const cli_cfg *cfg)
     lab_attn_go(&L, &r1, &in), lab_attn_go(&L, &rr, &in);
     io_count t1 = mem_io(r1.m, NULL, NULL), tr = mem_io(rr.m, NULL, NULL);
     double err_o1 = lab_max_abs(ref.o, r1.o, in.n), err_or = lab_max_abs(ref.o, rr.o, in.n);
-    /* flash2 on other blocks: part 1's tolerance (NaN fails) */
-    ok = ok && r1.closed_ok && rr.closed_ok && (count_only || lab_within(err_or, tol));
+    ok = ok && r1.closed_ok && rr.closed_ok && (count_only || lab_within(err_or, e2.tol_o));   /* part 1's tol */
     lab_say(&L, "\nPart 3 — which block is the big one: the loop order decides (same inputs, same M%s)\n"
             "  The outer loop's block stays in SRAM; the inner loop's blocks stream past it once per outer block:\n"
             "    FlashAttention-1 keeps Kj, Vj and streams Q, O:  reads 2Nd + Tc(2Nd + 2N)  - a big Bc pays\n"
@@ -150,17 +126,18 @@ int lesson06_run(const cli_cfg *cfg)
             (double)(tr.rd_bytes + tr.wr_bytes) / byt1, (double)(t2.rd_bytes + t2.wr_bytes) / byt1);
     if (!count_only)
         lab_say(&L, "  errors against the double reference: flash1 %.3g, flash2 under flash1's rule %.3g, flash2 %.3g"
-                "%s\n", err_o1, err_or, err_o, dt == DTYPE_FP32 ? "" : "\n  (flash1 rounds Oi to the storage type "
+                "%s\n", err_o1, err_or, e2.err_o, dt == DTYPE_FP32 ? "" : "\n  (flash1 rounds Oi to the storage type "
                 "after every key block)");
 
     /* ---- part 4: causal masking with block skipping ------------------------------------------------------------ */
     attn_io_closed_form(&rn.p, false, &rn.io);
-    rc.map = L.show && Tr * Tc <= LAB_MAP_MAX_TILES ? tilemap_create(Tr, Tc) : NULL;
-    lab_attn_go(&L, &rc, &in);
+    rc.map = lab_attn_map(&L, &rc), lab_attn_go(&L, &rc, &in);
+    if (W)   /* part 6's run, traced with the others */
+        rw.map = lab_attn_map(&L, &rw), lab_attn_go(&L, &rw, &in);
     lab_unwatch(&L);
     lab_ref refc = lab_ref_attention(cfg, &in, true, false);
     double err_c = lab_max_abs(refc.o, rc.o, in.n);
-    uint64_t masked_rows = lab_masked_rows(&rc.p), nans = lab_attn_nans(&rc), all = rn.io.rd + rn.io.wr;
+    uint64_t masked_rows = lab_masked_rows(&rc.p, NULL), nans = lab_attn_nans(&rc), all = rn.io.rd + rn.io.wr;
     uint64_t saved = all - rc.io.rd - rc.io.wr;
     ok = ok && rc.closed_ok && (count_only || (!nans && !isnan(err_c)));
     lab_say(&L, "\nPart 4 — causal masking: key k > query q is masked; a tile whose first key comes after its last\n"
@@ -198,8 +175,7 @@ int lesson06_run(const cli_cfg *cfg)
 
     summary_t s;
     lab_sum_begin(&s, &r2, "flash2");
-    lab_sum_f64(&s, "max_abs_err", !count_only, err_o);
-    lab_sum_f64(&s, "L_max_abs_err", !count_only, err_L);
+    lab_sum_f64(&s, "max_abs_err", !count_only, e2.err_o), lab_sum_f64(&s, "L_max_abs_err", !count_only, e2.err_L);
     lab_sum_kv(&s, {"Tr", Tr}, {"Tc", Tc}, {"tiles", r2.io.tiles}, {"skipped", r2.io.skipped});
     lab_sum_run(&s, "fa1", &r1, LAB_KEY_ELEMS | LAB_KEY_BYTES | LAB_KEY_SRAM);
     lab_sum_f64(&s, "fa1_max_abs_err", !count_only, err_o1);
@@ -207,13 +183,37 @@ int lesson06_run(const cli_cfg *cfg)
     lab_sum_f64(&s, "fa2_fa1_rule_max_abs_err", !count_only, err_or);
     lab_sum_kv(&s, {"causal_tiles", rc.io.tiles}, {"causal_skipped", rc.io.skipped});
     lab_sum_ledger(&s, "causal", rc.m, LAB_KEY_ELEMS);
-    lab_sum_kv(&s, {"causal_saved_elems", saved}, {"causal_masked_rows", masked_rows}, {"threads_identical", same},
-               {"closed_form_ok", ok2 && r1.closed_ok && rr.closed_ok && rc.closed_ok});
+    lab_sum_kv(&s, {"causal_saved_elems", saved}, {"causal_masked_rows", masked_rows}, {"threads_identical", same});
+
+    /* ---- part 6: a sliding window (--window W) ---------------------------------------------------------------- */
+    bool okw = true;
+    if (W) {
+        lab_say(&L, "Part 6 — a sliding window of W = %zu keys: key k is visible to query q iff q - W < k <= q\n"
+                "  out = flash_attn_func(q, k, v, causal=True, window_size=(%zu, 0))   # flash-attn >= 2.3\n"
+                "  Causal's mask with a lower edge: a tile is skipped when its first key comes after its last query\n"
+                "  or its last key is W or more before its first query. The visited tiles form a band:\n", W, W - 1);
+        lab_attn_print_map(&L, &rw, " under the window", false);
+        okw = lab_flash2_ledger_report(&L, &rw);
+        lab_ref refw = lab_ref_attention_window(cfg, &in, W, true);
+        lab_fwd_err ew = lab_fwd_check(&L, &refw, &rw, FLOOR_ROUNDINGS, L_RTOL);
+        uint64_t early, rows = lab_masked_rows(&rw.p, &early), kv = 2 * lab_io_row(&rw.io, "K").rd;
+        lab_say(&L, "  tiles visited %llu, skipped %llu (closed form: causal's less Σ_i ⌊max(0, i·Br + 1 - W)/Bc⌋)\n"
+                "  K and V reads %llu, causal's %llu: a query block reads only its band, at most (Br + W - 2)/Bc + 2\n"
+                "  key blocks, about 2·(N/Br)·(W + Br + Bc)·d in all: linear in N (causal: about N²·d/Br).\n"
+                "  rows masked whole in a visited tile before their window starts: %llu (m = -inf: 0 subtracted)\n\n",
+                (unsigned long long)rw.io.tiles, (unsigned long long)rw.io.skipped, (unsigned long long)kv,
+                (unsigned long long)(2 * rc.io.row[1].rd), (unsigned long long)early);
+        ok = ok && okw && ew.ok;
+        lab_sum_kv(&s, {"window", W}, {"window_tiles", rw.io.tiles}, {"window_skipped", rw.io.skipped},
+                   {"window_masked_rows", rows}, {"window_rows_before_window", early});
+        lab_sum_ledger(&s, "window", rw.m, LAB_KEY_ELEMS), lab_sum_f64(&s, "window_max_abs_err", !count_only, ew.err_o);
+        lab_ref_free(&refw);
+    }
+    lab_sum_kv(&s, {"closed_form_ok", ok2 && r1.closed_ok && rr.closed_ok && rc.closed_ok && okw});
     summary_print(&s, stdout);
 
     lab_attn_free(&r2), lab_attn_free(&r1), lab_attn_free(&rr), lab_attn_free(&rc), lab_attn_free(&rt);
-    lab_ref_free(&ref), lab_ref_free(&refc);
-    lab_inputs_free(&in);
+    lab_attn_free(&rw), lab_ref_free(&ref), lab_ref_free(&refc), lab_inputs_free(&in);
     return lab_end(&L, ok && same);
 }
 

@@ -19,6 +19,7 @@
 #include "rng.h"
 #include "util.h"
 #include "verify.h"
+#include "../cuda/tc/tc_chunk.h"   // defines: the GPU chunk kernel's index arithmetic (tc_chunk_map, ...), plain C
 
 #define RANDOM_RINGS 40      /* random configurations per property */
 /* Tri Dao's criterion (verify_tridao_bound): ORACLE_TRIDAO_FACTOR times a materialized dt implementation's error,
@@ -242,6 +243,71 @@ START_TEST(plans_give_single_device_attention)
                         free(x[t]);
                     free(ro), free(rl);
                 }
+}
+END_TEST
+
+/* ---- the GPU chunk kernel's index arithmetic (cuda/tc/tc_chunk.h), on the CPU -------------------------------- */
+
+#define CHUNK_BR 128          /* the kernel's query rows per block: v09's 4 warps x 32 rows */
+#define CHUNK_WARP_ROWS 32
+
+/* n rows at random positions below ~1000: one piece, or two with a gap (either may be empty but not both). */
+static tc_chunk_pos random_positions(rng_t *g, size_t n)
+{
+    size_t p0 = rng_below(g, 500), n0 = rng_below(g, 2) ? n : rng_below(g, n + 1);
+    return (tc_chunk_pos){{p0, p0 + n0 + rng_below(g, 500)}, n0};
+}
+
+static int hidden_by_positions(const tc_chunk_pos *q, const tc_chunk_pos *k, size_t nk, int i, int j, int causal)
+{
+    return j >= (int)nk || (causal && tc_chunk_pos_of(k, (size_t)j) > tc_chunk_pos_of(q, (size_t)i));
+}
+
+/* The kernel's positions, its key-block range (no visible key left out, no block past the last visible one) and its
+ * mask skip (a block it does not mask hides no key from the warp's rows) against the positions themselves. */
+START_TEST(chunk_kernel_index_arithmetic)
+{
+    rng_t g;
+    rng_seed(&g, 1515);
+    for (int it = 0; it < 100; it++) {
+        size_t nq = 1 + rng_below(&g, 200), nk = 1 + rng_below(&g, 200);
+        tc_chunk_pos qp = random_positions(&g, nq), kp = random_positions(&g, nk);
+        if (it % 2) {   /* the diagonal (a device's own chunk), or keys a step or two after it: masks cut blocks */
+            size_t shift = rng_below(&g, 3);
+            nk = nq, kp = qp, kp.pos[0] += shift, kp.pos[1] += shift;
+        }
+        tc_chunk_map qm = tc_chunk_map_of(&qp, nq), km = tc_chunk_map_of(&kp, nk);
+        for (size_t i = 0; i < nq; i++)
+            ck_assert_int_eq(tc_chunk_at(qm, (int)i), (int)tc_chunk_pos_of(&qp, i));
+        for (int x = -1; x < 1600; x += 7) {   /* keys at or before x: a prefix, counted right */
+            int n = tc_chunk_upto(km, x);
+            for (size_t j = 0; j < nk; j++)
+                ck_assert((int)j < n ? (int)tc_chunk_pos_of(&kp, j) <= x : (int)tc_chunk_pos_of(&kp, j) > x);
+        }
+        for (int causal = 0; causal < 2; causal++)
+            for (int bc = 64; bc <= 128; bc += 64)
+                for (int q0 = 0; q0 < (int)nq; q0 += CHUNK_BR) {
+                    int jend = tc_chunk_key_blocks(qm, km, q0, CHUNK_BR, bc, causal), qend = min_size(q0 + CHUNK_BR, nq);
+                    int last_seen = -1;   /* the last key some row of the block sees */
+                    for (int i = q0; i < qend; i++)
+                        for (int j = 0; j < (int)nk; j++) {
+                            ck_assert_int_eq(tc_chunk_hidden(qm, km, i, j, causal),
+                                             hidden_by_positions(&qp, &kp, nk, i, j, causal));
+                            if (!hidden_by_positions(&qp, &kp, nk, i, j, causal))
+                                last_seen = j > last_seen ? j : last_seen;
+                        }
+                    ck_assert_int_eq(jend, last_seen < 0 ? 1 : last_seen / bc + 1);
+                    for (int row = q0; row < qend; row += CHUNK_WARP_ROWS)
+                        for (int k0 = 0; k0 < jend * bc; k0 += bc) {
+                            if (tc_chunk_crosses(qm, km, k0, bc, row, causal))
+                                continue;
+                            for (int i = row; i < row + CHUNK_WARP_ROWS && i < qend; i++)
+                                for (int j = k0; j < k0 + bc; j++)
+                                    ck_assert_msg(!hidden_by_positions(&qp, &kp, nk, i, j, causal),
+                                                  "unmasked block k0=%d hides key %d from row %d", k0, j, i);
+                        }
+                }
+    }
 }
 END_TEST
 
@@ -541,7 +607,7 @@ Suite *ring_suite(void)
 {
     Suite *s = suite_create("ring");
     TCASE(s, "Split", 0, {split_covers_sequence_once}, {steps_mask_whole_windows}, {window_rows_keep_positions});
-    TCASE(s, "Plans", 60, {plans_give_single_device_attention});
+    TCASE(s, "Plans", 60, {plans_give_single_device_attention}, {chunk_kernel_index_arithmetic});
     TCASE(s, "Ledgers", 120, {ledgers_equal_closed_forms});
     TCASE(s, "Output", 120, {output_equals_single_device}, {one_device_is_flash2});
     TCASE(s, "Balance", 0, {zigzag_balances_causal_tiles});

@@ -17,7 +17,4 @@ namespace {
 using version = hp_sync_version<HP_CP_ASYNC, 128, 128>;
 }
 
-extern "C" int HP_LAUNCHER(attn_v13)(const tc_args *a, void *s, char *e, size_t n) { return version::forward("v13_wgmma", a, s, e, n); }
-#ifndef FL_COUNT
-extern "C" void attn_v13_blocks(int d, int *br, int *bc) { version::blocks(d, br, bc); }
-#endif
+HP_EXPORT(attn_v13, "v13_wgmma", version)

@@ -14,7 +14,4 @@ namespace {
 using version = hp_sync_version<HP_TMA, 128, 128>;
 }
 
-extern "C" int HP_LAUNCHER(attn_v14)(const tc_args *a, void *s, char *e, size_t n) { return version::forward("v14_tma", a, s, e, n); }
-#ifndef FL_COUNT
-extern "C" void attn_v14_blocks(int d, int *br, int *bc) { version::blocks(d, br, bc); }
-#endif
+HP_EXPORT(attn_v14, "v14_tma", version)

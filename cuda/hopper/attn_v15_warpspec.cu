@@ -16,7 +16,4 @@ using version = hp_ws_version</*STAGES*/ 2, /*PINGPONG*/ false, /*OVERLAP*/ fals
                               /*Bc: d=64, 96, 128, 256*/ 128, 0, 128, 0, /*consumer warpgroups at d=64*/ 2>;
 }
 
-extern "C" int HP_LAUNCHER(attn_v15)(const tc_args *a, void *s, char *e, size_t n) { return version::forward("v15_warpspec", a, s, e, n); }
-#ifndef FL_COUNT
-extern "C" void attn_v15_blocks(int d, int *br, int *bc) { version::blocks(d, br, bc); }
-#endif
+HP_EXPORT(attn_v15, "v15_warpspec", version)

@@ -13,7 +13,4 @@ namespace {
 using version = hp_ws_version<2, true, false, hp_ws::HP_ONE_TILE, 128, 0, 128, 0, 2>;
 }
 
-extern "C" int HP_LAUNCHER(attn_v16)(const tc_args *a, void *s, char *e, size_t n) { return version::forward("v16_pingpong", a, s, e, n); }
-#ifndef FL_COUNT
-extern "C" void attn_v16_blocks(int d, int *br, int *bc) { version::blocks(d, br, bc); }
-#endif
+HP_EXPORT(attn_v16, "v16_pingpong", version)

@@ -14,7 +14,4 @@ namespace {
 using version = hp_ws_version<2, true, true, hp_ws::HP_ONE_TILE, 128, 0, 128, 0, 2>;
 }
 
-extern "C" int HP_LAUNCHER(attn_v17)(const tc_args *a, void *s, char *e, size_t n) { return version::forward("v17_overlap", a, s, e, n); }
-#ifndef FL_COUNT
-extern "C" void attn_v17_blocks(int d, int *br, int *bc) { version::blocks(d, br, bc); }
-#endif
+HP_EXPORT(attn_v17, "v17_overlap", version)

@@ -17,9 +17,5 @@ using version = hp_ws_version<2, true, true, hp_ws::HP_STATIC, 128, 128, 128, 64
 using wide = hp_ws_version<2, true, true, hp_ws::HP_STATIC, 192, 0, 176, 80, 2>;
 }
 
-extern "C" int HP_LAUNCHER(attn_v18)(const tc_args *a, void *s, char *e, size_t n) { return version::forward("v18_persist", a, s, e, n); }
-extern "C" int HP_LAUNCHER(attn_v18_wide)(const tc_args *a, void *s, char *e, size_t n) { return wide::forward("v18_wide", a, s, e, n); }
-#ifndef FL_COUNT
-extern "C" void attn_v18_blocks(int d, int *br, int *bc) { version::blocks(d, br, bc); }
-extern "C" void attn_v18_wide_blocks(int d, int *br, int *bc) { wide::blocks(d, br, bc); }
-#endif
+HP_EXPORT(attn_v18, "v18_persist", version)
+HP_EXPORT(attn_v18_wide, "v18_wide", wide)

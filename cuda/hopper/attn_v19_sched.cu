@@ -20,11 +20,6 @@ using s3 = hp_ws_version<0, true, true, hp_ws::HP_DYNAMIC, 128, 128, 128, 64, 2>
 using wide = hp_ws_version<2, true, true, hp_ws::HP_DYNAMIC, 192, 0, 176, 0, 2>;   /* d = 256, Bc = 80 spills here */
 }
 
-extern "C" int HP_LAUNCHER(attn_v19)(const tc_args *a, void *s, char *e, size_t n) { return sched::forward("v19_sched", a, s, e, n); }
-extern "C" int HP_LAUNCHER(attn_v19_s3)(const tc_args *a, void *s, char *e, size_t n) { return s3::forward("v19_s3", a, s, e, n); }
-extern "C" int HP_LAUNCHER(attn_v19_wide)(const tc_args *a, void *s, char *e, size_t n) { return wide::forward("v19_wide", a, s, e, n); }
-#ifndef FL_COUNT
-extern "C" void attn_v19_blocks(int d, int *br, int *bc) { sched::blocks(d, br, bc); }
-extern "C" void attn_v19_s3_blocks(int d, int *br, int *bc) { s3::blocks(d, br, bc); }
-extern "C" void attn_v19_wide_blocks(int d, int *br, int *bc) { wide::blocks(d, br, bc); }
-#endif
+HP_EXPORT(attn_v19, "v19_sched", sched)
+HP_EXPORT(attn_v19_s3, "v19_s3", s3)
+HP_EXPORT(attn_v19_wide, "v19_wide", wide)

@@ -13,11 +13,17 @@
 
 RING_B := $(BUILD)/cuda/ring
 NCCL_HOME ?= $(CUDA_HOME)
-NCCL_WHEEL := $(if $(NVCC),$(shell python3 -c 'import nvidia.nccl, os; print(list(nvidia.nccl.__path__)[0])' 2>/dev/null))
-NCCL_DIRS := $(NCCL_HOME) $(CUDA_HOME) $(NCCL_WHEEL)
-NCCL_INC := $(firstword $(foreach d,$(NCCL_DIRS),$(if $(wildcard $(d)/include/nccl.h),$(d)/include)))
-NCCL_LIB := $(firstword $(foreach d,$(NCCL_DIRS),$(foreach l,lib lib64,\
-              $(if $(wildcard $(d)/$(l)/libnccl.so $(d)/$(l)/libnccl.so.2),$(d)/$(l)))))
+nccl_inc = $(firstword $(foreach d,$(1),$(if $(wildcard $(d)/include/nccl.h),$(d)/include)))
+nccl_lib = $(firstword $(foreach d,$(1),$(foreach l,lib lib64,$(if $(wildcard $(d)/$(l)/libnccl.so*),$(d)/$(l)))))
+NCCL_INC := $(call nccl_inc,$(NCCL_HOME) $(CUDA_HOME))
+NCCL_LIB := $(call nccl_lib,$(NCCL_HOME) $(CUDA_HOME))
+ifneq ($(NVCC),)
+ifeq ($(and $(NCCL_INC),$(NCCL_LIB)),)   # Python is asked only when the toolkit has no NCCL
+NCCL_WHEEL := $(shell python3 -c 'import nvidia.nccl; print(list(nvidia.nccl.__path__)[0])' 2>/dev/null)
+NCCL_INC := $(call nccl_inc,$(NCCL_WHEEL))
+NCCL_LIB := $(call nccl_lib,$(NCCL_WHEEL))
+endif
+endif
 # the wheel has only libnccl.so.2: link it by its path
 NCCL_LINK := $(if $(wildcard $(NCCL_LIB)/libnccl.so),-L$(NCCL_LIB) -lnccl,$(NCCL_LIB)/libnccl.so.2)
 

@@ -632,12 +632,15 @@ int main(int argc, char **argv)
      * simulator's count and the closed form (device r sends the chunk of device r - s: K and V, n_src rows) */
     bool links_ok = true;
     uint64_t sent = 0, want = 0;
-    for (size_t r = g.first; r < g.first + g.count; r++)
+    for (size_t r = g.first; r < g.first + g.count; r++) {
+        uint64_t link = 0;
         for (size_t s = 0; s + 1 < o->P; s++) {
             uint64_t closed = 2 * o->B * o->H * o->d * ring_chunk_of(&g.rp, (r + o->P - s) % o->P).n * g.e;
             links_ok &= g.sent[r * o->P + s] == ring_link(sim, r, s).bytes && g.sent[r * o->P + s] == closed;
-            sent += g.sent[r * o->P + s], want += ring_link(sim, r, s).bytes;
+            sent += g.sent[r * o->P + s], want += ring_link(sim, r, s).bytes, link += g.sent[r * o->P + s];
         }
+        links_ok &= link == ring_link_closed_form(&g.rp, r) * g.e;   /* the link's total: 2·B·H·d·(N - n_{r+1}) */
+    }
 
     float ms = o->serial ? NAN : median_run(&g, false, o->repeats), ms_serial = median_run(&g, true, o->repeats);
     double flops = 4.0 * (double)o->B * (double)o->H * (double)o->N * (double)o->N * (double)o->d / (o->causal ? 2 : 1);
@@ -659,7 +662,7 @@ int main(int argc, char **argv)
                ok_out ? "ok" : "FAILED");
         printf("  link bytes sent by this process: %llu, the simulator's link ledger: %llu, per link and step %s\n",
                (unsigned long long)sent, (unsigned long long)want,
-               links_ok ? "equal (and equal to 2·B·H·d·n_src·e)" : "DIFFER");
+               links_ok ? "equal (and to the closed forms 2·B·H·d·n_src·e, per link 2·B·H·d·(N - n_r+1)·e)" : "DIFFER");
         if (!o->serial)
             printf("  time (CUDA events, median of %zu): %.4f ms overlapped, %.4f ms serialized (%.1f TFLOP/s); the "
                    "single-GPU kernel on the whole sequence %.4f ms (%.1f TFLOP/s)\n",

@@ -284,37 +284,20 @@ template <int D, typename T, bool CAUSAL, int BR> __global__ void __launch_bound
 }
 
 /* ---- host ---------------------------------------------------------------------------------------------------------- */
+/* The forward's checks on a->fwd (tc_common.cuh), then the backward's own tensors and head dimensions. */
 int bwd_check_args(const char *name, const tc_bwd_args *a, char *err, size_t errlen)
 {
-    if (!a->q || !a->k || !a->v || !a->o || !a->dout || !a->lse || !a->dq || !a->dk || !a->dv || !a->dq_accum ||
-        !a->delta) {
-        snprintf(err, errlen, "%s: every tensor (q k v o dout lse dq dk dv dq_accum delta) must be a device pointer",
-                 name);
+    int rc = tc_check_args(name, &a->fwd, err, errlen);
+    if (rc)
+        return rc;
+    if (!a->dout || !a->dq || !a->dk || !a->dv || !a->dq_accum || !a->delta) {
+        snprintf(err, errlen, "%s: dout, dq, dk, dv, dq_accum and delta must all be device pointers", name);
         return FL_EXIT_USAGE;
     }
-    if (!a->B || !a->N || !a->H || a->N > INT_MAX || a->H > INT_MAX || a->B * a->H > INT_MAX) {
-        snprintf(err, errlen, "%s: shape B=%zu N=%zu H=%zu is outside 1..%d", name, a->B, a->N, a->H, INT_MAX);
+    if (a->fwd.d != 64 && a->fwd.d != 128) {
+        snprintf(err, errlen, "%s: head dimension d = %zu not supported (64 or 128)", name, a->fwd.d);
         return FL_EXIT_USAGE;
     }
-    if (a->dtype != DTYPE_FP16 && a->dtype != DTYPE_BF16) {
-        snprintf(err, errlen, "%s: dtype %d not supported (fp16 = %d or bf16 = %d)", name, a->dtype, DTYPE_FP16,
-                 DTYPE_BF16);
-        return FL_EXIT_USAGE;
-    }
-    if (a->d != 64 && a->d != 128) {
-        snprintf(err, errlen, "%s: head dimension d = %zu not supported (64 or 128)", name, a->d);
-        return FL_EXIT_USAGE;
-    }
-    if (!(a->scale >= 0) || isinf(a->scale)) {
-        snprintf(err, errlen, "%s: softmax scale %g must be finite and >= 0 (0 means 1/sqrt(d))", name, a->scale);
-        return FL_EXIT_USAGE;
-    }
-#ifdef FL_COUNT
-    if (!a->count) {
-        snprintf(err, errlen, "%s: the counting launcher needs a->count (TC_BWD_NCOUNT device counters)", name);
-        return FL_EXIT_USAGE;
-    }
-#endif
     return 0;
 }
 
@@ -330,21 +313,22 @@ int bwd_launch(const char *name, const tc_bwd_args *a, cudaStream_t st, char *er
                  (unsigned)SM::bytes, optin);
         return FL_EXIT_USAGE;
     }
-    const long long rows = (long long)(a->B * a->N * a->H), Tc = ((long long)a->N + BC - 1) / BC;
-    const long long blocks = Tc * (long long)(a->B * a->H), pre = (rows + 256 / (D / 8) - 1) / (256 / (D / 8)),
+    const tc_args *f = &a->fwd;
+    const long long rows = (long long)(f->B * f->N * f->H), Tc = ((long long)f->N + BC - 1) / BC;
+    const long long blocks = Tc * (long long)(f->B * f->H), pre = (rows + 256 / (D / 8) - 1) / (256 / (D / 8)),
                     n8 = rows * D / 8, conv = (n8 + 255) / 256;
     if (blocks > INT_MAX || pre > INT_MAX || conv > INT_MAX) {
         snprintf(err, errlen, "%s: the grid of %lld x %lld x %lld thread blocks is too large", name, pre, blocks, conv);
         return FL_EXIT_USAGE;
     }
     bwd_kparams kp;
-    kp.q = a->q, kp.k = a->k, kp.v = a->v, kp.o = a->o, kp.dout = a->dout, kp.lse = a->lse;
+    kp.q = f->q, kp.k = f->k, kp.v = f->v, kp.o = f->o, kp.dout = a->dout, kp.lse = f->lse;
     kp.dq = a->dq, kp.dk = a->dk, kp.dv = a->dv, kp.dq_accum = a->dq_accum, kp.delta = a->delta;
-    kp.N = (int)a->N, kp.H = (int)a->H, kp.Tr = (int)((a->N + BR - 1) / BR), kp.Tc = (int)Tc, kp.rows = rows;
-    kp.scale = a->scale > 0 ? a->scale : (float)(1.0 / sqrt((double)a->d));
+    kp.N = (int)f->N, kp.H = (int)f->H, kp.Tr = (int)((f->N + BR - 1) / BR), kp.Tc = (int)Tc, kp.rows = rows;
+    kp.scale = f->scale > 0 ? f->scale : (float)(1.0 / sqrt((double)f->d));
     kp.scale_log2 = kp.scale * TC_LOG2E;
-    kp.count = a->count;
-    void (*main_k)(bwd_kparams) = a->causal ? bwd_main<D, T, true, BR> : bwd_main<D, T, false, BR>;
+    kp.count = f->count;
+    void (*main_k)(bwd_kparams) = f->causal ? bwd_main<D, T, true, BR> : bwd_main<D, T, false, BR>;
     CUDA_TRY(cudaFuncSetAttribute(main_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SM::bytes));
     bwd_pre<D, T><<<(unsigned)pre, 256, 0, st>>>(kp);
     CUDA_TRY(cudaGetLastError());
@@ -361,8 +345,8 @@ template <int BR64, int BR128> int bwd_entry(const char *name, const tc_bwd_args
     if (rc)
         return rc;
     cudaStream_t st = (cudaStream_t)s;
-    bool bf = a->dtype == DTYPE_BF16;
-    if (a->d == 64)
+    bool bf = a->fwd.dtype == DTYPE_BF16;
+    if (a->fwd.d == 64)
         return bf ? bwd_launch<64, __nv_bfloat16, BR64>(name, a, st, err, n) : bwd_launch<64, __half, BR64>(name, a, st, err, n);
     return bf ? bwd_launch<128, __nv_bfloat16, BR128>(name, a, st, err, n) : bwd_launch<128, __half, BR128>(name, a, st, err, n);
 }
@@ -390,34 +374,34 @@ template <int BR64, int BR128> int bwd_entry(const char *name, const tc_bwd_args
 #undef TC_BWD_CONFIG
 
 extern "C" {
-const tc_bwd_config tc_bwd_configs[] = {
+const tc_bwd_config tc_bwd_configs[TC_BWD_NCONFIGS] = {
 #define TC_BWD_CONFIG(name, br64, br128, change) {#name, change, name##_blocks, name##_backward, name##_backward_count},
 #include "bwd.def"
 #undef TC_BWD_CONFIG
 };
-const int tc_bwd_nconfigs = (int)(sizeof tc_bwd_configs / sizeof tc_bwd_configs[0]);
 
+const char *tc_bwd_config_name(int idx) { return idx >= 0 && idx < TC_BWD_NCONFIGS ? tc_bwd_configs[idx].name : NULL; }
 int tc_bwd_find(const char *name)
 {
-    for (int i = 0; i < tc_bwd_nconfigs; i++)
-        if (!strcmp(tc_bwd_configs[i].name, name))
-            return i;
-    return -1;
+    int i = 0;
+    while (tc_bwd_config_name(i) && strcmp(tc_bwd_config_name(i), name))
+        i++;
+    return tc_bwd_config_name(i) ? i : -1;
 }
-int tc_bwd_config_count(void) { return tc_bwd_nconfigs; }
-const char *tc_bwd_config_name(int idx) { return idx >= 0 && idx < tc_bwd_nconfigs ? tc_bwd_configs[idx].name : NULL; }
 
 int tc_bwd(int idx, const void *q, const void *k, const void *v, const void *o, const void *dout, const float *lse,
            void *dq, void *dk, void *dv, float *dq_accum, float *delta, long long B, long long N, long long H,
            long long d, float scale, int causal, int dtype, void *stream)
 {
     char err[256];
-    if (idx < 0 || idx >= tc_bwd_nconfigs || B < 1 || N < 1 || H < 1 || d < 1) {
+    if (!tc_bwd_config_name(idx) || B < 1 || N < 1 || H < 1 || d < 1) {
         fprintf(stderr, "tc_bwd: bad configuration index %d or shape B=%lld N=%lld H=%lld d=%lld\n", idx, B, N, H, d);
         return FL_EXIT_USAGE;
     }
-    tc_bwd_args a = {q, k, v, o, dout, lse, dq, dk, dv, dq_accum, delta, (size_t)B, (size_t)N, (size_t)H, (size_t)d,
-                     scale, causal, dtype, NULL};
+    /* o and lse are only read: tc_args holds them writable because the forward writes them */
+    tc_bwd_args a = {{q, k, v, (void *)o, (float *)lse, (size_t)B, (size_t)N, (size_t)H, (size_t)d, scale, causal,
+                      dtype, NULL},
+                     dout, dq, dk, dv, dq_accum, delta};
     int rc = tc_bwd_configs[idx].backward(&a, stream, err, sizeof err);
     if (rc)
         fprintf(stderr, "tc_bwd: %s\n", err);

@@ -8,17 +8,20 @@
  *                   query blocks i recomputing Pij from Li; dQi += dSij Kj by atomicAdd into dq_accum (lines 5-18)
  *   3  convert      dq = dt(scale * dq_accum)
  *
- *   tc_bwd_args a = {.q = q, .k = k, .v = v, .o = o, .dout = dout, .lse = lse, .dq = dq, .dk = dk, .dv = dv,
- *                    .dq_accum = acc, .delta = delta, .B = 4, .N = 4096, .H = 32, .d = 64, .dtype = DTYPE_FP16};
+ *   tc_bwd_args a = {.fwd = {.q = q, .k = k, .v = v, .o = o, .lse = lse, .B = 4, .N = 4096, .H = 32, .d = 64,
+ *                            .dtype = DTYPE_FP16},
+ *                    .dout = dout, .dq = dq, .dk = dk, .dv = dv, .dq_accum = acc, .delta = delta};
  *   rc = tc_bwd_configs[0].backward(&a, NULL, err, sizeof err);     // 0, or an exit code with err set
  *
  * A counting build (-DFL_COUNT) gives each launcher a twin (backward_count) that adds the kernels' global traffic,
- * in elements, to a.count[TC_BWD_CNT_*] (device memory, zeroed by the caller).
+ * in elements, to a.fwd.count[TC_BWD_CNT_*] (device memory, zeroed by the caller).
  */
 #ifndef FLASHLAB_TC_BWD_H
 #define FLASHLAB_TC_BWD_H
 
 #include <stddef.h>
+
+#include "attn_tc.h"   // defines: tc_args (the forward's arguments: the backward's inputs)
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,16 +37,12 @@ enum {
 };
 
 typedef struct {
-    const void *q, *k, *v, *o, *dout;   /* device, (B, N, H, d), dtype */
-    const float *lse;                   /* device, (B, H, N) */
+    tc_args fwd;                        /* q, k, v, o (the forward's output), lse, shape, scale, causal, dtype, and
+                                         * count: counting launchers only, TC_BWD_NCOUNT device counters */
+    const void *dout;                   /* device, (B, N, H, d), dtype */
     void *dq, *dk, *dv;                 /* device, (B, N, H, d), dtype */
     float *dq_accum;                    /* device, (B, N, H, d) fp32: scratch */
     float *delta;                       /* device, (B, H, N) fp32: scratch (D) */
-    size_t B, N, H, d;
-    float scale;                        /* > 0; 0 means 1/sqrt(d) */
-    int causal;
-    int dtype;                          /* DTYPE_FP16 or DTYPE_BF16 (dtype.h) */
-    unsigned long long *count;          /* counting launchers only: TC_BWD_NCOUNT device counters */
 } tc_bwd_args;
 
 /* 0, or an exit code (exitcode.h) with one line in err; never exits. stream: a cudaStream_t, NULL = default. */
@@ -56,12 +55,17 @@ typedef struct {
     tc_bwd_fn backward, backward_count;
 } tc_bwd_config;
 
-extern const tc_bwd_config tc_bwd_configs[];
-extern const int tc_bwd_nconfigs;
+enum {   /* TC_BWD_bwd_br128, ...: the configurations' indices */
+#define TC_BWD_CONFIG(name, br64, br128, change) TC_BWD_##name,
+#include "bwd.def"
+#undef TC_BWD_CONFIG
+    TC_BWD_NCONFIGS
+};
+extern const tc_bwd_config tc_bwd_configs[TC_BWD_NCONFIGS];
 int tc_bwd_find(const char *name);   /* index into tc_bwd_configs, or -1 */
 
-/* For ctypes (cuda/tools/tc_bwd_bench.py): plain arguments; 0, or an exit code with one line on stderr. */
-int tc_bwd_config_count(void);
+/* For ctypes (cuda/tools/tc_bwd_bench.py): plain arguments; 0, or an exit code with one line on stderr.
+ * tc_bwd_config_name: NULL past the last configuration. */
 const char *tc_bwd_config_name(int idx);
 int tc_bwd(int idx, const void *q, const void *k, const void *v, const void *o, const void *dout, const float *lse,
            void *dq, void *dk, void *dv, float *dq_accum, float *delta, long long B, long long N, long long H,

@@ -23,11 +23,16 @@
 
 static int checks, passed;
 
-static void failed_run(int rc, const char *name, const char *what, const char *err)
+/* Counts one check and says whether its run went through; a run that could not go (a shape a configuration does not
+ * take) is a FAIL line, a failing CUDA call ends the program (the device may be unusable after it). */
+static bool ran(int rc, const char *name, const char *what, const char *err)
 {
-    if (rc != FL_EXIT_USAGE)
+    checks++;
+    if (rc && rc != FL_EXIT_USAGE)
         gpu_or_exit(rc, err);
-    printf("%-10s %s FAIL (%s)\n", name, what, err);
+    if (rc)
+        printf("%-10s %s FAIL (%s)\n", name, what, err);
+    return !rc;
 }
 
 static void check_shape(const tc_bwd_shape *s, bool counters)
@@ -35,15 +40,11 @@ static void check_shape(const tc_bwd_shape *s, bool counters)
     tc_bwd_problem *p;
     char err[256];
     gpu_or_exit(tc_bwd_problem_new(s, SEED + s->N * 31 + s->d + s->causal, &p, err, sizeof err), err);
-    for (int c = 0; c < tc_bwd_nconfigs; c++) {
+    for (int c = 0; c < TC_BWD_NCONFIGS; c++) {
         const char *name = tc_bwd_configs[c].name;
         tc_bwd_result r;
-        checks++;
-        int rc = tc_bwd_check(p, c, MAX_HEADS, &r, err, sizeof err);
-        if (rc) {
-            failed_run(rc, name, dtype_name(s->dt), err);
+        if (!ran(tc_bwd_check(p, c, MAX_HEADS, &r, err, sizeof err), name, dtype_name(s->dt), err))
             continue;
-        }
         passed += r.ok;
         printf("%-10s d=%-3zu %s %-6s B=%zu N=%-5zu H=%zu heads=%zu", name, s->d, dtype_name(s->dt),
                s->causal ? "causal" : "full", s->B, s->N, s->H, r.heads);
@@ -54,11 +55,8 @@ static void check_shape(const tc_bwd_shape *s, bool counters)
         if (!counters)
             continue;
         tc_bwd_ledger lg;
-        checks++;
-        if ((rc = tc_bwd_count(p, c, &lg, err, sizeof err))) {
-            failed_run(rc, name, "counters", err);
+        if (!ran(tc_bwd_count(p, c, &lg, err, sizeof err), name, "counters", err))
             continue;
-        }
         passed += lg.ok;
         printf("%-10s counters Br=%zu Bc=%zu tiles=%llu kernel/sim/closed:", name, lg.Br, lg.Bc,
                (unsigned long long)lg.tiles);
@@ -74,13 +72,15 @@ static void check_shape(const tc_bwd_shape *s, bool counters)
 int main(int argc, char **argv)
 {
     fl_set_progname("bwd_check");
-    bool quick = argc > 1 && !strcmp(argv[1], "--quick");
-    if (argc > 2 || (argc == 2 && !quick))
+    if (argc > 2 || (argc == 2 && strcmp(argv[1], "--quick")))
         fl_fatal("usage: bwd_check [--quick]");
+    const bool quick = argc == 2;
     cuda_device dev;
     char err[256];
     gpu_or_exit(cuda_device_get(&dev, err, sizeof err), err);
-    printf("bwd_check: %s, %d SMs; %d configurations\n", dev.name, dev.sms, tc_bwd_nconfigs);
+    printf("bwd_check: %s, %d SMs; %d configurations:", dev.name, dev.sms, TC_BWD_NCONFIGS);
+    for (int c = 0; c < TC_BWD_NCONFIGS; c++)
+        printf(" %s (%s)%s", tc_bwd_configs[c].name, tc_bwd_configs[c].change, c + 1 < TC_BWD_NCONFIGS ? ";" : "\n");
     /* N = 1, ragged blocks, N below, at and above the blocks, B and H > 1 */
     static const size_t full[][3] = {{1, 1, 1}, {2, 17, 3}, {1, 200, 2}, {2, 333, 1}, {1, 700, 2}};
     static const size_t small[][3] = {{2, 77, 2}, {2, 200, 1}};   /* --quick: fp16 only */

@@ -2,6 +2,7 @@
 #include "bwd_host.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,64 +13,66 @@
 #include "lab.h"        // defines: lab_tridao_ratio (Tri Dao's criterion, entry by entry)
 #include "reference.h"  // defines: ref_attention_backward*, ref_head_get
 #include "rng.h"
+#include "tc_host.h"    // defines: tc_problem (q, k, v, O, L of the forward), tc_problem_new
 #include "util.h"
 
 #define FORWARD "final"   /* the forward kernel whose O and L the backward consumes */
 
-enum { X_Q, X_K, X_V, X_DO, NIN };
-
 struct tc_bwd_problem {
     tc_bwd_shape s;
-    size_t n, nl;                 /* B*N*H*d; B*H*N */
-    float *x[NIN];                /* host inputs, rounded to dt */
-    void *dx[NIN], *o, *g[3];     /* device: inputs, O, dQ dK dV (dt) */
-    float *lse, *acc, *delta;     /* device fp32 */
-    unsigned long long *count;
+    tc_problem *fp;               /* q, k, v (host, rounded; device), O and L: the forward's problem (tc_host.h) */
+    size_t n;                     /* B*N*H*d */
+    float *dout;                  /* host dO, rounded to dt */
+    unsigned char *arena;         /* device: one allocation holding the five below */
+    void *ddout, *g[3];           /* device: dO; dQ, dK, dV (dt) */
+    float *acc, *delta;           /* device fp32 scratch */
+    unsigned long long *count;    /* device, TC_BWD_NCOUNT (fp's holds the forward's TC_NCOUNT) */
     double *ref[3], *low[3], *mag[3];   /* fp64, dt and magnitude references of the checked heads (lazily) */
     size_t *heads, nheads;
 };
 
 const tc_bwd_shape *tc_bwd_problem_shape(const tc_bwd_problem *p) { return &p->s; }
 
-static float round_dt(dtype_t dt, float x, uint16_t *raw)
-{
-    *raw = dt == DTYPE_FP16 ? fp16_from_float(x) : bf16_from_float(x);
-    return dt == DTYPE_FP16 ? fp16_to_float(*raw) : bf16_to_float(*raw);
-}
-
+/* dO ~ N(0, 1) rounded to dt, the gradients' buffers, then O and L by the forward kernel FORWARD (on fp's inputs). */
 static int fill(tc_bwd_problem *p, uint64_t seed, char *err, size_t errlen)
 {
     const tc_bwd_shape *s = &p->s;
-    uint16_t *stage = xmalloc(p->n * sizeof *stage);
+    uint16_t *raw = xmalloc(p->n * sizeof *raw);
     rng_t r;
     rng_seed(&r, seed);
-    cudaError_t e = cudaSuccess;
-    for (int x = 0; x < NIN && e == cudaSuccess; x++) {
-        p->x[x] = xmalloc(p->n * sizeof *p->x[x]);
-        rng_fill_normal(&r, p->x[x], p->n, 1.0f);
-        for (size_t i = 0; i < p->n; i++)
-            p->x[x][i] = round_dt(s->dt, p->x[x][i], &stage[i]);
-        e = cudaMalloc(&p->dx[x], p->n * 2);
-        if (e == cudaSuccess)
-            e = cudaMemcpy(p->dx[x], stage, p->n * 2, cudaMemcpyHostToDevice);
+    p->dout = xmalloc(p->n * sizeof *p->dout);
+    rng_fill_normal(&r, p->dout, p->n, 1.0f);
+    for (size_t i = 0; i < p->n; i++) {
+        raw[i] = s->dt == DTYPE_FP16 ? fp16_from_float(p->dout[i]) : bf16_from_float(p->dout[i]);
+        p->dout[i] = s->dt == DTYPE_FP16 ? fp16_to_float(raw[i]) : bf16_to_float(raw[i]);
     }
-    free(stage);
+    /* dO, dQ, dK, dV (n x 2 bytes each: multiples of 128), dq_accum (n x 4), D (B H N x 4, rounded up to 256), the
+     * counters: one device allocation */
+    const size_t nl = s->B * s->H * s->N, dbytes = (nl * sizeof(float) + 255) / 256 * 256;
+    if (p->n > SIZE_MAX / 16) {   /* 12 n + dbytes bytes in all, dbytes <= 4 n + 255 */
+        snprintf(err, errlen, "shape B=%zu N=%zu H=%zu d=%zu: the gradients' buffers overflow", s->B, s->N, s->H, s->d);
+        return FL_EXIT_USAGE;
+    }
+    cudaError_t e = cudaMalloc((void **)&p->arena, 4 * p->n * 2 + p->n * sizeof(float) + dbytes +
+                                                       TC_BWD_NCOUNT * sizeof(unsigned long long));
+    if (e == cudaSuccess) {
+        p->ddout = p->arena;
+        for (int x = 0; x < 3; x++)
+            p->g[x] = p->arena + (size_t)(x + 1) * p->n * 2;
+        p->acc = (float *)(p->arena + 4 * p->n * 2);
+        p->delta = p->acc + p->n;
+        p->count = (unsigned long long *)((unsigned char *)p->delta + dbytes);
+        e = cudaMemcpy(p->ddout, raw, p->n * 2, cudaMemcpyHostToDevice);
+    }
+    free(raw);
     CUDA_TRY(e);
-    CUDA_TRY(cudaMalloc(&p->o, p->n * 2));
-    for (int x = 0; x < 3; x++)
-        CUDA_TRY(cudaMalloc(&p->g[x], p->n * 2));
-    CUDA_TRY(cudaMalloc((void **)&p->lse, p->nl * sizeof(float)));
-    CUDA_TRY(cudaMalloc((void **)&p->delta, p->nl * sizeof(float)));
-    CUDA_TRY(cudaMalloc((void **)&p->acc, p->n * sizeof(float)));
-    CUDA_TRY(cudaMalloc((void **)&p->count, TC_BWD_NCOUNT * sizeof(unsigned long long)));
-    /* O and L from the project's forward kernel, as a training step would have them */
     int v = tc_find(FORWARD);
     if (v < 0) {
         snprintf(err, errlen, "no forward kernel named %s", FORWARD);
         return FL_EXIT_INTERNAL;
     }
-    tc_args a = {p->dx[X_Q], p->dx[X_K], p->dx[X_V], p->o, p->lse, s->B, s->N, s->H, s->d, 0.0f, s->causal, s->dt,
-                 NULL};
+    const tc_problem *f = p->fp;
+    tc_args a = {f->dq, f->dk, f->dv, f->dout, f->dlse, s->B, s->N, s->H, s->d, 0.0f, s->causal, s->dt, NULL};
     int rc = tc_versions[v].forward(&a, NULL, err, errlen);
     if (rc)
         return rc;
@@ -79,56 +82,42 @@ static int fill(tc_bwd_problem *p, uint64_t seed, char *err, size_t errlen)
 
 int tc_bwd_problem_new(const tc_bwd_shape *s, uint64_t seed, tc_bwd_problem **out, char *err, size_t errlen)
 {
-    *out = NULL;
-    int rc = cuda_need_device(err, errlen);
-    if (rc)
-        return rc;
-    if (s->dt != DTYPE_FP16 && s->dt != DTYPE_BF16) {
-        snprintf(err, errlen, "the tensor-core backward takes fp16 or bf16, not %s", dtype_name(s->dt));
-        return FL_EXIT_USAGE;
-    }
-    size_t n;
-    if (!size_mul4_ok(s->B, s->N, s->H, s->d, &n)) {
-        snprintf(err, errlen, "shape B=%zu N=%zu H=%zu d=%zu overflows", s->B, s->N, s->H, s->d);
-        return FL_EXIT_USAGE;
-    }
     tc_bwd_problem *p = xcalloc(1, sizeof *p);
-    p->s = *s, p->n = n, p->nl = s->B * s->H * s->N;
-    if ((rc = fill(p, seed, err, errlen))) {
+    p->s = *s;
+    /* q, k, v from seed (the forward's problem: it checks the device, the dtype and the size), dO from seed + 1 */
+    int rc = tc_problem_new(&(tc_shape){s->B, s->N, s->H, s->d, s->dt}, seed, &p->fp, err, errlen);
+    if (!rc)
+        p->n = p->fp->n, rc = fill(p, seed + 1, err, errlen);
+    *out = rc ? NULL : p;
+    if (rc) {
         char ignored[8];
         tc_bwd_problem_free(p, ignored, sizeof ignored);   /* err keeps the first failure */
-        return rc;
     }
-    *out = p;
-    return 0;
+    return rc;
 }
 
 int tc_bwd_problem_free(tc_bwd_problem *p, char *err, size_t errlen)
 {
     if (!p)
         return 0;
-    void *dev[] = {p->dx[0], p->dx[1], p->dx[2], p->dx[3], p->o, p->g[0], p->g[1], p->g[2], p->lse, p->acc, p->delta,
-                   p->count};
-    cudaError_t first = cudaSuccess;
-    for (size_t x = 0; x < sizeof dev / sizeof dev[0]; x++) {
-        cudaError_t e = cudaFree(dev[x]);
-        first = first == cudaSuccess ? e : first;
-    }
-    for (int x = 0; x < NIN; x++)
-        free(p->x[x]);
+    cudaError_t e = cudaFree(p->arena);   /* NULL is fine */
+    int rc = tc_problem_free(p->fp, err, errlen);
+    free(p->dout);
     for (int x = 0; x < 3; x++)
         free(p->ref[x]), free(p->low[x]), free(p->mag[x]);
     free(p->heads);
     free(p);
-    CUDA_TRY(first);
-    return 0;
+    CUDA_TRY(e);
+    return rc;
 }
 
 static int launch(const tc_bwd_problem *p, int cfg, bool count, char *err, size_t errlen)
 {
     const tc_bwd_shape *s = &p->s;
-    tc_bwd_args a = {p->dx[X_Q], p->dx[X_K], p->dx[X_V], p->o, p->dx[X_DO], p->lse, p->g[0], p->g[1], p->g[2],
-                     p->acc, p->delta, s->B, s->N, s->H, s->d, 0.0f, s->causal, s->dt, count ? p->count : NULL};
+    const tc_problem *f = p->fp;
+    tc_bwd_args a = {{f->dq, f->dk, f->dv, f->dout, f->dlse, s->B, s->N, s->H, s->d, 0.0f, s->causal, s->dt,
+                      count ? p->count : NULL},
+                     p->ddout, p->g[0], p->g[1], p->g[2], p->acc, p->delta};
     return (count ? tc_bwd_configs[cfg].backward_count : tc_bwd_configs[cfg].backward)(&a, NULL, err, errlen);
 }
 
@@ -155,18 +144,19 @@ static void references(tc_bwd_problem *p, size_t max_heads)
 #pragma omp parallel for schedule(dynamic, 1)
     for (long x = 0; x < (long)nh; x++) {
         size_t b = p->heads[x] / s->H, h = p->heads[x] % s->H, o = (size_t)x * hd;
-        double *in[NIN];
-        for (int k = 0; k < NIN; k++) {
+        const float *x[4] = {p->fp->q, p->fp->k, p->fp->v, p->dout};
+        double *in[4];
+        for (int k = 0; k < 4; k++) {
             in[k] = xmalloc(hd * sizeof *in[k]);
-            ref_head_get(p->x[k], s->B, s->N, s->H, s->d, b, h, in[k]);
+            ref_head_get(x[k], s->B, s->N, s->H, s->d, b, h, in[k]);
         }
-        ref_attention_backward(in[X_Q], in[X_K], in[X_V], in[X_DO], s->N, s->d, scale, s->causal, p->ref[0] + o,
-                               p->ref[1] + o, p->ref[2] + o);
-        ref_attention_backward_lowp(in[X_Q], in[X_K], in[X_V], in[X_DO], s->N, s->d, scale, s->causal, s->dt,
-                                    p->low[0] + o, p->low[1] + o, p->low[2] + o);
-        ref_attention_backward_mag(in[X_Q], in[X_K], in[X_V], in[X_DO], s->N, s->d, scale, s->causal, p->mag[0] + o,
+        ref_attention_backward(in[0], in[1], in[2], in[3], s->N, s->d, scale, s->causal, p->ref[0] + o, p->ref[1] + o,
+                               p->ref[2] + o);
+        ref_attention_backward_lowp(in[0], in[1], in[2], in[3], s->N, s->d, scale, s->causal, s->dt, p->low[0] + o,
+                                    p->low[1] + o, p->low[2] + o);
+        ref_attention_backward_mag(in[0], in[1], in[2], in[3], s->N, s->d, scale, s->causal, p->mag[0] + o,
                                    p->mag[1] + o, p->mag[2] + o);
-        for (int k = 0; k < NIN; k++)
+        for (int k = 0; k < 4; k++)
             free(in[k]);
     }
 }

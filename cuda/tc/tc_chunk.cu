@@ -20,14 +20,13 @@ constexpr size_t MAX_POS = (size_t)1 << 30;
  * windows' first rows; o (fp32) too. */
 struct chunk_kparams : tc_kparams {
     long long qb, kb;             /* elements between batches: q_rows H d, kv_rows H d */
-    int nq, nk, lse_ld;
-    int qn0, qsh0, qsh1;          /* query row i sits at i + (i < qn0 ? qsh0 : qsh1) */
-    int kn0, ksh0, ksh1;
+    int lse_ld;
+    tc_chunk_map qm, km;          /* the windows' rows and positions */
 };
 
-/* A query window against a key window at global positions (tc_pipeline.cuh's geometry contract). Only what the key
- * loop needs lives in registers (Q, K, V, the bounds); positions, strides and the output's addresses are read from
- * the kernel's parameters (constant memory) where they are used. */
+/* A query window against a key window at global positions (tc_pipeline.cuh's geometry contract), its index arithmetic
+ * tc_chunk.h's. Only what the key loop needs lives in registers (Q, K, V, the bounds); positions, strides and the
+ * output's addresses are read from the kernel's parameters (constant memory) where they are used. */
 template <int D, typename T, bool CAUSAL, int BR_, int BC> struct tc_geo_chunk {
     const chunk_kparams &kp;
     const T *Q, *K, *V;
@@ -42,24 +41,12 @@ template <int D, typename T, bool CAUSAL, int BR_, int BC> struct tc_geo_chunk {
         ld = (size_t)kp.H * D;
         Q = (const T *)kp.q + b * kp.qb + hd;
         K = (const T *)kp.k + b * kp.kb + hd, V = (const T *)kp.v + b * kp.kb + hd;
-        nq = kp.nq, nk = kp.nk, q0 = i * BR_;
+        nq = kp.qm.n, nk = kp.km.n, q0 = i * BR_;
     }
-    __device__ __forceinline__ int qpos(int i) const { return i + (i < kp.qn0 ? kp.qsh0 : kp.qsh1); }
-    __device__ __forceinline__ int kpos(int j) const { return j + (j < kp.kn0 ? kp.ksh0 : kp.ksh1); }
-
-    /* Line 6's range: the keys at or before the block's last query form a prefix of the window (positions grow with
-     * the row); at least one block, so that every block runs the body's loads to their end. */
-    __device__ __forceinline__ int key_blocks() const
-    {
-        if (!CAUSAL)
-            return (nk + BC - 1) / BC;
-        const int x = qpos(min(q0 + BR_, nq) - 1), kn0 = kp.kn0;
-        const int seen = min(max(x - kp.ksh0 + 1, 0), kn0) + min(max(x - kp.ksh1 + 1 - kn0, 0), nk - kn0);
-        return max(1, (seen + BC - 1) / BC);
-    }
+    __device__ __forceinline__ int key_blocks() const { return tc_chunk_key_blocks(kp.qm, kp.km, q0, BR_, BC, CAUSAL); }
     __device__ __forceinline__ bool crosses(int k0, int row) const
     {
-        return k0 + BC > nk || (CAUSAL && kpos(k0 + BC - 1) > qpos(row));
+        return tc_chunk_crosses(kp.qm, kp.km, k0, BC, row, CAUSAL);
     }
     __device__ __forceinline__ void mask(float (&s)[BC / 8][4], int row, int k0, int t) const
     {
@@ -67,8 +54,7 @@ template <int D, typename T, bool CAUSAL, int BR_, int BC> struct tc_geo_chunk {
         for (int n = 0; n < BC / 8; n++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                const int col = k0 + n * 8 + 2 * t + (e & 1);
-                if (col >= nk || (CAUSAL && kpos(col) > qpos(row + (e >> 1) * 8)))
+                if (tc_chunk_hidden(kp.qm, kp.km, row + (e >> 1) * 8, k0 + n * 8 + 2 * t + (e & 1), CAUSAL))
                     s[n][e] = -INFINITY;
             }
     }
@@ -172,11 +158,8 @@ extern "C" int tc_chunk_forward(const tc_chunk_args *a, void *stream, char *err,
     kp.scale_log2 = kp.scale * TC_LOG2E;
     kp.count = NULL;
     kp.qb = (long long)(a->q_rows * Hd), kp.kb = (long long)(a->kv_rows * Hd);
-    kp.nq = (int)a->nq, kp.nk = (int)a->nk, kp.lse_ld = (int)a->q_rows;
-    kp.qn0 = (int)(a->qpos.n0 < a->nq ? a->qpos.n0 : a->nq), kp.qsh0 = (int)a->qpos.pos[0];
-    kp.qsh1 = kp.qn0 < kp.nq ? (int)a->qpos.pos[1] - kp.qn0 : kp.qsh0;
-    kp.kn0 = (int)(a->kpos.n0 < a->nk ? a->kpos.n0 : a->nk), kp.ksh0 = (int)a->kpos.pos[0];
-    kp.ksh1 = kp.kn0 < kp.nk ? (int)a->kpos.pos[1] - kp.kn0 : kp.ksh0;
+    kp.lse_ld = (int)a->q_rows;
+    kp.qm = tc_chunk_map_of(&a->qpos, a->nq), kp.km = tc_chunk_map_of(&a->kpos, a->nk);
     const bool bf = a->dtype == DTYPE_BF16;
     switch (a->d) {
     case 64: return bf ? launch<64, __nv_bfloat16>(a, kp, blocks, stream, err, errlen)

@@ -12,7 +12,9 @@
  * GEO says where a block works and which keys it sees: by default (tc_geo_self) one query block of one head of the
  * whole sequence, keys 0 .. N-1, masked key j > query i. Another geometry (cuda/tc/tc_chunk.cu: a query chunk against
  * one K, V chunk at global positions, ring attention's step) gives its own pointers, bounds, mask and store; the
- * versions' kernels take the default, and their code is what it was (the cubins are byte for byte the same).
+ * versions' kernels take the default. Their PTX is what it was up to register numbering (v07, v11: the same
+ * instructions; v09: four kernels lose one redundant shift, k0 = j Bc recomputed), and ptxas gives every one of
+ * them, plain and counting, the registers and spills it had.
  */
 #ifndef FLASHLAB_TC_PIPELINE_CUH
 #define FLASHLAB_TC_PIPELINE_CUH

@@ -15,48 +15,34 @@ as PyTorch's own fp16 backward (SDPA flash) does; every element written (outputs
 Writes tc_bwd_bench_<device>_<date>.txt (the table) and .json (the record) to --outdir.
 """
 import argparse
+import argparse
 import ctypes
 import datetime
-import json
 import math
 import os
-import statistics
 import sys
 
 import torch
 import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.nn.attention import sdpa_kernel
 
-ROT = 3            # input sets rotated through
-DTYPE_FP16 = 1     # dtype.h: DTYPE_FP32, DTYPE_FP16, DTYPE_BF16
-TRIDAO = 2.0       # verify.h: ORACLE_TRIDAO_FACTOR
-FORWARD = "final"  # the forward kernel whose O and L the backward consumes
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gpu_bench import (BACKENDS, ROT, fwd_flops, load_forward_lib, run_stem, time_ms,  # noqa: E402
+                       version_names, write_record)
+
+DTYPE_FP16 = 1       # dtype.h: DTYPE_FP32, DTYPE_FP16, DTYPE_BF16
+TRIDAO = 2.0         # verify.h: ORACLE_TRIDAO_FACTOR
+FORWARD = "final"    # the forward kernel whose O and L the backward consumes
 
 
 def load_lib(path):
-    lib = ctypes.CDLL(path)
-    lib.tc_version_name.restype = ctypes.c_char_p
-    lib.tc_bwd_config_name.restype = ctypes.c_char_p
-    lib.tc_forward.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 5 + [ctypes.c_longlong] * 4 + \
-                              [ctypes.c_float, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
-    lib.tc_forward.restype = ctypes.c_int
-    lib.tc_bwd.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 11 + [ctypes.c_longlong] * 4 + \
-                          [ctypes.c_float, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
-    lib.tc_bwd.restype = ctypes.c_int
+    """The forward's library (gpu_bench: tc_forward, tc_version_name), plus the backward's entries (bwd.h)."""
+    lib = load_forward_lib(path, "tc")
+    ptr, ll, i32 = ctypes.c_void_p, ctypes.c_longlong, ctypes.c_int
+    for name, args, res in (("tc_bwd_config_name", [i32], ctypes.c_char_p),
+                            ("tc_bwd", [i32] + [ptr] * 11 + [ll] * 4 + [ctypes.c_float, i32, i32, ptr], i32)):
+        getattr(lib, name).argtypes, getattr(lib, name).restype = args, res
     return lib
-
-
-def time_ms(fn, warmup, reps):
-    """Median over reps calls, each between two CUDA events, queued back to back; fn(i) uses input set i % ROT."""
-    for i in range(warmup):
-        fn(i)
-    ev = [torch.cuda.Event(enable_timing=True) for _ in range(reps + 1)]
-    ev[0].record()
-    for i in range(reps):
-        fn(i)
-        ev[i + 1].record()
-    ev[-1].synchronize()
-    return statistics.median(ev[i].elapsed_time(ev[i + 1]) for i in range(reps))
 
 
 def ref_grads(q, k, v, do, causal):
@@ -80,8 +66,10 @@ def main():
     args = ap.parse_args()
 
     lib = load_lib(args.lib)
-    fwd = [lib.tc_version_name(i).decode() for i in range(lib.tc_version_count())].index(FORWARD)
-    cfgs = [lib.tc_bwd_config_name(i).decode() for i in range(lib.tc_bwd_config_count())]
+    fwd = version_names(lib, "tc").index(FORWARD)
+    cfgs = []
+    while lib.tc_bwd_config_name(len(cfgs)):
+        cfgs.append(lib.tc_bwd_config_name(len(cfgs)).decode())
     prop = torch.cuda.get_device_properties(0)
     now = datetime.datetime.now(datetime.timezone.utc)
     head = {"device": prop.name, "sms": prop.multi_processor_count, "torch": torch.__version__,
@@ -100,7 +88,7 @@ def main():
             acc = torch.empty(*shape, device="cuda", dtype=torch.float32)
             delta = torch.empty(B, H, N, device="cuda", dtype=torch.float32)
             for causal in (False, True):
-                flops = 2.5 * 4.0 * B * H * N * N * d / (2 if causal else 1)
+                flops = 2.5 * fwd_flops(B, H, N, d, causal)   # the backward: 2.5 x the forward's
                 row = {"d": d, "N": N, "B": B, "H": H, "causal": causal}
                 # O and L of every set from our forward
                 fw = []
@@ -127,7 +115,7 @@ def main():
                     graphs = []
                     for (q, k, v, do) in sets:
                         qq, kk, vv = (x.detach().transpose(1, 2).requires_grad_() for x in (q, k, v))
-                        with sdpa_kernel(backends=[backend]):
+                        with sdpa_kernel(backends=[BACKENDS[backend]]):
                             out = F.scaled_dot_product_attention(qq, kk, vv, is_causal=causal)
                         graphs.append((out, (qq, kk, vv), do.transpose(1, 2)))
                     return graphs
@@ -143,7 +131,7 @@ def main():
                 heads = [(0, 0), (B - 1, H - 1)]
                 ref = {x: ref_grads(q[x[0], :, x[1]], k[x[0], :, x[1]], v[x[0], :, x[1]], do[x[0], :, x[1]], causal)
                        for x in heads}
-                fl = sdpa_graphs(SDPBackend.FLASH_ATTENTION)[0]
+                fl = sdpa_graphs("flash")[0]
                 g_flash = [g.transpose(1, 2) for g in torch.autograd.grad(fl[0], fl[1], fl[2])]
                 del fl
                 torch_err = [max((g_flash[n][b, :, h].float() - ref[(b, h)][n]).abs().max().item() for (b, h) in heads)
@@ -165,10 +153,9 @@ def main():
 
                 for c in range(len(cfgs)):
                     row[cfgs[c]] = flops / time_ms(ours(c), 3, args.reps) / 1e9
-                for label, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION),
-                                  ("efficient", SDPBackend.EFFICIENT_ATTENTION)):
+                for label in ("flash", "cudnn", "efficient"):
                     try:
-                        graphs = sdpa_graphs(be)
+                        graphs = sdpa_graphs(label)
                         row[label] = flops / time_ms(sdpa(graphs), 3, args.reps) / 1e9
                         del graphs
                     except RuntimeError as e:
@@ -177,7 +164,7 @@ def main():
                 best = max(cfgs, key=lambda n: row[n])
                 # the spread: our best and flash again, alternating
                 again = []
-                flash_graphs = sdpa_graphs(SDPBackend.FLASH_ATTENTION)
+                flash_graphs = sdpa_graphs("flash")
                 for _ in range(2):
                     again.append(flops / time_ms(ours(cfgs.index(best)), 1, args.reps) / 1e9)
                     again.append(flops / time_ms(sdpa(flash_graphs), 1, args.reps) / 1e9)
@@ -197,24 +184,25 @@ def main():
             del sets, dq, dk, dv, acc, delta
             torch.cuda.empty_cache()
 
-    stamp = now.strftime("%Y-%m-%d")
-    dev = prop.name.replace(" ", "_")
-    os.makedirs(args.outdir, exist_ok=True)
-    with open(os.path.join(args.outdir, f"tc_bwd_bench_{dev}_{stamp}.json"), "w") as f:
-        json.dump({"meta": head, "configs": cfgs, "rows": rows}, f, indent=1)
+    stem = run_stem("tc_bwd_bench", prop, now)
+    write_record(args.outdir, stem, {"meta": head, "configs": cfgs, "rows": rows})
     cols = cfgs + ["flash", "cudnn", "efficient"]
-    with open(os.path.join(args.outdir, f"tc_bwd_bench_{dev}_{stamp}.txt"), "w") as f:
-        f.write(f"# {head['device']}, {head['date']}, torch {head['torch']}, command: {head['command']}\n")
-        f.write(f"# backward TFLOP/s = 2.5 * 4 B H N^2 d (/2 causal) / median of {args.reps} calls (CUDA events), "
-                f"{ROT} input sets rotated; fp16; hidden 2048 (H = 2048/d), B = 16384/N\n")
-        f.write("d N B H causal " + " ".join(cols) + " best ratio_best_flash checks\n")
-        for r in rows:
-            vals = " ".join("nan" if r.get(c) is None else f"{r[c]:.1f}" for c in cols)
-            ok = all(c["ok"] for c in r["checks"].values())
-            f.write(f"{r['d']} {r['N']} {r['B']} {r['H']} {int(r['causal'])} {vals} {r['best']} "
-                    f"{r[r['best']] / r['flash']:.3f} {'OK' if ok else 'FAIL'}\n")
     fails = sum(not c["ok"] for r in rows for c in r["checks"].values())
-    print(f"tc_bwd_bench: {len(rows)} cases, {fails} failed checks; table in {args.outdir}/tc_bwd_bench_{dev}_{stamp}.txt")
+    table = [f"# {head['device']}, {head['date']}, torch {head['torch']}, command: {head['command']}",
+             f"# backward TFLOP/s = 2.5 * 4 B H N^2 d (/2 causal) / median of {args.reps} calls (CUDA events), {ROT} "
+             "input sets rotated; fp16; hidden 2048 (H = 2048/d), B = 16384/N; checks: dQ, dK, dV error <= 2x "
+             "PyTorch's fp16 backward's, vs fp32",
+             "d N B H causal " + " ".join(cols) + " best ratio_best_flash checks"]
+    for r in rows:
+        cells = [r["d"], r["N"], r["B"], r["H"], int(r["causal"])] + \
+                ["nan" if r.get(c) is None else f"{r[c]:.1f}" for c in cols] + \
+                [r["best"], f"{r[r['best']] / r['flash']:.3f}" if r["flash"] else "nan",
+                 "OK" if all(c["ok"] for c in r["checks"].values()) else "FAIL"]
+        table.append(" ".join(str(x) for x in cells))
+    path = os.path.join(args.outdir, stem + ".txt")
+    with open(path, "w") as f:
+        f.write("\n".join(table) + "\n")
+    print(f"tc_bwd_bench: {len(rows)} cases, {fails} failed checks; table in {path}")
     return 1 if fails else 0
 
 

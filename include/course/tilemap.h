@@ -1,6 +1,7 @@
 /* tilemap.h — an ASCII map of a Tr x Tc grid of tiles (the blocks Sij of the N x N score matrix, say): which tile is
- * being computed, which are done, which are still to do and which are skipped (causal masking). Plain ASCII, every
- * line the same width.
+ * being computed, which are done, which are still to do and which are skipped (causal masking); a map may also tell
+ * done tiles the mask cuts partly ([/]) from whole ones, the band of a sliding window. Plain ASCII, every line the
+ * same width.
  *
  *   tilemap *t = tilemap_create(3, 3);
  *   tilemap_visit(t, 2, 0);               // (2, 0) is computed now; the tile visited before it is done
@@ -12,7 +13,7 @@
  *        2  [#][ ][ ]
  *     [#] computing  [x] done  [ ] to do  [-] skipped
  *
- * Grids more than TILEMAP_WIDE_MAX tiles wide draw one character per tile: # x . -
+ * Grids more than TILEMAP_WIDE_MAX tiles wide draw one character per tile: # x . - (and / for [/])
  *
  * tilewalk is an observer of a memory model: for each tile an algorithm visits (mem_step) it prints the map beside
  * that tile's loads, computations and stores, each with the running HBM totals. Events between a tile's last
@@ -24,11 +25,13 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "attention.h"   // defines: attn_params, attn_tile_mask
 #include "mem.h"
 
 #define TILEMAP_WIDE_MAX 24   /* widest grid drawn with 3-character cells */
 
-typedef enum { TILE_PENDING, TILE_CURRENT, TILE_DONE, TILE_SKIPPED } tile_state;
+/* TILE_PARTIAL: done, and partly masked (tilemap_mark_masked) */
+typedef enum { TILE_PENDING, TILE_CURRENT, TILE_DONE, TILE_SKIPPED, TILE_PARTIAL } tile_state;
 
 typedef struct tilemap tilemap;
 
@@ -54,6 +57,9 @@ void tilemap_print(const tilemap *t, FILE *out, const char *indent);   /* every 
 /* An observer (mem_observe(m, tilemap_paint_step, map)): each mem_step paints its tile done, or skipped when its label
  * is MEM_STEP_SKIP; a skipped tile stays skipped, so several heads painting one map agree. */
 void tilemap_paint_step(const mem_event *ev, void *map);
+/* After a run: its done tiles that p's mask cuts partly (attn_tile_mask) become TILE_PARTIAL, so the map shows the
+ * band: [-] no visible pair (skipped), [/] some pairs masked, [x] every pair computed. The legend names [/] then. */
+void tilemap_mark_masked(tilemap *t, const attn_params *p);
 
 /* ---- the walk-through view ----------------------------------------------------------------------------------- */
 typedef struct tilewalk tilewalk;

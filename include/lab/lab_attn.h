@@ -52,6 +52,8 @@ void lab_attn_open(lab_t *L, lab_attn *r, const lab_inputs *in);
 mem_t *lab_attn_model(lab_t *L, lab_attn *r);
 /* The pass, with r->map painted; then r->closed_ok, and the outputs downloaded unless --count-only. */
 void lab_attn_run(lab_t *L, lab_attn *r);
+/* A Tr x Tc map for r to paint (r->map), when L shows tables and the grid has at most LAB_MAP_MAX_TILES; else NULL. */
+tilemap *lab_attn_map(const lab_t *L, const lab_attn *r);
 /* Draw r's tiles on stdout while it runs (between lab_attn_open and lab_attn_run): TILEWALK_FULL the map beside
  * every event, after_tile(ctx) after each tile (--step); TILEWALK_BRIEF one line per tile. */
 void lab_attn_walk(lab_attn *r, tilewalk_view view, tilewalk_fn after_tile, void *ctx);
@@ -73,8 +75,10 @@ attn_io_row lab_io_row(const attn_io *io, const char *tensor);
 bool lab_attn_identical(const lab_attn *a, const lab_attn *b, bool *counts);
 /* NaNs in r's downloaded outputs (o and lse, or the gradients); 0 when nothing was computed. */
 uint64_t lab_attn_nans(const lab_attn *r);
-/* Causal runs: (query row, tile) pairs where a visited tile masks the row entirely (every key after the query). */
-uint64_t lab_masked_rows(const attn_params *p);
+/* Causal runs: (query row, tile) pairs where a visited tile masks the row entirely: every key after the query, or
+ * (a window W) every key at or before query - W; *before_window (may be NULL) gets the pairs of the second kind, where
+ * the row has seen no key yet and its running max is still -inf. */
+uint64_t lab_masked_rows(const attn_params *p, uint64_t *before_window);
 /* The same counts in both models: every tensor's reads and writes (elements and bytes), FLOPs, exps, SRAM peak. */
 bool lab_same_counts(const mem_t *a, const mem_t *b);
 

@@ -19,6 +19,16 @@ typedef struct {
 } lab_ref;
 /* The reference of cfg's shape on in (q, k, v), causal or not; nothing (NULLs, NaN) under --count-only. */
 lab_ref lab_ref_attention(const cli_cfg *cfg, const lab_inputs *in, bool causal, bool lowp);
+/* The same under a sliding window of W >= 1 keys (attention.h: key j visible to query i iff i - W < j <= i). */
+lab_ref lab_ref_attention_window(const cli_cfg *cfg, const lab_inputs *in, size_t W, bool lowp);
+/* A forward run's O and L against ref: O by Tri Dao's criterion with a floor of `roundings` roundings of max|O| in
+ * the storage dtype, L to l_rtol·(1 + max|L|); with L->say, one line each (not under --count-only). ok: both hold
+ * (NaN never does), or nothing was computed. */
+typedef struct {
+    double err_o, tol_o, err_L, tol_L;
+    bool ok;
+} lab_fwd_err;
+lab_fwd_err lab_fwd_check(const lab_t *L, const lab_ref *ref, const lab_attn *r, double roundings, double l_rtol);
 void lab_ref_free(lab_ref *r);
 /* Gradients of the loss sum(O o dO) for every head (B, N, H, d), from in's q, k, v, dout: fp64 (g), as a framework
  * computes them in --dtype (low: ref_attention_backward_lowp), and the size of the sums behind each entry (mag). */

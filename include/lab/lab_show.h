@@ -29,6 +29,15 @@ size_t lab_row_most_rescaled(const attn_params *p, const float *q, const float *
  * the first `cols` columns of the unnormalized O). True when O and L equal r's row bit for bit. */
 bool lab_flash2_row_walk(const lab_attn *r, const lab_inputs *in, size_t row, size_t cols);
 
+/* FlashAttention-2's forward ledger from its lines against run r's count, in elements, one report_check line each:
+ * Q reads (line 4: N·d), K and V reads (line 7: the closed form's key rows·d), O and L writes (lines 14-15), total
+ * reads (unmasked: Nd + 2Nd·Tr) and writes. True when each holds and r->closed_ok. Prints only when L->say. */
+bool lab_flash2_ledger_report(const lab_t *L, const lab_attn *r);
+
+/* lab_attn_open + lab_attn_run (lab_attn.h), drawn when L shows tables: with brief, one line per tile while it runs
+ * (TILEWALK_BRIEF), after the line intro; otherwise the map it painted (r->map, when set), after the run. */
+void lab_attn_go_shown(lab_t *L, lab_attn *r, const lab_inputs *in, bool brief, const char *intro);
+
 /* The map r painted (r->map), headed "  the Tr x Tc tiles of head 0<what>:" (a blank line after it with blank), when
  * L shows tables and r has a map. */
 void lab_attn_print_map(const lab_t *L, const lab_attn *r, const char *what, bool blank);

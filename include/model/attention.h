@@ -2,7 +2,8 @@
  * FlashAttention-2, forward and backward, shaped like the seed's flash_attn_func(q, k, v, causal=...).
  *
  * Layout as in flash_attn: q, k, v, out are (batch, seqlen, nheads, headdim) = (B, N, H, d); row statistics are
- * (B, H, N) in fp32. S = scale * q k^T (scale 0 means 1/sqrt(d)); causal masks key j > query i (top-left, Nq = Nk).
+ * (B, H, N) in fp32. S = scale * q k^T (scale 0 means 1/sqrt(d)); causal masks key j > query i (top-left, Nq = Nk);
+ * a sliding window of W keys adds the lower edge: key j is visible to query i iff i - W < j <= i (flash2's forward).
  * Each algorithm writes to HBM exactly what its paper's pseudocode writes:
  *   standard  S and P (B, H, N, N, storage dtype) then out; P stays allocated for the backward pass
  *   flash1    out, and its running statistics m and l (Alg.1 lines 2, 12, 13) — no lse
@@ -62,6 +63,9 @@ typedef struct {
     size_t B, N, H, d;
     double scale;       /* 0: 1/sqrt(d) */
     bool causal;
+    size_t window;      /* 0: none. W >= 1: a sliding window, key j visible to query i iff i - W < j <= i; it needs
+                         * causal (the window is causal's upper bound plus a lower edge; W >= N is plain causal), and
+                         * only flash2's forward pass runs it (any other pass stops with exit 2) */
     size_t Br, Bc;      /* query rows and key rows per block (attn_choose_blocks fills them) */
     int threads;        /* 0: OpenMP's default; 1 when a trace is attached */
 } attn_params;
@@ -142,7 +146,7 @@ typedef struct {
     attn_io_row row[16];
     size_t n;
     uint64_t rd, wr;        /* totals */
-    uint64_t tiles, skipped; /* (i, j) tiles visited, and skipped by causal masking */
+    uint64_t tiles, skipped; /* (i, j) tiles visited, and skipped by causal masking (and a sliding window) */
     unsigned softmax_passes; /* standard: reads of each row of S by its softmax (1 if a row fits, else 3) */
     unsigned ds_passes;      /* standard backward, Alg.3 line 3: passes over a row block's tiles of P and dP (1 when
                               * the row fits, Tc = 1: D and dS from the same loads; else 2: D first, then dS) */
@@ -164,7 +168,8 @@ void attn_flash2_row_update(float *s, size_t kc, const float *Vj, size_t d, floa
  * against keys and values k, v (k.rows x d, any number of rows); writes out (p->N x d) and the log-sum-exp lse
  * (p->N x 1) once per query block, as attn_forward does. p gives d, Br, Bc (either may exceed the rows), the scale
  * and the mask: causal masks key row c > query row r of the windows (the diagonal block of a longer sequence, so
- * k.rows = p->N). Ring attention runs it on every device and step (ring.h). */
+ * k.rows = p->N), a sliding window p->window key row c <= r - W too. Ring attention runs it on every device and step
+ * (ring.h). */
 void attn_flash2_forward_head(mem_t *m, const attn_params *p, hbm_mat q, hbm_mat k, hbm_mat v, hbm_mat out,
                               hbm_mat lse);
 
@@ -178,9 +183,15 @@ typedef struct {
 } attn_pseudocode;
 const attn_pseudocode *attn_algo_pseudocode(attn_algo a, bool backward);
 
-/* Causal block skipping: tile (i, j) holds queries i*Br .. min((i+1)*Br, N)-1 and keys from j*Bc; it is skipped
- * (no loads, no stores) when its first key comes after its last query. Standard attention never skips. */
+/* Causal block skipping: tile (i, j) holds queries i*Br .. min((i+1)*Br, N)-1 and keys j*Bc .. min((j+1)*Bc, N)-1;
+ * it is skipped (no loads, no stores) when it holds no visible pair: its first key comes after its last query, or,
+ * with a window W, its last key comes before its first query's window (last key <= first query - W). Standard
+ * attention never skips. */
 bool attn_tile_skipped(const attn_params *p, size_t i, size_t j);
+/* What the mask does to tile (i, j): every pair visible (FULL: no mask, or a tile wholly inside the causal band),
+ * some masked (PARTIAL), none visible (SKIPPED, attn_tile_skipped). */
+typedef enum { ATTN_TILE_FULL, ATTN_TILE_PARTIAL, ATTN_TILE_SKIPPED } attn_tile_kind;
+attn_tile_kind attn_tile_mask(const attn_params *p, size_t i, size_t j);
 /* Every tile is one mem_step(m, i, j, label); a skipped tile's label is ATTN_STEP_SKIP, so maps paint it apart.
  * Mem phases: flash1/flash2 count under "forward", standard under "S", "softmax", "PV" (a step per tile in S and
  * in PV). */

@@ -1,8 +1,9 @@
 /* reference.h — double-precision references: softmax, attention forward and backward.
  *
  * Plain loops over dense row-major arrays, no tiling, no tricks: the truth every algorithm is checked against.
- * Attention: S = scale * Q K^T, causal masks key j > query i (top-left aligned, Nq = Nk = N),
- * P = softmax(S) row by row, O = P V, L = rowwise log-sum-exp of S (the softmax_lse FlashAttention saves).
+ * Attention: S = scale * Q K^T, causal masks key j > query i (top-left aligned, Nq = Nk = N), a sliding window of
+ * W >= 1 keys (the _window forms) masks key j <= i - W as well, P = softmax(S) row by row, O = P V, L = rowwise
+ * log-sum-exp of S (the softmax_lse FlashAttention saves).
  *
  *   ref_attention(Q, K, V, N, d, 1 / sqrt(d), false, O, L);   // one head, N x d in, N x d and N out
  */
@@ -51,6 +52,11 @@ void ref_head_put(const double *x, size_t B, size_t N, size_t H, size_t d, size_
 void ref_attention_bnhd(const float *Q, const float *K, const float *V, size_t B, size_t N, size_t H, size_t d,
                         double scale, bool causal, double *O, double *L);
 
+/* ref_attention_bnhd with a sliding window: key j is visible to query i iff i - W < j <= i (W >= 1, causal implied;
+ * W >= N is the causal mask). */
+void ref_attention_window_bnhd(const float *Q, const float *K, const float *V, size_t B, size_t N, size_t H, size_t d,
+                               double scale, size_t W, double *O, double *L);
+
 /* One head computed the way a materialized low-precision implementation does (PyTorch's fp16 path): S = scale Q K^T
  * accumulated in fp32 by fused multiply-adds and stored in dt, P = softmax(S) in fp32 from the stored S and stored
  * in dt, O = P V accumulated the same way and stored in dt. Q, K, V are used as given (round them to dt first). Tri Dao's tolerance
@@ -60,5 +66,8 @@ void ref_attention_lowp(const double *Q, const double *K, const double *V, size_
 /* The same for every head of (B, N, H, d) inputs; O is (B, N, H, d). */
 void ref_attention_lowp_bnhd(const float *Q, const float *K, const float *V, size_t B, size_t N, size_t H, size_t d,
                              double scale, bool causal, dtype_t dt, double *O);
+/* The same with ref_attention_window_bnhd's sliding window of W keys. */
+void ref_attention_lowp_window_bnhd(const float *Q, const float *K, const float *V, size_t B, size_t N, size_t H,
+                                    size_t d, double scale, size_t W, dtype_t dt, double *O);
 
 #endif

@@ -70,7 +70,9 @@ static void api_pass(lab_attn *r, bool backward)
     char err[512];
     if (!backward) {
         flash_attn fa = {.Br = r->p.Br, .Bc = r->p.Bc};
-        if (flash_attn_func(r->m, r->t.q, r->t.k, r->t.v, 0.0, r->p.scale, r->p.causal, &fa, err, sizeof err))
+        long left = r->p.window ? (long)r->p.window - 1 : -1;   /* window_size = (W - 1, 0) with causal */
+        if (flash_attn_func_window(r->m, r->t.q, r->t.k, r->t.v, 0.0, r->p.scale, r->p.causal, left, -1, &fa, err,
+                                   sizeof err))
             fl_fatal("%s", err);
         r->t = fa.t;
         return;
@@ -113,6 +115,8 @@ void lab_attn_run(lab_t *L, lab_attn *r)
         attn_forward(r->m, &r->p, &r->t);
     if (r->map)
         mem_unobserve(r->m, tilemap_paint_step, r->map);
+    if (r->map && r->p.window)   /* a window's map shows its band; causal maps keep their look */
+        tilemap_mark_masked(r->map, &r->p);
     if (r->walk) {
         tilemap *map = tilewalk_close(r->walk);
         r->walk = NULL;
@@ -133,6 +137,11 @@ void lab_attn_run(lab_t *L, lab_attn *r)
         r->o = download(r->t.out);
         r->lse = r->t.lse ? download(r->t.lse) : NULL;
     }
+}
+
+tilemap *lab_attn_map(const lab_t *L, const lab_attn *r)
+{
+    return L->show && r->Tr * r->Tc <= LAB_MAP_MAX_TILES ? tilemap_create(r->Tr, r->Tc) : NULL;
 }
 
 void lab_attn_walk(lab_attn *r, tilewalk_view view, tilewalk_fn after_tile, void *ctx)
@@ -208,17 +217,22 @@ uint64_t lab_attn_nans(const lab_attn *r)
            nans(r->g[2], r->t.dv);
 }
 
-uint64_t lab_masked_rows(const attn_params *p)
+uint64_t lab_masked_rows(const attn_params *p, uint64_t *before_window)
 {
-    uint64_t rows = 0;
-    size_t Tr = ceil_div(p->N, p->Br), Tc = ceil_div(p->N, p->Bc);
-    for (size_t i = 0; i < Tr; i++)   /* queries of a visited tile (i, j) before its first key */
+    uint64_t rows = 0, early = 0;
+    size_t Tr = ceil_div(p->N, p->Br), Tc = ceil_div(p->N, p->Bc), W = p->window;
+    for (size_t i = 0; i < Tr; i++)
         for (size_t j = 0; j < Tc; j++)
             if (!attn_tile_skipped(p, i, j)) {
                 size_t q0 = i * p->Br, qr = min_size(p->Br, p->N - q0), k0 = j * p->Bc;
-                rows += k0 > q0 ? min_size(k0 - q0, qr) : 0;
+                size_t k1 = min_size(k0 + p->Bc, p->N) - 1, q_end = q0 + qr;
+                rows += k0 > q0 ? min_size(k0 - q0, qr) : 0;   /* queries before the tile's first key */
+                if (W && W < p->N && q_end > k1 + W)              /* queries r >= k1 + W: the window starts later */
+                    early += q_end - max_size(q0, k1 + W);
             }
-    return rows;
+    if (before_window)
+        *before_window = early;
+    return rows + early;
 }
 
 bool lab_same_counts(const mem_t *a, const mem_t *b)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "reference.h"  // defines: ref_attention*, ref_head_get, ref_head_put
+#include "report.h"     // defines: report_mark
 #include "rng.h"
 #include "tiled.h"      // defines: tiled_reference
 #include "util.h"
@@ -30,7 +31,8 @@ bool lab_attn_grads_check(const lab_t *L, const lab_attn *const *runs, size_t n,
     return ok;
 }
 
-lab_ref lab_ref_attention(const cli_cfg *cfg, const lab_inputs *in, bool causal, bool lowp)
+/* The reference under causal, or a window W >= 1 (then causal is implied). */
+static lab_ref ref_masked(const cli_cfg *cfg, const lab_inputs *in, bool causal, size_t W, bool lowp)
 {
     lab_ref r = {.err_lowp = NAN, .o_max = NAN, .v_max = NAN, .lse_max = NAN};
     if (cfg->count_only || !in->x[0])
@@ -39,7 +41,10 @@ lab_ref lab_ref_attention(const cli_cfg *cfg, const lab_inputs *in, bool causal,
     double scale = 1.0 / sqrt((double)cfg->d);
     r.o = xmalloc(n * sizeof *r.o);
     r.lse = xmalloc(nl * sizeof *r.lse);
-    ref_attention_bnhd(in->x[0], in->x[1], in->x[2], cfg->B, cfg->N, cfg->H, cfg->d, scale, causal, r.o, r.lse);
+    if (W)
+        ref_attention_window_bnhd(in->x[0], in->x[1], in->x[2], cfg->B, cfg->N, cfg->H, cfg->d, scale, W, r.o, r.lse);
+    else
+        ref_attention_bnhd(in->x[0], in->x[1], in->x[2], cfg->B, cfg->N, cfg->H, cfg->d, scale, causal, r.o, r.lse);
     r.o_max = r.v_max = r.lse_max = 0;
     for (size_t x = 0; x < n; x++) {
         r.o_max = fmax(r.o_max, fabs(r.o[x]));
@@ -49,14 +54,45 @@ lab_ref lab_ref_attention(const cli_cfg *cfg, const lab_inputs *in, bool causal,
         r.lse_max = fmax(r.lse_max, fabs(r.lse[x]));
     if (lowp) {
         double *olow = xmalloc(n * sizeof *olow);
-        ref_attention_lowp_bnhd(in->x[0], in->x[1], in->x[2], cfg->B, cfg->N, cfg->H, cfg->d, scale, causal,
-                                cfg->dtype, olow);
+        if (W)
+            ref_attention_lowp_window_bnhd(in->x[0], in->x[1], in->x[2], cfg->B, cfg->N, cfg->H, cfg->d, scale, W,
+                                           cfg->dtype, olow);
+        else
+            ref_attention_lowp_bnhd(in->x[0], in->x[1], in->x[2], cfg->B, cfg->N, cfg->H, cfg->d, scale, causal,
+                                    cfg->dtype, olow);
         r.err_lowp = 0;
         for (size_t x = 0; x < n; x++)
             r.err_lowp = fmax(r.err_lowp, fabs(olow[x] - r.o[x]));
         free(olow);
     }
     return r;
+}
+
+lab_ref lab_ref_attention(const cli_cfg *cfg, const lab_inputs *in, bool causal, bool lowp)
+{
+    return ref_masked(cfg, in, causal, 0, lowp);
+}
+
+lab_ref lab_ref_attention_window(const cli_cfg *cfg, const lab_inputs *in, size_t W, bool lowp)
+{
+    return ref_masked(cfg, in, true, W, lowp);
+}
+
+lab_fwd_err lab_fwd_check(const lab_t *L, const lab_ref *ref, const lab_attn *r, double roundings, double l_rtol)
+{
+    const cli_cfg *cfg = &r->cfg;
+    dtype_t dt = cfg->dtype;
+    lab_fwd_err e = {.err_o = lab_max_abs(ref->o, r->o, hbm_numel(r->t.out)),
+                     .tol_o = verify_tridao_bound(ref->err_lowp, roundings * dtype_eps(dt) * ref->o_max),
+                     .err_L = lab_max_abs(ref->lse, r->lse, cfg->B * cfg->H * cfg->N),
+                     .tol_L = l_rtol * (1 + ref->lse_max)};
+    e.ok = cfg->count_only || (lab_within(e.err_o, e.tol_o) && lab_within(e.err_L, e.tol_L));
+    if (!cfg->count_only)
+        lab_say(L, "  max |O - O_ref| = %.3g (allowed %.3g: 2 x a materialized %s implementation's %.3g + %gu·max|O|) "
+                "%s\n  max |L - L_ref| = %.3g (allowed %.3g) %s\n", e.err_o, e.tol_o, dtype_name(dt), ref->err_lowp,
+                roundings, report_mark(lab_within(e.err_o, e.tol_o)), e.err_L, e.tol_L,
+                report_mark(lab_within(e.err_L, e.tol_L)));
+    return e;
 }
 
 lab_ref_grads lab_ref_backward(const cli_cfg *cfg, const lab_inputs *in)

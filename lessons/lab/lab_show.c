@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "report.h"     // defines: report_check
 #include "tile_math.h"  // defines: tile_qkt
 #include "util.h"
 
@@ -115,6 +116,37 @@ bool lab_flash2_row_walk(const lab_attn *r, const lab_inputs *in, size_t row, si
     printf("    the simulator's row %zu of O and its L: %s\n", row, same ? "the same, bit for bit ✓" : "DIFFERENT ✗");
     free(O), free(s), free(Vj), free(Kj);
     return same;
+}
+
+void lab_attn_go_shown(lab_t *L, lab_attn *r, const lab_inputs *in, bool brief, const char *intro)
+{
+    if (brief)
+        lab_say(L, "%s", intro);
+    lab_attn_open(L, r, in);
+    if (brief)
+        lab_attn_walk(r, TILEWALK_BRIEF, NULL, NULL);
+    lab_attn_run(L, r);
+    if (!brief)   /* the brief walk's map is not shown again */
+        lab_attn_print_map(L, r, "", true);
+}
+
+bool lab_flash2_ledger_report(const lab_t *L, const lab_attn *r)
+{
+    uint64_t heads = r->p.B * r->p.H, N = r->p.N, Nd = N * r->p.d, Tr = r->Tr;
+    io_count t = mem_io(r->m, NULL, NULL);
+    const char *kv = r->p.causal ? "line 7: key rows visited·d" : "line 7: Tr·N·d";
+    bool ok = r->closed_ok;
+    lab_say(L, "\n  FlashAttention-2's ledger from its lines%s, against the count (elements):\n",
+            heads > 1 ? " (per head, times B·H)" : "");
+    ok &= report_check(L->say, 14, "Q reads", "line 4: N·d, once", heads * Nd, mem_io(r->m, "Q", NULL).rd_elems);
+    ok &= report_check(L->say, 14, "K reads", kv, lab_io_row(&r->io, "K").rd, mem_io(r->m, "K", NULL).rd_elems);
+    ok &= report_check(L->say, 14, "V reads", kv, lab_io_row(&r->io, "V").rd, mem_io(r->m, "V", NULL).rd_elems);
+    ok &= report_check(L->say, 14, "O writes", "line 14: N·d, once", heads * Nd, mem_io(r->m, "O", NULL).wr_elems);
+    ok &= report_check(L->say, 14, "L writes", "line 15: N, once", heads * N, mem_io(r->m, "L", NULL).wr_elems);
+    if (!r->p.causal)
+        ok &= report_check(L->say, 14, "total reads", "Nd + 2Nd·Tr", heads * (Nd + 2 * Nd * Tr), t.rd_elems);
+    ok &= report_check(L->say, 14, "total writes", "Nd + N", heads * (Nd + N), t.wr_elems);
+    return ok;
 }
 
 void lab_attn_print_map(const lab_t *L, const lab_attn *r, const char *what, bool blank)

@@ -102,8 +102,8 @@ size_t tilemap_width(const tilemap *t) { return prefix(t) + (wide(t) ? 3 : 1) * 
 
 void tilemap_line(const tilemap *t, size_t k, char *buf, size_t len)
 {
-    static const char *const cell3[] = {"[ ]", "[#]", "[x]", "[-]"};
-    static const char cell1[] = {'.', '#', 'x', '-'};
+    static const char *const cell3[] = {"[ ]", "[#]", "[x]", "[-]", "[/]"};
+    static const char cell1[] = {'.', '#', 'x', '-', '/'};
     size_t w = tilemap_width(t), p = prefix(t);
     char *line = xmalloc(w + 1);
     memset(line, ' ', w);
@@ -138,6 +138,9 @@ void tilemap_line(const tilemap *t, size_t k, char *buf, size_t len)
 
 const char *tilemap_legend(const tilemap *t)
 {
+    if (tilemap_count(t, TILE_PARTIAL))
+        return wide(t) ? "[#] computing  [x] done  [/] done, partly masked  [ ] to do  [-] skipped"
+                       : "# computing  x done  / done, partly masked  . to do  - skipped";
     return wide(t) ? "[#] computing  [x] done  [ ] to do  [-] skipped" : "# computing  x done  . to do  - skipped";
 }
 
@@ -166,6 +169,14 @@ void tilemap_paint_step(const mem_event *ev, void *map)
         tilemap_set(map, (size_t)ev->i, (size_t)ev->j, TILE_SKIPPED);
     else if (tilemap_get(map, (size_t)ev->i, (size_t)ev->j) != TILE_SKIPPED)
         tilemap_set(map, (size_t)ev->i, (size_t)ev->j, TILE_DONE);
+}
+
+void tilemap_mark_masked(tilemap *t, const attn_params *p)
+{
+    for (size_t i = 0; i < t->Tr; i++)
+        for (size_t j = 0; j < t->Tc; j++)
+            if (tilemap_get(t, i, j) == TILE_DONE && attn_tile_mask(p, i, j) == ATTN_TILE_PARTIAL)
+                tilemap_set(t, i, j, TILE_PARTIAL);
 }
 
 /* ---- the walk-through view ----------------------------------------------------------------------------------- */

@@ -146,6 +146,14 @@ static void check_sram(const mem_t *m, const attn_params *p, bool backward, dtyp
                  dtype_name(dt), need, mem_sram_capacity(m), need);
 }
 
+/* A pass that does not run a sliding window would attend to every earlier key: refused, not ignored. */
+static void check_window(const attn_params *p, bool backward)
+{
+    if (p->window && !pass(p->algo, backward)->window)
+        fl_fatal("%s %s does not run a sliding window (window=%zu): only flash2's forward pass does",
+                 attn_algo_name(p->algo), backward ? "backward" : "forward", p->window);
+}
+
 /* Checks what every pass of every algorithm reads and writes (the algorithm checks what its forward saved), that
  * the user's M holds the pass's plan, then runs it. */
 static void run_pass(mem_t *m, const attn_params *p, attn_tensors *t, bool backward)
@@ -156,6 +164,7 @@ static void run_pass(mem_t *m, const attn_params *p, attn_tensors *t, bool backw
     } io[] = {{t->q, "Q"}, {t->k, "K"}, {t->v, "V"}, {t->out, "O"},             /* forward and backward */
               {t->dout, "dO"}, {t->dq, "dQ"}, {t->dk, "dK"}, {t->dv, "dV"}};   /* backward */
     attn_check_params(p);
+    check_window(p, backward);
     for (size_t k = 0; k < (backward ? 8u : 4u); k++)
         attn_need(io[k].x, io[k].name, attn_algo_name(p->algo));
     check_sram(m, p, backward, hbm_dtype(t->q));
@@ -173,6 +182,7 @@ void attn_backward(mem_t *m, const attn_params *p, attn_tensors *t) { run_pass(m
 void attn_io_closed_form(const attn_params *p, bool backward, attn_io *out)
 {
     attn_check_params(p);
+    check_window(p, backward);
     memset(out, 0, sizeof *out);
     pass(p->algo, backward)->closed_form(p, out);
     uint64_t BH = attn_mul(p->B, p->H);

@@ -25,6 +25,8 @@ void attn_check_params(const attn_params *p)
         fl_fatal("blocks Br=%zu, Bc=%zu must lie in 1..N (N=%zu); attn_choose_blocks sets them", p->Br, p->Bc, p->N);
     if (!(p->scale >= 0) || isinf(p->scale))
         fl_fatal("softmax scale %g must be finite and >= 0 (0 means 1/sqrt(d))", p->scale);
+    if (p->window && !p->causal)
+        fl_fatal("a sliding window (window=%zu) is causal's mask with a lower edge: set causal too", p->window);
 }
 
 float attn_scale(const attn_params *p) { return (float)(p->scale ? p->scale : 1.0 / sqrt((double)p->d)); }
@@ -35,9 +37,23 @@ void attn_need(const hbm_tensor *x, const char *name, const char *algo)
         fl_internal("%s needs tensor %s; allocate the tensors with attn_alloc for this algorithm", algo, name);
 }
 
+/* Queries q0..q1 see keys lo..q1 between them (lo = q0 + 1 - W with a window, else 0): every row's own range
+ * (r - W, r] is a piece of it, and the pieces of neighbouring rows overlap. Keys k0..k1 are all visible to every
+ * query when k1 <= q0 (causal) and k0 > q1 - W (the window). */
+attn_tile_kind attn_tile_mask(const attn_params *p, size_t i, size_t j)
+{
+    if (!p->causal)
+        return ATTN_TILE_FULL;
+    size_t q0 = i * p->Br, q1 = min_size(q0 + p->Br, p->N) - 1, k0 = j * p->Bc, k1 = min_size(k0 + p->Bc, p->N) - 1;
+    size_t W = p->window;
+    if (k0 > q1 || (W && q0 + 1 > W && k1 < q0 + 1 - W))
+        return ATTN_TILE_SKIPPED;
+    return k1 <= q0 && (!W || W > q1 - k0) ? ATTN_TILE_FULL : ATTN_TILE_PARTIAL;
+}
+
 bool attn_tile_skipped(const attn_params *p, size_t i, size_t j)
 {
-    return p->causal && j * p->Bc > min_size((i + 1) * p->Br, p->N) - 1;
+    return attn_tile_mask(p, i, j) == ATTN_TILE_SKIPPED;
 }
 
 /* ---- SRAM plans ----------------------------------------------------------------------------------------------- */
@@ -154,6 +170,13 @@ void attn_scores(float *Sij, const float *Qi, const float *Kj, size_t qr, size_t
         for (size_t r = 0; r < qr; r++)
             for (size_t c = q0 + r + 1 > k0 ? q0 + r + 1 - k0 : 0; c < kc; c++)
                 Sij[r * kc + c] = -INFINITY;
+}
+
+void attn_mask_window(float *Sij, size_t qr, size_t kc, size_t W, size_t q0, size_t k0)
+{
+    for (size_t r = 0; W && r < qr; r++)   /* row r sees keys from q0 + r + 1 - W on: columns before that are masked */
+        for (size_t c = 0; c < kc && q0 + r + 1 > W && k0 + c < q0 + r + 1 - W; c++)
+            Sij[r * kc + c] = -INFINITY;
 }
 
 /* ---- closed forms --------------------------------------------------------------------------------------------- */

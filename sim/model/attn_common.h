@@ -37,6 +37,7 @@ typedef struct {
     void (*closed_form)(const attn_params *p, attn_io *head);
     block_rule rule;            /* which loop is resident, so which block is the big one (blocks.h) */
     attn_pseudocode code;       /* the paper's lines */
+    bool window;                /* runs a sliding window (p->window): attention.c refuses one to a pass without it */
 } attn_pass_def;
 
 typedef struct {
@@ -53,7 +54,8 @@ typedef struct {
 /* ---- parameters and tensors ----------------------------------------------------------------------------------- */
 
 /* Stops with exit 2 (fl_fatal) on a bad shape: a size of 0, counts (4*B*H*N^2*d) past 64 bits, blocks outside
- * 1..N, a negative or infinite scale; with exit 4 (fl_internal) on an algorithm outside the table. */
+ * 1..N, a negative or infinite scale, a window without causal; with exit 4 (fl_internal) on an algorithm outside
+ * the table. */
 void attn_check_params(const attn_params *p);
 float attn_scale(const attn_params *p);          /* p->scale, or 1/sqrt(d) when it is 0 */
 /* Stops with exit 4 when tensor x (named name) that algorithm `algo` needs is missing: the caller did not allocate it
@@ -139,6 +141,8 @@ static inline float attn_sub(float m) { return m == -INFINITY ? 0.0f : m; }
 /* Sij (qr x kc) = scale Qi Kj^T for query rows q0.. and key rows k0..; with causal, key k0+c > query q0+r is -inf. */
 void attn_scores(float *Sij, const float *Qi, const float *Kj, size_t qr, size_t kc, size_t d, float scale,
                  bool causal, size_t q0, size_t k0);
+/* A sliding window's lower edge on the same tile: key k0+c <= query q0+r - W is -inf (nothing when W is 0). */
+void attn_mask_window(float *Sij, size_t qr, size_t kc, size_t W, size_t q0, size_t k0);
 
 /* ---- closed forms --------------------------------------------------------------------------------------------- */
 

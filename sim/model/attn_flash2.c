@@ -10,10 +10,15 @@
  * Br, Bc come from attn_choose_blocks: the paper's rule transposed (Br = ⌈M/4d⌉, Bc = min(Br, d)), because here the
  * resident block is Qi and K, V stream past it once per query block, so the query block is the one to make big.
  *
- * Causal: key blocks after the row block's last query are skipped (the inner loop stops early). Inside a visited
- * tile masked scores are -inf; every row has its own key 0 unmasked in the first block, so mi is finite from then
- * on and a row masked entirely in a later tile just gets P~ = 0 and a rescale factor of 1. The subtrahend guard
- * (attn_sub: 0 in place of -inf) keeps e^(-inf - (-inf)) from ever being evaluated anyway.
+ * Causal: key blocks after the row block's last query are skipped (no loads, no work). Inside a visited tile masked
+ * scores are -inf; every row has its own key 0 unmasked in the first block, so mi is finite from then on and a row
+ * masked entirely in a later tile just gets P~ = 0 and a rescale factor of 1.
+ *
+ * Sliding window W (p->window, with causal): key j is visible to query i iff i - W < j <= i, so the key blocks
+ * wholly before the row block's first query's window are skipped too, and each row block visits only the band of
+ * key blocks around its diagonal: K and V are read about (W/Bc + 2) blocks per query block, linear in N. A row can
+ * meet a visited tile before its own window starts, masked entirely while mi is still -inf; the subtrahend guard
+ * (0 in place of -inf, tile_softmax_pv_update) makes that P~ = 0, factor e^(-inf) = 0, li = 0: nothing yet, no NaN.
  *
  * Backward: key blocks j outside, as in FlashAttention; Pij is recomputed from the saved L alone
  * (Pij = exp(Sij - Li)), and D = rowsum(dO o O) is computed once up front, in a pass of its own, so the main loop
@@ -105,10 +110,9 @@ static void fwd_rows(mem_t *m, const attn_params *p, hbm_mat Q, hbm_mat K, hbm_m
 
     for (size_t j = 0; j < Tc; j++) {                                   /* FA2 Alg.1 line 6 */
         size_t k0 = j * Bc, kc = min_size(Bc, Nk - k0);
-        if (attn_tile_skipped(p, i, j)) {                               /* causal: this and every later block */
-            for (; j < Tc; j++)
-                mem_step(m, (long)i, (long)j, ATTN_STEP_SKIP);
-            break;
+        if (attn_tile_skipped(p, i, j)) {                /* no visible pair: after the diagonal, before the window */
+            mem_step(m, (long)i, (long)j, ATTN_STEP_SKIP);
+            continue;
         }
         mem_step(m, (long)i, (long)j, "FA2 lines 7-10");
         /* FA2 Alg.1 line 7: load Kj, Vj from HBM to on-chip SRAM. */
@@ -117,8 +121,10 @@ static void fwd_rows(mem_t *m, const attn_params *p, hbm_mat Q, hbm_mat K, hbm_m
         hbm_load_rows(m, Vj, V, k0, kc, "Vj");
 
         /* FA2 Alg.1 line 8: Sij = scale Qi Kj^T, masked scores -inf. */
-        if (real)
+        if (real) {
             attn_scores(Sij, Qi, Kj, qr, kc, d, scale, p->causal, q0, k0);
+            attn_mask_window(Sij, qr, kc, p->window, q0, k0);
+        }
         mem_compute(m, "FA2 8: Sij = Qi Kj^T", 2 * (uint64_t)qr * kc * d + (uint64_t)qr * kc, 0);
 
         /* FA2 Alg.1 lines 9-10, per row (m_new and e^(mi - m_new) are per-row scalars: registers):
@@ -158,10 +164,10 @@ void attn_flash2_forward_head(mem_t *m, const attn_params *p, hbm_mat q, hbm_mat
 {
     if (!p->N || !k.rows || !p->Br || !p->Bc || q.rows != p->N || out.rows != p->N || lse.rows != p->N ||
         v.rows != k.rows || q.cols != p->d || k.cols != p->d || v.cols != p->d || out.cols != p->d || lse.cols != 1 ||
-        (p->causal && k.rows != p->N))
+        (p->causal && k.rows != p->N) || (p->window && !p->causal))
         fl_internal("flash2 on windows: %zu queries, %zu keys, %zu values, %zu outputs, %zu statistics (d=%zu, "
-                    "Br=%zu, Bc=%zu, causal=%d)", q.rows, k.rows, v.rows, out.rows, lse.rows, p->d, p->Br, p->Bc,
-                    (int)p->causal);
+                    "Br=%zu, Bc=%zu, causal=%d, window=%zu)", q.rows, k.rows, v.rows, out.rows, lse.rows, p->d, p->Br,
+                    p->Bc, (int)p->causal, p->window);
     sram_plan plan;
     float *buf[F_NBUF];
     fwd_plan(p->Br, p->Bc, p->d, hbm_dtype(q.t), &plan);
@@ -277,21 +283,35 @@ static void backward(mem_t *m, const attn_params *p, attn_tensors *t)
  *     key rows visited C = N + Bc*((Tr-1) + G) - X*(Tc*Bc - N)
  * where X counts the blocks i < Tr-1 that reach the ragged last key block (⌊last_i/Bc⌋ = Tc-1), i.e.
  * i >= ⌊(Tc-1)*Bc/Br⌋: X = max(0, Tr-1 - ⌊(Tc-1)*Bc/Br⌋); for them min(., N) trims Tc*Bc - N rows. (The tiles are
- * the same set of pairs attn_kv_sweep counts by columns; the tests hold the two equal.) */
+ * the same set of pairs attn_kv_sweep counts by columns; the tests hold the two equal.)
+ *
+ * Sliding window W: row block i's queries q0 = i*Br .. last_i see the keys lo_i .. last_i, lo_i = max(0, q0+1 - W)
+ * (attn_tile_mask), so it visits key blocks ⌊lo_i/Bc⌋ .. ⌊last_i/Bc⌋: its causal prefix less the first ⌊lo_i/Bc⌋
+ * blocks, each a whole Bc keys (they end before lo_i <= N-1, so none is the ragged last block):
+ *     tiles = tiles_causal - S,   C = C_causal - Bc*S,   S = Σ_i ⌊lo_i/Bc⌋
+ * lo_i > 0 exactly when i*Br >= W, i.e. i >= i0 = ⌈W/Br⌉, and then lo_i = (i - i0)*Br + (i0*Br + 1 - W), so
+ *     S = Σ_{x < Tr-i0} ⌊(x*Br + i0*Br + 1 - W)/Bc⌋   (attn_floor_sum; S = 0 when i0 >= Tr: W >= N is plain causal).
+ * Per row block that is about (Br + W - 1)/Bc + 1 blocks: the reads grow as N·(W + Br + Bc)·d/Br, linear in N. */
 
 /* Line 4 loads each Qi once (Nd); line 7 loads Kj, Vj for each visited tile (key rows * d each); lines 14-15 write
  * Oi and Li once (Nd + N). Non-causal: C = Tr*N. */
 static void fwd_io(const attn_params *p, attn_io *io)
 {
-    const uint64_t N = p->N, d = p->d, Br = p->Br, Bc = p->Bc, Nd = N * d;
+    const uint64_t N = p->N, d = p->d, Br = p->Br, Bc = p->Bc, W = p->window, Nd = N * d;
     const uint64_t Tr = ceil_div(p->N, p->Br), Tc = ceil_div(p->N, p->Bc);
-    uint64_t tiles = Tr * Tc, C = Tr * N;
+    uint64_t tiles = Tr * Tc, C = Tr * N, jL = 0;   /* jL: the first key block the last row block visits */
     if (p->causal) {
         uint64_t G = attn_floor_sum(Tr - 1, Bc, Br, Br - 1);
         uint64_t f = (Tc - 1) * Bc / Br;
         uint64_t X = Tr - 1 > f ? Tr - 1 - f : 0;
         tiles = Tc + (Tr - 1) + G;
         C = N + Bc * ((Tr - 1) + G) - X * (Tc * Bc - N);
+    }
+    if (W) {
+        uint64_t i0 = W / Br + (W % Br != 0), S = i0 < Tr ? attn_floor_sum(Tr - i0, Bc, Br, i0 * Br + 1 - W) : 0;
+        jL = (Tr - 1) * Br + 1 > W ? ((Tr - 1) * Br + 1 - W) / Bc : 0;
+        tiles -= S;
+        C -= Bc * S;
     }
     attn_io_add(io, "Q", Nd, 0);
     attn_io_add(io, "K", C * d, 0);
@@ -300,12 +320,14 @@ static void fwd_io(const attn_params *p, attn_io *io)
     attn_io_add(io, "L", 0, N);
     io->tiles = tiles;
     io->skipped = Tr * Tc - tiles;
-    /* Work. Row block i holds Br rows (the last qL = N - (Tr-1)Br) and visits every key block of its causal prefix,
-     * the last one all Tc of them, N keys: rows R = Br(tiles - Tc) + qL·Tc and scores E = Br(C - N) + qL·N over the
-     * visited tiles. Lines 8 and 10 two products (4Ed); line 8's scale (E); line 9 max, subtract, sum (3E, E exps)
+    /* Work. Row block i holds Br rows (the last qL = N - (Tr-1)Br); the last visits key blocks jL .. Tc-1, tL = Tc - jL
+     * tiles and CL = N - Bc·jL keys (jL = 0 without a window: all of them). Over the visited tiles, rows
+     * R = Br(tiles - tL) + qL·tL and scores E = Br(C - CL) + qL·CL, masked ones included, as causal counts them.
+     * Lines 8 and 10 two products (4Ed); line 8's scale (E); line 9 max, subtract, sum (3E, E exps)
      * and per row e^(m_old - m_new)'s subtract, its multiply of li (2R, R exps); line 10 e^(m_old - m_new) Oi (Rd);
      * once per row block, line 12 Oi / li (Nd) and line 13 Li = mi + log li (N, N logs). */
-    const uint64_t qL = N - (Tr - 1) * Br, R = Br * (tiles - Tc) + qL * Tc, E = attn_mul(Br, C - N) + attn_mul(qL, N);
+    const uint64_t qL = N - (Tr - 1) * Br, tL = Tc - jL, CL = N - Bc * jL;
+    const uint64_t R = Br * (tiles - tL) + qL * tL, E = attn_mul(Br, C - CL) + attn_mul(qL, CL);
     io->flops_mm = attn_mul(4 * E, d);
     io->flops_ew = 4 * E + 2 * R + attn_mul(R, d) + Nd + N;
     io->exps = E + R + N;
@@ -407,7 +429,8 @@ const attn_algo_def attn_algo_flash2 = {
     .forward = {.run = forward, .plan = fwd_plan, .closed_form = fwd_io, .rule = BLOCK_RULE_Q_OUTER,
                 .code = {"FlashAttention-2 forward (Dao 2023, Algorithm 1)",
                          "Matrices Q, K, V (N x d) in HBM, block sizes Bc, Br.", fa2_alg1,
-                         sizeof fa2_alg1 / sizeof fa2_alg1[0]}},
+                         sizeof fa2_alg1 / sizeof fa2_alg1[0]},
+                .window = true},
     /* the backward's outer loop walks key blocks j, so Kj, Vj are resident: the paper's rule */
     .backward = {.run = backward, .plan = bwd_plan, .closed_form = bwd_io, .rule = BLOCK_RULE_KV_OUTER,
                  .code = {"FlashAttention-2 backward (Dao 2023, Algorithm 2)",

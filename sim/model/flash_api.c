@@ -29,6 +29,13 @@ static int check_like(const hbm_tensor *x, const char *name, const size_t *qdim,
 int flash_attn_func(mem_t *m, hbm_tensor *q, hbm_tensor *k, hbm_tensor *v, double dropout_p, double softmax_scale,
                     bool causal, flash_attn *fa, char *err, size_t errlen)
 {
+    return flash_attn_func_window(m, q, k, v, dropout_p, softmax_scale, causal, -1, -1, fa, err, errlen);
+}
+
+int flash_attn_func_window(mem_t *m, hbm_tensor *q, hbm_tensor *k, hbm_tensor *v, double dropout_p,
+                           double softmax_scale, bool causal, long window_left, long window_right, flash_attn *fa,
+                           char *err, size_t errlen)
+{
     size_t Br = fa->Br, Bc = fa->Bc, dq[4], dk[4], dv[4], n;
     *fa = (flash_attn){.Br = Br, .Bc = Bc};
     if (check_like(q, "q", NULL, 0, dq, err, errlen) || check_like(k, "k", dq, hbm_dtype(q), dk, err, errlen) ||
@@ -40,8 +47,13 @@ int flash_attn_func(mem_t *m, hbm_tensor *q, hbm_tensor *k, hbm_tensor *v, doubl
     if (!isfinite(softmax_scale))
         return fl_err(err, errlen, "softmax_scale = %g must be a finite number (0 or negative: 1/sqrt(headdim))",
                     softmax_scale);
+    long right = causal ? 0 : window_right;   /* flash-attn: causal is right = 0 */
+    if (right > 0 || (right < 0 && window_left >= 0))
+        return fl_err(err, errlen, "window_size = (%ld, %ld)%s lets a query see keys after it: only causal windows "
+                      "(left, 0) run here", window_left, window_right, causal ? " with causal" : "");
     attn_params p = {.algo = ATTN_FLASH2, .B = dq[0], .N = dq[1], .H = dq[2], .d = dq[3],
-                     .scale = softmax_scale > 0 ? softmax_scale : 0, .causal = causal};
+                     .scale = softmax_scale > 0 ? softmax_scale : 0, .causal = right == 0,
+                     .window = right == 0 && window_left >= 0 ? (size_t)window_left + 1 : 0};
     if (!size_mul_ok(p.B, p.H, &n) || !size_mul4_ok(n, p.N, p.N, p.d, &n) || !size_mul_ok(n, 4, &n))
         return fl_err(err, errlen, "q is (%zu, %zu, %zu, %zu): its counts (4·B·H·N²·d FLOPs) overflow 64 bits", p.B, p.N,
                     p.H, p.d);
@@ -64,6 +76,9 @@ int flash_attn_backward(mem_t *m, flash_attn *fa, hbm_tensor *dout, char *err, s
         return fl_err(err, errlen, "flash_attn_backward needs the result of flash_attn_func");
     if (fa->dq)
         return fl_err(err, errlen, "flash_attn_backward was already called on this result");
+    if (fa->fwd.window)
+        return fl_err(err, errlen, "flash_attn_backward: the forward ran a sliding window (window_size = (%zu, 0)); "
+                      "the backward pass here runs none", fa->fwd.window - 1);
     hbm_shape(fa->t.q, dq);
     if (check_like(dout, "dout", dq, hbm_dtype(fa->t.q), dd, err, errlen))
         return -1;

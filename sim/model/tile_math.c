@@ -83,6 +83,23 @@ typedef int tm_i4 __attribute__((vector_size(16)));
 #include "tile_math_kernels.inc"
 
 #if TM_X86
+/* Both transposes begin alike, inside each 128-bit lane: the n rows r interleaved in pairs into t (unpacklo/hi),
+ * then pairs of pairs into out (shuffle 0x44, 0xEE): a 4 x 4 transpose per lane. W is the width's intrinsic prefix
+ * (_mm256, _mm512); out may be r. */
+#define TM_TRANSPOSE_IN_LANES(W, r, t, out, n)                                                                       \
+    do {                                                                                                             \
+        for (int i_ = 0; i_ < (n) / 2; i_++) {                                                                       \
+            t[2 * i_] = W##_unpacklo_ps(r[2 * i_], r[2 * i_ + 1]);                                                  \
+            t[2 * i_ + 1] = W##_unpackhi_ps(r[2 * i_], r[2 * i_ + 1]);                                              \
+        }                                                                                                            \
+        for (int i_ = 0; i_ < (n) / 4; i_++) {                                                                       \
+            out[4 * i_] = W##_shuffle_ps(t[4 * i_], t[4 * i_ + 2], 0x44);                                           \
+            out[4 * i_ + 1] = W##_shuffle_ps(t[4 * i_], t[4 * i_ + 2], 0xEE);                                       \
+            out[4 * i_ + 2] = W##_shuffle_ps(t[4 * i_ + 1], t[4 * i_ + 3], 0x44);                                   \
+            out[4 * i_ + 3] = W##_shuffle_ps(t[4 * i_ + 1], t[4 * i_ + 3], 0xEE);                                   \
+        }                                                                                                            \
+    } while (0)
+
 /* ---- AVX2 + FMA: 8 lanes, 16 registers: 6 x 2 accumulators ------------------------------------------------------ */
 typedef float tm_v8 __attribute__((vector_size(32)));
 typedef int tm_i8 __attribute__((vector_size(32)));
@@ -102,16 +119,7 @@ __attribute__((target("avx2,fma"))) static inline float tm_reduce_max_avx2(tm_v8
 __attribute__((target("avx2,fma"))) static inline void tm_transpose_avx2(tm_v8 *r)
 {
     __m256 t[8], u[8];
-    for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 2; i++) {
-        u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-    }
+    TM_TRANSPOSE_IN_LANES(_mm256, r, t, u, 8);
     for (int k = 0; k < 4; k++) {
         r[k] = _mm256_permute2f128_ps(u[k], u[4 + k], 0x20);
         r[4 + k] = _mm256_permute2f128_ps(u[k], u[4 + k], 0x31);
@@ -152,16 +160,7 @@ typedef int tm_i16 __attribute__((vector_size(64)));
 __attribute__((target("avx2,fma,avx512f"))) static inline void tm_transpose_avx512(tm_v16 *r)
 {
     __m512 t[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {   /* r[4i + k], 128-bit lane L: element 4L + k of rows 4i .. 4i+3 */
-        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-    }
+    TM_TRANSPOSE_IN_LANES(_mm512, r, t, r, 16);   /* r[4i + k], 128-bit lane L: element 4L + k of rows 4i .. 4i+3 */
     for (int k = 0; k < 4; k++) {
         t[k] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88);
         t[4 + k] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xDD);

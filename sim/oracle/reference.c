@@ -17,32 +17,43 @@ void ref_softmax(const double *x, size_t n, double *y)
         y[i] /= sum;
 }
 
+/* The keys query i sees: first .. last-1. Causal stops at i; a window of W >= 1 (implying causal) starts at
+ * i + 1 - W. */
+static void visible(bool causal, size_t W, size_t N, size_t i, size_t *first, size_t *last)
+{
+    *last = causal || W ? i + 1 : N;
+    *first = W && i + 1 > W ? i + 1 - W : 0;
+}
+
 /* Row i of P = softmax(scale * q_i K^T), masked; returns the row's log-sum-exp. */
-static double prob_row(const double *Q, const double *K, size_t N, size_t d, double scale, bool causal, size_t i,
-                       double *p)
+static double prob_row(const double *Q, const double *K, size_t N, size_t d, double scale, bool causal, size_t W,
+                       size_t i, double *p)
 {
     double mx = -INFINITY, sum = 0;
-    size_t last = causal ? i + 1 : N;
-    for (size_t j = 0; j < last; j++) {
+    size_t first, last;
+    visible(causal, W, N, i, &first, &last);
+    for (size_t j = 0; j < first; j++)
+        p[j] = 0;
+    for (size_t j = first; j < last; j++) {
         double s = 0;
         for (size_t k = 0; k < d; k++)
             s += Q[i * d + k] * K[j * d + k];
         p[j] = s * scale;
         mx = p[j] > mx ? p[j] : mx;
     }
-    for (size_t j = 0; j < last; j++)
+    for (size_t j = first; j < last; j++)
         sum += (p[j] = exp(p[j] - mx));
-    for (size_t j = 0; j < last; j++)
+    for (size_t j = first; j < last; j++)
         p[j] /= sum;
     for (size_t j = last; j < N; j++)
         p[j] = 0;
     return mx + log(sum);
 }
 
-double ref_attention_row(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale,
-                         bool causal, size_t i, double *p, double *Oi)
+static double row_out(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale,
+                      bool causal, size_t W, size_t i, double *p, double *Oi)
 {
-    double lse = prob_row(Q, K, N, d, scale, causal, i, p);
+    double lse = prob_row(Q, K, N, d, scale, causal, W, i, p);
     for (size_t k = 0; k < d; k++) {
         double o = 0;
         for (size_t j = 0; j < N; j++)
@@ -52,16 +63,29 @@ double ref_attention_row(const double *Q, const double *K, const double *V, size
     return lse;
 }
 
-void ref_attention(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale, bool causal,
-                   double *O, double *L)
+double ref_attention_row(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale,
+                         bool causal, size_t i, double *p, double *Oi)
+{
+    return row_out(Q, K, V, N, d, scale, causal, 0, i, p, Oi);
+}
+
+/* One head, masked by causal and a window W (0: none). */
+static void head(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale, bool causal,
+                 size_t W, double *O, double *L)
 {
     double *p = xmalloc(N * sizeof *p);
     for (size_t i = 0; i < N; i++) {
-        double lse = ref_attention_row(Q, K, V, N, d, scale, causal, i, p, O + i * d);
+        double lse = row_out(Q, K, V, N, d, scale, causal, W, i, p, O + i * d);
         if (L)
             L[i] = lse;
     }
     free(p);
+}
+
+void ref_attention(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale, bool causal,
+                   double *O, double *L)
+{
+    head(Q, K, V, N, d, scale, causal, 0, O, L);
 }
 
 void ref_attention_backward(const double *Q, const double *K, const double *V, const double *dO, size_t N, size_t d,
@@ -71,7 +95,7 @@ void ref_attention_backward(const double *Q, const double *K, const double *V, c
     for (size_t x = 0; x < N * d; x++)
         dQ[x] = dK[x] = dV[x] = 0;
     for (size_t i = 0; i < N; i++) {
-        prob_row(Q, K, N, d, scale, causal, i, p);
+        prob_row(Q, K, N, d, scale, causal, 0, i, p);
         double D = 0;                                  /* D_i = sum_j P_ij dP_ij */
         for (size_t j = 0; j < N; j++) {
             double s = 0;
@@ -150,7 +174,7 @@ void ref_attention_backward_mag(const double *Q, const double *K, const double *
     for (size_t x = 0; x < N * d; x++)
         mQ[x] = mK[x] = mV[x] = 0;
     for (size_t i = 0; i < N; i++) {
-        prob_row(Q, K, N, d, scale, causal, i, p);
+        prob_row(Q, K, N, d, scale, causal, 0, i, p);
         double mD = 0;
         for (size_t j = 0; j < N; j++) {               /* dP'_ij = |dO_i| . |V_j|, D'_i = sum_j P_ij dP'_ij */
             double s = 0;
@@ -188,9 +212,12 @@ void ref_head_put(const double *x, size_t B, size_t N, size_t H, size_t d, size_
             out_bnhd[((b * N + n) * H + h) * d + k] = x[n * d + k];
 }
 
-/* Every head of (B, N, H, d) inputs through ref_attention, or ref_attention_lowp in dt when lowp. */
+static void lowp_head(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale,
+                      bool causal, size_t W, dtype_t dt, double *O);
+
+/* Every head of (B, N, H, d) inputs through head(), or lowp_head() in dt when lowp; W: a window (0: none). */
 static void per_head(const float *Q, const float *K, const float *V, size_t B, size_t N, size_t H, size_t d,
-                     double scale, bool causal, bool lowp, dtype_t dt, double *O, double *L)
+                     double scale, bool causal, size_t W, bool lowp, dtype_t dt, double *O, double *L)
 {
     size_t nd = N * d;
     double *q = xmalloc(nd * sizeof *q), *k = xmalloc(nd * sizeof *k), *v = xmalloc(nd * sizeof *v),
@@ -201,9 +228,9 @@ static void per_head(const float *Q, const float *K, const float *V, size_t B, s
             ref_head_get(K, B, N, H, d, b, h, k);
             ref_head_get(V, B, N, H, d, b, h, v);
             if (lowp)
-                ref_attention_lowp(q, k, v, N, d, scale, causal, dt, o);
+                lowp_head(q, k, v, N, d, scale, causal, W, dt, o);
             else
-                ref_attention(q, k, v, N, d, scale, causal, o, L ? L + (b * H + h) * N : NULL);
+                head(q, k, v, N, d, scale, causal, W, o, L ? L + (b * H + h) * N : NULL);
             ref_head_put(o, B, N, H, d, b, h, O);
         }
     free(q);
@@ -215,30 +242,37 @@ static void per_head(const float *Q, const float *K, const float *V, size_t B, s
 void ref_attention_bnhd(const float *Q, const float *K, const float *V, size_t B, size_t N, size_t H, size_t d,
                         double scale, bool causal, double *O, double *L)
 {
-    per_head(Q, K, V, B, N, H, d, scale, causal, false, DTYPE_FP32, O, L);
+    per_head(Q, K, V, B, N, H, d, scale, causal, 0, false, DTYPE_FP32, O, L);
 }
 
-void ref_attention_lowp(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale,
-                        bool causal, dtype_t dt, double *O)
+void ref_attention_window_bnhd(const float *Q, const float *K, const float *V, size_t B, size_t N, size_t H, size_t d,
+                               double scale, size_t W, double *O, double *L)
+{
+    per_head(Q, K, V, B, N, H, d, scale, true, W, false, DTYPE_FP32, O, L);
+}
+
+static void lowp_head(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale,
+                      bool causal, size_t W, dtype_t dt, double *O)
 {
     float *s = xmalloc(N * sizeof *s), sc = (float)scale;
     for (size_t i = 0; i < N; i++) {
-        size_t last = causal ? i + 1 : N;
+        size_t first, last;
+        visible(causal, W, N, i, &first, &last);
         float mx = -INFINITY, sum = 0;
-        for (size_t j = 0; j < last; j++) {
+        for (size_t j = first; j < last; j++) {
             float acc = 0;   /* fused multiply-adds in fp32, as a GPU or BLAS matmul accumulates */
             for (size_t k = 0; k < d; k++)
                 acc = fmaf((float)Q[i * d + k], (float)K[j * d + k], acc);
             s[j] = dtype_round(dt, sc * acc);                  /* S stored in dt */
             mx = s[j] > mx ? s[j] : mx;
         }
-        for (size_t j = 0; j < last; j++)
+        for (size_t j = first; j < last; j++)
             sum += (s[j] = expf(s[j] - mx));
-        for (size_t j = 0; j < last; j++)
+        for (size_t j = first; j < last; j++)
             s[j] = dtype_round(dt, s[j] / sum);                /* P stored in dt */
         for (size_t k = 0; k < d; k++) {
             float o = 0;
-            for (size_t j = 0; j < last; j++)
+            for (size_t j = first; j < last; j++)
                 o = fmaf(s[j], (float)V[j * d + k], o);
             O[i * d + k] = dtype_round(dt, o);                 /* O stored in dt */
         }
@@ -246,8 +280,20 @@ void ref_attention_lowp(const double *Q, const double *K, const double *V, size_
     free(s);
 }
 
+void ref_attention_lowp(const double *Q, const double *K, const double *V, size_t N, size_t d, double scale,
+                        bool causal, dtype_t dt, double *O)
+{
+    lowp_head(Q, K, V, N, d, scale, causal, 0, dt, O);
+}
+
 void ref_attention_lowp_bnhd(const float *Q, const float *K, const float *V, size_t B, size_t N, size_t H, size_t d,
                              double scale, bool causal, dtype_t dt, double *O)
 {
-    per_head(Q, K, V, B, N, H, d, scale, causal, true, dt, O, NULL);
+    per_head(Q, K, V, B, N, H, d, scale, causal, 0, true, dt, O, NULL);
+}
+
+void ref_attention_lowp_window_bnhd(const float *Q, const float *K, const float *V, size_t B, size_t N, size_t H,
+                                    size_t d, double scale, size_t W, dtype_t dt, double *O)
+{
+    per_head(Q, K, V, B, N, H, d, scale, true, W, true, dt, O, NULL);
 }
