@@ -40,6 +40,7 @@
 #include "cuda_attn.h"
 #include "cuda_run.h"   // defines: cuda_run_gpu, cuda_print_ledgers, cuda_summary_gpu
 #include "exitcode.h"
+#include "lab_l2.h"      // defines: lab_l2_lesson
 #include "lessons.h"
 #include "summary.h"
 #include "util.h"
@@ -60,7 +61,7 @@ const cli_spec lesson08_spec = {
                "one. The kernels are fp32.",
     .defaults = {.N = 2048, .d = 64, .B = 1, .H = 8, .M_bytes = 0, .dtype = DTYPE_FP32, .seed = 42,
                  .algo = "flash2"},
-    .extra = CLI_OPT_CAUSAL | CLI_OPT_ALGO | CLI_OPT_TRACE,
+    .extra = CLI_OPT_CAUSAL | CLI_OPT_ALGO | CLI_OPT_TRACE | CLI_OPT_L2,
     .algos = algos,
 };
 
@@ -75,6 +76,8 @@ int lesson08_run(const cli_cfg *cfg)
 {
     attn_algo algo;
     char err[512], name[32];
+    if (cfg->l2)   /* --l2 GPU: the L2 model against the recorded ncu tables; needs no GPU */
+        return lab_l2_lesson(cfg);
     const bool bwd = strstr(cfg->algo, "-bwd") != NULL;   /* the backward pass of standard or flash2 */
     snprintf(name, sizeof name, "%.*s", (int)strcspn(cfg->algo, "-"), cfg->algo);
     if (attn_algo_parse(name, &algo))
