@@ -122,7 +122,8 @@ template <int D, typename T, bool CAUSAL, int BR> __global__ void __launch_bound
     using SM = bwd_smem<D, BR, T>;
     extern __shared__ __align__(1024) unsigned char smem[];
     const uint32_t s0 = smem_u32(smem);
-    const float *sL = reinterpret_cast<const float *>(smem + SM::L), *sD = reinterpret_cast<const float *>(smem + SM::DD);
+    const float *sL = reinterpret_cast<const float *>(smem + SM::L);
+    const float *sD = reinterpret_cast<const float *>(smem + SM::DD);
 
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
     const int j = (int)(blockIdx.x % kp.Tc), bh = (int)(blockIdx.x / kp.Tc), N = kp.N, H = kp.H;
@@ -220,8 +221,10 @@ template <int D, typename T, bool CAUSAL, int BR> __global__ void __launch_bound
             dp[0][n][3] = s[0][n][3] * (dp[0][n][3] - dd.y);
             const uint32_t r0 = s0 + SM::DS + (kw + g) * RBS, r1 = r0 + 8 * RBS;
             const uint32_t c = (uint32_t)(n ^ g) << 4;   /* chunk n of rows g, g + 8, swizzled (swz) */
-            asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(r0 + c + 4 * t), "r"(tc_elem<T>::pack(dp[0][n][0], dp[0][n][1])));
-            asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(r1 + c + 4 * t), "r"(tc_elem<T>::pack(dp[0][n][2], dp[0][n][3])));
+            const uint32_t lo = tc_elem<T>::pack(dp[0][n][0], dp[0][n][1]);
+            const uint32_t hi = tc_elem<T>::pack(dp[0][n][2], dp[0][n][3]);
+            asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(r0 + c + 4 * t), "r"(lo));
+            asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(r1 + c + 4 * t), "r"(hi));
         }
         /* Line 16 (before 15: it needs nothing from the other warps): dKj += dS^T Qi. */
         warp_pv_xor<D, BR, T, 1>(dk, dp, qbt + boff);
@@ -283,7 +286,7 @@ template <int D, typename T, bool CAUSAL, int BR> __global__ void __launch_bound
     fl_count_flush(c + TC_BWD_CNT_DK_WR, ndk), fl_count_flush(c + TC_BWD_CNT_DV_WR, ndv);
 }
 
-/* ---- host ---------------------------------------------------------------------------------------------------------- */
+/* ---- host ------------------------------------------------------------------------------------------------------ */
 /* The forward's checks on a->fwd (tc_common.cuh), then the backward's own tensors and head dimensions. */
 int bwd_check_args(const char *name, const tc_bwd_args *a, char *err, size_t errlen)
 {
@@ -347,8 +350,10 @@ template <int BR64, int BR128> int bwd_entry(const char *name, const tc_bwd_args
     cudaStream_t st = (cudaStream_t)s;
     bool bf = a->fwd.dtype == DTYPE_BF16;
     if (a->fwd.d == 64)
-        return bf ? bwd_launch<64, __nv_bfloat16, BR64>(name, a, st, err, n) : bwd_launch<64, __half, BR64>(name, a, st, err, n);
-    return bf ? bwd_launch<128, __nv_bfloat16, BR128>(name, a, st, err, n) : bwd_launch<128, __half, BR128>(name, a, st, err, n);
+        return bf ? bwd_launch<64, __nv_bfloat16, BR64>(name, a, st, err, n)
+                  : bwd_launch<64, __half, BR64>(name, a, st, err, n);
+    return bf ? bwd_launch<128, __nv_bfloat16, BR128>(name, a, st, err, n)
+              : bwd_launch<128, __half, BR128>(name, a, st, err, n);
 }
 
 }  // namespace

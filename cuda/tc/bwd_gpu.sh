@@ -21,7 +21,8 @@ step() {   # step NAME SECONDS CMD...: run under timeout, its output in check.lo
     echo "== $name: rc=$rc ($((SECONDS - s)) s)" | tee -a "$LOG"
     return $rc
 }
-{ date -u; nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv; git log -1 --oneline; } > "$LOG" 2>&1
+{ date -u; nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv; git log -1 --oneline; } \
+    > "$LOG" 2>&1
 step build 180 make -j16 $B/bwd_check $B/libflashlab_tc_bwd.so lesson09 || { tail -30 "$LOG"; exit 1; }
 step bwd_check 90 $B/bwd_check
 grep -E "FAIL|^bwd_check:" "$LOG" | cut -c1-400

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""tc_bwd_bench.py — the tensor-core FlashAttention-2 backward against PyTorch's SDPA backwards, one process, one timer.
+"""tc_bwd_bench.py — the tensor-core FlashAttention-2 backward against PyTorch's SDPA backwards: one process, one
+timer.
 
 Run by `make bench-gpu-bwd` after bwd_check has passed. The kernels come in through ctypes (libflashlab_tc_bwd.so:
 the forward "final" makes O and L, then each backward configuration) and get the same torch tensors and the same
@@ -179,7 +180,8 @@ def main():
                       f" | flash={flash:.0f} cudnn={row['cudnn'] or float('nan'):.0f} "
                       f"efficient={row['efficient'] or float('nan'):.0f} | {best} {row[best] / flash:.3f}x flash "
                       f"(again {again[0]:.0f}/{again[2]:.0f} vs {again[1]:.0f}/{again[3]:.0f}) | err dQ/dK/dV {errs} "
-                      f"torch {'/'.join(f'{e:.1e}' for e in torch_err)} | checks {'OK' if not bad else 'FAIL ' + ','.join(bad)}",
+                      f"torch {'/'.join(f'{e:.1e}' for e in torch_err)} | "
+                      f"checks {'OK' if not bad else 'FAIL ' + ','.join(bad)}",
                       flush=True)
             del sets, dq, dk, dv, acc, delta
             torch.cuda.empty_cache()
