@@ -140,7 +140,7 @@ void cuda_print_run(const attn_params *p, const cuda_run *g, bool match)
 }
 
 /* How blockIdx.x maps to the tiles: one block per head and query block, (b*H + h)*Tr + i; per head and key block,
- * (b*H + h)*Tc + j; per head, b*H + h; per query row (v01's softmax). */
+ * (b*H + h)*Tc + j; per head, b*H + h; per query row (v01's softmax), (b*H + h)*N + r (hence N= and Br=). */
 void cuda_trace_kernels(trace_t *tr, const cuda_attn_plan *pl, bool backward)
 {
     static const char *const std_phase[] = {"S", "softmax", "PV"}, *const std_bwd[] = {"dV", "dP", "dS", "dQ", "dK"},
@@ -152,10 +152,11 @@ void cuda_trace_kernels(trace_t *tr, const cuda_attn_plan *pl, bool backward)
                                      : std_ ? std_phase[x] : "forward";
         const char *grid = backward ? (std_ ? std_grid[x] : x ? "head" : "qblock")
                                     : pl->p.algo == ATTN_FLASH1 ? "head" : std_ && x == 1 ? "row" : "qblock";
-        char line[256];
-        snprintf(line, sizeof line, "kernel=%s phase=%s grid=%s blocks=%llu threads=%u smem=%zu H=%zu Tr=%zu Tc=%zu",
-                 k[x].name, phase, grid, (unsigned long long)k[x].blocks, k[x].threads,
-                 k[x].dyn_bytes + k[x].static_bytes, pl->p.H, ceil_div(pl->p.N, pl->p.Br), ceil_div(pl->p.N, pl->p.Bc));
+        char line[320];
+        snprintf(line, sizeof line, "kernel=%s phase=%s grid=%s blocks=%llu threads=%u smem=%zu H=%zu Tr=%zu Tc=%zu "
+                 "N=%zu Br=%zu", k[x].name, phase, grid, (unsigned long long)k[x].blocks, k[x].threads,
+                 k[x].dyn_bytes + k[x].static_bytes, pl->p.H, ceil_div(pl->p.N, pl->p.Br), ceil_div(pl->p.N, pl->p.Bc),
+                 pl->p.N, pl->p.Br);
         trace_meta(tr, "cuda_kernel", line);
     }
 }

@@ -5,7 +5,8 @@
 # against the simulator's, any mismatch a console error) and <pre id="errors"> with every console error and uncaught
 # exception; chromium's own console log must be empty; every replayed run's totals must equal a group of the
 # lesson's summary line (hbm_read_elems=... or a prefixed one, std_hbm_read_elems=...), and the unprefixed group must
-# be one of them. A screenshot of each page goes to OUTDIR (ignored by git). Exit 0 when every page passes.
+# be one of them. Synthetic traces check, per grid kind, the thread block named under the grid. A screenshot of each
+# page goes to OUTDIR (ignored by git). Exit 0 when every page passes.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-build/viewer}
@@ -131,5 +132,35 @@ if [ -x ./lesson08 ]; then   # the simulator's schedule of lesson08's CUDA kerne
 else
     echo "  --   lesson08 not built (no nvcc): its kernels' schedule is not checked here"
 fi
+# block NAME AT WANT RECORDS: a synthetic trace (RECORDS, JSON records) in sim/course/viewer.html where the data mark
+# stands, opened at event AT: the line under the grid must name thread block WANT ("blockIdx.x = ... = WANT of")
+block() {
+    local name=$1 at=$2 want=$3 recs=$4 html="$out/$1.html" got
+    awk -v recs="$recs" '/^<!--FLASHLAB-DATA-->$/ {
+            print "<script id=\"flashlab-data\" type=\"application/json\">[" recs "]</script>"; next } { print }' \
+        sim/course/viewer.html > "$html"
+    timeout 60 "$chrome" "${CHROME_FLAGS[@]}" --dump-dom "file://$html#autotest&at=$at" > "$out/$name.dom" \
+        2> "$out/$name.console"
+    got=$(grep -o '<div id="block" class="sub">[^<]*</div>' "$out/$name.dom" | sed -e 's/<[^>]*>//g')
+    if ! grep -q 'data-autotest="done"' "$out/$name.dom"; then
+        say_fail "$name" "the page reported no verdict or failed"
+    elif [[ "$got" != *" = $want of "* ]]; then
+        say_fail "$name" "want block $want, the page says: ${got:-nothing}"
+    else
+        echo "  ok   $name: ${got%% (kernel*}"
+        pass=$((pass + 1))
+    fi
+}
+# B=2, H=2, N=40, Br=16, Bc=20: Tr=3, Tc=2. Head (b, h) = (1, 0), tile (i, j) = (2, 1), seen at event 3 (after the
+# load).
+# kblock (standard backward's dV): (b*H + h)*Tc + j = 5; qblock: (b*H + h)*Tr + i = 8; row: rows 32..39 of head 2.
+synth() {   # synth PHASE GRID BLOCKS
+    printf '%s' '["meta","cuda_kernel","kernel=k phase='"$1"' grid='"$2"' blocks='"$3"' threads=128 smem=4096 H=2 '\
+'Tr=3 Tc=2 N=40 Br=16"],["run",0,["Q","K"],0,4096,1],["P","'"$1"'"],["T",2,1,"tile"],'\
+'["L",1,"Kj",1,0,20,20,0,8,160,640],["T",0,0,"tile"]'
+}
+block synthetic_kblock 3 5 "$(synth dV kblock 8)"
+block synthetic_qblock 3 8 "$(synth dQ qblock 12)"
+block synthetic_row 3 '112…119' "$(synth softmax row 160)"
 echo "test-viewer: $pass passed, $fail failed"
 [ $fail -eq 0 ]
