@@ -59,6 +59,7 @@ const cli_spec lesson09_spec = {
                  .algo = BEST},
     .extra = CLI_OPT_CAUSAL | CLI_OPT_ALGO,
     .algos = versions,
+    .own = {{"backward", NULL, "the backward pass, FA2 Alg.2 (--algo: a cuda/tc/bwd.def name)", 0, 1}},
 };
 
 /* The simulator's flash2 in count-only mode with the kernel's blocks: the ledger the kernel must reproduce. */
@@ -75,7 +76,6 @@ static mem_t *sim_ledger(const cli_cfg *cfg, int Br, int Bc, attn_io *io)
     return m;
 }
 
-static bool backward;   /* --backward (main takes it out of argv: the common options have no flags of a lesson's) */
 /* FA2 Alg.2 on the tensor cores (attn_bwd.cu); the harness in bwd_host.h, dQ's atomics vs the ledger in bwd_ledger.h */
 static int lesson09_backward(const cli_cfg *cfg, int c)
 {
@@ -97,7 +97,7 @@ static int lesson09_backward(const cli_cfg *cfg, int c)
 int lesson09_run(const cli_cfg *cfg)
 {
     int bw = tc_bwd_find(cfg->algo);   /* a backward configuration's name implies --backward */
-    if (backward || bw >= 0)
+    if (cfg->own[0] || bw >= 0)   /* --backward */
         return lesson09_backward(cfg, bw < 0 ? 0 : bw);
     int v = tc_find(cfg->algo);
     if (v < 0)
@@ -211,10 +211,6 @@ int lesson09_run(const cli_cfg *cfg)
 #ifndef FLASHLAB_NO_MAIN
 int main(int argc, char **argv)
 {
-    int n = 0;
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "--backward") || !(backward = true))
-            argv[n++] = argv[i];
-    return cli_main(&lesson09_spec, n, argv, lesson09_run);
+    return cli_main(&lesson09_spec, argc, argv, lesson09_run);
 }
 #endif

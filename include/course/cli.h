@@ -57,10 +57,11 @@ typedef struct {
 } cli_cfg;
 
 /* A whole-number option of one lesson, parsed like --batch: digits only, min..max (min >= 1), else exit 2.
- * Its value lands in cfg->own[k] for spec->own[k]; 0 means not given (the lesson picks a default). */
+ * Its value lands in cfg->own[k] for spec->own[k]; 0 means not given (the lesson picks a default).
+ * With meta NULL it is a flag instead (lesson09's --backward): no value, cfg->own[k] = 1 when given. */
 typedef struct {
     const char *name;        /* "kv-heads" for --kv-heads; NULL ends the list */
-    const char *meta;        /* "HKV", for --help */
+    const char *meta;        /* "HKV", for --help; NULL: a flag, taking no value */
     const char *help;        /* one line for --help */
     size_t min, max;
 } cli_own_opt;

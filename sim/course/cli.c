@@ -110,7 +110,7 @@ static void usage(const cli_spec *spec, FILE *f)
             (unsigned long long)d->seed);
     for (const cli_own_opt *o = spec->own; o->name; o++) {
         char opt[40];
-        snprintf(opt, sizeof opt, "--%s %s", o->name, o->meta);
+        snprintf(opt, sizeof opt, "--%s%s%s", o->name, o->meta ? " " : "", o->meta ? o->meta : "");
         fprintf(f, "      %-19s%s\n", opt, o->help);
     }
     if (spec->extra & CLI_OPT_THREADS)
@@ -335,6 +335,12 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, cli_cfg *cfg)
                 val = eq + 1;
             for (size_t k = 0; !o && k < CLI_MAX_OWN && spec->own[k].name; k++)
                 if (!strcmp(spec->own[k].name, name)) {                   /* one of the lesson's own */
+                    if (!spec->own[k].meta) {                                 /* a flag */
+                        if (val)
+                            return fail(spec, "--%s takes no value", name);
+                        cfg->own[k] = 1;
+                        goto next;
+                    }
                     if (!val && i + 1 >= argc)
                         return fail(spec, "--%s needs a value", name);
                     const cli_own_opt *w = &spec->own[k];
