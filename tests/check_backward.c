@@ -348,6 +348,42 @@ START_TEST(sram_peak_is_plan)
 }
 END_TEST
 
+/* A pass's sweeps (one kernel each on a GPU): standard's backward is Algorithm 3's five lines, flash2's backward the
+ * D pre-pass and the main loop, everything else one sweep; the peak plan is the largest sweep, buffer for buffer. */
+START_TEST(sweeps_make_the_peak)
+{
+    static const size_t want[3][2] = {{3, 5}, {1, 1}, {1, 2}};   /* standard, flash1, flash2: forward, backward */
+    for (int a = 0; a < 3; a++)
+        for (int bwd = 0; bwd < 2; bwd++)
+            for (int t = 0; t < 3; t++) {
+                sram_plan sw[ATTN_MAX_SWEEPS], peak;
+                size_t n = attn_sweep_plans((attn_algo)a, bwd, 24, 40, 56, (dtype_t)t, sw);
+                attn_sram_plan((attn_algo)a, bwd, 24, 40, 56, (dtype_t)t, &peak);
+                ck_assert_uint_eq(n, want[a][bwd]);
+                size_t big = 0;
+                for (size_t k = 1; k < n; k++)
+                    big = sw[k].bytes > sw[big].bytes ? k : big;
+                ck_assert_uint_eq(sw[big].bytes, peak.bytes);
+                ck_assert_uint_eq(sw[big].n, peak.n);
+                for (size_t b = 0; b < peak.n; b++) {
+                    ck_assert_str_eq(sw[big].buf[b].name, peak.buf[b].name);
+                    ck_assert_uint_eq(sw[big].buf[b].elems, peak.buf[b].elems);
+                }
+                if (a == ATTN_STANDARD && !bwd)
+                    for (int ph = 0; ph < ATTN_STANDARD_PHASES; ph++) {
+                        sram_plan x;
+                        attn_standard_plan(ph, 24, 40, 56, (dtype_t)t, &x);
+                        ck_assert_uint_eq(x.bytes, sw[ph].bytes);
+                    }
+            }
+    /* flash2's pre-pass holds Oi, dOi (stored dtype) and Di (fp32): Br*(2d + 1) elements */
+    sram_plan sw[ATTN_MAX_SWEEPS];
+    attn_sweep_plans(ATTN_FLASH2, true, 24, 40, 56, DTYPE_FP16, sw);
+    ck_assert_uint_eq(sw[0].n, 3);
+    ck_assert_uint_eq(sw[0].bytes, 24 * 56 * 2 * 2 + 24 * 4);
+}
+END_TEST
+
 /* The flash passes allocate exactly their plan's buffers, in the plan's order (names and sizes): the plan the
  * block chooser and the CUDA kernels read is the code's real footprint. */
 START_TEST(flash_allocs_follow_plan)
@@ -542,7 +578,7 @@ Suite *backward_suite(void)
           {finite_differences});
     TCASE(s, "Counting", 60, {ledger_equals_closed_form, .loops = (int)(sizeof count_shapes / sizeof count_shapes[0])},
           {causal_skips_half}, {count_only_counts_the_same}, {hbm_peak_quadratic_vs_linear});
-    TCASE(s, "Sram", 0, {sram_peak_is_plan}, {flash_allocs_follow_plan});
+    TCASE(s, "Sram", 0, {sram_peak_is_plan}, {sweeps_make_the_peak}, {flash_allocs_follow_plan});
     TCASE(s, "Threads", 0, {threads_invariant});
     TCASE(s, "Limits", 0, {sram_too_small_for_backward}, {backward_choice_fails_cleanly});
     return s;

@@ -217,15 +217,7 @@ int cuda_attn_plan_make(const attn_params *p, size_t smem_limit, cuda_attn_plan 
 }
 
 /* ---- the backward's plans ------------------------------------------------------------------------------------- *
- * The simulator allocates these buffers inside attn_standard.c and attn_flash2.c, one plan per pass, and exports
- * only the hungriest (attn_sram_plan with backward): the per-pass lists are written again here, fp32, in the
- * simulator's order, and check_cuda holds their largest to attn_sram_need. */
-static void plan_add(sram_plan *pl, const char *name, size_t elems)
-{
-    pl->buf[pl->n++] = (sram_buf_spec){.name = name, .elems = elems, .dt = DTYPE_FP32};
-    pl->bytes += elems * sizeof(float);
-}
-
+ * One kernel per sweep of the simulator's backward (attn_sweep_plans), laid out from the same fp32 plans. */
 int cuda_attn_plan_make_backward(const attn_params *p, size_t smem_limit, cuda_attn_plan *out, char *err,
                                  size_t errlen)
 {
@@ -238,23 +230,19 @@ int cuda_attn_plan_make_backward(const attn_params *p, size_t smem_limit, cuda_a
         return rc;
     const size_t Br = p->Br, Bc = p->Bc, d = p->d;
     const uint64_t BH = (uint64_t)p->B * p->H, Tr = ceil_div(p->N, p->Br), Tc = ceil_div(p->N, p->Bc);
-    sram_plan pl[5];
-    memset(pl, 0, sizeof pl);
+    sram_plan pl[ATTN_MAX_SWEEPS];
+    size_t n = attn_sweep_plans(p->algo, true, Br, Bc, d, DTYPE_FP32, pl);
     if (p->algo == ATTN_STANDARD) {   /* Alg.3 lines 1-5, each its own kernel */
         static const char *const names[5] = {"v01_bwd_dv", "v01_bwd_dp", "v01_bwd_ds", "v01_bwd_dq", "v01_bwd_dk"};
         const uint64_t blocks[5] = {BH * Tc, BH * Tr, BH * Tr, BH * Tr, BH * Tc};
-        plan_add(&pl[0], "dVj", Bc * d), plan_add(&pl[0], "Pij", Br * Bc), plan_add(&pl[0], "dOi", Br * d);
-        plan_add(&pl[1], "dOi", Br * d), plan_add(&pl[1], "Vj", Bc * d), plan_add(&pl[1], "dPij", Br * Bc);
-        plan_add(&pl[2], "Di", Br), plan_add(&pl[2], "Pij", Br * Bc), plan_add(&pl[2], "dPij", Br * Bc);
-        plan_add(&pl[2], "dSij", Br * Bc);
-        plan_add(&pl[3], "dQi", Br * d), plan_add(&pl[3], "dSij", Br * Bc), plan_add(&pl[3], "Kj", Bc * d);
-        plan_add(&pl[4], "dKj", Bc * d), plan_add(&pl[4], "dSij", Br * Bc), plan_add(&pl[4], "Qi", Br * d);
+        if (n != 5)
+            fl_internal("standard's backward has %zu sweeps, its kernels 5", n);
         out->nbwd = 5;
         for (int k = 0; k < 5; k++)
             kernel_plan(&out->kb[k], names[k], &pl[k], 0, blocks[k]);
     } else {                          /* FA2 Alg.2 lines 3-4, then lines 5-18 one block per head */
-        plan_add(&pl[0], "Oi", Br * d), plan_add(&pl[0], "dOi", Br * d), plan_add(&pl[0], "Di", Br);
-        attn_sram_plan(ATTN_FLASH2, true, Br, Bc, d, DTYPE_FP32, &pl[1]);
+        if (n != 2)
+            fl_internal("flash2's backward has %zu sweeps, its kernels 2", n);
         out->nbwd = 2;
         kernel_plan(&out->kb[0], "v03_bwd_d", &pl[0], 0, BH * Tr);
         kernel_plan(&out->kb[1], "v03_bwd", &pl[1], 0, BH);

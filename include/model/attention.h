@@ -109,6 +109,13 @@ void attn_sram_plan(attn_algo a, bool backward, size_t Br, size_t Bc, size_t d, 
 void attn_standard_plan(int phase, size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out);
 extern const char *const attn_standard_phase[ATTN_STANDARD_PHASES];   /* "S", "softmax", "PV" */
 
+/* The plans of a pass's separate sweeps, in order, each its own kernel on a GPU: standard's backward is Algorithm 3's
+ * five lines, flash2's backward D = rowsum(dO o O) and then the main loop; a pass that is one sweep has one plan,
+ * attn_sram_plan's. Returns how many (at most ATTN_MAX_SWEEPS); attn_sram_plan is the largest of them. */
+#define ATTN_MAX_SWEEPS 5
+size_t attn_sweep_plans(attn_algo a, bool backward, size_t Br, size_t Bc, size_t d, dtype_t dt,
+                        sram_plan out[ATTN_MAX_SWEEPS]);
+
 /* SRAM bytes the algorithm keeps resident at its peak with blocks Br x Bc: the plan's total. */
 size_t attn_sram_need(attn_algo a, bool backward, size_t Br, size_t Bc, size_t d, dtype_t dt);
 

@@ -62,6 +62,17 @@ void attn_sram_plan(attn_algo a, bool backward, size_t Br, size_t Bc, size_t d, 
     pass(a, backward)->plan(Br, Bc, d, dt, out);
 }
 
+size_t attn_sweep_plans(attn_algo a, bool backward, size_t Br, size_t Bc, size_t d, dtype_t dt,
+                        sram_plan out[ATTN_MAX_SWEEPS])
+{
+    const attn_pass_def *ps = pass(a, backward);
+    if (!ps->sweeps) {
+        ps->plan(Br, Bc, d, dt, &out[0]);
+        return 1;
+    }
+    return ps->sweeps(Br, Bc, d, dt, out);
+}
+
 size_t attn_sram_need(attn_algo a, bool backward, size_t Br, size_t Bc, size_t d, dtype_t dt)
 {
     sram_plan p;

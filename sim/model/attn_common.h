@@ -32,6 +32,9 @@ typedef struct {
     void (*run)(mem_t *m, const attn_params *p, attn_tensors *t);
     /* The SRAM buffers it keeps resident at its peak with blocks Br x Bc (attn_sram_plan). */
     void (*plan)(size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out);
+    /* A pass made of separate sweeps (kernels on a GPU): each sweep's plan in order, returns how many (at most
+     * ATTN_MAX_SWEEPS); plan is then their largest. NULL for a pass that is one sweep (attn_sweep_plans: plan). */
+    size_t (*sweeps)(size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out);
     /* One head's ledger, derived from the pseudocode as arithmetic (attention.c multiplies by B*H): rows, tiles,
      * skipped, softmax_passes. Use attn_io_add and attn_mul, which stop on 64-bit overflow. */
     void (*closed_form)(const attn_params *p, attn_io *head);

@@ -77,6 +77,14 @@ static void bwd_d_plan(size_t Br, size_t d, dtype_t dt, sram_plan *out)
     attn_plan_table(out, bwd_d_bufs, D_NBUF, Br, 0, d, dt);
 }
 
+/* Two sweeps: D = rowsum(dO o O) (lines 3-4), then the main loop (lines 5-18), whose plan is the larger. */
+static size_t bwd_sweeps(size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out)
+{
+    bwd_d_plan(Br, d, dt, &out[0]);
+    bwd_plan(Br, Bc, d, dt, &out[1]);
+    return 2;
+}
+
 /* ---- forward: Algorithm 1 ------------------------------------------------------------------------------------- */
 
 void attn_flash2_row_update(float *s, size_t kc, const float *Vj, size_t d, float *mi, float *li, float *oi)
@@ -432,7 +440,8 @@ const attn_algo_def attn_algo_flash2 = {
                          sizeof fa2_alg1 / sizeof fa2_alg1[0]},
                 .window = true},
     /* the backward's outer loop walks key blocks j, so Kj, Vj are resident: the paper's rule */
-    .backward = {.run = backward, .plan = bwd_plan, .closed_form = bwd_io, .rule = BLOCK_RULE_KV_OUTER,
+    .backward = {.run = backward, .plan = bwd_plan, .sweeps = bwd_sweeps, .closed_form = bwd_io,
+                 .rule = BLOCK_RULE_KV_OUTER,
                  .code = {"FlashAttention-2 backward (Dao 2023, Algorithm 2)",
                           "Matrices Q, K, V, O, dO (N x d) in HBM, vector L (N) in HBM, block sizes Bc, Br.",
                           fa2_alg2, sizeof fa2_alg2 / sizeof fa2_alg2[0]}},

@@ -79,25 +79,40 @@ static void bwd_line_plan(int line, size_t Br, size_t Bc, size_t d, dtype_t dt, 
     attn_plan_table(pl, bwd_bufs[line - 1], line == 3 ? 4 : 3, Br, Bc, d, dt);
 }
 
-/* The peak is the hungriest of the passes (the first of equals). */
+/* Each phase (forward) or line (backward) is a sweep of its own, with its own buffers. */
+static size_t fwd_sweeps(size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out)
+{
+    for (int ph = 0; ph < ATTN_STANDARD_PHASES; ph++)
+        attn_standard_plan(ph, Br, Bc, d, dt, &out[ph]);
+    return ATTN_STANDARD_PHASES;
+}
+
+static size_t bwd_sweeps(size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out)
+{
+    for (int line = 1; line <= BWD_LINES; line++)
+        bwd_line_plan(line, Br, Bc, d, dt, &out[line - 1]);
+    return BWD_LINES;
+}
+
+/* The peak is the hungriest of the sweeps (the first of equals). */
+static void peak(size_t (*sweeps)(size_t, size_t, size_t, dtype_t, sram_plan *), size_t Br, size_t Bc, size_t d,
+                 dtype_t dt, sram_plan *out)
+{
+    sram_plan x[ATTN_MAX_SWEEPS];
+    size_t n = sweeps(Br, Bc, d, dt, x);
+    *out = (sram_plan){.n = 0};
+    for (size_t k = 0; k < n; k++)
+        attn_plan_max(out, &x[k]);
+}
+
 static void fwd_plan(size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out)
 {
-    *out = (sram_plan){.n = 0};
-    for (int ph = 0; ph < ATTN_STANDARD_PHASES; ph++) {
-        sram_plan x;
-        attn_standard_plan(ph, Br, Bc, d, dt, &x);
-        attn_plan_max(out, &x);
-    }
+    peak(fwd_sweeps, Br, Bc, d, dt, out);
 }
 
 static void bwd_plan(size_t Br, size_t Bc, size_t d, dtype_t dt, sram_plan *out)
 {
-    *out = (sram_plan){.n = 0};
-    for (int line = 1; line <= BWD_LINES; line++) {
-        sram_plan x;
-        bwd_line_plan(line, Br, Bc, d, dt, &x);
-        attn_plan_max(out, &x);
-    }
+    peak(bwd_sweeps, Br, Bc, d, dt, out);
 }
 
 /* ---- forward: Algorithm 0 ------------------------------------------------------------------------------------- */
@@ -495,10 +510,12 @@ static const char *const alg3[] = {
 const attn_algo_def attn_algo_standard = {
     .name = "standard",
     .alloc_saved = alloc_saved,
-    .forward = {.run = forward, .plan = fwd_plan, .closed_form = fwd_io, .rule = BLOCK_RULE_KV_OUTER,
+    .forward = {.run = forward, .plan = fwd_plan, .sweeps = fwd_sweeps, .closed_form = fwd_io,
+                .rule = BLOCK_RULE_KV_OUTER,
                 .code = {"Standard attention forward (FlashAttention paper, Algorithm 0)",
                          "Matrices Q, K, V (N x d) in HBM.", alg0, sizeof alg0 / sizeof alg0[0]}},
-    .backward = {.run = backward, .plan = bwd_plan, .closed_form = bwd_io, .rule = BLOCK_RULE_KV_OUTER,
+    .backward = {.run = backward, .plan = bwd_plan, .sweeps = bwd_sweeps, .closed_form = bwd_io,
+                 .rule = BLOCK_RULE_KV_OUTER,
                  .code = {"Standard attention backward (FlashAttention paper, Algorithm 3)",
                           "Matrices Q, K, V, dO (N x d), P (N x N) in HBM.", alg3, sizeof alg3 / sizeof alg3[0]}},
 };
