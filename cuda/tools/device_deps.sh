@@ -15,7 +15,7 @@ cp "$(pkg-config --variable=libdir libsubunit)/libsubunit.a" .dev/lib/
 cat > .dev/bin/pkg-config <<'SHIM'
 #!/bin/sh
 # written by cuda/tools/device_deps.sh: Check from .dev, for a GPU machine without Debian's check
-D=$(cd "$(dirname "$0")/../.." && pwd)
+D=$(cd "$(dirname "$0")/.." && pwd)
 case "$*" in
   *--exists*check*) exit 0 ;;
   *--cflags*check*) echo "-I$D/include -pthread" ;;

@@ -44,7 +44,7 @@ for N in $Ns; do
         ncu --clock-control none --print-units base --csv --metrics "$metrics" \
             --kernel-name 'regex:^v0[0-9]_[a-z0-9]+$' \
             "$B/cuda_bench" once "$algo" "$N" "$d" "$b" "$h" >"$work/run.txt" 2>"$work/err.txt" ||
-            { echo "✗ ncu failed here:"; tail -20 "$work/err.txt" "$work/run.txt"; fail=1; }
+            { echo "✗ ncu failed here:"; tail -n 20 "$work/err.txt" "$work/run.txt"; fail=1; }
         grep -q '^counters_match=1' "$work/run.txt" || { echo "✗ counters differ from the simulator"; fail=1; }
         sed "s/^/$N $algo /" "$work/run.txt" >>"$work/all.csv"
     done
