@@ -33,13 +33,15 @@ enum { FL_DEC_Q, FL_DEC_K, FL_DEC_V, FL_DEC_O_SPLIT, FL_DEC_L_SPLIT, FL_DEC_O, F
 #define FL_DEC_MAX_G 16         /* query heads per KV head: the mma's 16 rows */
 #define FL_DEC_MAX_SPLITS 2048  /* the merge keeps 4 rows' S weights in 48 KiB of shared memory */
 enum { FL_DEC_MERGE_KERNEL, FL_DEC_MERGE_FUSED };   /* how the S partials are merged: a second kernel, or fused */
-/* fl_decode_plan's rule (the 2026-12-06 H100 run, docs/lesson11.md; decode_bench.py --sweep measures others): */
-#define FL_DEC_WAVES 2          /* pieces of work per SM the split count aims for */
-#define FL_DEC_MIN_ROWS 128     /* no split shorter than this many cache rows */
-#define FL_DEC_VARIANT 0        /* the tile variant (for splits of at most FL_DEC_ROWS_MAX rows) */
-#define FL_DEC_ROWS_MAX 0       /* longer splits take FL_DEC_VARIANT_LONG; 0: no limit */
-#define FL_DEC_VARIANT_LONG 0
-#define FL_DEC_MERGE FL_DEC_MERGE_KERNEL   /* the fused merge has not run on a GPU yet: the sweep decides */
+/* fl_decode_plan's rule: the best worst case of decode_bench.py --sweep on an H100, 2026-12-06 19:03 UTC
+ * (docs/gpu-runs/decode_sweep_NVIDIA_H100_80GB_HBM3_2026-12-06.md: min 0.999x, geomean 1.23x the faster of SDPA's
+ * flash and cuDNN backends over the 15 anchor shapes, each configuration timed in that run): */
+#define FL_DEC_WAVES 1          /* pieces of work per SM the split count aims for */
+#define FL_DEC_MIN_ROWS 64      /* no split shorter than this many cache rows */
+#define FL_DEC_VARIANT 1        /* the tile variant (64x2) for splits of at most FL_DEC_ROWS_MAX rows */
+#define FL_DEC_ROWS_MAX 256     /* longer splits take FL_DEC_VARIANT_LONG; 0: no limit */
+#define FL_DEC_VARIANT_LONG 0   /* 64x3 */
+#define FL_DEC_MERGE FL_DEC_MERGE_FUSED   /* the last block of each (sequence, KV head) merges the S partials */
 
 typedef struct {
     int dtype;                        /* DTYPE_FP16 or DTYPE_BF16 (dtype.h) */
