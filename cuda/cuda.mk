@@ -33,8 +33,9 @@ HELP_LINES += make_tc-plot_____TFLOP/s_vs_N_figure_from_the_newest_bench-gpu_tab
 
 .PHONY: cuda cuda-test-nogpu test-cuda tc-check bench-gpu cuda-bench ncu tc-ptxas tc-plot
 
-# The figure from the newest table make bench-gpu left in plots/data (gnuplot only).
-TC_DAT = $(lastword $(sort $(wildcard plots/data/tc_bench_*.dat)))
+# The figure from the newest table make bench-gpu left in plots/data (gnuplot only): newest by the date in its name.
+TC_DAT = $(shell ls plots/data/tc_bench_*.dat 2>/dev/null | sed -E 's/^(.*_([0-9]{4}-[0-9]{2}-[0-9]{2})[^/]*)$$/\2 \1/' \
+                 | sort | tail -n 1 | cut -d' ' -f2)
 tc-plot:
 	@test -n "$(TC_DAT)" || { echo "tc-plot: no plots/data/tc_bench_*.dat (run make bench-gpu on a GPU machine)" >&2; exit 2; }
 	@bash .ci/deps.sh gnuplot
