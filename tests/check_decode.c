@@ -277,6 +277,9 @@ START_TEST(splits_rule_and_cache_bytes)
     ck_assert_uint_eq(decode_suggest_splits(108, 1, 32, 131072, 2, 128), 6); /* ⌊216/32⌋ */
     ck_assert_uint_eq(decode_suggest_splits(132, 64, 8, 4096, 2, 128), 1);   /* 512 pieces: no split */
     ck_assert_uint_eq(decode_suggest_splits(132, 1, 1, 50, 2, 128), 1);      /* never below 1 */
+    /* the measured constants (one wave, 64 rows): 16 splits of 256 rows for the anchors' one sequence, 8 KV heads */
+    ck_assert_uint_eq(decode_suggest_splits(132, 1, 8, 4096, DECODE_WAVES, DECODE_MIN_SPLIT_ROWS), 16);
+    ck_assert_uint_eq(decode_suggest_splits(132, 1, 8, 512, DECODE_WAVES, DECODE_MIN_SPLIT_ROWS), 8);   /* 512/64 */
     /* B = 2, N = 50, P = 16, Hkv = 2, d = 8, fp16: a token's K and V is 64 bytes; 4 pages a sequence. */
     decode_cache_bytes c = decode_cache_size(2, 50, 200, 16, 25, 2, 8, DTYPE_FP16);
     ck_assert_uint_eq(c.used, 2 * 50 * 64);

@@ -33,11 +33,10 @@ enum { FL_DEC_Q, FL_DEC_K, FL_DEC_V, FL_DEC_O_SPLIT, FL_DEC_L_SPLIT, FL_DEC_O, F
 #define FL_DEC_MAX_G 16         /* query heads per KV head: the mma's 16 rows */
 #define FL_DEC_MAX_SPLITS 2048  /* the merge keeps 4 rows' S weights in 48 KiB of shared memory */
 enum { FL_DEC_MERGE_KERNEL, FL_DEC_MERGE_FUSED };   /* how the S partials are merged: a second kernel, or fused */
-/* fl_decode_plan's rule: the best worst case of decode_bench.py --sweep on an H100, 2026-12-06 19:03 UTC
+/* fl_decode_plan's rule: decode.h's S (DECODE_WAVES, DECODE_MIN_SPLIT_ROWS) with the tiles and merge below, the best
+ * worst case of decode_bench.py --sweep on an H100, 2026-12-06 19:03 UTC
  * (docs/gpu-runs/decode_sweep_NVIDIA_H100_80GB_HBM3_2026-12-06.md: min 0.999x, geomean 1.23x the faster of SDPA's
  * flash and cuDNN backends over the 15 anchor shapes, each configuration timed in that run): */
-#define FL_DEC_WAVES 1          /* pieces of work per SM the split count aims for */
-#define FL_DEC_MIN_ROWS 64      /* no split shorter than this many cache rows */
 #define FL_DEC_VARIANT 1        /* the tile variant (64x2) for splits of at most FL_DEC_ROWS_MAX rows */
 #define FL_DEC_ROWS_MAX 256     /* longer splits take FL_DEC_VARIANT_LONG; 0: no limit */
 #define FL_DEC_VARIANT_LONG 0   /* 64x3 */
@@ -62,7 +61,8 @@ typedef struct {
 /* 0, or -1 with one line in err (bad arguments: nothing launched; a CUDA error: its name). Asynchronous on stream. */
 int fl_decode(const fl_decode_args *a, void *stream, char *err, size_t errlen);
 
-/* decode.h's rule with this GPU's SM count: S = ⌊FL_DEC_WAVES·sms/(B·Hkv)⌋, no split under FL_DEC_MIN_ROWS rows. */
+/* decode.h's rule with this GPU's SM count: S = ⌊DECODE_WAVES·sms/(B·Hkv)⌋, no split under DECODE_MIN_SPLIT_ROWS
+ * rows. */
 long long fl_decode_splits(long long B, long long Hkv, long long N, int sms);
 /* The same rule with other constants (the benchmark's sweep): S = ⌊waves·sms/(B·Hkv)⌋, splits >= min_rows rows. */
 long long fl_decode_splits_rule(long long B, long long Hkv, long long N, int sms, int waves, int min_rows);

@@ -18,7 +18,7 @@ long long fl_decode_splits_rule(long long B, long long Hkv, long long N, int sms
 
 long long fl_decode_splits(long long B, long long Hkv, long long N, int sms)
 {
-    return fl_decode_splits_rule(B, Hkv, N, sms, FL_DEC_WAVES, FL_DEC_MIN_ROWS);
+    return fl_decode_splits_rule(B, Hkv, N, sms, DECODE_WAVES, DECODE_MIN_SPLIT_ROWS);
 }
 
 void fl_decode_plan(fl_decode_args *a, int sms)
