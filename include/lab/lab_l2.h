@@ -31,17 +31,20 @@ void lab_l2_sweep(const lab_t *L, const size_t *Ns, size_t nN);
 /* A row of a recorded table the model misses: what holds instead (lo <= predicted / measured <= hi), and why. */
 typedef struct {
     const char *gpu, *kernel;   /* "H100", "v02_flash1" */
-    size_t N;
+    size_t d, H, N;             /* the table's shape and the row's N */
     bool rd;                    /* the reads miss (else the writes) */
     double lo, hi;
     const char *why;            /* one line; docs/l2.md, "Where the model misses", says more */
 } lab_l2_miss;
-/* The listed miss of that row, or NULL. */
-const lab_l2_miss *lab_l2_known_miss(const char *gpu, const char *kernel, size_t N, bool rd);
+/* The listed miss of that row of a table of shape d, H, or NULL. */
+const lab_l2_miss *lab_l2_known_miss(const char *gpu, const char *kernel, size_t d, size_t H, size_t N, bool rd);
 
 /* The repository's Nsight Compute table of a GPU's teaching kernels (a path from the repository root: plots/data),
- * or NULL when none was recorded on it. gpu: a preset name, any case. */
+ * or NULL when none was recorded on it. gpu: a preset name, any case. lab_l2_table is lesson08's shape (d = 64,
+ * B = 1, H = 16); lab_l2_table_other(gpu, i) the i-th table of another shape, measured after the model was fitted
+ * (docs/l2.md, "A configuration never fitted"), or NULL past the last. */
 const char *lab_l2_table(const char *gpu);
+const char *lab_l2_table_other(const char *gpu, size_t i);
 
 #define LAB_L2_MAX_N 16
 typedef struct {
