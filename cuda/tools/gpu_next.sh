@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# gpu_next.sh OUTDIR — what the H100 run of 2026-12-06 (docs/gpu-runs/run_H100_2026-12-06_1849.md) left unrun, in
+# one call on a bare H100 or H200, most wanted first, under one deadline (GPU_NEXT_BUDGET seconds, default 560):
+#   build       make -j16 of everything the steps below use
+#   decode      the decode benchmark with fl_decode_plan's rule from the sweep (perf_gpu.sh, PERF_DECODE=bench,
+#               eager and CUDA graph; no make bench-gpu): is it >= 1.0x SDPA on every anchor shape?
+#   final       hopper_check --quick, then hopper_bench.py for `final` alone (the dispatch hopper_final.py regenerated
+#               from that run), SDPA beside it
+#   ncu_fwd     Nsight Compute on final and SDPA's cuDNN and flash kernels, d = 128, N = 8192, non-causal (0.854x cuDNN)
+#   teach_bwd   cuda/teach/bwd_gpu.sh (racecheck at d = 128 with its longer limit)
+#   test_cuda   make test-cuda to its end
+# A step left without time says so and gives no verdict. Logs: OUTDIR/<step>.log, OUTDIR/summary.txt.
+#   here:  bash cuda/tools/device_deps.sh        (Check for the GPU machine: fills .dev/, carry it)
+#   there: bash cuda/tools/gpu_next.sh "$OUT"    (or name steps: bash cuda/tools/gpu_next.sh "$OUT" decode final)
+# Exit status: 2 without a GPU, else the number of steps that failed or had no time.
+set -uo pipefail
+out=${1:?usage: gpu_next.sh OUTDIR [STEP...]}
+shift
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+cd "$(dirname "$0")/../.." || exit 2
+nvidia-smi -L 2>/dev/null | grep -q GPU || { echo "gpu_next.sh: no CUDA device: this needs an NVIDIA GPU" >&2; exit 2; }
+[ -x .dev/bin/pkg-config ] && export PATH=$PWD/.dev/bin:$PATH
+export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0
+deadline=$(($(date +%s) + ${GPU_NEXT_BUDGET:-560}))
+summary=$out/summary.txt
+bad=0
+{ date -u '+%Y-%m-%d %H:%M UTC'; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader;
+  git log --oneline -1 2>/dev/null; } | tee "$summary"
+
+step() {   # step NAME LIMIT_S command...: run under the smaller of LIMIT_S and the time left
+    local name=$1 limit=$2 left rc t
+    shift 2
+    left=$((deadline - $(date +%s) - 10))
+    if [ "$left" -lt 20 ]; then
+        echo "$name: not run (no time left)" | tee -a "$summary"
+        bad=$((bad + 1))
+        return
+    fi
+    [ "$limit" -gt "$left" ] && limit=$left
+    t=$(date +%s)
+    timeout "$limit" "$@" >"$out/$name.log" 2>&1
+    rc=$?
+    echo "$name: exit $rc in $(($(date +%s) - t)) s$([ $rc = 124 ] && echo ' (out of time: no verdict)')" |
+        tee -a "$summary"
+    [ "$rc" = 0 ] || bad=$((bad + 1))
+}
+
+ncu_fwd() {
+    ncu --clock-control none -k 'regex:hp_ws|hp_sync|cudnn|flash|sm90' -c 8 --section SpeedOfLight \
+        --section WarpStateStats --section MemoryWorkloadAnalysis \
+        python3 cuda/hopper/hopper_ncu.py build/rel/libflashlab_hopper.so final 128 8192 0
+}
+
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(build decode final ncu_fwd teach_bwd test_cuda)
+for s in "${steps[@]}"; do
+    case $s in
+    build) step build 300 make -j16 cuda hopper decode-build lesson08 lesson09 lesson10 ;;
+    decode) step decode 150 env PERF_DECODE=bench PERF_BENCH=0 bash cuda/tools/perf_gpu.sh "$out/decode" ;;
+    final) step final 180 bash -c "build/rel/hopper_check --quick > '$out/final_check.log' 2>&1 &&
+        python3 cuda/hopper/hopper_bench.py --lib build/rel/libflashlab_hopper.so --outdir '$out' \
+            --versions final --dims 64,128,256 --cmd 'cuda/tools/gpu_next.sh final'" ;;
+    ncu_fwd) step ncu_fwd 150 bash -c "$(declare -f ncu_fwd); ncu_fwd" ;;
+    teach_bwd) step teach_bwd 400 bash cuda/teach/bwd_gpu.sh "$out/teach_bwd" ;;
+    test_cuda) step test_cuda 600 make test-cuda ;;
+    *) echo "gpu_next.sh: unknown step '$s' (build decode final ncu_fwd teach_bwd test_cuda)" >&2; exit 2 ;;
+    esac
+done
+echo "gpu_next.sh: $bad step(s) failed or had no time" | tee -a "$summary"
+exit $bad
