@@ -1,4 +1,5 @@
-/* homework.h — the five exercises that end the seed course's FlashAttention chapter, one signature each.
+/* homework.h — the homework's exercises, one signature each: the five that end the seed course's FlashAttention
+ * chapter, and hw06 on lesson11's decode.
  *
  * Your code goes in lessons/homework/hwNN_*.c (each file's header says what to do). The tests in
  * tests/homework/check_hwNN.c are built against your file; `make homework HW=NN` builds and runs them and says
@@ -10,6 +11,7 @@
  *   hw03  a benchmark: standard attention vs FlashAttention-2 on long sequences (warm-up, median of repeats)
  *   hw04  peak HBM memory of standard attention and FlashAttention: measure it, then predict it with a formula
  *   hw05  FlashAttention-2 (Dao 2023, Algorithm 1): query blocks outside, O and L written exactly once, causal
+ *   hw06  the split-KV merge (lesson11's Flash-Decoding kernel 2): S partial outputs into one, each read once
  */
 #ifndef FLASHLAB_HOMEWORK_H
 #define FLASHLAB_HOMEWORK_H
@@ -77,5 +79,17 @@ double hw04_growth_exponent(size_t N1, uint64_t peak1, size_t N2, uint64_t peak2
  * SRAM: M is exactly attn_sram_plan(ATTN_FLASH2, false, Br, Bc, d, dtype)'s buffers. HBM: O written exactly
  * B·H·N·d elements, L exactly B·H·N; reads at most attn_io_closed_form(p)'s. */
 void hw05_flash2_forward(mem_t *m, const attn_params *p, attn_tensors *t);
+
+/* ---- hw06: the split-KV merge (lesson11, Flash-Decoding's kernel 2) ----------------------------------------------
+ * R = B·Hq rows (one query token per sequence and head), each attended by S splits of the KV cache. o_split is
+ * (S·R) x d fp32 and l_split (S·R) x 1 fp32, both LAYOUT_MAT: row s·R + r holds split s's normalized partial output
+ * of row r and its log-sum-exp (L = -inf, O = 0: the split saw no key). Write o (R x d, LAYOUT_MAT, its own dtype)
+ * and, unless lse is NULL, lse (R x 1 fp32):  L = log Σ_s e^(L_s),  O = Σ_s e^(L_s - L) O_s.  Rows go in blocks of
+ * Br; every partial is read exactly once (o_split S·R·d elements, l_split S·R), o written R·d, lse R.
+ * SRAM: M is exactly HW06_SRAM_BYTES(Br, d): Os (Br·d), Ls (Br), Oi (Br·d), mi, li (Br), all fp32 — decode's merge
+ * plan. Returns 0, or -1 with no traffic at all when the shapes disagree: Br = 0, o_split's rows not a multiple of
+ * o's, o_split's columns not o's, l_split not (rows of o_split) x 1, lse (when given) not R x 1. */
+#define HW06_SRAM_BYTES(Br, d) ((size_t)(Br) * (2 * (size_t)(d) + 3) * sizeof(float))
+int hw06_split_merge(mem_t *m, hbm_tensor *o_split, hbm_tensor *l_split, hbm_tensor *o, hbm_tensor *lse, size_t Br);
 
 #endif

@@ -1,6 +1,6 @@
-# lessons/homework/homework.mk — the seed course's five exercises, graded by Check tests (included by the Makefile).
+# lessons/homework/homework.mk — the homework's six exercises, graded by Check tests (included by the Makefile).
 #
-#   make homework          grade YOUR files (lessons/homework/hwNN_*.c), all five
+#   make homework          grade YOUR files (lessons/homework/hwNN_*.c), all six
 #   make homework HW=02    one exercise
 #   make homework-ci       CI: every reference solution (docs/solutions/) passes, every untouched stub fails every
 #                          test, and each solution of tests/homework/students/ gets the verdict its header expects
@@ -10,8 +10,8 @@
 # checksummed copies under $(HW_DIR)/src, runs tests/homework/run_homework.c's grader on each exercise, and restores
 # any file of the tree a run changed. docs/homework.md explains what the grader checks and why.
 
-HW_LIST := 01:online_softmax 02:tiling 03:speed 04:peak_memory 05:flash2
-HW_NUM := $(if $(filter 1 2 3 4 5,$(HW)),0$(HW),$(HW))
+HW_LIST := 01:online_softmax 02:tiling 03:speed 04:peak_memory 05:flash2 06:split_merge
+HW_NUM := $(if $(filter 1 2 3 4 5 6,$(HW)),0$(HW),$(HW))
 HW_SEL := $(if $(HW),$(filter $(HW_NUM):%,$(HW_LIST)),$(HW_LIST))
 HW_DIR := $(BUILD)/homework
 HW_SRC := $(HW_DIR)/src
@@ -70,7 +70,7 @@ $(foreach s,$(HW_STUDENTS),$(eval $(call hw_student_rule,$(s))))
 .PHONY: homework homework-ci homework-manifest
 
 homework: check-deps
-	@test -n "$(HW_SEL)" || { echo "make homework: HW must be one of 01 02 03 04 05, got '$(HW)'" >&2; exit 2; }
+	@test -n "$(HW_SEL)" || { echo "make homework: HW must be one of 01 02 03 04 05 06, got '$(HW)'" >&2; exit 2; }
 	@MAKE="$(MAKE)" BUILD="$(BUILD)" HW_LIST="$(HW_LIST)" bash tests/homework/grade.sh grade $(HW_SEL)
 
 homework-ci: check-deps

@@ -29,7 +29,7 @@ SRC=$HW_DIR/src
 SNAP=$HW_DIR/snapshot
 MANIFEST=tests/homework/MANIFEST.sha256
 STUBS=tests/homework/STUBS.sha256
-ALL_NUMS="01 02 03 04 05"
+ALL_NUMS="01 02 03 04 05 06"
 
 say() { printf '%s\n' "$*"; }
 
@@ -278,7 +278,7 @@ grade() {
         else other+=" hw$n"; fi
     done
     if [[ -z $failing && -z $stubs && -z $other ]]; then
-        say "homework: every exercise passes (hw01-hw05)"
+        say "homework: every exercise passes (hw01-hw06)"
     else
         line="homework:"
         [[ -n $passing ]] && line+=" passing:$passing ·"
