@@ -25,11 +25,11 @@ HP_STAMP = $(shell date -u +%Y-%m-%d)
 
 $(BUILD)/hopper/%.o: $(HP_DIR)/%.cu $(HP_DEPS)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(HP_NVFLAGS) -c $< -o $@
+	@$(call nvcc_or_reuse,$(NVCC) $(HP_NVFLAGS) -c $< -o $@)
 
 $(BUILD)/hopper/count/%.o: $(HP_DIR)/%.cu $(HP_DEPS)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(HP_NVFLAGS) -DFL_COUNT -c $< -o $@
+	@$(call nvcc_or_reuse,$(NVCC) $(HP_NVFLAGS) -DFL_COUNT -c $< -o $@)
 
 $(BUILD)/hopper/hopper_table.o: $(HP_DIR)/hopper_table.c $(HP_DIR)/hopper.def $(HP_DIR)/hopper_final.def \
                              $(HP_DIR)/hopper.h
