@@ -112,12 +112,22 @@ static int report(const options *o, const char *gpu, const char *table, lab_l2_t
     for (int a = 0; a < ATTN_NALGOS; a++)
         lo.skip[a] = !o->algo[a];
     outfile *dat = NULL;
-    if (o->out_dir) {
-        char path[4096], err[256];
+    if (o->out_dir) {   /* l2_<gpu>.dat for figure 10's shape, l2_<gpu>_d<d>_B<B>_H<H>.dat for another */
+        char path[4096], err[512], shape[64] = "";
+        l2_ncu_table tab = {.d = o->d ? o->d : 64, .B = o->B ? o->B : 1, .H = o->H ? o->H : 16};
+        if (table && l2_ncu_load(table, &tab, err, sizeof err))
+            fl_fatal("%s", err);
+        gpu = gpu ? gpu : lab_l2_gpu_of(tab.device);   /* as lab_l2_report names it */
+        if (!gpu)
+            fl_fatal("'%s' has no L2 preset: name one with --l2 (A100, H100, H200 or a size)",
+                     fl_escape(tab.device, err, sizeof err));
         l2_config c;
         if (l2_config_parse(gpu, &c, err, sizeof err))
             fl_fatal("%s", err);
-        snprintf(path, sizeof path, "%s/l2_%s.dat", o->out_dir, c.name);
+        if (tab.d != 64 || tab.B != 1 || tab.H != 16)
+            snprintf(shape, sizeof shape, "_d%zu_B%zu_H%zu", tab.d, tab.B, tab.H);
+        l2_ncu_free(&tab);
+        snprintf(path, sizeof path, "%s/l2_%s%s.dat", o->out_dir, c.name, shape);
         dat = outfile_open(path);
         lo.dat = outfile_stream(dat);
     }

@@ -45,6 +45,8 @@ const lab_l2_miss *lab_l2_known_miss(const char *gpu, const char *kernel, size_t
  * (docs/l2.md, "A configuration never fitted"), or NULL past the last. */
 const char *lab_l2_table(const char *gpu);
 const char *lab_l2_table_other(const char *gpu, size_t i);
+/* The preset a table was recorded on, from its device name ("NVIDIA H100 80GB HBM3" -> "H100"), or NULL. */
+const char *lab_l2_gpu_of(const char *device);
 
 #define LAB_L2_MAX_N 16
 typedef struct {

@@ -75,6 +75,14 @@ static const char *table(const char *gpu, bool other, size_t i)
 const char *lab_l2_table(const char *gpu) { return table(gpu, false, 0); }
 const char *lab_l2_table_other(const char *gpu, size_t i) { return table(gpu, true, i); }
 
+const char *lab_l2_gpu_of(const char *device)
+{
+    for (size_t i = 0; device && i < sizeof TABLES / sizeof TABLES[0]; i++)
+        if (strstr(device, TABLES[i].gpu))
+            return TABLES[i].gpu;
+    return NULL;
+}
+
 static l2_config config(const char *gpu)
 {
     l2_config c;
@@ -394,8 +402,7 @@ int lab_l2_report(FILE *out, const char *gpu, const lab_l2_opts *o, lab_l2_tally
     if (path && l2_ncu_load(path, &tab, err, sizeof err))
         fl_fatal("%s", err);
     if (!gpu) {   /* the table's GPU, from its device name */
-        for (size_t i = 0; path && !gpu && i < sizeof TABLES / sizeof TABLES[0]; i++)
-            gpu = strstr(tab.device, TABLES[i].gpu) ? TABLES[i].gpu : NULL;
+        gpu = path ? lab_l2_gpu_of(tab.device) : NULL;
         if (!gpu)
             fl_fatal("%s was recorded on '%s', which has no preset; name the L2 (A100, H100, H200 or a size)",
                      fl_escape(path ? path : "", esc, sizeof esc), fl_escape(tab.device, what, sizeof what));
