@@ -113,14 +113,15 @@ typedef struct {
 void decode_closed_form(const decode_params *p, decode_io *out);
 
 /* ---- what the lesson reasons with ---------------------------------------------------------------------------- */
-/* Splits to cover a GPU: as many (b, KV head, split) pieces as fill `waves` a SM without passing it, S =
- * ⌊waves·sms/(B·Hkv)⌋ (a partial second wave would run at the end, alone), no split shorter than min_rows cache
- * rows (then S = ⌊N/min_rows⌋), and at least 1. Inline: the CUDA host code uses the same rule without the simulator. */
 /* The rule's constants, measured: of the splits rules timed on an H100 (decode_bench.py --sweep, 2026-12-06,
  * docs/gpu-runs/decode_sweep_NVIDIA_H100_80GB_HBM3_2026-12-06.md), one wave of splits of at least 64 rows lost least
  * to SDPA over the anchors' shapes. The lesson suggests S with them and the CUDA kernel's fl_decode_plan runs them. */
 #define DECODE_WAVES 1
 #define DECODE_MIN_SPLIT_ROWS 64
+
+/* Splits to cover a GPU: as many (b, KV head, split) pieces as fill `waves` a SM without passing it, S =
+ * ⌊waves·sms/(B·Hkv)⌋ (a partial second wave would run at the end, alone), no split shorter than min_rows cache
+ * rows (then S = ⌊N/min_rows⌋), and at least 1. Inline: the CUDA host code uses the same rule without the simulator. */
 static inline size_t decode_suggest_splits(size_t sms, size_t B, size_t Hkv, size_t N, size_t waves, size_t min_rows)
 {
     size_t pieces = B * Hkv > 0 ? B * Hkv : 1, S = waves * sms / pieces;
