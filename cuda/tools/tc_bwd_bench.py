@@ -16,7 +16,6 @@ as PyTorch's own fp16 backward (SDPA flash) does; every element written (outputs
 Writes tc_bwd_bench_<device>_<date>.txt (the table) and .json (the record) to --outdir.
 """
 import argparse
-import argparse
 import ctypes
 import datetime
 import math
@@ -44,6 +43,11 @@ def load_lib(path):
                             ("tc_bwd", [i32] + [ptr] * 11 + [ll] * 4 + [ctypes.c_float, i32, i32, ptr], i32)):
         getattr(lib, name).argtypes, getattr(lib, name).restype = args, res
     return lib
+
+
+def na(x, fmt=".0f"):
+    """A measured number, or na where there is none (a backend that did not run): never nan."""
+    return "na" if x is None else format(x, fmt)
 
 
 def ref_grads(q, k, v, do, causal):
@@ -172,13 +176,13 @@ def main():
                 del flash_graphs, fw
                 row["best"], row["again_best"], row["again_flash"] = best, again[0::2], again[1::2]
                 rows.append(row)
-                flash = row["flash"] or float("nan")
                 bad = [n for n, c in checks.items() if not c["ok"]]
                 errs = " ".join(f"{n}=" + "/".join(f"{e:.1e}" for e in c["err"]) for n, c in checks.items())
+                ratio = f"{row[best] / row['flash']:.3f}x" if row["flash"] else "na"
                 print(f"d={d:3d} N={N:5d} B={B:2d} H={H:2d} {'causal' if causal else 'full  '} | " +
                       " ".join(f"{n}={row[n]:.0f}" for n in cfgs) +
-                      f" | flash={flash:.0f} cudnn={row['cudnn'] or float('nan'):.0f} "
-                      f"efficient={row['efficient'] or float('nan'):.0f} | {best} {row[best] / flash:.3f}x flash "
+                      f" | flash={na(row['flash'])} cudnn={na(row['cudnn'])} "
+                      f"efficient={na(row['efficient'])} | {best} {ratio} flash "
                       f"(again {again[0]:.0f}/{again[2]:.0f} vs {again[1]:.0f}/{again[3]:.0f}) | err dQ/dK/dV {errs} "
                       f"torch {'/'.join(f'{e:.1e}' for e in torch_err)} | "
                       f"checks {'OK' if not bad else 'FAIL ' + ','.join(bad)}",
@@ -197,8 +201,8 @@ def main():
              "d N B H causal " + " ".join(cols) + " best ratio_best_flash checks"]
     for r in rows:
         cells = [r["d"], r["N"], r["B"], r["H"], int(r["causal"])] + \
-                ["nan" if r.get(c) is None else f"{r[c]:.1f}" for c in cols] + \
-                [r["best"], f"{r[r['best']] / r['flash']:.3f}" if r["flash"] else "nan",
+                [na(r.get(c), ".1f") for c in cols] + \
+                [r["best"], f"{r[r['best']] / r['flash']:.3f}" if r["flash"] else "na",
                  "OK" if all(c["ok"] for c in r["checks"].values()) else "FAIL"]
         table.append(" ".join(str(x) for x in cells))
     path = os.path.join(args.outdir, stem + ".txt")
