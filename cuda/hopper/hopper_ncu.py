@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """hopper_ncu.py — one case for Nsight Compute: a Hopper version, SDPA's cuDNN and flash backends, same inputs.
 
-  ncu --clock-control none -k 'regex:hp_ws|cudnn|flash|sm90' -c 6 --section SpeedOfLight --section WarpStateStats \
+  ncu --clock-control none --kernel-name-base demangled -k 'regex:hp_ws|cudnn|flash_fwd' -c 6 --section SpeedOfLight --section WarpStateStats \
       python3 cuda/hopper/hopper_ncu.py build/rel/libflashlab_hopper.so v18_persist 128 8192 0
 
 Each kernel runs twice (the first warms up); B = 16384 / N, H = 2048 // d, fp16.

@@ -50,7 +50,7 @@ step() {   # step NAME LIMIT_S command...: run under the smaller of LIMIT_S and 
 }
 
 ncu_fwd() {
-    ncu --clock-control none -k 'regex:hp_ws|hp_sync|cudnn|flash|sm90' -c 8 --section SpeedOfLight \
+    ncu --clock-control none --kernel-name-base demangled -k 'regex:hp_ws|hp_sync|cudnn|flash_fwd' -c 8 --section SpeedOfLight \
         --section WarpStateStats --section MemoryWorkloadAnalysis \
         python3 cuda/hopper/hopper_ncu.py build/rel/libflashlab_hopper.so final 128 8192 0
 }
