@@ -6,7 +6,8 @@
 #               eager and CUDA graph; no make bench-gpu): is it >= 1.0x SDPA on every anchor shape?
 #   final       hopper_check --quick, then hopper_bench.py for `final` alone (the dispatch hopper_final.py regenerated
 #               from that run), SDPA beside it
-#   ncu_fwd     Nsight Compute on final and SDPA's cuDNN and flash kernels, d = 128, N = 8192, non-causal (0.854x cuDNN)
+#   ncu_fwd     Nsight Compute on final and SDPA's cuDNN and flash kernels, N = 8192, non-causal, d = 128 (0.854x cuDNN)
+#               or the dims in NCU_DIMS ("64 128 256")
 #   ncu_bwd     Nsight Compute on the tensor-core backward (bwd_br128, bwd_br64) and SDPA's flash and cuDNN
 #               backwards, d = 128, N = 8192, non-causal (0.906x flash)
 #   san_v19     compute-sanitizer memcheck, racecheck and synccheck on v19's three kernels (hopper_check --tiny)
@@ -49,10 +50,14 @@ step() {   # step NAME LIMIT_S command...: run under the smaller of LIMIT_S and 
     [ "$rc" = 0 ] || bad=$((bad + 1))
 }
 
-ncu_fwd() {
-    ncu --clock-control none --kernel-name-base demangled -k 'regex:hp_ws|hp_sync|cudnn|flash_fwd' -c 8 --section SpeedOfLight \
-        --section WarpStateStats --section MemoryWorkloadAnalysis \
-        python3 cuda/hopper/hopper_ncu.py build/rel/libflashlab_hopper.so final 128 8192 0
+ncu_fwd() {   # NCU_DIMS: the head dims to profile (default 128)
+    local d
+    for d in ${NCU_DIMS:-128}; do
+        ncu --clock-control none --kernel-name-base demangled -k 'regex:hp_ws|hp_sync|cudnn|flash_fwd' -c 8 \
+            --section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis --section LaunchStats \
+            --section Occupancy python3 cuda/hopper/hopper_ncu.py build/rel/libflashlab_hopper.so final "$d" 8192 0 ||
+            return
+    done
 }
 
 ncu_bwd() {
