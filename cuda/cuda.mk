@@ -123,7 +123,7 @@ $(CUDA_B)/tc_teach: $(CUDA_B)/tools/tc_teach.o $(TEACH_OBJ) $(LIB)
 	$(call cuda_link,$(CUDA_LDLIBS))
 $(CUDA_B)/tc_check: $(CUDA_B)/tests/tc_check.o $(TC_OBJ) $(LIB)
 	$(call cuda_link,$(CUDA_LDLIBS))
-$(CUDA_B)/tc_peak: $(CUDA_B)/tools/tc_peak.o $(CUDA_B)/common/gpu.o
+$(CUDA_B)/tc_peak: $(CUDA_B)/tools/tc_peak.o $(CUDA_B)/common/gpu.o $(LIB)
 	$(call cuda_link,$(CUDA_LDLIBS))
 # The benchmark loads the kernels into Python (ctypes), next to PyTorch: one process, one timer for everything.
 $(TC_SO): $(TC_SO_OBJ)
