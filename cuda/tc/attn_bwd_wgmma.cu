@@ -40,28 +40,41 @@ namespace bwg {
 
 constexpr int NWG = 2, NT = NWG * 128, BR = 64, BC = NWG * 64;
 
-/* d = 64, dQ's 64 columns: split as two m64n32 halves of K's one panel (B starts 64 bytes into the 128-byte-swizzled
- * rows: bwd_wgmma), or computed by warpgroup 0 alone as m64n64 (the B layout of the forward's P V) while warpgroup 1
- * goes on to the next step (bwd_wgmma_dq1: half the warpgroups' dQ work unbalanced). d = 128: always split, one
- * 64-column panel each. The row's name says which: a name ending in "_dq1". */
-constexpr bool dq_split64(const char *name)
+/* The rows of bwd.def this file serves, told apart by the name's suffix:
+ *   bwd_wgmma       dQ's columns split between the two warpgroups: at d = 64 two m64n32 halves of K's one panel (B
+ *                   starts 64 bytes into the 128-byte-swizzled rows); at d = 128 one 64-column panel each
+ *   bwd_wgmma_dq1   at d = 64 warpgroup 0 alone computes dQ as m64n64 (the B layout of the forward's P V) while
+ *                   warpgroup 1 goes on to the next step: no half-panel B, but an unbalanced step
+ *   bwd_wgmma_pipe  bwd_wgmma with dQ one step behind: dQ(i-1) is issued with S^T(i), dP^T(i) and runs under
+ *                   step i's element-wise work; dS double-buffered, one barrier per step instead of two */
+enum { WG_SPLIT, WG_DQ1, WG_PIPE };
+constexpr bool ends_with(const char *name, const char *suf)
 {
-    int n = 0;
+    int n = 0, m = 0;
     while (name[n])
         n++;
-    return !(n >= 4 && name[n - 4] == '_' && name[n - 3] == 'd' && name[n - 2] == 'q' && name[n - 1] == '1');
+    while (suf[m])
+        m++;
+    if (m > n)
+        return false;
+    for (int x = 0; x < m; x++)
+        if (name[n - m + x] != suf[x])
+            return false;
+    return true;
 }
+constexpr int variant_of(const char *name) { return ends_with(name, "_dq1") ? WG_DQ1 : ends_with(name, "_pipe") ? WG_PIPE : WG_SPLIT; }
 
 struct maps {
     CUtensorMap q, k, v, dout;
 };
 
-/* Shared memory, bytes from the 1024-aligned base: Kj, Vj (BC x D each), two buffers each of Qi and dOi (BR x D), dS
- * (BR x BC), two buffers each of Li and Di (BR floats), the mbarriers (K and V; Q and dO per buffer). Tiles are
+/* Shared memory, bytes from the 1024-aligned base: Kj, Vj (BC x D each), two buffers each of Qi and dOi (BR x D), of dS
+ * (BR x BC; the second used by bwd_wgmma_pipe), two buffers each of Li and Di (BR floats), the mbarriers (K and V; Q and dO per buffer). Tiles are
  * 128-byte-swizzled panels of 64 columns (hopper_common.cuh), every one on a multiple of 1024. */
 template <int D> struct smem_layout {
     static constexpr uint32_t TK = BC * D * 2, TQ = BR * D * 2;
-    static constexpr uint32_t K = 0, V = K + TK, Q = V + TK, DO = Q + 2 * TQ, DS = DO + 2 * TQ, L = DS + BR * BC * 2,
+    static constexpr uint32_t TS = BR * BC * 2;   /* one dS buffer */
+    static constexpr uint32_t K = 0, V = K + TK, Q = V + TK, DO = Q + 2 * TQ, DS = DO + 2 * TQ, L = DS + 2 * TS,
                               DD = L + 2 * BR * 4, BAR = DD + 2 * BR * 4, bytes = BAR + 3 * 8;
     static_assert(D % 64 == 0 && TK % 1024 == 0 && TQ % 1024 == 0, "panels on 1024-byte boundaries");
 };
@@ -76,12 +89,12 @@ __device__ __forceinline__ void stsm_x4_t(uint32_t addr, uint32_t r0, uint32_t r
                  : "memory");
 }
 
-template <int D, typename T, bool CAUSAL, bool SPLIT64>
+template <int D, typename T, bool CAUSAL, int VAR>
 __global__ void __launch_bounds__(NT, 1) bwd_wgmma_main(const __grid_constant__ maps mp, const bwd_kparams kp)
 {
     using SM = smem_layout<D>;
     constexpr int KS = D / 16;                                    /* k-steps of S^T and dP^T */
-    constexpr bool SPLIT = D == 128 || SPLIT64;
+    constexpr bool SPLIT = D == 128 || VAR != WG_DQ1, PIPE = VAR == WG_PIPE;
     constexpr int DQN = SPLIT ? D / 2 : D;                        /* dQ columns per warpgroup that computes dQ */
     extern __shared__ __align__(1024) unsigned char smem[];
     const uint32_t s0 = hp_align1k(smem);
@@ -150,6 +163,33 @@ __global__ void __launch_bounds__(NT, 1) bwd_wgmma_main(const __grid_constant__ 
     /* dQ's B: columns wg DQN .. of Kj (d = 128: panel wg; d = 64 split: 64 bytes into panel 0's rows) */
     const uint32_t kq = s0 + SM::K + (D == 128 ? wg * BC * HP_PANEL_ROW : (SPLIT ? wg * 64 : 0));
     const bool does_dq = SPLIT || wg == 0;
+    /* Line 15 for query block q0: dQ = dS Kj, this warpgroup's DQN columns over all BC keys (A: dS at dsb, K-major;
+     * B: Kj, MN-major), then one fp32 atomic add per element into dq_accum (rows < N). */
+    auto dq_issue = [&](float (&dq)[DQN / 2], uint32_t dsb) {
+#pragma unroll
+        for (int kk = 0; kk < BC / 16; kk++)
+            wgmma<DQN, T>::ssn(dq, desc_k(dsb + kstep_off(kk, BR)), desc_mn(kq + kk * 16 * HP_PANEL_ROW, BC * HP_PANEL_ROW),
+                               kk > 0);
+    };
+    auto dq_atomics = [&](const float (&dq)[DQN / 2], int q0) {
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++) {
+            const int row = q0 + 16 * warp + g + 8 * hh;
+            if (row >= N)
+                continue;
+            float *dst = dQacc + (size_t)row * ld + (SPLIT ? wg * DQN : 0) + 2 * t;
+#pragma unroll
+            for (int c = 0; c < DQN / 8; c++)
+                atomicAdd(reinterpret_cast<float2 *>(dst + 8 * c), make_float2(dq[4 * c + 2 * hh], dq[4 * c + 2 * hh + 1]));
+            FL_ADD(natom, DQN / 4);
+        }
+    };
+    if (PIPE) {                     /* step i0 multiplies dS buffer 1 too: zeros (its dQ is not added) */
+        for (int x = tid; x < (int)(SM::TS / 16); x += NT)
+            asm volatile("st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(s0 + SM::DS + SM::TS + 16 * x), "r"(0u)
+                         : "memory");
+        fence_async_smem();
+    }
     mbar_wait(kv_full, 0);
 
     for (int i = i0; i < Tr; i++) {                                                       /* line 8 */
@@ -163,13 +203,19 @@ __global__ void __launch_bounds__(NT, 1) bwd_wgmma_main(const __grid_constant__ 
         const float *Li = sL + buf * BR, *Di = sD + buf * BR;
 
         /* Lines 10 and 13: S^T = Kw Qi^T, dP^T = Vw dOi^T (the warpgroup's 64 keys x BR queries), two groups. */
-        float s[BR / 2], dp[BR / 2];
+        float s[BR / 2], dp[BR / 2], dq[DQN / 2];
         wg_fence();
         gemm_qk<BR, KS, T>(s, kw, BC, qb);
         wg_commit();
         gemm_qk<BR, KS, T>(dp, vw, BC, dob);
         wg_commit();
-        wg_wait<1>();               /* S^T has landed; dP^T may still run */
+        if (PIPE) {                 /* dQ of block i-1 (at i0: of the zeroed buffer) behind them, every step alike */
+            dq_issue(dq, s0 + SM::DS + ((i - 1 - i0) & 1) * SM::TS);
+            wg_commit();
+            wg_wait<2>();
+        } else {
+            wg_wait<1>();           /* S^T has landed; dP^T (and dQ) may still run */
+        }
         reg_fence(s);
 
         /* Line 11: P^T = 2^(S^T scale log2e - Li log2e), masked: queries or keys past N, (causal) query < key.
@@ -193,7 +239,10 @@ __global__ void __launch_bounds__(NT, 1) bwd_wgmma_main(const __grid_constant__ 
         wg_fence();
         gemm_pv<D, BR, T>(dv, p, dob, true);
         wg_commit();
-        wg_wait<1>();               /* dP^T has landed (groups complete in order); dV may still run */
+        if (PIPE)
+            wg_wait<2>();
+        else
+            wg_wait<1>();           /* dP^T has landed (groups complete in order); dV (and dQ) may still run */
         reg_fence(dp);
 
         /* Line 14: dS^T = P^T o (dP^T - Di). Line 16: dKw += dS^T Qi (the same kinds as dV), left in flight. */
@@ -210,41 +259,45 @@ __global__ void __launch_bounds__(NT, 1) bwd_wgmma_main(const __grid_constant__ 
         wg_commit();
 
         /* dS^T, transposed, into shared memory as dS [queries][keys]; visible to the tensor cores of both. */
+        const uint32_t dsb = s0 + SM::DS + (PIPE ? ((i - i0) & 1) * SM::TS : 0);
 #pragma unroll
         for (int cc = 0; cc < BR / 16; cc++)
-            stsm_x4_t(ds_st + cc * 16 * HP_PANEL_ROW, ds[4 * cc], ds[4 * cc + 1], ds[4 * cc + 2], ds[4 * cc + 3]);
+            stsm_x4_t(ds_st + (dsb - s0 - SM::DS) + cc * 16 * HP_PANEL_ROW, ds[4 * cc], ds[4 * cc + 1], ds[4 * cc + 2],
+                      ds[4 * cc + 3]);
         fence_async_smem();
-        __syncthreads();
-
-        /* Line 15: dQi += dS Kj, this warpgroup's DQN columns over all BC keys; then one atomic per element. */
-        if (does_dq) {
-            float dq[DQN / 2];
-            wg_fence();
-#pragma unroll
-            for (int kk = 0; kk < BC / 16; kk++)
-                wgmma<DQN, T>::ssn(dq, desc_k(s0 + SM::DS + kstep_off(kk, BR)),
-                                  desc_mn(kq + kk * 16 * HP_PANEL_ROW, BC * HP_PANEL_ROW), kk > 0);
-            wg_commit();
-            wg_wait<0>();
+        if (PIPE) {                 /* the next step's barrier publishes dS(i); dQ(i-1) is done once 2 groups remain */
+            wg_wait<2>();
             reg_fence(dq);
-#pragma unroll
-            for (int hh = 0; hh < 2; hh++) {
-                const int row = q0 + 16 * warp + g + 8 * hh;
-                if (row >= N)
-                    continue;
-                float *dst = dQacc + (size_t)row * ld + (SPLIT ? wg * DQN : 0) + 2 * t;
-#pragma unroll
-                for (int c = 0; c < DQN / 8; c++)
-                    atomicAdd(reinterpret_cast<float2 *>(dst + 8 * c), make_float2(dq[4 * c + 2 * hh], dq[4 * c + 2 * hh + 1]));
-                FL_ADD(natom, DQN / 4);
-            }
-        } else {
+            if (i > i0)
+                dq_atomics(dq, q0 - BR);
             wg_wait<0>();
+        } else {
+            __syncthreads();
+            if (does_dq) {
+                wg_fence();
+                dq_issue(dq, dsb);
+                wg_commit();
+                wg_wait<0>();
+                reg_fence(dq);
+                dq_atomics(dq, q0);
+            } else {
+                wg_wait<0>();
+            }
         }
         reg_fence(dv);
         reg_fence(dk);
         reg_fence(p);
         reg_fence(ds);
+    }
+    if (PIPE) {                     /* the last query block's dQ */
+        __syncthreads();
+        float dq[DQN / 2];
+        wg_fence();
+        dq_issue(dq, s0 + SM::DS + ((Tr - 1 - i0) & 1) * SM::TS);
+        wg_commit();
+        wg_wait<0>();
+        reg_fence(dq);
+        dq_atomics(dq, (Tr - 1) * BR);
     }
 
     /* Line 18: write dKj = scale (dS^T Q summed), dVj: the thread's two key rows, those < N. */
@@ -272,7 +325,7 @@ __global__ void __launch_bounds__(NT, 1) bwd_wgmma_main(const __grid_constant__ 
 }
 
 /* ---- host ------------------------------------------------------------------------------------------------------ */
-template <int D, typename T, bool SPLIT64>
+template <int D, typename T, int VAR>
 int launch(const char *name, const tc_bwd_args *a, cudaStream_t st, char *err, size_t errlen)
 {
     const size_t smem = smem_layout<D>::bytes + 1024;   /* + the alignment of the base to 1024 */
@@ -303,12 +356,12 @@ int launch(const char *name, const tc_bwd_args *a, cudaStream_t st, char *err, s
         hp_encode_map(&m.v, f, f->v, BC, err, errlen) || hp_encode_map(&m.dout, f, a->dout, BR, err, errlen))
         return FL_EXIT_USAGE;
     void (*k)(const maps, const bwd_kparams) =
-        f->causal ? bwd_wgmma_main<D, T, true, SPLIT64> : bwd_wgmma_main<D, T, false, SPLIT64>;
+        f->causal ? bwd_wgmma_main<D, T, true, VAR> : bwd_wgmma_main<D, T, false, VAR>;
     CUDA_TRY(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     return bwd_run<D, T>(kp, [&] { k<<<(unsigned)kp.blocks, NT, smem, st>>>(m, kp); }, st, err, errlen);
 }
 
-template <int BR64, int BR128, bool SPLIT64>
+template <int BR64, int BR128, int VAR>
 int entry(const char *name, const tc_bwd_args *a, void *s, char *err, size_t n)
 {
     static_assert(BR64 == BR && BR128 == BR, "bwd.def's blocks for a wgmma row are the kernel's BR");
@@ -318,9 +371,10 @@ int entry(const char *name, const tc_bwd_args *a, void *s, char *err, size_t n)
     cudaStream_t st = (cudaStream_t)s;
     bool bf = a->fwd.dtype == DTYPE_BF16;
     if (a->fwd.d == 64)
-        return bf ? launch<64, __nv_bfloat16, SPLIT64>(name, a, st, err, n)
-                  : launch<64, __half, SPLIT64>(name, a, st, err, n);
-    return bf ? launch<128, __nv_bfloat16, true>(name, a, st, err, n) : launch<128, __half, true>(name, a, st, err, n);
+        return bf ? launch<64, __nv_bfloat16, VAR>(name, a, st, err, n) : launch<64, __half, VAR>(name, a, st, err, n);
+    /* d = 128 splits dQ in every row; its pipelined dQ would not fit: 80 bytes of spills next to the 255 registers */
+    constexpr int V128 = WG_SPLIT;
+    return bf ? launch<128, __nv_bfloat16, V128>(name, a, st, err, n) : launch<128, __half, V128>(name, a, st, err, n);
 }
 
 }  // namespace bwg
@@ -341,7 +395,7 @@ int entry(const char *name, const tc_bwd_args *a, void *s, char *err, size_t n)
 #define TC_BWD_WGMMA(name, br64, br128, change)                                                                \
     extern "C" int FL_NAME(name##_backward)(const tc_bwd_args *a, void *s, char *e, size_t n)                    \
     {                                                                                                            \
-        return bwg::entry<br64, br128, bwg::dq_split64(#name)>(#name, a, s, e, n);                                                       \
+        return bwg::entry<br64, br128, bwg::variant_of(#name)>(#name, a, s, e, n);                                                       \
     }                                                                                                            \
     BWG_BLOCKS(name, br64, br128)
 #include "bwd.def"
