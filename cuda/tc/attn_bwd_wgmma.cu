@@ -46,8 +46,12 @@ constexpr int NWG = 2, NT = NWG * 128, BR = 64, BC = NWG * 64;
  *   bwd_wgmma_dq1   at d = 64 warpgroup 0 alone computes dQ as m64n64 (the B layout of the forward's P V) while
  *                   warpgroup 1 goes on to the next step: no half-panel B, but an unbalanced step
  *   bwd_wgmma_pipe  bwd_wgmma with dQ one step behind: dQ(i-1) is issued with S^T(i), dP^T(i) and runs under
- *                   step i's element-wise work; dS double-buffered, one barrier per step instead of two */
-enum { WG_SPLIT, WG_DQ1, WG_PIPE };
+ *                   step i's element-wise work; dS double-buffered, one barrier per step instead of two
+ *   bwd_wgmma_ks    at d = 64 each warpgroup multiplies its own dS panel by its own 64 rows of Kj (m64n64k64: the
+ *                   split is along the keys, no half-panel B, dS never crosses warpgroups); the two fp32 partial
+ *                   sums meet in shared memory, half the columns each way, and each warpgroup adds its 32 columns
+ * d = 128 runs bwd_wgmma's kernel in every row. */
+enum { WG_SPLIT, WG_DQ1, WG_PIPE, WG_KS };
 constexpr bool ends_with(const char *name, const char *suf)
 {
     int n = 0, m = 0;
@@ -62,7 +66,10 @@ constexpr bool ends_with(const char *name, const char *suf)
             return false;
     return true;
 }
-constexpr int variant_of(const char *name) { return ends_with(name, "_dq1") ? WG_DQ1 : ends_with(name, "_pipe") ? WG_PIPE : WG_SPLIT; }
+constexpr int variant_of(const char *name)
+{
+    return ends_with(name, "_dq1") ? WG_DQ1 : ends_with(name, "_pipe") ? WG_PIPE : ends_with(name, "_ks") ? WG_KS : WG_SPLIT;
+}
 
 struct maps {
     CUtensorMap q, k, v, dout;
@@ -94,8 +101,9 @@ __global__ void __launch_bounds__(NT, 1) bwd_wgmma_main(const __grid_constant__ 
 {
     using SM = smem_layout<D>;
     constexpr int KS = D / 16;                                    /* k-steps of S^T and dP^T */
-    constexpr bool SPLIT = D == 128 || VAR != WG_DQ1, PIPE = VAR == WG_PIPE;
+    constexpr bool KSP = VAR == WG_KS, SPLIT = !KSP && VAR != WG_DQ1, PIPE = VAR == WG_PIPE;
     constexpr int DQN = SPLIT ? D / 2 : D;                        /* dQ columns per warpgroup that computes dQ */
+    static_assert(D == 64 || (SPLIT && !PIPE), "d = 128: bwd_wgmma's kernel");
     extern __shared__ __align__(1024) unsigned char smem[];
     const uint32_t s0 = hp_align1k(smem);
     const unsigned char *sbase = smem + (s0 - hp_smem(smem));
@@ -162,7 +170,7 @@ __global__ void __launch_bounds__(NT, 1) bwd_wgmma_main(const __grid_constant__ 
                            ((uint32_t)((2 * warp + sm_m % 2) ^ sm_r) << 4);
     /* dQ's B: columns wg DQN .. of Kj (d = 128: panel wg; d = 64 split: 64 bytes into panel 0's rows) */
     const uint32_t kq = s0 + SM::K + (D == 128 ? wg * BC * HP_PANEL_ROW : (SPLIT ? wg * 64 : 0));
-    const bool does_dq = SPLIT || wg == 0;
+    const bool does_dq = SPLIT || KSP || wg == 0;
     /* Line 15 for query block q0: dQ = dS Kj, this warpgroup's DQN columns over all BC keys (A: dS at dsb, K-major;
      * B: Kj, MN-major), then one fp32 atomic add per element into dq_accum (rows < N). */
     auto dq_issue = [&](float (&dq)[DQN / 2], uint32_t dsb) {
@@ -171,7 +179,9 @@ __global__ void __launch_bounds__(NT, 1) bwd_wgmma_main(const __grid_constant__ 
             wgmma<DQN, T>::ssn(dq, desc_k(dsb + kstep_off(kk, BR)), desc_mn(kq + kk * 16 * HP_PANEL_ROW, BC * HP_PANEL_ROW),
                                kk > 0);
     };
-    auto dq_atomics = [&](const float (&dq)[DQN / 2], int q0) {
+    auto dq_atomics = [&](const float (&dq)[DQN / 2], int q0) {   /* ks: the warpgroup's half of the columns */
+        constexpr int NC = KSP ? DQN / 16 : DQN / 8;   /* column blocks of 8 added by this warpgroup */
+        const int cb = KSP ? wg * NC : 0;
 #pragma unroll
         for (int hh = 0; hh < 2; hh++) {
             const int row = q0 + 16 * warp + g + 8 * hh;
@@ -179,9 +189,9 @@ __global__ void __launch_bounds__(NT, 1) bwd_wgmma_main(const __grid_constant__ 
                 continue;
             float *dst = dQacc + (size_t)row * ld + (SPLIT ? wg * DQN : 0) + 2 * t;
 #pragma unroll
-            for (int c = 0; c < DQN / 8; c++)
+            for (int c = cb; c < cb + NC; c++)
                 atomicAdd(reinterpret_cast<float2 *>(dst + 8 * c), make_float2(dq[4 * c + 2 * hh], dq[4 * c + 2 * hh + 1]));
-            FL_ADD(natom, DQN / 4);
+            FL_ADD(natom, 2 * NC);
         }
     };
     if (PIPE) {                     /* step i0 multiplies dS buffer 1 too: zeros (its dQ is not added) */
@@ -271,6 +281,34 @@ __global__ void __launch_bounds__(NT, 1) bwd_wgmma_main(const __grid_constant__ 
             if (i > i0)
                 dq_atomics(dq, q0 - BR);
             wg_wait<0>();
+        } else if (KSP) {
+            /* dQ partial = dS[:, own keys] K[own keys, :], then the halves cross: X[w] holds warpgroup w's partial
+             * of the other warpgroup's columns, stored [column block][thread] as float4 (conflict-free). */
+            nbar_sync(1 + wg, 128);     /* the warpgroup's own dS panel is complete */
+            wg_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++)
+                wgmma<DQN, T>::ssn(dq, desc_k(dsb + wg * BR * HP_PANEL_ROW + kstep_off(kk, BR)),
+                                   desc_mn(s0 + SM::K + (64 * wg + 16 * kk) * HP_PANEL_ROW, BC * HP_PANEL_ROW), kk > 0);
+            wg_commit();
+            wg_wait<0>();
+            reg_fence(dq);
+            constexpr int NC = DQN / 16;   /* column blocks of 8 per half */
+            float4 *xw = reinterpret_cast<float4 *>(const_cast<unsigned char *>(sbase) + SM::DS + SM::TS + wg * SM::TS / 2);
+            const float4 *xr = reinterpret_cast<const float4 *>(sbase + SM::DS + SM::TS + (1 - wg) * SM::TS / 2);
+#pragma unroll
+            for (int c = 0; c < NC; c++) {
+                const int o = (1 - wg) * NC + c;
+                xw[c * 128 + tid % 128] = make_float4(dq[4 * o], dq[4 * o + 1], dq[4 * o + 2], dq[4 * o + 3]);
+            }
+            __syncthreads();
+#pragma unroll
+            for (int c = 0; c < NC; c++) {
+                const int o = wg * NC + c;
+                const float4 x = xr[c * 128 + tid % 128];
+                dq[4 * o] += x.x, dq[4 * o + 1] += x.y, dq[4 * o + 2] += x.z, dq[4 * o + 3] += x.w;
+            }
+            dq_atomics(dq, q0);
         } else {
             __syncthreads();
             if (does_dq) {
@@ -372,7 +410,8 @@ int entry(const char *name, const tc_bwd_args *a, void *s, char *err, size_t n)
     bool bf = a->fwd.dtype == DTYPE_BF16;
     if (a->fwd.d == 64)
         return bf ? launch<64, __nv_bfloat16, VAR>(name, a, st, err, n) : launch<64, __half, VAR>(name, a, st, err, n);
-    /* d = 128 splits dQ in every row; its pipelined dQ would not fit: 80 bytes of spills next to the 255 registers */
+    /* d = 128 splits dQ's columns in every row: its pipelined dQ would spill 80 bytes next to the 255 registers, and
+     * a 128-column partial (ks) would not fit either */
     constexpr int V128 = WG_SPLIT;
     return bf ? launch<128, __nv_bfloat16, V128>(name, a, st, err, n) : launch<128, __half, V128>(name, a, st, err, n);
 }
