@@ -7,9 +7,10 @@ A wgmma.mma_async of shape m64nNk16 names its N/2 fp32 accumulators one by one i
 its own asm statement; writing them by hand is where typos hide. Two forms per (N, type):
   ss:  D (+)= A B^T, A (64 x 16) and B (N x 16) both K-major in shared memory (S = Q K^T)
   rs:  D (+)= A B,   A (64 x 16) in registers, B (16 x N) MN-major in shared memory (O += P V, V row-major)
+  ssn: D (+)= A B,   A (64 x 16) K-major, B (16 x N) MN-major, both in shared memory (the backward's dQ = dS K)
 acc = 0 makes the instruction ignore D's old value (D = A B): the first k-step of a product needs no zeroing.
 """
-NS = (64, 80, 96, 128, 176, 192, 256)
+NS = (32, 64, 80, 96, 128, 176, 192, 256)
 TYPES = (("__half", "f16"), ("__nv_bfloat16", "bf16"))
 
 
@@ -26,6 +27,7 @@ def main():
  *
  *   wgmma<N, T>::ss(d, adesc, bdesc, acc)   d[N/2] (+)= A B^T, A and B K-major shared-memory tiles (descriptors)
  *   wgmma<N, T>::rs(d, a, bdesc, acc)       d[N/2] (+)= A B, A in four registers, B MN-major in shared memory
+ *   wgmma<N, T>::ssn(d, adesc, bdesc, acc)  d[N/2] (+)= A B, A K-major, B MN-major, both shared-memory tiles
  * Issued by a whole warpgroup; asynchronous: fence before, commit and wait after (hopper_common.cuh).
  */
 #ifndef FLASHLAB_HOPPER_WGMMA_CUH
@@ -46,6 +48,13 @@ template <int N, typename T> struct wgmma;
             print("    {")
             print(f'        asm volatile("{{\\n.reg .pred p;\\nsetp.ne.b32 p, %{r + 2}, 0;\\n"')
             print(f'                     "wgmma.mma_async.sync.aligned.{shape} {{{regs(r)}}}, %{r}, %{r + 1}, p, 1, 1, 0, 0;\\n}}\\n"')
+            print(f"                     : {outs(r)}")
+            print('                     : "l"(a), "l"(b), "r"(acc));')
+            print("    }")
+            print(f"    static __device__ __forceinline__ void ssn(float (&d)[{r}], uint64_t a, uint64_t b, int acc)")
+            print("    {")
+            print(f'        asm volatile("{{\\n.reg .pred p;\\nsetp.ne.b32 p, %{r + 2}, 0;\\n"')
+            print(f'                     "wgmma.mma_async.sync.aligned.{shape} {{{regs(r)}}}, %{r}, %{r + 1}, p, 1, 1, 0, 1;\\n}}\\n"')
             print(f"                     : {outs(r)}")
             print('                     : "l"(a), "l"(b), "r"(acc));')
             print("    }")

@@ -7,6 +7,8 @@
  *   2  main         one block per (key block j, batch, head): Kj, Vj resident, dKj, dVj in registers, a loop over
  *                   query blocks i recomputing Pij from Li; dQi += dSij Kj by atomicAdd into dq_accum (lines 5-18)
  *   3  convert      dq = dt(scale * dq_accum)
+ * The configurations are bwd.def's rows: mma.sync (attn_bwd.cu, built for sm_90) and wgmma + TMA
+ * (attn_bwd_wgmma.cu, sm_90a: H100/H200 only; elsewhere their launchers return FL_EXIT_USAGE with a message).
  *
  *   tc_bwd_args a = {.fwd = {.q = q, .k = k, .v = v, .o = o, .lse = lse, .B = 4, .N = 4096, .H = 32, .d = 64,
  *                            .dtype = DTYPE_FP16},

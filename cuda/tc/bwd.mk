@@ -27,10 +27,23 @@ run-tests: bwd-test
 -include $(BWD_TEST_OBJ:.o=.d)
 
 ifneq ($(NVCC),)
-BWD_SO_OBJ := $(call twins,cuda/tc/attn_bwd.cu)
+BWD_SO_OBJ := $(call twins,cuda/tc/attn_bwd.cu cuda/tc/attn_bwd_wgmma.cu)
 BWD_OBJ := $(BWD_SO_OBJ) $(CUDA_B)/tc/bwd_host.o $(CUDA_B)/tc/bwd_ledger.o
 BWD_SO := $(CUDA_B)/libflashlab_tc_bwd.so
-$(BWD_SO_OBJ): cuda/tc/bwd.def
+$(BWD_SO_OBJ): cuda/tc/bwd.def cuda/tc/bwd_kernels.cuh
+# The wgmma backward is Hopper's alone (wgmma, TMA: sm_90a), with the forward's wrappers from cuda/hopper.
+BWD_WG_NVFLAGS := $(filter-out -arch=sm_90,$(NVCCFLAGS)) -gencode=arch=compute_90a,code=sm_90a -Icuda/hopper
+$(CUDA_B)/tc/attn_bwd_wgmma.o: cuda/tc/attn_bwd_wgmma.cu $(CUDA_HDRS)
+	@mkdir -p $(dir $@)
+	@$(call nvcc_or_reuse,$(NVCC) $(BWD_WG_NVFLAGS) -c $< -o $@)
+$(CUDA_B)/tc/attn_bwd_wgmma_count.o: cuda/tc/attn_bwd_wgmma.cu $(CUDA_HDRS)
+	@mkdir -p $(dir $@)
+	@$(call nvcc_or_reuse,$(NVCC) $(BWD_WG_NVFLAGS) -DFL_COUNT -c $< -o $@)
+.PHONY: bwd-ptxas
+bwd-ptxas:
+	@$(NVCC) $(NVCCFLAGS) -Xptxas -v -c cuda/tc/attn_bwd.cu -o /dev/null 2>&1 | grep -E 'registers|spill' | sort | uniq -c
+	@$(NVCC) $(BWD_WG_NVFLAGS) -Xptxas -v -c cuda/tc/attn_bwd_wgmma.cu -o /dev/null 2>&1 \
+	  | grep -E 'registers|spill|C75|serializ' | sort | uniq -c
 $(CUDA_B)/bwd_check: $(CUDA_B)/tc/bwd_check.o $(BWD_OBJ) $(TC_OBJ) $(LIB)
 	$(call cuda_link,$(CUDA_LDLIBS))
 # Python loads the forward (for O and L) and the backward from one library.

@@ -3,8 +3,11 @@
  * written; then the counting twin's global traffic against the simulator's flash2 backward ledger and its closed
  * form, per tensor, exactly (bwd_ledger.h says how the kernel's dQ atomics correspond to the simulator's dQ).
  *
- *   ./build/rel/cuda/bwd_check            every shape
- *   ./build/rel/cuda/bwd_check --quick    two small shapes, fp16 only (the sanitizers' run)
+ *   ./build/rel/cuda/bwd_check                       every shape, every configuration
+ *   ./build/rel/cuda/bwd_check --quick               two small shapes, fp16 only (the sanitizers' run)
+ *   ./build/rel/cuda/bwd_check --config bwd_wgmma    one configuration of bwd.def (repeatable; with or without --quick)
+ * A gradient that fails gets a second line: how many entries break the bound, the first (head, row, column, value,
+ * fp64 reference) and the rows and columns they span: enough to tell a layout error from a rounding one.
  *
  * One line per check, then "bwd_check: X of Y checks passed" last; exit status 1 if any failed, 2 without a GPU,
  * 4 on a failing CUDA call.
@@ -22,6 +25,7 @@
 #define MAX_HEADS 4   /* heads checked per shape: each costs ~15 N^2 d flops of fp64 and fp32 on the CPU */
 
 static int checks, passed;
+static bool some, want[TC_BWD_NCONFIGS];   /* --config (repeatable): the configurations checked; none: all */
 
 /* Counts one check and says whether its run went through; a run that could not go (a shape a configuration does not
  * take) is a FAIL line, a failing CUDA call ends the program (the device may be unusable after it). */
@@ -41,6 +45,8 @@ static void check_shape(const tc_bwd_shape *s, bool counters)
     char err[256];
     gpu_or_exit(tc_bwd_problem_new(s, SEED + s->N * 31 + s->d + s->causal, &p, err, sizeof err), err);
     for (int c = 0; c < TC_BWD_NCONFIGS; c++) {
+        if (some && !want[c])
+            continue;
         const char *name = tc_bwd_configs[c].name;
         tc_bwd_result r;
         if (!ran(tc_bwd_check(p, c, MAX_HEADS, &r, err, sizeof err), name, dtype_name(s->dt), err))
@@ -52,6 +58,12 @@ static void check_shape(const tc_bwd_shape *s, bool counters)
             printf(" | d%c err %.2e (%gx ref %.2e) ratio %.2f", "QKV"[x], r.err[x], ORACLE_TRIDAO_FACTOR,
                    r.ref_err[x], r.ratio[x]);
         printf(" | unwritten %zu  %s\n", r.unwritten, r.ok ? "OK" : "FAIL");
+        for (int x = 0; x < 3; x++)
+            if (r.nbad[x])
+                printf("%-10s   d%c: %zu entries past the bound; first head %zu row %zu col %zu got %.4g ref %.4g; "
+                       "rows %zu..%zu cols %zu..%zu\n", name, "QKV"[x], r.nbad[x], r.bad_head[x], r.bad_row[x],
+                       r.bad_col[x], r.bad_got[x], r.bad_ref[x], r.bad_rows[x][0], r.bad_rows[x][1], r.bad_cols[x][0],
+                       r.bad_cols[x][1]);
         if (!counters)
             continue;
         tc_bwd_ledger lg;
@@ -72,17 +84,24 @@ static void check_shape(const tc_bwd_shape *s, bool counters)
 int main(int argc, char **argv)
 {
     fl_set_progname("bwd_check");
-    if (argc > 2 || (argc == 2 && strcmp(argv[1], "--quick")))
-        fl_fatal("usage: bwd_check [--quick]");
-    const bool quick = argc == 2;
+    bool quick = false;
+    for (int a = 1; a < argc; a++) {
+        if (!strcmp(argv[a], "--quick"))
+            quick = true;
+        else if (!strcmp(argv[a], "--config") && a + 1 < argc && tc_bwd_find(argv[a + 1]) >= 0)
+            some = want[tc_bwd_find(argv[++a])] = true;
+        else
+            fl_fatal("usage: bwd_check [--quick] [--config NAME] (NAME: a row of cuda/tc/bwd.def)");
+    }
     cuda_device dev;
     char err[256];
     gpu_or_exit(cuda_device_get(&dev, err, sizeof err), err);
     printf("bwd_check: %s, %d SMs; %d configurations:", dev.name, dev.sms, TC_BWD_NCONFIGS);
     for (int c = 0; c < TC_BWD_NCONFIGS; c++)
         printf(" %s (%s)%s", tc_bwd_configs[c].name, tc_bwd_configs[c].change, c + 1 < TC_BWD_NCONFIGS ? ";" : "\n");
-    /* N = 1, ragged blocks, N below, at and above the blocks, B and H > 1 */
-    static const size_t full[][3] = {{1, 1, 1}, {2, 17, 3}, {1, 200, 2}, {2, 333, 1}, {1, 700, 2}};
+    /* one whole key block (a layout error shows plainly), N = 1, ragged blocks, N below, at and above the blocks,
+     * B and H > 1 */
+    static const size_t full[][3] = {{1, 128, 1}, {1, 1, 1}, {2, 17, 3}, {1, 200, 2}, {2, 333, 1}, {1, 700, 2}};
     static const size_t small[][3] = {{2, 77, 2}, {2, 200, 1}};   /* --quick: fp16 only */
     const size_t(*shapes)[3] = quick ? small : full;
     size_t ns = quick ? sizeof small / sizeof small[0] : sizeof full / sizeof full[0];

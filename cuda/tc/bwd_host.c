@@ -161,6 +161,19 @@ static void references(tc_bwd_problem *p, size_t max_heads)
     }
 }
 
+/* One entry past the bound: counted, the first kept, the rows and columns it spans widened. */
+static void note_bad(tc_bwd_result *r, int x, size_t head, size_t row, size_t col, double got, double ref)
+{
+    if (!r->nbad[x]++) {
+        r->bad_head[x] = head, r->bad_row[x] = row, r->bad_col[x] = col, r->bad_got[x] = got, r->bad_ref[x] = ref;
+        r->bad_rows[x][0] = r->bad_rows[x][1] = row, r->bad_cols[x][0] = r->bad_cols[x][1] = col;
+    }
+    r->bad_rows[x][0] = row < r->bad_rows[x][0] ? row : r->bad_rows[x][0];
+    r->bad_rows[x][1] = row > r->bad_rows[x][1] ? row : r->bad_rows[x][1];
+    r->bad_cols[x][0] = col < r->bad_cols[x][0] ? col : r->bad_cols[x][0];
+    r->bad_cols[x][1] = col > r->bad_cols[x][1] ? col : r->bad_cols[x][1];
+}
+
 int tc_bwd_check(tc_bwd_problem *p, int cfg, size_t max_heads, tc_bwd_result *r, char *err, size_t errlen)
 {
     const tc_bwd_shape *s = &p->s;
@@ -195,6 +208,11 @@ int tc_bwd_check(tc_bwd_problem *p, int cfg, size_t max_heads, tc_bwd_result *r,
                 head[i] = (float)hg[i];
             double e1, e2, q = lab_tridao_ratio(p->ref[x] + k * hd, head, p->low[x] + k * hd, p->mag[x] + k * hd, hd,
                                                 slack, &e1, &e2);
+            for (size_t i = 0; i < hd; i++) {   /* where the bound is broken: the entries behind a ratio > 1 */
+                const double e = fabs((double)head[i] - p->ref[x][k * hd + i]);
+                if (!(e <= ORACLE_TRIDAO_FACTOR * e2 + slack * p->mag[x][k * hd + i]))
+                    note_bad(r, x, p->heads[k], i / s->d, i % s->d, head[i], p->ref[x][k * hd + i]);
+            }
             r->ratio[x] = isnan(q) || q > r->ratio[x] ? q : r->ratio[x];
             r->err[x] = isnan(e1) || e1 > r->err[x] ? e1 : r->err[x];
             r->ref_err[x] = fmax(r->ref_err[x], e2);

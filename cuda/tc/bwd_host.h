@@ -37,6 +37,10 @@ typedef struct {
     double err[3], ref_err[3];   /* dQ, dK, dV: max |got - fp64| and the dt reference's max |lowp - fp64| */
     double ratio[3];             /* lab_tridao_ratio: <= 1 passes */
     size_t heads, unwritten;     /* heads checked; elements of dQ, dK, dV still NaN */
+    size_t nbad[3];              /* entries past Tri Dao's bound (or NaN), per gradient, over the checked heads */
+    size_t bad_head[3], bad_row[3], bad_col[3];   /* the first of them: head (b H + h), row, column */
+    double bad_got[3], bad_ref[3];                /* its value and the fp64 reference's */
+    size_t bad_rows[3][2], bad_cols[3][2];        /* the smallest and largest row and column among them */
     bool ok;
 } tc_bwd_result;
 /* Checks every head when max_heads >= B*H, else max_heads heads spread over them (first and last included); the

@@ -68,13 +68,20 @@ def main():
     ap.add_argument("--cmd", default="python3 cuda/tools/tc_bwd_bench.py")
     ap.add_argument("--quick", action="store_true", help="N >= 4096 only")
     ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--configs", default="", help="comma-separated rows of cuda/tc/bwd.def to time (default: all)")
     args = ap.parse_args()
 
     lib = load_lib(args.lib)
     fwd = version_names(lib, "tc").index(FORWARD)
-    cfgs = []
-    while lib.tc_bwd_config_name(len(cfgs)):
-        cfgs.append(lib.tc_bwd_config_name(len(cfgs)).decode())
+    names = []
+    while lib.tc_bwd_config_name(len(names)):
+        names.append(lib.tc_bwd_config_name(len(names)).decode())
+    cfgs = [n for n in names if not args.configs or n in args.configs.split(",")]
+    unknown = [n for n in args.configs.split(",") if n and n not in names]
+    if unknown or not cfgs:
+        print(f"tc_bwd_bench: unknown configuration(s) {unknown} (bwd.def has {names})", file=sys.stderr)
+        return 2
+    idx = {n: names.index(n) for n in cfgs}   # the library's index of each timed configuration
     prop = torch.cuda.get_device_properties(0)
     now = datetime.datetime.now(datetime.timezone.utc)
     head = {"device": prop.name, "sms": prop.multi_processor_count, "torch": torch.__version__,
@@ -109,7 +116,7 @@ def main():
                     def f(i):
                         q, k, v, do = sets[i % ROT]
                         o, lse = fw[i % ROT]
-                        if lib.tc_bwd(c, q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(), do.data_ptr(),
+                        if lib.tc_bwd(idx[cfgs[c]], q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(), do.data_ptr(),
                                       lse.data_ptr(), dq.data_ptr(), dk.data_ptr(), dv.data_ptr(), acc.data_ptr(),
                                       delta.data_ptr(), B, N, H, d, 0.0, int(causal), DTYPE_FP16, None):
                             raise RuntimeError(f"{cfgs[c]} failed")
