@@ -94,8 +94,18 @@ static void dat_read(const char *name, dat_file *f)
         size_t k = 0;
         for (; k < DAT_COLUMNS; k++) {
             char *end;
+            while (*p == ' ')
+                p++;
+            if (k == 14 && !strncmp(p, "na", 2) && (p[2] == ' ' || p[2] == '\n')) {   /* the bound, where it fails */
+                f->v[f->nrows][k] = NAN;
+                f->u[f->nrows][k] = 0;
+                p += 2;
+                continue;
+            }
             f->v[f->nrows][k] = strtod(p, &end);
             ck_assert_msg(end != p, "%s row %zu: column %zu is not a number", name, f->nrows + 1, k + 1);
+            ck_assert_msg(isfinite(f->v[f->nrows][k]), "%s row %zu: column %zu is %.3g, not a finite number (na is "
+                          "written for what does not apply)", name, f->nrows + 1, k + 1, f->v[f->nrows][k]);
             f->u[f->nrows][k] = strtoull(p, NULL, 10);
             p = end;
         }
