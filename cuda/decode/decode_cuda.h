@@ -71,7 +71,9 @@ void fl_decode_plan(fl_decode_args *a, int sms);
 long long fl_decode_work_floats(long long B, long long Hq, long long d, long long splits);   /* S·B·Hq·(d+1) + B·Hq */
 
 int fl_decode_nvariants(void);
-const char *fl_decode_variant_name(int variant);   /* "64x3": cache rows per tile x tiles in flight */
+/* "64x3": cache rows per tile x tiles in flight, through 16-byte cp.async; "64x3h": the same with L2 hints (256-byte
+ * prefetch, evict first); "b64x3": one bulk copy (TMA, 1D) per cache row, into rows padded to d + 8 */
+const char *fl_decode_variant_name(int variant);
 int fl_decode_variant_rows(int variant);           /* cache rows per tile (the Bc of the tolerance) */
 
 /* decode_ref.h's tolerance for this kernel (P~ rounded to the storage type): for callers without the simulator. */
