@@ -43,11 +43,17 @@ rc=$?; keep $rc; say "checks: exit $rc"
 grep -E "^sass|barrier/bulk ops .*Li128ELi64ELi3ELi2ELb0|shapes pass|ERROR SUMMARY|RACECHECK SUMMARY|FAIL|DIFFER|== exit" \
     "$out/checks.log" | head -40 | tee -a "$sum"
 
+# A variant that failed decode_check is not swept (a CUDA error there, which names no variant: none of the new ones).
+bad=$(awk '/ FAIL$/{for (i = 1; i <= NF; i++) if ($i == "BHND" || $i == "BNHD") print $(i + 1)}' \
+    "$out/checks/check.log" 2>/dev/null | sort -u | paste -sd, -)
+grep -q "CUDA error" "$out/checks/check.log" 2>/dev/null && bad=64x3h,64x2h,b64x3,b64x4,b64x2
+[ -z "$bad" ] || say "not swept (failed decode_check): $bad"
+
 bench=cuda/decode/decode_bench.py
 lib=$B/libflashlab_decode.so
 say "3. sweep (--scope plan: every variant at the plan's S)"
 mkdir -p "$out/sweep" "$out/bench" "$out/bench_plan"
-timeout 150 python3 $bench --lib $lib --out "$out/sweep" --sweep --scope plan --rounds 5 --reps 20 \
+timeout 150 python3 $bench --lib $lib --out "$out/sweep" --sweep --scope plan --rounds 5 --reps 20 ${bad:+--exclude "$bad"} \
     > "$out/sweep.log" 2>&1
 rc=$?; keep $rc; say "sweep: exit $rc"
 sed -n '/^  B=/p; /^      S=/p; /^| /p' "$out/sweep.log" | cut -c1-200 | tee -a "$sum"

@@ -203,7 +203,7 @@ class Case:
     """One decode shape: rotated input sets, outputs, the work buffer, the fp64 references of set 0, and the methods:
     ours(S, variant, merge) and sdpa(backend) as fn(i) on set i, each checked by check(name, fn, ...)."""
 
-    def __init__(self, lib, shape, l2, s_max):
+    def __init__(self, lib, shape, l2):
         self.lib, (self.B, self.Hq, self.Hkv, self.L) = lib, shape
         B, Hq, Hkv, L = shape
         self.kv_bytes = 2 * B * Hkv * L * D * 2
@@ -212,22 +212,21 @@ class Case:
                       torch.randn(B, Hkv, L, D, device="cuda", dtype=torch.float16),
                       torch.randn(B, Hkv, L, D, device="cuda", dtype=torch.float16)) for _ in range(self.n_sets)]
         self.outs = [torch.empty(B, Hq, 1, D, device="cuda", dtype=torch.float16) for _ in range(self.n_sets)]
-        # one buffer for every S up to s_max; zeroed whenever S changes (the completion counts move with S)
-        self.work = torch.zeros(max(1, lib.fl_decode_work_floats(B, Hq, D, s_max)), device="cuda",
-                                dtype=torch.float32)
-        self.work_s = None
+        # one zeroed work buffer per S (made by ours): the completion counts sit past S's partials, so one S's
+        # partials would overwrite another's counts, and the methods of a contest run interleaved
+        self.work = {}
         self.err = ctypes.create_string_buffer(256)
         q, k, v = self.sets[0]
         self.refs = {b: reference(q, k, v, b, 1 / math.sqrt(D)) for b in sorted({0, B - 1})}
 
     def ours(self, S, variant, merge):
-        if S != self.work_s:
-            self.work.zero_()
-            self.work_s = S
+        if S not in self.work:
+            self.work[S] = torch.zeros(max(1, self.lib.fl_decode_work_floats(self.B, self.Hq, D, S)), device="cuda",
+                                       dtype=torch.float32)
         args = []
         for (q, k, v), o in zip(self.sets, self.outs):
             x = Args(DTYPE_FP16, self.B, self.Hq, self.Hkv, self.L, D, S, q.data_ptr(), k.data_ptr(), v.data_ptr(),
-                     k.stride(0), k.stride(1), k.stride(2), o.data_ptr(), self.work.data_ptr(), 0.0, variant, None,
+                     k.stride(0), k.stride(1), k.stride(2), o.data_ptr(), self.work[S].data_ptr(), 0.0, variant, None,
                      merge)
             args.append((x, ctypes.byref(x)))
         lib, err = self.lib, self.err
@@ -376,13 +375,14 @@ def sweep(lib, a, sms, l2, vnames, head):
         B, Hq, Hkv, L = shape
         cur = plan(lib, B, Hq, Hkv, L, sms)
         if a.scope == "plan":
-            configs = [(cur[0], v, cur[2]) for v in range(len(vnames))]
+            configs = [(cur[0], v, cur[2]) for v in range(len(vnames)) if vnames[v] not in a.exclude]
         else:
             svals = sorted({lib.fl_decode_splits_rule(B, Hkv, L, sms, w, m) for w in SWEEP_WAVES
                             for m in SWEEP_MIN_ROWS})
-            variants = range(len(vnames)) if shape in WEAK else SWEEP_VARIANTS
+            variants = [v for v in (range(len(vnames)) if shape in WEAK else SWEEP_VARIANTS)
+                        if vnames[v] not in a.exclude]
             configs = [(S, v, m) for S in svals for v in variants for m in ((0, 1) if S > 1 else (0,))]
-        c = Case(lib, shape, l2, max(k[0] for k in configs))
+        c = Case(lib, shape, l2)
         named, checks = [], {}
         for name, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
             fn = c.sdpa(be)
@@ -466,6 +466,7 @@ def main():
     ap.add_argument("--rule", default="", help="a sweep's .json: time its best rule as ours instead of the plan")
     ap.add_argument("--variants", choices=("plan", "all"), default="plan",
                     help="bench: time the plan's variant (plan) or every variant at the plan's S (all)")
+    ap.add_argument("--exclude", default="", help="--sweep: variants not to time, by name, comma-separated")
     ap.add_argument("--pick", default="", help="a sweep's .json: score the rules again (no GPU)")
     a = ap.parse_args()
     if a.rounds < 1 or a.reps < 1:
@@ -481,6 +482,11 @@ def main():
     date = datetime.date.today().isoformat()
     nvar = lib.fl_decode_nvariants()
     vnames = [lib.fl_decode_variant_name(i).decode() for i in range(nvar)]
+    a.exclude = [x for x in a.exclude.split(",") if x]
+    if any(x not in vnames for x in a.exclude) or len(a.exclude) == len(vnames):
+        print(f"decode_bench: error: --exclude {','.join(a.exclude)!r}: names of some (not all) of "
+              f"{', '.join(vnames)}", file=sys.stderr)
+        return 2
     rule = None
     if a.rule:
         rule = json.load(open(a.rule))["rules"][0]
@@ -506,7 +512,7 @@ def main():
     for (B, Hq, Hkv, L, a_fl, a_cu) in shapes:
         S, v0, merge = plan(lib, B, Hq, Hkv, L, sms) if rule is None else \
             plan_rule(lib, (B, Hq, Hkv, L), sms, rule, vnames)
-        c = Case(lib, (B, Hq, Hkv, L), l2, S)
+        c = Case(lib, (B, Hq, Hkv, L), l2)
         mine = [v0] + ([i for i in range(len(vnames)) if i != v0] if a.variants == "all" else [])
         methods = [(f"ours_{vnames[i]}", c.ours(S, i, merge), (S, i)) for i in mine] + \
                   [("flash", c.sdpa(SDPBackend.FLASH_ATTENTION), None),
