@@ -7,8 +7,9 @@
 #   2. decode_gpu.sh with BENCH=0: SASS atomics, decode_check --anchors (every variant vs fp64 and the ledger, the
 #      plan's counters on all 15 anchors), compute-sanitizer memcheck, racecheck, synccheck on --quick (which has
 #      shapes for every variant)                                           checks/ (env.txt check.log sanitizers.log)
-#   3. decode_bench.py --sweep --scope plan: on every anchor shape the plan's S and merge with every variant, SDPA
-#      flash and cuDNN in the same interleaved rounds; the rules scored                          sweep.log, sweep/
+#   3. decode_bench.py --sweep --scope plan --finer: on every anchor shape the plan's S and merge with every variant
+#      (and 2x, 4x the plan's S with 64x3, 64x2, b64x3: a finer split's tail against its partials), SDPA flash and
+#      cuDNN in the same interleaved rounds; the rules scored                                    sweep.log, sweep/
 #   4. decode_bench.py (bench mode, eager and graph, interleaved rounds) with the sweep's best rule as ours
 #      (--rule; the plan when the sweep left no record)                                          bench.log, bench/
 #   5. when time is left: bench mode again with fl_decode_plan as committed (3 rounds)     bench_plan.log, bench_plan/
@@ -40,7 +41,7 @@ rc=$?; keep $rc; say "build: exit $rc"
 say "2. checks"
 BENCH=0 timeout 200 bash cuda/decode/decode_gpu.sh $B "$out/checks" > "$out/checks.log" 2>&1
 rc=$?; keep $rc; say "checks: exit $rc"
-grep -E "^sass|barrier/bulk ops .*Li128ELi64ELi3ELi2ELb0|shapes pass|ERROR SUMMARY|RACECHECK SUMMARY|FAIL|DIFFER|== exit" \
+grep -E "^sass|bulk ops .*Li128ELi64ELi3ELi2ELb0|shapes pass|ERROR SUMMARY|RACECHECK SUMMARY|FAIL|DIFFER|== exit" \
     "$out/checks.log" | head -40 | tee -a "$sum"
 
 # A variant that failed decode_check is not swept (a CUDA error there, which names no variant: none of the new ones).
@@ -53,8 +54,8 @@ bench=cuda/decode/decode_bench.py
 lib=$B/libflashlab_decode.so
 say "3. sweep (--scope plan: every variant at the plan's S)"
 mkdir -p "$out/sweep" "$out/bench" "$out/bench_plan"
-timeout 150 python3 $bench --lib $lib --out "$out/sweep" --sweep --scope plan --rounds 5 --reps 20 ${bad:+--exclude "$bad"} \
-    > "$out/sweep.log" 2>&1
+timeout 150 python3 $bench --lib $lib --out "$out/sweep" --sweep --scope plan --finer --rounds 5 --reps 20 \
+    ${bad:+--exclude "$bad"} > "$out/sweep.log" 2>&1
 rc=$?; keep $rc; say "sweep: exit $rc"
 sed -n '/^  B=/p; /^      S=/p; /^| /p' "$out/sweep.log" | cut -c1-200 | tee -a "$sum"
 sed -n '/^rules/,$p' "$out/sweep.log" | head -6 | cut -c1-260 | tee -a "$sum"
@@ -65,7 +66,8 @@ say "4. bench ($([ -n "$rule" ] && echo "the sweep's best rule" || echo "fl_deco
 timeout 150 python3 $bench --lib $lib --out "$out/bench" --rounds 5 --reps 30 ${rule:+--rule "$rule"} \
     > "$out/bench.log" 2>&1
 rc=$?; keep $rc; say "bench: exit $rc"
-{ grep -m1 '^device copy' "$out/bench.log"; sed -n '/^| /p; /^summary:/p' "$out/bench.log"; } | cut -c1-260 | tee -a "$sum"
+{ grep -m1 '^device copy' "$out/bench.log"; sed -n '/^| /p; /^summary:/p' "$out/bench.log"; } | cut -c1-260 \
+    | tee -a "$sum"
 tail -3 "$out/bench.log" | grep -iE "error|Traceback" | tee -a "$sum"
 
 if [ -n "$rule" ] && [ "$(el)" -le 230 ]; then

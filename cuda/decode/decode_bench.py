@@ -27,8 +27,9 @@ to be written into decode_cuda.h, confirmed in a run of its own); --variants all
 the plan's S (in the same rounds).
 
 --sweep: every S a rule of the family gives x variants x merges (--scope family), or only the plan's S and merge with
-every variant (--scope plan: the variant choice, fast), eager, in the same interleaved rounds with flash and cuDNN;
-then every rule scored by its worst ratio bar / ours. --pick SWEEP.json scores the rules of a record again (no GPU).
+every variant (--scope plan: the variant choice, fast; --finer adds 2x and 4x the plan's splits with a few variants,
+reported but not in any rule), eager, in the same interleaved rounds with flash and cuDNN; then every rule scored by
+its worst ratio bar / ours. --pick SWEEP.json scores the rules of a record again (no GPU).
 """
 import argparse
 import ctypes
@@ -296,6 +297,8 @@ def plan_rule(lib, shape, sms, rule, vnames):
 SWEEP_WAVES = (1, 2, 3, 4, 6, 8, 12, 16)
 SWEEP_MIN_ROWS = (64, 128, 256, 512)
 SWEEP_VARIANTS = (0, 1)                    # --scope family: 64x3, 64x2 everywhere; every variant on WEAK
+FINER_VARIANTS = (0, 1, 6)                 # --finer: 64x3, 64x2, b64x3
+FL_DEC_MAX_SPLITS = 2048                   # decode_cuda.h
 WEAK = [(1, 32, 8, 32768), (1, 32, 8, 131072), (16, 32, 8, 4096)]   # short of cuDNN on 2026-12-06
 
 
@@ -376,6 +379,13 @@ def sweep(lib, a, sms, l2, vnames, head):
         cur = plan(lib, B, Hq, Hkv, L, sms)
         if a.scope == "plan":
             configs = [(cur[0], v, cur[2]) for v in range(len(vnames)) if vnames[v] not in a.exclude]
+            # --finer: the same shape cut into 2x and 4x the plan's splits (fused merge), a few variants: does a
+            # finer split (more, shorter pieces: a shorter tail) pay for its partials? No rule of the family
+            # gives these S; they are reported, not picked.
+            for f in ((2, 4) if a.finer else ()):
+                S = min(cur[0] * f, max(1, L // 64), FL_DEC_MAX_SPLITS)
+                configs += [(S, v, 1) for v in FINER_VARIANTS if v < len(vnames) and S > cur[0]
+                            and (S, v, 1) not in configs and vnames[v] not in a.exclude]
         else:
             svals = sorted({lib.fl_decode_splits_rule(B, Hkv, L, sms, w, m) for w in SWEEP_WAVES
                             for m in SWEEP_MIN_ROWS})
@@ -466,6 +476,7 @@ def main():
     ap.add_argument("--rule", default="", help="a sweep's .json: time its best rule as ours instead of the plan")
     ap.add_argument("--variants", choices=("plan", "all"), default="plan",
                     help="bench: time the plan's variant (plan) or every variant at the plan's S (all)")
+    ap.add_argument("--finer", action="store_true", help="--scope plan: also 2x and 4x the plan's splits")
     ap.add_argument("--exclude", default="", help="--sweep: variants not to time, by name, comma-separated")
     ap.add_argument("--pick", default="", help="a sweep's .json: score the rules again (no GPU)")
     a = ap.parse_args()

@@ -508,7 +508,8 @@ static int launch(const kparams &kp, long long blocks, cudaStream_t st, char *er
 {
     auto k1 = decode_split<T, D, BN, STAGES, LOAD, COUNT>;
     /* the tiles; then the 4 warps' merge; then (fused) the S weights of 4 rows: the largest of the three */
-    size_t smem = (size_t)(16 * D + 2 * STAGES * BN * tile_layout<D, LOAD>::RS) * sizeof(T), merge_smem = (4 * 16 * D + 2 * 4 * 16) * sizeof(float);
+    size_t smem = (size_t)(16 * D + 2 * STAGES * BN * tile_layout<D, LOAD>::RS) * sizeof(T);
+    size_t merge_smem = (4 * 16 * D + 2 * 4 * 16) * sizeof(float);
     size_t fused_smem = 4 * FL_DEC_MAX_SPLITS * sizeof(float);
     smem = smem > merge_smem ? smem : merge_smem;
     smem = smem > fused_smem ? smem : fused_smem;
