@@ -47,7 +47,7 @@ grep -E "^sass|bulk ops .*Li128ELi64ELi3ELi2ELb0|shapes pass|ERROR SUMMARY|RACEC
 # A variant that failed decode_check is not swept (a CUDA error there, which names no variant: none of the new ones).
 bad=$(awk '/ FAIL$/{for (i = 1; i <= NF; i++) if ($i == "BHND" || $i == "BNHD") print $(i + 1)}' \
     "$out/checks/check.log" 2>/dev/null | sort -u | paste -sd, -)
-grep -q "CUDA error" "$out/checks/check.log" 2>/dev/null && bad=64x3h,64x2h,b64x3,b64x4,b64x2
+grep -q "CUDA error" "$out/checks/check.log" 2>/dev/null && bad=64x3h,64x2h,b64x3,b64x4,b64x2,64x6,b64x6
 [ -z "$bad" ] || say "not swept (failed decode_check): $bad"
 
 bench=cuda/decode/decode_bench.py

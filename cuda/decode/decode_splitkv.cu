@@ -489,7 +489,8 @@ static const struct {
     int rows, stages, load;
 } VARIANTS[] = {{"64x3", 64, 3, LD_ASYNC},  {"64x2", 64, 2, LD_ASYNC},  {"64x4", 64, 4, LD_ASYNC},
                 {"128x3", 128, 3, LD_ASYNC}, {"64x3h", 64, 3, LD_HINT},  {"64x2h", 64, 2, LD_HINT},
-                {"b64x3", 64, 3, LD_BULK},   {"b64x4", 64, 4, LD_BULK},  {"b64x2", 64, 2, LD_BULK}};
+                {"b64x3", 64, 3, LD_BULK},   {"b64x4", 64, 4, LD_BULK},  {"b64x2", 64, 2, LD_BULK},
+                {"64x6", 64, 6, LD_ASYNC},   {"b64x6", 64, 6, LD_BULK}};
 #define NVARIANTS_STATIC (sizeof VARIANTS / sizeof VARIANTS[0])
 #define NVARIANTS (int)NVARIANTS_STATIC
 
@@ -535,7 +536,7 @@ static int launch(const kparams &kp, long long blocks, cudaStream_t st, char *er
 template <typename T, int D, bool COUNT>
 static int by_variant(int v, const kparams &kp, long long blocks, cudaStream_t st, char *err, size_t errlen)
 {
-    static_assert(NVARIANTS_STATIC == 9, "one case below per row of VARIANTS");
+    static_assert(NVARIANTS_STATIC == 11, "one case below per row of VARIANTS");
     switch (v) {
     case 0: return launch<T, D, 64, 3, LD_ASYNC, COUNT>(kp, blocks, st, err, errlen);
     case 1: return launch<T, D, 64, 2, LD_ASYNC, COUNT>(kp, blocks, st, err, errlen);
@@ -546,6 +547,8 @@ static int by_variant(int v, const kparams &kp, long long blocks, cudaStream_t s
     case 6: return launch<T, D, 64, 3, LD_BULK, COUNT>(kp, blocks, st, err, errlen);
     case 7: return launch<T, D, 64, 4, LD_BULK, COUNT>(kp, blocks, st, err, errlen);
     case 8: return launch<T, D, 64, 2, LD_BULK, COUNT>(kp, blocks, st, err, errlen);
+    case 9: return launch<T, D, 64, 6, LD_ASYNC, COUNT>(kp, blocks, st, err, errlen);
+    case 10: return launch<T, D, 64, 6, LD_BULK, COUNT>(kp, blocks, st, err, errlen);
     }
     snprintf(err, errlen, "decode: variant %d is not one of 0..%d", v, NVARIANTS - 1);
     return -1;
