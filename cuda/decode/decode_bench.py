@@ -4,7 +4,16 @@
 The kernel comes in through ctypes (libflashlab_decode.so) and gets the same torch tensors, the same stream and the
 same CUDA events as SDPA, so every number of a row is measured alike, seconds apart on the same GPU.
 
-  python3 decode_bench.py --lib build/rel/libflashlab_decode.so --out DIR [--quick]
+  python3 decode_bench.py --lib build/rel/libflashlab_decode.so --out DIR [--quick] [--rounds 5] [--rule SWEEP.json]
+
+How every figure is formed, the same for ours and for SDPA's flash and cuDNN backends (no method is treated
+differently): the methods of a shape are timed in R interleaved rounds (--rounds, default 5); round r times them in
+the order rotated by r (round 0: ours, flash, cuDNN; round 1: flash, cuDNN, ours; ...), each method in a round getting
+the same 3 warm-up calls and then the same number of timed calls (the count set once per shape from the slowest
+method); a method's time in a round is the median of its calls; its figure is the median over the R rounds of those
+per-round medians. Drift over the run (clocks, temperature) so falls on every method alike instead of on whichever
+came last. Eager and graph (below) are both formed this way (graph: each round replays every method's graph the same
+number of times). The bar is the faster of SDPA's flash and cuDNN figures; ours / bar >= 1 is the goal.
 
 Shapes: the decode table of ../shared/anchors/h100_sdpa_2026-12-06.md (one query token, KV cache of L tokens, d = 128,
 fp16), q (B, Hq, 1, d), k and v (B, Hkv, L, d) as SDPA takes them (enable_gqa when Hq > Hkv). TB/s = bytes of K and V
@@ -13,6 +22,14 @@ measured) and graph (a CUDA graph of the same calls replayed: no host gaps, what
 rotate so that K and V are not in L2 from the call before. Before timing, every method's o on the first and last
 sequence is checked against an fp64 reference; ours must lie within decode_ref.h's tolerance (fl_decode_tolerance).
 Also measured in the same run: device copy bandwidth (bytes read + written) and a read-only pass (torch.sum).
+Ours is fl_decode_plan's configuration (S, variant, merge), or with --rule the best rule of a sweep's record (the rule
+to be written into decode_cuda.h, confirmed in a run of its own); --variants all also times every other variant at
+the plan's S (in the same rounds).
+
+--sweep: every S a rule of the family gives x variants x merges (--scope family), or only the plan's S and merge with
+every variant (--scope plan: the variant choice, fast; --finer adds 2x and 4x the plan's splits with a few variants,
+reported but not in any rule), eager, in the same interleaved rounds with flash and cuDNN; then every rule scored by
+its worst ratio bar / ours. --pick SWEEP.json scores the rules of a record again (no GPU).
 """
 import argparse
 import ctypes
@@ -40,6 +57,8 @@ ANCHORS = [  # B, Hq, Hkv, L, anchor flash TB/s, anchor cuDNN TB/s (H100, 2026-1
 ]
 D = 128
 GRAPH_CALLS = 8          # calls captured in one graph (times the rotation)
+ROUNDS = 5               # interleaved timing rounds (the module's docstring)
+WARMUP = 3               # calls before each method's timed calls in every round
 ROT_MAX = 8
 MEM_BUDGET = 44e9        # bytes of K and V sets held at once (H100: 80 GB)
 
@@ -86,9 +105,9 @@ def time_eager(fn, n_sets, reps, warmup=3):
     return statistics.median(ev[i].elapsed_time(ev[i + 1]) for i in range(reps))
 
 
-def time_graph(fn, n_sets, reps):
-    """A graph of GRAPH_CALLS·n_sets calls (each set in turn), replayed reps times: median per call. None if the
-    calls cannot be captured."""
+def graph_of(fn, n_sets):
+    """A CUDA graph of GRAPH_CALLS·n_sets calls (each set in turn) and its call count, or None if the calls cannot
+    be captured."""
     try:
         s = torch.cuda.Stream()
         s.wait_stream(torch.cuda.current_stream())
@@ -103,17 +122,58 @@ def time_graph(fn, n_sets, reps):
                 fn(i % n_sets)
         g.replay()
         torch.cuda.synchronize()
-        ev = [torch.cuda.Event(enable_timing=True) for _ in range(reps + 1)]
-        ev[0].record()
-        for i in range(reps):
-            g.replay()
-            ev[i + 1].record()
-        ev[-1].synchronize()
-        return statistics.median(ev[i].elapsed_time(ev[i + 1]) for i in range(reps)) / calls
+        return g, calls
     except Exception as e:   # noqa: BLE001 — a backend that cannot be captured is reported, not fatal
         print(f"    (graph capture failed: {type(e).__name__}: {str(e)[:80]})", flush=True)
         torch.cuda.synchronize()
         return None
+
+
+def time_replay(graph, reps):
+    """One warm-up replay, then reps replays with an event after each: median ms per call."""
+    g, calls = graph
+    g.replay()
+    ev = [torch.cuda.Event(enable_timing=True) for _ in range(reps + 1)]
+    ev[0].record()
+    for i in range(reps):
+        g.replay()
+        ev[i + 1].record()
+    ev[-1].synchronize()
+    return statistics.median(ev[i].elapsed_time(ev[i + 1]) for i in range(reps)) / calls
+
+
+def contest(named, n_sets, reps, rounds, graph, budget_ms=600):
+    """Time the methods named = [(name, fn(i))] as the module's docstring says: `rounds` interleaved rounds, the
+    order rotated by one each round, every method the same warm-up and the same number of calls; a method's figure is
+    the median over rounds of its per-round medians. Returns {name: {"eager_ms", "graph_ms", "eager_rounds",
+    "graph_rounds"}} (graph_ms None when not asked for or not capturable)."""
+    names = [n for n, _ in named]
+    fns = dict(named)
+    est = max(time_eager(fn, n_sets, 3, warmup=1) for fn in fns.values())   # the slowest sets the count for all
+    n_eager = max(5, min(reps, int(budget_ms / rounds / max(est, 1e-3))))
+    graphs = {n: graph_of(fns[n], n_sets) for n in names} if graph else {}
+    n_graph = max(3, min(max(3, reps // 2), int(budget_ms / rounds / max(est * GRAPH_CALLS * n_sets, 1e-3))))
+    per = {n: {"eager": [], "graph": []} for n in names}
+    for r in range(rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for n in order:
+            per[n]["eager"].append(time_eager(fns[n], n_sets, n_eager, warmup=WARMUP))
+        for n in order:
+            if graphs.get(n):
+                per[n]["graph"].append(time_replay(graphs[n], n_graph))
+    del graphs
+    return {n: {"eager_ms": statistics.median(per[n]["eager"]),
+                "graph_ms": statistics.median(per[n]["graph"]) if per[n]["graph"] else None,
+                "eager_rounds": per[n]["eager"], "graph_rounds": per[n]["graph"]} for n in names}
+
+
+def rounds_won(ours, sdpa, key):
+    """In how many rounds ours' per-round median beat the faster SDPA backend's of the same round, and of how many."""
+    theirs = [x for x in sdpa if x.get(key + "_rounds")]
+    if not ours.get(key + "_rounds") or not theirs:
+        return None, 0
+    won = sum(mine < min(x[key + "_rounds"][i] for x in theirs) for i, mine in enumerate(ours[key + "_rounds"]))
+    return won, len(ours[key + "_rounds"])
 
 
 def ceilings():
@@ -144,7 +204,7 @@ class Case:
     """One decode shape: rotated input sets, outputs, the work buffer, the fp64 references of set 0, and the methods:
     ours(S, variant, merge) and sdpa(backend) as fn(i) on set i, each checked by check(name, fn, ...)."""
 
-    def __init__(self, lib, shape, l2, s_max):
+    def __init__(self, lib, shape, l2):
         self.lib, (self.B, self.Hq, self.Hkv, self.L) = lib, shape
         B, Hq, Hkv, L = shape
         self.kv_bytes = 2 * B * Hkv * L * D * 2
@@ -153,22 +213,21 @@ class Case:
                       torch.randn(B, Hkv, L, D, device="cuda", dtype=torch.float16),
                       torch.randn(B, Hkv, L, D, device="cuda", dtype=torch.float16)) for _ in range(self.n_sets)]
         self.outs = [torch.empty(B, Hq, 1, D, device="cuda", dtype=torch.float16) for _ in range(self.n_sets)]
-        # one buffer for every S up to s_max; zeroed whenever S changes (the completion counts move with S)
-        self.work = torch.zeros(max(1, lib.fl_decode_work_floats(B, Hq, D, s_max)), device="cuda",
-                                dtype=torch.float32)
-        self.work_s = None
+        # one zeroed work buffer per S (made by ours): the completion counts sit past S's partials, so one S's
+        # partials would overwrite another's counts, and the methods of a contest run interleaved
+        self.work = {}
         self.err = ctypes.create_string_buffer(256)
         q, k, v = self.sets[0]
         self.refs = {b: reference(q, k, v, b, 1 / math.sqrt(D)) for b in sorted({0, B - 1})}
 
     def ours(self, S, variant, merge):
-        if S != self.work_s:
-            self.work.zero_()
-            self.work_s = S
+        if S not in self.work:
+            self.work[S] = torch.zeros(max(1, self.lib.fl_decode_work_floats(self.B, self.Hq, D, S)), device="cuda",
+                                       dtype=torch.float32)
         args = []
         for (q, k, v), o in zip(self.sets, self.outs):
             x = Args(DTYPE_FP16, self.B, self.Hq, self.Hkv, self.L, D, S, q.data_ptr(), k.data_ptr(), v.data_ptr(),
-                     k.stride(0), k.stride(1), k.stride(2), o.data_ptr(), self.work.data_ptr(), 0.0, variant, None,
+                     k.stride(0), k.stride(1), k.stride(2), o.data_ptr(), self.work[S].data_ptr(), 0.0, variant, None,
                      merge)
             args.append((x, ctypes.byref(x)))
         lib, err = self.lib, self.err
@@ -210,10 +269,6 @@ class Case:
             torch.cuda.synchronize()
             return {"err": None, "ok": False, "why": f"{type(e).__name__}: {str(e)[:100]}"}
 
-    def time(self, fn, reps, budget_ms=600):
-        est = time_eager(fn, self.n_sets, 3, warmup=1)
-        return time_eager(fn, self.n_sets, max(5, min(reps, int(budget_ms / max(est, 1e-3)))))
-
     def free(self):
         del self.sets, self.outs, self.work
         torch.cuda.empty_cache()
@@ -229,11 +284,21 @@ def plan(lib, B, Hq, Hkv, L, sms):
     return x.splits, x.variant, x.merge if x.splits > 1 else 0   # one split: nothing to merge
 
 
+def plan_rule(lib, shape, sms, rule, vnames):
+    """(S, variant, merge) that a rule of a sweep's record (variants by name) gives for shape."""
+    S = rule_splits(lib, shape, sms, rule)
+    name = rule["variant"] if rule.get("rows_max") is None or -(-shape[3] // S) <= rule["rows_max"] \
+        else rule["variant_long"]
+    return S, vnames.index(name), rule["merge"] if S > 1 else 0
+
+
 # The sweep's rule family: decode.h's S = floor(waves * SMs / (B * Hkv)), no split under min_rows rows; a variant;
 # the merge as a second kernel (0) or fused (1).
 SWEEP_WAVES = (1, 2, 3, 4, 6, 8, 12, 16)
 SWEEP_MIN_ROWS = (64, 128, 256, 512)
-SWEEP_VARIANTS = (0, 1)                    # 64x3, 64x2 everywhere; every variant on WEAK
+SWEEP_VARIANTS = (0, 1)                    # --scope family: 64x3, 64x2 everywhere; every variant on WEAK
+FINER_VARIANTS = (0, 1, 6)                 # --finer: 64x3, 64x2, b64x3
+FL_DEC_MAX_SPLITS = 2048                   # decode_cuda.h
 WEAK = [(1, 32, 8, 32768), (1, 32, 8, 131072), (16, 32, 8, 4096)]   # short of cuDNN on 2026-12-06
 
 
@@ -248,21 +313,26 @@ def rule_variant(shape, S, r):
     return r["variant"] if -(-shape[3] // S) <= r["rows_max"] else r["variant_long"]
 
 
-def pick_rules(lib, meas, sms, vnames):
+def pick_rules(lib, meas, sms, vnames, variants=None):
     """Every rule of the families, scored on meas {shape: (bar_ms, {(S, variant, merge): {"ms"}})}: its worst ratio
     bar / ours over the shapes, then the geometric mean; best first. Family 1: decode.h's S = floor(waves*SMs/(B*Hkv))
     with splits of at least min_rows rows, one variant, one merge. Family 2: the same S, one variant for splits of at
-    most rows_max rows and another for longer ones."""
+    most rows_max rows and another for longer ones. variants: those the families draw on (default: every variant
+    some shape measured)."""
+    vs = variants if variants is not None else sorted({k[1] for _, res in meas.values() for k in res})
     fams = [{"waves": w, "min_rows": mr, "variant": v, "merge": m} for w in SWEEP_WAVES for mr in SWEEP_MIN_ROWS
-            for v in SWEEP_VARIANTS for m in (0, 1)]
+            for v in vs for m in (0, 1)]
     fams += [{"waves": w, "min_rows": mr, "variant": v, "variant_long": v2, "rows_max": t, "merge": m}
-             for w in SWEEP_WAVES for mr in SWEEP_MIN_ROWS for v in SWEEP_VARIANTS for v2 in SWEEP_VARIANTS if v2 != v
+             for w in SWEEP_WAVES for mr in SWEEP_MIN_ROWS for v in vs for v2 in vs if v2 != v
              for t in (256, 512, 1024, 2048, 4096) for m in (0, 1)]
-    rules = []
+    rules, splits = [], {}
     for r in fams:
         ratios = []
         for shape, (bar, res) in meas.items():
-            S = rule_splits(lib, shape, sms, r)
+            key = (r["waves"], r["min_rows"], shape)
+            if key not in splits:
+                splits[key] = rule_splits(lib, shape, sms, r)
+            S = splits[key]
             t = res.get((S, rule_variant(shape, S, r), r["merge"] if S > 1 else 0), {}).get("ms")
             ratios.append(bar / t if t else 0.0)
         gm = math.exp(sum(math.log(max(x, 1e-9)) for x in ratios) / len(ratios))
@@ -298,63 +368,81 @@ def pick_from(lib, path, sms_default):
 
 
 def sweep(lib, a, sms, l2, vnames, head):
-    """Every S a rule of the family gives, each variant, both merges, on every anchor shape, eager; SDPA flash and
-    cuDNN timed before and after (the faster of the four is the bar); then the rule with the best worst ratio."""
-    shapes = [s[:4] for s in ANCHORS]
+    """--scope family: every S a rule of the family gives, each of SWEEP_VARIANTS (every variant on WEAK), both merges,
+    on every anchor shape; --scope plan: fl_decode_plan's S and merge with every variant. Eager, each configuration
+    and SDPA's flash and cuDNN in the same interleaved rounds (contest: one procedure for all); the bar is the faster
+    of SDPA's two figures. Then the rules, best worst ratio first."""
+    shapes = [s[:4] for s in (ANCHORS[:4] if a.quick else ANCHORS)]
     meas, rows, ok_all = {}, [], True
     for shape in shapes:
         B, Hq, Hkv, L = shape
-        svals = sorted({lib.fl_decode_splits_rule(B, Hkv, L, sms, w, m) for w in SWEEP_WAVES for m in SWEEP_MIN_ROWS})
-        c = Case(lib, shape, l2, max(svals))
-        base = {}
+        cur = plan(lib, B, Hq, Hkv, L, sms)
+        if a.scope == "plan":
+            configs = [(cur[0], v, cur[2]) for v in range(len(vnames)) if vnames[v] not in a.exclude]
+            # --finer: the same shape cut into 2x and 4x the plan's splits (fused merge), a few variants: does a
+            # finer split (more, shorter pieces: a shorter tail) pay for its partials? No rule of the family
+            # gives these S; they are reported, not picked.
+            for f in ((2, 4) if a.finer else ()):
+                S = min(cur[0] * f, max(1, L // 64), FL_DEC_MAX_SPLITS)
+                configs += [(S, v, 1) for v in FINER_VARIANTS if v < len(vnames) and S > cur[0]
+                            and (S, v, 1) not in configs and vnames[v] not in a.exclude]
+        else:
+            svals = sorted({lib.fl_decode_splits_rule(B, Hkv, L, sms, w, m) for w in SWEEP_WAVES
+                            for m in SWEEP_MIN_ROWS})
+            variants = [v for v in (range(len(vnames)) if shape in WEAK else SWEEP_VARIANTS)
+                        if vnames[v] not in a.exclude]
+            configs = [(S, v, m) for S in svals for v in variants for m in ((0, 1) if S > 1 else (0,))]
+        c = Case(lib, shape, l2)
+        named, checks = [], {}
         for name, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
             fn = c.sdpa(be)
-            chk = c.check(fn)   # a backend that refuses the shape is not timed
-            base[name] = {"check": chk, "ms": [c.time(fn, a.reps) if chk["err"] is not None else None]}
-        variants = range(len(vnames)) if shape in WEAK else SWEEP_VARIANTS
-        res = {}
-        for S in svals:
-            for v in variants:
-                for m in ((0, 1) if S > 1 else (0,)):
-                    fn = c.ours(S, v, m)
-                    chk = c.check(fn, (S, v))
-                    ok_all &= chk["ok"]
-                    ms = c.time(fn, a.reps) if chk["ok"] else None
-                    res[(S, v, m)] = {"ms": ms, "tbs": tbs(c, ms), "err": chk["err"], "ok": chk["ok"]}
-        for name, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
-            if base[name]["check"]["err"] is not None:
-                base[name]["ms"].append(c.time(c.sdpa(be), a.reps))
-        bar = min((t for b in base.values() for t in b["ms"] if t), default=None)
-        if not bar or not any(r["ms"] for r in res.values()):
+            checks[name] = c.check(fn)   # a backend that refuses the shape is not timed
+            if checks[name]["err"] is not None:
+                named.append((name, fn))
+        for k in configs:
+            fn = c.ours(*k)
+            checks[k] = c.check(fn, k[:2])
+            ok_all &= checks[k]["ok"]
+            if checks[k]["ok"]:
+                named.append((k, fn))
+        sdpa_names = [n for n, _ in named if n in ("flash", "cudnn")]
+        if not sdpa_names or len(named) == len(sdpa_names):
             print(f"  B={B} Hq={Hq} Hkv={Hkv} L={L}: no SDPA time or no passing config of ours: left out", flush=True)
             c.free()
             continue
+        t = contest(named, c.n_sets, a.reps, a.rounds, graph=False)
+        bar = min(t[n]["eager_ms"] for n in sdpa_names)
+        res = {k: {"ms": t[k]["eager_ms"] if k in t else None, "tbs": tbs(c, t[k]["eager_ms"]) if k in t else None,
+                   "err": checks[k]["err"], "ok": checks[k]["ok"], "rounds": t[k]["eager_rounds"] if k in t else []}
+               for k in configs}
         meas[shape] = (bar, res)
         best = min((k for k in res if res[k]["ms"]), key=lambda k: res[k]["ms"])
-        cur = plan(lib, B, Hq, Hkv, L, sms)
         cur_ms = res.get(tuple(cur), {}).get("ms")
+        sd = {n: t[n]["eager_ms"] if n in t else None for n in ("flash", "cudnn")}
         rows.append({"B": B, "Hq": Hq, "Hkv": Hkv, "L": L, "kv_mb": c.kv_bytes / 1e6, "bar_tbs": tbs(c, bar),
-                     "sdpa": {n: {"tbs": [tbs(c, t) for t in b["ms"]], "err": b["check"]["err"]}
-                              for n, b in base.items()},
+                     "sdpa": {n: {"tbs": [tbs(c, sd[n])] if sd[n] else [], "err": checks[n]["err"],
+                                  "rounds": t[n]["eager_rounds"] if n in t else []} for n in ("flash", "cudnn")},
                      "best": {"S": best[0], "variant": vnames[best[1]], "merge": best[2], "tbs": res[best]["tbs"]},
                      "plan": {"S": cur[0], "variant": vnames[cur[1]], "merge": cur[2], "tbs": tbs(c, cur_ms)},
                      "configs": [{"S": k[0], "variant": vnames[k[1]], "merge": k[2], **r} for k, r in res.items()]})
+        fmt = lambda n: f"{tbs(c, sd[n]):.2f}" if sd[n] else "na"   # noqa: E731
         print(f"  B={B:<3} Hq={Hq:<3} Hkv={Hkv:<3} L={L:<7} SDPA best {tbs(c, bar):.2f} TB/s "
-              f"(flash {'/'.join(f'{tbs(c, t):.2f}' for t in base['flash']['ms'] if t)}, cuDNN "
-              f"{'/'.join(f'{tbs(c, t):.2f}' for t in base['cudnn']['ms'] if t)}) | ours best S={best[0]} "
+              f"(flash {fmt('flash')}, cuDNN {fmt('cudnn')}) | ours best S={best[0]} "
               f"{vnames[best[1]]} {'fused' if best[2] else 'kernel'} {res[best]['tbs']:.2f} = "
               f"{bar / res[best]['ms']:.3f}x"
               f" | plan S={cur[0]} {vnames[cur[1]]} m={cur[2]} "
               f"{(bar / cur_ms) if cur_ms else float('nan'):.3f}x | {len(res)} configs", flush=True)
-        if shape in WEAK:   # the five fastest configurations of the shapes that were short
+        if shape in WEAK or a.scope == "plan":   # the five fastest configurations
             for k in sorted((k for k in res if res[k]["ms"]), key=lambda k: res[k]["ms"])[:5]:
                 how = "fused" if k[2] else "kernel"
                 x = bar / res[k]["ms"]
                 print(f"      S={k[0]:<4} {vnames[k[1]]:<6} {how:<6} {res[k]['tbs']:.3f} TB/s {x:.3f}x", flush=True)
         c.free()
     rules = pick_rules(lib, meas, sms, vnames)
-    lines = [head, "", "sweep: eager TB/s of K+V; bar = the fastest of SDPA flash and cuDNN, each timed before and "
-             "after ours", "| B | Hq | Hkv | L | KV MB | bar | best ours (S variant merge) | best/bar | "
+    lines = [head, "", f"sweep (--scope {a.scope}): eager TB/s of K+V; every configuration and SDPA flash and cuDNN "
+             f"timed in {a.rounds} interleaved rounds, order rotated each round, each figure the median over rounds "
+             "of the per-round medians; bar = the faster of SDPA's two figures",
+             "| B | Hq | Hkv | L | KV MB | bar | best ours (S variant merge) | best/bar | "
              "plan (S variant merge) | plan/bar |", "|" + "---|" * 10]
     for r in rows:
         b, p = r["best"], r["plan"]
@@ -370,8 +458,8 @@ def sweep(lib, a, sms, l2, vnames, head):
     with open(stem + ".md", "w") as f:
         f.write(text + "\n")
     with open(stem + ".json", "w") as f:
-        json.dump({"sms": sms, "variants": vnames, "command": " ".join(sys.argv), "rows": rows, "rules": rules[:40]},
-                  f, indent=1)
+        json.dump({"sms": sms, "variants": vnames, "command": " ".join(sys.argv), "rounds": a.rounds,
+                   "scope": a.scope, "rows": rows, "rules": rules[:40]}, f, indent=1)
     return 0 if ok_all else 1
 
 
@@ -380,46 +468,75 @@ def main():
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out", default=".")
     ap.add_argument("--quick", action="store_true", help="the first four shapes only")
-    ap.add_argument("--sweep", action="store_true", help="time every rule of the family and pick (eager only)")
-    ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--sweep", action="store_true", help="time the rules' configurations and pick (eager only)")
+    ap.add_argument("--scope", choices=("family", "plan"), default="family",
+                    help="--sweep: every S of the rule family (family) or the plan's S with every variant (plan)")
+    ap.add_argument("--reps", type=int, default=30, help="at most this many timed calls a method and round")
+    ap.add_argument("--rounds", type=int, default=ROUNDS, help="interleaved timing rounds (the docstring)")
+    ap.add_argument("--rule", default="", help="a sweep's .json: time its best rule as ours instead of the plan")
+    ap.add_argument("--variants", choices=("plan", "all"), default="plan",
+                    help="bench: time the plan's variant (plan) or every variant at the plan's S (all)")
+    ap.add_argument("--finer", action="store_true", help="--scope plan: also 2x and 4x the plan's splits")
+    ap.add_argument("--exclude", default="", help="--sweep: variants not to time, by name, comma-separated")
     ap.add_argument("--pick", default="", help="a sweep's .json: score the rules again (no GPU)")
     a = ap.parse_args()
+    if a.rounds < 1 or a.reps < 1:
+        print(f"decode_bench: error: --rounds {a.rounds} and --reps {a.reps} must be >= 1", file=sys.stderr)
+        return 2
     lib = load(a.lib)
     if a.pick:
         return pick_from(lib, a.pick, 132)
+    os.makedirs(a.out, exist_ok=True)
     torch.manual_seed(0)
     prop = torch.cuda.get_device_properties(0)
     sms, l2 = prop.multi_processor_count, getattr(prop, "L2_cache_size", 50 * 2 ** 20)
     date = datetime.date.today().isoformat()
     nvar = lib.fl_decode_nvariants()
     vnames = [lib.fl_decode_variant_name(i).decode() for i in range(nvar)]
+    a.exclude = [x for x in a.exclude.split(",") if x]
+    if any(x not in vnames for x in a.exclude) or len(a.exclude) == len(vnames):
+        print(f"decode_bench: error: --exclude {','.join(a.exclude)!r}: names of some (not all) of "
+              f"{', '.join(vnames)}", file=sys.stderr)
+        return 2
+    rule = None
+    if a.rule:
+        rule = json.load(open(a.rule))["rules"][0]
+        if rule["variant"] not in vnames or rule.get("variant_long") not in vnames + [None]:
+            print(f"decode_bench: error: {a.rule!r}: its best rule names a variant this library lacks", file=sys.stderr)
+            return 2
     copy_bw, read_bw = ceilings()
+    who = "fl_decode_plan" if rule is None else \
+        (f"the best rule of {os.path.basename(a.rule)}: waves={rule['waves']} min_rows={rule['min_rows']} "
+         f"variant={rule['variant']}" + (f" (splits <= {rule['rows_max']} rows) else {rule['variant_long']}"
+                                         if rule.get("rows_max") is not None else "") + f" merge={rule['merge']}")
     head = (f"decode_bench on {prop.name} ({sms} SMs, L2 {l2 / 2 ** 20:.0f} MiB), torch {torch.__version__}, {date}\n"
             f"device copy {copy_bw:.2f} TB/s (read + write), read-only sum {read_bw:.2f} TB/s; d = {D}, fp16; "
-            f"ours = fl_decode_plan (S, variant = rows per tile x tiles in flight, merge), SMs {sms}")
+            f"ours = {who} (S, variant = rows per tile x tiles in flight, merge), SMs {sms}\n"
+            f"timing: {a.rounds} interleaved rounds, the methods' order rotated each round, every method the same "
+            f"{WARMUP} warm-up and the same number of calls (at most {a.reps}) a round; a figure = the median over "
+            f"rounds of the per-round medians (ours and SDPA's alike); bar = the faster of SDPA flash and cuDNN")
     print(head, flush=True)
     if a.sweep:
         return sweep(lib, a, sms, l2, vnames, head)
     rows, ok_all = [], True
     shapes = ANCHORS[:4] if a.quick else ANCHORS
     for (B, Hq, Hkv, L, a_fl, a_cu) in shapes:
-        S, v0, merge = plan(lib, B, Hq, Hkv, L, sms)
-        c = Case(lib, (B, Hq, Hkv, L), l2, S)
-        methods = [(f"ours_{vn}", c.ours(S, i, merge), (S, i)) for i, vn in enumerate(vnames)] + \
+        S, v0, merge = plan(lib, B, Hq, Hkv, L, sms) if rule is None else \
+            plan_rule(lib, (B, Hq, Hkv, L), sms, rule, vnames)
+        c = Case(lib, (B, Hq, Hkv, L), l2)
+        mine = [v0] + ([i for i in range(len(vnames)) if i != v0] if a.variants == "all" else [])
+        methods = [(f"ours_{vnames[i]}", c.ours(S, i, merge), (S, i)) for i in mine] + \
                   [("flash", c.sdpa(SDPBackend.FLASH_ATTENTION), None),
                    ("cudnn", c.sdpa(SDPBackend.CUDNN_ATTENTION), None)]
         res = {name: c.check(fn, tol) for name, fn, tol in methods}
-        for name, fn, _ in methods:
+        timed = [(name, fn) for name, fn, _ in methods if res[name]["err"] is not None]
+        t = contest(timed, c.n_sets, a.reps, a.rounds, graph=True) if timed else {}
+        for name, _, _ in methods:
             r = res[name]
-            if r["err"] is None:
-                r["eager_ms"] = r["graph_ms"] = None
-                continue
-            r["eager_ms"] = c.time(fn, a.reps)
-            r["graph_ms"] = time_graph(fn, c.n_sets, max(8, a.reps // 2))
-        for r in res.values():
+            r.update(t.get(name, {"eager_ms": None, "graph_ms": None, "eager_rounds": [], "graph_rounds": []}))
             for key in ("eager", "graph"):
                 r[key + "_tbs"] = tbs(c, r.get(key + "_ms"))
-        checks = all(res[f"ours_{vn}"]["ok"] for vn in vnames)
+        checks = all(res[f"ours_{vnames[i]}"]["ok"] for i in mine)
         ok_all &= checks
         rows.append({"B": B, "Hq": Hq, "Hkv": Hkv, "L": L, "S": S, "variant": vnames[v0], "merge": merge,
                      "kv_mb": c.kv_bytes / 1e6, "sets": c.n_sets, "anchor_flash": a_fl, "anchor_cudnn": a_cu,
@@ -434,9 +551,11 @@ def main():
         return f"{x:.2f}" if x else "na"
 
     lines = [head, "", "TB/s of K+V read (eager: events between back-to-back calls, as the anchors; graph: CUDA-graph "
-             "replay)", "| B | Hq | Hkv | L | KV MB | S | ours | flash | cuDNN | ours | ours/best | graph: flash | "
-             "cuDNN | ours | ours/best | best variant (eager) | max err ours | checks |",
-             "|" + "---|" * 18]
+             "replay); won: rounds in which ours' per-round median beat the faster SDPA backend's of that round",
+             "| B | Hq | Hkv | L | KV MB | S | ours | flash | cuDNN | ours | ours/best | won | graph: flash | "
+             "cuDNN | ours | ours/best | won | best variant (eager) | max err ours | checks |",
+             "|" + "---|" * 20]
+    worst = {"eager": None, "graph": None}
     for r in rows:
         v0 = f"ours_{r['variant']}"
         how = "-" if r["S"] == 1 else "fused" if r["merge"] else "kernel"
@@ -444,12 +563,20 @@ def main():
         for key in ("eager", "graph"):
             best = max([r["res"][n].get(key + "_tbs") or 0 for n in ("flash", "cudnn")])
             mine = r["res"][v0].get(key + "_tbs") or 0
-            row += [tb(r, "flash", key), tb(r, "cudnn", key), tb(r, v0, key),
-                    f"{mine / best:.3f}x" if best and mine else "na"]
-        bv = max(vnames, key=lambda vn: r["res"][f"ours_{vn}"].get("eager_tbs") or 0)
-        row += [f"{bv} {tb(r, 'ours_' + bv, 'eager')}", f"{r['res'][v0]['err']:.2g}" if r["res"][v0]["err"] is not
+            won, n = rounds_won(r["res"][v0], [r["res"][x] for x in ("flash", "cudnn")], key)
+            x = mine / best if best and mine else None
+            if x is not None:
+                worst[key] = x if worst[key] is None else min(worst[key], x)
+            row += [tb(r, "flash", key), tb(r, "cudnn", key), tb(r, v0, key), f"{x:.3f}x" if x else "na",
+                    f"{won}/{n}" if n else "na"]
+        ours = [n for n in r["res"] if n.startswith("ours_")]
+        bv = max(ours, key=lambda n: r["res"][n].get("eager_tbs") or 0)
+        row += [f"{bv[5:]} {tb(r, bv, 'eager')}", f"{r['res'][v0]['err']:.2g}" if r["res"][v0]["err"] is not
                 None else "na", "pass" if r["checks_pass"] else "FAIL"]
         lines.append("| " + " | ".join(row) + " |")
+    fx = lambda x: f"{x:.3f}x" if x is not None else "na"   # noqa: E731
+    lines.append(f"\nsummary: shapes={len(rows)} min_eager={fx(worst['eager'])} min_graph={fx(worst['graph'])} "
+                 f"checks={'pass' if ok_all else 'FAIL'} rounds={a.rounds}")
     table = "\n".join(lines)
     print("\n" + table)
     stem = os.path.join(a.out, f"decode_bench_{prop.name.replace(' ', '_')}_{date}")
@@ -457,7 +584,8 @@ def main():
         f.write(table + "\n")
     with open(stem + ".json", "w") as f:
         json.dump({"device": prop.name, "sms": sms, "date": date, "torch": torch.__version__, "copy_tbs": copy_bw,
-                   "read_tbs": read_bw, "variants": vnames, "command": " ".join(sys.argv), "rows": rows}, f, indent=1)
+                   "read_tbs": read_bw, "variants": vnames, "rounds": a.rounds, "rule": rule,
+                   "command": " ".join(sys.argv), "rows": rows}, f, indent=1)
     return 0 if ok_all else 1
 
 

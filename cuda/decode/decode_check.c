@@ -50,12 +50,23 @@ static const shape QUICK[] = {
     {DTYPE_BF16, 128, 3, 12, 3, 200, 7, 0, 1, true},  {DTYPE_FP16, 128, 1, 16, 1, 130, 1, 0, 2, true},
     {DTYPE_BF16, 64, 2, 4, 4, 300, 0, 1, 3, true},    {DTYPE_FP16, 128, 2, 32, 8, 1000, 13, 1, 0, true},
     {DTYPE_FP16, 128, 1, 8, 8, 129, 129, 0, 1, true},
+    /* the L2-hint and bulk-copy variants: ragged tails, one-row splits (63 zeroed rows a tile), both layouts */
+    {DTYPE_FP16, 128, 1, 16, 1, 130, 1, 0, 4, true},  {DTYPE_BF16, 128, 2, 32, 8, 1000, 13, 1, 5, true},
+    {DTYPE_FP16, 128, 2, 8, 2, 77, 5, 1, 6, true},    {DTYPE_BF16, 64, 3, 12, 3, 200, 7, 0, 7, true},
+    {DTYPE_FP16, 128, 1, 8, 8, 129, 129, 0, 6, true},  {DTYPE_BF16, 128, 1, 16, 2, 333, 3, 1, 8, true},
+    {DTYPE_FP16, 64, 2, 8, 4, 700, 3, 1, 9, true},     {DTYPE_BF16, 128, 1, 32, 8, 901, 2, 0, 10, true},
 };
 static const shape FULL[] = {
     {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 0, true},   {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 1, true},
     {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 2, true},   {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 3, true},
     {DTYPE_FP16, 128, 1, 32, 32, 4096, 0, 0, 0, true},  {DTYPE_BF16, 128, 2, 64, 8, 5000, 0, 1, 0, true},
     {DTYPE_FP16, 128, 1, 8, 1, 65536, 0, 0, 0, true},   {DTYPE_BF16, 64, 4, 16, 4, 3001, 0, 0, 3, true},
+    {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 4, true},   {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 5, true},
+    {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 6, true},   {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 7, true},
+    {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 8, true},   {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 9, true},
+    {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 10, true},
+    {DTYPE_FP16, 128, 2, 32, 8, 32768, 1, 0, 6, true},  {DTYPE_FP16, 128, 2, 32, 8, 32768, 1, 1, 7, true},
+    {DTYPE_FP16, 128, 2, 32, 8, 32768, 1, 0, 10, true},
 };
 /* The anchors' decode table: B, Hq, Hkv, L at d = 128, fp16. */
 static const long long ANCHORS[][4] = {

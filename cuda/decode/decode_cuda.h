@@ -33,13 +33,17 @@ enum { FL_DEC_Q, FL_DEC_K, FL_DEC_V, FL_DEC_O_SPLIT, FL_DEC_L_SPLIT, FL_DEC_O, F
 #define FL_DEC_MAX_G 16         /* query heads per KV head: the mma's 16 rows */
 #define FL_DEC_MAX_SPLITS 2048  /* the merge keeps 4 rows' S weights in 48 KiB of shared memory */
 enum { FL_DEC_MERGE_KERNEL, FL_DEC_MERGE_FUSED };   /* how the S partials are merged: a second kernel, or fused */
-/* fl_decode_plan's rule: decode.h's S (DECODE_WAVES, DECODE_MIN_SPLIT_ROWS) with the tiles and merge below, the best
- * worst case of decode_bench.py --sweep on an H100, 2026-12-06 19:03 UTC
- * (docs/gpu-runs/decode_sweep_NVIDIA_H100_80GB_HBM3_2026-12-06.md: min 0.999x, geomean 1.23x the faster of SDPA's
- * flash and cuDNN backends over the 15 anchor shapes, each configuration timed in that run): */
-#define FL_DEC_VARIANT 1        /* the tile variant (64x2) for splits of at most FL_DEC_ROWS_MAX rows */
+/* fl_decode_plan's rule: decode.h's decode_plan_splits (one wave, splits of at least 64 rows, doubled into two
+ * pieces per SM where splits keep >= 4096 rows) with the tiles and merge below, picked by hand from the sweep's
+ * records of an H100, 2026-12-06 21:41 UTC (decode_bench.py --sweep --scope plan --finer: every variant at the plan's
+ * S and 2x, 4x the plan's S with 64x3, 64x2, b64x3, each configuration and SDPA's flash and cuDNN in 5 interleaved
+ * rounds; worst ratio over the 15 anchor shapes 1.0016 for this rule, against 0.9979 for the rule before it). */
+#define FL_DEC_VARIANT_PAIR 1   /* 64x2 where decode_plan_splits doubled S */
+#define FL_DEC_VARIANT 1        /* 64x2 for splits of at most FL_DEC_ROWS_MAX rows */
 #define FL_DEC_ROWS_MAX 256     /* longer splits take FL_DEC_VARIANT_LONG; 0: no limit */
-#define FL_DEC_VARIANT_LONG 0   /* 64x3 */
+#define FL_DEC_VARIANT_LONG 0   /* 64x3 up to FL_DEC_ROWS_DEEP rows */
+#define FL_DEC_ROWS_DEEP 4096   /* longer splits take FL_DEC_VARIANT_DEEP; 0: no limit */
+#define FL_DEC_VARIANT_DEEP 3   /* 128x3: two tiles of 128 rows in flight, one block per SM */
 #define FL_DEC_MERGE FL_DEC_MERGE_FUSED   /* the last block of each (sequence, KV head) merges the S partials */
 
 typedef struct {
@@ -66,12 +70,15 @@ int fl_decode(const fl_decode_args *a, void *stream, char *err, size_t errlen);
 long long fl_decode_splits(long long B, long long Hkv, long long N, int sms);
 /* The same rule with other constants (the benchmark's sweep): S = ⌊waves·sms/(B·Hkv)⌋, splits >= min_rows rows. */
 long long fl_decode_splits_rule(long long B, long long Hkv, long long N, int sms, int waves, int min_rows);
-/* What fl_decode is best called with, as measured: splits, variant and merge into *a from a's shape. */
+/* What fl_decode is best called with, as measured: splits (decode_plan_splits), variant and merge into *a from a's
+ * shape. */
 void fl_decode_plan(fl_decode_args *a, int sms);
 long long fl_decode_work_floats(long long B, long long Hq, long long d, long long splits);   /* S·B·Hq·(d+1) + B·Hq */
 
 int fl_decode_nvariants(void);
-const char *fl_decode_variant_name(int variant);   /* "64x3": cache rows per tile x tiles in flight */
+/* "64x3": cache rows per tile x tiles in flight, through 16-byte cp.async; "64x3h": the same with L2 hints (256-byte
+ * prefetch, evict first); "b64x3": one bulk copy (TMA, 1D) per cache row, into rows padded to d + 8 */
+const char *fl_decode_variant_name(int variant);
 int fl_decode_variant_rows(int variant);           /* cache rows per tile (the Bc of the tolerance) */
 
 /* decode_ref.h's tolerance for this kernel (P~ rounded to the storage type): for callers without the simulator. */

@@ -1,13 +1,14 @@
 /* decode_splitkv.cu — split-KV decoding on the tensor cores (see decode_cuda.h), and its counting twin.
  *
- * The cost is reading K and V once, so everything here serves the stream: 16-byte cp.async copies, STAGES tiles of
- * BN cache rows in flight per block (the next tiles load while this one is computed), one to three blocks per SM
- * (the variant's shared memory decides), splits from fl_decode_plan (decode.h's rule with measured constants), the
- * merge as a second kernel or fused into the last block of each (sequence, KV head). The arithmetic is small beside it: per tile a warp
- * does 2·D/8 + 2·D/16 m16n8k16 instructions for its 16 rows.
+ * The cost is reading K and V once, so everything here serves the stream: 16-byte cp.async copies (or, variants
+ * "h", the same with L2 hints; variants "b", one Hopper bulk copy per cache row, completion on an mbarrier), STAGES
+ * tiles of BN cache rows in flight per block (the next tiles load while this one is computed), one to three blocks
+ * per SM (the variant's shared memory decides), splits from fl_decode_plan (decode.h's rule with measured
+ * constants), the merge as a second kernel or fused into the last block of each (sequence, KV head). The arithmetic
+ * is small beside it: per tile a warp does 2·D/8 + 2·D/16 m16n8k16 instructions for its 16 rows.
  * COUNT = true compiles the counting twin: each load and store adds the elements it moves to per-thread counters,
  * summed once per warp into FL_DEC_NCOUNT global counters; the plain kernels have no counting code at all (their
- * one atomic is the fused merge's completion count).
+ * one atomic is the fused merge's completion count; the bulk variants' mbarrier operations are barriers).
  */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -69,12 +70,65 @@ __device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, bool o
 {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(ok ? 16 : 0));
 }
+/* The same with two hints to L2: fetch the whole 256-byte row segment on the first miss (a row of K or V is 128 or
+ * 256 bytes, read by 8 or 16 threads' copies), and evict these lines first (the cache is read once). */
+__device__ __forceinline__ void cp_async16_hint(uint32_t dst, const void *src, bool ok, uint64_t policy)
+{
+    asm volatile("cp.async.cg.shared.global.L2::cache_hint.L2::256B [%0], [%1], 16, %2, %3;\n" ::"r"(dst), "l"(src),
+                 "r"(ok ? 16 : 0), "l"(policy));
+}
+__device__ __forceinline__ uint64_t evict_first_policy()
+{
+    uint64_t p;
+    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(p));
+    return p;
+}
 __device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int n> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(n)); }
+
+/* Hopper's bulk copy (the TMA unit, one dimension, no tensor map): `bytes` contiguous bytes global -> shared, one
+ * instruction; the copy reports its bytes to the mbarrier bar, whose phase completes when the expected bytes came. */
+__device__ __forceinline__ void bulk_copy(uint32_t dst, const void *src, uint32_t bytes, uint32_t bar)
+{
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n"
+                 ::"r"(dst), "l"(src), "r"(bytes), "r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count)
+{
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+/* One arrival that also announces `bytes` more to come from bulk copies (tx-count may go below zero first). */
+__device__ __forceinline__ void mbar_expect(uint32_t bar, uint32_t bytes)
+{
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity)
+{
+    uint32_t done;
+    do
+        asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+                     " selp.u32 %0, 1, 0, p;\n}\n" : "=r"(done) : "r"(bar), "r"(parity) : "memory");
+    while (!done);
+}
+__device__ __forceinline__ void mbar_inval(uint32_t bar)
+{
+    asm volatile("mbarrier.inval.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
+}
+/* Orders this thread's generic-proxy accesses to shared memory before its later bulk copies into it. */
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
 /* Chunk c (16 bytes) of tile row r lives at chunk c ^ (r % 8): the 8 rows an ldmatrix reads at one logical chunk fall
  * in 8 different bank groups. Returns the element offset in a tile of D-element rows. */
 template <int D> __device__ __forceinline__ int swz(int r, int c) { return r * D + ((c ^ (r & 7)) << 3); }
+
+/* How a variant moves K and V: LD_ASYNC 16-byte cp.async copies into swizzled rows; LD_HINT the same with the L2
+ * hints; LD_BULK one bulk copy per cache row into rows padded to D + 8 elements (a bulk copy cannot swizzle; the
+ * 16-byte pad puts an ldmatrix's 8 rows in 8 different bank groups instead). */
+enum { LD_ASYNC, LD_HINT, LD_BULK };
+template <int D, int LOAD> struct tile_layout {
+    static constexpr int RS = LOAD == LD_BULK ? D + 8 : D;   /* elements a tile row takes in shared memory */
+    static __device__ __forceinline__ int at(int r, int c) { return LOAD == LD_BULK ? r * RS + c * 8 : swz<D>(r, c); }
+};
 
 __device__ __forceinline__ float ex2(float x)
 {
@@ -166,15 +220,19 @@ __device__ __forceinline__ void merge_row(const kparams &p, long long row, float
 }
 
 /* ---- kernel 1: one split of one KV head of one sequence ----------------------------------------------------------- */
-template <typename T, int D, int BN, int STAGES, bool COUNT>
+template <typename T, int D, int BN, int STAGES, int LOAD, bool COUNT>
 __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
 {
     static_assert(BN % 64 == 0 && D % 64 == 0, "4 warps x 16 rows per sub-tile; D in 16-element k-steps and 8-wide chunks");
+    static_assert(STAGES >= 2, "one tile computed while the next loads");
     constexpr int KW = BN / 4;          /* rows of a tile each warp takes */
     constexpr int CH = D / 8;           /* 16-byte chunks in a row */
+    using L = tile_layout<D, LOAD>;
+    constexpr int TILE = BN * L::RS;    /* elements of one stage of K (or V) */
     extern __shared__ __align__(128) unsigned char smem_raw[];
+    __shared__ __align__(8) uint64_t full[STAGES];                 /* LD_BULK: stage st's tile has landed */
     T *Qs = reinterpret_cast<T *>(smem_raw);                       /* 16 x D, rows >= G zero */
-    T *Ks = Qs + 16 * D, *Vs = Ks + STAGES * BN * D;               /* STAGES tiles of BN x D each */
+    T *Ks = Qs + 16 * D, *Vs = Ks + STAGES * TILE;                 /* STAGES tiles of BN rows each */
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
     const int s = blockIdx.x % p.S, h = blockIdx.x / p.S % p.Hkv, b = blockIdx.x / p.S / p.Hkv;
@@ -185,6 +243,16 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
     const T *kbase = static_cast<const T *>(p.k) + b * p.k_sb + h * p.k_sh;
     const T *vbase = static_cast<const T *>(p.v) + b * p.k_sb + h * p.k_sh;
     unsigned long long nq = 0, nk = 0, nv = 0;
+    uint64_t policy = 0;
+    if constexpr (LOAD == LD_HINT)
+        policy = evict_first_policy();
+    if constexpr (LOAD == LD_BULK) {
+        if (tid == 0)
+            for (int st = 0; st < STAGES; st++)
+                mbar_init(smem_u32(&full[st]), 1);   /* one arrival (thread 0's, with the bytes) and the bytes */
+        fence_proxy_async();                         /* the initialized barriers, seen by the bulk copies */
+        __syncthreads();
+    }
 
     /* Decode kernel 1: load Qg, the G query rows of this KV head, once (rows G..15 become zeros). */
     for (int i = tid; i < 16 * CH; i += THREADS) {
@@ -195,20 +263,50 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
     /* FA2 Alg.1 line 7, pipelined: tile j's rows of K and V into stage j % STAGES (rows past n1 become zeros). */
     auto load_tile = [&](int j) {
         int st = j % STAGES, r0 = n0 + j * BN;
-        for (int i = tid; i < BN * CH; i += THREADS) {
-            int r = i / CH, c = i % CH, n = r0 + r;
-            bool ok = n < n1;
-            long long off = (long long)(ok ? n : n0) * p.k_sn + c * 8;
-            cp_async16(smem_u32(Ks + st * BN * D + swz<D>(r, c)), kbase + off, ok);
-            cp_async16(smem_u32(Vs + st * BN * D + swz<D>(r, c)), vbase + off, ok);
-            nk += ok ? 8 : 0;
-            nv += ok ? 8 : 0;
+        if constexpr (LOAD == LD_BULK) {
+            /* One bulk copy per row of K and of V (thread i: row i % BN of K, then of V); rows past n1 are zeroed
+             * here (P~ is 0 there, and 0 times stale shared memory could be NaN). Thread 0 announces the bytes. */
+            int rows = n1 - r0 < BN ? n1 - r0 : BN;
+            fence_proxy_async();                     /* this thread's earlier reads and zeros, before the copies */
+            if (tid == 0)
+                mbar_expect(smem_u32(&full[st]), 2u * rows * D * sizeof(T));
+            for (int i = tid; i < 2 * BN; i += THREADS) {
+                int r = i % BN;
+                bool isv = i >= BN;
+                T *dst = (isv ? Vs : Ks) + st * TILE + r * L::RS;
+                if (r < rows) {
+                    bulk_copy(smem_u32(dst), (isv ? vbase : kbase) + (long long)(r0 + r) * p.k_sn, D * sizeof(T),
+                              smem_u32(&full[st]));
+                    (isv ? nv : nk) += D;
+                } else {
+                    for (int c = 0; c < CH; c++)
+                        reinterpret_cast<uint4 *>(dst)[c] = make_uint4(0, 0, 0, 0);
+                }
+            }
+        } else {
+            for (int i = tid; i < BN * CH; i += THREADS) {
+                int r = i / CH, c = i % CH, n = r0 + r;
+                bool ok = n < n1;
+                long long off = (long long)(ok ? n : n0) * p.k_sn + c * 8;
+                if constexpr (LOAD == LD_HINT) {
+                    cp_async16_hint(smem_u32(Ks + st * TILE + L::at(r, c)), kbase + off, ok, policy);
+                    cp_async16_hint(smem_u32(Vs + st * TILE + L::at(r, c)), vbase + off, ok, policy);
+                } else {
+                    cp_async16(smem_u32(Ks + st * TILE + L::at(r, c)), kbase + off, ok);
+                    cp_async16(smem_u32(Vs + st * TILE + L::at(r, c)), vbase + off, ok);
+                }
+                nk += ok ? 8 : 0;
+                nv += ok ? 8 : 0;
+            }
         }
     };
+    if constexpr (LOAD == LD_BULK)
+        cp_commit();                                       /* Qg's group: the tiles go through the barriers */
     for (int j = 0; j < STAGES - 1; j++) {
         if (j < ntiles)
             load_tile(j);
-        cp_commit();
+        if constexpr (LOAD != LD_BULK)
+            cp_commit();
     }
 
     /* FA2 Alg.1 line 5, per warp: Oi = 0, mi = -inf, li = 0 for rows g and g+8 (query heads; rows >= G padding). */
@@ -218,21 +316,28 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
     uint32_t qa[D / 16][4];
 
     for (int j = 0; j < ntiles; j++) {
-        cp_wait<STAGES - 2>();
+        if constexpr (LOAD == LD_BULK) {
+            if (j == 0)
+                cp_wait<0>();                              /* Qg */
+            mbar_wait(smem_u32(&full[j % STAGES]), (j / STAGES) & 1);
+        } else {
+            cp_wait<STAGES - 2>();
+        }
         __syncthreads();                                   /* tile j landed; every warp is done with tile j-1 */
         if (j + STAGES - 1 < ntiles)
             load_tile(j + STAGES - 1);                     /* into the stage tile j-1 used */
-        cp_commit();
+        if constexpr (LOAD != LD_BULK)
+            cp_commit();
         if (j == 0)
             for (int ks = 0; ks < D / 16; ks++)            /* Qg's A fragments, kept in registers */
                 ldsm_x4(qa[ks], smem_u32(Qs + swz<D>((lane & 7) + ((lane >> 3) & 1) * 8, ks * 2 + (lane >> 4))), false);
-        const T *Kt = Ks + (j % STAGES) * BN * D, *Vt = Vs + (j % STAGES) * BN * D;
+        const T *Kt = Ks + (j % STAGES) * TILE, *Vt = Vs + (j % STAGES) * TILE;
         for (int kb = warp * KW; kb < warp * KW + KW; kb += 16) {
             /* FA2 Alg.1 line 8: S = scale Qg Kj^T for this warp's 16 rows (2 n-tiles of 8 keys). */
             float sc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
             for (int ks = 0; ks < D / 16; ks++) {
                 uint32_t r[4];
-                ldsm_x4(r, smem_u32(Kt + swz<D>(kb + (lane >> 4) * 8 + (lane & 7), ks * 2 + ((lane >> 3) & 1))), false);
+                ldsm_x4(r, smem_u32(Kt + L::at(kb + (lane >> 4) * 8 + (lane & 7), ks * 2 + ((lane >> 3) & 1))), false);
                 mma16816<T>(sc[0], qa[ks], r[0], r[1]);
                 mma16816<T>(sc[1], qa[ks], r[2], r[3]);
             }
@@ -268,7 +373,7 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
             /* FA2 Alg.1 line 10: O = diag(2^(m - m_new)) O + P~ Vj (V through ldmatrix.trans: keys become k). */
             for (int dn = 0; dn < D / 16; dn++) {
                 uint32_t r[4];
-                ldsm_x4(r, smem_u32(Vt + swz<D>(kb + ((lane >> 3) & 1) * 8 + (lane & 7), dn * 2 + (lane >> 4))), true);
+                ldsm_x4(r, smem_u32(Vt + L::at(kb + ((lane >> 3) & 1) * 8 + (lane & 7), dn * 2 + (lane >> 4))), true);
                 for (int x = 0; x < 2; x++) {
                     float *c = o[2 * dn + x];
                     c[0] *= alpha[0], c[1] *= alpha[0], c[2] *= alpha[1], c[3] *= alpha[1];
@@ -279,6 +384,10 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
     }
     cp_wait<0>();
     __syncthreads();                                       /* the tiles are free: shared memory becomes the merge's */
+    if constexpr (LOAD == LD_BULK)
+        if (tid == 0)
+            for (int st = 0; st < STAGES; st++)            /* every phase was waited on: no copy is pending */
+                mbar_inval(smem_u32(&full[st]));
 
     /* The 4 warps saw different rows of every tile: merge their (m, l, O) per query row, as lesson02 merges halves. */
     float *Om = reinterpret_cast<float *>(smem_raw);       /* [4][16][D] */
@@ -373,11 +482,17 @@ __global__ void __launch_bounds__(THREADS) decode_merge(kparams p)
 }
 
 /* ---- the variants and the launch ------------------------------------------------------------------------------ */
+/* Rows per tile x tiles in flight, and how they load: "h" the L2 hints (LD_HINT), "b" bulk copies (LD_BULK). The
+ * switch in by_variant instantiates each row of this table. */
 static const struct {
     const char *name;
-    int rows, stages;
-} VARIANTS[] = {{"64x3", 64, 3}, {"64x2", 64, 2}, {"64x4", 64, 4}, {"128x3", 128, 3}};
-#define NVARIANTS (int)(sizeof VARIANTS / sizeof VARIANTS[0])
+    int rows, stages, load;
+} VARIANTS[] = {{"64x3", 64, 3, LD_ASYNC},  {"64x2", 64, 2, LD_ASYNC},  {"64x4", 64, 4, LD_ASYNC},
+                {"128x3", 128, 3, LD_ASYNC}, {"64x3h", 64, 3, LD_HINT},  {"64x2h", 64, 2, LD_HINT},
+                {"b64x3", 64, 3, LD_BULK},   {"b64x4", 64, 4, LD_BULK},  {"b64x2", 64, 2, LD_BULK},
+                {"64x6", 64, 6, LD_ASYNC},   {"b64x6", 64, 6, LD_BULK}};
+#define NVARIANTS_STATIC (sizeof VARIANTS / sizeof VARIANTS[0])
+#define NVARIANTS (int)NVARIANTS_STATIC
 
 extern "C" int fl_decode_nvariants(void) { return NVARIANTS; }
 extern "C" const char *fl_decode_variant_name(int v) { return v >= 0 && v < NVARIANTS ? VARIANTS[v].name : "?"; }
@@ -389,12 +504,13 @@ static int fail(char *err, size_t errlen, const char *what, cudaError_t e)
     return -1;
 }
 
-template <typename T, int D, int BN, int STAGES, bool COUNT>
+template <typename T, int D, int BN, int STAGES, int LOAD, bool COUNT>
 static int launch(const kparams &kp, long long blocks, cudaStream_t st, char *err, size_t errlen)
 {
-    auto k1 = decode_split<T, D, BN, STAGES, COUNT>;
+    auto k1 = decode_split<T, D, BN, STAGES, LOAD, COUNT>;
     /* the tiles; then the 4 warps' merge; then (fused) the S weights of 4 rows: the largest of the three */
-    size_t smem = (size_t)(16 + 2 * STAGES * BN) * D * sizeof(T), merge_smem = (4 * 16 * D + 2 * 4 * 16) * sizeof(float);
+    size_t smem = (size_t)(16 * D + 2 * STAGES * BN * tile_layout<D, LOAD>::RS) * sizeof(T);
+    size_t merge_smem = (4 * 16 * D + 2 * 4 * 16) * sizeof(float);
     size_t fused_smem = 4 * FL_DEC_MAX_SPLITS * sizeof(float);
     smem = smem > merge_smem ? smem : merge_smem;
     smem = smem > fused_smem ? smem : fused_smem;
@@ -420,11 +536,19 @@ static int launch(const kparams &kp, long long blocks, cudaStream_t st, char *er
 template <typename T, int D, bool COUNT>
 static int by_variant(int v, const kparams &kp, long long blocks, cudaStream_t st, char *err, size_t errlen)
 {
+    static_assert(NVARIANTS_STATIC == 11, "one case below per row of VARIANTS");
     switch (v) {
-    case 0: return launch<T, D, 64, 3, COUNT>(kp, blocks, st, err, errlen);
-    case 1: return launch<T, D, 64, 2, COUNT>(kp, blocks, st, err, errlen);
-    case 2: return launch<T, D, 64, 4, COUNT>(kp, blocks, st, err, errlen);
-    case 3: return launch<T, D, 128, 3, COUNT>(kp, blocks, st, err, errlen);
+    case 0: return launch<T, D, 64, 3, LD_ASYNC, COUNT>(kp, blocks, st, err, errlen);
+    case 1: return launch<T, D, 64, 2, LD_ASYNC, COUNT>(kp, blocks, st, err, errlen);
+    case 2: return launch<T, D, 64, 4, LD_ASYNC, COUNT>(kp, blocks, st, err, errlen);
+    case 3: return launch<T, D, 128, 3, LD_ASYNC, COUNT>(kp, blocks, st, err, errlen);
+    case 4: return launch<T, D, 64, 3, LD_HINT, COUNT>(kp, blocks, st, err, errlen);
+    case 5: return launch<T, D, 64, 2, LD_HINT, COUNT>(kp, blocks, st, err, errlen);
+    case 6: return launch<T, D, 64, 3, LD_BULK, COUNT>(kp, blocks, st, err, errlen);
+    case 7: return launch<T, D, 64, 4, LD_BULK, COUNT>(kp, blocks, st, err, errlen);
+    case 8: return launch<T, D, 64, 2, LD_BULK, COUNT>(kp, blocks, st, err, errlen);
+    case 9: return launch<T, D, 64, 6, LD_ASYNC, COUNT>(kp, blocks, st, err, errlen);
+    case 10: return launch<T, D, 64, 6, LD_BULK, COUNT>(kp, blocks, st, err, errlen);
     }
     snprintf(err, errlen, "decode: variant %d is not one of 0..%d", v, NVARIANTS - 1);
     return -1;
