@@ -13,7 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "decode.h"      // defines: decode_run, decode_closed_form, decode_suggest_splits, decode_cache_size
+#include "decode.h"      // defines: decode_run, decode_closed_form, decode_plan_splits, decode_cache_size
 #include "decode_ref.h"  // defines: decode_verify
 #include "lab.h"         // defines: lab_begin, lab_say, lab_watch, lab_guard_*, lab_sum_*, lab_end
 #include "lessons.h"
@@ -115,15 +115,19 @@ static void roofline_part(const lab_t *L, const decode_params *p, const mem_t *m
         lab_say(L, "  %-14s %4.0f TFLOP/s %5.3g TB/s  ridge %4.0f FLOP/B: decode reaches %4.1f%% of peak FLOP/s at "
                 "most\n", g->name, g->tflops, g->tbps, g->tflops / g->tbps, 100 * fpb * g->tbps / g->tflops);
     lab_say(L, "  (%s; the A100's from its data sheet)\nMemory-bound by far: the time is bytes / bandwidth, so a "
-            "decode kernel is judged in TB/s.\n\nHow many splits: S = ⌊%d·SMs / (B·Hkv)⌋, no split under %d rows "
-            "(the rule an H100\nsweep of the CUDA kernel measured best):\n", decode_gpus[2].source, DECODE_WAVES,
-            DECODE_MIN_SPLIT_ROWS);
-    size_t sh[][3] = {{p->B, p->Hkv, p->N}, {1, 8, 4096}, {16, 8, 4096}, {1, 32, 131072}};   /* B, Hkv, N */
-    for (size_t i = 0, *x = sh[0]; i < 4; x = sh[++i % 4])
-        lab_say(L, "  B=%-3zu Hkv=%-3zu N=%-7zu B·Hkv=%-4zu A100 S=%-3zu H100/H200 S=%zu%s\n", x[0], x[1], x[2],
-                x[0] * x[1], decode_suggest_splits(108, x[0], x[1], x[2], DECODE_WAVES, DECODE_MIN_SPLIT_ROWS),
-                decode_suggest_splits(132, x[0], x[1], x[2], DECODE_WAVES, DECODE_MIN_SPLIT_ROWS),
-                i ? "" : "   (this run's shape)");
+            "decode kernel is judged in TB/s.\n\nHow many splits: S = ⌊%d·SMs / (B·Hkv)⌋, no split under %d rows; "
+            "then 2S (two pieces an SM) where\nB·Hkv <= SMs and each of the 2S splits keeps >= %d rows (the rule of "
+            "the CUDA kernel's fl_decode_plan,\npicked from an H100 sweep; * marks a doubled S):\n",
+            decode_gpus[2].source, DECODE_WAVES, DECODE_MIN_SPLIT_ROWS, DECODE_PAIR_MIN_ROWS);
+    size_t sh[][3] = {{p->B, p->Hkv, p->N}, {1, 8, 4096}, {16, 8, 131072}, {1, 32, 131072}};   /* B, Hkv, N */
+    for (size_t i = 0, *x = sh[0]; i < 4; x = sh[++i % 4]) {
+        bool pa, ph;
+        size_t sa = decode_plan_splits(108, x[0], x[1], x[2], &pa), sh100 = decode_plan_splits(132, x[0], x[1], x[2], &ph);
+        char a100[32];
+        snprintf(a100, sizeof a100, "%zu%s", sa, pa ? "*" : "");
+        lab_say(L, "  B=%-3zu Hkv=%-3zu N=%-7zu B·Hkv=%-4zu A100 S=%-5s H100/H200 S=%zu%s%s\n", x[0], x[1], x[2],
+                x[0] * x[1], a100, sh100, ph ? "*" : "", i ? "" : "   (this run's shape)");
+    }
     io_count o = mem_io(m, "O_split", NULL), l = mem_io(m, "L_split", NULL);
     lab_say(L, "  The price of S splits: the partials, S·B·Hq·(d+1), written and read again (%llu elements here "
             "beside\n  K+V's %llu), and q read S times.\n", (unsigned long long)(o.rd_elems + o.wr_elems + l.rd_elems +
