@@ -29,9 +29,12 @@ $(DEC_DIR)/util_pic.o: sim/base/util.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(INC_base) -fPIC -c $< -o $@
 
-# -z defs: an undefined symbol fails here, not at dlopen on the GPU machine.
+# -z defs: an undefined symbol fails here, not at dlopen on the GPU machine. Under SAN=1 the C objects carry the
+# sanitizers, so the library links their runtimes (Python then needs them preloaded: LD_PRELOAD=$(gcc
+# -print-file-name=libasan.so)).
 $(DEC_SO): $(DEC_OBJ) $(DEC_DIR)/dtype_pic.o $(DEC_DIR)/util_pic.o
-	$(NVCC) -shared -Xlinker -z,defs -o $@ $^ -lcudart_static -ldl -lrt -lpthread
+	$(NVCC) -shared -Xlinker -z,defs $(if $(filter 1,$(SAN)),-Xcompiler -fsanitize=address -Xcompiler -fsanitize=undefined) -o $@ $^ \
+	    -lcudart_static -ldl -lrt -lpthread
 $(DEC_CHECK): $(DEC_DIR)/decode_check.o $(DEC_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ -L$(CUDA_LIBDIR) -lcudart_static -lstdc++ -ldl -lrt -lpthread $(LDLIBS) -o $@
 
