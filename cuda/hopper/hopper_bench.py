@@ -29,6 +29,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from bench_table import cell, ratio  # noqa: E402  na, never nan, for what was not measured
 from gpu_bench import (BACKENDS, ROT, bench_case, ceilings, fwd_flops, load_forward_lib, run_stem,  # noqa: E402
                        sdpa, time_ms, version_names, write_record)
 
@@ -151,7 +152,9 @@ def error_study(run, kernels, out_rows):
                         if name not in ("flash", "cudnn"):
                             lerrs[name] = max((lse[0, h].double() - refs[h][1]).abs().max().item() for h in range(4))
                     fl = errs.get("flash")
-                    cells = " ".join(f"{n}={e / fl:.2f}" for n, e in errs.items() if n != "flash")
+                    # "!" marks a Hopper version over the error rule (ERR_FACTOR x SDPA flash's error)
+                    cells = " ".join(f"{n}={e / fl:.2f}" + ("!" if n in kernels and e > ERR_FACTOR * fl else "")
+                                     for n, e in errs.items() if n != "flash")
                     print(f"err {str(dt)[6:]:8s} d={d:3d} N={N:5d} {'causal' if causal else 'full  '} "
                           f"flash={fl:.2e} lp={lp:.2e} | {cells}", flush=True)
                     out_rows.append({"dtype": str(dt)[6:], "d": d, "N": N, "causal": causal, "flash_err": fl,
@@ -194,6 +197,10 @@ def main():
     err_rows = []
     if not args.no_errors:
         error_study(run, pick, err_rows)
+        over = sorted({n for r in err_rows for n, e in r["err"].items()
+                       if n in pick and r["flash_err"] and e > ERR_FACTOR * r["flash_err"]})
+        print(f"# error rule (max |O - O64| <= {ERR_FACTOR} x SDPA flash's, every case above): "
+              f"{'OK' if not over else 'over: ' + ','.join(over)}", flush=True)
 
     Ns = [4096, 8192, 16384] if args.quick else [int(x) for x in args.ns.split(",")]
     reps = max(5, args.reps // 2) if args.quick else args.reps
@@ -247,13 +254,14 @@ def main():
                             again.append(flops / ms / 1e9)
                     row["again_best"], row["again_flash"] = again[0::2], again[1::2]
                 rows.append(row)
-                fl, cu = row.get("flash") or float("nan"), row.get("cudnn") or float("nan")
+                fl, cu = row.get("flash"), row.get("cudnn")
                 cells = " ".join(f"{n}={row[n]:.0f}" for n in kern if row.get(n))
                 bad = [n for n, c in checks.items() if not c["ok"]]
-                worst = max((c["ratio_flash"] for n, c in checks.items() if n in names), default=float("nan"))
-                bb = f"{best} {row[best]:.0f} = {row[best] / fl:.2f}x flash {row[best] / cu:.2f}x cudnn" if best else "-"
+                worst = max((c["ratio_flash"] for n, c in checks.items() if n in names), default=None)
+                bb = (f"{best} {row[best]:.0f} = {ratio(row[best], fl, '{:.2f}')}x flash "
+                      f"{ratio(row[best], cu, '{:.2f}')}x cudnn" if best else "-")
                 print(f"d={d:3d} N={N:5d} B={B:2d} H={H:2d} {'causal' if causal else 'full  '} | {cells} | "
-                      f"flash={fl:.0f} cudnn={cu:.0f} | {bb} | err/flash max {worst:.2f} | "
+                      f"flash={cell(fl, '{:.0f}')} cudnn={cell(cu, '{:.0f}')} | {bb} | err/flash max {cell(worst, '{:.2f}')} | "
                       f"checks {'OK' if not bad else 'FAIL ' + ','.join(bad)}", flush=True)
             del sets, out, lse
             torch.cuda.empty_cache()
@@ -265,15 +273,16 @@ def main():
         f.write(f"# {head['device']}, {head['date']}, torch {head['torch']}, cuDNN {head['cudnn']}, "
                 f"command: {head['command']}\n")
         f.write(f"# TFLOP/s = 4 B H N^2 d (/2 causal) / median of {reps} calls (CUDA events), {ROT} input sets "
-                f"rotated; fp16; hidden 2048 (H = 2048 // d), B = 16384 / N; nan = not measured\n")
+                f"rotated; fp16; hidden 2048 (H = 2048 // d), B = 16384 / N; na = not measured\n")
         f.write(f"# ceilings: fp16 matmul {mm:.0f} TFLOP/s, copy {bw:.2f} TB/s\n")
         f.write("d N B H causal " + " ".join(cols) + " best best/flash best/cudnn checks\n")
         for r in rows:
-            vals = " ".join("nan" if r.get(c) is None else f"{r[c]:.1f}" for c in cols)
+            vals = " ".join(cell(r.get(c)) for c in cols)
             ok = all(c["ok"] for c in r["checks"].values())
             b = r["best"]
-            ratio = f"{r[b] / r['flash']:.3f} {r[b] / r['cudnn']:.3f}" if b and r.get("flash") and r.get("cudnn") else "nan nan"
-            f.write(f"{r['d']} {r['N']} {r['B']} {r['H']} {int(r['causal'])} {vals} {b} {ratio} "
+            rb = r.get(b) if b else None
+            f.write(f"{r['d']} {r['N']} {r['B']} {r['H']} {int(r['causal'])} {vals} {b or 'na'} "
+                    f"{ratio(rb, r.get('flash'))} {ratio(rb, r.get('cudnn'))} "
                     f"{'OK' if ok else 'FAIL'}\n")
     fails = sum(not c["ok"] for r in rows for c in r["checks"].values())
     print(f"hopper_bench: {len(rows)} cases, {fails} failed checks; table in {args.outdir}/{stem}.txt")

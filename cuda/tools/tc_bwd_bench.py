@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch.nn.attention import sdpa_kernel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_table import cell, ratio  # noqa: E402  na, never nan, for what was not measured
 from gpu_bench import (BACKENDS, ROT, fwd_flops, load_forward_lib, run_stem, time_ms,  # noqa: E402
                        version_names, write_record)
 
@@ -172,13 +173,13 @@ def main():
                 del flash_graphs, fw
                 row["best"], row["again_best"], row["again_flash"] = best, again[0::2], again[1::2]
                 rows.append(row)
-                flash = row["flash"] or float("nan")
+                flash = row["flash"]
                 bad = [n for n, c in checks.items() if not c["ok"]]
                 errs = " ".join(f"{n}=" + "/".join(f"{e:.1e}" for e in c["err"]) for n, c in checks.items())
                 print(f"d={d:3d} N={N:5d} B={B:2d} H={H:2d} {'causal' if causal else 'full  '} | " +
                       " ".join(f"{n}={row[n]:.0f}" for n in cfgs) +
-                      f" | flash={flash:.0f} cudnn={row['cudnn'] or float('nan'):.0f} "
-                      f"efficient={row['efficient'] or float('nan'):.0f} | {best} {row[best] / flash:.3f}x flash "
+                      f" | flash={cell(flash, '{:.0f}')} cudnn={cell(row['cudnn'], '{:.0f}')} "
+                      f"efficient={cell(row['efficient'], '{:.0f}')} | {best} {ratio(row[best], flash)}x flash "
                       f"(again {again[0]:.0f}/{again[2]:.0f} vs {again[1]:.0f}/{again[3]:.0f}) | err dQ/dK/dV {errs} "
                       f"torch {'/'.join(f'{e:.1e}' for e in torch_err)} | "
                       f"checks {'OK' if not bad else 'FAIL ' + ','.join(bad)}",
@@ -193,12 +194,12 @@ def main():
     table = [f"# {head['device']}, {head['date']}, torch {head['torch']}, command: {head['command']}",
              f"# backward TFLOP/s = 2.5 * 4 B H N^2 d (/2 causal) / median of {args.reps} calls (CUDA events), {ROT} "
              "input sets rotated; fp16; hidden 2048 (H = 2048/d), B = 16384/N; checks: dQ, dK, dV error <= 2x "
-             "PyTorch's fp16 backward's, vs fp32",
+             "PyTorch's fp16 backward's, vs fp32; na = not measured",
              "d N B H causal " + " ".join(cols) + " best ratio_best_flash checks"]
     for r in rows:
         cells = [r["d"], r["N"], r["B"], r["H"], int(r["causal"])] + \
-                ["nan" if r.get(c) is None else f"{r[c]:.1f}" for c in cols] + \
-                [r["best"], f"{r[r['best']] / r['flash']:.3f}" if r["flash"] else "nan",
+                [cell(r.get(c)) for c in cols] + \
+                [r["best"], ratio(r[r["best"]], r["flash"]),
                  "OK" if all(c["ok"] for c in r["checks"].values()) else "FAIL"]
         table.append(" ".join(str(x) for x in cells))
     path = os.path.join(args.outdir, stem + ".txt")
