@@ -18,6 +18,8 @@
  *             HP_STATIC: block b takes tiles b, b + grid, b + 2 grid, ... HP_DYNAMIC: the producer takes the next
  *             tile from a global counter (atomicAdd) and passes its index to the consumers in shared memory, with
  *             the Q "full" barrier; index -1 ends the block. The last block to finish resets the counter.
+ *   LEAN      (v20) the softmax with short dependency chains, the O rescale skipped by a warp whose rows all kept
+ *             their maximum (exact), and POLY16 of every 16 exponentials on the FMA pipe (hp_softmax_lean).
  * Causal masking is applied only on the key blocks that need it (from jm on), so unmasked blocks run mask-free.
  */
 #ifndef FLASHLAB_HOPPER_WS_CUH
@@ -56,7 +58,8 @@ template <int NWG> constexpr bool regs_fit()
 }
 static_assert(regs_fit<2>() && regs_fit<3>(), "setmaxnreg asks for more registers than the block was launched with");
 
-template <int D, typename T, bool CAUSAL, int BC, int NWG, int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST>
+template <int D, typename T, bool CAUSAL, int BC, int NWG, int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST,
+          bool LEAN, int POLY16>
 __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_constant__ hp_maps maps, const hp_params kp)
 {
     constexpr int DP = (D + 63) / 64 * 64, KS = D / 16, BR = 64 * NWG;
@@ -140,6 +143,12 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
     reg_alloc<regs<NWG>::consumer>();
     const int c = wg - 1, warp = (tid % 128) / 32, g = lane / 4, t = lane % 4;
     const uint32_t qw = sQ + c * 64 * HP_PANEL_ROW;                      /* this warpgroup's rows of Qi */
+    auto softmax = [&](float (&sc)[BC / 2], float (&m)[2], float (&l)[2], float (&al)[2]) {
+        if constexpr (LEAN)
+            hp_softmax_lean<BC, POLY16>(sc, m, l, al, kp.scale_log2);
+        else
+            hp_softmax<BC>(sc, m, l, al, kp.scale_log2);
+    };
     const int my_turn = 1 + c, other_turn = 2 - c;                       /* named barriers of the ping-pong */
     if (PINGPONG && c == 1)
         nbar_arrive(1, 256);                                             /* warpgroup 0 goes first */
@@ -189,7 +198,7 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
                 }
                 if (j >= jm)
                     hp_mask<BC, CAUSAL>(s, r0, j * BC, N, t);
-                hp_softmax<BC>(s, mi, li, alpha, kp.scale_log2);            /* line 9 */
+                softmax(s, mi, li, alpha);                                  /* line 9 */
                 o_rescale<D>(o, alpha);
                 p_pack<BC, T>(p, s);
                 mbar_wait(v_full(st), ph);
@@ -224,7 +233,7 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
             }
             if (0 >= jm)
                 hp_mask<BC, CAUSAL>(s, r0, 0, N, t);
-            hp_softmax<BC>(s, mi, li, alpha, kp.scale_log2);
+            softmax(s, mi, li, alpha);
             p_pack<BC, T>(p, s);
             for (int j = 1; j < jend; j++) {
                 const int sp = st;                                          /* the stage of step j - 1 (its V) */
@@ -256,7 +265,7 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
                 }
                 if (j >= jm)
                     hp_mask<BC, CAUSAL>(s, r0, j * BC, N, t);
-                hp_softmax<BC>(s, mi, li, alpha, kp.scale_log2);
+                softmax(s, mi, li, alpha);
                 if (OVERLAP)
                     wg_wait<0>();                                           /* P(j-1) V(j-1) done: O, p free */
                 reg_fence(o);
@@ -264,7 +273,8 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
                 __syncwarp();
                 if (lane == 0)
                     mbar_arrive(v_empty(sp));
-                o_rescale<D>(o, alpha);
+                if (!LEAN || o_rescale_needed(alpha))                       /* v20: alpha = 1 leaves O as it is */
+                    o_rescale<D>(o, alpha);
                 p_pack<BC, T>(p, s);
             }
             /* the last P V */
@@ -294,7 +304,8 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
 }  // namespace hp_ws
 
 /* One row of the climb: the kernel's switches, and its tile (Bc, consumer warpgroups) per head dimension. */
-template <int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST, int BC64, int BC96, int BC128, int BC256, int NWG64>
+template <int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST, int BC64, int BC96, int BC128, int BC256, int NWG64,
+          bool LEAN = false, int POLY16 = 0>
 struct hp_ws_version {
     template <int D> static constexpr int bc() { return D == 64 ? BC64 : D == 96 ? BC96 : D == 128 ? BC128 : BC256; }
     template <int D> static constexpr int nwg() { return D == 64 ? NWG64 : 2; }
@@ -314,8 +325,8 @@ struct hp_ws_version {
     {
         constexpr int BC = bc<D>(), NWG = nwg<D>(), BR = 64 * NWG, S = stages<D>();
         void (*k)(const hp_maps, const hp_params) =
-            a->causal ? hp_ws::kernel<D, T, true, BC, NWG, S, PINGPONG, OVERLAP, PERSIST>
-                      : hp_ws::kernel<D, T, false, BC, NWG, S, PINGPONG, OVERLAP, PERSIST>;
+            a->causal ? hp_ws::kernel<D, T, true, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16>
+                      : hp_ws::kernel<D, T, false, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16>;
         const size_t smem = smem_bytes<D>(S);
         hp_params kp = hp_make_params(a, BR);
         hp_maps maps;

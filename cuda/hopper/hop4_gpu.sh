@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# hop4_gpu.sh OUTDIR — one device call for v20 (cuda/hopper/attn_v20_lean.cu) on a bare H100, ~200 s with the build:
+# build (make -j16: hopper_check, the benchmark's library, lesson10), a SASS summary of v20 beside v19, hopper_check
+# on v20_lean and v20_poly (O and L against fp64 with Tri Dao's criterion, ragged N, causal and not, fp16 and bf16,
+# d = 64 and 128, counters against the simulator's ledger; then the benchmark's shapes), compute-sanitizer memcheck,
+# racecheck and synccheck on --tiny (last), lesson10's counters, and hopper_bench.py at d = 128, N = 4096, 8192, 16384
+# beside v17 - v19 and SDPA's flash and cuDNN. Every step under timeout; small logs in OUTDIR, summary on stdout.
+#   bash cuda/hopper/hop4_gpu.sh /tmp/hop4_out
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${1:?usage: cuda/hopper/hop4_gpu.sh OUTDIR}
+mkdir -p "$OUT"
+export PATH=$PWD/.dev/bin:$PATH PYTHONUNBUFFERED=1
+B=build/rel
+NEW=v20_lean,v20_poly
+OLD=v17_overlap,v18_wide,v19_sched,v19_wide
+T0=$(date +%s)
+el() { echo $(($(date +%s) - T0)); }
+
+{ date -u; git log --oneline -1
+  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,power.limit,temperature.gpu --format=csv
+  python3 -c 'import torch; print("torch", torch.__version__, "cudnn", torch.backends.cudnn.version())'
+} > "$OUT/info.txt" 2>&1
+head -4 "$OUT/info.txt"
+
+# 1. build: only what the steps below run
+timeout 170 make -j16 "$B/hopper_check" "$B/libflashlab_hopper.so" lesson10 > /tmp/hop4_build.log 2>&1
+rc=$?
+echo "build rc=$rc ($(el) s)" | tee "$OUT/build.log"
+grep -E "error|warning|spill" /tmp/hop4_build.log | grep -v " 0 bytes spill" | head -20 >> "$OUT/build.log"
+if [ $rc -ne 0 ]; then tail -30 /tmp/hop4_build.log | tee -a "$OUT/build.log"; exit 1; fi
+
+# 2. SASS: per kernel of v20 and v19 (same blocks): wgmma, ex2, FMUL (the O rescale), local memory, barriers
+if command -v cuobjdump > /dev/null; then
+    for f in attn_v19_sched attn_v20_lean; do cuobjdump --dump-sass "$B/hopper/$f.o"; done > /tmp/hop4_sass.txt 2>&1
+    awk '/Function :/ {f=$3} /HGMMA/ {h[f]++} /MUFU.EX2/ {x[f]++} /FMUL/ {m[f]++} /LDL|STL/ {s[f]++}
+         /WARPGROUP.DEPBAR/ {w[f]++} /BAR\./ {b[f]++} /VOTE/ {v[f]++}
+         END {for (k in h) printf "%-96s HGMMA %3d EX2 %3d FMUL %4d LDL/STL %d DEPBAR %d BAR %d VOTE %d\n",
+              substr(k, 1, 96), h[k], x[k], m[k], s[k], w[k], b[k], v[k]}' /tmp/hop4_sass.txt | grep "Li128E" | sort \
+        > "$OUT/sass.txt"
+    cat "$OUT/sass.txt" | cut -c40-200
+fi
+
+# 3. checks, each version in its own process (a fault spoils only its own context)
+PASS=""
+for v in ${NEW//,/ }; do
+    timeout 60 "$B/hopper_check" --quick --versions "$v" > /tmp/hop4_c_$v.log 2>&1
+    rc=$?
+    grep -E "FAIL|error|^hopper_check" /tmp/hop4_c_$v.log | head -20 >> "$OUT/check.log"
+    grep -E "counters d=128" /tmp/hop4_c_$v.log >> "$OUT/check.log"
+    echo "$v quick rc=$rc: $(tail -1 /tmp/hop4_c_$v.log) ($(el) s)" | tee -a "$OUT/check.log"
+    [ $rc -eq 0 ] && PASS="$PASS,$v"
+done
+PASS=${PASS#,}
+if [ -n "$PASS" ]; then
+    timeout 40 "$B/hopper_check" --big --versions "$PASS" > /tmp/hop4_big.log 2>&1
+    echo "big ($PASS) rc=$?: $(tail -1 /tmp/hop4_big.log) ($(el) s)" | tee -a "$OUT/check.log"
+    grep FAIL /tmp/hop4_big.log | head -10 >> "$OUT/check.log"
+fi
+
+# 4. lesson10: the counting twin against the simulator's flash2 ledger (Br = 128, Bc = 176), O and L, time
+for v in ${NEW//,/ }; do
+    for args in "" "-N 3001 --batch 1 --heads 2 --dtype bf16 --causal"; do
+        timeout 30 ./lesson10 --algo "$v" $args > /tmp/hop4_l10.log 2>&1
+        echo "lesson10 --algo $v $args rc=$?" >> "$OUT/lesson10.log"
+        grep -E "✓|✗|summary:" /tmp/hop4_l10.log >> "$OUT/lesson10.log"
+    done
+done
+grep -c "✗" "$OUT/lesson10.log" | sed 's/^/lesson10: ✗ lines: /'
+grep -o "kernel_counts_match=[a-z0-9]*" "$OUT/lesson10.log" | sort | uniq -c
+
+# 5. the benchmark: d = 128, N >= 4096, v20 beside v17 - v19 and SDPA (cuDNN, flash); error study first
+timeout 150 python3 cuda/hopper/hopper_bench.py --lib "$B/libflashlab_hopper.so" --outdir "$OUT" \
+    --versions "${PASS:+$PASS,}$OLD,final" --dims 128 --ns 4096,8192,16384 --reps 20 \
+    --cmd "bash cuda/hopper/hop4_gpu.sh" > "$OUT/bench.log" 2>&1
+echo "bench rc=$? ($(el) s)"
+grep -E "^# error rule|^d=|^hopper_bench" "$OUT/bench.log" | cut -c1-400
+grep -E "^err" "$OUT/bench.log" | cut -c1-330
+# 6. compute-sanitizer on the tiny shapes (last: the benchmark matters more if time runs short)
+SAN=${PASS:-$NEW}
+for tool in memcheck racecheck synccheck; do
+    [ "$(el)" -gt "${HOP4_SAN_AFTER:-220}" ] && { echo "no time left for compute-sanitizer $tool" | tee -a "$OUT/sanitizer.log"; continue; }
+    timeout 40 compute-sanitizer --tool "$tool" "$B/hopper_check" --tiny --versions "$SAN" > /tmp/hop4_san.log 2>&1
+    echo "compute-sanitizer $tool ($SAN) rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/hop4_san.log | head -1)" \
+        | tee -a "$OUT/sanitizer.log"
+    grep -E "^=========" /tmp/hop4_san.log | head -20 >> "$OUT/sanitizer.log"
+done
+
+echo "done ($(el) s)"
