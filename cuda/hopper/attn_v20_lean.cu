@@ -12,20 +12,27 @@
  *   - row maxima over four partial maxima, row sums over two partial sums (chains of 6 and 11 instead of 22);
  *   - the O rescale (64 multiplies per thread) skipped by a warp whose rows all kept their maximum: alpha is then
  *     exactly 1, so O is bit for bit what the multiply would give; on long rows the maximum rarely moves;
+ *   - v20_kv, v20_poly: the producer loads K one step ahead of V (K0, K1, V0, K2, V1, ...), the order a turn
+ *     reads them in (K(j) with V(j-1)), as FA3's producer does; v19 loads V(j) before K(j+1), so K(j+1) waits
+ *     behind V(j), whose buffer is the last to be freed (after the softmax), and the two copies travel together;
  *   - v20_poly only: 2 of every 16 exponentials on the FMA pipe (2^f by a degree-4 polynomial, relative error
  *     2.9e-6, far below fp16's 4.9e-4 rounding of P), balancing the MUFU (~700 clocks) against the issue slots
  *     (~460) of one warp: FlashAttention-4's trick on Blackwell, tried here on Hopper.
  * Blocks as v19_wide (Br = 128; Bc = 176 at d = 128, 192 at d = 64), dynamic tile scheduler, so the counters and
  * the simulator's flash2 ledger for those blocks are v19_wide's.
- * Predicted (not yet measured): +3-6 % over v19_wide at d = 128 N >= 4096; v20_poly a further 0-5 %, or a loss if
- * the MUFU is not the softmax's binding pipe; error as v19_wide (v20_poly within 1.05x of it).
+ * Predicted (not yet measured): v20_lean +3-6 % over v19_wide at d = 128 N >= 4096; v20_kv +0-3 % more, most where
+ * the runs spread (N >= 8192); v20_poly a further 0-5 %, or a loss if the MUFU is not the softmax's binding pipe;
+ * error as v19_wide (v20_poly within 1.05x of it).
  */
 #include "hopper_ws.cuh"
 
 namespace {
-using lean = hp_ws_version<2, true, true, hp_ws::HP_DYNAMIC, 192, 0, 176, 0, 2, /*LEAN*/ true, /*POLY16*/ 0>;
-using poly = hp_ws_version<2, true, true, hp_ws::HP_DYNAMIC, 192, 0, 176, 0, 2, true, 2>;
+using lean = hp_ws_version<2, true, true, hp_ws::HP_DYNAMIC, 192, 0, 176, 0, 2, /*LEAN*/ true, /*POLY16*/ 0,
+                           /*KAHEAD*/ false>;
+using kv = hp_ws_version<2, true, true, hp_ws::HP_DYNAMIC, 192, 0, 176, 0, 2, true, 0, true>;
+using poly = hp_ws_version<2, true, true, hp_ws::HP_DYNAMIC, 192, 0, 176, 0, 2, true, 2, true>;
 }
 
 HP_EXPORT(attn_v20, "v20_lean", lean)
+HP_EXPORT(attn_v20_kv, "v20_kv", kv)
 HP_EXPORT(attn_v20_poly, "v20_poly", poly)

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # hop4_gpu.sh OUTDIR — one device call for v20 (cuda/hopper/attn_v20_lean.cu) on a bare H100, ~200 s with the build:
 # build (make -j16: hopper_check, the benchmark's library, lesson10), a SASS summary of v20 beside v19, hopper_check
-# on v20_lean and v20_poly (O and L against fp64 with Tri Dao's criterion, ragged N, causal and not, fp16 and bf16,
-# d = 64 and 128, counters against the simulator's ledger; then the benchmark's shapes), compute-sanitizer memcheck,
-# racecheck and synccheck on --tiny (last), lesson10's counters, and hopper_bench.py at d = 128, N = 4096, 8192, 16384
-# beside v17 - v19 and SDPA's flash and cuDNN. Every step under timeout; small logs in OUTDIR, summary on stdout.
+# on v20_lean, v20_kv and v20_poly (O and L against fp64 with Tri Dao's criterion, ragged N, causal and not, fp16
+# and bf16, d = 64 and 128, counters against the simulator's ledger; then the benchmark's shapes), lesson10's
+# counters, hopper_bench.py at d = 128, N = 4096, 8192, 16384 beside v17 - v19 and SDPA's flash and cuDNN, and
+# compute-sanitizer memcheck, racecheck and synccheck on --tiny. Every step under timeout; small logs in OUTDIR.
 #   bash cuda/hopper/hop4_gpu.sh /tmp/hop4_out
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,7 +12,7 @@ OUT=${1:?usage: cuda/hopper/hop4_gpu.sh OUTDIR}
 mkdir -p "$OUT"
 export PATH=$PWD/.dev/bin:$PATH PYTHONUNBUFFERED=1
 B=build/rel
-NEW=v20_lean,v20_poly
+NEW=v20_lean,v20_kv,v20_poly
 OLD=v17_overlap,v18_wide,v19_sched,v19_wide
 T0=$(date +%s)
 el() { echo $(($(date +%s) - T0)); }
@@ -79,10 +79,14 @@ grep -E "^err" "$OUT/bench.log" | cut -c1-330
 # 6. compute-sanitizer on the tiny shapes (last: the benchmark matters more if time runs short)
 SAN=${PASS:-$NEW}
 for tool in memcheck racecheck synccheck; do
-    [ "$(el)" -gt "${HOP4_SAN_AFTER:-220}" ] && { echo "no time left for compute-sanitizer $tool" | tee -a "$OUT/sanitizer.log"; continue; }
+    if [ "$(el)" -gt "${HOP4_SAN_AFTER:-220}" ]; then
+        echo "no time left for compute-sanitizer $tool" | tee -a "$OUT/sanitizer.log"
+        continue
+    fi
     timeout 40 compute-sanitizer --tool "$tool" "$B/hopper_check" --tiny --versions "$SAN" > /tmp/hop4_san.log 2>&1
-    echo "compute-sanitizer $tool ($SAN) rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/hop4_san.log | head -1)" \
-        | tee -a "$OUT/sanitizer.log"
+    rc=$?
+    sum=$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/hop4_san.log | head -1)
+    echo "compute-sanitizer $tool ($SAN) rc=$rc $sum" | tee -a "$OUT/sanitizer.log"
     grep -E "^=========" /tmp/hop4_san.log | head -20 >> "$OUT/sanitizer.log"
 done
 

@@ -261,7 +261,8 @@ def main():
                 bb = (f"{best} {row[best]:.0f} = {ratio(row[best], fl, '{:.2f}')}x flash "
                       f"{ratio(row[best], cu, '{:.2f}')}x cudnn" if best else "-")
                 print(f"d={d:3d} N={N:5d} B={B:2d} H={H:2d} {'causal' if causal else 'full  '} | {cells} | "
-                      f"flash={cell(fl, '{:.0f}')} cudnn={cell(cu, '{:.0f}')} | {bb} | err/flash max {cell(worst, '{:.2f}')} | "
+                      f"flash={cell(fl, '{:.0f}')} cudnn={cell(cu, '{:.0f}')} | {bb} | "
+                      f"err/flash max {cell(worst, '{:.2f}')} | "
                       f"checks {'OK' if not bad else 'FAIL ' + ','.join(bad)}", flush=True)
             del sets, out, lse
             torch.cuda.empty_cache()

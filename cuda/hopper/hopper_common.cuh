@@ -262,8 +262,8 @@ __device__ __forceinline__ void hp_softmax(float (&s)[BC / 2], float (&mi)[2], f
 }
 /* v20's softmax: the same arithmetic as hp_softmax, arranged for a shorter critical path (FA2 Alg.1 lines 9-10).
  * - The row maxima fold into four partial maxima per row, the sums into two partial sums: chains of BC / 32 and
- *   BC / 16 dependent instructions instead of BC / 8, so one warp (all a sub-partition has while its partner
- *   warpgroup multiplies) issues back to back.
+ *   BC / 16 dependent instructions instead of BC / 8 (6 and 11 instead of 22 at Bc = 176), so one warp (all a
+ *   sub-partition has while its partner warpgroup multiplies) issues back to back.
  * - alpha is set to exactly 1 where the maximum did not move, so the caller can skip the O rescale for a warp whose
  *   rows all kept their maximum: bit for bit the same O (o_rescale_needed).
  * - POLY16 of every 16 exponentials go to the FMA pipe (hp_exp2_fma) instead of the MUFU unit (16 ex2 per clock
@@ -309,12 +309,17 @@ __device__ __forceinline__ void hp_softmax_lean(float (&s)[BC / 2], float (&mi)[
         alpha[h] = m == mi[h] ? 1.f : hp_exp2(__fmul_rn(mi[h], sl2) - msub[h]);   /* mi = -inf: 0 */
         mi[h] = m;
     }
-    float sum[2][2] = {{0.f, 0.f}, {0.f, 0.f}};
+    float sum[2][2] = {{0.f, 0.f}, {0.f, 0.f}};   /* [row][column group % 2] */
 #pragma unroll
-    for (int x = 0; x < BC / 2; x++) {
-        const float a = fmaf(s[x], sl2, -msub[(x >> 1) & 1]);
-        s[x] = x % 16 < POLY16 ? hp_exp2_fma(a) : hp_exp2(a);
-        sum[(x >> 1) & 1][(x >> 2) & 1] += s[x];
+    for (int c = 0; c < BC / 8; c++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int x = 4 * c + e;
+            const float a = fmaf(s[x], sl2, -msub[e >> 1]);
+            s[x] = x % 16 < POLY16 ? hp_exp2_fma(a) : hp_exp2(a);
+        }
+        sum[0][c % 2] += s[4 * c] + s[4 * c + 1];
+        sum[1][c % 2] += s[4 * c + 2] + s[4 * c + 3];
     }
 #pragma unroll
     for (int h = 0; h < 2; h++)

@@ -20,6 +20,9 @@
  *             the Q "full" barrier; index -1 ends the block. The last block to finish resets the counter.
  *   LEAN      (v20) the softmax with short dependency chains, the O rescale skipped by a warp whose rows all kept
  *             their maximum (exact), and POLY16 of every 16 exponentials on the FMA pipe (hp_softmax_lean).
+ *   KAHEAD    (v20) the producer loads K one step ahead of V (K0, K1, V0, K2, V1, ...), the order the consumers
+ *             take them in (a turn reads K(j) and V(j-1)), as FA3 does: K(j+1) no longer waits behind V(j), whose
+ *             buffer is freed last (after a softmax), and the two copies are no longer in flight together.
  * Causal masking is applied only on the key blocks that need it (from jm on), so unmasked blocks run mask-free.
  */
 #ifndef FLASHLAB_HOPPER_WS_CUH
@@ -59,7 +62,7 @@ template <int NWG> constexpr bool regs_fit()
 static_assert(regs_fit<2>() && regs_fit<3>(), "setmaxnreg asks for more registers than the block was launched with");
 
 template <int D, typename T, bool CAUSAL, int BC, int NWG, int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST,
-          bool LEAN, int POLY16>
+          bool LEAN, int POLY16, bool KAHEAD>
 __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_constant__ hp_maps maps, const hp_params kp)
 {
     constexpr int DP = (D + 63) / 64 * 64, KS = D / 16, BR = 64 * NWG;
@@ -103,6 +106,13 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
             hp_tile(tile, kp.Tr, i, bh);
             const int b = bh / kp.H, h = bh % kp.H, q0 = i * BR;
             const int jend = CAUSAL ? min(Tc, (min(q0 + BR, N) - 1) / BC + 1) : Tc;
+            auto load_v = [&](int jv, int itv) {                           /* FA2 Alg.1 line 7: Vj */
+                const int s = itv % STAGES;
+                mbar_wait(v_empty(s), ((uint32_t)(itv / STAGES) & 1) ^ 1);
+                mbar_expect_tx(v_full(s), KB);
+                tma_load_tile<DP>(sV + s * KB, &maps.v, BC, jv * BC, h, b, v_full(s));
+                HP_COUNT(cnt[TC_CNT_V_RD], (size_t)min(BC, N - jv * BC) * D);
+            };
             for (int j = 0; j < jend; j++, it++) {
                 const int s = it % STAGES;
                 const uint32_t ph = (uint32_t)(it / STAGES) & 1;
@@ -119,11 +129,13 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
                     tma_load_tile<DP>(sQ, &maps.q, BR, q0, h, b, q_full);
                     HP_COUNT(cnt[TC_CNT_Q_RD], (size_t)min(BR, N - q0) * D);
                 }
-                mbar_wait(v_empty(s), ph ^ 1);                             /* and Vj */
-                mbar_expect_tx(v_full(s), KB);
-                tma_load_tile<DP>(sV + s * KB, &maps.v, BC, k0, h, b, v_full(s));
-                HP_COUNT(cnt[TC_CNT_V_RD], (size_t)min(BC, N - k0) * D);
+                if (!KAHEAD)
+                    load_v(j, it);                                         /* and Vj */
+                else if (j > 0)
+                    load_v(j - 1, it - 1);         /* the order the consumers take them in: Kj with V(j-1) */
             }
+            if (KAHEAD)
+                load_v(jend - 1, it - 1);
             tile = PERSIST == HP_DYNAMIC ? atomicAdd(&next_tile, 1) : tile + step;
         }
         if (PERSIST == HP_DYNAMIC) {
@@ -305,7 +317,7 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
 
 /* One row of the climb: the kernel's switches, and its tile (Bc, consumer warpgroups) per head dimension. */
 template <int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST, int BC64, int BC96, int BC128, int BC256, int NWG64,
-          bool LEAN = false, int POLY16 = 0>
+          bool LEAN = false, int POLY16 = 0, bool KAHEAD = false>
 struct hp_ws_version {
     template <int D> static constexpr int bc() { return D == 64 ? BC64 : D == 96 ? BC96 : D == 128 ? BC128 : BC256; }
     template <int D> static constexpr int nwg() { return D == 64 ? NWG64 : 2; }
@@ -325,8 +337,8 @@ struct hp_ws_version {
     {
         constexpr int BC = bc<D>(), NWG = nwg<D>(), BR = 64 * NWG, S = stages<D>();
         void (*k)(const hp_maps, const hp_params) =
-            a->causal ? hp_ws::kernel<D, T, true, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16>
-                      : hp_ws::kernel<D, T, false, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16>;
+            a->causal ? hp_ws::kernel<D, T, true, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16, KAHEAD>
+                      : hp_ws::kernel<D, T, false, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16, KAHEAD>;
         const size_t smem = smem_bytes<D>(S);
         hp_params kp = hp_make_params(a, BR);
         hp_maps maps;
