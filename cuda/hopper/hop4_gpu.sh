@@ -59,12 +59,11 @@ if [ -n "$PASS" ]; then
 fi
 
 # 4. lesson10: the counting twin against the simulator's flash2 ledger (Br = 128, Bc = 176), O and L, time
-for v in ${NEW//,/ }; do
-    for args in "" "-N 3001 --batch 1 --heads 2 --dtype bf16 --causal"; do
-        timeout 30 ./lesson10 --algo "$v" $args > /tmp/hop4_l10.log 2>&1
-        echo "lesson10 --algo $v $args rc=$?" >> "$OUT/lesson10.log"
-        grep -E "✓|✗|summary:" /tmp/hop4_l10.log >> "$OUT/lesson10.log"
-    done
+# (d = 128, N = 4096, B = 4, H = 16: 512 tiles, so each persistent block walks several; and a ragged causal bf16 case)
+for run in "v20_lean" "v20_kv -N 3001 --batch 1 --heads 2 --dtype bf16 --causal" "v20_poly --causal"; do
+    timeout 30 ./lesson10 --algo $run > /tmp/hop4_l10.log 2>&1
+    echo "lesson10 --algo $run rc=$?" >> "$OUT/lesson10.log"
+    grep -E "✓|✗|summary:" /tmp/hop4_l10.log >> "$OUT/lesson10.log"
 done
 grep -c "✗" "$OUT/lesson10.log" | sed 's/^/lesson10: ✗ lines: /'
 grep -o "kernel_counts_match=[a-z0-9]*" "$OUT/lesson10.log" | sort | uniq -c
@@ -79,7 +78,7 @@ grep -E "^err" "$OUT/bench.log" | cut -c1-330
 # 6. compute-sanitizer on the tiny shapes (last: the benchmark matters more if time runs short)
 SAN=${PASS:-$NEW}
 for tool in memcheck racecheck synccheck; do
-    if [ "$(el)" -gt "${HOP4_SAN_AFTER:-220}" ]; then
+    if [ "$(el)" -gt "${HOP4_SAN_AFTER:-200}" ]; then
         echo "no time left for compute-sanitizer $tool" | tee -a "$OUT/sanitizer.log"
         continue
     fi
