@@ -34,11 +34,23 @@ if [ $rc -ne 0 ]; then tail -30 /tmp/hop4_build.log | tee -a "$OUT/build.log"; e
 if command -v cuobjdump > /dev/null; then
     for f in attn_v19_sched attn_v20_lean; do cuobjdump --dump-sass "$B/hopper/$f.o"; done > /tmp/hop4_sass.txt 2>&1
     awk '/Function :/ {f=$3} /HGMMA/ {h[f]++} /MUFU.EX2/ {x[f]++} /FMUL/ {m[f]++} /LDL|STL/ {s[f]++}
-         /WARPGROUP.DEPBAR/ {w[f]++} /BAR\./ {b[f]++} /VOTE/ {v[f]++}
+         /WARPGROUP.DEPBAR/ {w[f]++} / BAR\./ {b[f]++} /VOTE/ {v[f]++}
          END {for (k in h) printf "%-96s HGMMA %3d EX2 %3d FMUL %4d LDL/STL %d DEPBAR %d BAR %d VOTE %d\n",
               substr(k, 1, 96), h[k], x[k], m[k], s[k], w[k], b[k], v[k]}' /tmp/hop4_sass.txt | grep "Li128E" | sort \
         > "$OUT/sass.txt"
     cat "$OUT/sass.txt" | cut -c40-200
+    # the order of one kernel's main loop (v20_kv, d = 128, fp16, non-causal): runs of the same opcode collapsed,
+    # to see whether the two products are in flight together and where the softmax sits between the waits
+    awk '/Function :/ {on = ($3 ~ /kernelILi128E6__halfLb0ELi176.*Lb1ELi0ELb1EEEv/)}
+         on && /\/\*[0-9a-f]+\*\// {
+             sub(/.*\*\/ +/, ""); op = ($1 ~ /^@/) ? $2 : $1
+             if (op !~ /^(HGMMA|WARPGROUP|MUFU|FMUL|FMNMX|FFMA|FADD|F2FP|SHFL|VOTE|BAR|SYNCS|STG|BRA|UTMALDG)/) next
+             if (match(op, /^[^.]+(\.[^.]+)?/)) op = substr(op, 1, RLENGTH)
+             if (op == last) n++
+             else { if (last != "") printf "%s x%d\n", last, n; last = op; n = 1 }
+         }
+         END {if (last != "") printf "%s x%d\n", last, n}' /tmp/hop4_sass.txt > "$OUT/sass_v20_kv_order.txt"
+    echo "v20_kv d=128 fp16 full: $(wc -l < "$OUT/sass_v20_kv_order.txt") runs in $OUT/sass_v20_kv_order.txt"
 fi
 
 # 3. checks, each version in its own process (a fault spoils only its own context)
