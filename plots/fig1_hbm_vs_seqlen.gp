@@ -43,9 +43,9 @@ if (!dumb) set ylabel 'HBM accesses: bytes read + written (log scale)'
 prec = esz == 2 ? 'fp16' : 'fp32'
 
 # The lower bound: every algorithm reads Q, K, V and writes O at least once (4Nd, column 16), and Proposition 3's
-# Omega(N^2 d^2 / M), drawn with constant 1, where it holds (column 15, nan elsewhere): the larger of the two.
+# Omega(N^2 d^2 / M), drawn with constant 1, where it holds (column 15, na elsewhere): the larger of the two.
 # (strcol first: a "nan" read as a number would make the whole point undefined)
-bound(x) = strcol(15) eq 'nan' ? column(16) : (column(15) > column(16) ? column(15) : column(16))
+bound(x) = strcol(15) eq 'na' ? column(16) : (column(15) > column(16) ? column(15) : column(16))
 
 if (!dumb) {
     set title sprintf("Attention forward: HBM bytes read + written, counted by the simulator, vs sequence length N\nd = %d, M = %d KiB (the A100's per-SM SRAM), %s, one head; blocks at N = %d: FlashAttention %d×%d, FlashAttention-2 %d×%d", d, Mb/1024, prec, Nmax, br1, bc1, br2, bc2)

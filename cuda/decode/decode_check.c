@@ -190,9 +190,12 @@ static bool check(const shape *c, int merge)
     decode_free(m, &t);
     mem_destroy(m);
     ok &= counts && same;
-    printf("%-4s d=%-3lld B=%-3lld Hq=%-3lld Hkv=%-3lld N=%-7lld S=%-4lld %s %-5s %-6s max_err %-10.3g counters %s  "
+    char err_s[32] = "na";   /* a counts-only shape (no data) has no error to show: na, never nan */
+    if (c->data)
+        snprintf(err_s, sizeof err_s, "%.3g", maxerr);
+    printf("%-4s d=%-3lld B=%-3lld Hq=%-3lld Hkv=%-3lld N=%-7lld S=%-4lld %s %-5s %-6s max_err %-10s counters %s  "
            "twin %s  %s\n", dtype_name(c->dt), c->d, c->B, c->Hq, c->Hkv, c->N, S, c->flash_layout ? "BNHD" : "BHND",
-           fl_decode_variant_name(c->variant), S == 1 ? "-" : merge == FL_DEC_MERGE_FUSED ? "fused" : "kernel", maxerr,
+           fl_decode_variant_name(c->variant), S == 1 ? "-" : merge == FL_DEC_MERGE_FUSED ? "fused" : "kernel", err_s,
            counts ? "=" : "DIFFER", c->data ? (same ? "=" : "DIFFERS") : "-",
            ok ? "ok" : "FAIL");
     free(o), free(o2);

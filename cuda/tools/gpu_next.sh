@@ -7,6 +7,9 @@
 #   final       hopper_check --quick, then hopper_bench.py for `final` alone (the dispatch hopper_final.py regenerated
 #               from that run), SDPA beside it
 #   ncu_fwd     Nsight Compute on final and SDPA's cuDNN and flash kernels, d = 128, N = 8192, non-causal (0.854x cuDNN)
+#   ncu_bwd     Nsight Compute on the tensor-core backward (bwd_br128, bwd_br64) and SDPA's flash and cuDNN
+#               backwards, d = 128, N = 8192, non-causal (0.906x flash)
+#   san_v19     compute-sanitizer memcheck, racecheck and synccheck on v19's three kernels (hopper_check --tiny)
 #   teach_bwd   cuda/teach/bwd_gpu.sh (racecheck at d = 128 with its longer limit)
 #   test_cuda   make test-cuda to its end
 # A step left without time says so and gives no verdict. Logs: OUTDIR/<step>.log, OUTDIR/summary.txt.
@@ -52,19 +55,39 @@ ncu_fwd() {
         python3 cuda/hopper/hopper_ncu.py build/rel/libflashlab_hopper.so final 128 8192 0
 }
 
+ncu_bwd() {
+    local c
+    for c in bwd_br128 bwd_br64; do
+        ncu --clock-control none -k 'regex:bwd_main|flash_bwd|cudnn|sm90' -c 10 --section SpeedOfLight \
+            --section WarpStateStats --section MemoryWorkloadAnalysis --section LaunchStats --section Occupancy \
+            python3 cuda/tc/bwd_ncu.py build/rel/cuda/libflashlab_tc_bwd.so "$c" 128 8192 0 || return
+    done
+}
+
+san_v19() {
+    local tool
+    for tool in memcheck racecheck synccheck; do
+        echo "== compute-sanitizer --tool $tool"
+        compute-sanitizer --tool "$tool" --error-exitcode 9 build/rel/hopper_check --tiny \
+            --versions v19_sched,v19_s3,v19_wide || return
+    done
+}
+
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(build decode final ncu_fwd teach_bwd test_cuda)
 for s in "${steps[@]}"; do
     case $s in
-    build) step build 300 make -j16 cuda hopper decode-build lesson08 lesson09 lesson10 ;;
+    build) step build 300 make -j16 cuda hopper decode-build lesson08 lesson09 lesson10 build/rel/cuda/libflashlab_tc_bwd.so ;;
     decode) step decode 150 env PERF_DECODE=bench PERF_BENCH=0 bash cuda/tools/perf_gpu.sh "$out/decode" ;;
     final) step final 180 bash -c "build/rel/hopper_check --quick > '$out/final_check.log' 2>&1 &&
         python3 cuda/hopper/hopper_bench.py --lib build/rel/libflashlab_hopper.so --outdir '$out' \
             --versions final --dims 64,128,256 --cmd 'cuda/tools/gpu_next.sh final'" ;;
     ncu_fwd) step ncu_fwd 150 bash -c "$(declare -f ncu_fwd); ncu_fwd" ;;
+    ncu_bwd) step ncu_bwd 150 bash -c "$(declare -f ncu_bwd); ncu_bwd" ;;
+    san_v19) step san_v19 200 bash -c "$(declare -f san_v19); san_v19" ;;
     teach_bwd) step teach_bwd 400 bash cuda/teach/bwd_gpu.sh "$out/teach_bwd" ;;
     test_cuda) step test_cuda 600 make test-cuda ;;
-    *) echo "gpu_next.sh: unknown step '$s' (build decode final ncu_fwd teach_bwd test_cuda)" >&2; exit 2 ;;
+    *) echo "gpu_next.sh: unknown step '$s' (build decode final ncu_fwd ncu_bwd san_v19 teach_bwd test_cuda)" >&2; exit 2 ;;
     esac
 done
 echo "gpu_next.sh: $bad step(s) failed or had no time" | tee -a "$summary"

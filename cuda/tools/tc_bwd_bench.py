@@ -16,7 +16,6 @@ as PyTorch's own fp16 backward (SDPA flash) does; every element written (outputs
 Writes tc_bwd_bench_<device>_<date>.txt (the table) and .json (the record) to --outdir.
 """
 import argparse
-import argparse
 import ctypes
 import datetime
 import math
@@ -28,7 +27,6 @@ import torch.nn.functional as F
 from torch.nn.attention import sdpa_kernel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_table import cell, ratio  # noqa: E402  na, never nan, for what was not measured
 from gpu_bench import (BACKENDS, ROT, fwd_flops, load_forward_lib, run_stem, time_ms,  # noqa: E402
                        version_names, write_record)
 
@@ -45,6 +43,11 @@ def load_lib(path):
                             ("tc_bwd", [i32] + [ptr] * 11 + [ll] * 4 + [ctypes.c_float, i32, i32, ptr], i32)):
         getattr(lib, name).argtypes, getattr(lib, name).restype = args, res
     return lib
+
+
+def na(x, fmt=".0f"):
+    """A measured number, or na where there is none (a backend that did not run): never nan."""
+    return "na" if x is None else format(x, fmt)
 
 
 def ref_grads(q, k, v, do, causal):
@@ -173,13 +176,13 @@ def main():
                 del flash_graphs, fw
                 row["best"], row["again_best"], row["again_flash"] = best, again[0::2], again[1::2]
                 rows.append(row)
-                flash = row["flash"]
                 bad = [n for n, c in checks.items() if not c["ok"]]
                 errs = " ".join(f"{n}=" + "/".join(f"{e:.1e}" for e in c["err"]) for n, c in checks.items())
+                ratio = f"{row[best] / row['flash']:.3f}x" if row["flash"] else "na"
                 print(f"d={d:3d} N={N:5d} B={B:2d} H={H:2d} {'causal' if causal else 'full  '} | " +
                       " ".join(f"{n}={row[n]:.0f}" for n in cfgs) +
-                      f" | flash={cell(flash, '{:.0f}')} cudnn={cell(row['cudnn'], '{:.0f}')} "
-                      f"efficient={cell(row['efficient'], '{:.0f}')} | {best} {ratio(row[best], flash)}x flash "
+                      f" | flash={na(row['flash'])} cudnn={na(row['cudnn'])} "
+                      f"efficient={na(row['efficient'])} | {best} {ratio} flash "
                       f"(again {again[0]:.0f}/{again[2]:.0f} vs {again[1]:.0f}/{again[3]:.0f}) | err dQ/dK/dV {errs} "
                       f"torch {'/'.join(f'{e:.1e}' for e in torch_err)} | "
                       f"checks {'OK' if not bad else 'FAIL ' + ','.join(bad)}",
@@ -194,12 +197,12 @@ def main():
     table = [f"# {head['device']}, {head['date']}, torch {head['torch']}, command: {head['command']}",
              f"# backward TFLOP/s = 2.5 * 4 B H N^2 d (/2 causal) / median of {args.reps} calls (CUDA events), {ROT} "
              "input sets rotated; fp16; hidden 2048 (H = 2048/d), B = 16384/N; checks: dQ, dK, dV error <= 2x "
-             "PyTorch's fp16 backward's, vs fp32; na = not measured",
+             "PyTorch's fp16 backward's, vs fp32",
              "d N B H causal " + " ".join(cols) + " best ratio_best_flash checks"]
     for r in rows:
         cells = [r["d"], r["N"], r["B"], r["H"], int(r["causal"])] + \
-                [cell(r.get(c)) for c in cols] + \
-                [r["best"], ratio(r[r["best"]], r["flash"]),
+                [na(r.get(c), ".1f") for c in cols] + \
+                [r["best"], f"{r[r['best']] / r['flash']:.3f}" if r["flash"] else "na",
                  "OK" if all(c["ok"] for c in r["checks"].values()) else "FAIL"]
         table.append(" ".join(str(x) for x in cells))
     path = os.path.join(args.outdir, stem + ".txt")

@@ -180,7 +180,7 @@ static void dat_header(FILE *f, const cli_cfg *cfg, const char *name, const char
           "# 12 exps           counted exp() calls\n"
           "# 13 theta_std      (N d + N^2) * dtype bytes: Theta(Nd + N^2) with constant 1 (bytes)\n"
           "# 14 theta_flash    N^2 d^2 / M * dtype bytes, M in elements: Theta(N^2 d^2 / M), constant 1 (bytes)\n"
-          "# 15 lower_bound    the same N^2 d^2 / M where Proposition 3 holds (d <= M <= N d), else nan (bytes)\n"
+          "# 15 lower_bound    the same N^2 d^2 / M where Proposition 3 holds (d <= M <= N d), else na (bytes)\n"
           "# 16 floor_bytes    4 N d * dtype bytes: read Q, K, V and write O once, the least any algorithm moves\n"
           "# 17 model_us       MODELLED runtime on an A100 40GB's roofline, not measured: max(bytes / 1.555 TB/s, "
           "matmul FLOPs / 312 T + other FLOPs / 19.5 T + exps / 2.44 T per s) (us)\n"
@@ -200,7 +200,7 @@ static void dat_row(FILE *f, const cli_cfg *cfg, const lab_case *c, const lab_po
     if (p->in_range)
         fprintf(f, "%.6g ", p->theta_flash * sz);
     else
-        fputs("nan ", f);
+        fputs("na ", f);
     fprintf(f, "%.6g %.6g %.6g\n", floor_b, lab_point_model_us(p, NULL), lab_point_ratio(c, p));
 }
 
