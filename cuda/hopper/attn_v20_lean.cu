@@ -4,9 +4,10 @@
  * consumer warpgroups with setmaxnreg 24 / 240, two K/V stages, P V with P from registers, the softmax of S(j)
  * under P(j-1) V(j-1) (wait_group 1) and the two warpgroups alternating on the tensor cores (named barriers); its
  * loop issues, waits and releases as FA3's mainloop does, ptxas reports no spills and no wgmma serialisation.
- * Yet it stays at 0.85-0.92x cuDNN at d = 128, N >= 4096, non-causal (H100, 2026-12-06), and that gap is the
- * softmax's: at d = 256 (half the softmax per product FLOP) the same kernel reaches cuDNN. Per warpgroup and step
- * (64 x 176 scores) the tensor cores need ~1400 clocks for both products; the softmax's MUFU work alone is ~700
+ * Yet it stays at 0.85-0.92x cuDNN at d = 128, N >= 4096, non-causal (H100, 2026-12-06). Our guess (no profile
+ * yet) is the softmax: at d = 256 (half the softmax per product FLOP) the same kernel comes within 0.97-1.00x of
+ * cuDNN. Per warpgroup and step (64 x 176 scores) the tensor cores need ~1400 clocks for both products; the
+ * softmax's MUFU work alone is ~700
  * (11264 ex2 at 16 per clock per SM), and in a sub-partition only one warp issues while its partner warpgroup's
  * products run, so every dependent chain shows. What changes here:
  *   - row maxima over four partial maxima, row sums over two partial sums (chains of 6 and 11 instead of 22);
