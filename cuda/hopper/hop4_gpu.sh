@@ -4,7 +4,8 @@
 # on v20_lean, v20_kv and v20_poly (O and L against fp64 with Tri Dao's criterion, ragged N, causal and not, fp16
 # and bf16, d = 64 and 128, counters against the simulator's ledger; then the benchmark's shapes), lesson10's
 # counters, hopper_bench.py at d = 128, N = 4096, 8192, 16384 beside v17 - v19 and SDPA's flash and cuDNN, and
-# compute-sanitizer memcheck, racecheck and synccheck on --tiny. Every step under timeout; small logs in OUTDIR.
+# compute-sanitizer memcheck, racecheck and synccheck on --tiny; with HOP4_NCU=1 also Nsight Compute on v20_kv beside
+# cuDNN and flash (d = 128, N = 8192). Every step under timeout; small logs in OUTDIR.
 #   bash cuda/hopper/hop4_gpu.sh /tmp/hop4_out
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -101,4 +102,14 @@ for tool in memcheck racecheck synccheck; do
     grep -E "^=========" /tmp/hop4_san.log | head -20 >> "$OUT/sanitizer.log"
 done
 
+# 7. (opt-in, HOP4_NCU=1, ~60-90 s more) Nsight Compute: v20_kv beside SDPA cuDNN and flash, d = 128, N = 8192, full
+if [ -n "${HOP4_NCU:-}" ] && command -v ncu > /dev/null; then
+    timeout 120 ncu --clock-control none -k 'regex:hp_ws|cudnn|fprop|sdpa|flash' -c 6 --section SpeedOfLight \
+        --section ComputeWorkloadAnalysis --section WarpStateStats --section InstructionStats -o /tmp/hop4_ncu -f \
+        python3 cuda/hopper/hopper_ncu.py "$B/libflashlab_hopper.so" v20_kv 128 8192 0 > /tmp/hop4_ncu.log 2>&1
+    echo "ncu rc=$? $(tail -1 /tmp/hop4_ncu.log) ($(el) s)"
+    ncu --import /tmp/hop4_ncu.ncu-rep --page details > "$OUT/ncu.txt" 2>&1
+    grep -E "^  [a-zA-Z_].*\(|Duration|Compute \(SM\) Throughput|Issue Slots|No Eligible|Warp Cycles Per Issued" \
+        "$OUT/ncu.txt" | head -40 | cut -c1-160
+fi
 echo "done ($(el) s)"
