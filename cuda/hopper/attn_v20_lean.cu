@@ -21,6 +21,14 @@
  *     (~460) of one warp: FlashAttention-4's trick on Blackwell, tried here on Hopper.
  * Blocks as v19_wide (Br = 128; Bc = 176 at d = 128, 192 at d = 64), dynamic tile scheduler, so the counters and
  * the simulator's flash2 ledger for those blocks are v19_wide's.
+ * Measured (H100, 2026-12-06 21:47 UTC): none of the three is faster than v19_wide (v20_lean 0.90-0.97x of it at
+ * d = 128, N >= 4096), and the SASS of v20_kv's d = 128 kernel shows why the split chains can cost: ptxas placed
+ * wgmma.wait_group 0 (and the V release after it) before the softmax, so P(j-1) V(j-1) no longer runs under it.
+ * Hence two more rows, not yet measured:
+ *   - v20_kv1: v20_kv with the single chains of v19's softmax (its register use), keeping the exact rescale skip;
+ *   - v20_128: v20_kv1 at Bc = 128 (S 64 + P 32 + O 64 registers instead of 88 + 44 + 64): the tile cuDNN's
+ *     kernel uses at d = 128 (its name says 64x128x128, 384 threads, 132 blocks: ncu, same day), with the
+ *     register room for the overlap.
  * Predicted (not yet measured): v20_lean +3-6 % over v19_wide at d = 128 N >= 4096; v20_kv +0-3 % more, most where
  * the runs spread (N >= 8192); v20_poly a further 0-5 %, or a loss if the MUFU is not the softmax's binding pipe;
  * error as v19_wide (v20_poly within 1.05x of it).
@@ -32,8 +40,12 @@ using lean = hp_ws_version<2, true, true, hp_ws::HP_DYNAMIC, 192, 0, 176, 0, 2, 
                            /*KAHEAD*/ false>;
 using kv = hp_ws_version<2, true, true, hp_ws::HP_DYNAMIC, 192, 0, 176, 0, 2, true, 0, true>;
 using poly = hp_ws_version<2, true, true, hp_ws::HP_DYNAMIC, 192, 0, 176, 0, 2, true, 2, true>;
+using kv1 = hp_ws_version<2, true, true, hp_ws::HP_DYNAMIC, 192, 0, 176, 0, 2, true, 0, true, /*SPLIT*/ false>;
+using b128 = hp_ws_version<2, true, true, hp_ws::HP_DYNAMIC, 128, 0, 128, 0, 2, true, 0, true, false>;
 }
 
 HP_EXPORT(attn_v20, "v20_lean", lean)
 HP_EXPORT(attn_v20_kv, "v20_kv", kv)
 HP_EXPORT(attn_v20_poly, "v20_poly", poly)
+HP_EXPORT(attn_v20_kv1, "v20_kv1", kv1)
+HP_EXPORT(attn_v20_128, "v20_128", b128)

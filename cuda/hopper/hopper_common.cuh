@@ -261,9 +261,11 @@ __device__ __forceinline__ void hp_softmax(float (&s)[BC / 2], float (&mi)[2], f
     }
 }
 /* v20's softmax: the same arithmetic as hp_softmax, arranged for a shorter critical path (FA2 Alg.1 lines 9-10).
- * - The row maxima fold into four partial maxima per row, the sums into two partial sums: chains of BC / 32 and
- *   BC / 16 dependent instructions instead of BC / 8 (6 and 11 instead of 22 at Bc = 176), so one warp (all a
- *   sub-partition has while its partner warpgroup multiplies) issues back to back.
+ * - SPLIT: the row maxima fold into four partial maxima per row, the sums into two partial sums: chains of BC / 32
+ *   and BC / 16 dependent instructions instead of BC / 8 (6 and 11 instead of 22 at Bc = 176), so one warp (all a
+ *   sub-partition has while its partner warpgroup multiplies) issues back to back. It costs registers: at Bc = 176
+ *   the H100 SASS of v20_kv (2026-12-06) waits for P V before the softmax (ptxas moved wgmma.wait_group 0 up,
+ *   without a warning), which undoes the intra-warpgroup overlap; SPLIT = false keeps the single chains.
  * - alpha is set to exactly 1 where the maximum did not move, so the caller can skip the O rescale for a warp whose
  *   rows all kept their maximum: bit for bit the same O (o_rescale_needed).
  * - POLY16 of every 16 exponentials go to the FMA pipe (hp_exp2_fma) instead of the MUFU unit (16 ex2 per clock
@@ -285,7 +287,7 @@ __device__ __forceinline__ float hp_exp2_fma(float x)
     p = fmaf(p, f, 1.f);
     return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
 }
-template <int BC, int POLY16>
+template <int BC, int POLY16, bool SPLIT>
 __device__ __forceinline__ void hp_softmax_lean(float (&s)[BC / 2], float (&mi)[2], float (&li)[2], float (&alpha)[2],
                                                 float sl2)
 {
@@ -298,8 +300,9 @@ __device__ __forceinline__ void hp_softmax_lean(float (&s)[BC / 2], float (&mi)[
             mx[h][q] = mi[h];
 #pragma unroll
     for (int c = 0; c < BC / 8; c++) {
-        mx[0][c % 4] = fmaxf(mx[0][c % 4], fmaxf(s[4 * c], s[4 * c + 1]));
-        mx[1][c % 4] = fmaxf(mx[1][c % 4], fmaxf(s[4 * c + 2], s[4 * c + 3]));
+        const int q = SPLIT ? c % 4 : 0;
+        mx[0][q] = fmaxf(mx[0][q], fmaxf(s[4 * c], s[4 * c + 1]));
+        mx[1][q] = fmaxf(mx[1][q], fmaxf(s[4 * c + 2], s[4 * c + 3]));
     }
     float msub[2];
 #pragma unroll
@@ -318,8 +321,8 @@ __device__ __forceinline__ void hp_softmax_lean(float (&s)[BC / 2], float (&mi)[
             const float a = fmaf(s[x], sl2, -msub[e >> 1]);
             s[x] = x % 16 < POLY16 ? hp_exp2_fma(a) : hp_exp2(a);
         }
-        sum[0][c % 2] += s[4 * c] + s[4 * c + 1];
-        sum[1][c % 2] += s[4 * c + 2] + s[4 * c + 3];
+        sum[0][SPLIT ? c % 2 : 0] += s[4 * c] + s[4 * c + 1];
+        sum[1][SPLIT ? c % 2 : 0] += s[4 * c + 2] + s[4 * c + 3];
     }
 #pragma unroll
     for (int h = 0; h < 2; h++)

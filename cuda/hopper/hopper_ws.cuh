@@ -18,8 +18,9 @@
  *             HP_STATIC: block b takes tiles b, b + grid, b + 2 grid, ... HP_DYNAMIC: the producer takes the next
  *             tile from a global counter (atomicAdd) and passes its index to the consumers in shared memory, with
  *             the Q "full" barrier; index -1 ends the block. The last block to finish resets the counter.
- *   LEAN      (v20) the softmax with short dependency chains, the O rescale skipped by a warp whose rows all kept
- *             their maximum (exact), and POLY16 of every 16 exponentials on the FMA pipe (hp_softmax_lean).
+ *   LEAN      (v20) the O rescale skipped by a warp whose rows all kept their maximum (exact), POLY16 of every 16
+ *             exponentials on the FMA pipe, and with SPLIT the softmax's chains split in partial ones
+ *             (hp_softmax_lean).
  *   KAHEAD    (v20) the producer loads K one step ahead of V (K0, K1, V0, K2, V1, ...), the order the consumers
  *             take them in (a turn reads K(j) and V(j-1)), as FA3 does: K(j+1) no longer waits behind V(j), whose
  *             buffer is freed last (after a softmax), and the two copies are no longer in flight together.
@@ -62,7 +63,7 @@ template <int NWG> constexpr bool regs_fit()
 static_assert(regs_fit<2>() && regs_fit<3>(), "setmaxnreg asks for more registers than the block was launched with");
 
 template <int D, typename T, bool CAUSAL, int BC, int NWG, int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST,
-          bool LEAN, int POLY16, bool KAHEAD>
+          bool LEAN, int POLY16, bool KAHEAD, bool SPLIT>
 __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_constant__ hp_maps maps, const hp_params kp)
 {
     constexpr int DP = (D + 63) / 64 * 64, KS = D / 16, BR = 64 * NWG;
@@ -157,7 +158,7 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
     const uint32_t qw = sQ + c * 64 * HP_PANEL_ROW;                      /* this warpgroup's rows of Qi */
     auto softmax = [&](float (&sc)[BC / 2], float (&m)[2], float (&l)[2], float (&al)[2]) {
         if constexpr (LEAN)
-            hp_softmax_lean<BC, POLY16>(sc, m, l, al, kp.scale_log2);
+            hp_softmax_lean<BC, POLY16, SPLIT>(sc, m, l, al, kp.scale_log2);
         else
             hp_softmax<BC>(sc, m, l, al, kp.scale_log2);
     };
@@ -317,7 +318,7 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
 
 /* One row of the climb: the kernel's switches, and its tile (Bc, consumer warpgroups) per head dimension. */
 template <int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST, int BC64, int BC96, int BC128, int BC256, int NWG64,
-          bool LEAN = false, int POLY16 = 0, bool KAHEAD = false>
+          bool LEAN = false, int POLY16 = 0, bool KAHEAD = false, bool SPLIT = true>
 struct hp_ws_version {
     template <int D> static constexpr int bc() { return D == 64 ? BC64 : D == 96 ? BC96 : D == 128 ? BC128 : BC256; }
     template <int D> static constexpr int nwg() { return D == 64 ? NWG64 : 2; }
@@ -337,8 +338,8 @@ struct hp_ws_version {
     {
         constexpr int BC = bc<D>(), NWG = nwg<D>(), BR = 64 * NWG, S = stages<D>();
         void (*k)(const hp_maps, const hp_params) =
-            a->causal ? hp_ws::kernel<D, T, true, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16, KAHEAD>
-                      : hp_ws::kernel<D, T, false, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16, KAHEAD>;
+            a->causal ? hp_ws::kernel<D, T, true, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16, KAHEAD, SPLIT>
+                      : hp_ws::kernel<D, T, false, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16, KAHEAD, SPLIT>;
         const size_t smem = smem_bytes<D>(S);
         hp_params kp = hp_make_params(a, BR);
         hp_maps maps;
