@@ -18,6 +18,10 @@
  *             HP_STATIC: block b takes tiles b, b + grid, b + 2 grid, ... HP_DYNAMIC: the producer takes the next
  *             tile from a global counter (atomicAdd) and passes its index to the consumers in shared memory, with
  *             the Q "full" barrier; index -1 ends the block. The last block to finish resets the counter.
+ *             The index has one slot per Q phase (tile parity): the producer writes it after its wait on
+ *             "Q empty" and before its arrive on "Q full" (release); lane 0 of each consumer warp reads it after
+ *             its wait on "Q full" (acquire) and broadcasts it (shfl), and that same lane arrives on "Q empty"
+ *             when the warp is done with Qi, so the slot's next write (two tiles on) waits for it.
  *   LEAN      (v20) the O rescale skipped by a warp whose rows all kept their maximum (exact), POLY16 of every 16
  *             exponentials on the FMA pipe, and with SPLIT the softmax's chains split in partial ones
  *             (hp_softmax_lean).
@@ -169,8 +173,10 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
     for (int tc = 0;; tc++) {
         int tile;
         if (PERSIST == HP_DYNAMIC) {
+            /* Only lane 0 reads the slot: it is the lane that arrives on q_empty, so its own release orders the
+             * read before the producer rewrites the slot two tiles on (what racecheck follows). */
             mbar_wait(q_full, (uint32_t)tc & 1);
-            tile = ld_shared_s32(slot + 4 * (tc & 1));
+            tile = __shfl_sync(0xffffffffu, lane == 0 ? ld_shared_s32(slot + 4 * (tc & 1)) : 0, 0);
         } else {
             tile = first + tc * step;
         }
