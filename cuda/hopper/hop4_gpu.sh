@@ -72,5 +72,5 @@ timeout 75 python3 cuda/hopper/hopper_bench.py --lib "$B/libflashlab_hopper.so" 
     --versions "$BENCH" --dims 128 --ns 4096,8192,16384 --reps 20 \
     --cmd "bash cuda/hopper/hop4_gpu.sh" > "$OUT/bench.log" 2>&1
 echo "bench ($BENCH) rc=$? ($(el) s)"
-grep -E "^# (error rule|timing)|^d=|^hopper_bench" "$OUT/bench.log" | cut -c1-420
+grep -E "^# (error rule|timing)|^d=|^hopper_bench" "$OUT/bench.log" | cut -c1-700
 echo "done ($(el) s)"
