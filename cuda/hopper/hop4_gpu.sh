@@ -8,7 +8,9 @@
 #   3. hopper_check --quick (O and L against fp64, ragged N, causal and not, fp16 and bf16, counters against the
 #      simulator's ledger) on each of those rows, one process each (a fault spoils only its own context);
 #   4. hopper_bench.py at d = 128, N = 4096, 8192, 16384, causal and not: final (what a user gets), v17_overlap,
-#      v18_wide, v19_wide and the v20 rows that passed 3, beside SDPA's cuDNN and flash.
+#      v18_wide, v19_wide and the v20 rows that passed 3, beside SDPA's cuDNN and flash (3 interleaved rounds), and
+#      v19_wide's O and L against v18_wide's bit for bit (the same tile and arithmetic, the static schedule, whose
+#      code the handoff does not touch).
 # Every step under timeout; small logs in OUTDIR; a summary line per step on stdout.
 #   bash cuda/hopper/hop4_gpu.sh /tmp/hop4_out
 set -uo pipefail
@@ -69,8 +71,8 @@ done
 
 # 4. the benchmark: d = 128, N >= 4096, causal and not
 timeout 75 python3 cuda/hopper/hopper_bench.py --lib "$B/libflashlab_hopper.so" --outdir "$OUT" \
-    --versions "$BENCH" --dims 128 --ns 4096,8192,16384 --reps 20 \
+    --versions "$BENCH" --dims 128 --ns 4096,8192,16384 --reps 20 --twins v18_wide=v19_wide \
     --cmd "bash cuda/hopper/hop4_gpu.sh" > "$OUT/bench.log" 2>&1
 echo "bench ($BENCH) rc=$? ($(el) s)"
-grep -E "^# (error rule|timing)|^d=|^hopper_bench" "$OUT/bench.log" | cut -c1-700
+grep -E "^# (error rule|timing|twins)|^d=|^hopper_bench" "$OUT/bench.log" | cut -c1-700
 echo "done ($(el) s)"

@@ -19,7 +19,8 @@ and cuDNN backends.
    figure is the median over rounds of its per-round median of --reps calls, so a clock or thermal drift during a
    case falls on every method alike. The line of a case headlines `final` (what a user gets) beside the best single
    version. Each case also checks every kernel's O on two heads against fp64 (Tri Dao's criterion against the fp16
-   materialized path) and reports its error over SDPA flash's.
+   materialized path) and reports its error over SDPA flash's; --twins a=b reports whether a's and b's O and L agree
+   bit for bit in every case.
 Writes hopper_bench_<device>_<date>.{txt,json} with device, date and command.
 """
 import argparse
@@ -198,6 +199,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per case (order rotated each round)")
     ap.add_argument("--efficient", action="store_true", help="time SDPA's efficient backend too (slow)")
     ap.add_argument("--no-errors", action="store_true", help="skip the error study")
+    ap.add_argument("--twins", default="", help="a=b,...: versions whose O and L must agree bit for bit (reported)")
     args = ap.parse_args()
 
     lib = load_forward_lib(args.lib, "hp", counters=True)
@@ -229,6 +231,8 @@ def main():
     reps = max(5, args.reps // 2) if args.quick else args.reps
     backends = ["flash", "cudnn"] + (["efficient"] if args.efficient else [])
     rounds = max(1, args.rounds)
+    twins = [tuple(t.split("=", 1)) for t in args.twins.split(",") if "=" in t]
+    in_twin = {n for t in twins for n in t}
     timing = (f"{rounds} interleaved rounds per case, the order of the methods rotated each round; a method's "
               f"figure = median over rounds of its per-round median of {reps} calls (CUDA events), ours and SDPA's "
               f"alike")
@@ -246,7 +250,7 @@ def main():
                 refs = {x: ref64(q[x[0], :, x[1]], k[x[0], :, x[1]], v[x[0], :, x[1]], causal)[0] for x in heads}
                 lp = max(lowp_err(q[b, :, h], k[b, :, h], v[b, :, h], causal, refs[(b, h)]) for (b, h) in heads)
                 kern = [n for n in pick if run.supports(n, d)] + (["mma_final"] if run.supports("mma_final", d) else [])
-                checks, live = {}, []
+                checks, live, kept = {}, [], {}
                 o_flash = run.call("flash", q, k, v, out, lse, causal).clone()
                 flash_err = max((o_flash[b, :, h].double() - refs[(b, h)]).abs().max().item() for (b, h) in heads)
                 for name in kern + ["cudnn"]:
@@ -262,7 +266,11 @@ def main():
                     checks[name] = {"err": err, "ratio_flash": err / flash_err, "unwritten": unwritten,
                                     "ok": unwritten == 0 and err <= 2 * lp}
                     live.append(name)
-                del o_flash, refs
+                    if name in in_twin:
+                        kept[name] = (o.clone(), lse.clone())
+                row["twins"] = {f"{a}={b}": torch.equal(kept[a][0], kept[b][0]) and torch.equal(kept[a][1], kept[b][1])
+                                for a, b in twins if a in kept and b in kept}
+                del o_flash, refs, kept
                 row["lp_err"], row["flash_err"], row["checks"] = lp, flash_err, checks
                 fns = {n: (lambda i, n=n: run.call(n, *sets[i % ROT], out, lse, causal))
                        for n in [n for n in live if n != "cudnn"] + backends}
@@ -315,6 +323,9 @@ def main():
                     f"{ratio(rb, r.get('flash'))} {ratio(rb, r.get('cudnn'))} "
                     f"{'OK' if ok else 'FAIL'}\n")
     fails = sum(not c["ok"] for r in rows for c in r["checks"].values())
+    for a, b in twins:
+        seen = [r["twins"][f"{a}={b}"] for r in rows if f"{a}={b}" in r["twins"]]
+        print(f"# twins {a}, {b}: O and L bit for bit equal in {sum(seen)} of {len(seen)} cases", flush=True)
     print(f"hopper_bench: {len(rows)} cases, {fails} failed checks; table in {args.outdir}/{stem}.txt")
     return 1 if fails else 0
 
