@@ -14,9 +14,13 @@ and cuDNN backends.
    kernel, of SDPA flash and cuDNN and of the mma.sync kernels, against an fp64 reference computed on the GPU, as a
    ratio to SDPA flash's error on the same inputs.
 3. Speed: for d in 64, 128, 256, 96 and N in 512 .. 16384 (B = 16384 / N, H = 2048 // d), causal and not: TFLOP/s =
-   4 B H N^2 d (halved when causal) / median time; each call uses the next of ROT input sets. Each case also checks
-   every kernel's O on two heads against fp64 (Tri Dao's criterion against the fp16 materialized path) and reports
-   its error over SDPA flash's.
+   4 B H N^2 d (halved when causal) / time; each call uses the next of ROT input sets. Timing is interleaved: every
+   method (ours and SDPA's alike) is timed in R rounds (--rounds, 3), the order rotated by one each round, and its
+   figure is the median over rounds of its per-round median of --reps calls, so a clock or thermal drift during a
+   case falls on every method alike. The line of a case headlines `final` (what a user gets) beside the best single
+   version. Each case also checks every kernel's O on two heads against fp64 (Tri Dao's criterion against the fp16
+   materialized path) and reports its error over SDPA flash's; --twins a=b reports whether a's and b's O and L agree
+   bit for bit in every case.
 Writes hopper_bench_<device>_<date>.{txt,json} with device, date and command.
 """
 import argparse
@@ -24,11 +28,13 @@ import ctypes
 import datetime
 import math
 import os
+import statistics
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from bench_table import cell, ratio  # noqa: E402  na, never nan, for what was not measured
 from gpu_bench import (BACKENDS, ROT, bench_case, ceilings, fwd_flops, load_forward_lib, run_stem,  # noqa: E402
                        sdpa, time_ms, version_names, write_record)
 
@@ -151,13 +157,32 @@ def error_study(run, kernels, out_rows):
                         if name not in ("flash", "cudnn"):
                             lerrs[name] = max((lse[0, h].double() - refs[h][1]).abs().max().item() for h in range(4))
                     fl = errs.get("flash")
-                    cells = " ".join(f"{n}={e / fl:.2f}" for n, e in errs.items() if n != "flash")
+                    # "!" marks a Hopper version over the error rule (ERR_FACTOR x SDPA flash's error)
+                    cells = " ".join(f"{n}={e / fl:.2f}" + ("!" if n in kernels and e > ERR_FACTOR * fl else "")
+                                     for n, e in errs.items() if n != "flash")
                     print(f"err {str(dt)[6:]:8s} d={d:3d} N={N:5d} {'causal' if causal else 'full  '} "
                           f"flash={fl:.2e} lp={lp:.2e} | {cells}", flush=True)
                     out_rows.append({"dtype": str(dt)[6:], "d": d, "N": N, "causal": causal, "flash_err": fl,
                                      "lp_err": lp, "err": errs, "lse_err": lerrs})
                     del q, k, v, out, lse, refs
     torch.cuda.empty_cache()
+
+
+def time_rounds(fns, rounds, warmup, reps):
+    """fns: name -> fn(i). Each method is timed (time_ms: median of reps calls) once per round, the order of the
+    methods rotated by one each round; returns name -> [ms per round] (empty where a call raised RuntimeError).
+    Every method gets the same warm-up, repeats and rounds."""
+    names, per, dead = list(fns), {n: [] for n in fns}, {}
+    for r in range(rounds):
+        k = r % len(names)
+        for n in names[k:] + names[:k]:
+            if n in dead:
+                continue
+            try:
+                per[n].append(time_ms(fns[n], warmup, reps))
+            except RuntimeError as e:
+                dead[n], per[n] = str(e).splitlines()[0], []
+    return per, dead
 
 
 def main():
@@ -171,8 +196,10 @@ def main():
     ap.add_argument("--dims", default="64,128,256,96")
     ap.add_argument("--ns", default="512,1024,2048,4096,8192,16384")
     ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per case (order rotated each round)")
     ap.add_argument("--efficient", action="store_true", help="time SDPA's efficient backend too (slow)")
     ap.add_argument("--no-errors", action="store_true", help="skip the error study")
+    ap.add_argument("--twins", default="", help="a=b,...: versions whose O and L must agree bit for bit (reported)")
     args = ap.parse_args()
 
     lib = load_forward_lib(args.lib, "hp", counters=True)
@@ -184,7 +211,8 @@ def main():
     now = datetime.datetime.now(datetime.timezone.utc)
     head = {"device": prop.name, "sms": prop.multi_processor_count, "torch": torch.__version__,
             "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
-            "date": now.strftime("%Y-%m-%d %H:%M UTC"), "command": args.cmd, "rot": ROT, "reps": args.reps}
+            "date": now.strftime("%Y-%m-%d %H:%M UTC"), "command": args.cmd, "rot": ROT, "reps": args.reps,
+            "rounds": args.rounds}
     mm, bw = ceilings()
     head["matmul_fp16_tflops"], head["copy_tbps"] = round(mm, 1), round(bw, 3)
     print(f"# {prop.name}, {prop.multi_processor_count} SMs, torch {torch.__version__}, cuDNN {head['cudnn']}, "
@@ -194,10 +222,21 @@ def main():
     err_rows = []
     if not args.no_errors:
         error_study(run, pick, err_rows)
+        over = sorted({n for r in err_rows for n, e in r["err"].items()
+                       if n in pick and r["flash_err"] and e > ERR_FACTOR * r["flash_err"]})
+        print(f"# error rule (max |O - O64| <= {ERR_FACTOR} x SDPA flash's, every case above): "
+              f"{'OK' if not over else 'over: ' + ','.join(over)}", flush=True)
 
     Ns = [4096, 8192, 16384] if args.quick else [int(x) for x in args.ns.split(",")]
     reps = max(5, args.reps // 2) if args.quick else args.reps
     backends = ["flash", "cudnn"] + (["efficient"] if args.efficient else [])
+    rounds = max(1, args.rounds)
+    twins = [tuple(t.split("=", 1)) for t in args.twins.split(",") if "=" in t]
+    in_twin = {n for t in twins for n in t}
+    timing = (f"{rounds} interleaved rounds per case, the order of the methods rotated each round; a method's "
+              f"figure = median over rounds of its per-round median of {reps} calls (CUDA events), ours and SDPA's "
+              f"alike")
+    print(f"# timing: {timing}", flush=True)
     rows = []
     for d in [int(x) for x in args.dims.split(",")]:
         for N in Ns:
@@ -211,7 +250,7 @@ def main():
                 refs = {x: ref64(q[x[0], :, x[1]], k[x[0], :, x[1]], v[x[0], :, x[1]], causal)[0] for x in heads}
                 lp = max(lowp_err(q[b, :, h], k[b, :, h], v[b, :, h], causal, refs[(b, h)]) for (b, h) in heads)
                 kern = [n for n in pick if run.supports(n, d)] + (["mma_final"] if run.supports("mma_final", d) else [])
-                checks, live = {}, []
+                checks, live, kept = {}, [], {}
                 o_flash = run.call("flash", q, k, v, out, lse, causal).clone()
                 flash_err = max((o_flash[b, :, h].double() - refs[(b, h)]).abs().max().item() for (b, h) in heads)
                 for name in kern + ["cudnn"]:
@@ -227,33 +266,39 @@ def main():
                     checks[name] = {"err": err, "ratio_flash": err / flash_err, "unwritten": unwritten,
                                     "ok": unwritten == 0 and err <= 2 * lp}
                     live.append(name)
-                del o_flash, refs
+                    if name in in_twin:
+                        kept[name] = (o.clone(), lse.clone())
+                row["twins"] = {f"{a}={b}": torch.equal(kept[a][0], kept[b][0]) and torch.equal(kept[a][1], kept[b][1])
+                                for a, b in twins if a in kept and b in kept}
+                del o_flash, refs, kept
                 row["lp_err"], row["flash_err"], row["checks"] = lp, flash_err, checks
-                for name in [n for n in live if n != "cudnn"] + backends:
-                    try:
-                        ms = time_ms(lambda i: run.call(name, *sets[i % ROT], out, lse, causal), 3, reps)
-                        row[name] = flops / ms / 1e9
-                    except RuntimeError as e:
-                        row[name] = None
-                        print(f"# {name} unavailable at d={d} N={N}: {str(e).splitlines()[0]}", flush=True)
-                ours = [n for n in live if n in names and row.get(n)]
-                best = max(ours, key=lambda n: row[n]) if ours else None
-                row["best"] = best
-                if best:   # the spread: best and flash again, alternating
-                    again = []
-                    for _ in range(2):
-                        for name in (best, "flash"):
-                            ms = time_ms(lambda i: run.call(name, *sets[i % ROT], out, lse, causal), 1, reps)
-                            again.append(flops / ms / 1e9)
-                    row["again_best"], row["again_flash"] = again[0::2], again[1::2]
+                fns = {n: (lambda i, n=n: run.call(n, *sets[i % ROT], out, lse, causal))
+                       for n in [n for n in live if n != "cudnn"] + backends}
+                per, dead = time_rounds(fns, rounds, 2, reps)
+                for name, e in dead.items():
+                    print(f"# {name} unavailable at d={d} N={N}: {e}", flush=True)
+                row["rounds"] = {n: [round(flops / ms / 1e9, 1) for ms in v] for n, v in per.items()}
+                for name, v in per.items():
+                    row[name] = flops / statistics.median(v) / 1e9 if v else None
+                single = [n for n in live if n in names and n != "final" and row.get(n)]
+                best = max(single, key=lambda n: row[n]) if single else None
+                row["best"] = best   # the best single version (final picks among them per case)
                 rows.append(row)
-                fl, cu = row.get("flash") or float("nan"), row.get("cudnn") or float("nan")
+                fl, cu = row.get("flash"), row.get("cudnn")
                 cells = " ".join(f"{n}={row[n]:.0f}" for n in kern if row.get(n))
                 bad = [n for n, c in checks.items() if not c["ok"]]
-                worst = max((c["ratio_flash"] for n, c in checks.items() if n in names), default=float("nan"))
-                bb = f"{best} {row[best]:.0f} = {row[best] / fl:.2f}x flash {row[best] / cu:.2f}x cudnn" if best else "-"
+                worst = max((c["ratio_flash"] for n, c in checks.items() if n in names), default=None)
+                fin = row.get("final")
+                fb = (f"final {fin:.0f} = {ratio(fin, cu, '{:.2f}')}x cudnn {ratio(fin, fl, '{:.2f}')}x flash | "
+                      if fin else "")
+                bb = (f"best version {best} {row[best]:.0f} = {ratio(row[best], cu, '{:.2f}')}x cudnn "
+                      f"{ratio(row[best], fl, '{:.2f}')}x flash" if best else "-")
+                spread = max(((max(v) - min(v)) / statistics.median(v) for v in row["rounds"].values() if v),
+                             default=None)
                 print(f"d={d:3d} N={N:5d} B={B:2d} H={H:2d} {'causal' if causal else 'full  '} | {cells} | "
-                      f"flash={fl:.0f} cudnn={cu:.0f} | {bb} | err/flash max {worst:.2f} | "
+                      f"flash={cell(fl, '{:.0f}')} cudnn={cell(cu, '{:.0f}')} | {fb}{bb} | "
+                      f"round spread max {cell(None if spread is None else 100 * spread, '{:.1f}')} % | "
+                      f"err/flash max {cell(worst, '{:.2f}')} | "
                       f"checks {'OK' if not bad else 'FAIL ' + ','.join(bad)}", flush=True)
             del sets, out, lse
             torch.cuda.empty_cache()
@@ -264,18 +309,23 @@ def main():
     with open(os.path.join(args.outdir, f"{stem}.txt"), "w") as f:
         f.write(f"# {head['device']}, {head['date']}, torch {head['torch']}, cuDNN {head['cudnn']}, "
                 f"command: {head['command']}\n")
-        f.write(f"# TFLOP/s = 4 B H N^2 d (/2 causal) / median of {reps} calls (CUDA events), {ROT} input sets "
-                f"rotated; fp16; hidden 2048 (H = 2048 // d), B = 16384 / N; nan = not measured\n")
+        f.write(f"# TFLOP/s = 4 B H N^2 d (/2 causal) / time; {timing}; {ROT} input sets rotated; fp16; "
+                f"hidden 2048 (H = 2048 // d), B = 16384 / N; best = the best single version (not final); "
+                f"na = not measured\n")
         f.write(f"# ceilings: fp16 matmul {mm:.0f} TFLOP/s, copy {bw:.2f} TB/s\n")
         f.write("d N B H causal " + " ".join(cols) + " best best/flash best/cudnn checks\n")
         for r in rows:
-            vals = " ".join("nan" if r.get(c) is None else f"{r[c]:.1f}" for c in cols)
+            vals = " ".join(cell(r.get(c)) for c in cols)
             ok = all(c["ok"] for c in r["checks"].values())
             b = r["best"]
-            ratio = f"{r[b] / r['flash']:.3f} {r[b] / r['cudnn']:.3f}" if b and r.get("flash") and r.get("cudnn") else "nan nan"
-            f.write(f"{r['d']} {r['N']} {r['B']} {r['H']} {int(r['causal'])} {vals} {b} {ratio} "
+            rb = r.get(b) if b else None
+            f.write(f"{r['d']} {r['N']} {r['B']} {r['H']} {int(r['causal'])} {vals} {b or 'na'} "
+                    f"{ratio(rb, r.get('flash'))} {ratio(rb, r.get('cudnn'))} "
                     f"{'OK' if ok else 'FAIL'}\n")
     fails = sum(not c["ok"] for r in rows for c in r["checks"].values())
+    for a, b in twins:
+        seen = [r["twins"][f"{a}={b}"] for r in rows if f"{a}={b}" in r["twins"]]
+        print(f"# twins {a}, {b}: O and L bit for bit equal in {sum(seen)} of {len(seen)} cases", flush=True)
     print(f"hopper_bench: {len(rows)} cases, {fails} failed checks; table in {args.outdir}/{stem}.txt")
     return 1 if fails else 0
 

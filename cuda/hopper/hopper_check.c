@@ -6,7 +6,8 @@
  *   hopper_check                  small shapes (every row), benchmark shapes (sampled rows), counters
  *   hopper_check --quick          small shapes, counters
  *   hopper_check --big            benchmark shapes only (sampled rows)
- *   hopper_check --tiny           three small shapes in fp16, no counters (for compute-sanitizer)
+ *   hopper_check --tiny           four small shapes in fp16, no counters (for compute-sanitizer); the fourth has
+ *                                 more tiles than an H100 has SMs, so persistent blocks walk several tiles
  *   hopper_check --probe          only the products on one tile, per tile shape
  *   hopper_check --versions a,b   only these versions (a kernel that faults spoils the process's CUDA context:
  *                                 run one version per process to see the others)
@@ -223,6 +224,8 @@ int main(int argc, char **argv)
         check_shape(&(tc_shape){2, 17, 3, 64, DTYPE_FP16}, SIZE_MAX);
         check_shape(&(tc_shape){1, 333, 2, 128, DTYPE_FP16}, SIZE_MAX);
         check_shape(&(tc_shape){1, 200, 1, 256, DTYPE_FP16}, SIZE_MAX);
+        /* 192 tiles of 128 rows > 132 SMs: the dynamic scheduler reuses its index slots within a block */
+        check_shape(&(tc_shape){1, 333, 64, 128, DTYPE_FP16}, BIG_ROWS);
     } else if (!big) {
         /* Small shapes, every row: N = 1, ragged blocks, N below and above the blocks, B and H > 1. */
         static const size_t small[][3] = {{1, 1, 1}, {2, 17, 3}, {1, 200, 2}, {2, 333, 1}, {1, 1000, 1}};

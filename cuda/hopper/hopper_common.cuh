@@ -260,6 +260,79 @@ __device__ __forceinline__ void hp_softmax(float (&s)[BC / 2], float (&mi)[2], f
         li[1] += s[4 * c + 2] + s[4 * c + 3];
     }
 }
+/* v20's softmax: the same arithmetic as hp_softmax, arranged for a shorter critical path (FA2 Alg.1 lines 9-10).
+ * - SPLIT: the row maxima fold into four partial maxima per row, the sums into two partial sums: chains of BC / 32
+ *   and BC / 16 dependent instructions instead of BC / 8 (6 and 11 instead of 22 at Bc = 176), so one warp (all a
+ *   sub-partition has while its partner warpgroup multiplies) issues back to back. It costs registers: at Bc = 176
+ *   the H100 SASS of v20_kv (2026-12-06) waits for P V before the softmax (ptxas moved wgmma.wait_group 0 up,
+ *   without a warning), which undoes the intra-warpgroup overlap; SPLIT = false keeps the single chains.
+ * - alpha is set to exactly 1 where the maximum did not move, so the caller can skip the O rescale for a warp whose
+ *   rows all kept their maximum: bit for bit the same O (o_rescale_needed).
+ * - POLY16 of every 16 exponentials go to the FMA pipe (hp_exp2_fma) instead of the MUFU unit (16 ex2 per clock
+ *   per SM against 128 FMA lanes): at d = 128 the MUFU is the softmax's longest pipe, ~700 clocks per warp and
+ *   step at Bc = 176, against ~460 issue slots for the rest; a few exponentials moved over balance the two. */
+constexpr float HP_EXP2_C1 = 6.931241751e-01f, HP_EXP2_C2 = 2.402409911e-01f, HP_EXP2_C3 = 5.590642989e-02f,
+                HP_EXP2_C4 = 9.582851082e-03f;   /* 2^f on [-1/2, 1/2], relative error 2.9e-6 (ours, fitted) */
+/* 2^x for x <= 0 on the FMA and integer pipes: x = j + f (j integer, |f| <= 1/2), 2^f by a degree-4 polynomial,
+ * j added to its exponent. x below -125 (the mask's -inf) gives a value below 2^-124 instead of 0: rounded to 0
+ * in P, and nothing against a row sum of at least 1. */
+__device__ __forceinline__ float hp_exp2_fma(float x)
+{
+    x = fmaxf(x, -125.f);
+    const float t = __fadd_rn(x, 12582912.f);   /* 1.5 * 2^23: j lands in t's low mantissa bits */
+    const float f = __fsub_rn(x, __fsub_rn(t, 12582912.f));
+    float p = fmaf(HP_EXP2_C4, f, HP_EXP2_C3);
+    p = fmaf(p, f, HP_EXP2_C2);
+    p = fmaf(p, f, HP_EXP2_C1);
+    p = fmaf(p, f, 1.f);
+    return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
+}
+template <int BC, int POLY16, bool SPLIT>
+__device__ __forceinline__ void hp_softmax_lean(float (&s)[BC / 2], float (&mi)[2], float (&li)[2], float (&alpha)[2],
+                                                float sl2)
+{
+    static_assert(POLY16 >= 0 && POLY16 <= 16, "POLY16 of 16 exponentials on the FMA pipe");
+    float mx[2][4];
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+#pragma unroll
+        for (int q = 0; q < 4; q++)
+            mx[h][q] = mi[h];
+#pragma unroll
+    for (int c = 0; c < BC / 8; c++) {
+        const int q = SPLIT ? c % 4 : 0;
+        mx[0][q] = fmaxf(mx[0][q], fmaxf(s[4 * c], s[4 * c + 1]));
+        mx[1][q] = fmaxf(mx[1][q], fmaxf(s[4 * c + 2], s[4 * c + 3]));
+    }
+    float msub[2];
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const float m = quad_max4(fmaxf(fmaxf(mx[h][0], mx[h][1]), fmaxf(mx[h][2], mx[h][3])));
+        msub[h] = m == -INFINITY ? 0.f : __fmul_rn(m, sl2);   /* a row with no key yet: never -inf - -inf */
+        alpha[h] = m == mi[h] ? 1.f : hp_exp2(__fmul_rn(mi[h], sl2) - msub[h]);   /* mi = -inf: 0 */
+        mi[h] = m;
+    }
+    float sum[2][2] = {{0.f, 0.f}, {0.f, 0.f}};   /* [row][column group % 2] */
+#pragma unroll
+    for (int c = 0; c < BC / 8; c++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int x = 4 * c + e;
+            const float a = fmaf(s[x], sl2, -msub[e >> 1]);
+            s[x] = x % 16 < POLY16 ? hp_exp2_fma(a) : hp_exp2(a);
+        }
+        sum[0][SPLIT ? c % 2 : 0] += s[4 * c] + s[4 * c + 1];
+        sum[1][SPLIT ? c % 2 : 0] += s[4 * c + 2] + s[4 * c + 3];
+    }
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+        li[h] = fmaf(li[h], alpha[h], sum[h][0] + sum[h][1]);
+}
+/* Whether any row of the warp needs its O rescaled (alpha != 1): a warp-uniform branch around o_rescale. */
+__device__ __forceinline__ bool o_rescale_needed(const float (&alpha)[2])
+{
+    return __any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f);
+}
 template <int D> __device__ __forceinline__ void o_rescale(float (&o)[D / 2], const float (&alpha)[2])
 {
 #pragma unroll

@@ -18,6 +18,16 @@
  *             HP_STATIC: block b takes tiles b, b + grid, b + 2 grid, ... HP_DYNAMIC: the producer takes the next
  *             tile from a global counter (atomicAdd) and passes its index to the consumers in shared memory, with
  *             the Q "full" barrier; index -1 ends the block. The last block to finish resets the counter.
+ *             The index has one slot per Q phase (tile parity): the producer writes it after its wait on
+ *             "Q empty" and before its arrive on "Q full" (release); lane 0 of each consumer warp reads it after
+ *             its wait on "Q full" (acquire) and broadcasts it (shfl), and that same lane arrives on "Q empty"
+ *             when the warp is done with Qi, so the slot's next write (two tiles on) waits for it.
+ *   LEAN      (v20) the O rescale skipped by a warp whose rows all kept their maximum (exact), POLY16 of every 16
+ *             exponentials on the FMA pipe, and with SPLIT the softmax's chains split in partial ones
+ *             (hp_softmax_lean).
+ *   KAHEAD    (v20) the producer loads K one step ahead of V (K0, K1, V0, K2, V1, ...), the order the consumers
+ *             take them in (a turn reads K(j) and V(j-1)), as FA3 does: K(j+1) no longer waits behind V(j), whose
+ *             buffer is freed last (after a softmax), and the two copies are no longer in flight together.
  * Causal masking is applied only on the key blocks that need it (from jm on), so unmasked blocks run mask-free.
  */
 #ifndef FLASHLAB_HOPPER_WS_CUH
@@ -56,7 +66,8 @@ template <int NWG> constexpr bool regs_fit()
 }
 static_assert(regs_fit<2>() && regs_fit<3>(), "setmaxnreg asks for more registers than the block was launched with");
 
-template <int D, typename T, bool CAUSAL, int BC, int NWG, int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST>
+template <int D, typename T, bool CAUSAL, int BC, int NWG, int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST,
+          bool LEAN, int POLY16, bool KAHEAD, bool SPLIT>
 __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_constant__ hp_maps maps, const hp_params kp)
 {
     constexpr int DP = (D + 63) / 64 * 64, KS = D / 16, BR = 64 * NWG;
@@ -100,6 +111,13 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
             hp_tile(tile, kp.Tr, i, bh);
             const int b = bh / kp.H, h = bh % kp.H, q0 = i * BR;
             const int jend = CAUSAL ? min(Tc, (min(q0 + BR, N) - 1) / BC + 1) : Tc;
+            auto load_v = [&](int jv, int itv) {                           /* FA2 Alg.1 line 7: Vj */
+                const int s = itv % STAGES;
+                mbar_wait(v_empty(s), ((uint32_t)(itv / STAGES) & 1) ^ 1);
+                mbar_expect_tx(v_full(s), KB);
+                tma_load_tile<DP>(sV + s * KB, &maps.v, BC, jv * BC, h, b, v_full(s));
+                HP_COUNT(cnt[TC_CNT_V_RD], (size_t)min(BC, N - jv * BC) * D);
+            };
             for (int j = 0; j < jend; j++, it++) {
                 const int s = it % STAGES;
                 const uint32_t ph = (uint32_t)(it / STAGES) & 1;
@@ -116,11 +134,13 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
                     tma_load_tile<DP>(sQ, &maps.q, BR, q0, h, b, q_full);
                     HP_COUNT(cnt[TC_CNT_Q_RD], (size_t)min(BR, N - q0) * D);
                 }
-                mbar_wait(v_empty(s), ph ^ 1);                             /* and Vj */
-                mbar_expect_tx(v_full(s), KB);
-                tma_load_tile<DP>(sV + s * KB, &maps.v, BC, k0, h, b, v_full(s));
-                HP_COUNT(cnt[TC_CNT_V_RD], (size_t)min(BC, N - k0) * D);
+                if (!KAHEAD)
+                    load_v(j, it);                                         /* and Vj */
+                else if (j > 0)
+                    load_v(j - 1, it - 1);         /* the order the consumers take them in: Kj with V(j-1) */
             }
+            if (KAHEAD)
+                load_v(jend - 1, it - 1);
             tile = PERSIST == HP_DYNAMIC ? atomicAdd(&next_tile, 1) : tile + step;
         }
         if (PERSIST == HP_DYNAMIC) {
@@ -140,6 +160,12 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
     reg_alloc<regs<NWG>::consumer>();
     const int c = wg - 1, warp = (tid % 128) / 32, g = lane / 4, t = lane % 4;
     const uint32_t qw = sQ + c * 64 * HP_PANEL_ROW;                      /* this warpgroup's rows of Qi */
+    auto softmax = [&](float (&sc)[BC / 2], float (&m)[2], float (&l)[2], float (&al)[2]) {
+        if constexpr (LEAN)
+            hp_softmax_lean<BC, POLY16, SPLIT>(sc, m, l, al, kp.scale_log2);
+        else
+            hp_softmax<BC>(sc, m, l, al, kp.scale_log2);
+    };
     const int my_turn = 1 + c, other_turn = 2 - c;                       /* named barriers of the ping-pong */
     if (PINGPONG && c == 1)
         nbar_arrive(1, 256);                                             /* warpgroup 0 goes first */
@@ -147,8 +173,10 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
     for (int tc = 0;; tc++) {
         int tile;
         if (PERSIST == HP_DYNAMIC) {
+            /* Only lane 0 reads the slot: it is the lane that arrives on q_empty, so its own release orders the
+             * read before the producer rewrites the slot two tiles on (what racecheck follows). */
             mbar_wait(q_full, (uint32_t)tc & 1);
-            tile = ld_shared_s32(slot + 4 * (tc & 1));
+            tile = __shfl_sync(0xffffffffu, lane == 0 ? ld_shared_s32(slot + 4 * (tc & 1)) : 0, 0);
         } else {
             tile = first + tc * step;
         }
@@ -189,7 +217,7 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
                 }
                 if (j >= jm)
                     hp_mask<BC, CAUSAL>(s, r0, j * BC, N, t);
-                hp_softmax<BC>(s, mi, li, alpha, kp.scale_log2);            /* line 9 */
+                softmax(s, mi, li, alpha);                                  /* line 9 */
                 o_rescale<D>(o, alpha);
                 p_pack<BC, T>(p, s);
                 mbar_wait(v_full(st), ph);
@@ -224,7 +252,7 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
             }
             if (0 >= jm)
                 hp_mask<BC, CAUSAL>(s, r0, 0, N, t);
-            hp_softmax<BC>(s, mi, li, alpha, kp.scale_log2);
+            softmax(s, mi, li, alpha);
             p_pack<BC, T>(p, s);
             for (int j = 1; j < jend; j++) {
                 const int sp = st;                                          /* the stage of step j - 1 (its V) */
@@ -256,7 +284,7 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
                 }
                 if (j >= jm)
                     hp_mask<BC, CAUSAL>(s, r0, j * BC, N, t);
-                hp_softmax<BC>(s, mi, li, alpha, kp.scale_log2);
+                softmax(s, mi, li, alpha);
                 if (OVERLAP)
                     wg_wait<0>();                                           /* P(j-1) V(j-1) done: O, p free */
                 reg_fence(o);
@@ -264,7 +292,8 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
                 __syncwarp();
                 if (lane == 0)
                     mbar_arrive(v_empty(sp));
-                o_rescale<D>(o, alpha);
+                if (!LEAN || o_rescale_needed(alpha))                       /* v20: alpha = 1 leaves O as it is */
+                    o_rescale<D>(o, alpha);
                 p_pack<BC, T>(p, s);
             }
             /* the last P V */
@@ -294,7 +323,8 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
 }  // namespace hp_ws
 
 /* One row of the climb: the kernel's switches, and its tile (Bc, consumer warpgroups) per head dimension. */
-template <int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST, int BC64, int BC96, int BC128, int BC256, int NWG64>
+template <int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST, int BC64, int BC96, int BC128, int BC256, int NWG64,
+          bool LEAN = false, int POLY16 = 0, bool KAHEAD = false, bool SPLIT = true>
 struct hp_ws_version {
     template <int D> static constexpr int bc() { return D == 64 ? BC64 : D == 96 ? BC96 : D == 128 ? BC128 : BC256; }
     template <int D> static constexpr int nwg() { return D == 64 ? NWG64 : 2; }
@@ -314,8 +344,8 @@ struct hp_ws_version {
     {
         constexpr int BC = bc<D>(), NWG = nwg<D>(), BR = 64 * NWG, S = stages<D>();
         void (*k)(const hp_maps, const hp_params) =
-            a->causal ? hp_ws::kernel<D, T, true, BC, NWG, S, PINGPONG, OVERLAP, PERSIST>
-                      : hp_ws::kernel<D, T, false, BC, NWG, S, PINGPONG, OVERLAP, PERSIST>;
+            a->causal ? hp_ws::kernel<D, T, true, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16, KAHEAD, SPLIT>
+                      : hp_ws::kernel<D, T, false, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16, KAHEAD, SPLIT>;
         const size_t smem = smem_bytes<D>(S);
         hp_params kp = hp_make_params(a, BR);
         hp_maps maps;

@@ -27,6 +27,7 @@ import sys
 
 import torch
 
+from bench_table import cell, ratio  # noqa: E402  na, never nan, for what was not measured
 from gpu_bench import (ROT, bench_case, ceilings, fwd_flops, load_forward_lib, run_stem, sdpa, time_ms, version_names,
                        write_record)
 
@@ -106,23 +107,23 @@ def main():
             for l in peak:
                 f.write(f"# {l}\n")
             f.write("# naive = v01 standard, teaching = v03 flash2 (fp32 kernels of the GPU track, tc_teach: the "
-                    "runner's event timer, same make invocation); nan = not measured\n")
+                    "runner's event timer, same make invocation); na = not measured\n")
             f.write("d N B H causal " + " ".join(cols) + " best ratio_best_flash ratio_best_cudnn checks\n")
             for r in rows:
-                vals = " ".join("nan" if r.get(c) is None else f"{r[c]:.1f}" for c in cols)
+                vals = " ".join(cell(r.get(c)) for c in cols)
                 ok = all(c["ok"] for c in r["checks"].values())
                 f.write(f"{r['d']} {r['N']} {r['B']} {r['H']} {int(r['causal'])} {vals} {r['best']} "
-                        f"{r[r['best']] / r['flash']:.3f} {r[r['best']] / (r['cudnn'] or float('nan')):.3f} "
+                        f"{ratio(r[r['best']], r['flash'])} {ratio(r[r['best']], r['cudnn'])} "
                         f"{'OK' if ok else 'FAIL'}\n")
         # gnuplot's table: fixed columns (plots/tc_bench.gp)
         first = names[pick[0]]
         with open(os.path.join(args.datdir, f"{stem}.dat"), "w") as f:
             f.write(f"# {head['device']}, {head['date']}; columns: d N causal naive teaching {first} best (the "
-                    "fastest of ours in the case) flash cudnn efficient (TFLOP/s; nan = not measured)\n")
+                    "fastest of ours in the case) flash cudnn efficient (TFLOP/s; na = not measured)\n")
             for r in rows:
                 vals = [r.get(c) for c in ("naive", "teaching", first, r["best"], "flash", "cudnn", "efficient")]
                 f.write(f"{r['d']} {r['N']} {int(r['causal'])} " +
-                        " ".join("nan" if x is None else f"{x:.1f}" for x in vals) + "\n")
+                        " ".join(cell(x) for x in vals) + "\n")
 
     for d in [int(x) for x in args.dims.split(",")]:
         for N in Ns:
@@ -218,12 +219,12 @@ def main():
                 row["again_best"], row["again_flash"] = again[0::2], again[1::2]
                 rows.append(row)
                 cells = " ".join(f"{n}={row[n]:.0f}" for n, _ in kern)
-                fl = row["flash"] or float("nan")
+                rb = row[row["best"]]
                 bad = [n for n, c in checks.items() if not c["ok"]]
                 print(f"d={d:3d} N={N:5d} B={B:2d} H={H:2d} {'causal' if causal else 'full  '} | {cells} | "
-                      f"flash={fl:.0f} cudnn={row['cudnn'] or float('nan'):.0f} "
-                      f"efficient={row['efficient'] or float('nan'):.0f} | {row['best']} "
-                      f"{row[row['best']] / fl:.3f}x flash {row[row['best']] / (row['cudnn'] or float('nan')):.3f}x "
+                      f"flash={cell(row['flash'], '{:.0f}')} cudnn={cell(row['cudnn'], '{:.0f}')} "
+                      f"efficient={cell(row['efficient'], '{:.0f}')} | {row['best']} "
+                      f"{ratio(rb, row['flash'])}x flash {ratio(rb, row['cudnn'])}x "
                       f"cudnn (again: {row['again_best'][0]:.0f}/{row['again_best'][1]:.0f} "
                       f"vs {row['again_flash'][0]:.0f}/{row['again_flash'][1]:.0f}) | "
                       f"checks {'OK' if not bad else 'FAIL ' + ','.join(bad)} (lp err {lp_err:.2e})", flush=True)
