@@ -431,7 +431,7 @@ def sweep(lib, a, sms, l2, vnames, head):
               f"{vnames[best[1]]} {'fused' if best[2] else 'kernel'} {res[best]['tbs']:.2f} = "
               f"{bar / res[best]['ms']:.3f}x"
               f" | plan S={cur[0]} {vnames[cur[1]]} m={cur[2]} "
-              f"{(bar / cur_ms) if cur_ms else float('nan'):.3f}x | {len(res)} configs", flush=True)
+              f"{f'{bar / cur_ms:.3f}x' if cur_ms else 'na'} | {len(res)} configs", flush=True)
         if shape in WEAK or a.scope == "plan":   # the five fastest configurations
             for k in sorted((k for k in res if res[k]["ms"]), key=lambda k: res[k]["ms"])[:5]:
                 how = "fused" if k[2] else "kernel"

@@ -66,7 +66,8 @@ for line in open(src):
             continue
         r = dict(zip(header, row))
         kernel = r['Kernel Name'].split('(')[0]
-        meas.setdefault((int(N), algo, kernel), {})[r['Metric Name']] = float(r['Metric Value'].replace(',', '') or 'nan')
+        v = r['Metric Value'].replace(',', '')
+        meas.setdefault((int(N), algo, kernel), {})[r['Metric Name']] = float(v) if v else None   # None: na
 cols = metrics.split(',')
 with open(out, 'w') as f:
     f.write('# Nsight Compute (ncu --clock-control none, caches flushed per kernel) on %s, %s; cuda/tools/ncu.sh\n' % (dev, day))
@@ -79,16 +80,18 @@ with open(out, 'w') as f:
         N, algo, kernel = key
         rd, wr, Br, Bc = sim[key]
         m = meas.get(key, {})
-        vals = [m.get(c, float('nan')) for c in cols]
-        f.write('%d %s %s %s %s %d %d %s\n' % (N, algo, kernel, Br, Bc, rd, wr, ' '.join('%.0f' % v for v in vals)))
+        vals = [m.get(c) for c in cols]   # a metric ncu did not report is na, never nan
+        f.write('%d %s %s %s %s %d %d %s\n' % (N, algo, kernel, Br, Bc, rd, wr,
+                                              ' '.join('na' if v is None else '%.0f' % v for v in vals)))
         t = total.setdefault((N, algo), [Br, Bc, 0, 0] + [0.0] * len(cols))
         t[2] += rd
         t[3] += wr
         for x, v in enumerate(vals):
-            t[4 + x] += v
+            t[4 + x] = None if v is None or t[4 + x] is None else t[4 + x] + v
     f.write('# totals over the kernels of one forward pass (kernel = all)\n')
     for (N, algo), t in sorted(total.items()):
-        f.write('%d %s all %s %s %d %d %s\n' % (N, algo, t[0], t[1], t[2], t[3], ' '.join('%.0f' % v for v in t[4:])))
+        f.write('%d %s all %s %s %d %d %s\n' % (N, algo, t[0], t[1], t[2], t[3],
+                                                 ' '.join('na' if v is None else '%.0f' % v for v in t[4:])))
 print('wrote', out)
 EOF
 cat "$out"
