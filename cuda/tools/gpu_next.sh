@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# gpu_next.sh OUTDIR — what the H100 run of 2026-12-06 (docs/gpu-runs/run_H100_2026-12-06_1849.md) left unrun, in
-# one call on a bare H100 or H200, most wanted first, under one deadline (GPU_NEXT_BUDGET seconds, default 560):
+# gpu_next.sh OUTDIR — what the H100 runs of 2026-12-06 (docs/gpu-runs/run_H100_2026-12-06_1849.md and _2141.md)
+# left unrun, in one call on a bare H100 or H200, under one deadline (GPU_NEXT_BUDGET seconds, default 560). With no
+# step named it runs, most wanted first: build decode hop4 ncu_fwd test_cuda.
 #   build       make -j16 of everything the steps below use
-#   decode      the decode benchmark with fl_decode_plan's rule from the sweep (perf_gpu.sh, PERF_DECODE=bench,
-#               eager and CUDA graph; no make bench-gpu): is it >= 1.0x SDPA on every anchor shape?
-#   final       hopper_check --quick, then hopper_bench.py for `final` alone (the dispatch hopper_final.py regenerated
-#               from that run), SDPA beside it
-#   ncu_fwd     Nsight Compute on final and SDPA's cuDNN and flash kernels, N = 8192, non-causal, d = 128 (0.854x cuDNN)
+#   decode      the confirming decode run of the plan as committed (decode_plan_splits): decode_gpu.sh's checks
+#               (decode_check --anchors, sanitizers), then decode_bench.py in interleaved rounds, eager and CUDA graph
+#               (perf_gpu.sh, PERF_DECODE=bench, no make bench-gpu): is it >= 1.0x SDPA on every anchor shape?
+#   hop4        cuda/hopper/hop4_gpu.sh: racecheck (failing on a hazard) of the dynamic scheduler's fixed handoff on
+#               v19 and v20, their checks, and the interleaved-rounds benchmark at d = 128 with final beside cuDNN
+#   final       hopper_check --quick, then hopper_bench.py for `final` alone at d = 64, 128, 256, SDPA beside it
+#   ncu_fwd     Nsight Compute on final and SDPA's cuDNN and flash kernels, N = 8192, non-causal, d = 128
 #               or the dims in NCU_DIMS ("64 128 256")
 #   ncu_bwd     Nsight Compute on the tensor-core backward (bwd_br128, bwd_br64) and SDPA's flash and cuDNN
-#               backwards, d = 128, N = 8192, non-causal (0.906x flash)
+#               backwards, d = 128, N = 8192, non-causal
 #   san_v19     compute-sanitizer memcheck, racecheck and synccheck on v19's three kernels (hopper_check --tiny)
-#   teach_bwd   cuda/teach/bwd_gpu.sh (racecheck at d = 128 with its longer limit)
+#   teach_bwd   cuda/teach/bwd_gpu.sh (racecheck bounded to the checked launches)
 #   test_cuda   make test-cuda to its end
 # A step left without time says so and gives no verdict. Logs: OUTDIR/<step>.log, OUTDIR/summary.txt.
 #   here:  bash cuda/tools/device_deps.sh        (Check for the GPU machine: fills .dev/, carry it)
@@ -79,20 +82,21 @@ san_v19() {
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(build decode final ncu_fwd teach_bwd test_cuda)
+[ ${#steps[@]} -gt 0 ] || steps=(build decode hop4 ncu_fwd test_cuda)
 for s in "${steps[@]}"; do
     case $s in
     build) step build 300 make -j16 cuda hopper decode-build lesson08 lesson09 lesson10 build/rel/cuda/libflashlab_tc_bwd.so ;;
-    decode) step decode 150 env PERF_DECODE=bench PERF_BENCH=0 bash cuda/tools/perf_gpu.sh "$out/decode" ;;
+    decode) step decode 240 env PERF_DECODE=bench PERF_BENCH=0 bash cuda/tools/perf_gpu.sh "$out/decode" ;;
     final) step final 180 bash -c "build/rel/hopper_check --quick > '$out/final_check.log' 2>&1 &&
         python3 cuda/hopper/hopper_bench.py --lib build/rel/libflashlab_hopper.so --outdir '$out' \
             --versions final --dims 64,128,256 --cmd 'cuda/tools/gpu_next.sh final'" ;;
+    hop4) step hop4 200 bash cuda/hopper/hop4_gpu.sh "$out/hop4" ;;
     ncu_fwd) step ncu_fwd 150 bash -c "$(declare -f ncu_fwd); ncu_fwd" ;;
     ncu_bwd) step ncu_bwd 150 bash -c "$(declare -f ncu_bwd); ncu_bwd" ;;
     san_v19) step san_v19 200 bash -c "$(declare -f san_v19); san_v19" ;;
     teach_bwd) step teach_bwd 400 bash cuda/teach/bwd_gpu.sh "$out/teach_bwd" ;;
     test_cuda) step test_cuda 600 make test-cuda ;;
-    *) echo "gpu_next.sh: unknown step '$s' (build decode final ncu_fwd ncu_bwd san_v19 teach_bwd test_cuda)" >&2; exit 2 ;;
+    *) echo "gpu_next.sh: unknown step '$s' (build decode hop4 final ncu_fwd ncu_bwd san_v19 teach_bwd test_cuda)" >&2; exit 2 ;;
     esac
 done
 echo "gpu_next.sh: $bad step(s) failed or had no time" | tee -a "$summary"
