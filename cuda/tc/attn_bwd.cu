@@ -28,7 +28,7 @@
 #include <string.h>
 
 #include "bwd.h"
-#include "bwd_kernels.cuh"   // defines: bwd_kparams, bwd_pre, bwd_convert, bwd_check_args, bwd_make_params, bwd_run
+#include "bwd_kernels.cuh"   // defines: bwd_kparams, bwd_pre, bwd_convert, bwd_main_flush, bwd_check_args, bwd_make_params, bwd_run
 #include "tc_fa2.cuh"
 
 namespace {
@@ -209,12 +209,7 @@ template <int D, typename T, bool CAUSAL, int BR> __global__ void __launch_bound
         }
         FL_ADD(ndk, D / 4), FL_ADD(ndv, D / 4);
     }
-    unsigned long long *c = kp.count;
-    fl_count_flush(c + TC_BWD_CNT_Q_RD, nq), fl_count_flush(c + TC_BWD_CNT_K_RD, nk);
-    fl_count_flush(c + TC_BWD_CNT_V_RD, nv), fl_count_flush(c + TC_BWD_CNT_DO_RD, ndo);
-    fl_count_flush(c + TC_BWD_CNT_L_RD, nl), fl_count_flush(c + TC_BWD_CNT_D_RD, nd);
-    fl_count_flush(c + TC_BWD_CNT_DQ_ATOMIC, natom);
-    fl_count_flush(c + TC_BWD_CNT_DK_WR, ndk), fl_count_flush(c + TC_BWD_CNT_DV_WR, ndv);
+    bwd_main_flush(kp.count, nq, nk, nv, ndo, nl, nd, natom, ndk, ndv);
 }
 
 /* ---- host ------------------------------------------------------------------------------------------------------ */

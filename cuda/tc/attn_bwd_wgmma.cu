@@ -32,7 +32,7 @@
 #include <string.h>
 
 #include "bwd.h"
-#include "bwd_kernels.cuh"     // defines: bwd_kparams, bwd_pre, bwd_convert, bwd_check_args, bwd_make_params, bwd_run
+#include "bwd_kernels.cuh"     // defines: bwd_kparams, bwd_pre, bwd_convert, bwd_main_flush, bwd_check_args, bwd_make_params, bwd_run
 #include "hopper_common.cuh"   // defines: desc_k, desc_mn, kstep_off, wgmma<N, T>, wg_*, mbar_*, tma_load_tile, p_pack
 
 namespace {
@@ -354,12 +354,7 @@ __global__ void __launch_bounds__(NT, 1) bwd_wgmma_main(const __grid_constant__ 
         }
         FL_ADD(ndk, D / 4), FL_ADD(ndv, D / 4);
     }
-    unsigned long long *cnt = kp.count;
-    fl_count_flush(cnt + TC_BWD_CNT_Q_RD, nq), fl_count_flush(cnt + TC_BWD_CNT_K_RD, nk);
-    fl_count_flush(cnt + TC_BWD_CNT_V_RD, nv), fl_count_flush(cnt + TC_BWD_CNT_DO_RD, ndo);
-    fl_count_flush(cnt + TC_BWD_CNT_L_RD, nl), fl_count_flush(cnt + TC_BWD_CNT_D_RD, nd);
-    fl_count_flush(cnt + TC_BWD_CNT_DQ_ATOMIC, natom);
-    fl_count_flush(cnt + TC_BWD_CNT_DK_WR, ndk), fl_count_flush(cnt + TC_BWD_CNT_DV_WR, ndv);
+    bwd_main_flush(kp.count, nq, nk, nv, ndo, nl, nd, natom, ndk, ndv);
 }
 
 /* ---- host ------------------------------------------------------------------------------------------------------ */

@@ -69,6 +69,20 @@ template <int D, typename T> __global__ void __launch_bounds__(256) bwd_pre(bwd_
 }
 
 /* ---- dq = dt(scale * dq_accum) ---------------------------------------------------------------------------------- */
+/* The main loop's per-thread tallies, one atomic per warp and counter (all 32 lanes call it): both backwards, the
+ * mma.sync one and the wgmma one, count the same tensors of Algorithm 2's loop. */
+__device__ __forceinline__ void bwd_main_flush(unsigned long long *c, unsigned long long nq, unsigned long long nk,
+                                               unsigned long long nv, unsigned long long ndo, unsigned long long nl,
+                                               unsigned long long nd, unsigned long long natom, unsigned long long ndk,
+                                               unsigned long long ndv)
+{
+    fl_count_flush(c + TC_BWD_CNT_Q_RD, nq), fl_count_flush(c + TC_BWD_CNT_K_RD, nk);
+    fl_count_flush(c + TC_BWD_CNT_V_RD, nv), fl_count_flush(c + TC_BWD_CNT_DO_RD, ndo);
+    fl_count_flush(c + TC_BWD_CNT_L_RD, nl), fl_count_flush(c + TC_BWD_CNT_D_RD, nd);
+    fl_count_flush(c + TC_BWD_CNT_DQ_ATOMIC, natom);
+    fl_count_flush(c + TC_BWD_CNT_DK_WR, ndk), fl_count_flush(c + TC_BWD_CNT_DV_WR, ndv);
+}
+
 template <typename T> __global__ void __launch_bounds__(256) bwd_convert(bwd_kparams kp, long long n8)
 {
     const long long x = (long long)blockIdx.x * 256 + threadIdx.x;
