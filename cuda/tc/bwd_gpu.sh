@@ -6,23 +6,7 @@
 # and the benchmark against SDPA's flash, cuDNN and efficient backwards (one Python process). Each step under timeout.
 # Writes OUTDIR/check.log (build, checks, lesson, sanitizers), OUTDIR/bench.log (the benchmark and its table).
 # Expected: build ~90 s, checks ~30 s, lesson09 ~15 s, sanitizers ~40 s, benchmark ~70 s: ~240 s in all.
-set -uo pipefail
-OUT=${1:?usage: bash cuda/tc/bwd_gpu.sh OUTDIR}
-mkdir -p "$OUT"
-export PATH=$PWD/.dev/bin:$PATH PYTHONUNBUFFERED=1
-LOG=$OUT/check.log
-B=build/rel/cuda
-step() {   # step NAME SECONDS CMD...: run under timeout, its output in check.log, one status line on stdout too
-    local name=$1 t=$2; shift 2
-    local s=$SECONDS
-    echo "== $name: $*" >> "$LOG"
-    timeout "$t" "$@" >> "$LOG" 2>&1
-    local rc=$?
-    echo "== $name: rc=$rc ($((SECONDS - s)) s)" | tee -a "$LOG"
-    return $rc
-}
-{ date -u; nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv; git log -1 --oneline; } \
-    > "$LOG" 2>&1
+. "$(dirname "$0")/gpu_steps.sh" "$0" "$@"   # OUT, LOG, B, step
 step build 180 make -j16 $B/bwd_check $B/libflashlab_tc_bwd.so lesson09 || { tail -30 "$LOG"; exit 1; }
 step bwd_check 90 $B/bwd_check
 grep -E "FAIL|^bwd_check:" "$LOG" | cut -c1-400

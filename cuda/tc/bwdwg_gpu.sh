@@ -14,23 +14,7 @@
 # Writes OUTDIR/check.log (build, checks, sanitizers), OUTDIR/bench.log (the benchmark and its table); prints one
 # status line per step and the lines that matter. Expected: build ~90 s, checks ~40 s, sanitizers ~30 s, benchmark
 # ~45 s: ~200 s in all.
-set -uo pipefail
-OUT=${1:?usage: bash cuda/tc/bwdwg_gpu.sh OUTDIR}
-mkdir -p "$OUT"
-export PATH=$PWD/.dev/bin:$PATH PYTHONUNBUFFERED=1
-LOG=$OUT/check.log
-B=build/rel/cuda
-step() {   # step NAME SECONDS CMD...: run under timeout, its output in check.log, one status line on stdout too
-    local name=$1 t=$2; shift 2
-    local s=$SECONDS
-    echo "== $name: $*" >> "$LOG"
-    timeout "$t" "$@" >> "$LOG" 2>&1
-    local rc=$?
-    echo "== $name: rc=$rc ($((SECONDS - s)) s)" | tee -a "$LOG"
-    return $rc
-}
-{ date -u; nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv; git log -1 --oneline; } \
-    > "$LOG" 2>&1
+. "$(dirname "$0")/gpu_steps.sh" "$0" "$@"   # OUT, LOG, B, step
 step build 150 make -j16 $B/bwd_check $B/libflashlab_tc_bwd.so || { tail -30 "$LOG"; exit 1; }
 PASS=bwd_br128,bwd_br64
 for cfg in bwd_wgmma bwd_wgmma_dq1 bwd_wgmma_pipe bwd_wgmma_ks; do
