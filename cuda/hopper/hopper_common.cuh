@@ -130,6 +130,14 @@ template <int R> __device__ __forceinline__ void reg_fence(uint32_t (&r)[R])
     for (int x = 0; x < R; x++)
         asm volatile("" : "+r"(r[x])::"memory");
 }
+/* A shared-memory store of v (a value the code before it produced) that no one reads, placed before a
+ * wgmma.wait_group: ptxas schedules WARPGROUP.DEPBAR freely past arithmetic that does not touch the products'
+ * registers, and hoists it above a whole softmax (in every OVERLAP kernel of v17 - v20, nvcc 13.0), but it
+ * does not move it above a shared-memory store. So the instructions v depends on stay above the wait. */
+__device__ __forceinline__ void wg_pin(uint32_t addr, float v)
+{
+    asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(addr), "f"(v) : "memory");
+}
 /* Ordinary (generic-proxy) shared-memory writes, cp.async's included, made visible to wgmma and TMA (async proxy). */
 __device__ __forceinline__ void fence_async_smem() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 

@@ -28,6 +28,11 @@
  *   KAHEAD    (v20) the producer loads K one step ahead of V (K0, K1, V0, K2, V1, ...), the order the consumers
  *             take them in (a turn reads K(j) and V(j-1)), as FA3 does: K(j+1) no longer waits behind V(j), whose
  *             buffer is freed last (after a softmax), and the two copies are no longer in flight together.
+ *   PIN       (v21) OVERLAP as it runs, not only as it is written: ptxas (nvcc 13.0) hoists wgmma.wait_group 0 above
+ *             the whole softmax in every OVERLAP kernel of v17 - v20 (WARPGROUP.DEPBAR 0 before the first MUFU.EX2),
+ *             so P(j-1) V(j-1) is waited for before the softmax starts. A shared-memory store of the row sums (one
+ *             word per consumer thread, read by no one: wg_pin) between the softmax and the wait keeps the wait
+ *             below it: ptxas does not move the wait above a shared-memory store (hopper_sass.py checks it).
  * Causal masking is applied only on the key blocks that need it (from jm on), so unmasked blocks run mask-free.
  */
 #ifndef FLASHLAB_HOPPER_WS_CUH
@@ -67,24 +72,31 @@ template <int NWG> constexpr bool regs_fit()
 static_assert(regs_fit<2>() && regs_fit<3>(), "setmaxnreg asks for more registers than the block was launched with");
 
 template <int D, typename T, bool CAUSAL, int BC, int NWG, int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST,
-          bool LEAN, int POLY16, bool KAHEAD, bool SPLIT>
+          bool LEAN, int POLY16, bool KAHEAD, bool SPLIT, bool PIN>
 __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_constant__ hp_maps maps, const hp_params kp)
 {
     constexpr int DP = (D + 63) / 64 * 64, KS = D / 16, BR = 64 * NWG;
     constexpr uint32_t QB = BR * DP * 2, KB = BC * DP * 2;
     static_assert(D % 16 == 0 && BC % 16 == 0 && BC <= 256 && D <= 256, "wgmma shapes");
     static_assert(!PINGPONG || NWG == 2, "ping-pong pairs two consumer warpgroups");
+    static_assert(!PIN || OVERLAP, "PIN keeps the softmax between OVERLAP's two waits");
     extern __shared__ __align__(1024) unsigned char smem[];
     const uint32_t sQ = hp_align1k(smem), sK = sQ + QB, sV = sK + STAGES * KB, bars = sV + STAGES * KB;
     /* mbarriers, 8 bytes each: Q full, Q empty, then per stage K full, K empty, V full, V empty */
     const uint32_t q_full = bars, q_empty = bars + 8, slot = bars + 16 + 32 * STAGES;   /* slot: 2 tile indices */
+    const uint32_t pin = slot + 8;                  /* PIN: one word per consumer thread, written, never read */
     auto k_full = [&](int s) { return bars + 16 + 32 * s; };
     auto k_empty = [&](int s) { return bars + 24 + 32 * s; };
     auto v_full = [&](int s) { return bars + 32 + 32 * s; };
     auto v_empty = [&](int s) { return bars + 40 + 32 * s; };
     constexpr int CONSUMER_WARPS = 4 * NWG;
-    const int tid = threadIdx.x, wg = tid / 128, lane = tid % 32;
-    const int N = kp.N, Tc = (N + BC - 1) / BC;
+    const int tid = threadIdx.x, wg = tid / 128;
+    /* With PIN, the key-block count and the lane are computed in each role, after its setmaxnreg: a value live
+     * across setmaxnreg is one ptxas spills rather than keeps (Tc, then lane, stored before the split and reloaded
+     * in the loop of the d = 128 PIN kernels at Bc = 176). The versions before keep the code they were measured with
+     * (computing them late makes v19_sched's d = 256 causal kernel spill). */
+    const int N = kp.N, Tc_all = PIN ? 0 : (N + BC - 1) / BC, lane_all = PIN ? 0 : tid % 32;
+    auto key_blocks = [&]() { return PIN ? (N + BC - 1) / BC : Tc_all; };
     unsigned long long cnt[TC_NCOUNT] = {0, 0, 0, 0, 0};
 
     if (tid == 0) {
@@ -104,6 +116,7 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
         reg_dealloc<regs<NWG>::producer>();
         if (tid != 0)
             return;
+        const int Tc = key_blocks();
         int it = 0, tc = 0;
         int tile = PERSIST == HP_DYNAMIC ? atomicAdd(&next_tile, 1) : first;
         for (; tile < kp.ntiles; tc++) {
@@ -158,6 +171,7 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
 
     /* ---- consumers -------------------------------------------------------------------------------------------- */
     reg_alloc<regs<NWG>::consumer>();
+    const int Tc = key_blocks(), lane = PIN ? tid % 32 : lane_all;
     const int c = wg - 1, warp = (tid % 128) / 32, g = lane / 4, t = lane % 4;
     const uint32_t qw = sQ + c * 64 * HP_PANEL_ROW;                      /* this warpgroup's rows of Qi */
     auto softmax = [&](float (&sc)[BC / 2], float (&m)[2], float (&l)[2], float (&al)[2]) {
@@ -285,6 +299,8 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
                 if (j >= jm)
                     hp_mask<BC, CAUSAL>(s, r0, j * BC, N, t);
                 softmax(s, mi, li, alpha);
+                if (PIN)
+                    wg_pin(pin + 4 * (tid - 128), li[0] + li[1]);           /* the wait stays below the softmax */
                 if (OVERLAP)
                     wg_wait<0>();                                           /* P(j-1) V(j-1) done: O, p free */
                 reg_fence(o);
@@ -324,13 +340,14 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
 
 /* One row of the climb: the kernel's switches, and its tile (Bc, consumer warpgroups) per head dimension. */
 template <int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST, int BC64, int BC96, int BC128, int BC256, int NWG64,
-          bool LEAN = false, int POLY16 = 0, bool KAHEAD = false, bool SPLIT = true>
+          bool LEAN = false, int POLY16 = 0, bool KAHEAD = false, bool SPLIT = true, bool PIN = false>
 struct hp_ws_version {
     template <int D> static constexpr int bc() { return D == 64 ? BC64 : D == 96 ? BC96 : D == 128 ? BC128 : BC256; }
     template <int D> static constexpr int nwg() { return D == 64 ? NWG64 : 2; }
     template <int D> static constexpr size_t smem_bytes(int stages)
     {
-        return (size_t)(64 * nwg<D>() + 2 * stages * bc<D>()) * ((D + 63) / 64 * 64) * 2 + 16 + 32 * stages + 8 + 1024;
+        return (size_t)(64 * nwg<D>() + 2 * stages * bc<D>()) * ((D + 63) / 64 * 64) * 2 + 16 + 32 * stages + 8 +
+               (PIN ? 4 * 128 * nwg<D>() : 0) + 1024;
     }
     /* STAGES = 0: three K/V buffers where shared memory (227 KB per block) holds them, else two. */
     template <int D> static constexpr int stages() { return STAGES ? STAGES : smem_bytes<D>(3) <= 232448 ? 3 : 2; }
@@ -344,8 +361,8 @@ struct hp_ws_version {
     {
         constexpr int BC = bc<D>(), NWG = nwg<D>(), BR = 64 * NWG, S = stages<D>();
         void (*k)(const hp_maps, const hp_params) =
-            a->causal ? hp_ws::kernel<D, T, true, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16, KAHEAD, SPLIT>
-                      : hp_ws::kernel<D, T, false, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16, KAHEAD, SPLIT>;
+            a->causal ? hp_ws::kernel<D, T, true, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16, KAHEAD, SPLIT, PIN>
+                      : hp_ws::kernel<D, T, false, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16, KAHEAD, SPLIT, PIN>;
         const size_t smem = smem_bytes<D>(S);
         hp_params kp = hp_make_params(a, BR);
         hp_maps maps;
