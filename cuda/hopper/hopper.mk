@@ -2,6 +2,7 @@
 # CUDA_HOME, CUDA_LIBDIR, BUILD, CFLAGS, LIB, LDFLAGS, LDLIBS).
 #
 #   make hopper-ptxas   registers, spills, wgmma-serialization and setmaxnreg warnings of every kernel (no GPU needed)
+#   make hopper-sass    where ptxas put the waits: is the softmax under P V in the SASS (hopper_sass.py, no GPU needed)
 #   make hopper-check   (GPU) probe, checks against fp64, counters against the simulator's ledger
 #   make hopper-bench   (GPU) hopper-check, then every version beside SDPA's flash and cuDNN backends (one process)
 #
@@ -61,15 +62,32 @@ $(HP_LESSON): $(HP_LESSON_OBJ) $(BUILD)/hopper/hopper_host.o $(FWD_OBJ) $(COMMON
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(HP_LINK) $(LDLIBS) -o $@
 
-.PHONY: hopper hopper-check hopper-bench hopper-ptxas hopper-test-nogpu
+.PHONY: hopper hopper-check hopper-bench hopper-ptxas hopper-test-nogpu hopper-sass hopper-sass-check
 hopper: $(HP_SO) $(HP_CHECK) $(HP_LESSON)
 
 # make all (hence make test) compiles every Hopper kernel for sm_90a with its counting twin: the compile check.
 all: $(HP_LESSON) $(HP_CHECK)
 run-tests: hopper-test-nogpu
-hopper-test-nogpu: $(HP_LESSON) $(HP_CHECK)
+hopper-test-nogpu: $(HP_LESSON) $(HP_CHECK) hopper-sass-check
 	@echo "✓ nvcc sm_90a compiled every kernel of cuda/hopper/ with its counting twin:" \
 	      "$(notdir $(HP_CU)) hopper_probe.cu; ./lesson10 and hopper_check linked"
+
+# The SASS of the overlap kernels, read without a disassembler (hopper_sass.py): cubins of whole .cu files, the
+# decoder first checked on hopper_sass_cal.cu. hopper-sass reports every OVERLAP kernel of HP_SASS_CU;
+# hopper-sass-check (part of make test) fails unless every PIN kernel (v21) keeps its softmax under P V.
+HP_SASS_DIR := $(BUILD)/hopper/sass
+HP_SASS_CU ?= attn_v17_overlap attn_v19_sched attn_v20_lean attn_v21_pin
+HP_SASS_CAL := $(HP_SASS_DIR)/hopper_sass_cal.cubin
+$(HP_SASS_DIR)/%.cubin: $(HP_DIR)/%.cu $(HP_DEPS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(HP_NVFLAGS) -cubin $< -o $@
+hopper-sass: $(HP_SASS_CAL) $(HP_SASS_CU:%=$(HP_SASS_DIR)/%.cubin)
+	python3 $(HP_DIR)/hopper_sass.py --calibration $(HP_SASS_CAL) $(HP_SASS_CU:%=$(HP_SASS_DIR)/%.cubin)
+hopper-sass-check: $(HP_SASS_CAL) $(HP_SASS_DIR)/attn_v21_pin.cubin
+	@python3 $(HP_DIR)/hopper_sass.py --require-overlap --calibration $^ > $(HP_SASS_DIR)/check.log \
+	  || { cat $(HP_SASS_DIR)/check.log; echo "✗ hopper_sass: a v21 kernel lost its softmax overlap" >&2; exit 1; }
+	@echo "✓ $$(tail -1 $(HP_SASS_DIR)/check.log) (every v21 kernel's softmax between its products and" \
+	      "WARPGROUP.DEPBAR 0)"
 
 hopper-check: $(HP_CHECK)
 	$(HP_CHECK)
@@ -88,9 +106,10 @@ hopper-ptxas:
 
 HELP_LINES += make_hopper_________the_Hopper_kernels,_./lesson10,_their_checker_and_the_benchmark's_library_(needs_nvcc)
 HELP_LINES += make_hopper-ptxas___registers,_spills,_wgmma_warnings_of_the_Hopper_kernels
+HELP_LINES += make_hopper-sass____the_SASS_order_of_products,_waits_and_softmax_in_the_overlap_kernels
 HELP_LINES += make_hopper-check___(H100/H200)_check_the_Hopper_kernels:_probe,_fp64,_counters
 HELP_LINES += make_hopper-bench___(H100/H200)_time_the_Hopper_kernels_against_PyTorch_SDPA
 else
-hopper hopper-check hopper-bench hopper-ptxas:
-	@echo "✗ no nvcc: $@ needs the CUDA Toolkit$(if $(filter hopper hopper-ptxas,$@),, and an H100 or H200)" >&2; exit 2
+hopper hopper-check hopper-bench hopper-ptxas hopper-sass:
+	@echo "✗ no nvcc: $@ needs the CUDA Toolkit$(if $(filter hopper hopper-ptxas hopper-sass,$@),, and an H100 or H200)" >&2; exit 2
 endif
