@@ -5,7 +5,7 @@
 #   2. SASS: cuobjdump's disassembly of v19, v20 and v21 read by hopper_sass.py, beside the tool's own reading of the
 #      same cubins (cuobjdump -xelf): the CPU-side decoder checked against NVIDIA's disassembler, and whether every
 #      v21 kernel has its softmax between its products and WARPGROUP.DEPBAR 0 (and no v19 / v20 kernel does);
-#   3. compute-sanitizer racecheck and memcheck on hopper_check --tiny for v21_pin, v21_kv1, v21_128
+#   3. compute-sanitizer racecheck and memcheck on hopper_check --tiny for v19_wide, v21_pin, v21_kv1, v21_128
 #      (--error-exitcode: a hazard fails the step and its first lines are shown);
 #   4. hopper_check --quick (O and L against fp64, ragged N, causal and not, fp16 and bf16, counters against the
 #      simulator's ledger) per row, one process each: v20_kv1 and v20_128 (never run before) and the v21 rows;
@@ -22,6 +22,7 @@ mkdir -p "$OUT"
 export PATH=$PWD/.dev/bin:$PATH PYTHONUNBUFFERED=1
 B=build/rel
 V21=v21_pin,v21_kv1,v21_128
+SAN=v19_wide,$V21                       # v19_wide: the fixed tile-index handoff, never race-checked clean yet
 CHECK=v20_kv1,v20_128,$V21
 TWINS=v19_wide=v21_pin,v20_kv1=v21_kv1,v20_128=v21_128   # a row and the one it extends: same O and L
 T0=$(date +%s)
@@ -76,7 +77,7 @@ fi
 
 # 3. compute-sanitizer on the tiny shapes (192 tiles: every dynamic launch reuses a tile-index slot)
 for tool in racecheck memcheck; do
-    timeout 45 compute-sanitizer --tool "$tool" --error-exitcode 9 "$B/hopper_check" --tiny --versions "$V21" \
+    timeout 45 compute-sanitizer --tool "$tool" --error-exitcode 9 "$B/hopper_check" --tiny --versions "$SAN" \
         > "$OUT/san_$tool.log" 2>&1
     rc=$?
     sum=$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/san_$tool.log" | head -1)
