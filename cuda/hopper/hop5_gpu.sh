@@ -12,7 +12,8 @@
 #   5. hopper_bench.py at d = 128, N = 4096, 8192, 16384, causal and not: final, v19_wide and the rows that passed 4,
 #      beside SDPA's cuDNN and flash (3 interleaved rounds), and each v21 row's O and L against the version it
 #      extends, bit for bit (--twins: the pin adds a store and moves a wait, no arithmetic). HOP5_DIMS=128,64 times
-#      d = 64 too (about twice as long; the v21 rows have d = 64 kernels, checked in 4).
+#      d = 64 too (about twice as long; the v21 rows have d = 64 kernels, checked in 4). HOP5_NS=8192 times that N
+#      alone (a call short of time).
 # Every step under timeout; small logs in OUTDIR; a summary line per step on stdout.
 #   bash cuda/hopper/hop5_gpu.sh /tmp/hop5_out
 set -uo pipefail
@@ -107,8 +108,8 @@ done
 
 # 5. the benchmark: d = 128 (HOP5_DIMS), N >= 4096, causal and not
 DIMS=${HOP5_DIMS:-128}
-timeout $((150 * $(echo "$DIMS" | tr ',' '\n' | wc -l))) python3 cuda/hopper/hopper_bench.py --lib "$B/libflashlab_hopper.so" --outdir "$OUT" \
-    --versions "$BENCH" --dims "$DIMS" --ns 4096,8192,16384 --reps 20 --rounds 3 --twins "${BTWINS#,}" \
+timeout $((150 * $(echo "${HOP5_NS:-4096,8192,16384}" | tr ',' '\n' | wc -l) / 3 * $(echo "$DIMS" | tr ',' '\n' | wc -l))) python3 cuda/hopper/hopper_bench.py --lib "$B/libflashlab_hopper.so" --outdir "$OUT" \
+    --versions "$BENCH" --dims "$DIMS" --ns "${HOP5_NS:-4096,8192,16384}" --reps 20 --rounds 3 --twins "${BTWINS#,}" \
     --cmd "bash cuda/hopper/hop5_gpu.sh" > "$OUT/bench.log" 2>&1
 echo "bench ($BENCH) rc=$? ($(el) s)"
 grep -E "^# (error rule|timing|twins)|^d=|^hopper_bench" "$OUT/bench.log" | cut -c1-700
