@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # gpu_next.sh OUTDIR — what the H100 runs of 2026-12-06 (docs/gpu-runs/run_H100_2026-12-06_1849.md and _2141.md)
 # left unrun, in one call on a bare H100 or H200, under one deadline (GPU_NEXT_BUDGET seconds, default 560). With no
-# step named it runs, most wanted first: build decode hop4 ncu_fwd test_cuda.
-#   build       make -j16 of everything the steps below use
-#   decode      the confirming decode run of the plan as committed (decode_plan_splits): decode_gpu.sh's checks
-#               (decode_check --anchors, sanitizers), then decode_bench.py in interleaved rounds, eager and CUDA graph
-#               (perf_gpu.sh, PERF_DECODE=bench, no make bench-gpu): is it >= 1.0x SDPA on every anchor shape?
-#   hop4        cuda/hopper/hop4_gpu.sh: racecheck (failing on a hazard) of the dynamic scheduler's fixed handoff on
-#               v19 and v20, their checks, and the interleaved-rounds benchmark at d = 128 with final beside cuDNN
+# step named it runs, most wanted first: decode hop5 ncu_fwd test_cuda. Each step builds what it runs.
+#   build       make -j16 of everything the steps below use (about 3 minutes on 16 cores: name it only for a long call)
+#   decode      the confirming decode run of the plan as committed (decode_plan_splits), about 3 minutes: make
+#               decode-build, then decode_gpu.sh: SASS atomics, decode_check --anchors, compute-sanitizer memcheck,
+#               racecheck, synccheck on --quick, decode_bench.py in 5 interleaved rounds, eager and CUDA graph: is it
+#               >= 1.0x SDPA on every anchor shape?
+#   hop5        cuda/hopper/hop5_gpu.sh: v21 (the softmax pinned under P V): the SASS read by cuobjdump beside the
+#               CPU decoder, racecheck and memcheck (failing on a hazard) of v19_wide's fixed tile-index handoff and
+#               the v21 rows, their checks, the d = 128 benchmark with final and v19_wide beside cuDNN and flash
+#   hop4        cuda/hopper/hop4_gpu.sh: the v19 and v20 rows under racecheck, their checks, the d = 128 benchmark
 #   final       hopper_check --quick, then hopper_bench.py for `final` alone at d = 64, 128, 256, SDPA beside it
 #   ncu_fwd     Nsight Compute on final and SDPA's cuDNN and flash kernels, N = 8192, non-causal, d = 128
 #               or the dims in NCU_DIMS ("64 128 256")
@@ -82,21 +85,27 @@ san_v19() {
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(build decode hop4 ncu_fwd test_cuda)
+[ ${#steps[@]} -gt 0 ] || steps=(decode hop5 ncu_fwd test_cuda)
 for s in "${steps[@]}"; do
     case $s in
     build) step build 300 make -j16 cuda hopper decode-build lesson08 lesson09 lesson10 build/rel/cuda/libflashlab_tc_bwd.so ;;
-    decode) step decode 240 env PERF_DECODE=bench PERF_BENCH=0 bash cuda/tools/perf_gpu.sh "$out/decode" ;;
-    final) step final 180 bash -c "build/rel/hopper_check --quick > '$out/final_check.log' 2>&1 &&
+    decode) step decode 300 bash -c "make -j16 decode-build > '$out/decode_build.log' 2>&1 &&
+        bash cuda/decode/decode_gpu.sh build/rel '$out/decode'" ;;
+    final) step final 240 bash -c "make -j16 build/rel/hopper_check build/rel/libflashlab_hopper.so > '$out/final_build.log' 2>&1 &&
+        build/rel/hopper_check --quick > '$out/final_check.log' 2>&1 &&
         python3 cuda/hopper/hopper_bench.py --lib build/rel/libflashlab_hopper.so --outdir '$out' \
             --versions final --dims 64,128,256 --cmd 'cuda/tools/gpu_next.sh final'" ;;
+    hop5) step hop5 240 bash cuda/hopper/hop5_gpu.sh "$out/hop5" ;;
     hop4) step hop4 200 bash cuda/hopper/hop4_gpu.sh "$out/hop4" ;;
-    ncu_fwd) step ncu_fwd 150 bash -c "$(declare -f ncu_fwd); ncu_fwd" ;;
-    ncu_bwd) step ncu_bwd 150 bash -c "$(declare -f ncu_bwd); ncu_bwd" ;;
-    san_v19) step san_v19 200 bash -c "$(declare -f san_v19); san_v19" ;;
+    ncu_fwd) step ncu_fwd 240 bash -c "make -j16 build/rel/libflashlab_hopper.so > '$out/ncu_build.log' 2>&1 &&
+        $(declare -f ncu_fwd); ncu_fwd" ;;
+    ncu_bwd) step ncu_bwd 300 bash -c "make -j16 build/rel/cuda/libflashlab_tc_bwd.so > '$out/ncu_bwd_build.log' 2>&1 &&
+        $(declare -f ncu_bwd); ncu_bwd" ;;
+    san_v19) step san_v19 280 bash -c "make -j16 build/rel/hopper_check > '$out/san_build.log' 2>&1 &&
+        $(declare -f san_v19); san_v19" ;;
     teach_bwd) step teach_bwd 400 bash cuda/teach/bwd_gpu.sh "$out/teach_bwd" ;;
     test_cuda) step test_cuda 600 make test-cuda ;;
-    *) echo "gpu_next.sh: unknown step '$s' (build decode hop4 final ncu_fwd ncu_bwd san_v19 teach_bwd test_cuda)" >&2; exit 2 ;;
+    *) echo "gpu_next.sh: unknown step '$s' (build decode hop5 hop4 final ncu_fwd ncu_bwd san_v19 teach_bwd test_cuda)" >&2; exit 2 ;;
     esac
 done
 echo "gpu_next.sh: $bad step(s) failed or had no time" | tee -a "$summary"
