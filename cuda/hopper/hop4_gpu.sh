@@ -24,6 +24,7 @@ V20=v20_kv,v20_kv1,v20_128                  # v20_kv: the best measured v20 row 
 OLD=final,v17_overlap,v18_wide,v19_wide
 T0=$(date +%s)
 el() { echo $(($(date +%s) - T0)); }
+. cuda/hopper/hp_gpu_steps.sh
 
 { date -u; git log --oneline -1
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,power.limit,temperature.gpu --format=csv
@@ -40,30 +41,10 @@ grep -E "error|warning|spill" /tmp/hop4_build.log | grep -v " 0 bytes spill" | h
 if [ $rc -ne 0 ]; then tail -30 /tmp/hop4_build.log | tee -a "$OUT/build.log"; exit 1; fi
 
 # 2. compute-sanitizer on the tiny shapes: racecheck first (the handoff), then memcheck and synccheck
-for tool in racecheck memcheck synccheck; do
-    timeout 40 compute-sanitizer --tool "$tool" --error-exitcode 9 "$B/hopper_check" --tiny --versions "$DYN" \
-        > "$OUT/san_$tool.log" 2>&1
-    rc=$?
-    sum=$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/san_$tool.log" | head -1)
-    echo "compute-sanitizer $tool rc=$rc $(tail -1 "$OUT/san_$tool.log" | cut -c1-80) | $sum ($(el) s)" \
-        | tee -a "$OUT/sanitizer.log"
-    if [ $rc -ne 0 ]; then   # 9: a hazard or error; 124: timeout; else hopper_check's own failure
-        echo "FAIL: compute-sanitizer $tool rc=$rc" | tee -a "$OUT/sanitizer.log"
-        grep -E "^========= +(Error|Warning|Invalid|Race|and |Barrier|at |by )" "$OUT/san_$tool.log" | head -12 \
-            | cut -c1-300 | tee -a "$OUT/sanitizer.log"
-    fi
-done
+hp_sanitize 40 "$DYN" racecheck memcheck synccheck
 
 # 3. checks of every row whose code the handoff touches
-PASS=""
-for v in ${DYN//,/ }; do
-    timeout 30 "$B/hopper_check" --quick --versions "$v" > /tmp/hop4_c_$v.log 2>&1
-    rc=$?
-    grep -E "FAIL|error" /tmp/hop4_c_$v.log | head -10 >> "$OUT/check.log"
-    grep -E "counters d=128" /tmp/hop4_c_$v.log >> "$OUT/check.log"
-    echo "$v quick rc=$rc: $(tail -1 /tmp/hop4_c_$v.log) ($(el) s)" | tee -a "$OUT/check.log"
-    [ $rc -eq 0 ] && PASS="$PASS,$v"
-done
+hp_checks "$DYN"
 BENCH=$OLD
 for v in ${V20//,/ }; do
     case ",$PASS," in *",$v,"*) BENCH="$BENCH,$v" ;; esac

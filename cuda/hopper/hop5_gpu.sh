@@ -28,6 +28,7 @@ CHECK=v20_kv1,v20_128,$V21
 TWINS=v19_wide=v21_pin,v20_kv1=v21_kv1,v20_128=v21_128   # a row and the one it extends: same O and L
 T0=$(date +%s)
 el() { echo $(($(date +%s) - T0)); }
+. cuda/hopper/hp_gpu_steps.sh
 
 { date -u; git log --oneline -1
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,power.limit,temperature.gpu --format=csv
@@ -77,29 +78,10 @@ else
 fi
 
 # 3. compute-sanitizer on the tiny shapes (192 tiles: every dynamic launch reuses a tile-index slot)
-for tool in racecheck memcheck; do
-    timeout 45 compute-sanitizer --tool "$tool" --error-exitcode 9 "$B/hopper_check" --tiny --versions "$SAN" \
-        > "$OUT/san_$tool.log" 2>&1
-    rc=$?
-    sum=$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/san_$tool.log" | head -1)
-    echo "compute-sanitizer $tool rc=$rc $(tail -1 "$OUT/san_$tool.log" | cut -c1-80) | $sum ($(el) s)" \
-        | tee -a "$OUT/sanitizer.log"
-    if [ $rc -ne 0 ]; then   # 9: a hazard or error; 124: timeout; else hopper_check's own failure
-        echo "FAIL: compute-sanitizer $tool rc=$rc" | tee -a "$OUT/sanitizer.log"
-        grep -E "^========= +(Error|Warning|Invalid|Race|and |Barrier|at |by )" "$OUT/san_$tool.log" | head -12 \
-            | cut -c1-300 | tee -a "$OUT/sanitizer.log"
-    fi
-done
+hp_sanitize 45 "$SAN" racecheck memcheck
 
 # 4. checks, one process per row
-PASS=""
-for v in ${CHECK//,/ }; do
-    timeout 30 "$B/hopper_check" --quick --versions "$v" > "$OUT/check_$v.log" 2>&1
-    rc=$?
-    grep -E "FAIL|error" "$OUT/check_$v.log" | head -10 >> "$OUT/check.log"
-    echo "$v quick rc=$rc: $(tail -1 "$OUT/check_$v.log") ($(el) s)" | tee -a "$OUT/check.log"
-    [ $rc -eq 0 ] && PASS="$PASS,$v"
-done
+hp_checks "$CHECK"
 BENCH=final,v19_wide$PASS
 BTWINS=""
 for t in ${TWINS//,/ }; do
