@@ -22,16 +22,7 @@ B=build/rel
 DYN=v19_sched,v19_s3,v19_wide,v20_lean,v20_kv,v20_poly,v20_kv1,v20_128   # every HP_DYNAMIC row
 V20=v20_kv,v20_kv1,v20_128                  # v20_kv: the best measured v20 row (21:47 UTC); kv1, 128 never run yet
 OLD=final,v17_overlap,v18_wide,v19_wide
-T0=$(date +%s)
-el() { echo $(($(date +%s) - T0)); }
-. cuda/hopper/hp_gpu_steps.sh
-
-{ date -u; git log --oneline -1
-  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,power.limit,temperature.gpu --format=csv
-  python3 -c 'import torch; print("torch", torch.__version__, "cudnn", torch.backends.cudnn.version())'
-  compute-sanitizer --version | tail -1
-} > "$OUT/info.txt" 2>&1
-head -4 "$OUT/info.txt"
+. cuda/hopper/hp_gpu_steps.sh   # the clock (el), OUT/info.txt, hp_sanitize, hp_checks
 
 # 1. build: only what the steps below run
 timeout 80 make -j16 "$B/hopper_check" "$B/libflashlab_hopper.so" > /tmp/hop4_build.log 2>&1

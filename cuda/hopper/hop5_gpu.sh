@@ -26,17 +26,7 @@ V21=v21_pin,v21_kv1,v21_128
 SAN=v19_wide,$V21                       # v19_wide: the fixed tile-index handoff, never race-checked clean yet
 CHECK=v20_kv1,v20_128,$V21
 TWINS=v19_wide=v21_pin,v20_kv1=v21_kv1,v20_128=v21_128   # a row and the one it extends: same O and L
-T0=$(date +%s)
-el() { echo $(($(date +%s) - T0)); }
-. cuda/hopper/hp_gpu_steps.sh
-
-{ date -u; git log --oneline -1
-  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,power.limit,temperature.gpu --format=csv
-  python3 -c 'import torch; print("torch", torch.__version__, "cudnn", torch.backends.cudnn.version())'
-  compute-sanitizer --version | tail -1
-  nvcc --version | tail -1
-} > "$OUT/info.txt" 2>&1
-head -4 "$OUT/info.txt"
+. cuda/hopper/hp_gpu_steps.sh   # the clock (el), OUT/info.txt, hp_sanitize, hp_checks
 
 # 1. build: only what the steps below run
 timeout 120 make -j16 "$B/hopper_check" "$B/libflashlab_hopper.so" > "$OUT/build_full.log" 2>&1

@@ -1,10 +1,21 @@
-# hp_gpu_steps.sh — the steps hop4_gpu.sh and hop5_gpu.sh share, sourced by them (they set B, the build directory,
-# OUT, and el, the seconds elapsed):
+# hp_gpu_steps.sh — the steps hop4_gpu.sh and hop5_gpu.sh share, sourced by them from the repository root once B,
+# the build directory, and OUT are set. Sourcing starts the clock (el: seconds since) and writes OUT/info.txt (date,
+# commit, GPU, clocks, torch, cuDNN, compute-sanitizer, nvcc), whose first four lines it shows. Then:
 #   hp_sanitize LIMIT_S VERSIONS TOOL...   compute-sanitizer TOOL on hopper_check --tiny --versions VERSIONS, one run
 #                                          per tool, --error-exitcode 9: a hazard or error fails it, and its first
 #                                          lines are shown; a line per tool on stdout and in OUT/sanitizer.log
 #   hp_checks VERSIONS                     hopper_check --quick per version, one process each (a fault spoils only
 #                                          its own context); PASS gets ",v" for each that exited 0; OUT/check.log
+T0=$(date +%s)
+el() { echo $(($(date +%s) - T0)); }
+{ date -u; git log --oneline -1
+  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,power.limit,temperature.gpu --format=csv
+  python3 -c 'import torch; print("torch", torch.__version__, "cudnn", torch.backends.cudnn.version())'
+  compute-sanitizer --version | tail -1
+  nvcc --version | tail -1
+} > "$OUT/info.txt" 2>&1
+head -4 "$OUT/info.txt"
+
 hp_sanitize() {
     local limit=$1 versions=$2 tool rc sum
     shift 2
