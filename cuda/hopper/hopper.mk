@@ -80,7 +80,7 @@ HP_SASS_CU ?= attn_v17_overlap attn_v19_sched attn_v20_lean attn_v21_pin
 HP_SASS_CAL := $(HP_SASS_DIR)/hopper_sass_cal.cubin
 $(HP_SASS_DIR)/%.cubin: $(HP_DIR)/%.cu $(HP_DEPS)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(HP_NVFLAGS) -cubin $< -o $@
+	@$(call nvcc_or_reuse,$(NVCC) $(HP_NVFLAGS) -cubin $< -o $@)
 hopper-sass: $(HP_SASS_CAL) $(HP_SASS_CU:%=$(HP_SASS_DIR)/%.cubin)
 	python3 $(HP_DIR)/hopper_sass.py --calibration $(HP_SASS_CAL) $(HP_SASS_CU:%=$(HP_SASS_DIR)/%.cubin)
 hopper-sass-check: $(HP_SASS_CAL) $(HP_SASS_DIR)/attn_v21_pin.cubin
