@@ -23,14 +23,15 @@ Per kernel: the key-block loop (the shortest backward branch whose body holds bo
 events in order with instruction indices (address / 16), and how many of the loop's MUFU.EX2 lie after the turn's
 last HGMMA and before its first WARPGROUP.DEPBAR 0, i.e. run while P V is in flight.
 --require-overlap: exit 1 unless, in every kernel with PIN set (template argument 14), all of them do.
-Exit status: 0 fine, 1 a required overlap missing, 2 bad input, 4 the decoder does not match this ptxas.
+Exit status: 0 fine, 1 a required overlap missing, 2 bad input, 3 the report could not be written, 4 the decoder does not match this ptxas.
 """
 import argparse
+import os
 import re
 import struct
 import sys
 
-EXIT_OK, EXIT_CHECK, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 4
+EXIT_OK, EXIT_CHECK, EXIT_INPUT, EXIT_LOST, EXIT_INTERNAL = 0, 1, 2, 3, 4
 ARGS = ("d", "T", "causal", "Bc", "NWG", "stages", "pingpong", "overlap", "persist", "lean", "poly16", "kahead",
         "split", "pin")
 
@@ -313,5 +314,20 @@ def main(argv):
     return EXIT_CHECK if failed else EXIT_OK
 
 
+def run(argv):
+    """main, with a report that could not be written (a full disk, a closed pipe) an exit status of its own."""
+    try:
+        code = main(argv)
+        sys.stdout.flush()
+    except OSError as e:
+        try:
+            sys.stdout = open(os.devnull, "w")   # what was left unwritten is not flushed again at exit
+        except OSError:
+            pass
+        print(f"hopper_sass: the report could not be written: {ascii(e.strerror or str(e))[1:-1]}", file=sys.stderr)
+        return EXIT_LOST
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run(sys.argv[1:]))
