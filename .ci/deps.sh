@@ -30,6 +30,8 @@ done
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "flashlab: installing missing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # one install at a time: make -j may start two of these scripts (make test test-viewer), and apt holds one lock
+    exec 9> /tmp/flashlab-deps.lock && flock -w 600 9
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     echo "flashlab: installed ${missing[*]}"
