@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # gpu_next.sh OUTDIR — what the H100 runs so far (docs/gpu-runs/run_H100_2026-12-06_*.md, run_H100_2026-12-07_0345.md)
 # left unrun, in one call on a bare H100 or H200, under one deadline (GPU_NEXT_BUDGET seconds, default 560). With no
-# step named it runs, most wanted first: clocks test_cuda. Each step builds what it runs. The device tool brings back
+# step named it runs, most wanted first: clocks bench128 test_cuda. Each step builds what it runs. The device tool brings back
 # only a few files per call (8 came back of 24 on 2026-12-07): each step keeps to a log or two.
 #   build       make -j16 of everything the steps below use (about 3 minutes on 16 cores: name it only for a long call)
 #   clocks      cuda/hopper/hopper_clocks.py at d = 128 (N = 4096 and 8192 non-causal, 8192 causal): v21_pin and
 #               v19_wide beside cuDNN and flash, back to back and spaced, SM clock and power inside the windows: why
 #               ncu's cycles put v21_pin 3 % ahead of cuDNN while the benchmark puts it 5-9 % behind (about 70 s)
+#   bench128    make bench-gpu as the Hopper issue's goal is stated (one run, every check), cut to d = 128 and
+#               N = 4096, 8192, 16384 (tc_check --quick, tc_teach to N = 1024); its records in OUTDIR/runs
 #   decode      the confirming decode run of the plan as committed (decode_plan_splits), about 3 minutes: make
 #               decode-build, then decode_gpu.sh: SASS atomics, decode_check --anchors, compute-sanitizer memcheck,
 #               racecheck, synccheck on --quick, decode_bench.py in 5 interleaved rounds, eager and CUDA graph: is it
@@ -89,7 +91,7 @@ san_v19() {
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(clocks test_cuda)
+[ ${#steps[@]} -gt 0 ] || steps=(clocks bench128 test_cuda)
 for s in "${steps[@]}"; do
     case $s in
     build) step build 300 make -j16 cuda hopper decode-build lesson08 lesson09 lesson10 build/rel/cuda/libflashlab_tc_bwd.so ;;
@@ -97,6 +99,8 @@ for s in "${steps[@]}"; do
         for c in '4096' '8192' '8192 --causal'; do
             python3 cuda/hopper/hopper_clocks.py build/rel/libflashlab_hopper.so --versions v21_pin,v19_wide \
                 --d 128 --n \$c || exit 1; done" ;;
+    bench128) step bench128 300 make bench-gpu RUNS="$out/runs" TC_CHECK_ARGS=--quick TC_TEACH_MAXN=1024 \
+        BENCH_DIMS=128 BENCH_NS=4096,8192,16384 ;;
     decode) step decode 300 bash -c "make -j16 decode-build > '$out/decode_build.log' 2>&1 &&
         bash cuda/decode/decode_gpu.sh build/rel '$out/decode'" ;;
     final) step final 240 bash -c "make -j16 build/rel/hopper_check build/rel/libflashlab_hopper.so > '$out/final_build.log' 2>&1 &&
@@ -113,7 +117,7 @@ for s in "${steps[@]}"; do
         $(declare -f san_v19); san_v19" ;;
     teach_bwd) step teach_bwd 400 bash cuda/teach/bwd_gpu.sh "$out/teach_bwd" ;;
     test_cuda) step test_cuda 600 make test-cuda ;;
-    *) echo "gpu_next.sh: unknown step '$s' (build clocks decode hop5 hop4 final ncu_fwd ncu_bwd san_v19 teach_bwd test_cuda)" >&2; exit 2 ;;
+    *) echo "gpu_next.sh: unknown step '$s' (build clocks bench128 decode hop5 hop4 final ncu_fwd ncu_bwd san_v19 teach_bwd test_cuda)" >&2; exit 2 ;;
     esac
 done
 echo "gpu_next.sh: $bad step(s) failed or had no time" | tee -a "$summary"
