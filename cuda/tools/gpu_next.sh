@@ -2,7 +2,7 @@
 # gpu_next.sh OUTDIR — what the H100 runs so far (docs/gpu-runs/run_H100_2026-12-06_*.md, run_H100_2026-12-07_0345.md)
 # left unrun, in one call on a bare H100 or H200, under one deadline (GPU_NEXT_BUDGET seconds, default 560). With no
 # step named it runs, most wanted first: clocks bench128 test_cuda. Each step builds what it runs. The device tool brings back
-# only a few files per call (8 came back of 24 on 2026-12-07): each step keeps to a log or two.
+# only a few files per call (8 of 32 came back on 2026-12-07): each step keeps to a log or two.
 #   build       make -j16 of everything the steps below use (about 3 minutes on 16 cores: name it only for a long call)
 #   clocks      cuda/hopper/hopper_clocks.py at d = 128 (N = 4096 and 8192 non-causal, 8192 causal): v21_pin and
 #               v19_wide beside cuDNN and flash, back to back and spaced, SM clock and power inside the windows: why
