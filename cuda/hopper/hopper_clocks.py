@@ -12,7 +12,8 @@ For each method (the versions, then SDPA's cudnn and flash), in --rounds rounds 
 Meanwhile `nvidia-smi -lms 10` samples the SM clock, the power draw and the active clock-event reasons; each method's
 figures are the samples that fall inside its back-to-back windows. Mcycles = ms x MHz / 1000: the call's length in SM
 cycles, the unit Nsight Compute's "Elapsed Cycles" counts, so a kernel's schedule can be compared at equal clocks.
-Prints one line per method and writes them to --out (exit 3 if it cannot). B = 16384 / N, H = 2048 // d, fp16.
+Prints one line per method and writes them to --out (exit 3, one line, if either cannot be written).
+B = 16384 / N, H = 2048 // d, fp16.
 """
 import argparse
 import datetime
@@ -24,6 +25,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import gpu_bench  # noqa: E402  (cuda/tools: the drivers' shared timer, library signatures, SDPA)
+from report_out import EXIT_LOST, run_main, write_whole  # noqa: E402  (a lost output: exit 3, one line)
 import torch  # noqa: E402
 
 QUERIES = ("timestamp,clocks.sm,power.draw,clocks_event_reasons.active", "timestamp,clocks.sm,power.draw")
@@ -141,28 +143,10 @@ def main():
                      f"{'na' if mhz is None else f'{mhz:.0f}'} {'na' if watt is None else f'{watt:.0f}'} "
                      f"{'na' if mhz is None else f'{ms * mhz / 1000:.3f}'} {reasons}")
     print("\n".join(lines), flush=True)
-    if a.out and write_whole(a.out, "\n".join(lines) + "\n"):
-        return 3
+    if a.out and write_whole(a.out, "\n".join(lines) + "\n", "hopper_clocks"):
+        return EXIT_LOST
     return 0
 
 
-def write_whole(path, text):
-    """text to path whole or not at all: a regular file (or a new one) through a temporary file beside it and a rename,
-    anything else (a pipe, /dev/stdout) directly; on failure one line on stderr, the temporary removed, 1."""
-    regular = not os.path.exists(path) or os.path.isfile(path)
-    tmp = f"{path}.tmp{os.getpid()}" if regular else path
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-        if regular:
-            os.replace(tmp, path)
-        return 0
-    except OSError as e:
-        if regular and os.path.isfile(tmp):
-            os.remove(tmp)
-        print(f"hopper_clocks: cannot write {path!r}: {e.strerror}", file=sys.stderr)
-        return 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "hopper_clocks"))

@@ -23,7 +23,8 @@ Per kernel: the key-block loop (the shortest backward branch whose body holds bo
 events in order with instruction indices (address / 16), and how many of the loop's MUFU.EX2 lie after the turn's
 last HGMMA and before its first WARPGROUP.DEPBAR 0, i.e. run while P V is in flight.
 --require-overlap: exit 1 unless, in every kernel with PIN set (template argument 14), all of them do.
-Exit status: 0 fine, 1 a required overlap missing, 2 bad input, 3 the report could not be written, 4 the decoder does not match this ptxas.
+Exit status: 0 fine, 1 a required overlap missing, 2 bad input, 3 the report could not be written, 4 the decoder
+does not match this ptxas.
 """
 import argparse
 import os
@@ -31,7 +32,10 @@ import re
 import struct
 import sys
 
-EXIT_OK, EXIT_CHECK, EXIT_INPUT, EXIT_LOST, EXIT_INTERNAL = 0, 1, 2, 3, 4
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from report_out import run_main  # noqa: E402  (cuda/tools: a lost report exits 3, one line)
+
+EXIT_OK, EXIT_CHECK, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 4   # and report_out's EXIT_LOST, 3
 ARGS = ("d", "T", "causal", "Bc", "NWG", "stages", "pingpong", "overlap", "persist", "lean", "poly16", "kahead",
         "split", "pin")
 
@@ -314,20 +318,5 @@ def main(argv):
     return EXIT_CHECK if failed else EXIT_OK
 
 
-def run(argv):
-    """main, with a report that could not be written (a full disk, a closed pipe) an exit status of its own."""
-    try:
-        code = main(argv)
-        sys.stdout.flush()
-    except OSError as e:
-        try:
-            sys.stdout = open(os.devnull, "w")   # what was left unwritten is not flushed again at exit
-        except OSError:
-            pass
-        print(f"hopper_sass: the report could not be written: {ascii(e.strerror or str(e))[1:-1]}", file=sys.stderr)
-        return EXIT_LOST
-    return code
-
-
 if __name__ == "__main__":
-    sys.exit(run(sys.argv[1:]))
+    sys.exit(run_main(lambda: main(sys.argv[1:]), "hopper_sass"))
