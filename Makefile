@@ -151,18 +151,20 @@ test: check-deps
 # suites.def left one in this run: a suite that make never ran is never counted as passed.
 TEST_SUITES := $(shell sed -n 's/^SUITE(\([a-z0-9_]*\))$$/\1/p' tests/suites.def)
 TEST_SLOW := l2 ring tile_math attention cli backward
-TEST_RUNS := $(if $(CK_RUN_SUITE),test-suite-all,$(addprefix test-suite-,$(filter $(TEST_SUITES),$(TEST_SLOW)) \
-                                                   $(filter-out $(TEST_SLOW),$(TEST_SUITES))))
+TEST_SUITE_RUNS := $(addprefix test-suite-,$(filter $(TEST_SUITES),$(TEST_SLOW)) \
+                                             $(filter-out $(TEST_SLOW),$(TEST_SUITES)))
+TEST_RUNS := $(if $(CK_RUN_SUITE),test-suite-all,$(TEST_SUITE_RUNS))
 TEST_STAMPS := $(BUILD)/tests/passed
-.PHONY: $(TEST_RUNS) test-stamps-clear
+.PHONY: test-suite-all $(TEST_SUITE_RUNS) test-stamps-clear
 run-tests: all $(TEST_RUNS)
-	@$(if $(CK_RUN_SUITE),true,n=0; for s in $(TEST_SUITES); do [ -f $(TEST_STAMPS)/$$s ] || { echo "✗ suite $$s did not run" >&2; \
-	    exit 1; }; n=$$((n + 1)); done; echo "✓ all $$n suites of tests/suites.def ran and passed")
+	@$(if $(CK_RUN_SUITE),true,n=0; for s in $(TEST_SUITES); do \
+	    [ -f $(TEST_STAMPS)/$$s ] || { echo "✗ suite $$s did not run" >&2; exit 1; }; n=$$((n + 1)); \
+	done; echo "✓ all $$n suites of tests/suites.def ran and passed")
 test-stamps-clear:
 	@rm -rf $(TEST_STAMPS) && mkdir -p $(TEST_STAMPS)
 test-suite-all: $(TEST_BIN)
 	$(TEST_BIN)
-$(filter-out test-suite-all,$(TEST_RUNS)): test-suite-%: $(TEST_BIN) | test-stamps-clear
+$(TEST_SUITE_RUNS): test-suite-%: $(TEST_BIN) | test-stamps-clear
 	CK_RUN_SUITE=$* $(TEST_BIN) && touch $(TEST_STAMPS)/$*
 
 clean:

@@ -79,9 +79,10 @@ for t in ${TWINS//,/ }; do
 done
 
 # 5. the benchmark: d = 128 (HOP5_DIMS), N >= 4096, causal and not
-DIMS=${HOP5_DIMS:-128}
-timeout $((150 * $(echo "${HOP5_NS:-4096,8192,16384}" | tr ',' '\n' | wc -l) / 3 * $(echo "$DIMS" | tr ',' '\n' | wc -l))) python3 cuda/hopper/hopper_bench.py --lib "$B/libflashlab_hopper.so" --outdir "$OUT" \
-    --versions "$BENCH" --dims "$DIMS" --ns "${HOP5_NS:-4096,8192,16384}" --reps 20 --rounds 3 --twins "${BTWINS#,}" \
+DIMS=${HOP5_DIMS:-128} NS=${HOP5_NS:-4096,8192,16384}
+cases=$(( $(tr ',' '\n' <<< "$DIMS" | wc -l) * $(tr ',' '\n' <<< "$NS" | wc -l) ))   # 50 s per (d, N): both causalities
+timeout $((50 * cases)) python3 cuda/hopper/hopper_bench.py --lib "$B/libflashlab_hopper.so" --outdir "$OUT" \
+    --versions "$BENCH" --dims "$DIMS" --ns "$NS" --reps 20 --rounds 3 --twins "${BTWINS#,}" \
     --cmd "bash cuda/hopper/hop5_gpu.sh" > "$OUT/bench.log" 2>&1
 echo "bench ($BENCH) rc=$? ($(el) s)"
 grep -E "^# (error rule|timing|twins)|^d=|^hopper_bench" "$OUT/bench.log" | cut -c1-700

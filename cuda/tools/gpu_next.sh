@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # gpu_next.sh OUTDIR — what the H100 runs so far (docs/gpu-runs/run_H100_2026-12-06_*.md, run_H100_2026-12-07_0345.md)
 # left unrun, in one call on a bare H100 or H200, under one deadline (GPU_NEXT_BUDGET seconds, default 560). With no
-# step named it runs, most wanted first: clocks bench128 test_cuda. Each step builds what it runs. The device tool brings back
-# only a few files per call (8 of 32 came back on 2026-12-07): each step keeps to a log or two.
+# step named it runs, most wanted first: clocks bench128 test_cuda. Each step builds what it runs. The device tool
+# brings back only a few files per call (8 of 32 came back on 2026-12-07): each step keeps to a log or two.
 #   build       make -j16 of everything the steps below use (about 3 minutes on 16 cores: name it only for a long call)
 #   clocks      cuda/hopper/hopper_clocks.py at d = 128 (N = 4096 and 8192 non-causal, 8192 causal): v21_pin and
 #               v19_wide beside cuDNN and flash, back to back and spaced, SM clock and power inside the windows: why
@@ -94,7 +94,8 @@ steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(clocks bench128 test_cuda)
 for s in "${steps[@]}"; do
     case $s in
-    build) step build 300 make -j16 cuda hopper decode-build lesson08 lesson09 lesson10 build/rel/cuda/libflashlab_tc_bwd.so ;;
+    build) step build 300 make -j16 cuda hopper decode-build lesson08 lesson09 lesson10 \
+        build/rel/cuda/libflashlab_tc_bwd.so ;;
     clocks) step clocks 150 bash -c "make -j16 build/rel/libflashlab_hopper.so > '$out/clocks_build.log' 2>&1 &&
         for c in '4096' '8192' '8192 --causal'; do
             python3 cuda/hopper/hopper_clocks.py build/rel/libflashlab_hopper.so --versions v21_pin,v19_wide \
@@ -103,7 +104,8 @@ for s in "${steps[@]}"; do
         BENCH_DIMS=128 BENCH_NS=4096,8192,16384 ;;
     decode) step decode 300 bash -c "make -j16 decode-build > '$out/decode_build.log' 2>&1 &&
         bash cuda/decode/decode_gpu.sh build/rel '$out/decode'" ;;
-    final) step final 240 bash -c "make -j16 build/rel/hopper_check build/rel/libflashlab_hopper.so > '$out/final_build.log' 2>&1 &&
+    final) step final 240 bash -c "make -j16 build/rel/hopper_check build/rel/libflashlab_hopper.so \
+            > '$out/final_build.log' 2>&1 &&
         build/rel/hopper_check --quick > '$out/final_check.log' 2>&1 &&
         python3 cuda/hopper/hopper_bench.py --lib build/rel/libflashlab_hopper.so --outdir '$out' \
             --versions final --dims 64,128,256 --cmd 'cuda/tools/gpu_next.sh final'" ;;
@@ -117,7 +119,8 @@ for s in "${steps[@]}"; do
         $(declare -f san_v19); san_v19" ;;
     teach_bwd) step teach_bwd 400 bash cuda/teach/bwd_gpu.sh "$out/teach_bwd" ;;
     test_cuda) step test_cuda 600 make test-cuda ;;
-    *) echo "gpu_next.sh: unknown step '$s' (build clocks bench128 decode hop5 hop4 final ncu_fwd ncu_bwd san_v19 teach_bwd test_cuda)" >&2; exit 2 ;;
+    *) echo "gpu_next.sh: unknown step '$s' (build clocks bench128 decode hop5 hop4 final ncu_fwd ncu_bwd san_v19" \
+            "teach_bwd test_cuda)" >&2; exit 2 ;;
     esac
 done
 echo "gpu_next.sh: $bad step(s) failed or had no time" | tee -a "$summary"
