@@ -8,9 +8,11 @@ version slower than cuDNN in the benchmark because of its schedule (cycles), or 
 
 For each method (the versions, then SDPA's cudnn and flash), in --rounds rounds with the order rotated:
   back to back  --reps calls queued with no sync between them, one CUDA-event interval each (as hopper_bench.py);
+  settled       the same, after --settle seconds of the method's own calls, untimed: the method in its own steady
+                state of clock and power, whatever ran before it;
   spaced        --spaced calls, each after a synchronize and a 30 ms pause, so each starts on an idle GPU.
 Meanwhile `nvidia-smi -lms 10` samples the SM clock, the power draw and the active clock-event reasons; each method's
-figures are the samples that fall inside its back-to-back windows. Mcycles = ms x MHz / 1000: the call's length in SM
+figures are the samples that fall inside its back-to-back (and, apart, its settled) windows. Mcycles = ms x MHz / 1000: the call's length in SM
 cycles, the unit Nsight Compute's "Elapsed Cycles" counts, so a kernel's schedule can be compared at equal clocks.
 Prints one line per method and writes them to --out (exit 3, one line, if either cannot be written).
 B = 16384 / N, H = 2048 // d, fp16.
@@ -73,10 +75,11 @@ def main():
     ap.add_argument("--reps", type=int, default=100)
     ap.add_argument("--spaced", type=int, default=15)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--settle", type=float, default=1.0)
     ap.add_argument("--out", default="")
     a = ap.parse_args()
-    if a.reps < 1 or a.spaced < 1 or a.rounds < 1:
-        print("hopper_clocks: --reps, --spaced and --rounds must be at least 1", file=sys.stderr)
+    if a.reps < 1 or a.spaced < 1 or a.rounds < 1 or not 0 <= a.settle <= 60:
+        print("hopper_clocks: --reps, --spaced and --rounds must be at least 1, --settle 0 to 60 s", file=sys.stderr)
         return 2
     lib = gpu_bench.load_forward_lib(a.lib, "hp", counters=True)
     names = gpu_bench.version_names(lib, "hp")
@@ -107,7 +110,7 @@ def main():
     torch.cuda.synchronize()
 
     smi = sampler()
-    b2b, spaced, windows = ({n: [] for n in fns} for _ in range(3))
+    b2b, settled, spaced, windows, swindows = ({n: [] for n in fns} for _ in range(5))
     order = list(fns)
     for r in range(a.rounds):
         k = r % len(order)
@@ -116,6 +119,17 @@ def main():
             t0 = time.time()
             b2b[n].append(gpu_bench.time_ms(fns[n], 2, a.reps))
             windows[n].append((t0, time.time()))
+            t0 = time.time()
+            i = 0
+            while time.time() - t0 < a.settle:   # queued ahead of the GPU; the sync below waits for them
+                fns[n](i)
+                i += 1
+                if i % 32 == 0:
+                    torch.cuda.synchronize()
+            torch.cuda.synchronize()
+            t0 = time.time()
+            settled[n].append(gpu_bench.time_ms(fns[n], 0, a.reps))
+            swindows[n].append((t0, time.time()))
             for i in range(a.spaced):
                 torch.cuda.synchronize()
                 time.sleep(PAUSE_S)
@@ -132,16 +146,27 @@ def main():
              f"{a.rounds} rounds of the median of {a.reps} calls; spaced: median of {a.rounds * a.spaced} calls, each "
              f"after a sync and {PAUSE_S * 1000:.0f} ms idle; clock and power: nvidia-smi samples inside the "
              f"back-to-back windows ({len(rows)} samples in all{'' if rows else ': none, na'})",
-             "method b2b_ms b2b_TFLOPs spaced_ms spaced_TFLOPs sm_MHz power_W Mcycles_b2b reasons"]
+             "method b2b_ms b2b_TFLOPs spaced_ms spaced_TFLOPs sm_MHz power_W Mcycles_b2b reasons "
+             f"settled_ms settled_TFLOPs settled_MHz settled_W Mcycles_settled (after {a.settle:g} s of its own calls)"]
+
+    def inside(wins):   # (MHz, W, reasons) of the samples inside the windows, na where none
+        got = [s for s in rows if any(t0 <= s[0] <= t1 for t0, t1 in wins)]
+        if not got:
+            return None, None, "na"
+        return (statistics.median(s[1] for s in got), statistics.median(s[2] for s in got),
+                ",".join(sorted({s[3] for s in got})))
+
+    def na(x, fmt):
+        return "na" if x is None else fmt.format(x)
+
     for n in fns:
-        ms, sp = statistics.median(b2b[n]), statistics.median(spaced[n])
-        inside = [s for s in rows if any(t0 <= s[0] <= t1 for t0, t1 in windows[n])]
-        mhz = statistics.median(s[1] for s in inside) if inside else None
-        watt = statistics.median(s[2] for s in inside) if inside else None
-        reasons = ",".join(sorted({s[3] for s in inside})) or "na"
+        ms, sp, st = statistics.median(b2b[n]), statistics.median(spaced[n]), statistics.median(settled[n])
+        mhz, watt, reasons = inside(windows[n])
+        smhz, swatt, _ = inside(swindows[n])
         lines.append(f"{n} {ms:.3f} {flops / ms / 1e9:.0f} {sp:.3f} {flops / sp / 1e9:.0f} "
-                     f"{'na' if mhz is None else f'{mhz:.0f}'} {'na' if watt is None else f'{watt:.0f}'} "
-                     f"{'na' if mhz is None else f'{ms * mhz / 1000:.3f}'} {reasons}")
+                     f"{na(mhz, '{:.0f}')} {na(watt, '{:.0f}')} {na(mhz and ms * mhz / 1000, '{:.3f}')} {reasons} "
+                     f"{st:.3f} {flops / st / 1e9:.0f} {na(smhz, '{:.0f}')} {na(swatt, '{:.0f}')} "
+                     f"{na(smhz and st * smhz / 1000, '{:.3f}')}")
     print("\n".join(lines), flush=True)
     if a.out and write_whole(a.out, "\n".join(lines) + "\n", "hopper_clocks"):
         return EXIT_LOST

@@ -5,8 +5,9 @@
 # brings back only a few files per call (8 of 32 came back on 2026-12-07): each step keeps to a log or two.
 #   build       make -j16 of everything the steps below use (about 3 minutes on 16 cores: name it only for a long call)
 #   clocks      cuda/hopper/hopper_clocks.py at d = 128 (N = 4096 and 8192 non-causal, 8192 causal): v21_pin and
-#               v19_wide beside cuDNN and flash, back to back and spaced, SM clock and power inside the windows: why
-#               ncu's cycles put v21_pin 3 % ahead of cuDNN while the benchmark puts it 5-9 % behind (about 70 s)
+#               v19_wide beside cuDNN and flash, back to back, settled (after 1 s of the method's own calls) and
+#               spaced, SM clock and power inside the windows: why ncu's cycles put v21_pin 3 % ahead of cuDNN while
+#               the benchmark puts it 5-9 % behind (about 2 minutes with the build)
 #   bench128    make bench-gpu as the Hopper issue's goal is stated (one run, every check), cut to d = 128 and
 #               N = 4096, 8192, 16384 (tc_check --quick, tc_teach to N = 1024); its records in OUTDIR/runs
 #   decode      the confirming decode run of the plan as committed (decode_plan_splits), about 3 minutes: make
@@ -96,7 +97,7 @@ for s in "${steps[@]}"; do
     case $s in
     build) step build 300 make -j16 cuda hopper decode-build lesson08 lesson09 lesson10 \
         build/rel/cuda/libflashlab_tc_bwd.so ;;
-    clocks) step clocks 150 bash -c "make -j16 build/rel/libflashlab_hopper.so > '$out/clocks_build.log' 2>&1 &&
+    clocks) step clocks 300 bash -c "make -j16 build/rel/libflashlab_hopper.so > '$out/clocks_build.log' 2>&1 &&
         for c in '4096' '8192' '8192 --causal'; do
             python3 cuda/hopper/hopper_clocks.py build/rel/libflashlab_hopper.so --versions v21_pin,v19_wide \
                 --d 128 --n \$c || exit 1; done" ;;
