@@ -168,7 +168,7 @@ def error_study(run, kernels, out_rows):
     torch.cuda.empty_cache()
 
 
-def time_rounds(fns, rounds, warmup, reps):
+def time_rounds(fns, rounds, warmup, reps, settle_s=0.0):
     """fns: name -> fn(i). Each method is timed (time_ms: median of reps calls) once per round, the order of the
     methods rotated by one each round; returns name -> [ms per round] (empty where a call raised RuntimeError).
     Every method gets the same warm-up, repeats and rounds."""
@@ -179,7 +179,7 @@ def time_rounds(fns, rounds, warmup, reps):
             if n in dead:
                 continue
             try:
-                per[n].append(time_ms(fns[n], warmup, reps))
+                per[n].append(time_ms(fns[n], warmup, reps, settle_s))
             except RuntimeError as e:
                 dead[n], per[n] = str(e).splitlines()[0], []
     return per, dead
@@ -196,11 +196,16 @@ def main():
     ap.add_argument("--dims", default="64,128,256,96")
     ap.add_argument("--ns", default="512,1024,2048,4096,8192,16384")
     ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--settle", type=float, default=0.0,
+                    help="seconds of a method's own untimed calls before its timed ones (gpu_bench.settle)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per case (order rotated each round)")
     ap.add_argument("--efficient", action="store_true", help="time SDPA's efficient backend too (slow)")
     ap.add_argument("--no-errors", action="store_true", help="skip the error study")
     ap.add_argument("--twins", default="", help="a=b,...: versions whose O and L must agree bit for bit (reported)")
     args = ap.parse_args()
+    if not 0 <= args.settle <= 60:
+        print(f"hopper_bench: --settle takes 0 to 60 seconds, not {args.settle!r}", file=sys.stderr)
+        return 2
 
     lib = load_forward_lib(args.lib, "hp", counters=True)
     tclib = load_tclib(args.tclib) if args.tclib and os.path.exists(args.tclib) else None
@@ -211,7 +216,7 @@ def main():
     now = datetime.datetime.now(datetime.timezone.utc)
     head = {"device": prop.name, "sms": prop.multi_processor_count, "torch": torch.__version__,
             "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
-            "date": now.strftime("%Y-%m-%d %H:%M UTC"), "command": args.cmd, "rot": ROT, "reps": args.reps,
+            "date": now.strftime("%Y-%m-%d %H:%M UTC"), "command": args.cmd, "rot": ROT, "reps": args.reps, "settle_s": args.settle,
             "rounds": args.rounds}
     mm, bw = ceilings()
     head["matmul_fp16_tflops"], head["copy_tbps"] = round(mm, 1), round(bw, 3)
@@ -274,7 +279,7 @@ def main():
                 row["lp_err"], row["flash_err"], row["checks"] = lp, flash_err, checks
                 fns = {n: (lambda i, n=n: run.call(n, *sets[i % ROT], out, lse, causal))
                        for n in [n for n in live if n != "cudnn"] + backends}
-                per, dead = time_rounds(fns, rounds, 2, reps)
+                per, dead = time_rounds(fns, rounds, 2, reps, args.settle)
                 for name, e in dead.items():
                     print(f"# {name} unavailable at d={d} N={N}: {e}", flush=True)
                 row["rounds"] = {n: [round(flops / ms / 1e9, 1) for ms in v] for n, v in per.items()}

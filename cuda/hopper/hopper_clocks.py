@@ -119,14 +119,7 @@ def main():
             t0 = time.time()
             b2b[n].append(gpu_bench.time_ms(fns[n], 2, a.reps))
             windows[n].append((t0, time.time()))
-            t0 = time.time()
-            i = 0
-            while time.time() - t0 < a.settle:   # queued ahead of the GPU; the sync below waits for them
-                fns[n](i)
-                i += 1
-                if i % 32 == 0:
-                    torch.cuda.synchronize()
-            torch.cuda.synchronize()
+            gpu_bench.settle(fns[n], a.settle)
             t0 = time.time()
             settled[n].append(gpu_bench.time_ms(fns[n], 0, a.reps))
             swindows[n].append((t0, time.time()))

@@ -11,6 +11,7 @@ import ctypes
 import json
 import os
 import statistics
+import time
 
 import torch
 import torch.nn.functional as F
@@ -39,12 +40,26 @@ def version_names(lib, prefix):
     return [name(i).decode() for i in range(getattr(lib, prefix + "_version_count")())]
 
 
-def time_ms(fn, warmup, reps):
+def settle(fn, seconds):
+    """fn called back to back for `seconds` of wall time, untimed, then a synchronize: the GPU's clock and power
+    reach the method's own steady state, whatever ran before it (the queue is drained every 32 calls)."""
+    t0, i = time.time(), 0
+    while time.time() - t0 < seconds:
+        fn(i)
+        i += 1
+        if i % 32 == 0:
+            torch.cuda.synchronize()
+    torch.cuda.synchronize()
+
+
+def time_ms(fn, warmup, reps, settle_s=0.0):
     """Median over reps calls, each between two CUDA events; fn(i) uses input set i (modulo the caller's rotation).
     The calls are queued back to back (no sync in between), so the GPU never waits for Python and each interval is
-    one call's GPU time."""
+    one call's GPU time. settle_s > 0: settle(fn, settle_s) after the warm-up calls."""
     for i in range(warmup):
         fn(i)
+    if settle_s > 0:
+        settle(fn, settle_s)
     ev = [torch.cuda.Event(enable_timing=True) for _ in range(reps + 1)]
     ev[0].record()
     for i in range(reps):

@@ -9,7 +9,8 @@
 #               spaced, SM clock and power inside the windows: why ncu's cycles put v21_pin 3 % ahead of cuDNN while
 #               the benchmark puts it 5-9 % behind (about 2 minutes with the build)
 #   bench128    make bench-gpu as the Hopper issue's goal is stated (one run, every check), cut to d = 128 and
-#               N = 4096, 8192, 16384 (tc_check --quick, tc_teach to N = 1024); its records in OUTDIR/runs
+#               N = 4096, 8192, 16384 (tc_check --quick, tc_teach to N = 1024); its records in OUTDIR/runs;
+#               BENCH128_ARGS adds tc_bench.py options (--settle 0.5: each method timed in its own steady state)
 #   decode      the confirming decode run of the plan as committed (decode_plan_splits), about 3 minutes: make
 #               decode-build, then decode_gpu.sh: SASS atomics, decode_check --anchors, compute-sanitizer memcheck,
 #               racecheck, synccheck on --quick, decode_bench.py in 5 interleaved rounds, eager and CUDA graph: is it
@@ -101,8 +102,8 @@ for s in "${steps[@]}"; do
         for c in '4096' '8192' '8192 --causal'; do
             python3 cuda/hopper/hopper_clocks.py build/rel/libflashlab_hopper.so --versions v21_pin,v19_wide \
                 --d 128 --n \$c || exit 1; done" ;;
-    bench128) step bench128 300 make bench-gpu RUNS="$out/runs" TC_CHECK_ARGS=--quick TC_TEACH_MAXN=1024 \
-        BENCH_DIMS=128 BENCH_NS=4096,8192,16384 ;;
+    bench128) step bench128 420 make bench-gpu RUNS="$out/runs" TC_CHECK_ARGS=--quick TC_TEACH_MAXN=1024 \
+        BENCH_DIMS=128 BENCH_NS=4096,8192,16384 TC_BENCH_ARGS="${BENCH128_ARGS:-}" ;;
     decode) step decode 300 bash -c "make -j16 decode-build > '$out/decode_build.log' 2>&1 &&
         bash cuda/decode/decode_gpu.sh build/rel '$out/decode'" ;;
     final) step final 240 bash -c "make -j16 build/rel/hopper_check build/rel/libflashlab_hopper.so \

@@ -44,6 +44,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="N >= 4096 only, fewer repeats")
     ap.add_argument("--versions", default="", help="comma-separated names (default: all)")
     ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--settle", type=float, default=0.0,
+                    help="seconds of a method's own untimed calls before its timed ones (gpu_bench.settle)")
     ap.add_argument("--teach", default="", help="tc_teach's table: naive (v01) and teaching (v03) kernels")
     ap.add_argument("--peak", default="", help="tc_peak's output, copied into the table's header")
     ap.add_argument("--hplib", default="", help="libflashlab_hopper.so: time the Hopper versions too")
@@ -52,6 +54,9 @@ def main():
     ap.add_argument("--dims", default="64,128")
     ap.add_argument("--ns", default="512,1024,2048,4096,8192,16384")
     args = ap.parse_args()
+    if not 0 <= args.settle <= 60:
+        print(f"tc_bench: --settle takes 0 to 60 seconds, not {args.settle!r}", file=sys.stderr)
+        return 2
 
     lib = load_forward_lib(args.lib, "tc")
     names = version_names(lib, "tc")
@@ -60,7 +65,7 @@ def main():
     now = datetime.datetime.now(datetime.timezone.utc)
     head = {"device": prop.name, "sms": prop.multi_processor_count, "torch": torch.__version__,
             "cuda": torch.version.cuda, "date": now.strftime("%Y-%m-%d %H:%M UTC"), "command": args.cmd,
-            "rot": ROT, "reps": args.reps}
+            "rot": ROT, "reps": args.reps, "settle_s": args.settle}
     mm, bw = ceilings()
     head["matmul_fp16_tflops"], head["copy_tbps"] = round(mm, 1), round(bw, 3)
     print(f"# {prop.name}, {prop.multi_processor_count} SMs, torch {torch.__version__}, {head['date']}", flush=True)
@@ -102,7 +107,8 @@ def main():
         with open(os.path.join(args.outdir, f"{stem}.txt"), "w") as f:
             f.write(f"# {head['device']}, {head['date']}, torch {head['torch']}, command: {head['command']}\n")
             f.write(f"# TFLOP/s = 4 B H N^2 d (/2 causal) / median of {reps} calls (CUDA events), {ROT} input sets "
-                    f"rotated; fp16; hidden 2048 (H = 2048/d), B = 16384/N\n")
+                    f"rotated; fp16; hidden 2048 (H = 2048/d), B = 16384/N"
+                    f"{f'; each method timed after {args.settle:g} s of its own calls' if args.settle else ''}\n")
             f.write(f"# ceilings: fp16 matmul {mm:.0f} TFLOP/s, copy {bw:.2f} TB/s\n")
             for l in peak:
                 f.write(f"# {l}\n")
@@ -199,11 +205,11 @@ def main():
                 row["checks"] = checks
 
                 for name, fn in kern:
-                    ms = time_ms(fn, 3, reps)
+                    ms = time_ms(fn, 3, reps, args.settle)
                     row[name] = flops / ms / 1e9
                 for label in ("flash", "cudnn", "efficient"):
                     try:
-                        ms = time_ms(theirs(label), 3, reps)
+                        ms = time_ms(theirs(label), 3, reps, args.settle)
                         row[label] = flops / ms / 1e9
                     except RuntimeError as e:
                         row[label] = None
@@ -213,7 +219,7 @@ def main():
                 again = []
                 for _ in range(2):
                     for fn in (kern[best][1], theirs("flash")):
-                        ms = time_ms(fn, 1, reps)
+                        ms = time_ms(fn, 1, reps, args.settle)
                         again.append(flops / ms / 1e9)
                 row["best"] = kern[best][0]
                 row["again_best"], row["again_flash"] = again[0::2], again[1::2]
