@@ -8,13 +8,14 @@
 #define HP_VERSION(name, fn, change)                                                                             \
     int fn##_forward(const tc_args *a, void *stream, char *err, size_t errlen);                                  \
     int fn##_forward_count(const tc_args *a, void *stream, char *err, size_t errlen);                            \
-    void fn##_blocks(int d, int *Br, int *Bc);
+    void fn##_blocks(int d, int *Br, int *Bc);                                                                   \
+    void fn##_case_blocks(int d, int causal, size_t N, int *Br, int *Bc);
 #include "hopper.def"
 #undef HP_VERSION
 
-/* "final": the version measured fastest per case, from hopper_final.def (its rows name their source run). All rows
- * of one d share their blocks, so final's blocks, and with them its counters, depend on d alone, as the table's
- * rows require; a row that broke this would be refused at launch. */
+/* "final": the version measured fastest per case, from hopper_final.def (its rows name their source run). Its blocks,
+ * and with them the ledger its counters are held to, are those of the row that runs the case (attn_hfinal_case_blocks);
+ * attn_hfinal_blocks(d) gives the first row's of d (for "is d supported"). */
 typedef struct {
     size_t d;
     int causal;
@@ -38,24 +39,31 @@ void attn_hfinal_blocks(int d, int *Br, int *Bc)
             return;
         }
 }
-static int final_run(const tc_args *a, void *stream, char *err, size_t errlen, bool count)
+/* The row that runs the case: the first whose d and causality match and whose n_max is 0 or at least N. */
+static const final_row *final_row_for(size_t d, int causal, size_t N)
 {
     for (size_t i = 0; i < NFINAL; i++) {
         const final_row *r = &FINAL[i];
-        if (r->d != a->d || r->causal != (a->causal != 0) || (r->n_max && a->N > r->n_max))
-            continue;
-        int br, bc, fbr, fbc;
-        r->blocks((int)a->d, &br, &bc);
-        attn_hfinal_blocks((int)a->d, &fbr, &fbc);
-        if (br != fbr || bc != fbc) {
-            snprintf(err, errlen, "final: hopper_final.def row %zu has blocks %dx%d, not d = %zu's %dx%d", i, br, bc,
-                     a->d, fbr, fbc);
-            return -1;
-        }
-        return (count ? r->forward_count : r->forward)(a, stream, err, errlen);
+        if (r->d == d && r->causal == (causal != 0) && (!r->n_max || N <= r->n_max))
+            return r;
     }
-    snprintf(err, errlen, "final: no version for d = %zu (hopper_final.def)", a->d);
-    return -1;
+    return NULL;
+}
+void attn_hfinal_case_blocks(int d, int causal, size_t N, int *Br, int *Bc)
+{
+    const final_row *r = d > 0 ? final_row_for((size_t)d, causal, N) : NULL;
+    *Br = *Bc = 0;
+    if (r)
+        r->blocks(d, Br, Bc);
+}
+static int final_run(const tc_args *a, void *stream, char *err, size_t errlen, bool count)
+{
+    const final_row *r = final_row_for(a->d, a->causal, a->N);
+    if (!r) {
+        snprintf(err, errlen, "final: no version for d = %zu (hopper_final.def)", a->d);
+        return -1;
+    }
+    return (count ? r->forward_count : r->forward)(a, stream, err, errlen);
 }
 int attn_hfinal_forward(const tc_args *a, void *stream, char *err, size_t errlen)
 {
@@ -67,7 +75,7 @@ int attn_hfinal_forward_count(const tc_args *a, void *stream, char *err, size_t 
 }
 
 const tc_version hp_versions[] = {
-#define HP_VERSION(name, fn, change) {#name, change, fn##_blocks, fn##_forward, fn##_forward_count},
+#define HP_VERSION(name, fn, change) {#name, change, fn##_blocks, fn##_forward, fn##_forward_count, fn##_case_blocks},
 #include "hopper.def"
 #undef HP_VERSION
 };

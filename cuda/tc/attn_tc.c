@@ -30,7 +30,7 @@ int attn_final_forward_count(const tc_args *a, void *stream, char *err, size_t e
 }
 
 const tc_version tc_versions[] = {
-#define TC_VERSION(name, fn, change) {#name, change, fn##_blocks, fn##_forward, fn##_forward_count},
+#define TC_VERSION(name, fn, change) {#name, change, fn##_blocks, fn##_forward, fn##_forward_count, NULL},
 #include "attn_tc.def"
 #undef TC_VERSION
 };
