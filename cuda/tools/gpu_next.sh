@@ -7,7 +7,8 @@
 #   clocks      cuda/hopper/hopper_clocks.py at d = 128 (N = 4096 and 8192 non-causal, 8192 causal): v21_pin and
 #               v19_wide beside cuDNN and flash, back to back, settled (after 1 s of the method's own calls) and
 #               spaced, SM clock and power inside the windows: why ncu's cycles put v21_pin 3 % ahead of cuDNN while
-#               the benchmark puts it 5-9 % behind (about 2 minutes with the build)
+#               the benchmark puts it 5-9 % behind (about 2 minutes with the build); CLOCKS_CASES: other N
+#               ("'8192'" for one case; "'8192 --causal'" for a causal one)
 #   bench128    make bench-gpu as the Hopper issue's goal is stated (one run, every check), cut to d = 128 and
 #               N = 4096, 8192, 16384 (tc_check --quick, tc_teach to N = 1024); its records in OUTDIR/runs;
 #               BENCH128_ARGS adds tc_bench.py options (--settle 0.5: each method timed in its own steady state)
@@ -99,7 +100,7 @@ for s in "${steps[@]}"; do
     build) step build 300 make -j16 cuda hopper decode-build lesson08 lesson09 lesson10 \
         build/rel/cuda/libflashlab_tc_bwd.so ;;
     clocks) step clocks 300 bash -c "make -j16 build/rel/libflashlab_hopper.so > '$out/clocks_build.log' 2>&1 &&
-        for c in '4096' '8192' '8192 --causal'; do
+        for c in ${CLOCKS_CASES:-'4096' '8192' '8192 --causal'}; do
             python3 cuda/hopper/hopper_clocks.py build/rel/libflashlab_hopper.so --versions v21_pin,v19_wide \
                 --d 128 --n \$c || exit 1; done" ;;
     bench128) step bench128 420 make bench-gpu RUNS="$out/runs" TC_CHECK_ARGS=--quick TC_TEACH_MAXN=1024 \
