@@ -12,6 +12,9 @@
 #   bench128    make bench-gpu as the Hopper issue's goal is stated (one run, every check), cut to d = 128 and
 #               N = 4096, 8192, 16384 (tc_check --quick, tc_teach to N = 1024); its records in OUTDIR/runs;
 #               BENCH128_ARGS adds tc_bench.py options (--settle 0.5: each method timed in its own steady state)
+#   settled128  the short form of clocks + bench128 (about 4 minutes): hopper_check --quick of final, v19_wide and
+#               v21_pin; the clock probe at N = 8192; hopper_bench.py at d = 128, N >= 4096, each method timed after
+#               0.5 s of its own calls (--settle), 3 rounds
 #   decode      the confirming decode run of the plan as committed (decode_plan_splits), about 3 minutes: make
 #               decode-build, then decode_gpu.sh: SASS atomics, decode_check --anchors, compute-sanitizer memcheck,
 #               racecheck, synccheck on --quick, decode_bench.py in 5 interleaved rounds, eager and CUDA graph: is it
@@ -105,6 +108,14 @@ for s in "${steps[@]}"; do
                 --d 128 --n \$c || exit 1; done" ;;
     bench128) step bench128 420 make bench-gpu RUNS="$out/runs" TC_CHECK_ARGS=--quick TC_TEACH_MAXN=1024 \
         BENCH_DIMS=128 BENCH_NS=4096,8192,16384 TC_BENCH_ARGS="${BENCH128_ARGS:-}" ;;
+    settled128) step settled128 330 bash -c "make -j16 build/rel/libflashlab_hopper.so build/rel/hopper_check \
+            > '$out/settled_build.log' 2>&1 &&
+        build/rel/hopper_check --quick --versions final,v19_wide,v21_pin > '$out/settled_check.log' 2>&1 &&
+        python3 cuda/hopper/hopper_clocks.py build/rel/libflashlab_hopper.so --versions v21_pin,v19_wide --d 128 \
+            --n 8192 --rounds 2 &&
+        python3 cuda/hopper/hopper_bench.py --lib build/rel/libflashlab_hopper.so --outdir '$out' --no-errors \
+            --versions final,v19_wide,v21_pin --dims 128 --ns 4096,8192,16384 --settle 0.5 --rounds 3 \
+            --cmd 'cuda/tools/gpu_next.sh settled128'" ;;
     decode) step decode 300 bash -c "make -j16 decode-build > '$out/decode_build.log' 2>&1 &&
         bash cuda/decode/decode_gpu.sh build/rel '$out/decode'" ;;
     final) step final 240 bash -c "make -j16 build/rel/hopper_check build/rel/libflashlab_hopper.so \
@@ -122,7 +133,7 @@ for s in "${steps[@]}"; do
         $(declare -f san_v19); san_v19" ;;
     teach_bwd) step teach_bwd 400 bash cuda/teach/bwd_gpu.sh "$out/teach_bwd" ;;
     test_cuda) step test_cuda 600 make test-cuda ;;
-    *) echo "gpu_next.sh: unknown step '$s' (build clocks bench128 decode hop5 hop4 final ncu_fwd ncu_bwd san_v19" \
+    *) echo "gpu_next.sh: unknown step '$s' (build clocks bench128 settled128 decode hop5 hop4 final ncu_fwd ncu_bwd san_v19" \
             "teach_bwd test_cuda)" >&2; exit 2 ;;
     esac
 done
