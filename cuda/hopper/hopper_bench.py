@@ -35,7 +35,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 from bench_table import cell, ratio  # noqa: E402  na, never nan, for what was not measured
-from gpu_bench import (BACKENDS, ROT, bench_case, ceilings, fwd_flops, load_forward_lib, run_stem,  # noqa: E402
+from gpu_bench import (BACKENDS, ROT, SETTLE_S, bench_case, ceilings, fwd_flops, load_forward_lib, run_stem,  # noqa: E402
                        sdpa, time_ms, version_names, write_record)
 
 DTYPE = {torch.float16: 1, torch.bfloat16: 2}   # dtype.h: DTYPE_FP32, DTYPE_FP16, DTYPE_BF16
@@ -196,8 +196,8 @@ def main():
     ap.add_argument("--dims", default="64,128,256,96")
     ap.add_argument("--ns", default="512,1024,2048,4096,8192,16384")
     ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--settle", type=float, default=0.0,
-                    help="seconds of a method's own untimed calls before its timed ones (gpu_bench.settle)")
+    ap.add_argument("--settle", type=float, default=SETTLE_S,
+                    help="seconds of a method's own untimed calls before its timed ones (gpu_bench.settle; 0: none)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per case (order rotated each round)")
     ap.add_argument("--efficient", action="store_true", help="time SDPA's efficient backend too (slow)")
     ap.add_argument("--no-errors", action="store_true", help="skip the error study")

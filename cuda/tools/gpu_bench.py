@@ -40,6 +40,14 @@ def version_names(lib, prefix):
     return [name(i).decode() for i in range(getattr(lib, prefix + "_version_count")())]
 
 
+# The benchmarks' default settling time (docs/lesson10.md, "How the benchmark times"). Without it, a window of 20
+# calls runs at whatever clock the calls before it left: the same kernel timed twice in one make bench-gpu run
+# (H100, 2026-12-06) differed by up to 14 %, and the first methods of a case's first round (the GPU cooler after the
+# checks: about 0.2 s of load) were up to 12 % faster than in the later rounds (2026-12-07). Half a second of the
+# method's own calls first puts every method in its own steady state, whatever ran before it.
+SETTLE_S = 0.5
+
+
 def settle(fn, seconds):
     """fn called back to back for `seconds` of wall time, untimed, then a synchronize: the GPU's clock and power
     reach the method's own steady state, whatever ran before it (the queue is drained every 32 calls)."""

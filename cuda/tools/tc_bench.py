@@ -28,8 +28,8 @@ import sys
 import torch
 
 from bench_table import cell, ratio  # noqa: E402  na, never nan, for what was not measured
-from gpu_bench import (ROT, bench_case, ceilings, fwd_flops, load_forward_lib, run_stem, sdpa, time_ms, version_names,
-                       write_record)
+from gpu_bench import (ROT, SETTLE_S, bench_case, ceilings, fwd_flops, load_forward_lib, run_stem, sdpa, time_ms,
+                       version_names, write_record)
 
 DTYPE_FP16 = 1     # dtype.h: DTYPE_FP32, DTYPE_FP16, DTYPE_BF16
 TC_DIMS = (64, 128)   # the head dimensions of the mma.sync versions
@@ -44,8 +44,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="N >= 4096 only, fewer repeats")
     ap.add_argument("--versions", default="", help="comma-separated names (default: all)")
     ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--settle", type=float, default=0.0,
-                    help="seconds of a method's own untimed calls before its timed ones (gpu_bench.settle)")
+    ap.add_argument("--settle", type=float, default=SETTLE_S,
+                    help="seconds of a method's own untimed calls before its timed ones (gpu_bench.settle; 0: none)")
     ap.add_argument("--teach", default="", help="tc_teach's table: naive (v01) and teaching (v03) kernels")
     ap.add_argument("--peak", default="", help="tc_peak's output, copied into the table's header")
     ap.add_argument("--hplib", default="", help="libflashlab_hopper.so: time the Hopper versions too")
