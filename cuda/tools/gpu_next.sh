@@ -11,7 +11,7 @@
 #               ("'8192'" for one case; "'8192 --causal'" for a causal one)
 #   bench128    make bench-gpu as the Hopper issue's goal is stated (one run, every check), cut to d = 128 and
 #               N = 4096, 8192, 16384 (tc_check --quick, tc_teach to N = 1024); its records in OUTDIR/runs;
-#               BENCH128_ARGS adds tc_bench.py options (--settle 0.5: each method timed in its own steady state)
+#               BENCH128_ARGS adds tc_bench.py options (--settle 0: no settling before each timed window)
 #   settled128  the short form of clocks + bench128 (about 4 minutes): hopper_check --quick of final, v19_wide and
 #               v21_pin; the clock probe at N = 8192; hopper_bench.py at d = 128, N >= 4096, each method timed after
 #               0.5 s of its own calls (--settle), 3 rounds
