@@ -35,8 +35,8 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 from bench_table import cell, ratio  # noqa: E402  na, never nan, for what was not measured
-from gpu_bench import (BACKENDS, ROT, SETTLE_S, bench_case, ceilings, fwd_flops, load_forward_lib, run_stem,  # noqa: E402
-                       sdpa, time_ms, version_names, write_record)
+from gpu_bench import (BACKENDS, ROT, SETTLE_S, bench_case, ceilings, fwd_flops, load_forward_lib,  # noqa: E402
+                       run_stem, sdpa, time_ms, version_names, write_record)
 
 DTYPE = {torch.float16: 1, torch.bfloat16: 2}   # dtype.h: DTYPE_FP32, DTYPE_FP16, DTYPE_BF16
 ERR_FACTOR = 1.25  # the error allowed over SDPA flash's on the same inputs
@@ -216,7 +216,8 @@ def main():
     now = datetime.datetime.now(datetime.timezone.utc)
     head = {"device": prop.name, "sms": prop.multi_processor_count, "torch": torch.__version__,
             "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
-            "date": now.strftime("%Y-%m-%d %H:%M UTC"), "command": args.cmd, "rot": ROT, "reps": args.reps, "settle_s": args.settle,
+            "date": now.strftime("%Y-%m-%d %H:%M UTC"), "command": args.cmd, "rot": ROT, "reps": args.reps,
+            "settle_s": args.settle,
             "rounds": args.rounds}
     mm, bw = ceilings()
     head["matmul_fp16_tflops"], head["copy_tbps"] = round(mm, 1), round(bw, 3)

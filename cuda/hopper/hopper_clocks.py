@@ -12,8 +12,9 @@ For each method (the versions, then SDPA's cudnn and flash), in --rounds rounds 
                 state of clock and power, whatever ran before it;
   spaced        --spaced calls, each after a synchronize and a 30 ms pause, so each starts on an idle GPU.
 Meanwhile `nvidia-smi -lms 10` samples the SM clock, the power draw and the active clock-event reasons; each method's
-figures are the samples that fall inside its back-to-back (and, apart, its settled) windows. Mcycles = ms x MHz / 1000: the call's length in SM
-cycles, the unit Nsight Compute's "Elapsed Cycles" counts, so a kernel's schedule can be compared at equal clocks.
+figures are the samples that fall inside its back-to-back windows (and, apart, inside its settled ones). Mcycles =
+ms x MHz / 1000: the call's length in SM cycles, the unit Nsight Compute's "Elapsed Cycles" counts, so a kernel's
+schedule can be compared at equal clocks.
 Prints one line per method and writes them to --out (exit 3, one line, if either cannot be written).
 B = 16384 / N, H = 2048 // d, fp16.
 """

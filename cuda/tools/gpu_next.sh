@@ -133,8 +133,8 @@ for s in "${steps[@]}"; do
         $(declare -f san_v19); san_v19" ;;
     teach_bwd) step teach_bwd 400 bash cuda/teach/bwd_gpu.sh "$out/teach_bwd" ;;
     test_cuda) step test_cuda 600 make test-cuda ;;
-    *) echo "gpu_next.sh: unknown step '$s' (build clocks bench128 settled128 decode hop5 hop4 final ncu_fwd ncu_bwd san_v19" \
-            "teach_bwd test_cuda)" >&2; exit 2 ;;
+    *) echo "gpu_next.sh: unknown step '$s' (build clocks bench128 settled128 decode hop5 hop4 final ncu_fwd ncu_bwd" \
+            "san_v19 teach_bwd test_cuda)" >&2; exit 2 ;;
     esac
 done
 echo "gpu_next.sh: $bad step(s) failed or had no time" | tee -a "$summary"
