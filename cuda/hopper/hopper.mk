@@ -62,13 +62,14 @@ $(HP_LESSON): $(HP_LESSON_OBJ) $(BUILD)/hopper/hopper_host.o $(FWD_OBJ) $(COMMON
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(HP_LINK) $(LDLIBS) -o $@
 
-.PHONY: hopper hopper-check hopper-bench hopper-ptxas hopper-test-nogpu hopper-sass hopper-sass-check
+.PHONY: hopper hopper-check hopper-bench hopper-ptxas hopper-test-nogpu hopper-sass hopper-sass-check \
+        hopper-final-check
 hopper: $(HP_SO) $(HP_CHECK) $(HP_LESSON)
 
 # make all (hence make test) compiles every Hopper kernel for sm_90a with its counting twin: the compile check.
 all: $(HP_LESSON) $(HP_CHECK)
 run-tests: hopper-test-nogpu
-hopper-test-nogpu: $(HP_LESSON) $(HP_CHECK) hopper-sass-check
+hopper-test-nogpu: $(HP_LESSON) $(HP_CHECK) hopper-sass-check hopper-final-check
 	@echo "✓ nvcc sm_90a compiled every kernel of cuda/hopper/ with its counting twin:" \
 	      "$(notdir $(HP_CU)) hopper_probe.cu; ./lesson10 and hopper_check linked"
 
@@ -88,6 +89,10 @@ hopper-sass-check: $(HP_SASS_CAL) $(HP_SASS_DIR)/attn_v21_pin.cubin
 	  || { cat $(HP_SASS_DIR)/check.log; echo "✗ hopper_sass: a v21 kernel lost its softmax overlap" >&2; exit 1; }
 	@echo "✓ $$(tail -1 $(HP_SASS_DIR)/check.log) (every v21 kernel's softmax between its products and" \
 	      "WARPGROUP.DEPBAR 0)"
+
+# final's dispatch rule (hopper_final.py, which writes hopper_final.def from a measured table) on a made-up table
+hopper-final-check:
+	@python3 $(HP_DIR)/hopper_final_test.py
 
 hopper-check: $(HP_CHECK)
 	$(HP_CHECK)
