@@ -43,7 +43,7 @@ def version_names(lib, prefix):
 # The benchmarks' default settling time (docs/lesson10.md, "How the benchmark times"). Without it, a window of 20
 # calls runs at whatever clock the calls before it left: the same kernel timed twice in one make bench-gpu run
 # (H100, 2026-12-06) differed by up to 14 %, and the first methods of a case's first round (the GPU cooler after the
-# checks: about 0.2 s of load) were up to 12 % faster than in the later rounds (2026-12-07). Half a second of the
+# checks: about 0.2 s of load) were up to 13 % faster than in the later rounds (2026-12-07). Half a second of the
 # method's own calls first is meant to put every method in its own steady state, whatever ran before it (not yet
 # checked on a GPU: hopper_clocks.py's settled columns are that check).
 SETTLE_S = 0.5
