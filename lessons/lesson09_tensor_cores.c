@@ -105,7 +105,7 @@ int lesson09_run(const cli_cfg *cfg)
     if (cfg->dtype == DTYPE_FP32)
         fl_fatal("the tensor-core kernels take fp16 or bf16 (--dtype), not fp32");
     int Br, Bc;
-    tc_versions[v].blocks((int)cfg->d, &Br, &Bc);
+    tc_versions[v].blocks((int)cfg->d, cfg->causal, cfg->N, &Br, &Bc);
     if (!Br)
         fl_fatal("%s supports d = 64 and 128, not d = %zu", tc_versions[v].name, cfg->d);
     attn_io io;

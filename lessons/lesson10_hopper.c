@@ -79,7 +79,7 @@ int lesson10_run(const cli_cfg *cfg)
         fl_fatal("the Hopper kernels take fp16 or bf16 (--dtype), not %s", dtype_name(cfg->dtype));
     int Br = 0, Bc = 0;
     if (cfg->d <= MAX_D)
-        tc_case_blocks(&hp_versions[v], (int)cfg->d, cfg->causal, cfg->N, &Br, &Bc);
+        hp_versions[v].blocks((int)cfg->d, cfg->causal, cfg->N, &Br, &Bc);
     if (!Br)
         fl_fatal("%s has no blocks for d = %zu", hp_versions[v].name, cfg->d);
     size_t n;

@@ -231,7 +231,7 @@ int fwd_count(const tc_problem *p, bool causal, const tc_version *ver, tc_counts
 {
     const tc_shape *s = &p->s;
     memset(c, 0, sizeof *c);
-    tc_case_blocks(ver, (int)s->d, causal, s->N, &c->Br, &c->Bc);
+    ver->blocks((int)s->d, causal, s->N, &c->Br, &c->Bc);
     if (!c->Br) {
         snprintf(err, errlen, "%s: no blocks for d = %zu", ver->name, s->d);
         return FL_EXIT_USAGE;

@@ -45,9 +45,9 @@
 #define HP_LAUNCHER(name) name##_forward
 #endif
 /* A version's C entry points, as TC_EXPORT does for the mma.sync kernels: its launcher (the counting twin's under
- * FL_COUNT) and, in the plain build only, its blocks (per d, and per case: the same); V is the class with forward()
- * and blocks().
- *   HP_EXPORT(attn_v13, "v13_wgmma", version)     // attn_v13_forward(_count), attn_v13_blocks, _case_blocks */
+ * FL_COUNT) and, in the plain build only, its blocks (tc_version's: per case, here d's alone); V is the class with
+ * forward() and blocks().
+ *   HP_EXPORT(attn_v13, "v13_wgmma", version)     // attn_v13_forward(_count), attn_v13_blocks */
 #define HP_EXPORT(fn, name, V)                                                                                       \
     extern "C" int HP_LAUNCHER(fn)(const tc_args *a, void *s, char *e, size_t n)                                     \
     {                                                                                                                \
@@ -58,8 +58,7 @@
 #define HP_EXPORT_BLOCKS(fn, V)   /* once per version: in the plain build */
 #else
 #define HP_EXPORT_BLOCKS(fn, V)                                                                                      \
-    extern "C" void fn##_blocks(int d, int *br, int *bc) { V::blocks(d, br, bc); }                                  \
-    extern "C" void fn##_case_blocks(int d, int, size_t, int *br, int *bc) { V::blocks(d, br, bc); }
+    extern "C" void fn##_blocks(int d, int, size_t, int *br, int *bc) { V::blocks(d, br, bc); }
 #endif
 /* Per-thread counts into the global counters (counting build only): one atomic per thread that counted. */
 __device__ __forceinline__ void hp_count_flush(unsigned long long *count, const unsigned long long (&c)[TC_NCOUNT])

@@ -17,7 +17,7 @@ int hp_run_case(const hp_case *c, hp_report *r, char *err, size_t errlen)
         return FL_EXIT_USAGE;
     }
     const tc_version *ver = &hp_versions[c->version];
-    tc_case_blocks(ver, (int)c->d, c->causal, c->N, &r->Br, &r->Bc);
+    ver->blocks((int)c->d, c->causal, c->N, &r->Br, &r->Bc);
     if (!r->Br) {
         snprintf(err, errlen, "%s: head dimension d = %zu not supported", ver->name, c->d);
         return FL_EXIT_USAGE;

@@ -8,20 +8,18 @@
 #define HP_VERSION(name, fn, change)                                                                             \
     int fn##_forward(const tc_args *a, void *stream, char *err, size_t errlen);                                  \
     int fn##_forward_count(const tc_args *a, void *stream, char *err, size_t errlen);                            \
-    void fn##_blocks(int d, int *Br, int *Bc);                                                                   \
-    void fn##_case_blocks(int d, int causal, size_t N, int *Br, int *Bc);
+    void fn##_blocks(int d, int causal, size_t N, int *Br, int *Bc);
 #include "hopper.def"
 #undef HP_VERSION
 
 /* "final": the version measured fastest per case, from hopper_final.def (its rows name their source run). Its blocks,
- * and with them the ledger its counters are held to, are those of the row that runs the case (attn_hfinal_case_blocks);
- * attn_hfinal_blocks(d) gives the first row's of d (for "is d supported"). */
+ * and with them the ledger its counters are held to, are those of the version its row names for the case. */
 typedef struct {
     size_t d;
     int causal;
     size_t n_max;   /* 0: any N */
     tc_forward_fn forward, forward_count;
-    void (*blocks)(int d, int *Br, int *Bc);
+    void (*blocks)(int d, int causal, size_t N, int *Br, int *Bc);
 } final_row;
 static const final_row FINAL[] = {
 #define HP_FINAL(d, causal, n_max, fn) {d, causal, n_max, fn##_forward, fn##_forward_count, fn##_blocks},
@@ -30,15 +28,6 @@ static const final_row FINAL[] = {
 };
 #define NFINAL (sizeof FINAL / sizeof FINAL[0])
 
-void attn_hfinal_blocks(int d, int *Br, int *Bc)
-{
-    *Br = *Bc = 0;
-    for (size_t i = 0; i < NFINAL; i++)
-        if (FINAL[i].d == (size_t)d) {
-            FINAL[i].blocks(d, Br, Bc);
-            return;
-        }
-}
 /* The row that runs the case: the first whose d and causality match and whose n_max is 0 or at least N. */
 static const final_row *final_row_for(size_t d, int causal, size_t N)
 {
@@ -49,12 +38,12 @@ static const final_row *final_row_for(size_t d, int causal, size_t N)
     }
     return NULL;
 }
-void attn_hfinal_case_blocks(int d, int causal, size_t N, int *Br, int *Bc)
+void attn_hfinal_blocks(int d, int causal, size_t N, int *Br, int *Bc)
 {
     const final_row *r = d > 0 ? final_row_for((size_t)d, causal, N) : NULL;
     *Br = *Bc = 0;
     if (r)
-        r->blocks(d, Br, Bc);
+        r->blocks(d, causal, N, Br, Bc);
 }
 static int final_run(const tc_args *a, void *stream, char *err, size_t errlen, bool count)
 {
@@ -75,7 +64,7 @@ int attn_hfinal_forward_count(const tc_args *a, void *stream, char *err, size_t 
 }
 
 const tc_version hp_versions[] = {
-#define HP_VERSION(name, fn, change) {#name, change, fn##_blocks, fn##_forward, fn##_forward_count, fn##_case_blocks},
+#define HP_VERSION(name, fn, change) {#name, change, fn##_blocks, fn##_forward, fn##_forward_count},
 #include "hopper.def"
 #undef HP_VERSION
 };
@@ -96,7 +85,7 @@ int hp_version_supports(int idx, int d)
 {
     int br = 0, bc = 0;
     if (idx >= 0 && idx < hp_nversions)
-        hp_versions[idx].blocks(d, &br, &bc);
+        hp_versions[idx].blocks(d, 0, 1, &br, &bc);   /* final has rows of both causalities for every d */
     return br > 0;
 }
 

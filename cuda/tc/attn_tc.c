@@ -10,7 +10,7 @@
 #define TC_VERSION(name, fn, change)                                                                             \
     int fn##_forward(const tc_args *a, void *stream, char *err, size_t errlen);                                  \
     int fn##_forward_count(const tc_args *a, void *stream, char *err, size_t errlen);                            \
-    void fn##_blocks(int d, int *Br, int *Bc);
+    void fn##_blocks(int d, int causal, size_t N, int *Br, int *Bc);
 #include "attn_tc.def"
 #undef TC_VERSION
 
@@ -19,7 +19,7 @@
  * docs/gpu-runs/hopper_NVIDIA_H100_2026-12-06.md measured v11's error at up to 1.20-1.61x SDPA flash's
  * (non-causal), v09's at 0.90-1.11x, so the accuracy is worth more than the speed. Same tile shape (4 warps x 32
  * rows), so the same blocks and counters as before. Not re-timed on a GPU since the change. */
-void attn_final_blocks(int d, int *Br, int *Bc) { attn_v09_blocks(d, Br, Bc); }
+void attn_final_blocks(int d, int causal, size_t N, int *Br, int *Bc) { attn_v09_blocks(d, causal, N, Br, Bc); }
 int attn_final_forward(const tc_args *a, void *stream, char *err, size_t errlen)
 {
     return attn_v09_forward(a, stream, err, errlen);
@@ -30,7 +30,7 @@ int attn_final_forward_count(const tc_args *a, void *stream, char *err, size_t e
 }
 
 const tc_version tc_versions[] = {
-#define TC_VERSION(name, fn, change) {#name, change, fn##_blocks, fn##_forward, fn##_forward_count, NULL},
+#define TC_VERSION(name, fn, change) {#name, change, fn##_blocks, fn##_forward, fn##_forward_count},
 #include "attn_tc.def"
 #undef TC_VERSION
 };

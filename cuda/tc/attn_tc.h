@@ -44,21 +44,11 @@ typedef int (*tc_forward_fn)(const tc_args *a, void *stream, char *err, size_t e
 typedef struct {
     const char *name;             /* "v04_mma" */
     const char *change;           /* what this version adds to the one before */
-    void (*blocks)(int d, int *Br, int *Bc);   /* the blocks it uses for head dimension d (0, 0: unsupported) */
+    /* the blocks it runs the case (d, causal, N) with, the ones its counters are held to (0, 0: d unsupported); a
+     * kernel's depend on d alone, a dispatcher's (the Hopper `final`) on the version it picks for the case */
+    void (*blocks)(int d, int causal, size_t N, int *Br, int *Bc);
     tc_forward_fn forward, forward_count;
-    /* NULL, or the blocks of one case where they follow the case, not d alone (the Hopper `final`, which runs the
-     * version measured fastest per (d, causal, N)); then blocks(d) gives those of some case of d */
-    void (*case_blocks)(int d, int causal, size_t N, int *Br, int *Bc);
 } tc_version;
-
-/* The blocks version v runs the case (d, causal, N) with: the ones its counters are held to. */
-static inline void tc_case_blocks(const tc_version *v, int d, int causal, size_t N, int *Br, int *Bc)
-{
-    if (v->case_blocks)
-        v->case_blocks(d, causal, N, Br, Bc);
-    else
-        v->blocks(d, Br, Bc);
-}
 
 extern const tc_version tc_versions[];
 extern const int tc_nversions;

@@ -356,7 +356,7 @@ template <class Shape> void tc_blocks_shape(int d, int *br, int *bc)
 #define TC_EXPORT_BLOCKS(fn, Shape)   /* once per version: in the plain build */
 #else
 #define TC_EXPORT_BLOCKS(fn, Shape)                                                                           \
-    extern "C" void fn##_blocks(int d, int *br, int *bc) { tc_blocks_shape<TC_SHAPE_ Shape>(d, br, bc); }
+    extern "C" void fn##_blocks(int d, int, size_t, int *br, int *bc) { tc_blocks_shape<TC_SHAPE_ Shape>(d, br, bc); }
 #endif
 
 #endif
