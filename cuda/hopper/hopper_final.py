@@ -10,6 +10,8 @@ final itself) with the highest TFLOP/s among those whose checks passed in that c
 version.
 Consecutive N with the same pick become one row; the last row of a (d, causal) covers any larger N. Rows of a d
 the table did not time are kept.
+Exit status: 0; 2 for a table that cannot be read; 3 when the rule or the report cannot be written (the .def is
+written whole through a temporary file, or left as it was).
 """
 import argparse
 import json
@@ -18,6 +20,8 @@ import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+from report_out import EXIT_LOST, run_main, write_whole  # noqa: E402  (a lost output: exit 3, one line)
 
 
 def main():
@@ -25,7 +29,14 @@ def main():
     ap.add_argument("--json", required=True, help="make bench-gpu's record (tc_bench_<device>_<date>.json)")
     ap.add_argument("--out", default=os.path.join(HERE, "hopper_final.def"))
     a = ap.parse_args()
-    rec = json.load(open(a.json))
+    try:
+        with open(a.json) as f:
+            rec = json.load(f)
+        rows = sorted(rec["rows"], key=lambda r: (r["d"], r["causal"], r["N"]))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"hopper_final: {ascii(a.json)} is not a readable make bench-gpu record: {ascii(str(e))}",
+              file=sys.stderr)
+        return 2
     prefix = dict(re.findall(r"^HP_VERSION\((\w+), (\w+),", open(os.path.join(HERE, "hopper.def")).read(), re.M))
     prefix.pop("final", None)
 
@@ -33,7 +44,6 @@ def main():
         ok = [n for n in names if row.get(n) and row["checks"].get(n, {}).get("ok")]
         return max(ok, key=lambda n: row[n]) if ok else None
 
-    rows = sorted(rec["rows"], key=lambda r: (r["d"], r["causal"], r["N"]))
     lines = []
     for d in sorted({r["d"] for r in rows}):
         for causal in (False, True):
@@ -61,11 +71,11 @@ def main():
     keep = open(a.out).read().split(" * Source:")[0] if os.path.exists(a.out) else "/* hopper_final.def\n"
     src = f"{os.path.basename(a.json)} ({meta.get('command', '?')}, {meta.get('device', '?')}, {meta.get('date', '?')})"
     head = keep + f" * Source: {src}:\n * per case the fastest checked version. */\n"
-    with open(a.out, "w") as f:
-        f.write(head + "\n".join(lines) + "\n")
+    if write_whole(a.out, head + "\n".join(lines) + "\n", "hopper_final"):
+        return EXIT_LOST
     print(f"hopper_final: {len(lines)} rows to {a.out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "hopper_final"))
