@@ -210,3 +210,9 @@ run-tests: cuda-test-nogpu
 test-cuda tc-check bench-gpu cuda-bench ncu tc-ptxas:
 	@echo "✗ no nvcc: $@ needs the CUDA Toolkit$(if $(filter tc-ptxas,$@),, and a GPU)" >&2; exit 2
 endif
+
+# How the GPU benchmarks write their records (no GPU, no torch): whole or not at all, and a cut run says so
+.PHONY: gpu-record-check
+run-tests: gpu-record-check
+gpu-record-check:
+	@python3 cuda/tools/record_test.py

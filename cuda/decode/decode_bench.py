@@ -30,6 +30,8 @@ the plan's S (in the same rounds).
 every variant (--scope plan: the variant choice, fast; --finer adds 2x and 4x the plan's splits with a few variants,
 reported but not in any rule), eager, in the same interleaved rounds with flash and cuDNN; then every rule scored by
 its worst ratio bar / ours. --pick SWEEP.json scores the rules of a record again (no GPU).
+The .md and .json are written whole or not at all. Exit status: 0; 1 when a check failed; 2 for bad arguments; 3 when
+a table or the report cannot be written.
 """
 import argparse
 import ctypes
@@ -46,6 +48,8 @@ try:
     from torch.nn.attention import SDPBackend, sdpa_kernel
 except ImportError:   # --pick reads a sweep's record and needs neither torch nor a GPU
     torch = None
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from report_out import EXIT_LOST, run_main, write_whole  # noqa: E402  a lost table or report: exit 3, one line
 
 DTYPE_FP16 = 1   # dtype.h
 ANCHORS = [  # B, Hq, Hkv, L, anchor flash TB/s, anchor cuDNN TB/s (H100, 2026-12-06)
@@ -455,11 +459,11 @@ def sweep(lib, a, sms, l2, vnames, head):
     print("\n" + text)
     stem = os.path.join(a.out, f"decode_sweep_{torch.cuda.get_device_properties(0).name.replace(' ', '_')}_"
                                f"{datetime.date.today().isoformat()}")
-    with open(stem + ".md", "w") as f:
-        f.write(text + "\n")
-    with open(stem + ".json", "w") as f:
-        json.dump({"sms": sms, "variants": vnames, "command": " ".join(sys.argv), "rounds": a.rounds,
-                   "scope": a.scope, "rows": rows, "rules": rules[:40]}, f, indent=1)
+    if write_whole(stem + ".md", text + "\n", "decode_bench") or \
+            write_whole(stem + ".json", json.dumps({"sms": sms, "variants": vnames, "command": " ".join(sys.argv),
+                                                    "rounds": a.rounds, "scope": a.scope, "rows": rows,
+                                                    "rules": rules[:40]}, indent=1) + "\n", "decode_bench"):
+        return EXIT_LOST
     return 0 if ok_all else 1
 
 
@@ -580,14 +584,14 @@ def main():
     table = "\n".join(lines)
     print("\n" + table)
     stem = os.path.join(a.out, f"decode_bench_{prop.name.replace(' ', '_')}_{date}")
-    with open(stem + ".md", "w") as f:
-        f.write(table + "\n")
-    with open(stem + ".json", "w") as f:
-        json.dump({"device": prop.name, "sms": sms, "date": date, "torch": torch.__version__, "copy_tbs": copy_bw,
-                   "read_tbs": read_bw, "variants": vnames, "rounds": a.rounds, "rule": rule,
-                   "command": " ".join(sys.argv), "rows": rows}, f, indent=1)
+    rec = {"device": prop.name, "sms": sms, "date": date, "torch": torch.__version__, "copy_tbs": copy_bw,
+           "read_tbs": read_bw, "variants": vnames, "rounds": a.rounds, "rule": rule,
+           "command": " ".join(sys.argv), "rows": rows}
+    if write_whole(stem + ".md", table + "\n", "decode_bench") or \
+            write_whole(stem + ".json", json.dumps(rec, indent=1) + "\n", "decode_bench"):
+        return EXIT_LOST
     return 0 if ok_all else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "decode_bench"))

@@ -21,7 +21,8 @@ and cuDNN backends.
    version. Each case also checks every kernel's O on two heads against fp64 (Tri Dao's criterion against the fp16
    materialized path) and reports its error over SDPA flash's; --twins a=b reports whether a's and b's O and L agree
    bit for bit in every case.
-Writes hopper_bench_<device>_<date>.{txt,json} with device, date and command.
+Writes hopper_bench_<device>_<date>.{txt,json} with device, date and command, each whole or not at all.
+Exit status: 0; 1 when a check failed; 2 for bad arguments; 3 when a table or the report cannot be written.
 """
 import argparse
 import ctypes
@@ -35,6 +36,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 from bench_table import cell, ratio  # noqa: E402  na, never nan, for what was not measured
+from report_out import EXIT_LOST, run_main, write_whole  # noqa: E402  a lost table or report: exit 3, one line
 from gpu_bench import (BACKENDS, ROT, SETTLE_S, bench_case, ceilings, fwd_flops, load_forward_lib,  # noqa: E402
                        run_stem, sdpa, time_ms, version_names, write_record)
 
@@ -310,24 +312,27 @@ def main():
             torch.cuda.empty_cache()
 
     stem = run_stem("hopper_bench", prop, now)
-    write_record(args.outdir, stem, {"meta": head, "versions": pick, "errors": err_rows, "rows": rows})
+    if not write_record(args.outdir, stem, {"meta": head, "versions": pick, "errors": err_rows, "rows": rows},
+                        "hopper_bench"):
+        return EXIT_LOST
     cols = pick + ["mma_final", "flash", "cudnn"] + (["efficient"] if args.efficient else [])
-    with open(os.path.join(args.outdir, f"{stem}.txt"), "w") as f:
-        f.write(f"# {head['device']}, {head['date']}, torch {head['torch']}, cuDNN {head['cudnn']}, "
-                f"command: {head['command']}\n")
-        f.write(f"# TFLOP/s = 4 B H N^2 d (/2 causal) / time; {timing}; {ROT} input sets rotated; fp16; "
-                f"hidden 2048 (H = 2048 // d), B = 16384 / N; best = the best single version (not final); "
-                f"na = not measured\n")
-        f.write(f"# ceilings: fp16 matmul {mm:.0f} TFLOP/s, copy {bw:.2f} TB/s\n")
-        f.write("d N B H causal " + " ".join(cols) + " best best/flash best/cudnn checks\n")
-        for r in rows:
-            vals = " ".join(cell(r.get(c)) for c in cols)
-            ok = all(c["ok"] for c in r["checks"].values())
-            b = r["best"]
-            rb = r.get(b) if b else None
-            f.write(f"{r['d']} {r['N']} {r['B']} {r['H']} {int(r['causal'])} {vals} {b or 'na'} "
-                    f"{ratio(rb, r.get('flash'))} {ratio(rb, r.get('cudnn'))} "
-                    f"{'OK' if ok else 'FAIL'}\n")
+    t = [f"# {head['device']}, {head['date']}, torch {head['torch']}, cuDNN {head['cudnn']}, "
+         f"command: {head['command']}",
+         f"# TFLOP/s = 4 B H N^2 d (/2 causal) / time; {timing}; {ROT} input sets rotated; fp16; "
+         f"hidden 2048 (H = 2048 // d), B = 16384 / N; best = the best single version (not final); "
+         f"na = not measured",
+         f"# ceilings: fp16 matmul {mm:.0f} TFLOP/s, copy {bw:.2f} TB/s",
+         "d N B H causal " + " ".join(cols) + " best best/flash best/cudnn checks"]
+    for r in rows:
+        vals = " ".join(cell(r.get(c)) for c in cols)
+        ok = all(c["ok"] for c in r["checks"].values())
+        b = r["best"]
+        rb = r.get(b) if b else None
+        t.append(f"{r['d']} {r['N']} {r['B']} {r['H']} {int(r['causal'])} {vals} {b or 'na'} "
+                 f"{ratio(rb, r.get('flash'))} {ratio(rb, r.get('cudnn'))} "
+                 f"{'OK' if ok else 'FAIL'}")
+    if write_whole(os.path.join(args.outdir, f"{stem}.txt"), "\n".join(t) + "\n", "hopper_bench"):
+        return EXIT_LOST
     fails = sum(not c["ok"] for r in rows for c in r["checks"].values())
     for a, b in twins:
         seen = [r["twins"][f"{a}={b}"] for r in rows if f"{a}={b}" in r["twins"]]
@@ -337,4 +342,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "hopper_bench"))

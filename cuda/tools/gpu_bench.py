@@ -11,11 +11,13 @@ import ctypes
 import json
 import os
 import statistics
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
 from bench_table import clean   # NaN never reaches the JSON: null
+from report_out import write_whole   # a file written whole or not at all (exit 3 in the callers)
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 ROT = 3   # input sets a benchmark rotates through, so a call's inputs are not in L2 from the call before
@@ -44,8 +46,9 @@ def version_names(lib, prefix):
 # calls runs at whatever clock the calls before it left: the same kernel timed twice in one make bench-gpu run
 # (H100, 2026-12-06) differed by up to 14 %, and the first methods of a case's first round (the GPU cooler after the
 # checks: about 0.2 s of load) were up to 13 % faster than in the later rounds (2026-12-07). Half a second of the
-# method's own calls first is meant to put every method in its own steady state, whatever ran before it (not yet
-# checked on a GPU: hopper_clocks.py's settled columns are that check).
+# method's own calls first puts every method in its own steady state, whatever ran before it. Measured (H100,
+# 2026-12-07 09:22 UTC, docs/gpu-runs/run_H100_2026-12-07_0922.md): settled, the same kernel timed twice in one run
+# agreed within -2.3 % to +3.1 % at N >= 1024, and every method ran at the 700 W limit (hopper_clocks.py).
 SETTLE_S = 0.5
 
 
@@ -119,13 +122,17 @@ def run_stem(tool, prop, now):
     return f"{tool}_{prop.name.replace(' ', '_')}_{now.strftime('%Y-%m-%d')}"
 
 
-def write_record(outdir, stem, record):
-    """The run's record, stem.json in outdir (made if missing); its path."""
-    os.makedirs(outdir, exist_ok=True)
+def write_record(outdir, stem, record, prog="gpu_bench"):
+    """The run's record, stem.json in outdir (made if missing), written whole (report_out.write_whole): its path, or
+    None after one line on stderr (the caller exits 3)."""
+    try:
+        os.makedirs(outdir, exist_ok=True)
+    except OSError as e:
+        print(f"{prog}: cannot make {ascii(outdir)}: {ascii(e.strerror or str(e))[1:-1]}", file=sys.stderr)
+        return None
     path = os.path.join(outdir, stem + ".json")
-    with open(path, "w") as f:
-        json.dump(clean(record), f, indent=1, allow_nan=False)
-    return path
+    text = json.dumps(clean(record), indent=1, allow_nan=False) + "\n"
+    return None if write_whole(path, text, prog) else path
 
 
 def ncu_case(lib, prefix, version, d, N, causal, backends, counters=False):

@@ -2,35 +2,55 @@
 
 The house exit status for it is 3 (the C side's FL_EXIT_IO): a report on stdout that could not be written (a full
 disk, a closed pipe), or a file that could not be written whole, gets one line on stderr and that status, never a
-traceback and never the status of a failed check.
+traceback and never the status of a failed check. Any other OSError out of main (a library that does not load, an
+input file that cannot be read) is what the tool was given: one line and status 2 (FL_EXIT_USAGE).
 
     from report_out import EXIT_LOST, run_main, write_whole
     sys.exit(run_main(lambda: main(argv), "hopper_sass"))      # main's status, or 3 if stdout failed
     if write_whole(path, text, "hopper_clocks"): return EXIT_LOST
 """
+import errno
 import os
 import sys
 
-EXIT_LOST = 3
+EXIT_INPUT, EXIT_LOST = 2, 3
+# the errors of a write that did not reach its file or stream (the rest, out of main, are the tool's inputs)
+_LOST = {errno.EPIPE, errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EBADF}
 
 
 def _reason(e):
     return ascii(e.strerror or str(e))[1:-1]
 
 
+def _lost(e, prog):
+    try:
+        sys.stdout = open(os.devnull, "w")   # what was left unwritten is not flushed again at exit
+    except OSError:
+        pass
+    print(f"{prog}: the report could not be written: {_reason(e)}", file=sys.stderr)
+    return EXIT_LOST
+
+
 def run_main(main, prog):
-    """main() and a flush of stdout; an OSError from either (what main prints is the report) ends in one line on
-    stderr and EXIT_LOST."""
+    """main() and a flush of stdout. A failed write out of either (what main prints is the report) ends in one line
+    on stderr and EXIT_LOST; another OSError out of main (an input it could not use) in one line and EXIT_INPUT."""
     try:
         code = main()
+    except SystemExit:   # argparse's --help and usage errors: what they printed must reach stdout too
+        try:
+            sys.stdout.flush()
+        except OSError as e:
+            return _lost(e, prog)
+        raise
+    except OSError as e:
+        if e.errno in _LOST:
+            return _lost(e, prog)
+        print(f"{prog}: {ascii(str(e))[1:-1]}", file=sys.stderr)
+        return EXIT_INPUT
+    try:
         sys.stdout.flush()
     except OSError as e:
-        try:
-            sys.stdout = open(os.devnull, "w")   # what was left unwritten is not flushed again at exit
-        except OSError:
-            pass
-        print(f"{prog}: the report could not be written: {_reason(e)}", file=sys.stderr)
-        return EXIT_LOST
+        return _lost(e, prog)
     return code
 
 

@@ -16,7 +16,11 @@ For d in (64, 128) and N in 512..16384, B = 16384/N and H = 2048/d (hidden 2048,
 not in L2 (50-60 MB) from the call before. Per case it also checks every version's O on two heads against an fp32
 reference (Tri Dao's criterion against the fp16 materialized math path) and reports the largest |O - O_flash|.
 Writes tc_bench_<device>_<date>.txt (the table) and .json (the record) to --outdir, with device, date and command,
-and tc_bench_<device>_<date>.dat (the figure's columns, plots/tc_bench.gp) to --datdir.
+and tc_bench_<device>_<date>.dat (the figure's columns, plots/tc_bench.gp) to --datdir. All three are rewritten
+whole after every N (a temporary file and a rename), so a run cut short leaves complete tables of what it measured,
+never a half-written one; until the last case they say so ("# cases: k of M measured: cut short", meta.cases_done
+and cases_planned in the record).
+Exit status: 0; 1 when a check failed; 2 for bad arguments; 3 when a table or the report cannot be written.
 """
 import argparse
 import ctypes
@@ -28,11 +32,43 @@ import sys
 import torch
 
 from bench_table import cell, ratio  # noqa: E402  na, never nan, for what was not measured
+from report_out import EXIT_LOST, run_main, write_whole  # a lost table or report: exit 3, one line
 from gpu_bench import (ROT, SETTLE_S, bench_case, ceilings, fwd_flops, load_forward_lib, run_stem, sdpa, time_ms,
                        version_names, write_record)
 
 DTYPE_FP16 = 1     # dtype.h: DTYPE_FP32, DTYPE_FP16, DTYPE_BF16
 TC_DIMS = (64, 128)   # the head dimensions of the mma.sync versions
+
+
+def tables(head, rows, labels, first, peak, mm, bw, reps, settle):
+    """The run's table (.txt) and the figure's columns (.dat, plots/tc_bench.gp) for the rows so far; both say how
+    many of the planned cases they hold, and that the run was cut short if it was."""
+    done, planned = len(rows), head["cases_planned"]
+    cut = "" if done >= planned else f": cut short, the other {planned - done} not measured"
+    cols = ["naive", "teaching"] + labels + ["flash", "cudnn", "efficient"]
+    t = [f"# {head['device']}, {head['date']}, torch {head['torch']}, command: {head['command']}",
+         f"# TFLOP/s = 4 B H N^2 d (/2 causal) / median of {reps} calls (CUDA events), {ROT} input sets "
+         f"rotated; fp16; hidden 2048 (H = 2048/d), B = 16384/N"
+         f"{f'; each method timed after {settle:g} s of its own calls' if settle else ''}",
+         f"# cases: {done} of {planned} measured{cut}",
+         f"# ceilings: fp16 matmul {mm:.0f} TFLOP/s, copy {bw:.2f} TB/s"]
+    t += [f"# {l}" for l in peak]
+    t += ["# naive = v01 standard, teaching = v03 flash2 (fp32 kernels of the GPU track, tc_teach: the "
+          "runner's event timer, same make invocation); na = not measured",
+          "d N B H causal " + " ".join(cols) + " best ratio_best_flash ratio_best_cudnn checks"]
+    for r in rows:
+        vals = " ".join(cell(r.get(c)) for c in cols)
+        ok = all(c["ok"] for c in r["checks"].values())
+        t.append(f"{r['d']} {r['N']} {r['B']} {r['H']} {int(r['causal'])} {vals} {r['best']} "
+                 f"{ratio(r[r['best']], r['flash'])} {ratio(r[r['best']], r['cudnn'])} "
+                 f"{'OK' if ok else 'FAIL'}")
+    g = [f"# {head['device']}, {head['date']}; columns: d N causal naive teaching {first} best (the "
+         f"fastest of ours in the case) flash cudnn efficient (TFLOP/s; na = not measured); cases {done} of "
+         f"{planned}{cut}"]
+    for r in rows:
+        vals = [r.get(c) for c in ("naive", "teaching", first, r["best"], "flash", "cudnn", "efficient")]
+        g.append(f"{r['d']} {r['N']} {int(r['causal'])} " + " ".join(cell(x) for x in vals))
+    return "\n".join(t) + "\n", "\n".join(g) + "\n"
 
 
 def main():
@@ -95,43 +131,29 @@ def main():
     reps = max(5, args.reps // 2) if args.quick else args.reps
     rows = []
     stem = run_stem("tc_bench", prop, now)
+    dims = [int(x) for x in args.dims.split(",")]
+    planned = 2 * len(Ns) * len(dims)   # less the cases of a d no version takes, once seen
+    head["cases_planned"] = planned
 
     def write_out():
-        """The tables so far (rewritten after every N: a run cut short keeps what it measured)."""
+        """The tables so far, each written whole (rewritten after every N: a run cut short keeps what it measured,
+        marked as cut); 0, or 1 after one line on stderr."""
         if not rows:
-            return
-        write_record(args.outdir, stem, {"meta": head, "versions": labels, "rows": rows})
-        os.makedirs(args.datdir, exist_ok=True)
-        # a gnuplot-friendly table: one line per case
-        cols = ["naive", "teaching"] + labels + ["flash", "cudnn", "efficient"]
-        with open(os.path.join(args.outdir, f"{stem}.txt"), "w") as f:
-            f.write(f"# {head['device']}, {head['date']}, torch {head['torch']}, command: {head['command']}\n")
-            f.write(f"# TFLOP/s = 4 B H N^2 d (/2 causal) / median of {reps} calls (CUDA events), {ROT} input sets "
-                    f"rotated; fp16; hidden 2048 (H = 2048/d), B = 16384/N"
-                    f"{f'; each method timed after {args.settle:g} s of its own calls' if args.settle else ''}\n")
-            f.write(f"# ceilings: fp16 matmul {mm:.0f} TFLOP/s, copy {bw:.2f} TB/s\n")
-            for l in peak:
-                f.write(f"# {l}\n")
-            f.write("# naive = v01 standard, teaching = v03 flash2 (fp32 kernels of the GPU track, tc_teach: the "
-                    "runner's event timer, same make invocation); na = not measured\n")
-            f.write("d N B H causal " + " ".join(cols) + " best ratio_best_flash ratio_best_cudnn checks\n")
-            for r in rows:
-                vals = " ".join(cell(r.get(c)) for c in cols)
-                ok = all(c["ok"] for c in r["checks"].values())
-                f.write(f"{r['d']} {r['N']} {r['B']} {r['H']} {int(r['causal'])} {vals} {r['best']} "
-                        f"{ratio(r[r['best']], r['flash'])} {ratio(r[r['best']], r['cudnn'])} "
-                        f"{'OK' if ok else 'FAIL'}\n")
-        # gnuplot's table: fixed columns (plots/tc_bench.gp)
-        first = names[pick[0]]
-        with open(os.path.join(args.datdir, f"{stem}.dat"), "w") as f:
-            f.write(f"# {head['device']}, {head['date']}; columns: d N causal naive teaching {first} best (the "
-                    "fastest of ours in the case) flash cudnn efficient (TFLOP/s; na = not measured)\n")
-            for r in rows:
-                vals = [r.get(c) for c in ("naive", "teaching", first, r["best"], "flash", "cudnn", "efficient")]
-                f.write(f"{r['d']} {r['N']} {int(r['causal'])} " +
-                        " ".join(cell(x) for x in vals) + "\n")
+            return 0
+        head["cases_done"] = len(rows)
+        if not write_record(args.outdir, stem, {"meta": head, "versions": labels, "rows": rows}, "tc_bench"):
+            return 1
+        txt, dat = tables(head, rows, labels, names[pick[0]] if pick else labels[0], peak, mm, bw, reps,
+                          args.settle)
+        try:
+            os.makedirs(args.datdir, exist_ok=True)
+        except OSError as e:
+            print(f"tc_bench: cannot make {ascii(args.datdir)}: {ascii(e.strerror or str(e))[1:-1]}", file=sys.stderr)
+            return 1
+        return write_whole(os.path.join(args.outdir, f"{stem}.txt"), txt, "tc_bench") or \
+            write_whole(os.path.join(args.datdir, f"{stem}.dat"), dat, "tc_bench")
 
-    for d in [int(x) for x in args.dims.split(",")]:
+    for d in dims:
         for N in Ns:
             B, H, sets, out, lse = bench_case(d, N)
             for causal in (False, True):
@@ -159,6 +181,7 @@ def main():
                        [(hp_label(v), hopper(v)) for v in hp_pick if hp.hp_version_supports(v, d)]
                 if not kern:
                     print(f"# d={d}: no version of ours takes it", flush=True)
+                    head["cases_planned"] -= 1
                     continue
 
                 def theirs(backend):
@@ -236,13 +259,15 @@ def main():
                       f"checks {'OK' if not bad else 'FAIL ' + ','.join(bad)} (lp err {lp_err:.2e})", flush=True)
             del sets, out, lse
             torch.cuda.empty_cache()
-            write_out()
+            if write_out():
+                return EXIT_LOST
 
-    write_out()
+    if write_out():
+        return EXIT_LOST
     fails = sum(not c["ok"] for r in rows for c in r["checks"].values())
     print(f"tc_bench: {len(rows)} cases, {fails} failed checks; table in {args.outdir}/{stem}.txt")
     return 1 if fails else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "tc_bench"))

@@ -13,7 +13,8 @@ TFLOP/s = 2.5 * 4 B H N^2 d (halved when causal) / median time. Each timed call 
 Checks, per case, on two heads of set 0 (Tri Dao's criterion, as the project applies it everywhere: verify.h's
 ORACLE_TRIDAO_FACTOR): each of our dQ, dK, dV may err against an fp32 reference of the same inputs at most 2x as much
 as PyTorch's own fp16 backward (SDPA flash) does; every element written (outputs poisoned with NaN first).
-Writes tc_bwd_bench_<device>_<date>.txt (the table) and .json (the record) to --outdir.
+Writes tc_bwd_bench_<device>_<date>.txt (the table) and .json (the record) to --outdir, each whole or not at all.
+Exit status: 0; 1 when a check failed; 2 for bad arguments; 3 when a table or the report cannot be written.
 """
 import argparse
 import ctypes
@@ -29,6 +30,7 @@ from torch.nn.attention import sdpa_kernel
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gpu_bench import (BACKENDS, ROT, fwd_flops, load_forward_lib, run_stem, time_ms,  # noqa: E402
                        version_names, write_record)
+from report_out import EXIT_LOST, run_main, write_whole  # noqa: E402  a lost table or report: exit 3, one line
 
 DTYPE_FP16 = 1       # dtype.h: DTYPE_FP32, DTYPE_FP16, DTYPE_BF16
 TRIDAO = 2.0         # verify.h: ORACLE_TRIDAO_FACTOR
@@ -198,7 +200,8 @@ def main():
             torch.cuda.empty_cache()
 
     stem = run_stem("tc_bwd_bench", prop, now)
-    write_record(args.outdir, stem, {"meta": head, "configs": cfgs, "rows": rows})
+    if not write_record(args.outdir, stem, {"meta": head, "configs": cfgs, "rows": rows}, "tc_bwd_bench"):
+        return EXIT_LOST
     cols = cfgs + ["flash", "cudnn", "efficient"]
     fails = sum(not c["ok"] for r in rows for c in r["checks"].values())
     table = [f"# {head['device']}, {head['date']}, torch {head['torch']}, command: {head['command']}",
@@ -213,11 +216,11 @@ def main():
                  "OK" if all(c["ok"] for c in r["checks"].values()) else "FAIL"]
         table.append(" ".join(str(x) for x in cells))
     path = os.path.join(args.outdir, stem + ".txt")
-    with open(path, "w") as f:
-        f.write("\n".join(table) + "\n")
+    if write_whole(path, "\n".join(table) + "\n", "tc_bwd_bench"):
+        return EXIT_LOST
     print(f"tc_bwd_bench: {len(rows)} cases, {fails} failed checks; table in {path}")
     return 1 if fails else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "tc_bwd_bench"))
