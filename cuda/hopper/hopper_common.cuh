@@ -58,7 +58,7 @@
 #define HP_EXPORT_BLOCKS(fn, V)   /* once per version: in the plain build */
 #else
 #define HP_EXPORT_BLOCKS(fn, V)                                                                                      \
-    extern "C" void fn##_blocks(int d, int, size_t, int *br, int *bc) { V::blocks(d, br, bc); }
+    extern "C" void fn##_blocks(int d, int causal, size_t, int *br, int *bc) { V::blocks(d, causal, br, bc); }
 #endif
 /* Per-thread counts into the global counters (counting build only): one atomic per thread that counted. */
 __device__ __forceinline__ void hp_count_flush(unsigned long long *count, const unsigned long long (&c)[TC_NCOUNT])

@@ -37,7 +37,7 @@ from report_out import run_main  # noqa: E402  (cuda/tools: a lost report exits 
 
 EXIT_OK, EXIT_CHECK, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 4   # and report_out's EXIT_LOST, 3
 ARGS = ("d", "T", "causal", "Bc", "NWG", "stages", "pingpong", "overlap", "persist", "lean", "poly16", "kahead",
-        "split", "pin")
+        "split", "pin", "reread")
 
 
 class BadInput(Exception):
@@ -218,8 +218,8 @@ def key_loop(ops, br):
 def report(name, ops, br):
     args = template_args(name)
     loop = key_loop(ops, br)
-    head = ("d={d} {T} causal={causal} Bc={Bc} lean={lean} kahead={kahead} split={split} pin={pin}".format(**args)
-            if args and len(args) == len(ARGS) else name)
+    head = ("d={d} {T} causal={causal} Bc={Bc} lean={lean} kahead={kahead} split={split} pin={pin} "
+            "reread={reread}".format(**args) if args and len(args) == len(ARGS) else name)
     if loop is None:
         return head, None, None, "no key-block loop with both products and exponentials"
     t, e = loop

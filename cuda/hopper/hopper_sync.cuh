@@ -182,7 +182,7 @@ __global__ void __launch_bounds__(NT, 1) kernel(const __grid_constant__ hp_maps 
 /* The launch shared by v13 and v14: Bc per head dimension is the version's choice (blocks). */
 template <int LOAD, int BC64, int BC128>
 struct hp_sync_version {
-    static void blocks(int d, int *br, int *bc)
+    static void blocks(int d, int /* causal: the same tile */, int *br, int *bc)
     {
         bool ok = d == 64 || d == 128;
         *br = ok ? hp_sync::BR : 0, *bc = ok ? (d == 64 ? BC64 : BC128) : 0;

@@ -72,7 +72,7 @@ template <int NWG> constexpr bool regs_fit()
 static_assert(regs_fit<2>() && regs_fit<3>(), "setmaxnreg asks for more registers than the block was launched with");
 
 template <int D, typename T, bool CAUSAL, int BC, int NWG, int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST,
-          bool LEAN, int POLY16, bool KAHEAD, bool SPLIT, bool PIN>
+          bool LEAN, int POLY16, bool KAHEAD, bool SPLIT, bool PIN, bool REREAD>
 __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_constant__ hp_maps maps, const hp_params kp)
 {
     constexpr int DP = (D + 63) / 64 * 64, KS = D / 16, BR = 64 * NWG;
@@ -80,6 +80,7 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
     static_assert(D % 16 == 0 && BC % 16 == 0 && BC <= 256 && D <= 256, "wgmma shapes");
     static_assert(!PINGPONG || NWG == 2, "ping-pong pairs two consumer warpgroups");
     static_assert(!PIN || OVERLAP, "PIN keeps the softmax between OVERLAP's two waits");
+    static_assert(!REREAD || PERSIST == HP_DYNAMIC, "REREAD reads the tile index from the dynamic scheduler's slot");
     extern __shared__ __align__(1024) unsigned char smem[];
     const uint32_t sQ = hp_align1k(smem), sK = sQ + QB, sV = sK + STAGES * KB, bars = sV + STAGES * KB;
     /* mbarriers, 8 bytes each: Q full, Q empty, then per stage K full, K empty, V full, V empty */
@@ -328,8 +329,21 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
                 mbar_arrive(v_empty(st));
             it++;
         }
-        hp_epilogue<D, T>(o, mi, li, (T *)kp.o + head, kp.lse + (size_t)bh * N, ld, r0, N, kp.scale, t,
-                          cnt[TC_CNT_O_WR], cnt[TC_CNT_L_WR]);
+        if constexpr (REREAD) {
+            /* The tile's coordinates again, from its slot, instead of kept in registers across the key loop: at
+             * d = 256 (O alone is 128 registers a thread) they are what spilled. The slot still holds this tile:
+             * the producer rewrites it two tiles on, after every consumer warp has released Q of the next tile,
+             * which this warp does after this epilogue; lane 0 reads it, as above. */
+            const int again = __shfl_sync(0xffffffffu, lane == 0 ? ld_shared_s32(slot + 4 * (tc & 1)) : 0, 0);
+            int i2, bh2;
+            hp_tile(again, kp.Tr, i2, bh2);
+            const size_t head2 = ((size_t)(bh2 / kp.H) * N * kp.H + bh2 % kp.H) * D;
+            hp_epilogue<D, T>(o, mi, li, (T *)kp.o + head2, kp.lse + (size_t)bh2 * N, ld,
+                              i2 * BR + 64 * c + 16 * warp + g, N, kp.scale, t, cnt[TC_CNT_O_WR], cnt[TC_CNT_L_WR]);
+        } else {
+            hp_epilogue<D, T>(o, mi, li, (T *)kp.o + head, kp.lse + (size_t)bh * N, ld, r0, N, kp.scale, t,
+                              cnt[TC_CNT_O_WR], cnt[TC_CNT_L_WR]);
+        }
     }
     if (PINGPONG && c == 0)
         nbar_sync(1, 256);                                               /* warpgroup 1's last hand-over */
@@ -338,32 +352,41 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
 
 }  // namespace hp_ws
 
-/* One row of the climb: the kernel's switches, and its tile (Bc, consumer warpgroups) per head dimension. */
+/* One row of the climb: the kernel's switches, and its tile (Bc, consumer warpgroups) per head dimension; at d = 256
+ * the tile and PIN may differ under a causal mask (BC256C, 0: BC256's; PIN256C, -1: PIN's). */
 template <int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST, int BC64, int BC96, int BC128, int BC256, int NWG64,
-          bool LEAN = false, int POLY16 = 0, bool KAHEAD = false, bool SPLIT = true, bool PIN = false>
+          bool LEAN = false, int POLY16 = 0, bool KAHEAD = false, bool SPLIT = true, bool PIN = false,
+          bool REREAD = false, int BC256C = 0, int PIN256C = -1>
 struct hp_ws_version {
-    template <int D> static constexpr int bc() { return D == 64 ? BC64 : D == 96 ? BC96 : D == 128 ? BC128 : BC256; }
-    template <int D> static constexpr int nwg() { return D == 64 ? NWG64 : 2; }
-    template <int D> static constexpr size_t smem_bytes(int stages)
+    template <int D, bool C> static constexpr int bc()
     {
-        return (size_t)(64 * nwg<D>() + 2 * stages * bc<D>()) * ((D + 63) / 64 * 64) * 2 + 16 + 32 * stages + 8 +
-               (PIN ? 4 * 128 * nwg<D>() : 0) + 1024;
+        return D == 64 ? BC64 : D == 96 ? BC96 : D == 128 ? BC128 : C && BC256C ? BC256C : BC256;
+    }
+    template <int D> static constexpr int nwg() { return D == 64 ? NWG64 : 2; }
+    template <int D, bool C> static constexpr bool pin() { return D == 256 && C && PIN256C >= 0 ? PIN256C : PIN; }
+    template <int D, bool C> static constexpr size_t smem_bytes(int stages)
+    {
+        return (size_t)(64 * nwg<D>() + 2 * stages * bc<D, C>()) * ((D + 63) / 64 * 64) * 2 + 16 + 32 * stages + 8 +
+               (pin<D, C>() ? 4 * 128 * nwg<D>() : 0) + 1024;
     }
     /* STAGES = 0: three K/V buffers where shared memory (227 KB per block) holds them, else two. */
-    template <int D> static constexpr int stages() { return STAGES ? STAGES : smem_bytes<D>(3) <= 232448 ? 3 : 2; }
-    static void blocks(int d, int *br, int *bc)
+    template <int D, bool C> static constexpr int stages()
     {
-        int b = d == 64 ? BC64 : d == 96 ? BC96 : d == 128 ? BC128 : d == 256 ? BC256 : 0;
+        return STAGES ? STAGES : smem_bytes<D, C>(3) <= 232448 ? 3 : 2;
+    }
+    static void blocks(int d, int causal, int *br, int *bc)
+    {
+        int b = d == 64 ? BC64 : d == 96 ? BC96 : d == 128 ? BC128 : d != 256 ? 0 : causal && BC256C ? BC256C : BC256;
         *br = b ? 64 * (d == 64 ? NWG64 : 2) : 0, *bc = b;
     }
-    template <int D, typename T>
-    static int launch(const char *name, const tc_args *a, void *stream, char *err, size_t errlen)
+    template <int D, typename T, bool C>
+    static int launch_case(const char *name, const tc_args *a, void *stream, char *err, size_t errlen)
     {
-        constexpr int BC = bc<D>(), NWG = nwg<D>(), BR = 64 * NWG, S = stages<D>();
+        constexpr int BC = bc<D, C>(), NWG = nwg<D>(), BR = 64 * NWG, S = stages<D, C>();
         void (*k)(const hp_maps, const hp_params) =
-            a->causal ? hp_ws::kernel<D, T, true, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16, KAHEAD, SPLIT, PIN>
-                      : hp_ws::kernel<D, T, false, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16, KAHEAD, SPLIT, PIN>;
-        const size_t smem = smem_bytes<D>(S);
+            hp_ws::kernel<D, T, C, BC, NWG, S, PINGPONG, OVERLAP, PERSIST, LEAN, POLY16, KAHEAD, SPLIT, pin<D, C>(),
+                          REREAD>;
+        const size_t smem = smem_bytes<D, C>(S);
         hp_params kp = hp_make_params(a, BR);
         hp_maps maps;
         if (hp_make_maps(&maps, a, BR, BC, err, errlen))
@@ -386,12 +409,18 @@ struct hp_ws_version {
         k<<<(unsigned)grid, (NWG + 1) * 128, smem, (cudaStream_t)stream>>>(maps, kp);
         return hp_launched(name, err, errlen);
     }
+    template <int D, typename T>
+    static int launch(const char *name, const tc_args *a, void *stream, char *err, size_t errlen)
+    {
+        return a->causal ? launch_case<D, T, true>(name, a, stream, err, errlen)
+                         : launch_case<D, T, false>(name, a, stream, err, errlen);
+    }
     static int forward(const char *name, const tc_args *a, void *stream, char *err, size_t errlen)
     {
         if (hp_check_args(name, a, err, errlen))
             return -1;
         int br, bcv;
-        blocks((int)a->d, &br, &bcv);
+        blocks((int)a->d, a->causal, &br, &bcv);
         if (!bcv) {
             snprintf(err, errlen, "%s: head dimension d = %zu not supported", name, a->d);
             return -1;

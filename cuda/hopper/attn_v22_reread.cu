@@ -1,0 +1,31 @@
+/* attn_v22_reread.cu — v21_pin with d = 256's wider key block under the dynamic scheduler.
+ *
+ * At d = 256 the dynamic scheduler's kernels had to keep v18's Bc = 64, and `final` ran two kernels there: v18_wide
+ * (Bc = 80, the static schedule) where there is no causal mask, v19_sched (Bc = 64, dynamic) where there is. Measured
+ * (H100, 2026-12-07 09:43 UTC, settled, docs/gpu-runs/run_H100_2026-12-07_0922.md): 0.87-0.99x cuDNN at N <= 8192,
+ * 1.00-1.01x at N = 16384. A Bc = 80 tile under the dynamic scheduler spilled (ptxas, sm_90a: 8 bytes non-causal,
+ * 48 causal; with the softmax pinned, 4 and 44): with O alone 128 registers a thread, the tile's coordinates (the
+ * head's offset into O, the row of L, the first row), which a consumer needs only for its epilogue, were what
+ * ptxas moved to the stack across the key loop.
+ * Here (hopper_ws.cuh, REREAD) the consumers read the tile index again from its shared-memory slot at the epilogue
+ * (lane 0 reads it, as at the top of the tile; the producer rewrites that slot only two tiles on) and derive the
+ * coordinates from it, so nothing of the tile's lives across the loop but what the masks need. ptxas (nvcc 13.0,
+ * sm_90a): 0 bytes of spills in every kernel below. Under a causal mask d = 256 keeps Bc = 64 and leaves the
+ * softmax unpinned (BC256C, PIN256C): pinned, the causal kernel spills 4 bytes at Bc = 64 and 16 at Bc = 80.
+ *   v22_reread  v21_pin + REREAD; d = 64: Bc = 192, d = 128: Bc = 176 (as v21_pin), d = 256: Bc = 80 with the
+ *               softmax pinned under P V, Bc = 64 unpinned under a causal mask
+ * Blocks as listed (hp_ws_version::blocks: the d = 256 tile depends on the mask), so the counters are held to the
+ * simulator's ledger for the tile each case runs.
+ * Predicted before any run: at d = 256, non-causal, +2-5 % over v18_wide (the softmax under P V, as v21_pin's 1.7 %
+ * fewer cycles at d = 128, plus the dynamic schedule's tail); causal as v19_sched within the spread; d = 64 and 128
+ * as v21_pin within the spread. Not yet run on a GPU.
+ */
+#include "hopper_ws.cuh"
+
+namespace {
+using reread = hp_ws_version<2, true, true, hp_ws::HP_DYNAMIC, 192, 0, 176, 80, 2, /*LEAN*/ false, /*POLY16*/ 0,
+                             /*KAHEAD*/ false, /*SPLIT*/ true, /*PIN*/ true, /*REREAD*/ true, /*BC256C*/ 64,
+                             /*PIN256C*/ 0>;
+}
+
+HP_EXPORT(attn_v22, "v22_reread", reread)
