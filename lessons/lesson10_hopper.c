@@ -45,7 +45,7 @@ static const char *const versions[] = {
 
 static const char DETAILS[] =
     "--algo picks a kernel version (cuda/hopper/hopper.def); -M is only the SRAM the simulator is given for its\n"
-    "ledger. Needs fp16 or bf16, d = 64, 96, 128 or 256 (as the version supports), and an H100 or H200.";
+    "ledger. Needs fp16 or bf16, d = 32, 64, 96, 128 or 256 (as the version supports), and an H100 or H200.";
 
 const cli_spec lesson10_spec = {
     .name = "lesson10",

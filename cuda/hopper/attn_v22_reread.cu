@@ -14,11 +14,17 @@
  * softmax unpinned (BC256C, PIN256C): pinned, the causal kernel spills 4 bytes at Bc = 64 and 16 at Bc = 80.
  *   v22_reread  v21_pin + REREAD; d = 64: Bc = 192, d = 128: Bc = 176 (as v21_pin), d = 256: Bc = 80 with the
  *               softmax pinned under P V, Bc = 64 unpinned under a causal mask
+ *   v22_d32, v22_d32w  the same kernel at d = 32 (Bc = 128, 256; three K/V buffers): d = 32 rides in d = 64's
+ *               128-byte shared-memory panels (TMA's 64-column box zero-fills columns 32..63; S takes two k-steps
+ *               of 16, P V a 64 x 32 product), so no new layout. At d = 32 a score costs 4d = 128 FLOPs against
+ *               one exponential: the softmax, not the tensor cores, sets the pace, and a wide key block only
+ *               spreads the per-turn waits thinner. 0 spills at Bc = 128, 192 and 256.
  * Blocks as listed (hp_ws_version::blocks: the d = 256 tile depends on the mask), so the counters are held to the
  * simulator's ledger for the tile each case runs.
  * Predicted before any run: at d = 256, non-causal, +2-5 % over v18_wide (the softmax under P V, as v21_pin's 1.7 %
  * fewer cycles at d = 128, plus the dynamic schedule's tail); causal as v19_sched within the spread; d = 64 and 128
- * as v21_pin within the spread. Not yet run on a GPU.
+ * as v21_pin within the spread; d = 32: against SDPA flash (cuDNN may not take d = 32), at least 1.0x. Not yet run
+ * on a GPU.
  */
 #include "hopper_ws.cuh"
 
@@ -26,6 +32,13 @@ namespace {
 using reread = hp_ws_version<2, true, true, hp_ws::HP_DYNAMIC, 192, 0, 176, 80, 2, /*LEAN*/ false, /*POLY16*/ 0,
                              /*KAHEAD*/ false, /*SPLIT*/ true, /*PIN*/ true, /*REREAD*/ true, /*BC256C*/ 64,
                              /*PIN256C*/ 0>;
+
+using d32 = hp_ws_version<0, true, true, hp_ws::HP_DYNAMIC, 0, 0, 0, 0, 2, false, 0, false, true, /*PIN*/ true,
+                          /*REREAD*/ true, 0, -1, /*BC32*/ 128>;
+using d32w = hp_ws_version<0, true, true, hp_ws::HP_DYNAMIC, 0, 0, 0, 0, 2, false, 0, false, true, true, true, 0, -1,
+                           256>;
 }
 
 HP_EXPORT(attn_v22, "v22_reread", reread)
+HP_EXPORT(attn_v22_d32, "v22_d32", d32)
+HP_EXPORT(attn_v22_d32w, "v22_d32w", d32w)

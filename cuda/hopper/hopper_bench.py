@@ -7,7 +7,7 @@ Every kernel gets the same torch tensors, the same CUDA events and the same rota
 and cuDNN backends.
 
   python3 cuda/hopper/hopper_bench.py --lib build/rel/libflashlab_hopper.so [--tclib build/rel/libtcref.so]
-          [--outdir plots/data] [--quick] [--versions a,b] [--dims 64,128,256,96] [--efficient]
+          [--outdir plots/data] [--quick] [--versions a,b] [--dims 64,128,256,96,32] [--efficient]
 
 1. Ceilings measured in the same run: fp16 matmul 8192^3 (cuBLAS) and device copy bandwidth.
 2. Error study: on ragged N (1000, 3001), fp16 and bf16, d = 128 (and 64), causal and not, max |O - O64| of every
@@ -195,7 +195,7 @@ def main():
     ap.add_argument("--cmd", default="python3 cuda/hopper/hopper_bench.py")
     ap.add_argument("--quick", action="store_true", help="N >= 4096 only, fewer repeats")
     ap.add_argument("--versions", default="", help="comma-separated names (default: all)")
-    ap.add_argument("--dims", default="64,128,256,96")
+    ap.add_argument("--dims", default="64,128,256,96,32")
     ap.add_argument("--ns", default="512,1024,2048,4096,8192,16384")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--settle", type=float, default=SETTLE_S,

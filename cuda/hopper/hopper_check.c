@@ -211,19 +211,20 @@ int main(int argc, char **argv)
     printf("hopper_check: %s, %d SMs; %d versions\n", prop.name, prop.multiProcessorCount, hp_nversions);
 
     if (probe_only) {
-        static const int pr[][2] = {{64, 64}, {64, 128}, {64, 192}, {96, 128}, {128, 128}, {128, 176}, {256, 64},
-                                    {256, 80}};
+        static const int pr[][2] = {{32, 128}, {64, 64},   {64, 128}, {64, 192}, {96, 128},
+                                    {128, 128}, {128, 176}, {256, 64}, {256, 80}};
         for (size_t x = 0; x < sizeof pr / sizeof pr[0]; x++)
             probe(pr[x][0], pr[x][1], DTYPE_FP16);
         probe(128, 128, DTYPE_BF16);
         printf("hopper_check: %d of %d checks passed\n", passed, checks);
         return broken ? 3 : passed == checks ? 0 : 1;
     }
-    static const size_t dims[] = {64, 96, 128, 256};
+    static const size_t dims[] = {32, 64, 96, 128, 256};
     if (tiny) {
         check_shape(&(tc_shape){2, 17, 3, 64, DTYPE_FP16}, SIZE_MAX);
         check_shape(&(tc_shape){1, 333, 2, 128, DTYPE_FP16}, SIZE_MAX);
         check_shape(&(tc_shape){1, 200, 1, 256, DTYPE_FP16}, SIZE_MAX);
+        check_shape(&(tc_shape){1, 333, 2, 32, DTYPE_FP16}, SIZE_MAX);
         /* 192 tiles of 128 rows > 132 SMs: the dynamic scheduler reuses its index slots within a block */
         check_shape(&(tc_shape){1, 333, 64, 128, DTYPE_FP16}, BIG_ROWS);
     } else if (!big) {
@@ -237,7 +238,7 @@ int main(int argc, char **argv)
     if (!quick && !tiny) {
         /* The benchmark's shapes (hidden 2048, B N = 16384), sampled rows; a ragged one. */
         static const size_t big[][4] = {{4, 4096, 32, 64}, {1, 16384, 32, 64}, {4, 4096, 16, 128}, {1, 16384, 16, 128},
-                                        {2, 8192, 21, 96}, {2, 8192, 8, 256}, {3, 5000, 16, 128}};
+                                        {2, 8192, 21, 96}, {2, 8192, 8, 256}, {3, 5000, 16, 128}, {2, 8192, 64, 32}};
         for (size_t x = 0; x < sizeof big / sizeof big[0]; x++)
             check_shape(&(tc_shape){big[x][0], big[x][1], big[x][2], big[x][3], DTYPE_FP16}, BIG_ROWS);
         check_shape(&(tc_shape){2, 8192, 16, 128, DTYPE_BF16}, BIG_ROWS);

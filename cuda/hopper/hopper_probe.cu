@@ -74,6 +74,7 @@ int probe_launch(const void *q, const void *k, const void *v, float *s, float *o
 template <typename T>
 int probe_pick(int d, int bc, const void *q, const void *k, const void *v, float *s, float *o, char *err, size_t errlen)
 {
+    if (d == 32 && bc == 128) return probe_launch<32, 128, T>(q, k, v, s, o, err, errlen);
     if (d == 64 && bc == 64) return probe_launch<64, 64, T>(q, k, v, s, o, err, errlen);
     if (d == 64 && bc == 128) return probe_launch<64, 128, T>(q, k, v, s, o, err, errlen);
     if (d == 64 && bc == 192) return probe_launch<64, 192, T>(q, k, v, s, o, err, errlen);

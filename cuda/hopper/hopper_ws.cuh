@@ -352,15 +352,16 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
 
 }  // namespace hp_ws
 
-/* One row of the climb: the kernel's switches, and its tile (Bc, consumer warpgroups) per head dimension; at d = 256
- * the tile and PIN may differ under a causal mask (BC256C, 0: BC256's; PIN256C, -1: PIN's). */
+/* One row of the climb: the kernel's switches, and its tile (Bc, consumer warpgroups) per head dimension (0: not
+ * taken); at d = 256 the tile and PIN may differ under a causal mask (BC256C, 0: BC256's; PIN256C, -1: PIN's); d = 32
+ * (BC32) rides in d = 64's panels, its columns 32..63 zero-filled by TMA and left out of both products. */
 template <int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST, int BC64, int BC96, int BC128, int BC256, int NWG64,
           bool LEAN = false, int POLY16 = 0, bool KAHEAD = false, bool SPLIT = true, bool PIN = false,
-          bool REREAD = false, int BC256C = 0, int PIN256C = -1>
+          bool REREAD = false, int BC256C = 0, int PIN256C = -1, int BC32 = 0>
 struct hp_ws_version {
     template <int D, bool C> static constexpr int bc()
     {
-        return D == 64 ? BC64 : D == 96 ? BC96 : D == 128 ? BC128 : C && BC256C ? BC256C : BC256;
+        return D == 32 ? BC32 : D == 64 ? BC64 : D == 96 ? BC96 : D == 128 ? BC128 : C && BC256C ? BC256C : BC256;
     }
     template <int D> static constexpr int nwg() { return D == 64 ? NWG64 : 2; }
     template <int D, bool C> static constexpr bool pin() { return D == 256 && C && PIN256C >= 0 ? PIN256C : PIN; }
@@ -376,7 +377,12 @@ struct hp_ws_version {
     }
     static void blocks(int d, int causal, int *br, int *bc)
     {
-        int b = d == 64 ? BC64 : d == 96 ? BC96 : d == 128 ? BC128 : d != 256 ? 0 : causal && BC256C ? BC256C : BC256;
+        int b = d == 32    ? BC32
+                : d == 64  ? BC64
+                : d == 96  ? BC96
+                : d == 128 ? BC128
+                : d != 256 ? 0
+                : causal && BC256C ? BC256C : BC256;
         *br = b ? 64 * (d == 64 ? NWG64 : 2) : 0, *bc = b;
     }
     template <int D, typename T, bool C>
@@ -425,29 +431,21 @@ struct hp_ws_version {
             snprintf(err, errlen, "%s: head dimension d = %zu not supported", name, a->d);
             return -1;
         }
-        bool bf = a->dtype == DTYPE_BF16;
         switch (a->d) {
-        case 64: return bf ? launch<64, __nv_bfloat16>(name, a, stream, err, errlen) : launch<64, __half>(name, a, stream, err, errlen);
-        case 96: return launch96(name, a, stream, err, errlen);
-        case 128: return bf ? launch<128, __nv_bfloat16>(name, a, stream, err, errlen) : launch<128, __half>(name, a, stream, err, errlen);
-        default: return launch256(name, a, stream, err, errlen);
+        case 32: return launch_if<32>(name, a, stream, err, errlen);
+        case 64: return launch_if<64>(name, a, stream, err, errlen);
+        case 96: return launch_if<96>(name, a, stream, err, errlen);
+        case 128: return launch_if<128>(name, a, stream, err, errlen);
+        default: return launch_if<256>(name, a, stream, err, errlen);
         }
     }
-    /* d = 96 and 256 are instantiated only where the version has a tile for them. */
-    static int launch96(const char *name, const tc_args *a, void *stream, char *err, size_t errlen)
+    /* A head dimension is instantiated only where the version has a tile for it. */
+    template <int D> static int launch_if(const char *name, const tc_args *a, void *stream, char *err, size_t errlen)
     {
-        if constexpr (BC96 > 0)
-            return a->dtype == DTYPE_BF16 ? launch<96, __nv_bfloat16>(name, a, stream, err, errlen)
-                                          : launch<96, __half>(name, a, stream, err, errlen);
-        snprintf(err, errlen, "%s: head dimension d = 96 not supported", name);
-        return -1;
-    }
-    static int launch256(const char *name, const tc_args *a, void *stream, char *err, size_t errlen)
-    {
-        if constexpr (BC256 > 0)
-            return a->dtype == DTYPE_BF16 ? launch<256, __nv_bfloat16>(name, a, stream, err, errlen)
-                                          : launch<256, __half>(name, a, stream, err, errlen);
-        snprintf(err, errlen, "%s: head dimension d = 256 not supported", name);
+        if constexpr (bc<D, false>() > 0)
+            return a->dtype == DTYPE_BF16 ? launch<D, __nv_bfloat16>(name, a, stream, err, errlen)
+                                          : launch<D, __half>(name, a, stream, err, errlen);
+        snprintf(err, errlen, "%s: head dimension d = %d not supported", name, D);
         return -1;
     }
 };

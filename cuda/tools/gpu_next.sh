@@ -4,10 +4,11 @@
 # step named it runs, most wanted first: v22 bench128 test_cuda (on an H200, bench128 is the Hopper issue's H200
 # run). Each step builds what it runs. The device tool brings back only a few files per call (8 of 32 came back on
 # 2026-12-07): each step keeps to a log or two.
-#   v22         v22_reread, never run (about 3 minutes): compute-sanitizer racecheck and memcheck on --tiny (the tile
-#               index read again from its slot at the epilogue), hopper_check --quick, then hopper_bench.py at d = 256
-#               and 128 (N = 1024, 4096, 8192, 16384), settled, 2 rounds, beside v21_pin, v18_wide, v19_sched, final
-#               and SDPA, with --twins v21_pin=v22_reread (the same arithmetic at d = 128: O and L bit for bit)
+#   v22         v22_reread, v22_d32, v22_d32w, never run (about 3-4 minutes): compute-sanitizer racecheck and
+#               memcheck on --tiny (the tile index read again from its slot at the epilogue; d = 32 in d = 64's
+#               panels), hopper_check --quick, then hopper_bench.py at d = 256, 128 and 32 (N = 1024, 4096, 8192,
+#               16384), settled, 2 rounds, beside v21_pin, v18_wide, v19_sched, final and SDPA, with --twins
+#               v21_pin=v22_reread (the same arithmetic at d = 128: O and L bit for bit)
 #   build       make -j16 of everything the steps below use (about 3 minutes on 16 cores: name it only for a long call)
 #   clocks      cuda/hopper/hopper_clocks.py at d = 128 (N = 4096 and 8192 non-causal, 8192 causal): v21_pin and
 #               v19_wide beside cuDNN and flash, back to back, settled (after 1 s of the method's own calls) and
@@ -123,10 +124,12 @@ for s in "${steps[@]}"; do
             --cmd 'cuda/tools/gpu_next.sh settled128'" ;;
     v22) step v22 300 bash -c "make -j16 build/rel/libflashlab_hopper.so build/rel/hopper_check > '$out/v22_build.log' 2>&1 &&
         for tool in racecheck memcheck; do compute-sanitizer --tool \$tool --error-exitcode 9 build/rel/hopper_check \
-            --tiny --versions v22_reread > '$out/v22_'\$tool.log 2>&1 || { tail -20 '$out/v22_'\$tool.log; exit 1; }; done &&
-        build/rel/hopper_check --quick --versions v22_reread > '$out/v22_check.log' 2>&1 &&
+            --tiny --versions v22_reread,v22_d32,v22_d32w > '$out/v22_'\$tool.log 2>&1 ||
+            { tail -20 '$out/v22_'\$tool.log; exit 1; }; done &&
+        build/rel/hopper_check --quick --versions v22_reread,v22_d32,v22_d32w > '$out/v22_check.log' 2>&1 &&
         python3 cuda/hopper/hopper_bench.py --lib build/rel/libflashlab_hopper.so --outdir '$out' \
-            --versions v22_reread,v21_pin,v18_wide,v19_sched,final --dims 256,128 --ns 1024,4096,8192,16384 \
+            --versions v22_reread,v22_d32,v22_d32w,v21_pin,v18_wide,v19_sched,final --dims 256,128,32 \
+            --ns 1024,4096,8192,16384 \
             --settle 0.5 --rounds 2 --twins v21_pin=v22_reread --cmd 'cuda/tools/gpu_next.sh v22'" ;;
     decode) step decode 300 bash -c "make -j16 decode-build > '$out/decode_build.log' 2>&1 &&
         bash cuda/decode/decode_gpu.sh build/rel '$out/decode'" ;;
