@@ -86,7 +86,8 @@ hopper-sass: $(HP_SASS_CAL) $(HP_SASS_CU:%=$(HP_SASS_DIR)/%.cubin)
 	python3 $(HP_DIR)/hopper_sass.py --calibration $(HP_SASS_CAL) $(HP_SASS_CU:%=$(HP_SASS_DIR)/%.cubin)
 hopper-sass-check: $(HP_SASS_CAL) $(HP_SASS_DIR)/attn_v21_pin.cubin $(HP_SASS_DIR)/attn_v22_reread.cubin
 	@python3 $(HP_DIR)/hopper_sass.py --require-overlap --calibration $^ > $(HP_SASS_DIR)/check.log \
-	  || { cat $(HP_SASS_DIR)/check.log; echo "✗ hopper_sass: a PIN kernel (v21, v22) lost its softmax overlap" >&2; exit 1; }
+	  || { cat $(HP_SASS_DIR)/check.log; echo "✗ hopper_sass: a PIN kernel (v21, v22) lost its softmax overlap" >&2; \
+	       exit 1; }
 	@echo "✓ $$(tail -1 $(HP_SASS_DIR)/check.log) (every PIN kernel's softmax, v21 and v22, between its products and" \
 	      "WARPGROUP.DEPBAR 0)"
 

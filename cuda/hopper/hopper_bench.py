@@ -219,8 +219,7 @@ def main():
     head = {"device": prop.name, "sms": prop.multi_processor_count, "torch": torch.__version__,
             "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
             "date": now.strftime("%Y-%m-%d %H:%M UTC"), "command": args.cmd, "rot": ROT, "reps": args.reps,
-            "settle_s": args.settle,
-            "rounds": args.rounds}
+            "settle_s": args.settle, "rounds": args.rounds}
     mm, bw = ceilings()
     head["matmul_fp16_tflops"], head["copy_tbps"] = round(mm, 1), round(bw, 3)
     print(f"# {prop.name}, {prop.multi_processor_count} SMs, torch {torch.__version__}, cuDNN {head['cudnn']}, "

@@ -45,8 +45,8 @@
 #define HP_LAUNCHER(name) name##_forward
 #endif
 /* A version's C entry points, as TC_EXPORT does for the mma.sync kernels: its launcher (the counting twin's under
- * FL_COUNT) and, in the plain build only, its blocks (tc_version's: per case, here d's alone); V is the class with
- * forward() and blocks().
+ * FL_COUNT) and, in the plain build only, its blocks for the case (tc_version's; here they follow d, and at d = 256
+ * the mask where a version says so); V is the class with forward() and blocks(d, causal).
  *   HP_EXPORT(attn_v13, "v13_wgmma", version)     // attn_v13_forward(_count), attn_v13_blocks */
 #define HP_EXPORT(fn, name, V)                                                                                       \
     extern "C" int HP_LAUNCHER(fn)(const tc_args *a, void *s, char *e, size_t n)                                     \

@@ -10,8 +10,9 @@ case. With several (runs differ in level by a few %, ours and SDPA's alike): eac
 in the same table (flash's where cuDNN was not measured), its median over the tables, among the versions timed in as
 many of the tables as any version of the case and never failing a check there. So give it runs that timed the same
 versions: a version one run left out loses to those that run timed (the three settled runs of 2026-12-07 timed
-different sets, and together would drop v14_tma at d = 64, the fastest there in the one run that timed it). final's blocks follow the case (its
-counters are held to the ledger of the blocks of the version that runs it), so no case gives up its fastest version.
+different sets, and together would drop v14_tma at d = 64, the fastest there in the one run that timed it).
+final's blocks follow the case (its counters are held to the ledger of the blocks of the version that runs it), so
+no case gives up its fastest version.
 Consecutive N with the same pick become one row; the last row of a (d, causal) covers any larger N. Rows of a d
 the table did not time are kept.
 Exit status: 0; 2 for a table that cannot be read; 3 when the rule or the report cannot be written (the .def is
@@ -56,18 +57,14 @@ def main():
             cases.setdefault((r["d"], r["causal"], r["N"]), []).append(r)
 
     def fastest(rows, names):
-        """One table: the highest TFLOP/s of a checked version. Several: the highest median over the tables of
-        TFLOP/s over cuDNN's (flash's) there, among the versions timed in the most tables, checks passed in all."""
-        if len(rows) == 1:
-            r = rows[0]
-            ok = [n for n in names if r.get(n) and r["checks"].get(n, {}).get("ok")]
-            return max(ok, key=lambda n: r[n]) if ok else None
+        """The highest median over the tables of TFLOP/s over cuDNN's (flash's) there, among the versions timed in
+        the most tables, checks passed in all. With one table the order is its TFLOP/s', so it needs no reference."""
         score = {}
         for n in names:
             timed = [r for r in rows if r.get(n)]
             if not timed or not all(r["checks"].get(n, {}).get("ok") for r in timed):
                 continue
-            ref = [r.get("cudnn") or r.get("flash") for r in timed]
+            ref = [r.get("cudnn") or r.get("flash") or (1.0 if len(rows) == 1 else None) for r in timed]
             if all(ref):
                 score[n] = (len(timed), statistics.median(r[n] / x for r, x in zip(timed, ref)))
         if not score:

@@ -45,7 +45,8 @@ typedef struct {
     const char *name;             /* "v04_mma" */
     const char *change;           /* what this version adds to the one before */
     /* the blocks it runs the case (d, causal, N) with, the ones its counters are held to (0, 0: d unsupported); a
-     * kernel's depend on d alone, a dispatcher's (the Hopper `final`) on the version it picks for the case */
+     * kernel's depend on d (and, for a Hopper version with its own d = 256 tile under a causal mask, on causal), a
+     * dispatcher's (the Hopper `final`) on the version it picks for the case */
     void (*blocks)(int d, int causal, size_t N, int *Br, int *Bc);
     tc_forward_fn forward, forward_count;
 } tc_version;

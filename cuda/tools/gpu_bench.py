@@ -11,13 +11,12 @@ import ctypes
 import json
 import os
 import statistics
-import sys
 import time
 
 import torch
 import torch.nn.functional as F
 from bench_table import clean   # NaN never reaches the JSON: null
-from report_out import write_whole   # a file written whole or not at all (exit 3 in the callers)
+from report_out import make_dirs, write_whole   # a file written whole or not at all (exit 3 in the callers)
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 ROT = 3   # input sets a benchmark rotates through, so a call's inputs are not in L2 from the call before
@@ -125,10 +124,7 @@ def run_stem(tool, prop, now):
 def write_record(outdir, stem, record, prog="gpu_bench"):
     """The run's record, stem.json in outdir (made if missing), written whole (report_out.write_whole): its path, or
     None after one line on stderr (the caller exits 3)."""
-    try:
-        os.makedirs(outdir, exist_ok=True)
-    except OSError as e:
-        print(f"{prog}: cannot make {ascii(outdir)}: {ascii(e.strerror or str(e))[1:-1]}", file=sys.stderr)
+    if make_dirs(outdir, prog):
         return None
     path = os.path.join(outdir, stem + ".json")
     text = json.dumps(clean(record), indent=1, allow_nan=False) + "\n"

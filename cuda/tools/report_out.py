@@ -5,9 +5,9 @@ disk, a closed pipe), or a file that could not be written whole, gets one line o
 traceback and never the status of a failed check. Any other OSError out of main (a library that does not load, an
 input file that cannot be read) is what the tool was given: one line and status 2 (FL_EXIT_USAGE).
 
-    from report_out import EXIT_LOST, run_main, write_whole
+    from report_out import EXIT_LOST, make_dirs, run_main, write_whole
     sys.exit(run_main(lambda: main(argv), "hopper_sass"))      # main's status, or 3 if stdout failed
-    if write_whole(path, text, "hopper_clocks"): return EXIT_LOST
+    if make_dirs(outdir, "tc_bench") or write_whole(path, text, "hopper_clocks"): return EXIT_LOST
 """
 import errno
 import os
@@ -52,6 +52,16 @@ def run_main(main, prog):
     except OSError as e:
         return _lost(e, prog)
     return code
+
+
+def make_dirs(path, prog):
+    """The folder an output goes to, made if missing: 0, or 1 after one line on stderr."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        return 0
+    except OSError as e:
+        print(f"{prog}: cannot make {ascii(path)}: {_reason(e)}", file=sys.stderr)
+        return 1
 
 
 def write_whole(path, text, prog):

@@ -32,7 +32,7 @@ import sys
 import torch
 
 from bench_table import cell, ratio  # noqa: E402  na, never nan, for what was not measured
-from report_out import EXIT_LOST, run_main, write_whole  # a lost table or report: exit 3, one line
+from report_out import EXIT_LOST, make_dirs, run_main, write_whole  # a lost table or report: exit 3, one line
 from gpu_bench import (ROT, SETTLE_S, bench_case, ceilings, fwd_flops, load_forward_lib, run_stem, sdpa, time_ms,
                        version_names, write_record)
 
@@ -132,8 +132,7 @@ def main():
     rows = []
     stem = run_stem("tc_bench", prop, now)
     dims = [int(x) for x in args.dims.split(",")]
-    planned = 2 * len(Ns) * len(dims)   # less the cases of a d no version takes, once seen
-    head["cases_planned"] = planned
+    head["cases_planned"] = 2 * len(Ns) * len(dims)   # less the cases of a d no version takes, once seen
 
     def write_out():
         """The tables so far, each written whole (rewritten after every N: a run cut short keeps what it measured,
@@ -145,12 +144,7 @@ def main():
             return 1
         txt, dat = tables(head, rows, labels, names[pick[0]] if pick else labels[0], peak, mm, bw, reps,
                           args.settle)
-        try:
-            os.makedirs(args.datdir, exist_ok=True)
-        except OSError as e:
-            print(f"tc_bench: cannot make {ascii(args.datdir)}: {ascii(e.strerror or str(e))[1:-1]}", file=sys.stderr)
-            return 1
-        return write_whole(os.path.join(args.outdir, f"{stem}.txt"), txt, "tc_bench") or \
+        return make_dirs(args.datdir, "tc_bench") or write_whole(os.path.join(args.outdir, f"{stem}.txt"), txt, "tc_bench") or \
             write_whole(os.path.join(args.datdir, f"{stem}.dat"), dat, "tc_bench")
 
     for d in dims:
