@@ -33,7 +33,6 @@ its worst ratio bar / ours. --pick SWEEP.json scores the rules of a record again
 The .md and .json are written whole or not at all. Exit status: 0; 1 when a check failed; 2 for bad arguments; 3 when
 a table or the report cannot be written.
 """
-import argparse
 import ctypes
 import datetime
 import json
@@ -49,7 +48,7 @@ try:
 except ImportError:   # --pick reads a sweep's record and needs neither torch nor a GPU
     torch = None
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
-from report_out import EXIT_LOST, run_main, write_whole  # noqa: E402  a lost table or report: exit 3, one line
+from report_out import EXIT_LOST, Parser, run_main, write_whole  # noqa: E402  a lost table or report: exit 3, one line
 
 DTYPE_FP16 = 1   # dtype.h
 ANCHORS = [  # B, Hq, Hkv, L, anchor flash TB/s, anchor cuDNN TB/s (H100, 2026-12-06)
@@ -468,7 +467,7 @@ def sweep(lib, a, sms, l2, vnames, head):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = Parser()
     ap.add_argument("--lib", required=True)
     ap.add_argument("--out", default=".")
     ap.add_argument("--quick", action="store_true", help="the first four shapes only")

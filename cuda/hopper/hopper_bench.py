@@ -24,7 +24,6 @@ and cuDNN backends.
 Writes hopper_bench_<device>_<date>.{txt,json} with device, date and command, each whole or not at all.
 Exit status: 0; 1 when a check failed; 2 for bad arguments; 3 when a table or the report cannot be written.
 """
-import argparse
 import ctypes
 import datetime
 import math
@@ -36,7 +35,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 from bench_table import cell, ratio  # noqa: E402  na, never nan, for what was not measured
-from report_out import EXIT_LOST, run_main, write_whole  # noqa: E402  a lost table or report: exit 3, one line
+from report_out import EXIT_LOST, Parser, run_main, write_whole  # noqa: E402  a lost table or report: exit 3, one line
 from gpu_bench import (BACKENDS, ROT, SETTLE_S, bench_case, ceilings, fwd_flops, load_forward_lib,  # noqa: E402
                        run_stem, sdpa, time_ms, version_names, write_record)
 
@@ -188,7 +187,7 @@ def time_rounds(fns, rounds, warmup, reps, settle_s=0.0):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = Parser()
     ap.add_argument("--lib", required=True)
     ap.add_argument("--tclib", default="")
     ap.add_argument("--outdir", default="plots/data")

@@ -18,7 +18,6 @@ schedule can be compared at equal clocks.
 Prints one line per method and writes them to --out (exit 3, one line, if either cannot be written).
 B = 16384 / N, H = 2048 // d, fp16.
 """
-import argparse
 import datetime
 import os
 import statistics
@@ -28,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import gpu_bench  # noqa: E402  (cuda/tools: the drivers' shared timer, library signatures, SDPA)
-from report_out import EXIT_LOST, run_main, write_whole  # noqa: E402  (a lost output: exit 3, one line)
+from report_out import EXIT_LOST, Parser, run_main, write_whole  # noqa: E402  (a lost output: exit 3, one line)
 import torch  # noqa: E402
 
 QUERIES = ("timestamp,clocks.sm,power.draw,clocks_event_reasons.active", "timestamp,clocks.sm,power.draw")
@@ -67,7 +66,7 @@ def samples(p):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = Parser()
     ap.add_argument("lib")
     ap.add_argument("--versions", required=True)
     ap.add_argument("--d", type=int, default=128)

@@ -18,7 +18,6 @@ the table did not time are kept.
 Exit status: 0; 2 for a table that cannot be read; 3 when the rule or the report cannot be written (the .def is
 written whole through a temporary file, or left as it was).
 """
-import argparse
 import json
 import os
 import re
@@ -27,11 +26,11 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tools"))
-from report_out import EXIT_LOST, run_main, write_whole  # noqa: E402  (a lost output: exit 3, one line)
+from report_out import EXIT_LOST, Parser, run_main, write_whole  # noqa: E402  (a lost output: exit 3, one line)
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = Parser()
     ap.add_argument("--json", required=True, action="append",
                     help="make bench-gpu's record (tc_bench_<device>_<date>.json); repeat for several runs")
     ap.add_argument("--out", default=os.path.join(HERE, "hopper_final.def"))

@@ -33,7 +33,7 @@ import struct
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
-from report_out import run_main  # noqa: E402  (cuda/tools: a lost report exits 3, one line)
+from report_out import Parser, run_main  # noqa: E402  (cuda/tools: a lost report exits 3, one line)
 
 EXIT_OK, EXIT_CHECK, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 4   # and report_out's EXIT_LOST, 3
 ARGS = ("d", "T", "causal", "Bc", "NWG", "stages", "pingpong", "overlap", "persist", "lean", "poly16", "kahead",
@@ -273,7 +273,7 @@ def calibrate(path):
 
 
 def main(argv):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    ap = Parser(description=__doc__.split("\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("cubins", nargs="*", help="cubins (nvcc -cubin) of cuda/hopper kernels")
     ap.add_argument("--sass-text", action="append", default=[], help="cuobjdump -sass output instead of a cubin")
     ap.add_argument("--calibration", help="hopper_sass_cal.cu compiled to a cubin: check the decoder first")

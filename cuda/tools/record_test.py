@@ -8,14 +8,20 @@ they leave behind must not depend on either. This test imports gpu_bench and tc_
   2. write_record that cannot write (its directory is a regular file; the target is a directory) returns None after
      one line on stderr, and leaves nothing behind;
   3. tc_bench's tables say how many of the planned cases they hold: a run cut short says so in the .txt and the .dat,
-     a whole run does not; what was not measured is `na`.
+     a whole run does not; what was not measured is `na`;
+  4. --help into a full stream exits 3, not 0 (report_out.Parser: argparse itself swallows the failed write), in
+     process over the stand-in and, where /dev/full exists, as a command for the tools that import without torch;
+     no GPU tool builds its parser from argparse directly.
 Exit status: 0 when all hold, 1 otherwise (each failure one line).
 """
 import contextlib
+import errno
+import glob
 import io
 import json
 import math
 import os
+import subprocess
 import sys
 import tempfile
 import types
@@ -105,8 +111,31 @@ def main():
     expect("# cases: 4 of 4 measured" in txt.splitlines() and "cut short" not in txt + dat,
            "a whole table says it holds every case and nothing about a cut")
 
+    # 4. help that cannot be written
+    import report_out
+
+    class Full(io.StringIO):
+        def flush(self):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    out, err = Full(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = report_out.run_main(lambda: report_out.Parser(prog="t").parse_args(["--help"]), "t")
+    expect(code == report_out.EXIT_LOST and err.getvalue().startswith("t: the report could not be written"),
+           "--help into a full stream: exit 3 and one line")
+    if os.path.exists("/dev/full"):
+        for tool in ("hopper/hopper_sass.py", "hopper/hopper_final.py", "decode/decode_bench.py"):
+            path = os.path.join(HERE, "..", tool)
+            with open("/dev/full", "w") as full:
+                r = subprocess.run([sys.executable, path, "--help"], stdout=full, stderr=subprocess.PIPE, text=True)
+            got = (r.returncode, len(r.stderr.splitlines()))
+            expect(got == (report_out.EXIT_LOST, 1), f"{tool} --help > /dev/full: exit 3 and one line (got {got})")
+    needle = "argparse." + "ArgumentParser("   # written in two so that this file does not hold it
+    direct = [p for p in glob.glob(os.path.join(HERE, "..", "*", "*.py")) if needle in open(p).read()]
+    expect(not direct, f"every GPU tool parses with report_out.Parser ({', '.join(map(os.path.basename, direct))})")
+
     print(f"record_test: {'all' if not bad else len(bad)} of the checks "
-          f"{'hold' if not bad else 'failed'} (write_record whole or not at all; tc_bench's tables say when cut)")
+          f"{'hold' if not bad else 'failed'} (write_record whole or not at all; tc_bench's tables say when cut; "
+          "help never lost)")
     return 1 if bad else 0
 
 

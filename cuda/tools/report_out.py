@@ -5,10 +5,12 @@ disk, a closed pipe), or a file that could not be written whole, gets one line o
 traceback and never the status of a failed check. Any other OSError out of main (a library that does not load, an
 input file that cannot be read) is what the tool was given: one line and status 2 (FL_EXIT_USAGE).
 
-    from report_out import EXIT_LOST, make_dirs, run_main, write_whole
+    from report_out import EXIT_LOST, Parser, make_dirs, run_main, write_whole
+    ap = Parser(...)      # argparse's, but --help into a full disk raises (run_main: exit 3) instead of exit 0
     sys.exit(run_main(lambda: main(argv), "hopper_sass"))      # main's status, or 3 if stdout failed
     if make_dirs(outdir, "tc_bench") or write_whole(path, text, "hopper_clocks"): return EXIT_LOST
 """
+import argparse
 import errno
 import os
 import sys
@@ -16,6 +18,23 @@ import sys
 EXIT_INPUT, EXIT_LOST = 2, 3
 # the errors of a write that did not reach its file or stream (the rest, out of main, are the tool's inputs)
 _LOST = {errno.EPIPE, errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EBADF}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse.ArgumentParser whose help and usage reach stdout or raise: argparse's own writer swallows OSError, so
+    `--help > /dev/full` would print nothing and exit 0. Here the write is flushed at once and its error goes on to
+    run_main (exit 3)."""
+
+    def print_help(self, file=None):
+        self._write(self.format_help(), file or sys.stdout)
+
+    def print_usage(self, file=None):
+        self._write(self.format_usage(), file or sys.stdout)
+
+    @staticmethod
+    def _write(text, stream):
+        stream.write(text)
+        stream.flush()
 
 
 def _reason(e):

@@ -22,7 +22,6 @@ never a half-written one; until the last case they say so ("# cases: k of M meas
 and cases_planned in the record).
 Exit status: 0; 1 when a check failed; 2 for bad arguments; 3 when a table or the report cannot be written.
 """
-import argparse
 import ctypes
 import datetime
 import math
@@ -32,7 +31,7 @@ import sys
 import torch
 
 from bench_table import cell, ratio  # noqa: E402  na, never nan, for what was not measured
-from report_out import EXIT_LOST, make_dirs, run_main, write_whole  # a lost table or report: exit 3, one line
+from report_out import EXIT_LOST, Parser, make_dirs, run_main, write_whole  # a lost table or report: exit 3, one line
 from gpu_bench import (ROT, SETTLE_S, bench_case, ceilings, fwd_flops, load_forward_lib, run_stem, sdpa, time_ms,
                        version_names, write_record)
 
@@ -72,7 +71,7 @@ def tables(head, rows, labels, first, peak, mm, bw, reps, settle):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = Parser()
     ap.add_argument("--lib", required=True)
     ap.add_argument("--outdir", default="docs/gpu-runs", help="the run's record: .txt table and .json")
     ap.add_argument("--datdir", default="plots/data", help="the figure's data: .dat")

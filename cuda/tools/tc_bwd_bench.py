@@ -16,7 +16,6 @@ as PyTorch's own fp16 backward (SDPA flash) does; every element written (outputs
 Writes tc_bwd_bench_<device>_<date>.txt (the table) and .json (the record) to --outdir, each whole or not at all.
 Exit status: 0; 1 when a check failed; 2 for bad arguments; 3 when a table or the report cannot be written.
 """
-import argparse
 import ctypes
 import datetime
 import math
@@ -30,7 +29,7 @@ from torch.nn.attention import sdpa_kernel
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gpu_bench import (BACKENDS, ROT, fwd_flops, load_forward_lib, run_stem, time_ms,  # noqa: E402
                        version_names, write_record)
-from report_out import EXIT_LOST, run_main, write_whole  # noqa: E402  a lost table or report: exit 3, one line
+from report_out import EXIT_LOST, Parser, run_main, write_whole  # noqa: E402  a lost table or report: exit 3, one line
 
 DTYPE_FP16 = 1       # dtype.h: DTYPE_FP32, DTYPE_FP16, DTYPE_BF16
 TRIDAO = 2.0         # verify.h: ORACLE_TRIDAO_FACTOR
@@ -64,7 +63,7 @@ def ref_grads(q, k, v, do, causal):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = Parser()
     ap.add_argument("--lib", required=True)
     ap.add_argument("--outdir", default="docs/gpu-runs")
     ap.add_argument("--cmd", default="python3 cuda/tools/tc_bwd_bench.py")
