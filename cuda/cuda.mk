@@ -173,7 +173,8 @@ tc-check: $(CUDA_B)/tc_check
 	$(CUDA_B)/tc_check
 
 TC_STAMP = $(shell date -u +%Y-%m-%d)
-# e.g. TC_BENCH_ARGS="--versions v04_mma,final" to time a subset (every version is still checked)
+# e.g. TC_BENCH_ARGS="--versions v04_mma,final --hp-versions v21_pin,final" to time a subset (every version is
+# still checked; a Hopper version is timed only if hopper_gate.sh passed it: tc_bench --hp-passed)
 TC_BENCH_ARGS ?=
 # TC_CHECK_ARGS=--quick checks small shapes (every row) and counters only; TC_TEACH_MAXN caps N for v01/v03
 TC_CHECK_ARGS ?=
@@ -194,7 +195,7 @@ bench-gpu: $(CUDA_B)/tc_check $(TC_SO) $(CUDA_B)/tc_peak $(CUDA_B)/tc_teach $(BU
 	hp=$$(bash cuda/hopper/hopper_gate.sh $(BUILD)/hopper_check $(RUNS)/hopper_check_$(TC_STAMP).log) && \
 	python3 cuda/tools/tc_bench.py --lib $(TC_SO) --outdir $(RUNS) --datdir plots/data --cmd "make bench-gpu" \
 	    --teach $(RUNS)/tc_teach_$(TC_STAMP).txt --peak $(RUNS)/tc_peak_$(TC_STAMP).txt --hplib $(HP_GPU_SO) \
-	    --hp-versions "$$hp" --dims $(BENCH_DIMS) --ns $(BENCH_NS) $(TC_BENCH_ARGS)
+	    --hp-passed "$$hp" --dims $(BENCH_DIMS) --ns $(BENCH_NS) $(TC_BENCH_ARGS)
 	-dat=$$(ls -t plots/data/tc_bench_*_$(TC_STAMP).dat | head -1); command -v gnuplot > /dev/null && \
 	    gnuplot -e "data='$$dat'; out='plots/out/$$(basename $$dat .dat).png'" plots/tc_bench.gp
 

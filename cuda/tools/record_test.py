@@ -106,6 +106,11 @@ def main():
     expect(len(data) == 2 and data[0].split()[-4:] == ["v", "2.000", "na", "OK"],
            "a row's best, its ratio to flash, na for an unmeasured cuDNN")
     expect(not any(tok.lower() == "nan" for tok in (txt + dat).split()) and " na " in txt, "na, never nan")
+    head["hopper_not_checked"] = ["v99_x"]
+    txt, _ = tc_bench.tables(head, rows, ["v"], "v", [], 770.0, 3.0, 20, 0.5)
+    expect("# not timed, hopper_check did not pass: v99_x" in txt.splitlines(),
+           "a Hopper version asked for but not passed by the gate is named as not timed")
+    del head["hopper_not_checked"]
     rows += [row(8192, False, 610.0, 305.0), row(8192, True, 520.0, 260.0)]
     txt, dat = tc_bench.tables(head, rows, ["v"], "v", [], 770.0, 3.0, 20, 0.5)
     expect("# cases: 4 of 4 measured" in txt.splitlines() and "cut short" not in txt + dat,

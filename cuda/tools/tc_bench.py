@@ -7,10 +7,12 @@ efficient backends, so every number in a row is measured the same way, minutes a
 
   python3 cuda/tools/tc_bench.py --lib build/rel/cuda/libflashlab_tc.so --outdir docs/gpu-runs --datdir plots/data
                                  [--quick] [--versions a,b] [--hplib build/rel/libflashlab_hopper.so
-                                 --hp-versions a,b --dims 64,128,256] [--ns 512,...]
+                                 --hp-versions a,b --hp-passed a,b,c --dims 64,128,256] [--ns 512,...]
 
 With --hplib, the Hopper versions (cuda/hopper, hopper.def; their `final` is labelled final_hopper) are timed in the
-same loop beside lesson09's, at every d a version supports (the mma.sync ones take d = 64 and 128).
+same loop beside lesson09's, at every d a version supports (the mma.sync ones take d = 64 and 128); with
+--hp-passed (make bench-gpu gives hopper_gate.sh's verdict) only those that passed hopper_check, the others asked
+for named in the table as not timed.
 For d in (64, 128) and N in 512..16384, B = 16384/N and H = 2048/d (hidden 2048, as in ../shared/anchors): TFLOP/s
 = 4 B H N^2 d (halved when causal) / median time. Each timed call uses the next of ROT input sets, so inputs are
 not in L2 (50-60 MB) from the call before. Per case it also checks every version's O on two heads against an fp32
@@ -52,6 +54,8 @@ def tables(head, rows, labels, first, peak, mm, bw, reps, settle):
          f"# cases: {done} of {planned} measured{cut}",
          f"# ceilings: fp16 matmul {mm:.0f} TFLOP/s, copy {bw:.2f} TB/s"]
     t += [f"# {l}" for l in peak]
+    if head.get("hopper_not_checked"):
+        t.append(f"# not timed, hopper_check did not pass: {' '.join(head['hopper_not_checked'])}")
     t += ["# naive = v01 standard, teaching = v03 flash2 (fp32 kernels of the GPU track, tc_teach: the "
           "runner's event timer, same make invocation); na = not measured",
           "d N B H causal " + " ".join(cols) + " best ratio_best_flash ratio_best_cudnn checks"]
@@ -84,8 +88,9 @@ def main():
     ap.add_argument("--teach", default="", help="tc_teach's table: naive (v01) and teaching (v03) kernels")
     ap.add_argument("--peak", default="", help="tc_peak's output, copied into the table's header")
     ap.add_argument("--hplib", default="", help="libflashlab_hopper.so: time the Hopper versions too")
-    ap.add_argument("--hp-versions", default="", help="comma-separated Hopper names (default: all; those that "
-                    "passed hopper_check)")
+    ap.add_argument("--hp-versions", default="", help="comma-separated Hopper names (default: all)")
+    ap.add_argument("--hp-passed", default=None, help="the Hopper versions that passed hopper_check (make bench-gpu "
+                    "passes hopper_gate.sh's list): only these are timed, whatever --hp-versions asks")
     ap.add_argument("--dims", default="64,128")
     ap.add_argument("--ns", default="512,1024,2048,4096,8192,16384")
     args = ap.parse_args()
@@ -119,8 +124,11 @@ def main():
         hp = load_forward_lib(args.hplib, "hp", counters=True)
         hp.hp_version_supports.argtypes = [ctypes.c_int, ctypes.c_int]
         hp_names = version_names(hp, "hp")
-        hp_pick = [i for i, n in enumerate(hp_names) if not args.hp_versions or n in args.hp_versions.split(",")]
+        asked = args.hp_versions.split(",") if args.hp_versions else hp_names
+        passed = hp_names if args.hp_passed is None else args.hp_passed.split(",")
+        hp_pick = [i for i, n in enumerate(hp_names) if n in asked and n in passed]
         head["hopper_versions"] = [hp_names[i] for i in hp_pick]
+        head["hopper_not_checked"] = [n for n in hp_names if n in asked and n not in passed]
 
     def hp_label(v):
         return "final_hopper" if hp_names[v] == "final" else hp_names[v]
