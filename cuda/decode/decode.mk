@@ -8,7 +8,7 @@
 
 ifneq ($(NVCC),)
 DEC_DIR := $(BUILD)/decode
-DEC_NVFLAGS := -O3 -std=c++17 -arch=sm_90 $(INC_model) -Icuda/decode -Xcompiler -fPIC
+DEC_NVFLAGS := -O3 -std=c++17 -arch=sm_90 $(INC_model) -Icuda/decode -Icuda/common -Xcompiler -fPIC
 DEC_CFLAGS := $(CFLAGS) $(INC_ALL) -Icuda/decode -I$(CUDA_HOME)/include -fPIC
 DEC_SO := $(BUILD)/libflashlab_decode.so
 DEC_CHECK := $(BUILD)/decode_check

@@ -18,61 +18,17 @@
 
 #include "decode_cuda.h"
 #include "dtype.h"   /* the DTYPE_* values only */
+#include "warp_ops.cuh"
 
 #define THREADS 128               /* 4 warps; each takes 16 rows of every tile */
 #define LOG2E 1.4426950408889634f
 #define LN2 0.6931471805599453f
 
-/* ---- pieces: tensor-core fragments, shared-memory moves (PTX ISA, mma.m16n8k16 and ldmatrix) ---------------- */
-template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float hi);
-template <> __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi)
-{
-    __half2 h = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&h);
-}
-template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi)
-{
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&h);
-}
-
-/* c[16x8] += a[16x16] b[16x8], fp32 accumulators. A: a0 (row g, k 2t..), a1 (row g+8), a2 (row g, k 2t+8..), a3;
- * B: b0 (k 2t.., col g), b1 (k 2t+8.., col g); C: c0 c1 (row g, cols 2t, 2t+1), c2 c3 (row g+8); g = lane/4. */
-template <typename T> __device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1);
-template <> __device__ __forceinline__ void mma16816<__half>(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
-{
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-template <>
-__device__ __forceinline__ void mma16816<__nv_bfloat16>(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
-{
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
-__device__ __forceinline__ void ldsm_x4(uint32_t r[4], uint32_t addr, bool trans)
-{
-    if (trans)
-        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
-    else
-        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
-}
-/* 16 bytes global -> shared, not through registers; ok = false reads nothing and writes 16 zero bytes. */
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, bool ok)
-{
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(ok ? 16 : 0));
-}
+/* ---- pieces: the warp-level ones (fragments, ldmatrix, cp.async, the swizzle, ex2) are cuda/common/warp_ops.cuh;
+ * here the copies only this kernel uses ------------------------------------------------------------------------ */
 /* The same with two hints to L2: fetch the whole 256-byte row segment on the first miss (a row of K or V is 128 or
  * 256 bytes, read by 8 or 16 threads' copies), and evict these lines first (the cache is read once). */
-__device__ __forceinline__ void cp_async16_hint(uint32_t dst, const void *src, bool ok, uint64_t policy)
+__device__ __forceinline__ void cp_async_16_hint(uint32_t dst, const void *src, bool ok, uint64_t policy)
 {
     asm volatile("cp.async.cg.shared.global.L2::cache_hint.L2::256B [%0], [%1], 16, %2, %3;\n" ::"r"(dst), "l"(src),
                  "r"(ok ? 16 : 0), "l"(policy));
@@ -83,8 +39,6 @@ __device__ __forceinline__ uint64_t evict_first_policy()
     asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(p));
     return p;
 }
-__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int n> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(n)); }
 
 /* Hopper's bulk copy (the TMA unit, one dimension, no tensor map): `bytes` contiguous bytes global -> shared, one
  * instruction; the copy reports its bytes to the mbarrier bar, whose phase completes when the expected bytes came. */
@@ -117,9 +71,6 @@ __device__ __forceinline__ void mbar_inval(uint32_t bar)
 /* Orders this thread's generic-proxy accesses to shared memory before its later bulk copies into it. */
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
-/* Chunk c (16 bytes) of tile row r lives at chunk c ^ (r % 8): the 8 rows an ldmatrix reads at one logical chunk fall
- * in 8 different bank groups. Returns the element offset in a tile of D-element rows. */
-template <int D> __device__ __forceinline__ int swz(int r, int c) { return r * D + ((c ^ (r & 7)) << 3); }
 
 /* How a variant moves K and V: LD_ASYNC 16-byte cp.async copies into swizzled rows; LD_HINT the same with the L2
  * hints; LD_BULK one bulk copy per cache row into rows padded to D + 8 elements (a bulk copy cannot swizzle; the
@@ -129,23 +80,6 @@ template <int D, int LOAD> struct tile_layout {
     static constexpr int RS = LOAD == LD_BULK ? D + 8 : D;   /* elements a tile row takes in shared memory */
     static __device__ __forceinline__ int at(int r, int c) { return LOAD == LD_BULK ? r * RS + c * 8 : swz<D>(r, c); }
 };
-
-__device__ __forceinline__ float ex2(float x)
-{
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-    return y;
-}
-__device__ __forceinline__ float quad_max(float x)
-{
-    x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-    return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
-}
-__device__ __forceinline__ float quad_sum(float x)
-{
-    x += __shfl_xor_sync(0xffffffffu, x, 1);
-    return x + __shfl_xor_sync(0xffffffffu, x, 2);
-}
 
 /* The counting twin's counters: a thread's counts summed over its warp, added once. */
 template <bool COUNT> __device__ __forceinline__ void flush(unsigned long long *counter, unsigned long long v)
@@ -190,7 +124,7 @@ __device__ __forceinline__ void merge_row(const kparams &p, long long row, float
         M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
     float L = 0.f;
     for (int s = lane; s < p.S; s += 32) {
-        w[s] = ex2((w[s] - M) * LOG2E);
+        w[s] = fast_exp2((w[s] - M) * LOG2E);
         L += w[s];
     }
     for (int o = 16; o > 0; o >>= 1)
@@ -257,7 +191,7 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
     /* Decode kernel 1: load Qg, the G query rows of this KV head, once (rows G..15 become zeros). */
     for (int i = tid; i < 16 * CH; i += THREADS) {
         int r = i / CH, c = i % CH;
-        cp_async16(smem_u32(Qs + swz<D>(r, c)), q + (r < G ? r : 0) * D + c * 8, r < G);
+        cp_async_16(smem_u32(Qs + swz<D>(r, c)), q + (r < G ? r : 0) * D + c * 8, r < G);
         nq += r < G ? 8 : 0;
     }
     /* FA2 Alg.1 line 7, pipelined: tile j's rows of K and V into stage j % STAGES (rows past n1 become zeros). */
@@ -289,11 +223,11 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
                 bool ok = n < n1;
                 long long off = (long long)(ok ? n : n0) * p.k_sn + c * 8;
                 if constexpr (LOAD == LD_HINT) {
-                    cp_async16_hint(smem_u32(Ks + st * TILE + L::at(r, c)), kbase + off, ok, policy);
-                    cp_async16_hint(smem_u32(Vs + st * TILE + L::at(r, c)), vbase + off, ok, policy);
+                    cp_async_16_hint(smem_u32(Ks + st * TILE + L::at(r, c)), kbase + off, ok, policy);
+                    cp_async_16_hint(smem_u32(Vs + st * TILE + L::at(r, c)), vbase + off, ok, policy);
                 } else {
-                    cp_async16(smem_u32(Ks + st * TILE + L::at(r, c)), kbase + off, ok);
-                    cp_async16(smem_u32(Vs + st * TILE + L::at(r, c)), vbase + off, ok);
+                    cp_async_16(smem_u32(Ks + st * TILE + L::at(r, c)), kbase + off, ok);
+                    cp_async_16(smem_u32(Vs + st * TILE + L::at(r, c)), vbase + off, ok);
                 }
                 nk += ok ? 8 : 0;
                 nv += ok ? 8 : 0;
@@ -301,12 +235,12 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
         }
     };
     if constexpr (LOAD == LD_BULK)
-        cp_commit();                                       /* Qg's group: the tiles go through the barriers */
+        cp_async_commit();                                       /* Qg's group: the tiles go through the barriers */
     for (int j = 0; j < STAGES - 1; j++) {
         if (j < ntiles)
             load_tile(j);
         if constexpr (LOAD != LD_BULK)
-            cp_commit();
+            cp_async_commit();
     }
 
     /* FA2 Alg.1 line 5, per warp: Oi = 0, mi = -inf, li = 0 for rows g and g+8 (query heads; rows >= G padding). */
@@ -318,28 +252,28 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
     for (int j = 0; j < ntiles; j++) {
         if constexpr (LOAD == LD_BULK) {
             if (j == 0)
-                cp_wait<0>();                              /* Qg */
+                cp_async_wait<0>();                              /* Qg */
             mbar_wait(smem_u32(&full[j % STAGES]), (j / STAGES) & 1);
         } else {
-            cp_wait<STAGES - 2>();
+            cp_async_wait<STAGES - 2>();
         }
         __syncthreads();                                   /* tile j landed; every warp is done with tile j-1 */
         if (j + STAGES - 1 < ntiles)
             load_tile(j + STAGES - 1);                     /* into the stage tile j-1 used */
         if constexpr (LOAD != LD_BULK)
-            cp_commit();
+            cp_async_commit();
         if (j == 0)
             for (int ks = 0; ks < D / 16; ks++)            /* Qg's A fragments, kept in registers */
-                ldsm_x4(qa[ks], smem_u32(Qs + swz<D>((lane & 7) + ((lane >> 3) & 1) * 8, ks * 2 + (lane >> 4))), false);
+                ldsm_x4(qa[ks], smem_u32(Qs + swz<D>((lane & 7) + ((lane >> 3) & 1) * 8, ks * 2 + (lane >> 4))));
         const T *Kt = Ks + (j % STAGES) * TILE, *Vt = Vs + (j % STAGES) * TILE;
         for (int kb = warp * KW; kb < warp * KW + KW; kb += 16) {
             /* FA2 Alg.1 line 8: S = scale Qg Kj^T for this warp's 16 rows (2 n-tiles of 8 keys). */
             float sc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
             for (int ks = 0; ks < D / 16; ks++) {
                 uint32_t r[4];
-                ldsm_x4(r, smem_u32(Kt + L::at(kb + (lane >> 4) * 8 + (lane & 7), ks * 2 + ((lane >> 3) & 1))), false);
-                mma16816<T>(sc[0], qa[ks], r[0], r[1]);
-                mma16816<T>(sc[1], qa[ks], r[2], r[3]);
+                ldsm_x4(r, smem_u32(Kt + L::at(kb + (lane >> 4) * 8 + (lane & 7), ks * 2 + ((lane >> 3) & 1))));
+                mma_16816<T>(sc[0], qa[ks], r[0], r[1]);
+                mma_16816<T>(sc[1], qa[ks], r[2], r[3]);
             }
             /* FA2 Alg.1 line 9: rows g, g+8: m_new = max(m, rowmax S), P~ = 2^(S - m_new), l = 2^(m - m_new) l + sum. */
             int key0 = n0 + j * BN + kb + 2 * t;
@@ -354,15 +288,15 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
             for (int r = 0; r < 2; r++) {
                 float mn = fmaxf(m[r], quad_max(mt[r]));
                 float sub = mn == -INFINITY ? 0.f : mn;    /* a warp with no key yet: keep 2^(-inf - 0) = 0 */
-                alpha[r] = ex2(m[r] - sub);
+                alpha[r] = fast_exp2(m[r] - sub);
                 m[r] = mn;
                 mt[r] = sub;
             }
             uint32_t pa[4];
             float rs[2] = {0.f, 0.f};
             for (int nt = 0; nt < 2; nt++) {
-                float p0 = ex2(sc[nt][0] - mt[0]), p1 = ex2(sc[nt][1] - mt[0]);
-                float p2 = ex2(sc[nt][2] - mt[1]), p3 = ex2(sc[nt][3] - mt[1]);
+                float p0 = fast_exp2(sc[nt][0] - mt[0]), p1 = fast_exp2(sc[nt][1] - mt[0]);
+                float p2 = fast_exp2(sc[nt][2] - mt[1]), p3 = fast_exp2(sc[nt][3] - mt[1]);
                 rs[0] += p0 + p1;
                 rs[1] += p2 + p3;
                 pa[2 * nt] = pack2<T>(p0, p1);             /* the S accumulators are P~'s A fragment */
@@ -373,16 +307,16 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
             /* FA2 Alg.1 line 10: O = diag(2^(m - m_new)) O + P~ Vj (V through ldmatrix.trans: keys become k). */
             for (int dn = 0; dn < D / 16; dn++) {
                 uint32_t r[4];
-                ldsm_x4(r, smem_u32(Vt + L::at(kb + ((lane >> 3) & 1) * 8 + (lane & 7), dn * 2 + (lane >> 4))), true);
+                ldsm_x4_t(r, smem_u32(Vt + L::at(kb + ((lane >> 3) & 1) * 8 + (lane & 7), dn * 2 + (lane >> 4))));
                 for (int x = 0; x < 2; x++) {
                     float *c = o[2 * dn + x];
                     c[0] *= alpha[0], c[1] *= alpha[0], c[2] *= alpha[1], c[3] *= alpha[1];
-                    mma16816<T>(c, pa, r[2 * x], r[2 * x + 1]);
+                    mma_16816<T>(c, pa, r[2 * x], r[2 * x + 1]);
                 }
             }
         }
     }
-    cp_wait<0>();
+    cp_async_wait<0>();
     __syncthreads();                                       /* the tiles are free: shared memory becomes the merge's */
     if constexpr (LOAD == LD_BULK)
         if (tid == 0)
@@ -410,7 +344,7 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
         for (int k = 0; k < 4; k++)
             M = fmaxf(M, mw[k * 16 + row]);
         for (int k = 0; k < 4; k++) {
-            w[k] = ex2(mw[k * 16 + row] - M);               /* M is finite: the split holds a row */
+            w[k] = fast_exp2(mw[k * 16 + row] - M);               /* M is finite: the split holds a row */
             L += w[k] * lw[k * 16 + row];
         }
         for (int k = 0; k < 4; k++)

@@ -31,6 +31,7 @@
 #include "attn_tc.h"    /* tc_args, TC_CNT_*: the same C ABI as the mma.sync kernels */
 #include "dtype.h"      /* DTYPE_FP16, DTYPE_BF16 */
 #include "hopper_wgmma.cuh"
+#include "warp_ops.cuh"   /* pack2, smem_u32, fast_exp2, quad_max, quad_sum: the pieces the mma.sync kernels use */
 
 #if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #error "cuda/hopper needs sm_90a: -gencode=arch=compute_90a,code=sm_90a"
@@ -73,25 +74,10 @@ __device__ __forceinline__ void hp_count_flush(unsigned long long *count, const 
 #endif
 }
 
-/* ---- element types ---------------------------------------------------------------------------------------------- */
-template <typename T> __device__ __forceinline__ uint32_t hp_pack(float lo, float hi);
-template <> __device__ __forceinline__ uint32_t hp_pack<__half>(float lo, float hi)
-{
-    __half2 h = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&h);
-}
-template <> __device__ __forceinline__ uint32_t hp_pack<__nv_bfloat16>(float lo, float hi)
-{
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&h);
-}
-
 /* ---- shared memory, descriptors ------------------------------------------------------------------------------ */
-__device__ __forceinline__ uint32_t hp_smem(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
-
 /* The dynamic shared memory's first 1024-byte boundary (launches ask for 1024 bytes more): the swizzle pattern of
  * TMA and wgmma is a function of the address, and both assume panels that start on such a boundary. */
-__device__ __forceinline__ uint32_t hp_align1k(const void *p) { return (hp_smem(p) + 1023u) & ~1023u; }
+__device__ __forceinline__ uint32_t hp_align1k(const void *p) { return (smem_u32(p) + 1023u) & ~1023u; }
 
 constexpr uint32_t HP_PANEL_ROW = 128;     /* bytes per panel row: 64 16-bit values */
 constexpr uint32_t HP_SW_ATOM = 1024;      /* 8 rows x 128 bytes: one swizzle atom */
@@ -202,22 +188,6 @@ __device__ __forceinline__ void nbar_sync(int id, int n) { asm volatile("bar.syn
 __device__ __forceinline__ void nbar_arrive(int id, int n) { asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
 
 /* ---- arithmetic --------------------------------------------------------------------------------------------------- */
-__device__ __forceinline__ float hp_exp2(float x)
-{
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-    return y;
-}
-__device__ __forceinline__ float quad_max4(float x)
-{
-    x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-    return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
-}
-__device__ __forceinline__ float quad_sum4(float x)
-{
-    x += __shfl_xor_sync(0xffffffffu, x, 1);
-    return x + __shfl_xor_sync(0xffffffffu, x, 2);
-}
 #define HP_LOG2E 1.4426950408889634f
 
 /* ---- one warpgroup's 64 rows: masking, online softmax, epilogue ------------------------------------------------ */
@@ -253,18 +223,18 @@ __device__ __forceinline__ void hp_softmax(float (&s)[BC / 2], float (&mi)[2], f
     float msub[2];
 #pragma unroll
     for (int h = 0; h < 2; h++) {
-        mx[h] = quad_max4(mx[h]);
+        mx[h] = quad_max(mx[h]);
         msub[h] = mx[h] == -INFINITY ? 0.f : mx[h] * sl2;   /* a row with no key yet: never -inf - -inf */
-        alpha[h] = hp_exp2(mi[h] * sl2 - msub[h]);          /* mi = -inf: 0 */
+        alpha[h] = fast_exp2(mi[h] * sl2 - msub[h]);          /* mi = -inf: 0 */
         mi[h] = mx[h];
         li[h] *= alpha[h];
     }
 #pragma unroll
     for (int c = 0; c < BC / 8; c++) {
-        s[4 * c + 0] = hp_exp2(fmaf(s[4 * c + 0], sl2, -msub[0]));
-        s[4 * c + 1] = hp_exp2(fmaf(s[4 * c + 1], sl2, -msub[0]));
-        s[4 * c + 2] = hp_exp2(fmaf(s[4 * c + 2], sl2, -msub[1]));
-        s[4 * c + 3] = hp_exp2(fmaf(s[4 * c + 3], sl2, -msub[1]));
+        s[4 * c + 0] = fast_exp2(fmaf(s[4 * c + 0], sl2, -msub[0]));
+        s[4 * c + 1] = fast_exp2(fmaf(s[4 * c + 1], sl2, -msub[0]));
+        s[4 * c + 2] = fast_exp2(fmaf(s[4 * c + 2], sl2, -msub[1]));
+        s[4 * c + 3] = fast_exp2(fmaf(s[4 * c + 3], sl2, -msub[1]));
         li[0] += s[4 * c + 0] + s[4 * c + 1];
         li[1] += s[4 * c + 2] + s[4 * c + 3];
     }
@@ -316,9 +286,9 @@ __device__ __forceinline__ void hp_softmax_lean(float (&s)[BC / 2], float (&mi)[
     float msub[2];
 #pragma unroll
     for (int h = 0; h < 2; h++) {
-        const float m = quad_max4(fmaxf(fmaxf(mx[h][0], mx[h][1]), fmaxf(mx[h][2], mx[h][3])));
+        const float m = quad_max(fmaxf(fmaxf(mx[h][0], mx[h][1]), fmaxf(mx[h][2], mx[h][3])));
         msub[h] = m == -INFINITY ? 0.f : __fmul_rn(m, sl2);   /* a row with no key yet: never -inf - -inf */
-        alpha[h] = m == mi[h] ? 1.f : hp_exp2(__fmul_rn(mi[h], sl2) - msub[h]);   /* mi = -inf: 0 */
+        alpha[h] = m == mi[h] ? 1.f : fast_exp2(__fmul_rn(mi[h], sl2) - msub[h]);   /* mi = -inf: 0 */
         mi[h] = m;
     }
     float sum[2][2] = {{0.f, 0.f}, {0.f, 0.f}};   /* [row][column group % 2] */
@@ -328,7 +298,7 @@ __device__ __forceinline__ void hp_softmax_lean(float (&s)[BC / 2], float (&mi)[
         for (int e = 0; e < 4; e++) {
             const int x = 4 * c + e;
             const float a = fmaf(s[x], sl2, -msub[e >> 1]);
-            s[x] = x % 16 < POLY16 ? hp_exp2_fma(a) : hp_exp2(a);
+            s[x] = x % 16 < POLY16 ? hp_exp2_fma(a) : fast_exp2(a);
         }
         sum[0][SPLIT ? c % 2 : 0] += s[4 * c] + s[4 * c + 1];
         sum[1][SPLIT ? c % 2 : 0] += s[4 * c + 2] + s[4 * c + 3];
@@ -355,7 +325,7 @@ template <int BC, typename T> __device__ __forceinline__ void p_pack(uint32_t (&
 {
 #pragma unroll
     for (int x = 0; x < BC / 4; x++)
-        p[x] = hp_pack<T>(s[2 * x], s[2 * x + 1]);
+        p[x] = pack2<T>(s[2 * x], s[2 * x + 1]);
 }
 
 /* S = Qw Kj^T for a warpgroup: Qw its 64 rows (K-major, `qrows` rows per panel), Kj BC rows; KS k-steps of 16. */
@@ -387,14 +357,14 @@ __device__ __forceinline__ void hp_epilogue(const float (&o)[D / 2], const float
 #pragma unroll
     for (int h = 0; h < 2; h++) {
         const int row = r0 + 8 * h;
-        const float l = quad_sum4(li[h]);
+        const float l = quad_sum(li[h]);
         if (row >= N)
             continue;
         const float inv = 1.f / l;
         T *orow = O + (size_t)row * ld + 2 * t;
 #pragma unroll
         for (int c = 0; c < D / 8; c++)
-            *reinterpret_cast<uint32_t *>(orow + 8 * c) = hp_pack<T>(o[4 * c + 2 * h] * inv, o[4 * c + 2 * h + 1] * inv);
+            *reinterpret_cast<uint32_t *>(orow + 8 * c) = pack2<T>(o[4 * c + 2 * h] * inv, o[4 * c + 2 * h + 1] * inv);
         HP_COUNT(no, D / 4);
         if (t == 0) {
             L[row] = mi[h] * scale + logf(l);

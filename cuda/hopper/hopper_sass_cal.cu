@@ -23,13 +23,13 @@ extern "C" __global__ void __launch_bounds__(128, 1) hp_sass_cal(float *out, uin
         float sum = 0.f;
 #pragma unroll
         for (int x = 0; x < 32; x++)
-            sum += s[x] = hp_exp2(s[x] * sl2);
+            sum += s[x] = fast_exp2(s[x] * sl2);
         wg_pin(sbase + 24576 + 4 * threadIdx.x, sum);   /* keeps the wait below the exponentials */
         wg_wait<0>();
         reg_fence(o);
 #pragma unroll
         for (int x = 0; x < 4; x++)
-            a[x] = hp_pack<__half>(s[2 * x], s[2 * x + 1]);
+            a[x] = pack2<__half>(s[2 * x], s[2 * x + 1]);
     }
 #pragma unroll
     for (int x = 0; x < 32; x++)

@@ -73,15 +73,7 @@ template <int D, typename T, bool CAUSAL, int BR> __global__ void __launch_bound
         const int q0 = i * BR;
         FL_ADD(nq, (tc_load_tile_fast<BR, D, NT>(s0 + SM::Q + b * BR * RB, Q, q0, N, ld)));
         FL_ADD(ndo, (tc_load_tile_fast<BR, D, NT>(s0 + SM::DO + b * BR * RB, dO, q0, N, ld)));
-        if (tid < 2 * BR) {
-            const int r = tid % BR;
-            const bool ok = q0 + r < N, isd = tid >= BR;
-            cp_async_4(s0 + (isd ? SM::DD : SM::L) + (b * BR + r) * 4, (isd ? Dg : Lg) + (ok ? q0 + r : 0), ok);
-            if (isd)
-                FL_ADD(nd, ok ? 1 : 0);
-            else
-                FL_ADD(nl, ok ? 1 : 0);
-        }
+        bwd_load_ld<BR>(s0 + SM::L + b * BR * 4, s0 + SM::DD + b * BR * 4, Lg, Dg, q0, N, tid, nl, nd);
     };
 
     /* Line 6: load Kj, Vj (with query block i0: one group). Line 7: dKj = dVj = 0, in registers. */
@@ -152,8 +144,8 @@ template <int D, typename T, bool CAUSAL, int BR> __global__ void __launch_bound
             dp[0][n][3] = s[0][n][3] * (dp[0][n][3] - dd.y);
             const uint32_t r0 = s0 + SM::DS + (kw + g) * RBS, r1 = r0 + 8 * RBS;
             const uint32_t c = (uint32_t)(n ^ g) << 4;   /* chunk n of rows g, g + 8, swizzled (swz) */
-            const uint32_t lo = tc_elem<T>::pack(dp[0][n][0], dp[0][n][1]);
-            const uint32_t hi = tc_elem<T>::pack(dp[0][n][2], dp[0][n][3]);
+            const uint32_t lo = pack2<T>(dp[0][n][0], dp[0][n][1]);
+            const uint32_t hi = pack2<T>(dp[0][n][2], dp[0][n][3]);
             asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(r0 + c + 4 * t), "r"(lo));
             asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(r1 + c + 4 * t), "r"(hi));
         }
@@ -204,8 +196,8 @@ template <int D, typename T, bool CAUSAL, int BR> __global__ void __launch_bound
         for (int n = 0; n < D / 8; n++) {
             const size_t e = (size_t)row * ld + n * 8 + 2 * t;
             *reinterpret_cast<uint32_t *>(dK + e) =
-                tc_elem<T>::pack(dk[0][n][2 * h] * kp.scale, dk[0][n][2 * h + 1] * kp.scale);
-            *reinterpret_cast<uint32_t *>(dV + e) = tc_elem<T>::pack(dv[0][n][2 * h], dv[0][n][2 * h + 1]);
+                pack2<T>(dk[0][n][2 * h] * kp.scale, dk[0][n][2 * h + 1] * kp.scale);
+            *reinterpret_cast<uint32_t *>(dV + e) = pack2<T>(dv[0][n][2 * h], dv[0][n][2 * h + 1]);
         }
         FL_ADD(ndk, D / 4), FL_ADD(ndv, D / 4);
     }

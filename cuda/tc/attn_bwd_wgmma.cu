@@ -106,7 +106,7 @@ __global__ void __launch_bounds__(NT, 1) bwd_wgmma_main(const __grid_constant__ 
     static_assert(D == 64 || (SPLIT && !PIPE), "d = 128: bwd_wgmma's kernel");
     extern __shared__ __align__(1024) unsigned char smem[];
     const uint32_t s0 = hp_align1k(smem);
-    const unsigned char *sbase = smem + (s0 - hp_smem(smem));
+    const unsigned char *sbase = smem + (s0 - smem_u32(smem));
     const float *sL = reinterpret_cast<const float *>(sbase + SM::L), *sD = reinterpret_cast<const float *>(sbase + SM::DD);
     const uint32_t kv_full = s0 + SM::BAR, qd_full = kv_full + 8;   /* qd_full + 8 b: Qi, dOi of buffer b */
 
@@ -131,15 +131,7 @@ __global__ void __launch_bounds__(NT, 1) bwd_wgmma_main(const __grid_constant__ 
             tma_load_tile<D>(s0 + SM::DO + buf * SM::TQ, &mp.dout, BR, q0, h, b, qd_full + 8 * buf);
             FL_ADD(nq, (size_t)min(BR, N - q0) * D), FL_ADD(ndo, (size_t)min(BR, N - q0) * D);
         }
-        if (tid < 2 * BR) {
-            const int r = tid % BR;
-            const bool ok = q0 + r < N, isd = tid >= BR;
-            cp_async_4(s0 + (isd ? SM::DD : SM::L) + (buf * BR + r) * 4, (isd ? Dg : Lg) + (ok ? q0 + r : 0), ok);
-            if (isd)
-                FL_ADD(nd, ok ? 1 : 0);
-            else
-                FL_ADD(nl, ok ? 1 : 0);
-        }
+        bwd_load_ld<BR>(s0 + SM::L + buf * BR * 4, s0 + SM::DD + buf * BR * 4, Lg, Dg, q0, N, tid, nl, nd);
         cp_async_commit();
     };
 
@@ -240,7 +232,7 @@ __global__ void __launch_bounds__(NT, 1) bwd_wgmma_main(const __grid_constant__ 
                 float y = fmaf(s[4 * c + x], kp.scale_log2, -(x & 1 ? l.y : l.x) * TC_LOG2E);
                 if (edge && (qry >= N || key >= N || (CAUSAL && qry < key)))
                     y = -INFINITY;
-                s[4 * c + x] = hp_exp2(y);
+                s[4 * c + x] = fast_exp2(y);
             }
         }
         uint32_t p[BR / 4], ds[BR / 4];
@@ -349,8 +341,8 @@ __global__ void __launch_bounds__(NT, 1) bwd_wgmma_main(const __grid_constant__ 
         for (int c = 0; c < D / 8; c++) {
             const size_t e = (size_t)row * ld + 8 * c + 2 * t;
             *reinterpret_cast<uint32_t *>(dK + e) =
-                hp_pack<T>(dk[4 * c + 2 * hh] * kp.scale, dk[4 * c + 2 * hh + 1] * kp.scale);
-            *reinterpret_cast<uint32_t *>(dV + e) = hp_pack<T>(dv[4 * c + 2 * hh], dv[4 * c + 2 * hh + 1]);
+                pack2<T>(dk[4 * c + 2 * hh] * kp.scale, dk[4 * c + 2 * hh + 1] * kp.scale);
+            *reinterpret_cast<uint32_t *>(dV + e) = pack2<T>(dv[4 * c + 2 * hh], dv[4 * c + 2 * hh + 1]);
         }
         FL_ADD(ndk, D / 4), FL_ADD(ndv, D / 4);
     }

@@ -119,8 +119,8 @@ __global__ void __launch_bounds__(2 * NTW, 1) attn_v12_kernel(tc_kparams kp)
                 li[mt][0] += p0 + p1;
                 li[mt][1] += p2 + p3;
                 /* n-tiles 2kk, 2kk+1 of S are the A-fragment kk of P (tc_common.cuh) */
-                P[mt][n / 2][(n & 1) * 2 + 0] = tc_elem<T>::pack(p0, p1);
-                P[mt][n / 2][(n & 1) * 2 + 1] = tc_elem<T>::pack(p2, p3);
+                P[mt][n / 2][(n & 1) * 2 + 0] = pack2<T>(p0, p1);
+                P[mt][n / 2][(n & 1) * 2 + 1] = pack2<T>(p2, p3);
             }
         }
     }

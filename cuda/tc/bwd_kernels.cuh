@@ -11,7 +11,7 @@
 #define FLASHLAB_TC_BWD_KERNELS_CUH
 
 #include "bwd.h"
-#include "tc_common.cuh"   // defines: tc_elem, tc_check_args, FL_ADD, fl_count_flush, CUDA_TRY, TC_LOG2E
+#include "tc_common.cuh"   // defines: pack2, tc_check_args, FL_ADD, fl_count_flush, CUDA_TRY, TC_LOG2E
 
 namespace {
 
@@ -31,6 +31,25 @@ struct bwd_kparams {
 __device__ __forceinline__ void cp_async_4(uint32_t dst, const void *src, bool ok)
 {
     asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(ok ? 4 : 0));
+}
+
+/* Line 9's Li and Di of the query rows q0 .. q0+BR-1 into the rows l_row and d_row of shared memory (4 bytes each,
+ * cp.async, in the caller's copy group): threads 0 .. BR-1 copy L, BR .. 2BR-1 copy D; rows past N are zeros and
+ * not counted (nl, nd: the counting twin's counters). Both backward kernels load them this way. */
+template <int BR>
+__device__ __forceinline__ void bwd_load_ld(uint32_t l_row, uint32_t d_row, const float *Lg, const float *Dg, int q0,
+                                            int N, int tid, unsigned long long &nl, unsigned long long &nd)
+{
+    (void)nl, (void)nd;   /* the plain build counts nothing */
+    if (tid < 2 * BR) {
+        const int r = tid % BR;
+        const bool ok = q0 + r < N, isd = tid >= BR;
+        cp_async_4((isd ? d_row : l_row) + r * 4, (isd ? Dg : Lg) + (ok ? q0 + r : 0), ok);
+        if (isd)
+            FL_ADD(nd, ok ? 1 : 0);
+        else
+            FL_ADD(nl, ok ? 1 : 0);
+    }
 }
 
 /* ---- lines 3-4: dq_accum = 0, D = rowsum(dO o O) ------------------------------------------------------------- */
@@ -91,8 +110,8 @@ template <typename T> __global__ void __launch_bounds__(256) bwd_convert(bwd_kpa
         const float4 *a = reinterpret_cast<const float4 *>(kp.dq_accum) + 2 * x;
         float4 lo = a[0], hi = a[1];
         const float s = kp.scale;
-        uint4 out = {tc_elem<T>::pack(lo.x * s, lo.y * s), tc_elem<T>::pack(lo.z * s, lo.w * s),
-                     tc_elem<T>::pack(hi.x * s, hi.y * s), tc_elem<T>::pack(hi.z * s, hi.w * s)};
+        uint4 out = {pack2<T>(lo.x * s, lo.y * s), pack2<T>(lo.z * s, lo.w * s),
+                     pack2<T>(hi.x * s, hi.y * s), pack2<T>(hi.z * s, hi.w * s)};
         reinterpret_cast<uint4 *>(kp.dq)[x] = out;
         FL_ADD(nr, 8), FL_ADD(nw, 8);
     }

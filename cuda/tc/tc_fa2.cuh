@@ -101,9 +101,9 @@ __device__ __forceinline__ void warp_pv(float (&o)[D / 8][4], const float (&s)[B
 {
 #pragma unroll
     for (int kk = 0; kk < BC / 16; kk++) {
-        uint32_t pa[4] = {tc_elem<T>::pack(s[2 * kk][0], s[2 * kk][1]), tc_elem<T>::pack(s[2 * kk][2], s[2 * kk][3]),
-                          tc_elem<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                          tc_elem<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+        uint32_t pa[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
+                          pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                          pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
 #pragma unroll
         for (int dn = 0; dn < D / 16; dn++) {
             uint32_t vb[4];
@@ -162,10 +162,10 @@ __device__ __forceinline__ void warp_pv_mt(float (&o)[MT][D / 8][4], const float
         uint32_t pa[MT][4];
 #pragma unroll
         for (int mt = 0; mt < MT; mt++) {
-            pa[mt][0] = tc_elem<T>::pack(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-            pa[mt][1] = tc_elem<T>::pack(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-            pa[mt][2] = tc_elem<T>::pack(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-            pa[mt][3] = tc_elem<T>::pack(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+            pa[mt][0] = pack2<T>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+            pa[mt][1] = pack2<T>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+            pa[mt][2] = pack2<T>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+            pa[mt][3] = pack2<T>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
         }
 #pragma unroll
         for (int dn = 0; dn < D / 16; dn++) {
@@ -316,7 +316,7 @@ __device__ __forceinline__ void warp_store_row(T *O, float *lse, size_t ld, int 
 #pragma unroll
     for (int n = 0; n < D / 8; n++)
         *reinterpret_cast<uint32_t *>(O + (size_t)row * ld + n * 8 + 2 * t) =
-            tc_elem<T>::pack(o[n][2 * h] * inv, o[n][2 * h + 1] * inv);
+            pack2<T>(o[n][2 * h] * inv, o[n][2 * h + 1] * inv);
     FL_ADD(no, D / 4);
     if (t == 0) {
         lse[(size_t)bh * N + row] = m * scale + logf(l);
