@@ -27,13 +27,6 @@ namespace hp_sync {
 
 constexpr int NWG = 2, NT = NWG * 128, BR = NWG * 64;
 
-__device__ __forceinline__ void cp_async_16(uint32_t dst, const void *src, bool ok)
-{
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(ok ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int n> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(n)); }
-
 /* Rows r0 .. r0+ROWS-1 of a head (row stride ld elements) into a ROWS x DP panel tile; rows past N and columns past
  * D become zeros (src-size 0). Returns the elements this thread read. */
 template <int ROWS, int D, int DP, typename T>
