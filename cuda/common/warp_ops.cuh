@@ -4,12 +4,14 @@
  *
  *   pack2<T>(lo, hi)              two fp32 values rounded to T (fp16 or bf16) in one 32-bit register, lo in the low half
  *   mma_16816<T>(c, a, b0, b1)    c[16x8] += a[16x16] * b[16x8] on the tensor cores (T in, fp32 accumulators)
+ *   mma_16816_z<T>(c, a, b0, b1)  c = a * b (the first k-step: no zeroed accumulators to read)
  *   smem_u32(p)                   a shared-memory pointer as the 32-bit address PTX takes
  *   ldsm_x4(r, addr)              four 8x8 tiles of 16-bit values from shared memory into MMA fragments
  *   ldsm_x4_t(r, addr)            the same, transposed (V: the key dimension becomes the fragment's k)
  *   cp_async_16(dst, src, ok)     16 bytes global -> shared without registers; ok = false writes 16 zero bytes
  *   cp_async_commit(), cp_async_wait<n>()   close a group of copies; wait until at most n groups are in flight
  *   swz<D>(row, chunk)            where 16-byte chunk `chunk` of tile row `row` lives (XOR swizzle)
+ *   bar_sync(id, n), bar_arrive(id, n)   named barriers: wait for n threads / arrive and go on
  *   fast_exp2(x)                  2^x on the special-function unit (ex2.approx, -inf -> +0)
  *   quad_max(x), quad_sum(x)      max and sum over the 4 lanes that share one row of an MMA fragment
  *
@@ -63,6 +65,26 @@ __device__ __forceinline__ void mma_16816<__nv_bfloat16>(float c[4], const uint3
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+/* c = a * b, no accumulator to read: the first k-step of a product needs no zeroed registers (C is a zero). */
+template <typename T>
+__device__ __forceinline__ void mma_16816_z(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1);
+template <>
+__device__ __forceinline__ void mma_16816_z<__half>(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%10,%10,%10,%10};\n"
+                 : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(0.f));
+}
+template <>
+__device__ __forceinline__ void mma_16816_z<__nv_bfloat16>(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%10,%10,%10,%10};\n"
+                 : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(0.f));
+}
+
 /* ---- shared memory -------------------------------------------------------------------------------------------- */
 __device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
@@ -93,6 +115,12 @@ template <int n> __device__ __forceinline__ void cp_async_wait() { asm volatile(
  * rows one ldmatrix tile reads (same logical chunk) land in 8 different 16-byte bank groups, so every ldmatrix
  * and every 16-byte cp.async store is conflict-free. Returns the element offset. */
 template <int D> __device__ __forceinline__ int swz(int r, int c) { return r * D + ((c ^ (r & 7)) << 3); }
+
+/* ---- synchronisation ------------------------------------------------------------------------------------------ */
+/* Named barriers (ids 1..15; 0 is __syncthreads): bar.sync waits until n threads have arrived (counting itself),
+ * bar.arrive counts itself and goes on. n is a multiple of 32. */
+__device__ __forceinline__ void bar_sync(int id, int n) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
+__device__ __forceinline__ void bar_arrive(int id, int n) { asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
 
 /* ---- arithmetic ----------------------------------------------------------------------------------------------- */
 __device__ __forceinline__ float fast_exp2(float x)

@@ -31,7 +31,7 @@
 #include "attn_tc.h"    /* tc_args, TC_CNT_*: the same C ABI as the mma.sync kernels */
 #include "dtype.h"      /* DTYPE_FP16, DTYPE_BF16 */
 #include "hopper_wgmma.cuh"
-#include "warp_ops.cuh"   /* pack2, smem_u32, fast_exp2, quad_max, quad_sum: the pieces the mma.sync kernels use */
+#include "warp_ops.cuh"   /* pack2, smem_u32, cp_async_16, bar_sync, fast_exp2, quad_max/sum: shared with mma.sync */
 
 #if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #error "cuda/hopper needs sm_90a: -gencode=arch=compute_90a,code=sm_90a"
@@ -183,9 +183,6 @@ __device__ __forceinline__ void tma_load_tile(uint32_t dst, const CUtensorMap *m
 /* ---- warp specialisation ---------------------------------------------------------------------------------------- */
 template <int R> __device__ __forceinline__ void reg_dealloc() { asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(R)); }
 template <int R> __device__ __forceinline__ void reg_alloc() { asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(R)); }
-/* Named barriers (1..15; 0 is __syncthreads): bar.sync waits for n arrivals counting itself; bar.arrive does not wait. */
-__device__ __forceinline__ void nbar_sync(int id, int n) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
-__device__ __forceinline__ void nbar_arrive(int id, int n) { asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
 
 /* ---- arithmetic --------------------------------------------------------------------------------------------------- */
 #define HP_LOG2E 1.4426950408889634f

@@ -183,7 +183,7 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
     };
     const int my_turn = 1 + c, other_turn = 2 - c;                       /* named barriers of the ping-pong */
     if (PINGPONG && c == 1)
-        nbar_arrive(1, 256);                                             /* warpgroup 0 goes first */
+        bar_arrive(1, 256);                                             /* warpgroup 0 goes first */
     int it = 0;
     for (int tc = 0;; tc++) {
         int tile;
@@ -251,12 +251,12 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
             uint32_t ph = (uint32_t)(it / STAGES) & 1;
             mbar_wait(k_full(st), ph);
             if (PINGPONG)
-                nbar_sync(my_turn, 256);
+                bar_sync(my_turn, 256);
             wg_fence();
             gemm_qk<BC, KS, T>(s, qw, BR, sK + st * KB);
             wg_commit();
             if (PINGPONG)
-                nbar_arrive(other_turn, 256);
+                bar_arrive(other_turn, 256);
             wg_wait<0>();
             reg_fence(s);
             __syncwarp();
@@ -278,14 +278,14 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
                 mbar_wait(k_full(st), ph);
                 mbar_wait(v_full(sp), pp);
                 if (PINGPONG)
-                    nbar_sync(my_turn, 256);
+                    bar_sync(my_turn, 256);
                 wg_fence();
                 gemm_qk<BC, KS, T>(s, qw, BR, sK + st * KB);                 /* S(j) = Qi Kj^T */
                 wg_commit();
                 gemm_pv<D, BC, T>(o, p, sV + sp * KB, true);                /* O += P(j-1) V(j-1) */
                 wg_commit();
                 if (PINGPONG)
-                    nbar_arrive(other_turn, 256);
+                    bar_arrive(other_turn, 256);
                 if (OVERLAP)
                     wg_wait<1>();                                           /* S(j) has landed; P V may still run */
                 else
@@ -316,12 +316,12 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
             /* the last P V */
             mbar_wait(v_full(st), ph);
             if (PINGPONG)
-                nbar_sync(my_turn, 256);
+                bar_sync(my_turn, 256);
             wg_fence();
             gemm_pv<D, BC, T>(o, p, sV + st * KB, true);
             wg_commit();
             if (PINGPONG)
-                nbar_arrive(other_turn, 256);
+                bar_arrive(other_turn, 256);
             wg_wait<0>();
             reg_fence(o);
             __syncwarp();
@@ -346,7 +346,7 @@ __global__ void __launch_bounds__((NWG + 1) * 128, 1) kernel(const __grid_consta
         }
     }
     if (PINGPONG && c == 0)
-        nbar_sync(1, 256);                                               /* warpgroup 1's last hand-over */
+        bar_sync(1, 256);                                               /* warpgroup 1's last hand-over */
     hp_count_flush(kp.count, cnt);
 }
 

@@ -276,7 +276,7 @@ __global__ void __launch_bounds__(NT, 1) bwd_wgmma_main(const __grid_constant__ 
         } else if (KSP) {
             /* dQ partial = dS[:, own keys] K[own keys, :], then the halves cross: X[w] holds warpgroup w's partial
              * of the other warpgroup's columns, stored [column block][thread] as float4 (conflict-free). */
-            nbar_sync(1 + wg, 128);     /* the warpgroup's own dS panel is complete */
+            bar_sync(1 + wg, 128);     /* the warpgroup's own dS panel is complete */
             wg_fence();
 #pragma unroll
             for (int kk = 0; kk < 4; kk++)

@@ -19,7 +19,7 @@
 #include "cuda_check.h"   // defines: CUDA_TRY
 #include "dtype.h"        // defines: DTYPE_FP16, DTYPE_BF16 (values only: the shared library links nothing of sim/)
 #include "fl_count.cuh"   // defines: FL_COUNT, FL_NAME, FL_ADD, fl_count_flush
-#include "warp_ops.cuh"   // defines: pack2, mma_16816, smem_u32, ldsm_x4(_t), cp_async_*, swz, fast_exp2, quad_max/sum
+#include "warp_ops.cuh"   // defines: pack2, mma_16816(_z), ldsm_x4(_t), cp_async_*, swz, bar_sync, fast_exp2, ...
 
 /* Unswizzled row-major offset, for the first version (rows 128 or 256 bytes apart all start in bank 0). */
 template <int D> __device__ __forceinline__ int plain(int r, int c) { return r * D + (c << 3); }
@@ -103,30 +103,6 @@ template <int D> __device__ __forceinline__ uint32_t frag_base_bt(uint32_t tile_
     return tile_b + (uint32_t)(((lane & 7) + (((lane >> 3) & 1) << 3)) * D * 2 + ((((lane >> 4) ^ lane) & 7) << 4));
 }
 
-/* Named barriers (ids 1..15; 0 is __syncthreads): bar.sync waits until n threads have arrived (counting itself),
- * bar.arrive counts itself and goes on. n is a multiple of 32. */
-__device__ __forceinline__ void bar_sync(int id, int n) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
-__device__ __forceinline__ void bar_arrive(int id, int n) { asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
-
-/* c = a * b, no accumulator to read: the first k-step of a product needs no zeroed registers (C is a zero). */
-template <typename T>
-__device__ __forceinline__ void mma_16816_z(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1);
-template <>
-__device__ __forceinline__ void mma_16816_z<__half>(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
-{
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%10,%10,%10,%10};\n"
-                 : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(0.f));
-}
-template <>
-__device__ __forceinline__ void mma_16816_z<__nv_bfloat16>(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
-{
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%10,%10,%10,%10};\n"
-                 : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(0.f));
-}
 
 /* ---- host: the checks and the launch every version shares ------------------------------------------------- */
 
