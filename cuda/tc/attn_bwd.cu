@@ -73,7 +73,7 @@ template <int D, typename T, bool CAUSAL, int BR> __global__ void __launch_bound
         const int q0 = i * BR;
         FL_ADD(nq, (tc_load_tile_fast<BR, D, NT>(s0 + SM::Q + b * BR * RB, Q, q0, N, ld)));
         FL_ADD(ndo, (tc_load_tile_fast<BR, D, NT>(s0 + SM::DO + b * BR * RB, dO, q0, N, ld)));
-        bwd_load_ld<BR>(s0 + SM::L + b * BR * 4, s0 + SM::DD + b * BR * 4, Lg, Dg, q0, N, tid, nl, nd);
+        bwd_load_ld<BR>(s0, SM::L, SM::DD, b, Lg, Dg, q0, N, tid, nl, nd);
     };
 
     /* Line 6: load Kj, Vj (with query block i0: one group). Line 7: dKj = dVj = 0, in registers. */

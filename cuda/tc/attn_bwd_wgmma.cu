@@ -131,7 +131,7 @@ __global__ void __launch_bounds__(NT, 1) bwd_wgmma_main(const __grid_constant__ 
             tma_load_tile<D>(s0 + SM::DO + buf * SM::TQ, &mp.dout, BR, q0, h, b, qd_full + 8 * buf);
             FL_ADD(nq, (size_t)min(BR, N - q0) * D), FL_ADD(ndo, (size_t)min(BR, N - q0) * D);
         }
-        bwd_load_ld<BR>(s0 + SM::L + buf * BR * 4, s0 + SM::DD + buf * BR * 4, Lg, Dg, q0, N, tid, nl, nd);
+        bwd_load_ld<BR>(s0, SM::L, SM::DD, buf, Lg, Dg, q0, N, tid, nl, nd);
         cp_async_commit();
     };
 

@@ -33,18 +33,20 @@ __device__ __forceinline__ void cp_async_4(uint32_t dst, const void *src, bool o
     asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(ok ? 4 : 0));
 }
 
-/* Line 9's Li and Di of the query rows q0 .. q0+BR-1 into the rows l_row and d_row of shared memory (4 bytes each,
- * cp.async, in the caller's copy group): threads 0 .. BR-1 copy L, BR .. 2BR-1 copy D; rows past N are zeros and
- * not counted (nl, nd: the counting twin's counters). Both backward kernels load them this way. */
+/* Line 9's Li and Di of the query rows q0 .. q0+BR-1 into buffer `slot` of the L and D rows at s0 + l_off and
+ * s0 + d_off in shared memory (4 bytes each, cp.async, in the caller's copy group): threads 0 .. BR-1 copy L,
+ * BR .. 2BR-1 copy D; rows past N are zeros and not counted (nl, nd: the counting twin's counters). Both backward
+ * kernels load them this way. */
 template <int BR>
-__device__ __forceinline__ void bwd_load_ld(uint32_t l_row, uint32_t d_row, const float *Lg, const float *Dg, int q0,
-                                            int N, int tid, unsigned long long &nl, unsigned long long &nd)
+__device__ __forceinline__ void bwd_load_ld(uint32_t s0, uint32_t l_off, uint32_t d_off, int slot, const float *Lg,
+                                            const float *Dg, int q0, int N, int tid, unsigned long long &nl,
+                                            unsigned long long &nd)
 {
     (void)nl, (void)nd;   /* the plain build counts nothing */
     if (tid < 2 * BR) {
         const int r = tid % BR;
         const bool ok = q0 + r < N, isd = tid >= BR;
-        cp_async_4((isd ? d_row : l_row) + r * 4, (isd ? Dg : Lg) + (ok ? q0 + r : 0), ok);
+        cp_async_4(s0 + (isd ? d_off : l_off) + (slot * BR + r) * 4, (isd ? Dg : Lg) + (ok ? q0 + r : 0), ok);
         if (isd)
             FL_ADD(nd, ok ? 1 : 0);
         else
