@@ -212,8 +212,10 @@ test-cuda tc-check bench-gpu cuda-bench ncu tc-ptxas:
 	@echo "✗ no nvcc: $@ needs the CUDA Toolkit$(if $(filter tc-ptxas,$@),, and a GPU)" >&2; exit 2
 endif
 
-# How the GPU benchmarks write their records (no GPU, no torch): whole or not at all, and a cut run says so
+# How the GPU benchmarks write their records (no GPU, no torch): whole or not at all, and a cut run says so; and when
+# binaries carried from the CPU machine (cuda/tools/prebuilt.sh) may stand in for a build on the GPU machine
 .PHONY: gpu-record-check
 run-tests: gpu-record-check
 gpu-record-check:
 	@python3 cuda/tools/record_test.py
+	@bash cuda/tools/prebuilt_test.sh
