@@ -23,8 +23,11 @@
  * simulator's ledger for the tile each case runs.
  * Predicted before any run: at d = 256, non-causal, +2-5 % over v18_wide (the softmax under P V, as v21_pin's 1.7 %
  * fewer cycles at d = 128, plus the dynamic schedule's tail); causal as v19_sched within the spread; d = 64 and 128
- * as v21_pin within the spread; d = 32: against SDPA flash (cuDNN may not take d = 32), at least 1.0x. Not yet run
- * on a GPU.
+ * as v21_pin within the spread; d = 32: against SDPA flash (cuDNN may not take d = 32), at least 1.0x.
+ * Measured (H100, 2026-12-07 11:43-11:53 UTC, settled, docs/gpu-runs/run_H100_2026-12-07_1143.md): racecheck and
+ * memcheck clean; O and L bit for bit v21_pin's at d = 64 and 128 (8 of 8 cases); d = 256 non-causal 1.03-1.05x
+ * v18_wide at N >= 4096 and 1.01-1.04x cuDNN at N >= 8192, the first of ours at or above cuDNN there; causal within
+ * the spread of v19_sched; d = 32 1.17-1.28x SDPA flash and 1.08-1.22x cuDNN (it does take d = 32).
  */
 #include "hopper_ws.cuh"
 
