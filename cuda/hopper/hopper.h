@@ -26,6 +26,8 @@ extern "C" {
 extern const tc_version hp_versions[];
 extern const int hp_nversions;
 int hp_find(const char *name);    /* index into hp_versions, or -1 */
+/* The version `final` runs for the case (the row of hopper_final.def that takes it), or NULL: no row for d. */
+const char *hp_final_pick(int d, int causal, size_t N);
 
 /* For ctypes (cuda/hopper/hopper_bench.py): plain arguments. count: NULL, or TC_NCOUNT device counters (then the
  * counting twin runs). 0 on success, -1 with one line on stderr. */

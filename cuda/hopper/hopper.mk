@@ -72,6 +72,9 @@ run-tests: hopper-test-nogpu
 hopper-test-nogpu: $(HP_LESSON) $(HP_CHECK) hopper-sass-check hopper-final-check
 	@echo "✓ nvcc sm_90a compiled every kernel of cuda/hopper/ with its counting twin:" \
 	      "$(notdir $(HP_CU)) hopper_probe.cu; ./lesson10 and hopper_check linked"
+	@$(HP_CHECK) --table > $(BUILD)/hopper/final_table.txt || { cat $(BUILD)/hopper/final_table.txt; \
+	  echo "✗ hopper_final.def: a case of final without a version, or with blocks not that version's" >&2; exit 1; }
+	@echo "✓ final's rule: every d, mask and N has a version with blocks ($$(tail -1 $(BUILD)/hopper/final_table.txt))"
 
 # The SASS of the overlap kernels, read without a disassembler (hopper_sass.py): cubins of whole .cu files, the
 # decoder first checked on hopper_sass_cal.cu. hopper-sass reports every OVERLAP kernel of HP_SASS_CU;
@@ -91,7 +94,8 @@ hopper-sass-check: $(HP_SASS_CAL) $(HP_SASS_DIR)/attn_v21_pin.cubin $(HP_SASS_DI
 	@echo "✓ $$(tail -1 $(HP_SASS_DIR)/check.log) (every PIN kernel's softmax, v21 and v22, between its products and" \
 	      "WARPGROUP.DEPBAR 0)"
 
-# final's dispatch rule (hopper_final.py, which writes hopper_final.def from a measured table) on a made-up table
+# final's dispatch rule (hopper_final.py, which writes hopper_final.def from a measured table) on a made-up table;
+# the committed rule itself is read back through the library by hopper_check --table (no GPU) in hopper-test-nogpu
 hopper-final-check:
 	@python3 $(HP_DIR)/hopper_final_test.py
 

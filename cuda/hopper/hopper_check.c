@@ -11,6 +11,9 @@
  *   hopper_check --probe          only the products on one tile, per tile shape
  *   hopper_check --versions a,b   only these versions (a kernel that faults spoils the process's CUDA context:
  *                                 run one version per process to see the others)
+ *   hopper_check --table          no GPU needed: which version `final` runs for each head dimension, mask and N
+ *                                 (hopper_final.def), with its blocks; a check that every case has a version and
+ *                                 that final's blocks (hence its ledger) are that version's
  *
  * One line per check, "hopper_check: X of Y checks passed" last. Exit status: 0 all passed, 1 a check failed,
  * 2 bad usage or no GPU, 3 a CUDA error or a launch that failed (the line before says which).
@@ -177,6 +180,43 @@ static void check_counts(const tc_shape *s)
     free_problem(p);
 }
 
+static const size_t dims[] = {32, 64, 96, 128, 256};
+
+/* --table: final's rule read back through the library, per head dimension and mask, over N = 1 ... 65536. */
+static int final_table(void)
+{
+    static const size_t ns[] = {1, 512, 1024, 2048, 4096, 8192, 16384, 65536};
+    const int fin = hp_find("final");
+    if (fin < 0) {
+        fprintf(stderr, "hopper_check: no version named final in hopper.def\n");
+        return 1;
+    }
+    printf("final's rule (hopper_final.def): the version that runs, Br x Bc\n%-4s %-6s", "d", "mask");
+    for (size_t x = 0; x < sizeof ns / sizeof ns[0]; x++)
+        printf(" %18zu", ns[x]);
+    printf("   (N)\n");
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        for (int causal = 0; causal <= 1; causal++) {
+            printf("%-4zu %-6s", dims[i], causal ? "causal" : "none");
+            for (size_t x = 0; x < sizeof ns / sizeof ns[0]; x++) {
+                const char *name = hp_final_pick((int)dims[i], causal, ns[x]);
+                const int v = name ? hp_find(name) : -1;
+                int fbr = 0, fbc = 0, br = 0, bc = 0;
+                hp_versions[fin].blocks((int)dims[i], causal, ns[x], &fbr, &fbc);
+                if (v >= 0)
+                    hp_versions[v].blocks((int)dims[i], causal, ns[x], &br, &bc);
+                const bool ok = v >= 0 && br > 0 && bc > 0 && fbr == br && fbc == bc;
+                char cell[40];
+                snprintf(cell, sizeof cell, "%s %dx%d%s", name ? name : "none", br, bc, ok ? "" : " FAIL");
+                printf(" %18s", cell);
+                checks++, passed += ok;
+            }
+            printf("\n");
+        }
+    printf("hopper_check: %d of %d checks passed\n", passed, checks);
+    return passed == checks ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     fl_set_progname("hopper_check");
@@ -190,10 +230,12 @@ int main(int argc, char **argv)
             tiny = true;
         else if (!strcmp(argv[a], "--probe"))
             probe_only = true;
+        else if (!strcmp(argv[a], "--table") && argc == 2)
+            return final_table();
         else if (!strcmp(argv[a], "--versions") && a + 1 < argc && strlen(argv[a + 1]) < sizeof selected)
             strcpy(selected, argv[++a]);
         else {
-            fprintf(stderr, "usage: hopper_check [--quick | --big | --tiny | --probe] [--versions a,b,...]\n");
+            fprintf(stderr, "usage: hopper_check [--quick | --big | --tiny | --probe] [--versions a,b,...] | --table\n");
             return 2;
         }
     }
@@ -219,7 +261,6 @@ int main(int argc, char **argv)
         printf("hopper_check: %d of %d checks passed\n", passed, checks);
         return broken ? 3 : passed == checks ? 0 : 1;
     }
-    static const size_t dims[] = {32, 64, 96, 128, 256};
     if (tiny) {
         check_shape(&(tc_shape){2, 17, 3, 64, DTYPE_FP16}, SIZE_MAX);
         check_shape(&(tc_shape){1, 333, 2, 128, DTYPE_FP16}, SIZE_MAX);

@@ -78,6 +78,15 @@ int hp_find(const char *name)
     return -1;
 }
 
+const char *hp_final_pick(int d, int causal, size_t N)
+{
+    const final_row *r = d > 0 ? final_row_for((size_t)d, causal, N) : NULL;
+    for (int i = 0; r && i < hp_nversions; i++)
+        if (hp_versions[i].forward == r->forward)
+            return hp_versions[i].name;
+    return NULL;
+}
+
 int hp_version_count(void) { return hp_nversions; }
 const char *hp_version_name(int idx) { return idx >= 0 && idx < hp_nversions ? hp_versions[idx].name : NULL; }
 
