@@ -4,8 +4,8 @@
 # step named it runs, most wanted first: criterion final test_cuda (on an H200, criterion is the H200 run lesson10's
 # goal still lacks). Each step builds what it runs, unless .dev/prebuilt.tar.xz holds the binaries built on the CPU
 # machine from the same sources (cuda/tools/prebuilt.sh pack; carry .dev): then make is run with -o for them and no
-# step compiles them (about 3 minutes saved). The device tool brings back only a few files per call: each step keeps to a log or
-# two; tar OUTDIR into one file if you add more.
+# step compiles them (about 3 minutes saved). The device tool brings back only a few files per call: each step keeps
+# to a log or two; tar OUTDIR into one file if you add more.
 #   criterion   make bench-gpu as lesson10's goal is stated, over every head dimension the Hopper path takes
 #               (d = 32, 64, 96, 128, 256; N = 1024 ... 16384; causal and not; every check), cut to the versions that
 #               win cases so that it fits one call (about 7 minutes with prebuilt binaries); CRIT_NS, CRIT_HP change
