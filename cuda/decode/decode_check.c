@@ -3,7 +3,8 @@
  * and its counts per tensor equal to decode.h's closed form and to the simulator's own ledger of the same shape.
  * Needs no Check library: a plain program for the GPU machine (and for compute-sanitizer, with --quick).
  *
- *   decode_check [--quick] [--anchors]     exit 0 all pass, 1 a check failed, 2 bad usage or no GPU, 4 CUDA error
+ *   decode_check [--quick] [--anchors]     exit 0 all pass, 1 a check failed, 2 bad usage or no GPU,
+ *                                         3 the report could not be written, 4 CUDA error
  *
  * --quick: a few small shapes (ragged N, S not dividing N, both layouts, every variant, G = 1 .. 16, fp16, bf16),
  * each with both merges (a second kernel, fused).
@@ -24,6 +25,7 @@
 #include "dtype.h"
 #include "exitcode.h"
 #include "rng.h"
+#include "outfile.h"   // defines: outfile_check_stdout
 
 static const char *const NAMES[FL_DEC_NTENSORS] = {"Q", "K", "V", "O_split", "L_split", "O"};
 
@@ -220,7 +222,7 @@ static bool check(const shape *c, int merge)
     return ok;
 }
 
-int main(int argc, char **argv)
+static int check_main(int argc, char **argv)
 {
     bool quick = false, anchors = false;
     for (int i = 1; i < argc; i++) {
@@ -257,4 +259,11 @@ int main(int argc, char **argv)
     }
     printf("decode_check: %d of %d shapes pass\n", pass, total);
     return pass == total ? FL_EXIT_OK : FL_EXIT_CHECK;
+}
+
+int main(int argc, char **argv)
+{
+    const int rc = check_main(argc, argv);
+    outfile_check_stdout();   /* the report is what the checks are for: lost on the way out, exit 3 */
+    return rc;
 }

@@ -75,6 +75,8 @@ hopper-test-nogpu: $(HP_LESSON) $(HP_CHECK) hopper-sass-check hopper-final-check
 	@$(HP_CHECK) --table > $(BUILD)/hopper/final_table.txt || { cat $(BUILD)/hopper/final_table.txt; \
 	  echo "✗ hopper_final.def: a case of final without a version, or with blocks not that version's" >&2; exit 1; }
 	@echo "✓ final's rule: every d, mask and N has a version with blocks ($$(tail -1 $(BUILD)/hopper/final_table.txt))"
+	@if [ -w /dev/full ]; then $(HP_CHECK) --table > /dev/full 2> /dev/null; rc=$$?; [ $$rc = 3 ] || \
+	  { echo "✗ hopper_check --table > /dev/full exited $$rc, not 3 (a lost report)" >&2; exit 1; }; fi
 
 # The SASS of the overlap kernels, read without a disassembler (hopper_sass.py): cubins of whole .cu files, the
 # decoder first checked on hopper_sass_cal.cu. hopper-sass reports every OVERLAP kernel of HP_SASS_CU;

@@ -16,7 +16,8 @@
  *                                 that final's blocks (hence its ledger) are that version's
  *
  * One line per check, "hopper_check: X of Y checks passed" last. Exit status: 0 all passed, 1 a check failed,
- * 2 bad usage or no GPU, 3 a CUDA error or a launch that failed (the line before says which).
+ * 2 bad usage or no GPU, 3 a CUDA error or a launch that failed (the line before says which), or the report
+ * could not be written.
  */
 #include <math.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 #include "fwd_host.h"   // defines: tc_problem_new, tc_ref_new, fwd_check, fwd_count, fwd_print_check, ...
 #include "rng.h"
 #include "util.h"
+#include "outfile.h"   // defines: outfile_check_stdout
 
 #define SEED 20261206u
 #define BIG_ROWS 64         /* rows checked per benchmark-sized shape: a fp64 row costs 4 N d flops */
@@ -217,7 +219,7 @@ static int final_table(void)
     return passed == checks ? 0 : 1;
 }
 
-int main(int argc, char **argv)
+static int check_main(int argc, char **argv)
 {
     fl_set_progname("hopper_check");
     bool quick = false, tiny = false, probe_only = false, big = false;
@@ -293,4 +295,11 @@ int main(int argc, char **argv)
     }
     printf("hopper_check: %d of %d checks passed\n", passed, checks);
     return broken ? 3 : passed == checks ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    const int rc = check_main(argc, argv);
+    outfile_check_stdout();   /* the report is what the checks are for: lost on the way out, exit 3 */
+    return rc;
 }

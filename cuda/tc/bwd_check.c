@@ -10,7 +10,7 @@
  * fp64 reference) and the rows and columns they span: enough to tell a layout error from a rounding one.
  *
  * One line per check, then "bwd_check: X of Y checks passed" last; exit status 1 if any failed, 2 without a GPU,
- * 4 on a failing CUDA call.
+ * 3 when the report cannot be written (a full disk, a closed pipe), 4 on a failing CUDA call.
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +20,7 @@
 #include "gpu_main.h"   // defines: gpu_or_exit
 #include "verify.h"     // defines: ORACLE_TRIDAO_FACTOR
 #include "util.h"
+#include "outfile.h"   // defines: outfile_check_stdout
 
 #define SEED 20261206u
 #define MAX_HEADS 4   /* heads checked per shape: each costs ~15 N^2 d flops of fp64 and fp32 on the CPU */
@@ -81,7 +82,7 @@ static void check_shape(const tc_bwd_shape *s, bool counters)
     gpu_or_exit(tc_bwd_problem_free(p, err, sizeof err), err);
 }
 
-int main(int argc, char **argv)
+static int check_main(int argc, char **argv)
 {
     fl_set_progname("bwd_check");
     bool quick = false;
@@ -119,4 +120,11 @@ int main(int argc, char **argv)
                 check_shape(&(tc_bwd_shape){1, 1100, 2, (size_t)d, (bool)causal, DTYPE_FP16}, true);
     printf("bwd_check: %d of %d checks passed\n", passed, checks);
     return passed == checks ? FL_EXIT_OK : FL_EXIT_CHECK;
+}
+
+int main(int argc, char **argv)
+{
+    const int rc = check_main(argc, argv);
+    outfile_check_stdout();   /* the report is what the checks are for: lost on the way out, exit 3 */
+    return rc;
 }

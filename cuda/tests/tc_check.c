@@ -6,7 +6,8 @@
  *   ./build/rel/cuda/tc_check --quick    small shapes and counters only
  *
  * One line per check, then "tc_check: X of Y checks passed" last; exit status 1 if any failed, 2 without a GPU,
- * 4 on a failing CUDA call (which ends the run: the device may be unusable after it).
+ * 3 when the report cannot be written, 4 on a failing CUDA call (which ends the run: the device may be unusable
+ * after it).
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "gpu_main.h"   // defines: gpu_or_exit
 #include "tc_host.h"
 #include "util.h"
+#include "outfile.h"   // defines: outfile_check_stdout
 
 #define SEED 20261122u
 #define BIG_ROWS 64   /* rows checked per benchmark-sized shape: a fp64 row costs 4 N d flops */
@@ -72,7 +74,7 @@ static void check_counts(const tc_shape *s)
     gpu_or_exit(tc_problem_free(p, err, sizeof err), err);
 }
 
-int main(int argc, char **argv)
+static int check_main(int argc, char **argv)
 {
     fl_set_progname("tc_check");
     bool quick = argc > 1 && !strcmp(argv[1], "--quick");
@@ -104,4 +106,11 @@ int main(int argc, char **argv)
 
     printf("tc_check: %d of %d checks passed\n", passed, checks);
     return passed == checks ? FL_EXIT_OK : FL_EXIT_CHECK;
+}
+
+int main(int argc, char **argv)
+{
+    const int rc = check_main(argc, argv);
+    outfile_check_stdout();   /* the report is what the checks are for: lost on the way out, exit 3 */
+    return rc;
 }
