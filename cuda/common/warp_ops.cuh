@@ -2,7 +2,7 @@
  * kernels (cuda/tc), the Hopper kernels' softmax (cuda/hopper) and the decode kernel (cuda/decode). One definition
  * each, so that a fix or a measurement of one holds for all three.
  *
- *   pack2<T>(lo, hi)              two fp32 values rounded to T (fp16 or bf16) in one 32-bit register, lo in the low half
+ *   pack2<T>(lo, hi)              two fp32 values rounded to T (fp16 or bf16) in one register, lo in the low half
  *   mma_16816<T>(c, a, b0, b1)    c[16x8] += a[16x16] * b[16x8] on the tensor cores (T in, fp32 accumulators)
  *   mma_16816_z<T>(c, a, b0, b1)  c = a * b (the first k-step: no zeroed accumulators to read)
  *   smem_u32(p)                   a shared-memory pointer as the 32-bit address PTX takes
@@ -119,8 +119,14 @@ template <int D> __device__ __forceinline__ int swz(int r, int c) { return r * D
 /* ---- synchronisation ------------------------------------------------------------------------------------------ */
 /* Named barriers (ids 1..15; 0 is __syncthreads): bar.sync waits until n threads have arrived (counting itself),
  * bar.arrive counts itself and goes on. n is a multiple of 32. */
-__device__ __forceinline__ void bar_sync(int id, int n) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
-__device__ __forceinline__ void bar_arrive(int id, int n) { asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
+__device__ __forceinline__ void bar_sync(int id, int n)
+{
+    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory");
+}
+__device__ __forceinline__ void bar_arrive(int id, int n)
+{
+    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory");
+}
 
 /* ---- arithmetic ----------------------------------------------------------------------------------------------- */
 __device__ __forceinline__ float fast_exp2(float x)

@@ -458,10 +458,10 @@ def sweep(lib, a, sms, l2, vnames, head):
     print("\n" + text)
     stem = os.path.join(a.out, f"decode_sweep_{torch.cuda.get_device_properties(0).name.replace(' ', '_')}_"
                                f"{datetime.date.today().isoformat()}")
+    rec = {"sms": sms, "variants": vnames, "command": " ".join(sys.argv), "rounds": a.rounds, "scope": a.scope,
+           "rows": rows, "rules": rules[:40]}
     if write_whole(stem + ".md", text + "\n", "decode_bench") or \
-            write_whole(stem + ".json", json.dumps({"sms": sms, "variants": vnames, "command": " ".join(sys.argv),
-                                                    "rounds": a.rounds, "scope": a.scope, "rows": rows,
-                                                    "rules": rules[:40]}, indent=1) + "\n", "decode_bench"):
+            write_whole(stem + ".json", json.dumps(rec, indent=1) + "\n", "decode_bench"):
         return EXIT_LOST
     return 0 if ok_all else 1
 

@@ -237,7 +237,8 @@ static int check_main(int argc, char **argv)
         else if (!strcmp(argv[a], "--versions") && a + 1 < argc && strlen(argv[a + 1]) < sizeof selected)
             strcpy(selected, argv[++a]);
         else {
-            fprintf(stderr, "usage: hopper_check [--quick | --big | --tiny | --probe] [--versions a,b,...] | --table\n");
+            fprintf(stderr, "usage: hopper_check [--quick | --big | --tiny | --probe] [--versions a,b,...]"
+                            " | --table\n");
             return 2;
         }
     }

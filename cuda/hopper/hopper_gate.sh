@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # hopper_gate.sh — which Hopper versions make bench-gpu may time: hopper_check --quick (O and L vs fp64 on small
 # shapes, counters vs the simulator's ledger) first. The versions already run on a GPU are checked in one process;
-# each version that never ran or ran least (GATE_NEW, default the v19 to v22 families) in its own, so that a fault or a hang spoils only
-# its own. A version passes when its process exits 0 or 1 and none of its lines says FAIL.
+# each version that never ran or ran least (GATE_NEW, default the v19 to v22 families) in its own, so that a fault or
+# a hang spoils only its own. A version passes when its process exits 0 or 1 and none of its lines says FAIL.
 #   bash cuda/hopper/hopper_gate.sh HOPPER_CHECK LOG     prints the passing names, comma-separated ("none": none)
 set -uo pipefail
 check=${1:?HOPPER_CHECK}; log=${2:?LOG}

@@ -359,11 +359,20 @@ template <int STAGES, bool PINGPONG, bool OVERLAP, int PERSIST, int BC64, int BC
           bool LEAN = false, int POLY16 = 0, bool KAHEAD = false, bool SPLIT = true, bool PIN = false,
           bool REREAD = false, int BC256C = 0, int PIN256C = -1, int BC32 = 0>
 struct hp_ws_version {
-    template <int D, bool C> static constexpr int bc()
+    /* Bc and the consumer warpgroups for head dimension d (Bc 0: d not taken); the kernels' template arguments and
+     * the blocks the counters are held to both come from here. */
+    static constexpr int bc_of(int d, bool causal)
     {
-        return D == 32 ? BC32 : D == 64 ? BC64 : D == 96 ? BC96 : D == 128 ? BC128 : C && BC256C ? BC256C : BC256;
+        return d == 32    ? BC32
+               : d == 64  ? BC64
+               : d == 96  ? BC96
+               : d == 128 ? BC128
+               : d != 256 ? 0
+               : causal && BC256C ? BC256C : BC256;
     }
-    template <int D> static constexpr int nwg() { return D == 64 ? NWG64 : 2; }
+    static constexpr int nwg_of(int d) { return d == 64 ? NWG64 : 2; }
+    template <int D, bool C> static constexpr int bc() { return bc_of(D, C); }
+    template <int D> static constexpr int nwg() { return nwg_of(D); }
     template <int D, bool C> static constexpr bool pin() { return D == 256 && C && PIN256C >= 0 ? PIN256C : PIN; }
     template <int D, bool C> static constexpr size_t smem_bytes(int stages)
     {
@@ -377,13 +386,8 @@ struct hp_ws_version {
     }
     static void blocks(int d, int causal, int *br, int *bc)
     {
-        int b = d == 32    ? BC32
-                : d == 64  ? BC64
-                : d == 96  ? BC96
-                : d == 128 ? BC128
-                : d != 256 ? 0
-                : causal && BC256C ? BC256C : BC256;
-        *br = b ? 64 * (d == 64 ? NWG64 : 2) : 0, *bc = b;
+        const int b = bc_of(d, causal);
+        *br = b ? 64 * nwg_of(d) : 0, *bc = b;
     }
     template <int D, typename T, bool C>
     static int launch_case(const char *name, const tc_args *a, void *stream, char *err, size_t errlen)

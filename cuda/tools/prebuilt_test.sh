@@ -59,6 +59,6 @@ expect "no archive: exit 0, no flags" [ "$rc" = 0 -a -z "$flags" ]
 bash "$here/prebuilt.sh" bogus 2> /dev/null; rc=$?
 expect "an unknown command: exit 2" [ "$rc" = 2 ]
 
-echo "prebuilt_test: $([ $bad = 0 ] && echo all || echo $bad) of the checks $([ $bad = 0 ] && echo hold || echo failed)" \
-    "(carried binaries used only when built from the same sources and loadable)"
+verdict=$([ $bad = 0 ] && echo "all of the checks hold" || echo "$bad of the checks failed")
+echo "prebuilt_test: $verdict (carried binaries used only when built from the same sources and loadable)"
 [ $bad = 0 ]

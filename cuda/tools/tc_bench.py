@@ -151,8 +151,9 @@ def main():
             return 1
         txt, dat = tables(head, rows, labels, names[pick[0]] if pick else labels[0], peak, mm, bw, reps,
                           args.settle)
-        return make_dirs(args.datdir, "tc_bench") or write_whole(os.path.join(args.outdir, f"{stem}.txt"), txt, "tc_bench") or \
-            write_whole(os.path.join(args.datdir, f"{stem}.dat"), dat, "tc_bench")
+        return (make_dirs(args.datdir, "tc_bench") or
+                write_whole(os.path.join(args.outdir, f"{stem}.txt"), txt, "tc_bench") or
+                write_whole(os.path.join(args.datdir, f"{stem}.dat"), dat, "tc_bench"))
 
     for d in dims:
         for N in Ns:
