@@ -8,8 +8,7 @@
  *   desc_k(addr)            descriptor of a K-major operand (Q or K: rows of the product, k along the row)
  *   desc_mn(addr, lbo)      descriptor of an MN-major B operand (V: k = key rows, n = d along the row; lbo = panel)
  *   wgmma<N, T>::ss / ::rs  the products (hopper_wgmma.cuh); wg_fence, wg_commit, wg_wait<n> around them
- *   mbar_*                  mbarriers: init, arrive, arrive with expected bytes, wait on a phase parity
- *   tma_load(...)           one TMA box (64 columns x rows of one head) into a panel, completing on an mbarrier
+ *   mbar_*, tma_load        mbarriers and TMA boxes (cuda/common/async_ops.cuh); tma_load_tile: a tile's panels
  *
  * Accumulator layout of wgmma m64nN (fp32), thread x of the warpgroup, warp w = x / 32, g = lane / 4, t = lane % 4:
  * register 4c + 2h + e holds row 16w + g + 8h, column 8c + 2t + e (the mma.sync C layout, N / 8 times). The A
@@ -31,6 +30,7 @@
 #include "attn_tc.h"    /* tc_args, TC_CNT_*: the same C ABI as the mma.sync kernels */
 #include "dtype.h"      /* DTYPE_FP16, DTYPE_BF16 */
 #include "hopper_wgmma.cuh"
+#include "async_ops.cuh"  /* mbar_*, tma_load, fence_async_smem, tma_encode_entry: shared with the decode kernel */
 #include "warp_ops.cuh"   /* pack2, smem_u32, cp_async_16, bar_sync, fast_exp2, quad_max/sum: shared with mma.sync */
 
 #if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -125,35 +125,6 @@ __device__ __forceinline__ void wg_pin(uint32_t addr, float v)
 {
     asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(addr), "f"(v) : "memory");
 }
-/* Ordinary (generic-proxy) shared-memory writes, cp.async's included, made visible to wgmma and TMA (async proxy). */
-__device__ __forceinline__ void fence_async_smem() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
-
-/* ---- mbarriers ---------------------------------------------------------------------------------------------------- */
-__device__ __forceinline__ void mbar_init(uint32_t bar, int count)
-{
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_init_fence() { asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory"); }
-__device__ __forceinline__ void mbar_arrive(uint32_t bar)
-{
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes)
-{
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-/* Wait until the phase with parity `parity` has completed. A fresh barrier counts its phase "before 0" (parity 1)
- * as completed: that is how a producer's first wait on an empty slot passes. */
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity)
-{
-    uint32_t done;
-    do {
-        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-                     : "=r"(done)
-                     : "r"(bar), "r"(parity)
-                     : "memory");
-    } while (!done);
-}
 
 /* ---- TMA ---------------------------------------------------------------------------------------------------------- */
 /* The tensor maps of one call: Q, K, V as 4-D tensors (d, N, H, B) (dim 0 innermost), boxes of 64 columns and
@@ -161,15 +132,6 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity)
 struct hp_maps {
     CUtensorMap q, k, v;
 };
-/* Box (64 columns from col, rows from row) of head (b, h) into smem, completing on mbarrier bar. */
-__device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap *map, int col, int row, int h, int b,
-                                         uint32_t bar)
-{
-    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, "
-                 "%4, %5}], [%6];\n" ::"r"(dst),
-                 "l"(reinterpret_cast<uint64_t>(map)), "r"(col), "r"(row), "r"(h), "r"(b), "r"(bar)
-                 : "memory");
-}
 /* All DP / 64 panels of a tile: `rows` rows from `row`. */
 template <int DP>
 __device__ __forceinline__ void tma_load_tile(uint32_t dst, const CUtensorMap *map, int rows, int row, int h, int b,
@@ -428,24 +390,11 @@ static inline hp_params hp_make_params(const tc_args *a, int Br)
     return p;
 }
 
-/* The driver's cuTensorMapEncodeTiled, through the runtime (no -lcuda at link time). */
-typedef CUresult (*hp_encode_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *,
-                                 const cuuint64_t *, const cuuint32_t *, const cuuint32_t *, CUtensorMapInterleave,
-                                 CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
 static inline int hp_encode_map(CUtensorMap *m, const tc_args *a, const void *base, int rows, char *err, size_t errlen)
 {
-    static hp_encode_fn encode;
-    if (!encode) {
-        cudaDriverEntryPointQueryResult q;
-        void *fn = NULL;
-        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) != cudaSuccess ||
-            q != cudaDriverEntryPointSuccess || !fn) {
-            (void)cudaGetLastError();
-            snprintf(err, errlen, "cuTensorMapEncodeTiled not found in the driver");
-            return -1;
-        }
-        encode = (hp_encode_fn)fn;
-    }
+    const tma_encode_fn encode = tma_encode_entry(err, errlen);
+    if (!encode)
+        return -1;
     const cuuint64_t dim[4] = {a->d, a->N, a->H, a->B};
     const cuuint64_t stride[3] = {a->H * a->d * 2, a->d * 2, a->N * a->H * a->d * 2};   /* bytes, dims 1..3 */
     const cuuint32_t box[4] = {64, (cuuint32_t)rows, 1, 1}, estride[4] = {1, 1, 1, 1};
