@@ -281,6 +281,12 @@ def tbs(c, ms):
     return c.kv_bytes / ms / 1e9 if ms else None
 
 
+def fits(lib, v, S, L):
+    """Whether variant v takes S splits of L rows: the TMA variants ("t...") split by whole tiles, at most ⌈L/rows⌉."""
+    rows = lib.fl_decode_variant_rows(v)
+    return not lib.fl_decode_variant_name(v).startswith(b"t") or S <= (L + rows - 1) // rows
+
+
 def plan(lib, B, Hq, Hkv, L, sms):
     x = Args(DTYPE_FP16, B, Hq, Hkv, L, D)
     lib.fl_decode_plan(ctypes.byref(x), sms)
@@ -395,6 +401,7 @@ def sweep(lib, a, sms, l2, vnames, head):
             variants = [v for v in (range(len(vnames)) if shape in WEAK else SWEEP_VARIANTS)
                         if vnames[v] not in a.exclude]
             configs = [(S, v, m) for S in svals for v in variants for m in ((0, 1) if S > 1 else (0,))]
+        configs = [k for k in configs if fits(lib, k[1], k[0], L)]   # the S a variant takes
         c = Case(lib, shape, l2)
         named, checks = [], {}
         for name, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
@@ -477,8 +484,9 @@ def main():
     ap.add_argument("--reps", type=int, default=30, help="at most this many timed calls a method and round")
     ap.add_argument("--rounds", type=int, default=ROUNDS, help="interleaved timing rounds (the docstring)")
     ap.add_argument("--rule", default="", help="a sweep's .json: time its best rule as ours instead of the plan")
-    ap.add_argument("--variants", choices=("plan", "all"), default="plan",
-                    help="bench: time the plan's variant (plan) or every variant at the plan's S (all)")
+    ap.add_argument("--variants", default="plan",
+                    help="bench: time the plan's variant (plan), or also every variant (all) or the named ones "
+                         "(comma-separated) at the plan's S")
     ap.add_argument("--finer", action="store_true", help="--scope plan: also 2x and 4x the plan's splits")
     ap.add_argument("--exclude", default="", help="--sweep: variants not to time, by name, comma-separated")
     ap.add_argument("--pick", default="", help="a sweep's .json: score the rules again (no GPU)")
@@ -497,6 +505,11 @@ def main():
     nvar = lib.fl_decode_nvariants()
     vnames = [lib.fl_decode_variant_name(i).decode() for i in range(nvar)]
     a.exclude = [x for x in a.exclude.split(",") if x]
+    also = [x for x in a.variants.split(",") if x]
+    if a.variants not in ("plan", "all") and (not also or any(x not in vnames for x in also)):
+        print(f"decode_bench: error: --variants {a.variants!r}: plan, all, or names of {', '.join(vnames)}",
+              file=sys.stderr)
+        return 2
     if any(x not in vnames for x in a.exclude) or len(a.exclude) == len(vnames):
         print(f"decode_bench: error: --exclude {','.join(a.exclude)!r}: names of some (not all) of "
               f"{', '.join(vnames)}", file=sys.stderr)
@@ -527,7 +540,8 @@ def main():
         S, v0, merge = plan(lib, B, Hq, Hkv, L, sms) if rule is None else \
             plan_rule(lib, (B, Hq, Hkv, L), sms, rule, vnames)
         c = Case(lib, (B, Hq, Hkv, L), l2)
-        mine = [v0] + ([i for i in range(len(vnames)) if i != v0] if a.variants == "all" else [])
+        mine = [v0] + [i for i in range(len(vnames)) if i != v0 and fits(lib, i, S, L) and
+                       (a.variants == "all" or vnames[i] in also)]
         methods = [(f"ours_{vnames[i]}", c.ours(S, i, merge), (S, i)) for i in mine] + \
                   [("flash", c.sdpa(SDPBackend.FLASH_ATTENTION), None),
                    ("cudnn", c.sdpa(SDPBackend.CUDNN_ATTENTION), None)]

@@ -57,6 +57,12 @@ static const shape QUICK[] = {
     {DTYPE_FP16, 128, 2, 8, 2, 77, 5, 1, 6, true},    {DTYPE_BF16, 64, 3, 12, 3, 200, 7, 0, 7, true},
     {DTYPE_FP16, 128, 1, 8, 8, 129, 129, 0, 6, true},  {DTYPE_BF16, 128, 1, 16, 2, 333, 3, 1, 8, true},
     {DTYPE_FP16, 64, 2, 8, 4, 700, 3, 1, 9, true},     {DTYPE_BF16, 128, 1, 32, 8, 901, 2, 0, 10, true},
+    /* the TMA variants (splits of whole tiles): the cache's last tile cut (zeros from the map's end), one tile a
+     * split, N = 1, both layouts, G = 1 .. 16 */
+    {DTYPE_FP16, 128, 1, 16, 1, 130, 2, 0, 11, true},  {DTYPE_BF16, 128, 2, 32, 8, 1000, 7, 1, 12, true},
+    {DTYPE_FP16, 64, 3, 12, 3, 200, 4, 0, 13, true},   {DTYPE_BF16, 64, 2, 8, 2, 77, 2, 1, 11, true},
+    {DTYPE_FP16, 128, 1, 8, 8, 1, 1, 0, 12, true},     {DTYPE_FP16, 128, 1, 16, 1, 777, 1, 1, 13, true},
+    {DTYPE_BF16, 128, 2, 8, 8, 4000, 0, 0, 12, true},
 };
 static const shape FULL[] = {
     {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 0, true},   {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 1, true},
@@ -69,6 +75,9 @@ static const shape FULL[] = {
     {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 10, true},
     {DTYPE_FP16, 128, 2, 32, 8, 32768, 1, 0, 6, true},  {DTYPE_FP16, 128, 2, 32, 8, 32768, 1, 1, 7, true},
     {DTYPE_FP16, 128, 2, 32, 8, 32768, 1, 0, 10, true},
+    {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 11, true},   {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 12, true},
+    {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 13, true},   {DTYPE_FP16, 128, 2, 32, 8, 32768, 1, 1, 12, true},
+    {DTYPE_BF16, 128, 2, 32, 8, 32768, 1, 0, 13, true},
 };
 /* The anchors' decode table: B, Hq, Hkv, L at d = 128, fp16. */
 static const long long ANCHORS[][4] = {
@@ -222,6 +231,41 @@ static bool check(const shape *c, int merge)
     return ok;
 }
 
+/* Calls fl_decode must refuse with one line and nothing launched (o stays as it was): 1 when every one was. */
+static bool refusals(void)
+{
+    void *d;
+    CK(cudaMalloc(&d, 4096));
+    CK(cudaMemset(d, 0x5a, 4096));
+    int tma = -1;
+    for (int v = 0; v < fl_decode_nvariants(); v++)
+        if (fl_decode_variant_name(v)[0] == 't' && fl_decode_variant_rows(v) == 64)
+            tma = v;
+    /* a TMA variant with more splits than tiles; S > N; Hq not a multiple of Hkv; a variant that is none */
+    const fl_decode_args base = {.dtype = DTYPE_FP16, .B = 1, .Hq = 4, .Hkv = 1, .N = 100, .d = 64, .splits = 3,
+                                 .q = d, .k = d, .v = d, .o = d, .work = d, .variant = tma, .k_sb = 6400,
+                                 .k_sh = 6400, .k_sn = 64, .merge = FL_DEC_MERGE_FUSED};
+    fl_decode_args bad[4] = {base, base, base, base};
+    bad[1].variant = 0, bad[1].splits = 101;
+    bad[2].variant = 0, bad[2].Hq = 3, bad[2].Hkv = 2;
+    bad[3].variant = fl_decode_nvariants();
+    bool ok = tma >= 0;
+    for (int i = 0; i < 4; i++) {
+        char err[256] = "";
+        int rc = fl_decode(&bad[i], NULL, err, sizeof err);
+        ok &= rc == -1 && err[0] && !strchr(err, '\n');
+        printf("refused: %s\n", err[0] ? err : "(accepted: FAIL)");
+    }
+    unsigned char h[4096];
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost));
+    for (size_t i = 0; i < sizeof h; i++)
+        ok &= h[i] == 0x5a;   /* nothing was launched */
+    CK(cudaFree(d));
+    printf("refusals: %s\n", ok ? "ok" : "FAIL");
+    return ok;
+}
+
 static int check_main(int argc, char **argv)
 {
     bool quick = false, anchors = false;
@@ -245,7 +289,7 @@ static int check_main(int argc, char **argv)
     sms = prop.multiProcessorCount;
     printf("decode_check on %s (%d SMs): o vs fp64, counters vs closed form and simulator, twin vs plain\n",
            prop.name, sms);
-    int pass = 0, total = 0;
+    int pass = refusals(), total = 1;
     for (int merge = FL_DEC_MERGE_KERNEL; merge <= FL_DEC_MERGE_FUSED; merge++)   /* the small shapes both ways */
         for (size_t i = 0; i < sizeof QUICK / sizeof QUICK[0]; i++, total++)
             pass += check(&QUICK[i], merge);

@@ -77,7 +77,9 @@ long long fl_decode_work_floats(long long B, long long Hq, long long d, long lon
 
 int fl_decode_nvariants(void);
 /* "64x3": cache rows per tile x tiles in flight, through 16-byte cp.async; "64x3h": the same with L2 hints (256-byte
- * prefetch, evict first); "b64x3": one bulk copy (TMA, 1D) per cache row, into rows padded to d + 8 */
+ * prefetch, evict first); "b64x3": one bulk copy (TMA, 1D) per cache row, into rows padded to d + 8; "t64x3": one
+ * TMA box (tensor map, 64 columns x the tile's rows, swizzled) per 64 columns of a tile, issued by one thread; its
+ * splits are whole tiles (rows ⌊sT/S⌋·rows .. of the T = ⌈N/rows⌉ tiles), so S <= T or fl_decode refuses */
 const char *fl_decode_variant_name(int variant);
 int fl_decode_variant_rows(int variant);           /* cache rows per tile (the Bc of the tolerance) */
 

@@ -1,7 +1,8 @@
 /* decode_splitkv.cu — split-KV decoding on the tensor cores (see decode_cuda.h), and its counting twin.
  *
  * The cost is reading K and V once, so everything here serves the stream: 16-byte cp.async copies (or, variants
- * "h", the same with L2 hints; variants "b", one Hopper bulk copy per cache row, completion on an mbarrier), STAGES
+ * "h", the same with L2 hints; variants "b", one Hopper bulk copy per cache row, completion on an mbarrier; variants
+ * "t", one TMA box per 64 columns of a tile from a tensor map, issued by one thread, completion on an mbarrier), STAGES
  * tiles of BN cache rows in flight per block (the next tiles load while this one is computed), one to three blocks
  * per SM (the variant's shared memory decides), splits from fl_decode_plan (decode.h's rule with measured
  * constants), the merge as a second kernel or fused into the last block of each (sequence, KV head). The arithmetic
@@ -15,9 +16,11 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <type_traits>
 
 #include "decode_cuda.h"
 #include "dtype.h"   /* the DTYPE_* values only */
+#include "async_ops.cuh"   /* mbarriers, bulk copies, TMA boxes, tma_encode_entry */
 #include "warp_ops.cuh"
 
 #define THREADS 128               /* 4 warps; each takes 16 rows of every tile */
@@ -40,45 +43,24 @@ __device__ __forceinline__ uint64_t evict_first_policy()
     return p;
 }
 
-/* Hopper's bulk copy (the TMA unit, one dimension, no tensor map): `bytes` contiguous bytes global -> shared, one
- * instruction; the copy reports its bytes to the mbarrier bar, whose phase completes when the expected bytes came. */
-__device__ __forceinline__ void bulk_copy(uint32_t dst, const void *src, uint32_t bytes, uint32_t bar)
-{
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n"
-                 ::"r"(dst), "l"(src), "r"(bytes), "r"(bar) : "memory");
-}
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count)
-{
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-/* One arrival that also announces `bytes` more to come from bulk copies (tx-count may go below zero first). */
-__device__ __forceinline__ void mbar_expect(uint32_t bar, uint32_t bytes)
-{
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity)
-{
-    uint32_t done;
-    do
-        asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-                     " selp.u32 %0, 1, 0, p;\n}\n" : "=r"(done) : "r"(bar), "r"(parity) : "memory");
-    while (!done);
-}
-__device__ __forceinline__ void mbar_inval(uint32_t bar)
-{
-    asm volatile("mbarrier.inval.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
-}
-/* Orders this thread's generic-proxy accesses to shared memory before its later bulk copies into it. */
-__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
-
-
 /* How a variant moves K and V: LD_ASYNC 16-byte cp.async copies into swizzled rows; LD_HINT the same with the L2
  * hints; LD_BULK one bulk copy per cache row into rows padded to D + 8 elements (a bulk copy cannot swizzle; the
- * 16-byte pad puts an ldmatrix's 8 rows in 8 different bank groups instead). */
-enum { LD_ASYNC, LD_HINT, LD_BULK };
-template <int D, int LOAD> struct tile_layout {
+ * 16-byte pad puts an ldmatrix's 8 rows in 8 different bank groups instead); LD_TMA one TMA box per 64 columns of a
+ * tile (BN rows x 128 bytes, one instruction of one thread), which the tensor map swizzles: D / 64 panels of BN rows,
+ * chunk c of row r at chunk c ^ (r % 8) of its panel, panels on 1024-byte boundaries. */
+enum { LD_ASYNC, LD_HINT, LD_BULK, LD_TMA };
+template <int D, int LOAD, int BN> struct tile_layout {
     static constexpr int RS = LOAD == LD_BULK ? D + 8 : D;   /* elements a tile row takes in shared memory */
-    static __device__ __forceinline__ int at(int r, int c) { return LOAD == LD_BULK ? r * RS + c * 8 : swz<D>(r, c); }
+    static __device__ __forceinline__ int at(int r, int c)
+    {
+        if constexpr (LOAD == LD_TMA)
+            return (c >> 3) * BN * 64 + r * 64 + (((c & 7) ^ (r & 7)) << 3);
+        return LOAD == LD_BULK ? r * RS + c * 8 : swz<D>(r, c);
+    }
+};
+/* LD_TMA: K and V as 4-D tensors (d, N, Hkv, B) with the call's strides, boxes of 64 columns x BN rows. */
+struct dec_maps {
+    CUtensorMap k, v;
 };
 
 /* The counting twin's counters: a thread's counts summed over its warp, added once. */
@@ -155,22 +137,33 @@ __device__ __forceinline__ void merge_row(const kparams &p, long long row, float
 
 /* ---- kernel 1: one split of one KV head of one sequence ----------------------------------------------------------- */
 template <typename T, int D, int BN, int STAGES, int LOAD, bool COUNT>
-__global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
+__global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p, const __grid_constant__ dec_maps maps)
 {
     static_assert(BN % 64 == 0 && D % 64 == 0, "4 warps x 16 rows per sub-tile; D in 16-element k-steps and 8-wide chunks");
     static_assert(STAGES >= 2, "one tile computed while the next loads");
     constexpr int KW = BN / 4;          /* rows of a tile each warp takes */
     constexpr int CH = D / 8;           /* 16-byte chunks in a row */
-    using L = tile_layout<D, LOAD>;
+    using L = tile_layout<D, LOAD, BN>;
     constexpr int TILE = BN * L::RS;    /* elements of one stage of K (or V) */
     extern __shared__ __align__(128) unsigned char smem_raw[];
     __shared__ __align__(8) uint64_t full[STAGES];                 /* LD_BULK: stage st's tile has landed */
-    T *Qs = reinterpret_cast<T *>(smem_raw);                       /* 16 x D, rows >= G zero */
+    /* LD_TMA: from the first 1024-byte boundary (the launch asks for 1024 bytes more); Qs's 16 x D keeps Ks on one */
+    const uint32_t pad = LOAD == LD_TMA ? (1024u - (smem_u32(smem_raw) & 1023u)) & 1023u : 0u;
+    T *Qs = reinterpret_cast<T *>(smem_raw + pad);                 /* 16 x D, rows >= G zero */
     T *Ks = Qs + 16 * D, *Vs = Ks + STAGES * TILE;                 /* STAGES tiles of BN rows each */
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
     const int s = blockIdx.x % p.S, h = blockIdx.x / p.S % p.Hkv, b = blockIdx.x / p.S / p.Hkv;
-    const int n0 = (int)((long long)s * p.N / p.S), n1 = (int)((long long)(s + 1) * p.N / p.S), G = p.G;
+    /* The split's rows: ⌊sN/S⌋ .. ⌊(s+1)N/S⌋ - 1; LD_TMA: whole tiles, ⌊sT/S⌋ .. ⌊(s+1)T/S⌋ - 1 of the T = ⌈N/BN⌉
+     * (a box never reaches into the next split: only the last tile of the cache is cut, and the map's end zeroes it) */
+    int n0, n1;
+    if constexpr (LOAD == LD_TMA) {
+        const long long nt = (p.N + BN - 1) / BN, e = (s + 1) * nt / p.S * BN;
+        n0 = (int)(s * nt / p.S * BN), n1 = (int)(e < p.N ? e : p.N);
+    } else {
+        n0 = (int)((long long)s * p.N / p.S), n1 = (int)((long long)(s + 1) * p.N / p.S);
+    }
+    const int G = p.G;
     const int ntiles = (n1 - n0 + BN - 1) / BN;
     const long long qrow = (long long)b * p.Hq + (long long)h * G;   /* first query row of this group */
     const T *q = static_cast<const T *>(p.q) + qrow * D;
@@ -180,11 +173,11 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
     uint64_t policy = 0;
     if constexpr (LOAD == LD_HINT)
         policy = evict_first_policy();
-    if constexpr (LOAD == LD_BULK) {
+    if constexpr (LOAD == LD_BULK || LOAD == LD_TMA) {
         if (tid == 0)
             for (int st = 0; st < STAGES; st++)
                 mbar_init(smem_u32(&full[st]), 1);   /* one arrival (thread 0's, with the bytes) and the bytes */
-        fence_proxy_async();                         /* the initialized barriers, seen by the bulk copies */
+        fence_async_smem();                         /* the initialized barriers, seen by the bulk copies */
         __syncthreads();
     }
 
@@ -197,13 +190,26 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
     /* FA2 Alg.1 line 7, pipelined: tile j's rows of K and V into stage j % STAGES (rows past n1 become zeros). */
     auto load_tile = [&](int j) {
         int st = j % STAGES, r0 = n0 + j * BN;
-        if constexpr (LOAD == LD_BULK) {
+        if constexpr (LOAD == LD_TMA) {
+            /* Thread 0: D / 64 boxes of K and of V (BN rows each; past N they arrive as zeros and read nothing). */
+            if (tid == 0) {
+                const uint32_t kd = smem_u32(Ks + st * TILE), vd = smem_u32(Vs + st * TILE), bar = smem_u32(&full[st]);
+                mbar_expect_tx(bar, 2u * BN * D * sizeof(T));
+                for (int c = 0; c < D / 64; c++) {
+                    tma_load(kd + c * BN * 128, &maps.k, c * 64, r0, h, b, bar);
+                    tma_load(vd + c * BN * 128, &maps.v, c * 64, r0, h, b, bar);
+                }
+                const int rows = n1 - r0 < BN ? n1 - r0 : BN;
+                nk += (unsigned long long)rows * D;
+                nv += (unsigned long long)rows * D;
+            }
+        } else if constexpr (LOAD == LD_BULK) {
             /* One bulk copy per row of K and of V (thread i: row i % BN of K, then of V); rows past n1 are zeroed
              * here (P~ is 0 there, and 0 times stale shared memory could be NaN). Thread 0 announces the bytes. */
             int rows = n1 - r0 < BN ? n1 - r0 : BN;
-            fence_proxy_async();                     /* this thread's earlier reads and zeros, before the copies */
+            fence_async_smem();                     /* this thread's earlier reads and zeros, before the copies */
             if (tid == 0)
-                mbar_expect(smem_u32(&full[st]), 2u * rows * D * sizeof(T));
+                mbar_expect_tx(smem_u32(&full[st]), 2u * rows * D * sizeof(T));
             for (int i = tid; i < 2 * BN; i += THREADS) {
                 int r = i % BN;
                 bool isv = i >= BN;
@@ -234,12 +240,13 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
             }
         }
     };
-    if constexpr (LOAD == LD_BULK)
+    constexpr bool BARS = LOAD == LD_BULK || LOAD == LD_TMA;    /* tiles complete on the mbarriers full[] */
+    if constexpr (BARS)
         cp_async_commit();                                       /* Qg's group: the tiles go through the barriers */
     for (int j = 0; j < STAGES - 1; j++) {
         if (j < ntiles)
             load_tile(j);
-        if constexpr (LOAD != LD_BULK)
+        if constexpr (!BARS)
             cp_async_commit();
     }
 
@@ -250,17 +257,19 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
     uint32_t qa[D / 16][4];
 
     for (int j = 0; j < ntiles; j++) {
-        if constexpr (LOAD == LD_BULK) {
+        if constexpr (BARS) {
             if (j == 0)
                 cp_async_wait<0>();                              /* Qg */
             mbar_wait(smem_u32(&full[j % STAGES]), (j / STAGES) & 1);
         } else {
             cp_async_wait<STAGES - 2>();
         }
+        if constexpr (LOAD == LD_TMA)
+            fence_async_smem();                            /* this warp's reads of tile j-1, before the box into it */
         __syncthreads();                                   /* tile j landed; every warp is done with tile j-1 */
         if (j + STAGES - 1 < ntiles)
             load_tile(j + STAGES - 1);                     /* into the stage tile j-1 used */
-        if constexpr (LOAD != LD_BULK)
+        if constexpr (!BARS)
             cp_async_commit();
         if (j == 0)
             for (int ks = 0; ks < D / 16; ks++)            /* Qg's A fragments, kept in registers */
@@ -318,7 +327,7 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p)
     }
     cp_async_wait<0>();
     __syncthreads();                                       /* the tiles are free: shared memory becomes the merge's */
-    if constexpr (LOAD == LD_BULK)
+    if constexpr (BARS)
         if (tid == 0)
             for (int st = 0; st < STAGES; st++)            /* every phase was waited on: no copy is pending */
                 mbar_inval(smem_u32(&full[st]));
@@ -416,21 +425,24 @@ __global__ void __launch_bounds__(THREADS) decode_merge(kparams p)
 }
 
 /* ---- the variants and the launch ------------------------------------------------------------------------------ */
-/* Rows per tile x tiles in flight, and how they load: "h" the L2 hints (LD_HINT), "b" bulk copies (LD_BULK). The
- * switch in by_variant instantiates each row of this table. */
+/* Rows per tile x tiles in flight, and how they load: "h" the L2 hints (LD_HINT), "b" bulk copies (LD_BULK), "t" TMA
+ * boxes (LD_TMA: splits of whole tiles, so at most ⌈N / rows⌉ of them). The switch in by_variant instantiates each
+ * row of this table. */
 static const struct {
     const char *name;
     int rows, stages, load;
 } VARIANTS[] = {{"64x3", 64, 3, LD_ASYNC},  {"64x2", 64, 2, LD_ASYNC},  {"64x4", 64, 4, LD_ASYNC},
                 {"128x3", 128, 3, LD_ASYNC}, {"64x3h", 64, 3, LD_HINT},  {"64x2h", 64, 2, LD_HINT},
                 {"b64x3", 64, 3, LD_BULK},   {"b64x4", 64, 4, LD_BULK},  {"b64x2", 64, 2, LD_BULK},
-                {"64x6", 64, 6, LD_ASYNC},   {"b64x6", 64, 6, LD_BULK}};
+                {"64x6", 64, 6, LD_ASYNC},   {"b64x6", 64, 6, LD_BULK},  {"t64x3", 64, 3, LD_TMA},
+                {"t128x3", 128, 3, LD_TMA},  {"t64x6", 64, 6, LD_TMA}};
 #define NVARIANTS_STATIC (sizeof VARIANTS / sizeof VARIANTS[0])
 #define NVARIANTS (int)NVARIANTS_STATIC
 
 extern "C" int fl_decode_nvariants(void) { return NVARIANTS; }
 extern "C" const char *fl_decode_variant_name(int v) { return v >= 0 && v < NVARIANTS ? VARIANTS[v].name : "?"; }
 extern "C" int fl_decode_variant_rows(int v) { return v >= 0 && v < NVARIANTS ? VARIANTS[v].rows : 0; }
+static bool variant_tma(int v) { return v >= 0 && v < NVARIANTS && VARIANTS[v].load == LD_TMA; }
 
 static int fail(char *err, size_t errlen, const char *what, cudaError_t e)
 {
@@ -438,12 +450,44 @@ static int fail(char *err, size_t errlen, const char *what, cudaError_t e)
     return -1;
 }
 
+/* LD_TMA's tensor maps of K and V: (d, N, Hkv, B) with the call's strides, boxes of 64 columns x BN rows, the 128-byte
+ * swizzle; made on every call (about a microsecond of host time, beside a kernel of microseconds to milliseconds). */
+template <typename T, int D, int BN>
+static int make_maps(dec_maps *m, const kparams &kp, char *err, size_t errlen)
+{
+    const tma_encode_fn encode = tma_encode_entry(err, errlen);
+    if (!encode)
+        return -1;
+    const cuuint64_t dim[4] = {D, (cuuint64_t)kp.N, (cuuint64_t)kp.Hkv, (cuuint64_t)kp.B};
+    const cuuint64_t stride[3] = {kp.k_sn * sizeof(T), kp.k_sh * sizeof(T), kp.k_sb * sizeof(T)};   /* bytes */
+    const cuuint32_t box[4] = {64, BN, 1, 1}, estride[4] = {1, 1, 1, 1};
+    const CUtensorMapDataType dt =
+        std::is_same_v<T, __half> ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+    for (int x = 0; x < 2; x++) {
+        CUresult r = encode(x ? &m->v : &m->k, dt, 4, const_cast<void *>(x ? kp.v : kp.k), dim, stride, box, estride,
+                            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+        if (r != CUDA_SUCCESS) {
+            snprintf(err, errlen, "decode: cuTensorMapEncodeTiled failed (%d) for %s: d=%d N=%d Hkv=%d B=%d", (int)r,
+                     x ? "V" : "K", D, kp.N, kp.Hkv, kp.B);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 template <typename T, int D, int BN, int STAGES, int LOAD, bool COUNT>
 static int launch(const kparams &kp, long long blocks, cudaStream_t st, char *err, size_t errlen)
 {
     auto k1 = decode_split<T, D, BN, STAGES, LOAD, COUNT>;
-    /* the tiles; then the 4 warps' merge; then (fused) the S weights of 4 rows: the largest of the three */
-    size_t smem = (size_t)(16 * D + 2 * STAGES * BN * tile_layout<D, LOAD>::RS) * sizeof(T);
+    dec_maps maps = {};
+    if constexpr (LOAD == LD_TMA)
+        if (make_maps<T, D, BN>(&maps, kp, err, errlen))
+            return -1;
+    /* the tiles (LD_TMA: and 1024 bytes to align them); then the 4 warps' merge; then (fused) the S weights of 4
+     * rows: the largest of the three */
+    size_t smem = (size_t)(16 * D + 2 * STAGES * BN * tile_layout<D, LOAD, BN>::RS) * sizeof(T) +
+                  (LOAD == LD_TMA ? 1024 : 0);
     size_t merge_smem = (4 * 16 * D + 2 * 4 * 16) * sizeof(float);
     size_t fused_smem = 4 * FL_DEC_MAX_SPLITS * sizeof(float);
     smem = smem > merge_smem ? smem : merge_smem;
@@ -455,7 +499,7 @@ static int launch(const kparams &kp, long long blocks, cudaStream_t st, char *er
             return fail(err, errlen, "shared memory for kernel 1", e);
         granted = true;
     }
-    k1<<<(unsigned)blocks, THREADS, smem, st>>>(kp);
+    k1<<<(unsigned)blocks, THREADS, smem, st>>>(kp, maps);
     if ((e = cudaGetLastError()) != cudaSuccess)
         return fail(err, errlen, "kernel 1 launch", e);
     if (kp.S > 1 && !kp.fuse) {
@@ -470,7 +514,7 @@ static int launch(const kparams &kp, long long blocks, cudaStream_t st, char *er
 template <typename T, int D, bool COUNT>
 static int by_variant(int v, const kparams &kp, long long blocks, cudaStream_t st, char *err, size_t errlen)
 {
-    static_assert(NVARIANTS_STATIC == 11, "one case below per row of VARIANTS");
+    static_assert(NVARIANTS_STATIC == 14, "one case below per row of VARIANTS");
     switch (v) {
     case 0: return launch<T, D, 64, 3, LD_ASYNC, COUNT>(kp, blocks, st, err, errlen);
     case 1: return launch<T, D, 64, 2, LD_ASYNC, COUNT>(kp, blocks, st, err, errlen);
@@ -483,6 +527,9 @@ static int by_variant(int v, const kparams &kp, long long blocks, cudaStream_t s
     case 8: return launch<T, D, 64, 2, LD_BULK, COUNT>(kp, blocks, st, err, errlen);
     case 9: return launch<T, D, 64, 6, LD_ASYNC, COUNT>(kp, blocks, st, err, errlen);
     case 10: return launch<T, D, 64, 6, LD_BULK, COUNT>(kp, blocks, st, err, errlen);
+    case 11: return launch<T, D, 64, 3, LD_TMA, COUNT>(kp, blocks, st, err, errlen);
+    case 12: return launch<T, D, 128, 3, LD_TMA, COUNT>(kp, blocks, st, err, errlen);
+    case 13: return launch<T, D, 64, 6, LD_TMA, COUNT>(kp, blocks, st, err, errlen);
     }
     snprintf(err, errlen, "decode: variant %d is not one of 0..%d", v, NVARIANTS - 1);
     return -1;
@@ -522,6 +569,13 @@ extern "C" int fl_decode(const fl_decode_args *a, void *stream, char *err, size_
     }
     if (S < 1 || S > a->N || S > FL_DEC_MAX_SPLITS || S * a->B * a->Hkv >= big) {
         snprintf(err, errlen, "decode: %lld splits: S must lie in 1..min(N, %d)", S, FL_DEC_MAX_SPLITS);
+        return -1;
+    }
+    const long long tiles = variant_tma(a->variant) ? (a->N + VARIANTS[a->variant].rows - 1) / VARIANTS[a->variant].rows
+                                                    : a->N;
+    if (S > tiles) {
+        snprintf(err, errlen, "decode: %lld splits: variant %s splits by whole tiles of %d rows, at most %lld of them",
+                 S, VARIANTS[a->variant].name, VARIANTS[a->variant].rows, tiles);
         return -1;
     }
     if (a->k_sb % 8 || a->k_sh % 8 || a->k_sn % 8 ||

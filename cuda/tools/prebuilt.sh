@@ -15,7 +15,8 @@
 set -uo pipefail
 cd "${PREBUILT_ROOT:-$(dirname "$0")/../..}" || exit 2   # PREBUILT_ROOT: another tree (prebuilt_test.sh)
 BINS="build/rel/libflashlab_hopper.so build/rel/hopper_check build/rel/cuda/tc_check build/rel/cuda/libflashlab_tc.so
-build/rel/cuda/tc_peak build/rel/cuda/tc_teach build/rel/cuda/bwd_check build/rel/cuda/libflashlab_tc_bwd.so"
+build/rel/cuda/tc_peak build/rel/cuda/tc_teach build/rel/cuda/bwd_check build/rel/cuda/libflashlab_tc_bwd.so
+build/rel/libflashlab_decode.so build/rel/decode_check"
 file=${2:-.dev/prebuilt.tar.xz}
 tree_id() {   # a hash of the sources the binaries are built from (not git's: a GPU machine's copy of the tree may
               # carry older git metadata than its files)
@@ -41,7 +42,7 @@ unpack)
     [ "$(cat build/rel/prebuilt.id 2>/dev/null)" = "$(tree_id)" ] || why="built from other sources"
     [ -n "$why" ] || python3 -c "import ctypes, sys; [ctypes.CDLL(p) for p in sys.argv[1:]]" \
         build/rel/libflashlab_hopper.so build/rel/cuda/libflashlab_tc.so build/rel/cuda/libflashlab_tc_bwd.so \
-        2>/dev/null || why="a library does not load"
+        build/rel/libflashlab_decode.so 2>/dev/null || why="a library does not load"
     if [ -z "$why" ]; then
         build/rel/hopper_check --bogus > /dev/null 2>&1
         [ $? = 2 ] || why="hopper_check does not run"
