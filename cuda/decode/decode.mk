@@ -2,6 +2,7 @@
 # Makefile after the other CUDA fragments.
 #
 #   make decode-build    the library (libflashlab_decode.so, for the Python benchmark) and decode_check (no GPU needed)
+#   make decode-test-nogpu   (part of make test) decode_check --plan: the plan's configurations pass the kernel's checks
 #   make decode-ptxas    registers, spills and shared memory of every decode kernel; atomics only in the counting twin
 #   make decode-check    (GPU) o vs fp64, counters vs closed form and simulator; the sanitizers on the small shapes
 #   make bench-decode    (GPU) decode-check, then the kernel against SDPA's flash and cuDNN backends in one process
@@ -38,8 +39,19 @@ $(DEC_SO): $(DEC_OBJ) $(DEC_DIR)/dtype_pic.o $(DEC_DIR)/util_pic.o
 $(DEC_CHECK): $(DEC_DIR)/decode_check.o $(DEC_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ -L$(CUDA_LIBDIR) -lcudart_static -lstdc++ -ldl -lrt -lpthread $(LDLIBS) -o $@
 
-.PHONY: decode-build decode-ptxas decode-check bench-decode
+.PHONY: decode-build decode-ptxas decode-check bench-decode decode-test-nogpu
 decode-build: $(DEC_SO) $(DEC_CHECK)
+
+# make test (no GPU): fl_decode_plan's configuration for a grid of shapes and SM counts accepted by the kernel's own
+# argument checks (a rule naming a variant the kernel refuses for its shape fails here), the bad calls refused
+run-tests: decode-test-nogpu
+decode-test-nogpu: $(DEC_CHECK)
+	@$(DEC_CHECK) --plan > $(DEC_DIR)/plan.txt || { cat $(DEC_DIR)/plan.txt; \
+	  echo "✗ decode_check --plan: fl_decode_plan chose a configuration fl_decode refuses, or a refusal failed" >&2; \
+	  exit 1; }
+	@echo "✓ $$(tail -1 $(DEC_DIR)/plan.txt)"
+	@if [ -w /dev/full ]; then $(DEC_CHECK) --plan > /dev/full 2> /dev/null; rc=$$?; [ $$rc = 3 ] || \
+	  { echo "✗ decode_check --plan > /dev/full exited $$rc, not 3 (a lost report)" >&2; exit 1; }; fi
 
 decode-ptxas:
 	$(NVCC) $(DEC_NVFLAGS) -Xptxas -v -c cuda/decode/decode_splitkv.cu -o /dev/null 2>&1 | \

@@ -15,6 +15,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include "exitcode.h"
 #include "rng.h"
 #include "outfile.h"   // defines: outfile_check_stdout
+#include "util.h"      // defines: fl_escape
 
 static const char *const NAMES[FL_DEC_NTENSORS] = {"Q", "K", "V", "O_split", "L_split", "O"};
 
@@ -231,19 +233,18 @@ static bool check(const shape *c, int merge)
     return ok;
 }
 
-/* Calls fl_decode must refuse with one line and nothing launched (o stays as it was): 1 when every one was. */
-static bool refusals(void)
+/* Calls fl_decode must refuse with one line and nothing launched: a TMA variant with more splits than tiles; S > N;
+ * Hq not a multiple of Hkv; a variant that is none. With d = NULL (--plan, no GPU) only fl_decode_check_args is
+ * asked, with stand-in pointers; else fl_decode itself, on device memory that must come back untouched. */
+static bool refusals(void *d)
 {
-    void *d;
-    CK(cudaMalloc(&d, 4096));
-    CK(cudaMemset(d, 0x5a, 4096));
+    void *p = d ? d : (void *)(uintptr_t)4096;   /* --plan: never dereferenced (no CUDA call is made) */
     int tma = -1;
     for (int v = 0; v < fl_decode_nvariants(); v++)
         if (fl_decode_variant_name(v)[0] == 't' && fl_decode_variant_rows(v) == 64)
             tma = v;
-    /* a TMA variant with more splits than tiles; S > N; Hq not a multiple of Hkv; a variant that is none */
     const fl_decode_args base = {.dtype = DTYPE_FP16, .B = 1, .Hq = 4, .Hkv = 1, .N = 100, .d = 64, .splits = 3,
-                                 .q = d, .k = d, .v = d, .o = d, .work = d, .variant = tma, .k_sb = 6400,
+                                 .q = p, .k = p, .v = p, .o = p, .work = p, .variant = tma, .k_sb = 6400,
                                  .k_sh = 6400, .k_sn = 64, .merge = FL_DEC_MERGE_FUSED};
     fl_decode_args bad[4] = {base, base, base, base};
     bad[1].variant = 0, bad[1].splits = 101;
@@ -252,10 +253,18 @@ static bool refusals(void)
     bool ok = tma >= 0;
     for (int i = 0; i < 4; i++) {
         char err[256] = "";
-        int rc = fl_decode(&bad[i], NULL, err, sizeof err);
+        int rc = d ? fl_decode(&bad[i], NULL, err, sizeof err) : fl_decode_check_args(&bad[i], err, sizeof err);
         ok &= rc == -1 && err[0] && !strchr(err, '\n');
         printf("refused: %s\n", err[0] ? err : "(accepted: FAIL)");
     }
+    return ok;
+}
+static bool refusals_on_gpu(void)
+{
+    void *d;
+    CK(cudaMalloc(&d, 4096));
+    CK(cudaMemset(d, 0x5a, 4096));
+    bool ok = refusals(d);
     unsigned char h[4096];
     CK(cudaDeviceSynchronize());
     CK(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost));
@@ -266,16 +275,61 @@ static bool refusals(void)
     return ok;
 }
 
+/* --plan, no GPU: fl_decode_plan's configuration for the anchors' shapes (printed) and for a grid of others at
+ * several SM counts, each one accepted by fl_decode's argument checks (a rule that picks a variant the kernel refuses
+ * for the shape, say a TMA variant with more splits than tiles, fails here, not on a GPU); the refusals refused. */
+static int plan_main(void)
+{
+    static const long long BS[] = {1, 2, 3, 8, 16, 64, 128}, HKV[] = {1, 2, 8, 32}, GS[] = {1, 4, 16},
+                           NS[] = {1, 63, 64, 65, 300, 4096, 4097, 32768, 65537, 131072, 1000003};
+    static const int SMS[] = {132, 114, 78, 1};
+    void *p = (void *)(uintptr_t)4096;
+    int n = 0, bad = 0;
+    for (size_t si = 0; si < sizeof SMS / sizeof SMS[0]; si++)
+        for (size_t bi = 0; bi < sizeof BS / sizeof BS[0]; bi++)
+            for (size_t hi = 0; hi < sizeof HKV / sizeof HKV[0]; hi++)
+                for (size_t gi = 0; gi < sizeof GS / sizeof GS[0]; gi++)
+                    for (size_t ni = 0; ni < sizeof NS / sizeof NS[0]; ni++, n++) {
+                        const long long B = BS[bi], Hkv = HKV[hi], Hq = Hkv * GS[gi], N = NS[ni], d = 128;
+                        fl_decode_args a = {.dtype = DTYPE_FP16, .B = B, .Hq = Hq, .Hkv = Hkv, .N = N, .d = d,
+                                            .q = p, .k = p, .v = p, .o = p, .work = p, .k_sb = Hkv * N * d,
+                                            .k_sh = N * d, .k_sn = d};
+                        fl_decode_plan(&a, SMS[si]);
+                        char err[256];
+                        if (fl_decode_check_args(&a, err, sizeof err)) {
+                            printf("plan refused: sms=%d B=%lld Hq=%lld Hkv=%lld N=%lld S=%lld %s: %s\n", SMS[si], B,
+                                   Hq, Hkv, N, a.splits, fl_decode_variant_name(a.variant), err);
+                            bad++;
+                        }
+                    }
+    printf("the plan on the anchors' decode shapes (132 SMs):\n");
+    for (size_t i = 0; i < sizeof ANCHORS / sizeof ANCHORS[0]; i++) {
+        fl_decode_args a = {.B = ANCHORS[i][0], .Hq = ANCHORS[i][1], .Hkv = ANCHORS[i][2], .N = ANCHORS[i][3]};
+        fl_decode_plan(&a, 132);
+        printf("  B=%-3lld Hq=%-3lld Hkv=%-3lld L=%-7lld S=%-3lld %-6s %s\n", a.B, a.Hq, a.Hkv, a.N, a.splits,
+               fl_decode_variant_name(a.variant), a.splits == 1 ? "-" : a.merge == FL_DEC_MERGE_FUSED ? "fused"
+                                                                                                 : "kernel");
+    }
+    const bool refused = refusals(NULL);
+    printf("decode_check --plan: %d of %d planned configurations accepted; refusals %s\n", n - bad, n,
+           refused ? "ok" : "FAIL");
+    return refused && bad == 0 ? FL_EXIT_OK : FL_EXIT_CHECK;
+}
+
 static int check_main(int argc, char **argv)
 {
     bool quick = false, anchors = false;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--plan") && argc == 2)
+            return plan_main();
         if (!strcmp(argv[i], "--quick"))
             quick = true;
         else if (!strcmp(argv[i], "--anchors"))
             anchors = true;
         else {
-            fprintf(stderr, "decode_check: error: unknown option '%s' (--quick, --anchors)\n", argv[i]);
+            char e[128];
+            fprintf(stderr, "decode_check: error: unknown option '%s' (--quick, --anchors; or --plan alone)\n",
+                    fl_escape(argv[i], e, sizeof e));
             return FL_EXIT_USAGE;
         }
     }
@@ -289,7 +343,7 @@ static int check_main(int argc, char **argv)
     sms = prop.multiProcessorCount;
     printf("decode_check on %s (%d SMs): o vs fp64, counters vs closed form and simulator, twin vs plain\n",
            prop.name, sms);
-    int pass = refusals(), total = 1;
+    int pass = refusals_on_gpu(), total = 1;
     for (int merge = FL_DEC_MERGE_KERNEL; merge <= FL_DEC_MERGE_FUSED; merge++)   /* the small shapes both ways */
         for (size_t i = 0; i < sizeof QUICK / sizeof QUICK[0]; i++, total++)
             pass += check(&QUICK[i], merge);

@@ -37,13 +37,16 @@ enum { FL_DEC_MERGE_KERNEL, FL_DEC_MERGE_FUSED };   /* how the S partials are me
  * pieces per SM where splits keep >= 4096 rows) with the tiles and merge below, picked by hand from the sweep's
  * records of an H100, 2026-12-06 21:41 UTC (decode_bench.py --sweep --scope plan --finer: every variant at the plan's
  * S and 2x, 4x the plan's S with 64x3, 64x2, b64x3, each configuration and SDPA's flash and cuDNN in 5 interleaved
- * rounds; worst ratio over the 15 anchor shapes 1.0016 for this rule, against 0.9979 for the rule before it). */
+ * rounds; worst ratio over the 15 anchor shapes 1.0016 for this rule, against 0.9979 for the rule before it); the
+ * longest splits' tiles changed on the run of 2026-12-07 14:18 UTC (docs/gpu-runs/run_H100_2026-12-07_1418.md). */
 #define FL_DEC_VARIANT_PAIR 1   /* 64x2 where decode_plan_splits doubled S */
 #define FL_DEC_VARIANT 1        /* 64x2 for splits of at most FL_DEC_ROWS_MAX rows */
 #define FL_DEC_ROWS_MAX 256     /* longer splits take FL_DEC_VARIANT_LONG; 0: no limit */
 #define FL_DEC_VARIANT_LONG 0   /* 64x3 up to FL_DEC_ROWS_DEEP rows */
 #define FL_DEC_ROWS_DEEP 4096   /* longer splits take FL_DEC_VARIANT_DEEP; 0: no limit */
-#define FL_DEC_VARIANT_DEEP 3   /* 128x3: two tiles of 128 rows in flight, one block per SM */
+#define FL_DEC_VARIANT_DEEP 11  /* t64x3: TMA boxes, two tiles of 64 rows in flight (128x3 until the 14:18 run:
+                                   0.982-0.984x the bar at B = 64 where t64x3 was at 1.002x; not yet confirmed in a
+                                   run of its own). Whole-tile splits take any S here: rows > 4096 means S < N/64 */
 #define FL_DEC_MERGE FL_DEC_MERGE_FUSED   /* the last block of each (sequence, KV head) merges the S partials */
 
 typedef struct {
@@ -64,6 +67,8 @@ typedef struct {
 
 /* 0, or -1 with one line in err (bad arguments: nothing launched; a CUDA error: its name). Asynchronous on stream. */
 int fl_decode(const fl_decode_args *a, void *stream, char *err, size_t errlen);
+/* fl_decode's argument checks alone (no CUDA call, no GPU needed): 0, or -1 with the line fl_decode would give. */
+int fl_decode_check_args(const fl_decode_args *a, char *err, size_t errlen);
 
 /* decode.h's rule with this GPU's SM count: S = ⌊DECODE_WAVES·sms/(B·Hkv)⌋, no split under DECODE_MIN_SPLIT_ROWS
  * rows. */

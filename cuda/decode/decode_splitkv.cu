@@ -531,7 +531,7 @@ static int by_variant(int v, const kparams &kp, long long blocks, cudaStream_t s
     case 12: return launch<T, D, 128, 3, LD_TMA, COUNT>(kp, blocks, st, err, errlen);
     case 13: return launch<T, D, 64, 6, LD_TMA, COUNT>(kp, blocks, st, err, errlen);
     }
-    snprintf(err, errlen, "decode: variant %d is not one of 0..%d", v, NVARIANTS - 1);
+    snprintf(err, errlen, "decode: internal error: variant %d has no case here", v);
     return -1;
 }
 
@@ -546,9 +546,13 @@ static int by_type(const fl_decode_args *a, const kparams &kp, long long blocks,
                       : by_variant<__nv_bfloat16, 128, COUNT>(a->variant, kp, blocks, st, err, errlen);
 }
 
-extern "C" int fl_decode(const fl_decode_args *a, void *stream, char *err, size_t errlen)
+extern "C" int fl_decode_check_args(const fl_decode_args *a, char *err, size_t errlen)
 {
     const long long S = a->splits, big = 1LL << 31;
+    if (a->variant < 0 || a->variant >= NVARIANTS) {
+        snprintf(err, errlen, "decode: variant %d is not one of 0..%d", a->variant, NVARIANTS - 1);
+        return -1;
+    }
     if (!a->q || !a->k || !a->v || !a->o || (S > 1 && !a->work)) {
         snprintf(err, errlen, "decode: q, k, v, o (and work when splits > 1) must be device pointers");
         return -1;
@@ -593,6 +597,14 @@ extern "C" int fl_decode(const fl_decode_args *a, void *stream, char *err, size_
         snprintf(err, errlen, "decode: softmax scale %g must be finite and >= 0", (double)a->scale);
         return -1;
     }
+    return 0;
+}
+
+extern "C" int fl_decode(const fl_decode_args *a, void *stream, char *err, size_t errlen)
+{
+    if (fl_decode_check_args(a, err, errlen))
+        return -1;
+    const long long S = a->splits;
     kparams kp = {a->q, a->k, a->v, a->o, a->work, a->work ? a->work + S * a->B * a->Hq * a->d : nullptr,
                   a->k_sb, a->k_sh, a->k_sn, (int)a->B, (int)a->Hq, (int)a->Hkv, (int)(a->Hq / a->Hkv), (int)a->N,
                   (int)S, (a->scale ? a->scale : 1.f / sqrtf((float)a->d)) * LOG2E, a->count,
