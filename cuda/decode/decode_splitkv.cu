@@ -146,7 +146,7 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p, const __gr
     using L = tile_layout<D, LOAD, BN>;
     constexpr int TILE = BN * L::RS;    /* elements of one stage of K (or V) */
     extern __shared__ __align__(128) unsigned char smem_raw[];
-    __shared__ __align__(8) uint64_t full[STAGES];                 /* LD_BULK: stage st's tile has landed */
+    __shared__ __align__(8) uint64_t full[STAGES];                 /* LD_BULK, LD_TMA: stage st's tile landed */
     /* LD_TMA: from the first 1024-byte boundary (the launch asks for 1024 bytes more); Qs's 16 x D keeps Ks on one */
     const uint32_t pad = LOAD == LD_TMA ? (1024u - (smem_u32(smem_raw) & 1023u)) & 1023u : 0u;
     T *Qs = reinterpret_cast<T *>(smem_raw + pad);                 /* 16 x D, rows >= G zero */
@@ -177,7 +177,7 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p, const __gr
         if (tid == 0)
             for (int st = 0; st < STAGES; st++)
                 mbar_init(smem_u32(&full[st]), 1);   /* one arrival (thread 0's, with the bytes) and the bytes */
-        fence_async_smem();                         /* the initialized barriers, seen by the bulk copies */
+        fence_async_smem();                          /* the initialized barriers, seen by the bulk copies */
         __syncthreads();
     }
 
@@ -207,7 +207,7 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p, const __gr
             /* One bulk copy per row of K and of V (thread i: row i % BN of K, then of V); rows past n1 are zeroed
              * here (P~ is 0 there, and 0 times stale shared memory could be NaN). Thread 0 announces the bytes. */
             int rows = n1 - r0 < BN ? n1 - r0 : BN;
-            fence_async_smem();                     /* this thread's earlier reads and zeros, before the copies */
+            fence_async_smem();                      /* this thread's earlier reads and zeros, before the copies */
             if (tid == 0)
                 mbar_expect_tx(smem_u32(&full[st]), 2u * rows * D * sizeof(T));
             for (int i = tid; i < 2 * BN; i += THREADS) {
@@ -451,7 +451,7 @@ static int fail(char *err, size_t errlen, const char *what, cudaError_t e)
 }
 
 /* LD_TMA's tensor maps of K and V: (d, N, Hkv, B) with the call's strides, boxes of 64 columns x BN rows, the 128-byte
- * swizzle; made on every call (about a microsecond of host time, beside a kernel of microseconds to milliseconds). */
+ * swizzle; encoded on the host on every call (two driver calls). */
 template <typename T, int D, int BN>
 static int make_maps(dec_maps *m, const kparams &kp, char *err, size_t errlen)
 {
