@@ -30,8 +30,8 @@ the plan's S (in the same rounds).
 every variant (--scope plan: the variant choice, fast; --finer adds 2x and 4x the plan's splits with a few variants,
 reported but not in any rule), eager, in the same interleaved rounds with flash and cuDNN; then every rule scored by
 its worst ratio bar / ours. --pick SWEEP.json scores the rules of a record again (no GPU).
-The .md and .json are written whole or not at all. Exit status: 0; 1 when a check failed; 2 for bad arguments; 3 when
-a table or the report cannot be written.
+The .md and .json are written whole or not at all. Exit status: 0; 1 when a check failed; 2 for bad arguments (or,
+except for --pick, no PyTorch or no CUDA device); 3 when a table or the report cannot be written.
 """
 import ctypes
 import datetime
@@ -497,11 +497,6 @@ def main():
     lib = load(a.lib)
     if a.pick:
         return pick_from(lib, a.pick, 132)
-    os.makedirs(a.out, exist_ok=True)
-    torch.manual_seed(0)
-    prop = torch.cuda.get_device_properties(0)
-    sms, l2 = prop.multi_processor_count, getattr(prop, "L2_cache_size", 50 * 2 ** 20)
-    date = datetime.date.today().isoformat()
     nvar = lib.fl_decode_nvariants()
     vnames = [lib.fl_decode_variant_name(i).decode() for i in range(nvar)]
     a.exclude = [x for x in a.exclude.split(",") if x]
@@ -514,6 +509,15 @@ def main():
         print(f"decode_bench: error: --exclude {','.join(a.exclude)!r}: names of some (not all) of "
               f"{', '.join(vnames)}", file=sys.stderr)
         return 2
+    if torch is None or not torch.cuda.is_available():
+        print("decode_bench: error: timing needs PyTorch and a CUDA device (only --pick runs without them)",
+              file=sys.stderr)
+        return 2
+    os.makedirs(a.out, exist_ok=True)
+    torch.manual_seed(0)
+    prop = torch.cuda.get_device_properties(0)
+    sms, l2 = prop.multi_processor_count, getattr(prop, "L2_cache_size", 50 * 2 ** 20)
+    date = datetime.date.today().isoformat()
     rule = None
     if a.rule:
         rule = json.load(open(a.rule))["rules"][0]
