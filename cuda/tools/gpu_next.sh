@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# gpu_next.sh OUTDIR — what the GPU runs so far (docs/gpu-runs/run_H100_2026-12-0*.md; the last, 2026-12-07 11:43)
+# gpu_next.sh OUTDIR — what the GPU runs so far (docs/gpu-runs/run_H100_2026-12-0*.md; the last, 2026-12-07 14:18)
 # left unrun, in one call on a bare H100 or H200, under one deadline (GPU_NEXT_BUDGET seconds, default 560). With no
-# step named it runs, most wanted first: criterion final test_cuda (on an H200, criterion is the H200 run lesson10's
-# goal still lacks). Each step builds what it runs, unless .dev/prebuilt.tar.xz holds the binaries built on the CPU
-# machine from the same sources (cuda/tools/prebuilt.sh pack; carry .dev): then make is run with -o for them and no
-# step compiles them (about 3 minutes saved). The device tool brings back only a few files per call: each step keeps
-# to a log or two; tar OUTDIR into one file if you add more.
+# step named it runs, most wanted first, by the card: on an H200 criterion final test_cuda (the H200 run lesson10's
+# goal still lacks), on an H100 decode final test_cuda (the confirming run of the decode plan's t64x3 for long
+# splits, then final's first whole timing). Each step builds what it runs, unless .dev/prebuilt.tar.xz holds the
+# binaries built on the CPU machine from the same sources (cuda/tools/prebuilt.sh pack; carry .dev): then make is
+# run with -o for them and no step compiles them (about 3 minutes saved). The device tool brings back only a few
+# files per call: each step keeps to a log or two; tar OUTDIR into one file if you add more.
 #   criterion   make bench-gpu as lesson10's goal is stated, over every head dimension the Hopper path takes
 #               (d = 32, 64, 96, 128, 256; N = 1024 ... 16384; causal and not; every check), cut to the versions that
 #               win cases so that it fits one call (about 7 minutes with prebuilt binaries); CRIT_NS, CRIT_HP change
@@ -35,7 +36,8 @@
 #               the v21 rows, their checks, the d = 128 benchmark with final and v19_wide beside cuDNN and flash
 #   hop4        cuda/hopper/hop4_gpu.sh: the v19 and v20 rows under racecheck, their checks, the d = 128 benchmark
 #   final       hopper_check --quick, then hopper_bench.py for `final` alone at d = 32, 64, 96, 128, 256, SDPA beside
-#               it (the rule of hopper_final.def, regenerated from the 11:44 table, has not been timed itself)
+#               it (the rule of hopper_final.def, regenerated from the 11:44 table, timed only to d = 128, N = 2048
+#               on 2026-12-07 14:21: the 230 s it had were short; now 360 s)
 #   ncu_fwd     Nsight Compute on final and SDPA's cuDNN and flash kernels, N = 8192, non-causal, d = 128
 #               or the dims in NCU_DIMS ("64 128 256")
 #   ncu_bwd     Nsight Compute on the tensor-core backward (bwd_br128, bwd_br64) and SDPA's flash and cuDNN
@@ -112,7 +114,9 @@ san_v19() {
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(criterion final test_cuda)
+if [ ${#steps[@]} -eq 0 ]; then
+    if nvidia-smi -L | grep -q H200; then steps=(criterion final test_cuda); else steps=(decode final test_cuda); fi
+fi
 for s in "${steps[@]}"; do
     case $s in
     build) step build 300 make -j16 $MAKE_O cuda hopper decode-build lesson08 lesson09 lesson10 \
@@ -147,7 +151,7 @@ ${CRIT_HP:-final,v14_tma,v19_s3,v19_sched,v21_pin,v21_128,v22_reread,v22_d32,v22
             --settle 0.5 --rounds 2 --twins v21_pin=v22_reread --cmd 'cuda/tools/gpu_next.sh v22'" ;;
     decode) step decode 300 bash -c "make -j16 $MAKE_O decode-build > '$out/decode_build.log' 2>&1 &&
         bash cuda/decode/decode_gpu.sh build/rel '$out/decode'" ;;
-    final) step final 240 bash -c "make -j16 $MAKE_O build/rel/hopper_check build/rel/libflashlab_hopper.so \
+    final) step final 360 bash -c "make -j16 $MAKE_O build/rel/hopper_check build/rel/libflashlab_hopper.so \
             > '$out/final_build.log' 2>&1 &&
         build/rel/hopper_check --quick > '$out/final_check.log' 2>&1 &&
         python3 cuda/hopper/hopper_bench.py --lib build/rel/libflashlab_hopper.so --outdir '$out' \
