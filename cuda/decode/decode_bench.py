@@ -305,8 +305,8 @@ def plan_rule(lib, shape, sms, rule, vnames):
 # the merge as a second kernel (0) or fused (1).
 SWEEP_WAVES = (1, 2, 3, 4, 6, 8, 12, 16)
 SWEEP_MIN_ROWS = (64, 128, 256, 512)
-SWEEP_VARIANTS = (0, 1)                    # --scope family: 64x3, 64x2 everywhere; every variant on WEAK
-FINER_VARIANTS = (0, 1, 6)                 # --finer: 64x3, 64x2, b64x3
+SWEEP_VARIANTS = (0, 1, 11)                # --scope family: 64x3, 64x2, t64x3 everywhere; every variant on WEAK
+FINER_VARIANTS = (0, 1, 6, 11)             # --finer: 64x3, 64x2, b64x3, t64x3
 FL_DEC_MAX_SPLITS = 2048                   # decode_cuda.h
 WEAK = [(1, 32, 8, 32768), (1, 32, 8, 131072), (16, 32, 8, 4096)]   # short of cuDNN on 2026-12-06
 
