@@ -89,6 +89,8 @@ def load(path):
     lib.fl_decode_nvariants.restype = ctypes.c_int
     lib.fl_decode_variant_name.argtypes = [ctypes.c_int]
     lib.fl_decode_variant_name.restype = ctypes.c_char_p
+    lib.fl_decode_max_splits.argtypes = [ctypes.c_int, ctypes.c_longlong]
+    lib.fl_decode_max_splits.restype = ctypes.c_longlong
     lib.fl_decode_tolerance.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_double, ctypes.c_longlong,
                                         ctypes.c_longlong, ctypes.c_int, ctypes.c_double,
                                         ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double)]
@@ -282,9 +284,8 @@ def tbs(c, ms):
 
 
 def fits(lib, v, S, L):
-    """Whether variant v takes S splits of L rows: the TMA variants ("t...") split by whole tiles, at most ⌈L/rows⌉."""
-    rows = lib.fl_decode_variant_rows(v)
-    return not lib.fl_decode_variant_name(v).startswith(b"t") or S <= (L + rows - 1) // rows
+    """Whether variant v takes S splits of L rows (the TMA variants split by whole tiles: fewer)."""
+    return S <= lib.fl_decode_max_splits(v, L)
 
 
 def plan(lib, B, Hq, Hkv, L, sms):

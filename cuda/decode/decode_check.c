@@ -90,6 +90,12 @@ static const long long ANCHORS[][4] = {
 
 static int sms;
 
+/* How a call's S partials are merged, as the reports print it: "-" (one split, nothing to merge), fused or kernel. */
+static const char *merge_name(long long S, int merge)
+{
+    return S == 1 ? "-" : merge == FL_DEC_MERGE_FUSED ? "fused" : "kernel";
+}
+
 /* Run the plain kernel (when data) and the counting twin on one shape; print one line; return pass. The twin runs
  * second on the same work buffer: a fused merge that left its completion counts dirty would show as DIFFERS. */
 static bool check(const shape *c, int merge)
@@ -219,7 +225,7 @@ static bool check(const shape *c, int merge)
         snprintf(err_s, sizeof err_s, "%.3g", maxerr);
     printf("%-4s d=%-3lld B=%-3lld Hq=%-3lld Hkv=%-3lld N=%-7lld S=%-4lld %s %-5s %-6s max_err %-10s counters %s  "
            "twin %s  %s\n", dtype_name(c->dt), c->d, c->B, c->Hq, c->Hkv, c->N, S, c->flash_layout ? "BNHD" : "BHND",
-           fl_decode_variant_name(c->variant), S == 1 ? "-" : merge == FL_DEC_MERGE_FUSED ? "fused" : "kernel", err_s,
+           fl_decode_variant_name(c->variant), merge_name(S, merge), err_s,
            counts ? "=" : "DIFFER", c->data ? (same ? "=" : "DIFFERS") : "-",
            ok ? "ok" : "FAIL");
     free(o), free(o2);
@@ -239,9 +245,9 @@ static bool check(const shape *c, int merge)
 static bool refusals(void *d)
 {
     void *p = d ? d : (void *)(uintptr_t)4096;   /* --plan: never dereferenced (no CUDA call is made) */
-    int tma = -1;
+    int tma = -1;   /* a variant of 64-row tiles that splits by whole tiles: at most 2 splits of 100 rows */
     for (int v = 0; v < fl_decode_nvariants(); v++)
-        if (fl_decode_variant_name(v)[0] == 't' && fl_decode_variant_rows(v) == 64)
+        if (fl_decode_max_splits(v, 100) == 2)
             tma = v;
     const fl_decode_args base = {.dtype = DTYPE_FP16, .B = 1, .Hq = 4, .Hkv = 1, .N = 100, .d = 64, .splits = 3,
                                  .q = p, .k = p, .v = p, .o = p, .work = p, .variant = tma, .k_sb = 6400,
@@ -278,37 +284,36 @@ static bool refusals_on_gpu(void)
 /* --plan, no GPU: fl_decode_plan's configuration for the anchors' shapes (printed) and for a grid of others at
  * several SM counts, each one accepted by fl_decode's argument checks (a rule that picks a variant the kernel refuses
  * for the shape, say a TMA variant with more splits than tiles, fails here, not on a GPU); the refusals refused. */
+#define LEN(a) (int)(sizeof(a) / sizeof((a)[0]))
 static int plan_main(void)
 {
     static const long long BS[] = {1, 2, 3, 8, 16, 64, 128}, HKV[] = {1, 2, 8, 32}, GS[] = {1, 4, 16},
                            NS[] = {1, 63, 64, 65, 300, 4096, 4097, 32768, 65537, 131072, 1000003};
     static const int SMS[] = {132, 114, 78, 1};
     void *p = (void *)(uintptr_t)4096;
-    int n = 0, bad = 0;
-    for (size_t si = 0; si < sizeof SMS / sizeof SMS[0]; si++)
-        for (size_t bi = 0; bi < sizeof BS / sizeof BS[0]; bi++)
-            for (size_t hi = 0; hi < sizeof HKV / sizeof HKV[0]; hi++)
-                for (size_t gi = 0; gi < sizeof GS / sizeof GS[0]; gi++)
-                    for (size_t ni = 0; ni < sizeof NS / sizeof NS[0]; ni++, n++) {
-                        const long long B = BS[bi], Hkv = HKV[hi], Hq = Hkv * GS[gi], N = NS[ni], d = 128;
-                        fl_decode_args a = {.dtype = DTYPE_FP16, .B = B, .Hq = Hq, .Hkv = Hkv, .N = N, .d = d,
-                                            .q = p, .k = p, .v = p, .o = p, .work = p, .k_sb = Hkv * N * d,
-                                            .k_sh = N * d, .k_sn = d};
-                        fl_decode_plan(&a, SMS[si]);
-                        char err[256];
-                        if (fl_decode_check_args(&a, err, sizeof err)) {
-                            printf("plan refused: sms=%d B=%lld Hq=%lld Hkv=%lld N=%lld S=%lld %s: %s\n", SMS[si], B,
-                                   Hq, Hkv, N, a.splits, fl_decode_variant_name(a.variant), err);
-                            bad++;
-                        }
-                    }
+    const int n = LEN(SMS) * LEN(BS) * LEN(HKV) * LEN(GS) * LEN(NS);
+    int bad = 0;
+    for (int i = 0; i < n; i++) {   /* i's digits, N fastest, then G, Hkv, B, the SM count */
+        int r = i;
+        const long long N = NS[r % LEN(NS)], G = GS[(r /= LEN(NS)) % LEN(GS)], Hkv = HKV[(r /= LEN(GS)) % LEN(HKV)],
+                        B = BS[(r /= LEN(HKV)) % LEN(BS)], Hq = Hkv * G, d = 128;
+        const int sms = SMS[r / LEN(BS)];
+        fl_decode_args a = {.dtype = DTYPE_FP16, .B = B, .Hq = Hq, .Hkv = Hkv, .N = N, .d = d, .q = p, .k = p,
+                            .v = p, .o = p, .work = p, .k_sb = Hkv * N * d, .k_sh = N * d, .k_sn = d};
+        fl_decode_plan(&a, sms);
+        char err[256];
+        if (fl_decode_check_args(&a, err, sizeof err)) {
+            printf("plan refused: sms=%d B=%lld Hq=%lld Hkv=%lld N=%lld S=%lld %s: %s\n", sms, B, Hq, Hkv, N,
+                   a.splits, fl_decode_variant_name(a.variant), err);
+            bad++;
+        }
+    }
     printf("the plan on the anchors' decode shapes (132 SMs):\n");
     for (size_t i = 0; i < sizeof ANCHORS / sizeof ANCHORS[0]; i++) {
         fl_decode_args a = {.B = ANCHORS[i][0], .Hq = ANCHORS[i][1], .Hkv = ANCHORS[i][2], .N = ANCHORS[i][3]};
         fl_decode_plan(&a, 132);
         printf("  B=%-3lld Hq=%-3lld Hkv=%-3lld L=%-7lld S=%-3lld %-6s %s\n", a.B, a.Hq, a.Hkv, a.N, a.splits,
-               fl_decode_variant_name(a.variant), a.splits == 1 ? "-" : a.merge == FL_DEC_MERGE_FUSED ? "fused"
-                                                                                                 : "kernel");
+               fl_decode_variant_name(a.variant), merge_name(a.splits, a.merge));
     }
     const bool refused = refusals(NULL);
     printf("decode_check --plan: %d of %d planned configurations accepted; refusals %s\n", n - bad, n,

@@ -86,6 +86,8 @@ int fl_decode_nvariants(void);
  * TMA box (tensor map, 64 columns x the tile's rows, swizzled) per 64 columns of a tile, issued by one thread; its
  * splits are whole tiles (rows ⌊sT/S⌋·rows .. of the T = ⌈N/rows⌉ tiles), so S <= T or fl_decode refuses */
 const char *fl_decode_variant_name(int variant);
+/* The most splits a variant takes over N cache rows: N, or for the TMA variants ⌈N / rows⌉ (0: no such variant). */
+long long fl_decode_max_splits(int variant, long long N);
 int fl_decode_variant_rows(int variant);           /* cache rows per tile (the Bc of the tolerance) */
 
 /* decode_ref.h's tolerance for this kernel (P~ rounded to the storage type): for callers without the simulator. */

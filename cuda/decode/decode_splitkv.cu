@@ -442,7 +442,12 @@ static const struct {
 extern "C" int fl_decode_nvariants(void) { return NVARIANTS; }
 extern "C" const char *fl_decode_variant_name(int v) { return v >= 0 && v < NVARIANTS ? VARIANTS[v].name : "?"; }
 extern "C" int fl_decode_variant_rows(int v) { return v >= 0 && v < NVARIANTS ? VARIANTS[v].rows : 0; }
-static bool variant_tma(int v) { return v >= 0 && v < NVARIANTS && VARIANTS[v].load == LD_TMA; }
+extern "C" long long fl_decode_max_splits(int v, long long N)
+{
+    if (v < 0 || v >= NVARIANTS)
+        return 0;
+    return VARIANTS[v].load == LD_TMA ? (N + VARIANTS[v].rows - 1) / VARIANTS[v].rows : N;   /* whole tiles, or rows */
+}
 
 static int fail(char *err, size_t errlen, const char *what, cudaError_t e)
 {
@@ -575,8 +580,7 @@ extern "C" int fl_decode_check_args(const fl_decode_args *a, char *err, size_t e
         snprintf(err, errlen, "decode: %lld splits: S must lie in 1..min(N, %d)", S, FL_DEC_MAX_SPLITS);
         return -1;
     }
-    const long long tiles = variant_tma(a->variant) ? (a->N + VARIANTS[a->variant].rows - 1) / VARIANTS[a->variant].rows
-                                                    : a->N;
+    const long long tiles = fl_decode_max_splits(a->variant, a->N);
     if (S > tiles) {
         snprintf(err, errlen, "decode: %lld splits: variant %s splits by whole tiles of %d rows, at most %lld of them",
                  S, VARIANTS[a->variant].name, VARIANTS[a->variant].rows, tiles);
