@@ -74,6 +74,33 @@ template <bool COUNT> __device__ __forceinline__ void flush(unsigned long long *
     }
 }
 
+/* FL_DEC_STAMPS (a diagnostic build only, cuda/decode/dec_timeline.sh; the library and decode_check never define
+ * it): thread 0 of each block writes where and when it ran into fl_decode_set_stamps's buffer, FL_DEC_NSTAMPS words a
+ * block: the SM, then %globaltimer (ns, one clock for all SMs) at the start, when the first tile landed, at the end of
+ * the tile loop, when the block's o or partials were written, and at its end (after the fused merge, if it merged);
+ * then the SM's clock64 at the start and the end. */
+#define FL_DEC_NSTAMPS 8
+#ifdef FL_DEC_STAMPS
+__device__ unsigned long long *dec_stamps;
+__device__ __forceinline__ unsigned long long gtimer()
+{
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+#define STAMP(i, v)                                                                                                    \
+    do {                                                                                                               \
+        if (dec_stamps && threadIdx.x == 0)                                                                            \
+            dec_stamps[(long long)blockIdx.x * FL_DEC_NSTAMPS + (i)] = (v);                                            \
+    } while (0)
+extern "C" int fl_decode_set_stamps(unsigned long long *p)
+{
+    return cudaMemcpyToSymbol(dec_stamps, &p, sizeof p) == cudaSuccess ? 0 : -1;
+}
+#else
+#define STAMP(i, v) ((void)0)
+#endif
+
 struct kparams {
     const void *q, *k, *v;
     void *o;
@@ -154,6 +181,13 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p, const __gr
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
     const int s = blockIdx.x % p.S, h = blockIdx.x / p.S % p.Hkv, b = blockIdx.x / p.S / p.Hkv;
+#ifdef FL_DEC_STAMPS
+    unsigned smid;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));
+    STAMP(0, smid);
+    STAMP(1, gtimer());
+    STAMP(6, clock64());
+#endif
     /* The split's rows: ⌊sN/S⌋ .. ⌊(s+1)N/S⌋ - 1; LD_TMA: whole tiles, ⌊sT/S⌋ .. ⌊(s+1)T/S⌋ - 1 of the T = ⌈N/BN⌉
      * (a box never reaches into the next split: only the last tile of the cache is cut, and the map's end zeroes it) */
     int n0, n1;
@@ -267,6 +301,8 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p, const __gr
         if constexpr (LOAD == LD_TMA)
             fence_async_smem();                            /* this warp's reads of tile j-1, before the box into it */
         __syncthreads();                                   /* tile j landed; every warp is done with tile j-1 */
+        if (j == 0)
+            STAMP(2, gtimer());
         if (j + STAGES - 1 < ntiles)
             load_tile(j + STAGES - 1);                     /* into the stage tile j-1 used */
         if constexpr (!BARS)
@@ -327,6 +363,7 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p, const __gr
     }
     cp_async_wait<0>();
     __syncthreads();                                       /* the tiles are free: shared memory becomes the merge's */
+    STAMP(3, gtimer());
     if constexpr (BARS)
         if (tid == 0)
             for (int st = 0; st < STAGES; st++)            /* every phase was waited on: no copy is pending */
@@ -377,6 +414,7 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p, const __gr
             }
         }
     }
+    STAMP(4, gtimer());
     unsigned long long rl = 0, ros = 0;
     if (p.S > 1 && p.fuse) {
         /* Decode kernel 2 fused: the last of the S blocks of (b, h) to finish merges its G rows (one launch, no
@@ -398,6 +436,8 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p, const __gr
                 merge_row<T, D, COUNT>(p, qrow + r, w, rl, ros, no);
         }
     }
+    STAMP(5, gtimer());
+    STAMP(7, clock64());
     flush<COUNT>(p.count + 2 * FL_DEC_Q, nq);
     flush<COUNT>(p.count + 2 * FL_DEC_K, nk);
     flush<COUNT>(p.count + 2 * FL_DEC_V, nv);
