@@ -148,8 +148,9 @@ def main():
         print(f"dec_timeline: --configs {a.configs!r}: want B,Hq,Hkv,L,S,variant,merge;...", file=sys.stderr)
         return 2
     lib = db.load(a.lib)
-    lib.fl_decode_set_stamps.argtypes = [ctypes.c_void_p]
-    lib.fl_decode_set_stamps.restype = ctypes.c_int
+    if hasattr(lib, "fl_decode_set_stamps"):   # the stamps build only (dec_timeline.sh build)
+        lib.fl_decode_set_stamps.argtypes = [ctypes.c_void_p]
+        lib.fl_decode_set_stamps.restype = ctypes.c_int
     l2 = db.torch.cuda.get_device_properties(0).L2_cache_size
     if a.ncu:
         shape = tuple(int(f) for f in a.ncu.split(","))

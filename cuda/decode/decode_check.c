@@ -65,6 +65,10 @@ static const shape QUICK[] = {
     {DTYPE_FP16, 64, 3, 12, 3, 200, 4, 0, 13, true},   {DTYPE_BF16, 64, 2, 8, 2, 77, 2, 1, 11, true},
     {DTYPE_FP16, 128, 1, 8, 8, 1, 1, 0, 12, true},     {DTYPE_FP16, 128, 1, 16, 1, 777, 1, 1, 13, true},
     {DTYPE_BF16, 128, 2, 8, 8, 4000, 0, 0, 12, true},
+    /* t64x6a, two tiles ahead then five for a split's last ntiles/32 + 8: a split all tail (13 tiles), one that
+     * changes depth (N = 4000, S = 2: 32 tiles, the tail from tile 24), N = 1, both layouts */
+    {DTYPE_FP16, 128, 1, 16, 1, 777, 1, 1, 14, true},  {DTYPE_BF16, 128, 2, 8, 8, 4000, 2, 0, 14, true},
+    {DTYPE_FP16, 64, 1, 8, 8, 1, 1, 0, 14, true},      {DTYPE_FP16, 128, 1, 32, 8, 4096, 1, 1, 14, true},
 };
 static const shape FULL[] = {
     {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 0, true},   {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 1, true},
@@ -80,6 +84,7 @@ static const shape FULL[] = {
     {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 11, true},   {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 12, true},
     {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 13, true},   {DTYPE_FP16, 128, 2, 32, 8, 32768, 1, 1, 12, true},
     {DTYPE_BF16, 128, 2, 32, 8, 32768, 1, 0, 13, true},
+    {DTYPE_FP16, 128, 1, 32, 8, 4096, 0, 0, 14, true},   {DTYPE_FP16, 128, 2, 32, 8, 32768, 1, 0, 14, true},
 };
 /* The anchors' decode table: B, Hq, Hkv, L at d = 128, fp16. */
 static const long long ANCHORS[][4] = {

@@ -24,17 +24,18 @@ step() {   # step LOG LIMIT_S command...: run, append to OUTDIR/LOG, keep the fi
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv; } \
     | tee "$out/env.txt"
 ldd "$build/decode_check" | grep -q "not found" && export LD_LIBRARY_PATH=$build${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-# Every kernel's SASS: counting atomics only in the counting twins (COUNT = true, names ending Lb1EEv); a plain
-# kernel 1 has exactly one, the fused merge's completion count, a plain merge kernel none. No function listed fails.
+# Every kernel's SASS: counting atomics only in the counting twins (COUNT = true: Lb1E in the name, then the depth
+# AHEAD, e.g. Lb1ELi0EEv); a plain kernel 1 has exactly one, the fused merge's completion count, a plain merge
+# kernel none. No function listed fails.
 # The bulk-copy variants' mbarrier operations (SYNCS.*, e.g. SYNCS.ARRIVE.TRANS64.RED) are barriers, not counts of
 # data: they are left out of the atomics and listed apart (UBLKCP: the bulk copies).
 # (The kernels' object: cuobjdump listed no function of the shared library on 2026-12-06.)
 obj=$build/decode/decode_splitkv.o
 [ -f "$obj" ] || obj=$build/libflashlab_decode.so
-cuobjdump -sass "$obj" 2>&1 | awk '/Function :/{f=$3; nf++; if (f ~ /decode_split/ && f !~ /Lb1EEv/) p1[f]=1}
+cuobjdump -sass "$obj" 2>&1 | awk '/Function :/{f=$3; nf++; if (f ~ /decode_split/ && f !~ /Lb1E(Li[0-9]+E)?Ev/) p1[f]=1}
     /ATOM|RED\./ && !/SYNCS/{n[f]++}
-    /SYNCS|UBLKCP/ && f !~ /Lb1EEv/{split($0, w, /[ ;]+/); for (i in w) if (w[i] ~ /^(SYNCS|UBLKCP)/) sy[f " " w[i]]++}
-    END{bad=(nf == 0); for (k in n) {print "  atomics", n[k], k; if (k !~ /Lb1EEv/ && (k !~ /decode_split/ || n[k] > 1)) bad=1}
+    /SYNCS|UBLKCP/ && f !~ /Lb1E(Li[0-9]+E)?Ev/{split($0, w, /[ ;]+/); for (i in w) if (w[i] ~ /^(SYNCS|UBLKCP)/) sy[f " " w[i]]++}
+    END{bad=(nf == 0); for (k in n) {print "  atomics", n[k], k; if (k !~ /Lb1E(Li[0-9]+E)?Ev/ && (k !~ /decode_split/ || n[k] > 1)) bad=1}
         for (k in sy) print "  barrier/bulk ops", sy[k], k
         for (k in p1) if (n[k] != 1) {print "  no completion count in", k; bad=1}
         print "  functions", nf+0; exit bad}' >> "$out/env.txt"

@@ -163,11 +163,15 @@ __device__ __forceinline__ void merge_row(const kparams &p, long long row, float
 }
 
 /* ---- kernel 1: one split of one KV head of one sequence ----------------------------------------------------------- */
-template <typename T, int D, int BN, int STAGES, int LOAD, bool COUNT>
+/* AHEAD (the "a" variants, tiles through mbarriers only): tiles in flight beyond the one computed, AHEAD for most of
+ * the split and STAGES - 1 for its last tiles (deep_tail); 0: STAGES - 1 throughout. */
+template <typename T, int D, int BN, int STAGES, int LOAD, bool COUNT, int AHEAD = 0>
 __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p, const __grid_constant__ dec_maps maps)
 {
     static_assert(BN % 64 == 0 && D % 64 == 0, "4 warps x 16 rows per sub-tile; D in 16-element k-steps and 8-wide chunks");
     static_assert(STAGES >= 2, "one tile computed while the next loads");
+    static_assert(AHEAD == 0 || ((LOAD == LD_BULK || LOAD == LD_TMA) && AHEAD < STAGES - 1),
+                  "a varying depth needs the mbarriers (cp.async's groups count one commit a tile)");
     constexpr int KW = BN / 4;          /* rows of a tile each warp takes */
     constexpr int CH = D / 8;           /* 16-byte chunks in a row */
     using L = tile_layout<D, LOAD, BN>;
@@ -277,9 +281,14 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p, const __gr
     constexpr bool BARS = LOAD == LD_BULK || LOAD == LD_TMA;    /* tiles complete on the mbarriers full[] */
     if constexpr (BARS)
         cp_async_commit();                                       /* Qg's group: the tiles go through the barriers */
-    for (int j = 0; j < STAGES - 1; j++) {
-        if (j < ntiles)
-            load_tile(j);
+    constexpr int A = AHEAD ? AHEAD : STAGES - 1;                /* tiles in flight beyond the computed one */
+    /* The last tiles of a split go STAGES - 1 deep: the blocks end at slightly different times (the stamps, 2026-12-07:
+     * about 2 % of the split), and those still streaming then must take up the bandwidth the others leave. */
+    const int deep_from = AHEAD ? ntiles - (ntiles / 32 + 8) : 0;
+    int next = 0;                                                /* the first tile not yet asked for */
+    for (; next < A; next++) {
+        if (next < ntiles)
+            load_tile(next);
         if constexpr (!BARS)
             cp_async_commit();
     }
@@ -303,8 +312,15 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p, const __gr
         __syncthreads();                                   /* tile j landed; every warp is done with tile j-1 */
         if (j == 0)
             STAMP(2, gtimer());
-        if (j + STAGES - 1 < ntiles)
-            load_tile(j + STAGES - 1);                     /* into the stage tile j-1 used */
+        if constexpr (AHEAD == 0) {
+            if (j + STAGES - 1 < ntiles)
+                load_tile(j + STAGES - 1);                 /* into the stage tile j-1 used */
+        } else {
+            /* up to A tiles ahead, STAGES - 1 in the split's tail; stage (j + STAGES - 1) % STAGES was tile j-1's */
+            const int last = min(ntiles - 1, j + (j >= deep_from ? STAGES - 1 : A));
+            for (; next <= last; next++)
+                load_tile(next);
+        }
         if constexpr (!BARS)
             cp_async_commit();
         if (j == 0)
@@ -475,7 +491,7 @@ static const struct {
                 {"128x3", 128, 3, LD_ASYNC}, {"64x3h", 64, 3, LD_HINT},  {"64x2h", 64, 2, LD_HINT},
                 {"b64x3", 64, 3, LD_BULK},   {"b64x4", 64, 4, LD_BULK},  {"b64x2", 64, 2, LD_BULK},
                 {"64x6", 64, 6, LD_ASYNC},   {"b64x6", 64, 6, LD_BULK},  {"t64x3", 64, 3, LD_TMA},
-                {"t128x3", 128, 3, LD_TMA},  {"t64x6", 64, 6, LD_TMA}};
+                {"t128x3", 128, 3, LD_TMA},  {"t64x6", 64, 6, LD_TMA},   {"t64x6a", 64, 6, LD_TMA}};
 #define NVARIANTS_STATIC (sizeof VARIANTS / sizeof VARIANTS[0])
 #define NVARIANTS (int)NVARIANTS_STATIC
 
@@ -521,10 +537,10 @@ static int make_maps(dec_maps *m, const kparams &kp, char *err, size_t errlen)
     return 0;
 }
 
-template <typename T, int D, int BN, int STAGES, int LOAD, bool COUNT>
+template <typename T, int D, int BN, int STAGES, int LOAD, bool COUNT, int AHEAD = 0>
 static int launch(const kparams &kp, long long blocks, cudaStream_t st, char *err, size_t errlen)
 {
-    auto k1 = decode_split<T, D, BN, STAGES, LOAD, COUNT>;
+    auto k1 = decode_split<T, D, BN, STAGES, LOAD, COUNT, AHEAD>;
     dec_maps maps = {};
     if constexpr (LOAD == LD_TMA)
         if (make_maps<T, D, BN>(&maps, kp, err, errlen))
@@ -559,7 +575,7 @@ static int launch(const kparams &kp, long long blocks, cudaStream_t st, char *er
 template <typename T, int D, bool COUNT>
 static int by_variant(int v, const kparams &kp, long long blocks, cudaStream_t st, char *err, size_t errlen)
 {
-    static_assert(NVARIANTS_STATIC == 14, "one case below per row of VARIANTS");
+    static_assert(NVARIANTS_STATIC == 15, "one case below per row of VARIANTS");
     switch (v) {
     case 0: return launch<T, D, 64, 3, LD_ASYNC, COUNT>(kp, blocks, st, err, errlen);
     case 1: return launch<T, D, 64, 2, LD_ASYNC, COUNT>(kp, blocks, st, err, errlen);
@@ -575,6 +591,7 @@ static int by_variant(int v, const kparams &kp, long long blocks, cudaStream_t s
     case 11: return launch<T, D, 64, 3, LD_TMA, COUNT>(kp, blocks, st, err, errlen);
     case 12: return launch<T, D, 128, 3, LD_TMA, COUNT>(kp, blocks, st, err, errlen);
     case 13: return launch<T, D, 64, 6, LD_TMA, COUNT>(kp, blocks, st, err, errlen);
+    case 14: return launch<T, D, 64, 6, LD_TMA, COUNT, 2>(kp, blocks, st, err, errlen);   /* 2 ahead, 5 at the end */
     }
     snprintf(err, errlen, "decode: internal error: variant %d has no case here", v);
     return -1;
