@@ -115,18 +115,14 @@ static void roofline_part(const lab_t *L, const decode_params *p, const mem_t *m
         lab_say(L, "  %-14s %4.0f TFLOP/s %5.3g TB/s  ridge %4.0f FLOP/B: decode reaches %4.1f%% of peak FLOP/s at "
                 "most\n", g->name, g->tflops, g->tbps, g->tflops / g->tbps, 100 * fpb * g->tbps / g->tflops);
     lab_say(L, "  (%s; the A100's from its data sheet)\nMemory-bound by far: the time is bytes / bandwidth, so a "
-            "decode kernel is judged in TB/s.\n\nHow many splits: S = ⌊%d·SMs / (B·Hkv)⌋, no split under %d rows; "
-            "then 2S (two pieces an SM) where\nB·Hkv <= SMs and each of the 2S splits keeps >= %d rows (the rule of "
-            "the CUDA kernel's fl_decode_plan,\npicked from an H100 sweep; * marks a doubled S):\n",
-            decode_gpus[2].source, DECODE_WAVES, DECODE_MIN_SPLIT_ROWS, DECODE_PAIR_MIN_ROWS);
+            "decode kernel is judged in TB/s.\n\nHow many splits: S = ⌊%d·SMs / (B·Hkv)⌋, no split under %d rows "
+            "(one wave of pieces; the rule of the\nCUDA kernel's fl_decode_plan, measured on an H100):\n",
+            decode_gpus[2].source, DECODE_WAVES, DECODE_MIN_SPLIT_ROWS);
     size_t sh[][3] = {{p->B, p->Hkv, p->N}, {1, 8, 4096}, {16, 8, 131072}, {1, 32, 131072}};   /* B, Hkv, N */
     for (size_t i = 0, *x = sh[0]; i < 4; x = sh[++i % 4]) {
-        bool pa, ph;
-        size_t sa = decode_plan_splits(108, x[0], x[1], x[2], &pa), sh100 = decode_plan_splits(132, x[0], x[1], x[2], &ph);
-        char a100[32];
-        snprintf(a100, sizeof a100, "%zu%s", sa, pa ? "*" : "");
-        lab_say(L, "  B=%-3zu Hkv=%-3zu N=%-7zu B·Hkv=%-4zu A100 S=%-5s H100/H200 S=%zu%s%s\n", x[0], x[1], x[2],
-                x[0] * x[1], a100, sh100, ph ? "*" : "", i ? "" : "   (this run's shape)");
+        size_t sa = decode_plan_splits(108, x[0], x[1], x[2]), sh100 = decode_plan_splits(132, x[0], x[1], x[2]);
+        lab_say(L, "  B=%-3zu Hkv=%-3zu N=%-7zu B·Hkv=%-4zu A100 S=%-5zu H100/H200 S=%zu%s\n", x[0], x[1], x[2],
+                x[0] * x[1], sa, sh100, i ? "" : "   (this run's shape)");
     }
     io_count o = mem_io(m, "O_split", NULL), l = mem_io(m, "L_split", NULL);
     lab_say(L, "  The price of S splits: the partials, S·B·Hq·(d+1), written and read again (%llu elements here "

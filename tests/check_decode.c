@@ -280,20 +280,15 @@ START_TEST(splits_rule_and_cache_bytes)
     /* the measured constants (one wave, 64 rows): 16 splits of 256 rows for the anchors' one sequence, 8 KV heads */
     ck_assert_uint_eq(decode_suggest_splits(132, 1, 8, 4096, DECODE_WAVES, DECODE_MIN_SPLIT_ROWS), 16);
     ck_assert_uint_eq(decode_suggest_splits(132, 1, 8, 512, DECODE_WAVES, DECODE_MIN_SPLIT_ROWS), 8);   /* 512/64 */
-    /* The CUDA plan's splits on the anchors' shapes (H100, 132 SMs): doubled where B·Hkv <= 132 and the 2S splits
-     * keep >= DECODE_PAIR_MIN_ROWS rows. {B, Hkv, N, S, paired} */
-    static const size_t plan[][5] = {
-        {1, 32, 4096, 4, 0},   {1, 32, 32768, 8, 1},  {1, 32, 131072, 8, 1}, {1, 8, 4096, 16, 0},
-        {1, 8, 32768, 16, 0},  {1, 8, 131072, 32, 1}, {16, 8, 4096, 1, 0},   {16, 8, 32768, 2, 1},
-        {16, 8, 131072, 2, 1}, {64, 8, 4096, 1, 0},   {64, 8, 32768, 1, 0},  {64, 8, 131072, 1, 0},
-        {8, 8, 4096, 2, 0},    {8, 8, 32768, 4, 1},   {8, 8, 131072, 4, 1},  {1, 1, 50, 1, 0},
+    /* The CUDA plan's splits on the anchors' shapes (H100, 132 SMs): one wave, splits of >= 64 rows. {B, Hkv, N, S} */
+    static const size_t plan[][4] = {
+        {1, 32, 4096, 4},   {1, 32, 32768, 4},  {1, 32, 131072, 4}, {1, 8, 4096, 16},  {1, 8, 32768, 16},
+        {1, 8, 131072, 16}, {16, 8, 4096, 1},   {16, 8, 32768, 1},  {16, 8, 131072, 1}, {64, 8, 4096, 1},
+        {64, 8, 32768, 1},  {64, 8, 131072, 1}, {8, 8, 4096, 2},    {8, 8, 32768, 2},   {8, 8, 131072, 2},
+        {1, 1, 50, 1},      {1, 8, 512, 8},
     };
-    for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++) {
-        bool paired = !plan[i][4];
-        ck_assert_uint_eq(decode_plan_splits(132, plan[i][0], plan[i][1], plan[i][2], &paired), plan[i][3]);
-        ck_assert_msg(paired == (plan[i][4] == 1), "shape %zu: paired %d", i, (int)paired);
-    }
-    ck_assert_uint_eq(decode_plan_splits(132, 1, 8, 131072, NULL), 32);
+    for (size_t i = 0; i < sizeof plan / sizeof plan[0]; i++)
+        ck_assert_uint_eq(decode_plan_splits(132, plan[i][0], plan[i][1], plan[i][2]), plan[i][3]);
     /* B = 2, N = 50, P = 16, Hkv = 2, d = 8, fp16: a token's K and V is 64 bytes; 4 pages a sequence. */
     decode_cache_bytes c = decode_cache_size(2, 50, 200, 16, 25, 2, 8, DTYPE_FP16);
     ck_assert_uint_eq(c.used, 2 * 50 * 64);

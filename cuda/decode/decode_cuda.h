@@ -33,20 +33,15 @@ enum { FL_DEC_Q, FL_DEC_K, FL_DEC_V, FL_DEC_O_SPLIT, FL_DEC_L_SPLIT, FL_DEC_O, F
 #define FL_DEC_MAX_G 16         /* query heads per KV head: the mma's 16 rows */
 #define FL_DEC_MAX_SPLITS 2048  /* the merge keeps 4 rows' S weights in 48 KiB of shared memory */
 enum { FL_DEC_MERGE_KERNEL, FL_DEC_MERGE_FUSED };   /* how the S partials are merged: a second kernel, or fused */
-/* fl_decode_plan's rule: decode.h's decode_plan_splits (one wave, splits of at least 64 rows, doubled into two
- * pieces per SM where splits keep >= 4096 rows) with the tiles and merge below, picked by hand from the sweep's
- * records of an H100, 2026-12-06 21:41 UTC (decode_bench.py --sweep --scope plan --finer: every variant at the plan's
- * S and 2x, 4x the plan's S with 64x3, 64x2, b64x3, each configuration and SDPA's flash and cuDNN in 5 interleaved
- * rounds; worst ratio over the 15 anchor shapes 1.0016 for this rule, against 0.9979 for the rule before it); the
- * longest splits' tiles changed on the run of 2026-12-07 14:18 UTC (docs/gpu-runs/run_H100_2026-12-07_1418.md). */
-#define FL_DEC_VARIANT_PAIR 1   /* 64x2 where decode_plan_splits doubled S */
+/* fl_decode_plan's rule: decode.h's decode_plan_splits (one wave of (sequence, KV head, split) pieces, splits of at
+ * least 64 rows) with the tiles and merge below. Measured on an H100, 2026-12-07 16:10 UTC (decode_bench.py with this
+ * rule's S and 64x2, 64x3, t64x3 beside SDPA in the same 5 rounds; docs/gpu-runs/run_H100_2026-12-07_1534.md): t64x3
+ * at or ahead of 64x3 on every shape whose splits pass 256 rows. Before: S doubled where the splits stayed long, with
+ * 64x2 there, 64x3 to 4096 rows and 128x3 (then t64x3) beyond (sweeps of 2026-12-06; run_H100_2026-12-07_1418.md). */
 #define FL_DEC_VARIANT 1        /* 64x2 for splits of at most FL_DEC_ROWS_MAX rows */
 #define FL_DEC_ROWS_MAX 256     /* longer splits take FL_DEC_VARIANT_LONG; 0: no limit */
-#define FL_DEC_VARIANT_LONG 0   /* 64x3 up to FL_DEC_ROWS_DEEP rows */
-#define FL_DEC_ROWS_DEEP 4096   /* longer splits take FL_DEC_VARIANT_DEEP; 0: no limit */
-#define FL_DEC_VARIANT_DEEP 11  /* t64x3: TMA boxes, two tiles of 64 rows in flight (128x3 until the 14:18 run:
-                                   0.982-0.984x the bar at B = 64 where t64x3 was at 1.002x; not yet confirmed in a
-                                   run of its own). Whole-tile splits take any S here: rows > 4096 means S < N/64 */
+#define FL_DEC_VARIANT_LONG 11  /* t64x3: TMA boxes, two tiles of 64 rows in flight; its splits are whole tiles, and
+                                   splits of more than 256 rows mean S < N/64 */
 #define FL_DEC_MERGE FL_DEC_MERGE_FUSED   /* the last block of each (sequence, KV head) merges the S partials */
 
 typedef struct {
@@ -84,7 +79,9 @@ int fl_decode_nvariants(void);
 /* "64x3": cache rows per tile x tiles in flight, through 16-byte cp.async; "64x3h": the same with L2 hints (256-byte
  * prefetch, evict first); "b64x3": one bulk copy (TMA, 1D) per cache row, into rows padded to d + 8; "t64x3": one
  * TMA box (tensor map, 64 columns x the tile's rows, swizzled) per 64 columns of a tile, issued by one thread; its
- * splits are whole tiles (rows ⌊sT/S⌋·rows .. of the T = ⌈N/rows⌉ tiles), so S <= T or fl_decode refuses */
+ * splits are whole tiles (rows ⌊sT/S⌋·rows .. of the T = ⌈N/rows⌉ tiles), so S <= T or fl_decode refuses; "t64x6a":
+ * t64x6's six stages, two tiles in flight beyond the computed one for most of a split and five for its last
+ * ntiles/32 + 8 tiles (the blocks that stream last take up the bandwidth of those already done) */
 const char *fl_decode_variant_name(int variant);
 /* The most splits a variant takes over N cache rows: N, or for the TMA variants ⌈N / rows⌉ (0: no such variant). */
 long long fl_decode_max_splits(int variant, long long N);

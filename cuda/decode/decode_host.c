@@ -23,20 +23,12 @@ long long fl_decode_splits(long long B, long long Hkv, long long N, int sms)
 
 void fl_decode_plan(fl_decode_args *a, int sms)
 {
-    bool pair = false;
     long long S = 1;
     if (a->B >= 1 && a->Hkv >= 1 && a->N >= 1 && sms >= 1)
-        S = (long long)decode_plan_splits((size_t)sms, (size_t)a->B, (size_t)a->Hkv, (size_t)a->N, &pair);
+        S = (long long)decode_plan_splits((size_t)sms, (size_t)a->B, (size_t)a->Hkv, (size_t)a->N);
     a->splits = S < FL_DEC_MAX_SPLITS ? S : FL_DEC_MAX_SPLITS;
     long long rows = (a->N + a->splits - 1) / a->splits;   /* the longest split */
-    if (pair)
-        a->variant = FL_DEC_VARIANT_PAIR;
-    else if (!FL_DEC_ROWS_MAX || rows <= FL_DEC_ROWS_MAX)
-        a->variant = FL_DEC_VARIANT;
-    else if (!FL_DEC_ROWS_DEEP || rows <= FL_DEC_ROWS_DEEP)
-        a->variant = FL_DEC_VARIANT_LONG;
-    else
-        a->variant = FL_DEC_VARIANT_DEEP;
+    a->variant = !FL_DEC_ROWS_MAX || rows <= FL_DEC_ROWS_MAX ? FL_DEC_VARIANT : FL_DEC_VARIANT_LONG;
     a->merge = FL_DEC_MERGE;
 }
 

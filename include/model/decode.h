@@ -131,20 +131,14 @@ static inline size_t decode_suggest_splits(size_t sms, size_t B, size_t Hkv, siz
     return S ? S : 1;
 }
 
-/* The CUDA kernel's splits (fl_decode_plan): decode_suggest_splits's S with the constants above; then, where one wave
- * leaves whole (sequence, KV head) groups on every SM (B·Hkv <= sms) and twice as many splits still keep at least
- * DECODE_PAIR_MIN_ROWS cache rows each, 2S: two pieces per SM (the kernel runs them with its 64x2 tiles, three blocks'
- * worth of shared memory an SM, so both are resident). *paired (may be NULL) says which. Measured on an H100
- * (decode_bench.py --sweep --scope plan --finer, 2026-12-06 21:41 UTC): 2S with 64x2 tiles beat S by 0.25 to 1.4 %
- * on the seven anchor shapes it applies to, and lost where the splits would fall under 4096 rows or B·Hkv > sms. */
-#define DECODE_PAIR_MIN_ROWS 4096
-static inline size_t decode_plan_splits(size_t sms, size_t B, size_t Hkv, size_t N, bool *paired)
+/* The CUDA kernel's splits (fl_decode_plan): decode_suggest_splits's S with the constants above. (From 2026-12-06 to
+ * 12-07 the plan doubled S into two pieces an SM where B·Hkv <= sms and the splits kept >= 4096 rows: one sweep had it
+ * 0.25-1.4 % ahead; on 2026-12-07 15:35 and 16:10 UTC, H100, one wave with TMA tiles was ahead on six of the seven
+ * shapes it touched, and the doubled S was short of cuDNN at B = 16, L = 32768 in all five runs that timed it;
+ * docs/gpu-runs/run_H100_2026-12-07_1534.md.) */
+static inline size_t decode_plan_splits(size_t sms, size_t B, size_t Hkv, size_t N)
 {
-    size_t S = decode_suggest_splits(sms, B, Hkv, N, DECODE_WAVES, DECODE_MIN_SPLIT_ROWS);
-    bool pair = B * Hkv <= sms && N / (2 * S) >= DECODE_PAIR_MIN_ROWS;
-    if (paired)
-        *paired = pair;
-    return pair ? 2 * S : S;
+    return decode_suggest_splits(sms, B, Hkv, N, DECODE_WAVES, DECODE_MIN_SPLIT_ROWS);
 }
 
 /* A GPU's figures for the roofline: dense fp16/bf16 tensor-core peak, HBM bandwidth, SMs, and where they come from. */
