@@ -29,8 +29,9 @@ run)
         --section SpeedOfLight --section LaunchStats --section Occupancy --section MemoryWorkloadAnalysis \
         python3 $here/dec_timeline.py --lib $so --ncu "${NCU_SHAPE:-16,32,8,32768}" > "$out/ncu.log" 2>&1
     rc=$?; [ "$rc" = 0 ] || [ "$status" != 0 ] || status=$rc
-    grep -E "^  [a-zA-Z_].*\(|Duration|DRAM Throughput|Memory Throughput|Grid Size|Block Size|Registers Per|Shared Memory Config|Dynamic Shared|Static Shared|Waves Per SM|Achieved Occupancy|Theoretical Occupancy|Cluster Size|ncu calls" \
-        "$out/ncu.log" | head -150
+    keys="^  [a-zA-Z_].*\\(|Duration|DRAM Throughput|Memory Throughput|Grid Size|Block Size|Registers Per"
+    keys="$keys|Dynamic Shared|Static Shared|Waves Per SM|Achieved Occupancy|Theoretical Occupancy|ncu calls"
+    grep -E "$keys" "$out/ncu.log" | head -150
     echo "dec_timeline.sh run: exit $status"
     exit $status ;;
 *) echo "usage: dec_timeline.sh build | run OUTDIR" >&2; exit 2 ;;
