@@ -100,12 +100,7 @@ def contest(lib, a, l2):
         c = db.Case(lib, shape, l2)
         named, checks = [("flash", c.sdpa(db.SDPBackend.FLASH_ATTENTION)),
                          ("cudnn", c.sdpa(db.SDPBackend.CUDNN_ATTENTION))], {}
-        for k in cfgs:
-            fn = c.ours(*k)
-            checks[k] = c.check(fn, k[:2])
-            ok_all &= checks[k]["ok"]
-            if checks[k]["ok"]:
-                named.append((k, fn))
+        ok_all &= c.add_ours(cfgs, named, checks)
         t = db.contest(named, c.n_sets, a.reps, a.rounds, graph=False)
         bar = min(t["flash"]["eager_ms"], t["cudnn"]["eager_ms"])
         sd = [t["flash"], t["cudnn"]]

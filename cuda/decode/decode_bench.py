@@ -274,6 +274,18 @@ class Case:
             torch.cuda.synchronize()
             return {"err": None, "ok": False, "why": f"{type(e).__name__}: {str(e)[:100]}"}
 
+    def add_ours(self, configs, named, checks):
+        """Check each configuration (S, variant, merge) of ours into checks; those that pass join named as (config,
+        fn). Whether all passed."""
+        ok = True
+        for k in configs:
+            fn = self.ours(*k)
+            checks[k] = self.check(fn, k[:2])
+            ok &= checks[k]["ok"]
+            if checks[k]["ok"]:
+                named.append((k, fn))
+        return ok
+
     def free(self):
         del self.sets, self.outs, self.work
         torch.cuda.empty_cache()
@@ -410,12 +422,7 @@ def sweep(lib, a, sms, l2, vnames, head):
             checks[name] = c.check(fn)   # a backend that refuses the shape is not timed
             if checks[name]["err"] is not None:
                 named.append((name, fn))
-        for k in configs:
-            fn = c.ours(*k)
-            checks[k] = c.check(fn, k[:2])
-            ok_all &= checks[k]["ok"]
-            if checks[k]["ok"]:
-                named.append((k, fn))
+        ok_all &= c.add_ours(configs, named, checks)
         sdpa_names = [n for n, _ in named if n in ("flash", "cudnn")]
         if not sdpa_names or len(named) == len(sdpa_names):
             print(f"  B={B} Hq={Hq} Hkv={Hkv} L={L}: no SDPA time or no passing config of ours: left out", flush=True)
