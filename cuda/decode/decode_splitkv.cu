@@ -164,7 +164,7 @@ __device__ __forceinline__ void merge_row(const kparams &p, long long row, float
 
 /* ---- kernel 1: one split of one KV head of one sequence ----------------------------------------------------------- */
 /* AHEAD (the "a" variants, tiles through mbarriers only): tiles in flight beyond the one computed, AHEAD for most of
- * the split and STAGES - 1 for its last tiles (deep_tail); 0: STAGES - 1 throughout. */
+ * the split and STAGES - 1 for its last tiles (from deep_from on); 0: STAGES - 1 throughout. */
 template <typename T, int D, int BN, int STAGES, int LOAD, bool COUNT, int AHEAD = 0>
 __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p, const __grid_constant__ dec_maps maps)
 {
@@ -283,7 +283,8 @@ __global__ void __launch_bounds__(THREADS, 2) decode_split(kparams p, const __gr
         cp_async_commit();                                       /* Qg's group: the tiles go through the barriers */
     constexpr int A = AHEAD ? AHEAD : STAGES - 1;                /* tiles in flight beyond the computed one */
     /* The last tiles of a split go STAGES - 1 deep: the blocks end at slightly different times (the stamps, 2026-12-07:
-     * about 2 % of the split), and those still streaming then must take up the bandwidth the others leave. */
+     * about 2 % of the split), and those still streaming then should take up the bandwidth the others leave. Measured
+     * the same day (t64x6a against t64x3, H100): it does not; the ends spread wider and the calls got slower. */
     const int deep_from = AHEAD ? ntiles - (ntiles / 32 + 8) : 0;
     int next = 0;                                                /* the first tile not yet asked for */
     for (; next < A; next++) {
