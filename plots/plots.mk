@@ -9,7 +9,8 @@
 #
 # Figures 1-4 and 6-9 come from counts and are the same on every machine; figure 5 is a benchmark of this CPU,
 # drawn from plots/data/bench_cpu.dat (make bench-cpu writes it: minutes, so make plots does not rerun it); figure 10
-# puts the L2 model's predictions (counts too) beside the Nsight Compute tables recorded in plots/data.
+# puts the L2 model's predictions (counts too) beside the Nsight Compute tables recorded in plots/data; figure 11 draws
+# a GPU record kept in plots/data (decode's block timeline, 2026-12-07), which make plots does not rewrite.
 
 PLOTS_DATA ?= plots/out/data
 PLOT_DATA := $(PLOTS_DATA)
@@ -21,7 +22,7 @@ PLOT_DECODE := $(BUILD)/plots/decode_bytes
 PLOT_L2 := $(BUILD)/plots/l2_predict
 PLOT_FRAMES := $(BUILD)/plots/tile_frames
 PLOT_FIGS := fig1_hbm_vs_seqlen fig2_hbm_vs_sram fig3_blocksize fig4_peak_memory fig5_runtime fig7_roofline \
-             fig8_ring_traffic fig8_ring_overlap fig8_ring_imbalance fig9_decode_bytes fig10_l2
+             fig8_ring_traffic fig8_ring_overlap fig8_ring_imbalance fig9_decode_bytes fig10_l2 fig11_decode_tail
 gnuplot_fig = gnuplot -e "fmt='$(2)'; out='$(PLOT_OUT)/$(1).$(2)'; data='$(PLOT_DATA)'; bench='plots/data/bench_cpu.dat'" plots/$(1).gp
 
 HELP_LINES += make_plots_______every_figure_in_plots/out/_(PNG_and_SVG)_from_the_simulator
