@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# gpu_next.sh OUTDIR — what the GPU runs so far (docs/gpu-runs/run_H100_2026-12-0*.md; the last, 2026-12-07 14:18)
+# gpu_next.sh OUTDIR — what the GPU runs so far (docs/gpu-runs/run_H100_2026-12-0*.md; the last, 2026-12-07 15:34)
 # left unrun, in one call on a bare H100 or H200, under one deadline (GPU_NEXT_BUDGET seconds, default 560). With no
 # step named it runs, most wanted first, by the card: on an H200 criterion final test_cuda (the H200 run lesson10's
-# goal still lacks), on an H100 decode final test_cuda (the confirming run of the decode plan's t64x3 for long
-# splits, then final's first whole timing). Each step builds what it runs, unless .dev/prebuilt.tar.xz holds the
+# goal still lacks), on an H100 final test_cuda (final's first whole timing: cut at d = 128, N = 2048 on 2026-12-07;
+# the decode plan was confirmed on 2026-12-07 16:31, `decode` reruns it). Each step builds what it runs, unless .dev/prebuilt.tar.xz holds the
 # binaries built on the CPU machine from the same sources (cuda/tools/prebuilt.sh pack; carry .dev): then make is
 # run with -o for them and no step compiles them (about 3 minutes saved). The device tool brings back only a few
 # files per call: each step keeps to a log or two; tar OUTDIR into one file if you add more.
@@ -115,7 +115,7 @@ san_v19() {
 
 steps=("$@")
 if [ ${#steps[@]} -eq 0 ]; then
-    if nvidia-smi -L | grep -q H200; then steps=(criterion final test_cuda); else steps=(decode final test_cuda); fi
+    if nvidia-smi -L | grep -q H200; then steps=(criterion final test_cuda); else steps=(final test_cuda); fi
 fi
 for s in "${steps[@]}"; do
     case $s in
