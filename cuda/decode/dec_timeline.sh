@@ -24,7 +24,9 @@ run)
     status=0
     export PYTHONUNBUFFERED=1
     timeout 150 python3 $here/dec_timeline.py --lib $so --out "$out/timeline.json" 2>&1 | tee "$out/timeline.log"
-    rc=${PIPESTATUS[0]}; [ "$rc" = 0 ] || status=$rc
+    rcs=("${PIPESTATUS[@]}")   # the program's status, then tee's: a log that could not be written is lost output
+    [ "${rcs[0]}" = 0 ] || status=${rcs[0]}
+    [ "${rcs[1]}" = 0 ] || [ "$status" != 0 ] || status=3
     timeout 150 ncu --profile-from-start off --target-processes all --clock-control none \
         --section SpeedOfLight --section LaunchStats --section Occupancy --section MemoryWorkloadAnalysis \
         python3 $here/dec_timeline.py --lib $so --ncu "${NCU_SHAPE:-16,32,8,32768}" > "$out/ncu.log" 2>&1

@@ -66,3 +66,21 @@ bench-decode: decode-build
 HELP_LINES += make_decode-build___lesson11's_CUDA_decode:_library_and_decode_check_(no_GPU_needed)
 HELP_LINES += make_bench-decode___(GPU)_decode_checks,_sanitizers,_then_timed_against_SDPA_flash_and_cuDNN
 endif
+
+# make test (no GPU, no torch): figure 11's table is dec_timeline.py --tail of its GPU record, so the tracked table is
+# regenerated here and must come out byte for byte; a table that cannot be written exits 3, bad configurations 2.
+DEC_TAIL_REC := docs/gpu-runs/run11_H100_2026-12-07/timeline_1534.json.gz
+DEC_TAIL_DAT := plots/data/decode_tail_H100_2026-12-07.dat
+.PHONY: decode-tail-check
+run-tests: decode-tail-check
+decode-tail-check:
+	@mkdir -p $(BUILD)
+	@python3 cuda/decode/dec_timeline.py --tail $(DEC_TAIL_REC) --out $(BUILD)/decode_tail.dat && \
+	  cmp -s $(BUILD)/decode_tail.dat $(DEC_TAIL_DAT) || \
+	  { echo "✗ dec_timeline.py --tail: $(DEC_TAIL_DAT) is not what its record gives" >&2; exit 1; }
+	@if [ -w /dev/full ]; then python3 cuda/decode/dec_timeline.py --tail $(DEC_TAIL_REC) --out /dev/full \
+	  2> /dev/null; rc=$$?; [ $$rc = 3 ] || { echo "✗ dec_timeline.py --tail to /dev/full exited $$rc, not 3" >&2; \
+	  exit 1; }; fi
+	@python3 cuda/decode/dec_timeline.py --configs 1,2,3 2> /dev/null; rc=$$?; [ $$rc = 2 ] || \
+	  { echo "✗ dec_timeline.py --configs 1,2,3 exited $$rc, not 2" >&2; exit 1; }
+	@echo "✓ dec_timeline.py --tail: figure 11's table equals its GPU record's; a lost table exits 3, bad input 2"
